@@ -1,0 +1,67 @@
+/** Glue between HTTP triggers and the core: errors to responses, request facts to plain values. */
+import { Readable } from 'node:stream';
+import type { HttpHandler, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import { isAppError } from '../shared/errors';
+import { describeError, type Logger } from '../shared/log';
+
+/** A Logger that writes to the invocation's log. */
+export function invocationLogger(context: InvocationContext): Logger {
+  return {
+    info: (m, p) => context.log(m, p ?? ''),
+    warn: (m, p) => context.warn(m, p ?? ''),
+    error: (m, p) => context.error(m, p ?? ''),
+  };
+}
+
+/** JSON error body: `{ error: <code>, message: <what to do> }`. */
+export function errorResponse(status: number, code: string, message: string): HttpResponseInit {
+  return { status, jsonBody: { error: code, message } };
+}
+
+/**
+ * Wraps a handler so that a typed AppError becomes its 4xx answer and anything else a
+ * generic 500 that names the invocation id (the details go to the log, not the response).
+ */
+export function withErrors(handler: HttpHandler): HttpHandler {
+  return async (request, context) => {
+    try {
+      return await handler(request, context);
+    } catch (err) {
+      if (isAppError(err)) {
+        context.warn(`${context.functionName}: ${err.status} ${err.code}`);
+        return errorResponse(err.status, err.code, err.message);
+      }
+      context.error(`${context.functionName}: internal error`, describeError(err));
+      return errorResponse(
+        500,
+        'internal_error',
+        `The request could not be completed. Try again; if it keeps failing, give your administrator ` +
+          `the invocation id ${context.invocationId}.`,
+      );
+    }
+  };
+}
+
+/** The request body as a Node stream (an empty one when there is none). */
+export function bodyStream(request: HttpRequest): Readable {
+  return request.body ? Readable.fromWeb(request.body as import('node:stream/web').ReadableStream) : Readable.from([]);
+}
+
+/** Content-Length as a number, when the sender gave one. */
+export function contentLength(request: HttpRequest): number | undefined {
+  const v = request.headers.get('content-length');
+  return v && /^\d+$/.test(v) ? Number(v) : undefined;
+}
+
+/**
+ * The sender's address: the last X-Forwarded-For entry, the one the front end (Azure's, or the
+ * local host) appended; earlier entries are the sender's own claims. The port is dropped.
+ */
+export function senderAddress(request: HttpRequest): string | undefined {
+  const forwarded = request.headers.get('x-forwarded-for');
+  const last = forwarded?.split(',').pop()?.trim();
+  if (!last) return undefined;
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(last);
+  if (bracketed) return bracketed[1];
+  return /^[\d.]+:\d+$/.test(last) ? last.slice(0, last.lastIndexOf(':')) : last;
+}

@@ -1,0 +1,89 @@
+/**
+ * `npm start`: runs ScanRelay locally. Loads local.settings.json, starts Azurite from
+ * node_modules unless AzureWebJobsStorage names a storage account or a running Azurite, then
+ * serves every registered function on http://localhost:7071/api/... (PORT overrides) and runs
+ * its timer and queue triggers. Ctrl-C or SIGTERM stops everything, Azurite included.
+ */
+import { connect } from 'node:net';
+import { getConfig } from '../../shared/config';
+import { ConfigError } from '../../shared/errors';
+import { getServices } from '../../shared/services';
+import { registry } from '../registry';
+import { startAzurite, type RunningAzurite } from './azurite';
+import { startLocalServer } from './server';
+import { loadLocalSettings } from './settings';
+import { queueSettings, startTriggers } from './triggers';
+
+const AZURITE_PORTS = { blobPort: 10000, queuePort: 10001, tablePort: 10002 };
+
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ port, host: '127.0.0.1' });
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** True when the settings ask for the development storage (or name no storage at all). */
+function wantsDevelopmentStorage(env: NodeJS.ProcessEnv): boolean {
+  const value = env.AzureWebJobsStorage?.trim();
+  if (value) return /^UseDevelopmentStorage=true;?$/i.test(value);
+  return !Object.keys(env).some((k) => k.startsWith('AzureWebJobsStorage__') && env[k]);
+}
+
+let azurite: RunningAzurite | undefined;
+
+async function main(): Promise<void> {
+  const settingsFile = loadLocalSettings();
+  console.log(settingsFile ? `Settings: ${settingsFile}` : 'Settings: environment only (no local.settings.json)');
+
+  if (wantsDevelopmentStorage(process.env)) {
+    const open = await Promise.all(Object.values(AZURITE_PORTS).map(portOpen));
+    if (open.every(Boolean)) {
+      console.log('Storage: the Azurite already running on ports 10000-10002');
+    } else {
+      azurite = await startAzurite({ ...AZURITE_PORTS, location: '.azurite' });
+      console.log('Storage: Azurite started from node_modules (data in .azurite/)');
+    }
+    process.env.AzureWebJobsStorage = 'UseDevelopmentStorage=true';
+  } else {
+    console.log('Storage: the account named by AzureWebJobsStorage');
+  }
+
+  const config = getConfig();
+  console.log(`Secrets: ${config.secrets.kind === 'keyVault' ? config.secrets.vaultUrl : `environment (SECRET_*) and ${config.secrets.file}`}`);
+  const services = getServices();
+  const server = await startLocalServer({
+    registry,
+    port: Number(process.env.PORT || 7071),
+    adminKey: () => services.secrets.tryGet('admin-key'),
+  });
+  const triggers = startTriggers(registry, (name) => services.storage.clients.queue(name), queueSettings());
+
+  console.log('\nFunctions:');
+  for (const r of server.routes) console.log(`  ${r.name}: [${r.methods.join(',')}] ${r.url}`);
+  for (const fn of registry) {
+    if (fn.kind === 'timer') console.log(`  ${fn.name}: timer ${fn.schedule}`);
+    if (fn.kind === 'queue') console.log(`  ${fn.name}: queue ${fn.queueName}`);
+  }
+  console.log(`\nTry: curl -F username=jdoe -F scanJobID=$(node -e "console.log(crypto.randomUUID())") -F file1=@some.pdf ${server.url}/api/scan\nPress Ctrl-C to stop.`);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n${signal}: stopping...`);
+    await triggers.stop();
+    await server.close();
+    await azurite?.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch(async (err: unknown) => {
+  console.error(`ScanRelay cannot start: ${err instanceof ConfigError ? err.message : ((err as Error)?.message ?? err)}`);
+  await azurite?.stop();
+  process.exit(1);
+});

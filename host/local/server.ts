@@ -1,0 +1,174 @@
+/**
+ * The local host's HTTP side: serves the registry's HTTP functions on /api/<route> with the
+ * real @azure/functions request and response types, the way the Functions worker does with
+ * HTTP streaming on (the request body is streamed to the handler, never buffered).
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+import { HttpRequest, HttpResponse, InvocationContext, type HttpResponseInit } from '@azure/functions';
+import { secretsEqual } from '../../shared/ingest/sharedSecret';
+import type { FunctionDefinition, HttpFunction } from '../definitions';
+
+export interface LocalServerOptions {
+  registry: readonly FunctionDefinition[];
+  port: number;
+  hostname?: string;
+  /** The `admin-key` secret, asked for on `admin` functions. */
+  adminKey?: () => Promise<string | undefined>;
+  log?: (line: string) => void;
+}
+
+export interface LocalServer {
+  url: string;
+  port: number;
+  routes: Array<{ name: string; methods: string[]; url: string }>;
+  close(): Promise<void>;
+}
+
+interface Route {
+  fn: HttpFunction;
+  pattern: RegExp;
+  params: string[];
+}
+
+/** Hop-by-hop headers are the connection's, not the request's. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'expect', 'proxy-connection', 'te']);
+
+export function compileRoute(route: string): { pattern: RegExp; params: string[] } {
+  const params: string[] = [];
+  const source = route
+    .replace(/^\/+|\/+$/g, '')
+    .split('/')
+    .map((segment) => {
+      const m = /^\{([A-Za-z_][A-Za-z0-9_]*)(?::[^}?]*)?(\?)?\}$/.exec(segment);
+      if (!m) return '/' + segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      params.push(m[1]!);
+      return m[2] ? '(?:/([^/]+))?' : '/([^/]+)';
+    })
+    .join('');
+  return { pattern: new RegExp(`^/api${source}/?$`, 'i'), params };
+}
+
+export async function startLocalServer(options: LocalServerOptions): Promise<LocalServer> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const routes: Route[] = options.registry
+    .filter((fn): fn is HttpFunction => fn.kind === 'http')
+    .map((fn) => ({ fn, ...compileRoute(fn.route) }));
+
+  const server: Server = createServer((req, res) => {
+    const started = Date.now();
+    handle(req, res, routes, options)
+      .catch((err: unknown) => {
+        log(`local host: unhandled error: ${(err as Error)?.message}`);
+        if (!res.headersSent) {
+          res.writeHead(500, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ error: 'internal_error', message: 'The local host failed to run the function.' }));
+        } else {
+          res.destroy();
+        }
+      })
+      .finally(() => log(`${req.method} ${req.url?.split('?')[0]} -> ${res.statusCode} (${Date.now() - started} ms)`));
+  });
+  server.requestTimeout = 0; // large scans may take long to upload
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.hostname ?? '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://localhost:${port}`;
+  return {
+    url,
+    port,
+    routes: routes.map((r) => ({ name: r.fn.name, methods: r.fn.methods, url: `${url}/api/${r.fn.route}` })),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
+  };
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, routes: Route[], options: LocalServerOptions) {
+  const host = req.headers.host ?? `localhost`;
+  const url = new URL(req.url ?? '/', `http://${host}`);
+  const method = (req.method ?? 'GET').toUpperCase();
+  let match: { route: Route; values: RegExpExecArray } | undefined;
+  let pathMatched = false;
+  for (const route of routes) {
+    const values = route.pattern.exec(url.pathname);
+    if (!values) continue;
+    pathMatched = true;
+    if (route.fn.methods.includes(method as never)) {
+      match = { route, values };
+      break;
+    }
+  }
+  if (!match) {
+    return send(res, { status: pathMatched ? 405 : 404, jsonBody: { error: pathMatched ? 'method_not_allowed' : 'not_found' } });
+  }
+  const { route, values } = match;
+
+  if (route.fn.authLevel === 'admin' && !(await adminKeyValid(req, url, options))) {
+    return send(res, {
+      status: 401,
+      jsonBody: { error: 'unauthorized', message: 'This endpoint needs the admin key (x-functions-key header or code parameter).' },
+    });
+  }
+
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name)) continue;
+    headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+  }
+  // As Azure's front end does: append the peer's address to X-Forwarded-For.
+  const peer = req.socket.remoteAddress ?? '';
+  const prior = headers.get('x-forwarded-for');
+  headers.set('x-forwarded-for', prior ? `${prior}, ${peer}` : peer);
+
+  const hasBody = method !== 'GET' && method !== 'HEAD';
+  const nativeRequest = new Request(url, {
+    method,
+    headers,
+    body: hasBody ? (Readable.toWeb(req) as ReadableStream) : undefined,
+    duplex: 'half',
+  } as RequestInit);
+  const params: Record<string, string> = {};
+  route.params.forEach((name, i) => {
+    const v = values[i + 1];
+    if (v !== undefined) params[name] = decodeURIComponent(v);
+  });
+  // The worker builds requests this way too (createStreamRequest): a native Request plus params.
+  const request = new HttpRequest({ nativeRequest, params } as never);
+  const context = new InvocationContext({
+    invocationId: randomUUID(),
+    functionName: route.fn.name,
+    logHandler: (level, ...args) => console.log(`[${route.fn.name}] ${level}:`, ...args),
+  });
+  const result = await route.fn.handler(request, context);
+  await send(res, result instanceof HttpResponse ? result : (result ?? {}));
+}
+
+async function adminKeyValid(req: IncomingMessage, url: URL, options: LocalServerOptions): Promise<boolean> {
+  const expected = await options.adminKey?.();
+  const header = req.headers['x-functions-key'];
+  const given = (Array.isArray(header) ? header[0] : header) ?? url.searchParams.get('code') ?? '';
+  return !!expected && given !== '' && secretsEqual(given, expected);
+}
+
+async function send(res: ServerResponse, result: HttpResponse | HttpResponseInit): Promise<void> {
+  const response = result instanceof HttpResponse ? result : new HttpResponse(result);
+  res.statusCode = response.status;
+  for (const [k, v] of response.headers.entries()) res.setHeader(k, v);
+  for (const c of response.cookies) {
+    res.appendHeader('set-cookie', `${c.name}=${c.value}${c.path ? `; Path=${c.path}` : ''}${c.httpOnly ? '; HttpOnly' : ''}${c.secure ? '; Secure' : ''}${c.sameSite ? `; SameSite=${c.sameSite}` : ''}${c.maxAge !== undefined ? `; Max-Age=${c.maxAge}` : ''}`);
+  }
+  if (response.body) {
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+      if (!res.write(chunk)) await new Promise((r) => res.once('drain', r));
+    }
+  }
+  res.end();
+}

@@ -1,0 +1,179 @@
+/**
+ * The local host's non-HTTP triggers, with the Functions host's semantics:
+ * - timers on NCRONTAB schedules (`sec min hour day month weekday`, local time as in Core Tools);
+ * - storage queues polled, messages base64-decoded (JSON parsed when it is JSON), deleted on
+ *   success, made visible again after `visibilityTimeout` on failure, and moved to
+ *   `<queue>-poison` after `maxDequeueCount` attempts (values from host.json).
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { InvocationContext, type Timer } from '@azure/functions';
+import type { QueueClient } from '@azure/storage-queue';
+import type { FunctionDefinition, QueueFunction, TimerFunction } from '../definitions';
+
+export interface QueueSettings {
+  maxDequeueCount: number;
+  visibilityTimeoutSeconds: number;
+  batchSize: number;
+  pollIntervalMs: number;
+}
+
+/** Reads the queue settings from host.json (`extensions.queues`), with the host's defaults. */
+export function queueSettings(hostJsonPath = 'host.json'): QueueSettings {
+  let q: Record<string, unknown> = {};
+  try {
+    q = (JSON.parse(readFileSync(hostJsonPath, 'utf8')) as { extensions?: { queues?: Record<string, unknown> } })
+      .extensions?.queues ?? {};
+  } catch {
+    // defaults below
+  }
+  const timespan = (v: unknown) => {
+    const m = typeof v === 'string' ? /^(\d+):(\d+):(\d+)$/.exec(v) : null;
+    return m ? Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]) : 0;
+  };
+  return {
+    maxDequeueCount: Number(q.maxDequeueCount ?? 5),
+    visibilityTimeoutSeconds: timespan(q.visibilityTimeout),
+    batchSize: Math.min(32, Number(q.batchSize ?? 16)),
+    pollIntervalMs: 1000,
+  };
+}
+
+/** Parses a 6-field NCRONTAB expression into a matcher. */
+export function parseSchedule(expression: string): (d: Date) => boolean {
+  const fields = expression.trim().split(/\s+/);
+  if (fields.length !== 6) throw new Error(`Schedule '${expression}' must have 6 fields (sec min hour day month weekday).`);
+  const ranges: Array<[number, number]> = [[0, 59], [0, 59], [0, 23], [1, 31], [1, 12], [0, 6]];
+  const sets = fields.map((f, i) => parseField(f, ranges[i]![0], ranges[i]![1], expression));
+  return (d) =>
+    sets[0]!.has(d.getSeconds()) &&
+    sets[1]!.has(d.getMinutes()) &&
+    sets[2]!.has(d.getHours()) &&
+    sets[3]!.has(d.getDate()) &&
+    sets[4]!.has(d.getMonth() + 1) &&
+    sets[5]!.has(d.getDay());
+}
+
+function parseField(field: string, min: number, max: number, expression: string): Set<number> {
+  const out = new Set<number>();
+  for (const part of field.split(',')) {
+    const m = /^(\*|(\d+)(?:-(\d+))?)(?:\/(\d+))?$/.exec(part);
+    if (!m) throw new Error(`Schedule '${expression}': cannot read '${part}'.`);
+    const from = m[1] === '*' ? min : Number(m[2]);
+    const to = m[1] === '*' ? max : m[3] !== undefined ? Number(m[3]) : m[4] ? max : from;
+    const step = m[4] ? Number(m[4]) : 1;
+    if (from < min || to > max || from > to || step < 1) throw new Error(`Schedule '${expression}': '${part}' is out of range.`);
+    for (let v = from; v <= to; v += step) out.add(v);
+  }
+  return out;
+}
+
+export interface TriggerRunner {
+  stop(): Promise<void>;
+}
+
+export function startTriggers(
+  registry: readonly FunctionDefinition[],
+  queueClient: (name: string) => QueueClient,
+  settings: QueueSettings,
+  log: (line: string) => void = console.log,
+): TriggerRunner {
+  const stops: Array<() => Promise<void>> = [];
+  for (const fn of registry) {
+    if (fn.kind === 'timer') stops.push(runTimer(fn, log));
+    if (fn.kind === 'queue') stops.push(runQueue(fn, queueClient(fn.queueName), queueClient(`${fn.queueName}-poison`), settings, log));
+  }
+  return { stop: async () => void (await Promise.all(stops.map((s) => s()))) };
+}
+
+function context(name: string, triggerMetadata?: Record<string, unknown>): InvocationContext {
+  return new InvocationContext({
+    invocationId: randomUUID(),
+    functionName: name,
+    triggerMetadata,
+    logHandler: (level, ...args) => console.log(`[${name}] ${level}:`, ...args),
+  });
+}
+
+function runTimer(fn: TimerFunction, log: (line: string) => void): () => Promise<void> {
+  const matches = parseSchedule(fn.schedule);
+  let running: Promise<void> | undefined;
+  let last = Math.floor(Date.now() / 1000);
+  const tick = setInterval(() => {
+    const now = Math.floor(Date.now() / 1000);
+    for (let s = last + 1; s <= now; s++) {
+      if (!matches(new Date(s * 1000)) || running) continue;
+      const timer: Timer = { isPastDue: s < now, scheduleStatus: { last: '', next: '', lastUpdated: '' } } as Timer;
+      running = fn
+        .handler(timer, context(fn.name))
+        .catch((err: unknown) => log(`[${fn.name}] failed: ${(err as Error)?.message}`))
+        .finally(() => (running = undefined));
+    }
+    last = now;
+  }, 250);
+  return async () => {
+    clearInterval(tick);
+    await running;
+  };
+}
+
+function runQueue(
+  fn: QueueFunction,
+  queue: QueueClient,
+  poison: QueueClient,
+  settings: QueueSettings,
+  log: (line: string) => void,
+): () => Promise<void> {
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  const loop = (async () => {
+    await queue.createIfNotExists();
+    while (!stopped) {
+      let received = 0;
+      try {
+        const batch = await queue.receiveMessages({ numberOfMessages: settings.batchSize, visibilityTimeout: 300 });
+        received = batch.receivedMessageItems.length;
+        await Promise.all(
+          batch.receivedMessageItems.map(async (m) => {
+            const text = Buffer.from(m.messageText, 'base64').toString('utf8');
+            let body: unknown = text;
+            try {
+              body = JSON.parse(text);
+            } catch {
+              // a plain string message
+            }
+            try {
+              await fn.handler(
+                body,
+                context(fn.name, { id: m.messageId, dequeueCount: m.dequeueCount, insertionTime: m.insertedOn, popReceipt: m.popReceipt }),
+              );
+              await queue.deleteMessage(m.messageId, m.popReceipt);
+            } catch (err) {
+              log(`[${fn.name}] attempt ${m.dequeueCount} failed: ${(err as Error)?.message}`);
+              if (m.dequeueCount >= settings.maxDequeueCount) {
+                await poison.createIfNotExists();
+                await poison.sendMessage(m.messageText);
+                await queue.deleteMessage(m.messageId, m.popReceipt);
+              } else {
+                await queue.updateMessage(m.messageId, m.popReceipt, undefined, settings.visibilityTimeoutSeconds);
+              }
+            }
+          }),
+        );
+      } catch (err) {
+        log(`[${fn.name}] queue poll failed: ${(err as Error)?.message}`);
+      }
+      if (received === 0 && !stopped) {
+        await new Promise<void>((r) => {
+          wake = r;
+          setTimeout(r, settings.pollIntervalMs);
+        });
+      }
+    }
+  })();
+  return async () => {
+    stopped = true;
+    wake?.();
+    await loop;
+  };
+}

@@ -1,0 +1,218 @@
+/**
+ * Configuration: read once from the environment (which the Functions host fills from app
+ * settings, and the local host from local.settings.json), validated, typed and frozen.
+ * A bad or missing setting throws a ConfigError naming the setting.
+ */
+import { z } from 'zod';
+import { ConfigError } from '../errors';
+
+const MiB = 1024 * 1024;
+
+/** Azurite's published development account (not a secret: it is the same on every machine). */
+export const AZURITE_CONNECTION_STRING =
+  'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;' +
+  'AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;' +
+  'BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;' +
+  'QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;' +
+  'TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;';
+
+export type StorageConfig =
+  | { kind: 'connectionString'; connectionString: string }
+  | {
+      kind: 'identity';
+      blobServiceUri: string;
+      queueServiceUri: string;
+      tableServiceUri: string;
+      /** Client ID of a user-assigned managed identity; absent for the default credential chain. */
+      clientId?: string;
+    };
+
+export type SecretsConfig =
+  | { kind: 'keyVault'; vaultUrl: string; clientId?: string }
+  | { kind: 'local'; file: string };
+
+export interface ScanLimits {
+  /** Largest request body accepted, in bytes. */
+  maxRequestBytes: number;
+  /** Largest single file accepted, in bytes. */
+  maxFileBytes: number;
+  /** Most file parts in one request. */
+  maxFiles: number;
+  /** Most text fields in one request. */
+  maxFields: number;
+  /** Largest value of one text field, in bytes. */
+  maxFieldBytes: number;
+}
+
+export interface Config {
+  storage: StorageConfig;
+  secrets: SecretsConfig;
+  scan: {
+    limits: ScanLimits;
+    /** When set, the text field (a `custom_` extension property) that must carry the shared secret. */
+    sharedSecretField?: string;
+  };
+}
+
+type Env = Record<string, string | undefined>;
+
+const blankToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+
+const wholeNumber = (min: number, max: number, fallback: number) =>
+  z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .regex(/^\d+$/, { error: `must be a whole number from ${min} to ${max}` })
+      .transform(Number)
+      .pipe(
+        z
+          .number()
+          .min(min, { error: `must be at least ${min}` })
+          .max(max, { error: `must be at most ${max}` }),
+      )
+      .optional()
+      .default(fallback),
+  );
+
+const httpsUrl = z.preprocess(
+  blankToUndefined,
+  z
+    .url({ protocol: /^https$/, error: 'must be an https:// URL' })
+    .optional(),
+);
+
+const optionalString = z.preprocess(blankToUndefined, z.string().optional());
+
+const schema = z.object({
+  AzureWebJobsStorage: optionalString,
+  AzureWebJobsStorage__accountName: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .regex(/^[a-z0-9]{3,24}$/, { error: 'must be a storage account name (3-24 lowercase letters and digits)' })
+      .optional(),
+  ),
+  AzureWebJobsStorage__blobServiceUri: httpsUrl,
+  AzureWebJobsStorage__queueServiceUri: httpsUrl,
+  AzureWebJobsStorage__tableServiceUri: httpsUrl,
+  AzureWebJobsStorage__clientId: optionalString,
+  KEY_VAULT_URL: httpsUrl,
+  AZURE_CLIENT_ID: optionalString,
+  WEBSITE_INSTANCE_ID: optionalString,
+  SECRETS_LOCAL_FILE: optionalString,
+  SCAN_MAX_REQUEST_BYTES: wholeNumber(1024, 64 * 1024 * MiB, 100 * MiB),
+  SCAN_MAX_FILE_BYTES: wholeNumber(1, 64 * 1024 * MiB, 100 * MiB),
+  SCAN_MAX_FILES: wholeNumber(1, 1000, 20),
+  SCAN_MAX_FIELDS: wholeNumber(1, 1000, 200),
+  SCAN_MAX_FIELD_BYTES: wholeNumber(1, 32 * 1024, 16 * 1024),
+  SCAN_SHARED_SECRET_FIELD: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .regex(/^custom_[A-Za-z0-9_.-]{1,64}$/, {
+        error: 'must name an extension property as it arrives, e.g. custom_SharedSecret',
+      })
+      .optional(),
+  ),
+});
+
+/** Validates an environment into a Config. Pure: tests call it with their own maps. */
+export function loadConfig(env: Env): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const setting = String(issue.path[0] ?? 'configuration');
+    const value = env[setting];
+    const shown = value === undefined || /secret|key|password|connection/i.test(setting) ? '' : ` (got '${value}')`;
+    throw new ConfigError(setting, `${issue.message}${shown}.`);
+  }
+  const s = parsed.data;
+  const limits: ScanLimits = {
+    maxRequestBytes: s.SCAN_MAX_REQUEST_BYTES,
+    maxFileBytes: s.SCAN_MAX_FILE_BYTES,
+    maxFiles: s.SCAN_MAX_FILES,
+    maxFields: s.SCAN_MAX_FIELDS,
+    maxFieldBytes: s.SCAN_MAX_FIELD_BYTES,
+  };
+  if (limits.maxFileBytes > limits.maxRequestBytes) {
+    throw new ConfigError('SCAN_MAX_FILE_BYTES', 'must not be larger than SCAN_MAX_REQUEST_BYTES.');
+  }
+  return Object.freeze({
+    storage: storageConfig(s),
+    secrets: secretsConfig(s),
+    scan: { limits, sharedSecretField: s.SCAN_SHARED_SECRET_FIELD },
+  });
+}
+
+type Settings = z.infer<typeof schema>;
+
+function storageConfig(s: Settings): StorageConfig {
+  if (s.AzureWebJobsStorage) {
+    const value = s.AzureWebJobsStorage.trim();
+    if (/^UseDevelopmentStorage=true;?$/i.test(value)) {
+      return { kind: 'connectionString', connectionString: AZURITE_CONNECTION_STRING };
+    }
+    if (!/(^|;)\s*(AccountName|BlobEndpoint)=/i.test(value)) {
+      throw new ConfigError(
+        'AzureWebJobsStorage',
+        'is not a storage connection string (expected AccountName=... or UseDevelopmentStorage=true).',
+      );
+    }
+    return { kind: 'connectionString', connectionString: value };
+  }
+  const account = s.AzureWebJobsStorage__accountName;
+  const uri = (service: 'blob' | 'queue' | 'table', explicit: string | undefined) =>
+    explicit ?? (account ? `https://${account}.${service}.core.windows.net` : undefined);
+  const blob = uri('blob', s.AzureWebJobsStorage__blobServiceUri);
+  const queue = uri('queue', s.AzureWebJobsStorage__queueServiceUri);
+  const table = uri('table', s.AzureWebJobsStorage__tableServiceUri);
+  if (!blob && !queue && !table) {
+    throw new ConfigError(
+      'AzureWebJobsStorage',
+      'is not set: give a connection string (UseDevelopmentStorage=true for Azurite) or ' +
+        'AzureWebJobsStorage__accountName for identity-based access.',
+    );
+  }
+  const missing = [
+    ['AzureWebJobsStorage__blobServiceUri', blob],
+    ['AzureWebJobsStorage__queueServiceUri', queue],
+    ['AzureWebJobsStorage__tableServiceUri', table],
+  ].find(([, v]) => !v);
+  if (missing) {
+    throw new ConfigError(missing[0]!, 'is not set (or set AzureWebJobsStorage__accountName).');
+  }
+  return {
+    kind: 'identity',
+    blobServiceUri: blob!,
+    queueServiceUri: queue!,
+    tableServiceUri: table!,
+    clientId: s.AzureWebJobsStorage__clientId ?? s.AZURE_CLIENT_ID,
+  };
+}
+
+function secretsConfig(s: Settings): SecretsConfig {
+  if (s.KEY_VAULT_URL) {
+    return { kind: 'keyVault', vaultUrl: s.KEY_VAULT_URL, clientId: s.AZURE_CLIENT_ID };
+  }
+  if (s.WEBSITE_INSTANCE_ID) {
+    throw new ConfigError(
+      'KEY_VAULT_URL',
+      'is required when running in Azure (the local secret store is for development only).',
+    );
+  }
+  return { kind: 'local', file: s.SECRETS_LOCAL_FILE ?? '.secrets.local.json' };
+}
+
+let cached: Config | undefined;
+
+/** The process's configuration, validated on first use and then reused. */
+export function getConfig(): Config {
+  cached ??= loadConfig(process.env);
+  return cached;
+}
+
+/** Forgets the cached configuration (tests and the local host after it changes the environment). */
+export function resetConfig(): void {
+  cached = undefined;
+}

@@ -1,0 +1,47 @@
+/**
+ * The app's wiring: configuration, secret store and storage, created once per process on
+ * first use and shared by every function.
+ */
+import { getConfig, type Config } from '../config';
+import type { IngestDeps } from '../ingest';
+import type { Logger } from '../log';
+import { createSecretStore, type SecretStore } from '../secrets';
+import { createStorage, type Storage } from '../storage';
+
+export interface Services {
+  config: Config;
+  secrets: SecretStore;
+  storage: Storage;
+  ingestDeps(log: Logger): IngestDeps;
+}
+
+export function createServices(config: Config): Services {
+  const secrets = createSecretStore(config.secrets);
+  const storage = createStorage(config.storage);
+  return {
+    config,
+    secrets,
+    storage,
+    ingestDeps: (log) => ({
+      scanBlobs: storage.scanBlobs,
+      scanJobs: storage.scanJobs,
+      deliveryQueue: storage.deliveryQueue,
+      secrets,
+      limits: config.scan.limits,
+      sharedSecretField: config.scan.sharedSecretField,
+      log,
+    }),
+  };
+}
+
+let services: Services | undefined;
+
+export function getServices(): Services {
+  services ??= createServices(getConfig());
+  return services;
+}
+
+/** Forgets the process's services (the local host and tests, after the environment changed). */
+export function resetServices(): void {
+  services = undefined;
+}

@@ -1,0 +1,51 @@
+import type { QueueClient } from '@azure/storage-queue';
+import { once } from './clients';
+
+export const DELIVERY_QUEUE = 'scan-delivery';
+
+export interface DeliveryMessage {
+  jobId: string;
+}
+
+export interface EnqueueReceipt {
+  messageId: string;
+  popReceipt: string;
+}
+
+/**
+ * The delivery queue: one message per stored job. Messages are base64-encoded JSON, the
+ * encoding the Functions queue trigger expects by default.
+ */
+export class DeliveryQueue {
+  readonly ready: () => Promise<void>;
+
+  constructor(private readonly queue: QueueClient) {
+    this.ready = once(() => queue.createIfNotExists());
+  }
+
+  async enqueue(message: DeliveryMessage): Promise<EnqueueReceipt> {
+    await this.ready();
+    const res = await this.queue.sendMessage(encodeMessage(message));
+    return { messageId: res.messageId, popReceipt: res.popReceipt };
+  }
+
+  /** Removes a message sent by `enqueue` (rollback of a job that could not be completed). */
+  async remove(receipt: EnqueueReceipt): Promise<void> {
+    await this.queue.deleteMessage(receipt.messageId, receipt.popReceipt);
+  }
+
+  /** Reads up to 32 messages without taking them (tests and tooling). */
+  async peek(count = 32): Promise<DeliveryMessage[]> {
+    await this.ready();
+    const res = await this.queue.peekMessages({ numberOfMessages: count });
+    return res.peekedMessageItems.map((m) => decodeMessage(m.messageText));
+  }
+}
+
+export function encodeMessage(message: DeliveryMessage): string {
+  return Buffer.from(JSON.stringify(message), 'utf8').toString('base64');
+}
+
+export function decodeMessage(text: string): DeliveryMessage {
+  return JSON.parse(Buffer.from(text, 'base64').toString('utf8')) as DeliveryMessage;
+}

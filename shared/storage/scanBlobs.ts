@@ -1,0 +1,71 @@
+import type { Readable } from 'node:stream';
+import type { ContainerClient } from '@azure/storage-blob';
+import { once } from './clients';
+
+export const SCAN_CONTAINER = 'scans';
+
+/** Upload buffer size and parallel block uploads per file: bounds memory per file at ~16 MiB. */
+const UPLOAD_BUFFER_BYTES = 4 * 1024 * 1024;
+const UPLOAD_CONCURRENCY = 4;
+
+export interface UploadOptions {
+  contentType: string;
+  /** The sender's file name: metadata only, never part of the blob's path. */
+  originalName: string;
+  abortSignal?: AbortSignal;
+}
+
+/** Scan files in Blob Storage, one virtual folder per job: `<jobId>/<index>`. */
+export class ScanBlobStore {
+  readonly ready: () => Promise<void>;
+
+  constructor(private readonly container: ContainerClient) {
+    this.ready = once(() => container.createIfNotExists());
+  }
+
+  /** The blob name of a job's n-th file. Built from server-side values only. */
+  static blobName(jobId: string, index: number): string {
+    return `${jobId}/${index}`;
+  }
+
+  /** Streams `data` into a block blob; memory stays bounded whatever the file's size. */
+  async upload(blobName: string, data: Readable, options: UploadOptions): Promise<void> {
+    await this.ready();
+    await this.container.getBlockBlobClient(blobName).uploadStream(data, UPLOAD_BUFFER_BYTES, UPLOAD_CONCURRENCY, {
+      abortSignal: options.abortSignal,
+      blobHTTPHeaders: {
+        blobContentType: options.contentType,
+        blobContentDisposition: contentDisposition(options.originalName),
+      },
+      metadata: { originalname: encodeURIComponent(options.originalName) },
+    });
+  }
+
+  /** Opens a stored file for streaming reads. */
+  async download(blobName: string): Promise<Readable> {
+    const res = await this.container.getBlobClient(blobName).download();
+    return res.readableStreamBody as Readable;
+  }
+
+  /** Deletes every blob of a job (used to remove a partial or duplicate upload). */
+  async deleteJob(jobId: string): Promise<void> {
+    await this.ready();
+    for await (const blob of this.container.listBlobsFlat({ prefix: `${jobId}/` })) {
+      await this.container.deleteBlob(blob.name, { deleteSnapshots: 'include' }).catch(() => undefined);
+    }
+  }
+
+  /** Names of the blobs stored for a job. */
+  async list(jobId: string): Promise<string[]> {
+    await this.ready();
+    const names: string[] = [];
+    for await (const blob of this.container.listBlobsFlat({ prefix: `${jobId}/` })) names.push(blob.name);
+    return names;
+  }
+}
+
+/** `attachment` with an ASCII fallback and the exact name in RFC 5987 form. */
+function contentDisposition(name: string): string {
+  const ascii = name.replace(/[^\x20-\x7e]|["\\]/g, '_') || 'scan';
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
+}
