@@ -41,7 +41,7 @@ export function getServices(): Services {
   return services;
 }
 
-/** Forgets the process's services (the local host and tests, after the environment changed). */
-export function resetServices(): void {
-  services = undefined;
+/** Replaces the process's services (tests), or forgets them with `undefined`. */
+export function setServices(replacement: Services | undefined): void {
+  services = replacement;
 }
