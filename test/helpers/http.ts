@@ -14,7 +14,8 @@ export function httpRequest(
   options: { method?: string; headers?: Record<string, string | number>; body?: Buffer | Readable } = {},
 ): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: options.method ?? 'GET', headers: options.headers }, (res) => {
+    // A connection per request: a test that lies about Content-Length cannot disturb the next one.
+    const req = request(url, { method: options.method ?? 'GET', headers: options.headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
