@@ -16,8 +16,24 @@ export const consoleLogger: Logger = {
   error: (m, p) => console.error(m, p ?? ''),
 };
 
-/** A safe one-line description of an error for a log line (no stack, no request data). */
+const SECRET_PATTERNS: RegExp[] = [
+  /(AccountKey|SharedAccessSignature|SharedAccessKey|password|pwd|client_secret|refresh_token|access_token|code)=([^;&\s"']+)/gi,
+  /([?&]sig=)([^&\s"']+)/gi,
+  /(Bearer\s+)([A-Za-z0-9._~+/=-]+)/gi,
+];
+
+/** Masks credentials that SDK error messages may carry (keys, SAS signatures, tokens). */
+export function redact(text: string): string {
+  return SECRET_PATTERNS.reduce((t, re) => t.replace(re, (_m, k: string) => `${k}${k.endsWith('=') || /\s$/.test(k) ? '' : '='}[redacted]`), text);
+}
+
+/** A safe one-line description of an error for a log line (no stack, no request data, no credentials). */
 export function describeError(err: unknown): Record<string, unknown> {
   const e = err as { name?: string; code?: string; statusCode?: number; message?: string };
-  return { error: e?.name ?? typeof err, code: e?.code, status: e?.statusCode, message: e?.message };
+  return {
+    error: e?.name ?? typeof err,
+    code: e?.code,
+    status: e?.statusCode,
+    message: typeof e?.message === 'string' ? redact(e.message) : undefined,
+  };
 }

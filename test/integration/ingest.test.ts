@@ -1,0 +1,178 @@
+/**
+ * The ingest core called directly (and the scan function's handler called directly, as the
+ * Functions worker would), with failures injected into real storage.
+ */
+import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
+import { HttpRequest, InvocationContext } from '@azure/functions';
+import { scan } from '../../functions/scan';
+import { ingestScan, type IngestDeps } from '../../shared/ingest';
+import { createServices, setServices } from '../../shared/services';
+import { loadConfig } from '../../shared/config';
+import { startStack, type TestStack } from '../helpers/env';
+import { multipart, pdfBytes } from '../helpers/multipart';
+import { SCAN_CONTAINER, SCAN_JOBS_TABLE, DELIVERY_QUEUE } from '../../shared/storage';
+
+let stack: TestStack;
+beforeAll(async () => {
+  stack = await startStack();
+});
+afterAll(async () => {
+  setServices(undefined);
+  await stack?.stop();
+});
+
+async function counts() {
+  const { clients } = stack.services.storage;
+  const container = clients.container(SCAN_CONTAINER);
+  await container.createIfNotExists();
+  let blobs = 0;
+  for await (const _ of container.listBlobsFlat()) blobs++;
+  const table = clients.table(SCAN_JOBS_TABLE);
+  await table.createTable();
+  let jobs = 0;
+  for await (const _ of table.listEntities()) jobs++;
+  const queue = clients.queue(DELIVERY_QUEUE);
+  await queue.createIfNotExists();
+  const messages = (await queue.getProperties()).approximateMessagesCount ?? 0;
+  return { blobs, jobs, messages };
+}
+
+function request(scanJobID = randomUUID(), files = 3) {
+  const mp = multipart([
+    { name: 'username', value: 'jdoe' },
+    { name: 'scanJobID', value: scanJobID },
+    ...Array.from({ length: files }, (_, i) => ({ name: `file${i + 1}`, filename: `p${i}.pdf`, data: pdfBytes(64 * 1024) })),
+  ]);
+  return { contentType: mp.contentType, contentLength: mp.body.length, body: Readable.from([mp.body]) };
+}
+
+function deps(overrides: Partial<IngestDeps> = {}): IngestDeps {
+  return { ...stack.services.ingestDeps({ info() {}, warn() {}, error() {} }), ...overrides };
+}
+
+describe('a failure part-way leaves nothing complete behind', () => {
+  it('a storage failure after the first file: error, no blob, no record, no message', async () => {
+    const real = stack.services.storage.scanBlobs;
+    let uploads = 0;
+    const failing = {
+      upload: async (...args: Parameters<typeof real.upload>) => {
+        if (++uploads === 2) throw new Error('injected: blob storage unavailable');
+        return real.upload(...args);
+      },
+      deleteJob: (jobId: string) => real.deleteJob(jobId),
+    };
+    const before = await counts();
+    await expect(ingestScan(request(), deps({ scanBlobs: failing }))).rejects.toThrow('injected');
+    expect(uploads).toBeGreaterThanOrEqual(2);
+    expect(await counts()).toEqual(before);
+  });
+
+  it('a queue failure after the record was written: rolled back, and a retry then succeeds', async () => {
+    const scanJobID = randomUUID();
+    const before = await counts();
+    const queue = { enqueue: async () => Promise.reject(new Error('injected: queue unavailable')), remove: async () => undefined };
+    await expect(ingestScan(request(scanJobID), deps({ deliveryQueue: queue }))).rejects.toThrow('injected');
+    expect(await counts()).toEqual(before);
+
+    const retry = await ingestScan(request(scanJobID), deps());
+    expect(retry.duplicate).toBe(false);
+    expect(retry.files).toHaveLength(3);
+    const after = await counts();
+    expect(after).toEqual({ blobs: before.blobs + 3, jobs: before.jobs + 1, messages: before.messages + 1 });
+  });
+
+  it('a failure marking the job stored removes the queue message it had sent', async () => {
+    const before = await counts();
+    const jobs = stack.services.storage.scanJobs;
+    const failingJobs = Object.assign(Object.create(Object.getPrototypeOf(jobs)), jobs, {
+      markStored: async () => Promise.reject(new Error('injected: table unavailable')),
+    });
+    await expect(ingestScan(request(), deps({ scanJobs: failingJobs }))).rejects.toThrow('injected');
+    expect(await counts()).toEqual(before);
+  });
+});
+
+describe('the shared secret', () => {
+  const field = 'custom_SharedSecret';
+  let secured: IngestDeps;
+  beforeAll(() => {
+    writeFileSync(stack.secretsFile, JSON.stringify({ 'extension-shared-secret': 's3cret-value' }));
+    secured = deps({ sharedSecretField: field });
+  });
+
+  const withSecret = (value?: string, secretFirst = true) => {
+    const secret = value === undefined ? [] : [{ name: field, value }];
+    const file = [{ name: 'file1', filename: 'a.pdf', data: pdfBytes() }];
+    const mp = multipart([{ name: 'username', value: 'jdoe' }, ...(secretFirst ? [...secret, ...file] : [...file, ...secret])]);
+    return { contentType: mp.contentType, body: Readable.from([mp.body]) };
+  };
+
+  it.each([
+    ['missing', undefined, true],
+    ['wrong', 's3cret-valuf', true],
+    ['empty', '', true],
+    ['wrong, sent after the file', 'nope', false],
+  ])('%s: 401 and nothing stored', async (_n, value, first) => {
+    const before = await counts();
+    await expect(ingestScan(withSecret(value as string | undefined, first as boolean), secured)).rejects.toMatchObject({ status: 401 });
+    expect(await counts()).toEqual(before);
+  });
+
+  it('right: stored, and the secret is not kept in the job record', async () => {
+    const res = await ingestScan(withSecret('s3cret-value'), secured);
+    const job = await stack.services.storage.scanJobs.get(res.jobId);
+    expect(job?.fields).toEqual({ username: 'jdoe' });
+    expect(JSON.stringify(job)).not.toContain('s3cret-value');
+  });
+
+  it('right, sent after the file: stored', async () => {
+    await expect(ingestScan(withSecret('s3cret-value', false), secured)).resolves.toMatchObject({ duplicate: false });
+  });
+});
+
+describe('the scan function called as the Functions worker calls it', () => {
+  it('answers 200 with the job, and a typed 4xx for bad input', async () => {
+    setServices(createServices(loadConfig({ AzureWebJobsStorage: stack.azurite.connectionString, SECRETS_LOCAL_FILE: stack.secretsFile })));
+    const mp = multipart([{ name: 'scanJobID', value: randomUUID() }, { name: 'file1', filename: 'a.pdf', data: pdfBytes() }]);
+    const ok = await scan.handler(
+      new HttpRequest({
+        method: 'POST',
+        url: 'https://scanrelay.example/api/scan',
+        headers: { 'content-type': mp.contentType, 'x-forwarded-for': '203.0.113.9:51234' },
+        body: { bytes: mp.body },
+      }),
+      new InvocationContext({ functionName: 'scan' }),
+    );
+    expect(ok).toMatchObject({ status: 200, jsonBody: { files: [{ name: 'a.pdf', contentType: 'application/pdf' }] } });
+    const job = await stack.services.storage.scanJobs.get((ok as { jsonBody: { jobId: string } }).jsonBody.jobId);
+    expect(job?.senderAddress).toBe('203.0.113.9');
+
+    const bad = await scan.handler(
+      new HttpRequest({ method: 'POST', url: 'https://scanrelay.example/api/scan', headers: { 'content-type': 'text/plain' }, body: { string: 'hi' } }),
+      new InvocationContext({ functionName: 'scan' }),
+    );
+    expect(bad).toMatchObject({ status: 415, jsonBody: { error: 'unsupported_media_type' } });
+  });
+
+  it('answers an internal fault with a 500 that names the invocation, not the fault', async () => {
+    const services = createServices(stack.config);
+    const logged: string[] = [];
+    const leaky = new Error('connect ECONNREFUSED 127.0.0.1:10000 AccountKey=c2VjcmV0');
+    setServices({
+      ...services,
+      ingestDeps: (log) => ({ ...services.ingestDeps(log), scanBlobs: { upload: () => Promise.reject(leaky), deleteJob: async () => undefined } }),
+    });
+    const mp = multipart([{ name: 'file1', filename: 'a.pdf', data: pdfBytes() }]);
+    const res = await scan.handler(
+      new HttpRequest({ method: 'POST', url: 'https://scanrelay.example/api/scan', headers: { 'content-type': mp.contentType }, body: { bytes: mp.body } }),
+      new InvocationContext({ functionName: 'scan', invocationId: 'inv-123', logHandler: (_level, ...args) => logged.push(JSON.stringify(args)) }),
+    );
+    expect(logged.join('\n')).toContain('ECONNREFUSED');
+    expect(logged.join('\n')).not.toContain('c2VjcmV0');
+    expect(res).toMatchObject({ status: 500, jsonBody: { error: 'internal_error' } });
+    expect(JSON.stringify(res)).toContain('inv-123');
+    expect(JSON.stringify(res)).not.toMatch(/ECONNREFUSED|127\.0\.0\.1|AccountKey/);
+  });
+});
