@@ -29,7 +29,9 @@ export function withErrors(handler: HttpHandler): HttpHandler {
     } catch (err) {
       if (isAppError(err)) {
         context.warn(`${context.functionName}: ${err.status} ${err.code}`);
-        return errorResponse(err.status, err.code, err.message);
+        const response = errorResponse(err.status, err.code, err.message);
+        if (err.retryAfterSeconds) response.headers = { 'retry-after': String(err.retryAfterSeconds) };
+        return response;
       }
       context.error(`${context.functionName}: internal error`, describeError(err));
       return errorResponse(

@@ -232,6 +232,7 @@ async function claimScanJobId(
         409,
         'duplicate_in_progress',
         'A scan job with the same scanJobID is still being stored; retry in a moment.',
+        5,
       );
     }
     await sleep(200);
