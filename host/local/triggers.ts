@@ -44,7 +44,7 @@ export function parseSchedule(expression: string): (d: Date) => boolean {
   const fields = expression.trim().split(/\s+/);
   if (fields.length !== 6) throw new Error(`Schedule '${expression}' must have 6 fields (sec min hour day month weekday).`);
   const ranges: Array<[number, number]> = [[0, 59], [0, 59], [0, 23], [1, 31], [1, 12], [0, 6]];
-  const sets = fields.map((f, i) => parseField(f, ranges[i]![0], ranges[i]![1], expression));
+  const sets = fields.map((f, i) => parseField(numberNames(f, i), ranges[i]![0], ranges[i]![1], expression));
   return (d) =>
     sets[0]!.has(d.getSeconds()) &&
     sets[1]!.has(d.getMinutes()) &&
@@ -52,6 +52,20 @@ export function parseSchedule(expression: string): (d: Date) => boolean {
     sets[3]!.has(d.getDate()) &&
     sets[4]!.has(d.getMonth() + 1) &&
     sets[5]!.has(d.getDay());
+}
+
+const MONTHS = ['january', 'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october', 'november', 'december'];
+const WEEKDAYS = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'];
+
+/** NCRONTAB also takes month and weekday names (`0 30 9 * Jan Mon`): turns them into numbers. */
+function numberNames(field: string, index: number): string {
+  const names = index === 4 ? MONTHS : index === 5 ? WEEKDAYS : undefined;
+  if (!names) return field;
+  return field.replace(/[a-z]+/gi, (word) => {
+    const w = word.toLowerCase();
+    const i = names.findIndex((n) => n === w || (w.length === 3 && n.startsWith(w)));
+    return i < 0 ? word : String(index === 4 ? i + 1 : i);
+  });
 }
 
 function parseField(field: string, min: number, max: number, expression: string): Set<number> {
