@@ -62,6 +62,7 @@ export async function ingestScan(request: ScanRequest, deps: IngestDeps): Promis
   const files: StoredFile[] = [];
   let secretSeen = false;
 
+  let result: IngestResult;
   try {
     await parseMultipart(request.body, request.contentType, request.contentLength, deps.limits, {
       onField: (name, value) => {
@@ -84,20 +85,25 @@ export async function ingestScan(request: ScanRequest, deps: IngestDeps): Promis
     if (deps.sharedSecretField && !secretSeen) {
       throw new UnauthorizedError(`The shared secret field '${deps.sharedSecretField}' is missing.`);
     }
+    const scanJobId = fields['scanJobID']?.trim() || undefined;
+    const job = { jobId, status: 'pending' as const, scanJobId, receivedAt, senderAddress: request.senderAddress, fields, files };
+    result = await commit(job, deps, log);
   } catch (err) {
-    await deps.scanBlobs.deleteJob(jobId).catch((e) => log.error('scan: blob cleanup failed', { jobId, ...describeError(e) }));
+    await removeBlobs(jobId, deps, log);
     throw err;
   }
-
-  const scanJobId = fields['scanJobID']?.trim() || undefined;
-  const job = { jobId, status: 'pending' as const, scanJobId, receivedAt, senderAddress: request.senderAddress, fields, files };
-  const result = await commit(job, deps, log);
+  // A duplicate answers with the first job: this request's copy of the files goes.
+  if (result.duplicate) await removeBlobs(jobId, deps, log);
   log.info(result.duplicate ? 'scan: duplicate of a stored job' : 'scan: job stored', {
     jobId: result.jobId,
     files: files.length,
     bytes: files.reduce((n, f) => n + f.size, 0),
   });
   return result;
+}
+
+async function removeBlobs(jobId: string, deps: IngestDeps, log: Logger): Promise<void> {
+  await deps.scanBlobs.deleteJob(jobId).catch((e) => log.error('scan: blob cleanup failed', { jobId, ...describeError(e) }));
 }
 
 async function checkSharedSecret(given: string, deps: IngestDeps): Promise<void> {
@@ -164,16 +170,16 @@ function readFirstChunk(stream: Readable): Promise<Buffer | null> {
 
 type NewJob = Parameters<ScanJobRepository['create']>[0];
 
-/** Claims the scanJobID, writes the record and the queue message, then marks the job stored. */
+/**
+ * Claims the scanJobID, writes the record and the queue message, then marks the job stored.
+ * On failure undoes what it wrote (the caller removes the blobs).
+ */
 async function commit(job: NewJob, deps: IngestDeps, log: Logger): Promise<IngestResult> {
-  const { scanJobs, deliveryQueue, scanBlobs } = deps;
+  const { scanJobs, deliveryQueue } = deps;
   let claimEtag: string | undefined;
   if (job.scanJobId) {
     const claim = await claimScanJobId(job.scanJobId, job.jobId, deps);
-    if (claim.duplicate) {
-      await scanBlobs.deleteJob(job.jobId).catch((e) => log.error('scan: blob cleanup failed', describeError(e)));
-      return claim.duplicate;
-    }
+    if (claim.duplicate) return claim.duplicate;
     claimEtag = claim.etag;
   }
 
@@ -187,7 +193,7 @@ async function commit(job: NewJob, deps: IngestDeps, log: Logger): Promise<Inges
     if (job.scanJobId) await scanJobs.completeClaim(job.scanJobId, claimEtag!);
   } catch (err) {
     log.error('scan: storing the job failed; rolling back', { jobId: job.jobId, ...describeError(err) });
-    const undo: Array<Promise<unknown>> = [scanBlobs.deleteJob(job.jobId)];
+    const undo: Array<Promise<unknown>> = [];
     if (receipt) undo.push(deliveryQueue.remove(receipt));
     if (recordWritten) undo.push(scanJobs.delete(job.jobId));
     if (job.scanJobId) undo.push(scanJobs.releaseClaim(job.scanJobId, claimEtag!));

@@ -176,3 +176,49 @@ describe('the scan function called as the Functions worker calls it', () => {
     expect(JSON.stringify(res)).not.toMatch(/ECONNREFUSED|127\.0\.0\.1|AccountKey/);
   });
 });
+
+describe('a scanJobID claimed by another request', () => {
+  const keysTable = () => stack.services.storage.clients.table('scanjobkeys');
+  const keyOf = (id: string) => require('node:crypto').createHash('sha256').update(id).digest('hex') as string;
+
+  it('still pending: waits, then answers 409 with Retry-After and stores nothing', async () => {
+    const scanJobID = randomUUID();
+    await stack.services.storage.scanJobs.claim(scanJobID, 'other-request');
+    const before = await counts();
+    await expect(ingestScan(request(scanJobID, 1), deps({ duplicateWaitMs: 300 }))).rejects.toMatchObject({
+      status: 409,
+      code: 'duplicate_in_progress',
+      retryAfterSeconds: 5,
+    });
+    expect(await counts()).toEqual(before);
+  });
+
+  it('released while we wait (the other request failed): we store our own copy', async () => {
+    const scanJobID = randomUUID();
+    const held = await stack.services.storage.scanJobs.claim(scanJobID, 'other-request');
+    const pending = ingestScan(request(scanJobID, 1), deps({ duplicateWaitMs: 20_000 }));
+    // Release once the waiting request has looked at the claim (it reads it before waiting).
+    await new Promise((r) => setTimeout(r, 500));
+    await stack.services.storage.scanJobs.releaseClaim(scanJobID, (held as { etag: string }).etag);
+    const res = await pending;
+    expect(res.duplicate).toBe(false);
+    expect((await stack.services.storage.scanJobs.get(res.jobId))?.status).toBe('stored');
+  });
+
+  it('pending for over 10 minutes (its request died): taken over', async () => {
+    const scanJobID = randomUUID();
+    await keysTable().createTable();
+    await keysTable().createEntity({
+      partitionKey: keyOf(scanJobID),
+      rowKey: '',
+      scanJobId: scanJobID,
+      jobId: 'dead-request',
+      status: 'pending',
+      claimedAt: new Date(Date.now() - 11 * 60 * 1000),
+    });
+    const res = await ingestScan(request(scanJobID, 1), deps({ duplicateWaitMs: 0 }));
+    expect(res.duplicate).toBe(false);
+    const claim = await stack.services.storage.scanJobs.getClaim(scanJobID);
+    expect(claim).toMatchObject({ jobId: res.jobId, status: 'stored' });
+  });
+});
