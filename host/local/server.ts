@@ -136,10 +136,14 @@ async function handle(req: IncomingMessage, res: ServerResponse, routes: Route[]
     duplex: 'half',
   } as RequestInit);
   const params: Record<string, string> = {};
-  route.params.forEach((name, i) => {
-    const v = values[i + 1];
-    if (v !== undefined) params[name] = decodeURIComponent(v);
-  });
+  try {
+    route.params.forEach((name, i) => {
+      const v = values[i + 1];
+      if (v !== undefined) params[name] = decodeURIComponent(v);
+    });
+  } catch {
+    return send(res, { status: 400, jsonBody: { error: 'bad_request', message: 'The URL has a malformed percent-escape.' } });
+  }
   // The worker builds requests this way too (createStreamRequest): a native Request plus params.
   const request = new HttpRequest({ nativeRequest, params } as never);
   const context = new InvocationContext({
@@ -154,7 +158,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, routes: Route[]
 async function adminKeyValid(req: IncomingMessage, url: URL, options: LocalServerOptions): Promise<boolean> {
   const expected = await options.adminKey?.();
   const header = req.headers['x-functions-key'];
-  const given = (Array.isArray(header) ? header[0] : header) ?? url.searchParams.get('code') ?? '';
+  const given = (Array.isArray(header) ? header[0] : header) || url.searchParams.get('code') || '';
   return !!expected && given !== '' && secretsEqual(given, expected);
 }
 

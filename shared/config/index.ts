@@ -124,7 +124,8 @@ export function loadConfig(env: Env): Config {
     const issue = parsed.error.issues[0]!;
     const setting = String(issue.path[0] ?? 'configuration');
     const value = env[setting];
-    const shown = value === undefined || /secret|key|password|connection/i.test(setting) ? '' : ` (got '${value}')`;
+    // Only the SCAN_MAX_* numbers are echoed: the others (URIs, connection strings) may carry credentials.
+    const shown = value === undefined || !setting.startsWith('SCAN_MAX_') ? '' : ` (got '${value.slice(0, 100)}')`;
     throw new ConfigError(setting, `${issue.message}${shown}.`);
   }
   const s = parsed.data;

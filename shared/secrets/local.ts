@@ -43,6 +43,7 @@ export class LocalSecretStore implements SecretStore {
     const all = await this.readFile();
     all[name] = value;
     await fs.writeFile(this.file, JSON.stringify(all, null, 2) + '\n', { mode: 0o600 });
+    await fs.chmod(this.file, 0o600); // also when the file existed with wider permissions
   }
 
   private async readFile(): Promise<Record<string, unknown>> {

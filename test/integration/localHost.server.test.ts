@@ -151,6 +151,12 @@ describe('routing', () => {
     }
   });
 
+  it('answers 400, not 500, for a malformed percent-escape in a route parameter', async () => {
+    const res = await httpRequest(`${server.url}/api/items/%E0%A4%A`);
+    expect(res.status).toBe(400);
+    expect(res.json.error).toBe('bad_request');
+  });
+
   it('answers 405 for a known route with the wrong method', async () => {
     const res = await httpRequest(`${server.url}/api/items/1`, { method: 'DELETE' });
     expect(res.status).toBe(405);
@@ -241,6 +247,11 @@ describe('admin functions', () => {
     const res = await httpRequest(`${url()}?code=${encodeURIComponent(ADMIN_KEY)}`, { method: 'POST' });
     expect(res.status).toBe(200);
     expect(res.json).toEqual({ ok: true });
+  });
+
+  it('take ?code= when the x-functions-key header is empty', async () => {
+    const res = await httpRequest(`${url()}?code=${encodeURIComponent(ADMIN_KEY)}`, { headers: { 'x-functions-key': '' } });
+    expect(res.status).toBe(200);
   });
 
   it('answer 401 to every key when no admin-key secret exists', async () => {

@@ -313,6 +313,14 @@ describe('ConfigError messages never echo a secret', () => {
     expect(err.message).not.toContain(ACCOUNT_KEY);
   });
 
+  it('does not echo a rejected service URI that carries a SAS signature', () => {
+    const err = expectRejected(
+      { AzureWebJobsStorage__blobServiceUri: 'http://a.blob.core.windows.net/?sv=2024&sig=c2lnbmF0dXJl' },
+      'AzureWebJobsStorage__blobServiceUri',
+    );
+    expect(err.message).not.toContain('c2lnbmF0dXJl');
+  });
+
   it('does not echo unrelated secrets from the environment when another setting is bad', () => {
     const err = expectRejected(
       {

@@ -1,5 +1,5 @@
 /** LocalSecretStore: SECRET_A_B_C environment variables first, then a git-ignored JSON file. */
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SecretNotFoundError } from '../../shared/errors';
@@ -88,6 +88,14 @@ describe('LocalSecretStore', () => {
     await store.set('admin-key', 'second');
     await expect(new LocalSecretStore(file, {}).get('admin-key')).resolves.toBe('second');
     expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ 'admin-key': 'second', 'extension-shared-secret': 's3cret' });
+  });
+
+  it('set() narrows an existing file with wider permissions to 0600', async () => {
+    if (process.platform === 'win32') return;
+    writeSecrets({ 'keep-me': 'kept' });
+    chmodSync(file, 0o644);
+    await new LocalSecretStore(file, {}).set('admin-key', 'x');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
   });
 
   it('set() keeps the other secrets already in the file', async () => {
