@@ -6,7 +6,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Readable } from 'node:stream';
 import { HttpRequest, HttpResponse, InvocationContext, type HttpResponseInit } from '@azure/functions';
 import { secretsEqual } from '../../shared/ingest/sharedSecret';
 import type { FunctionDefinition, HttpFunction } from '../definitions';
@@ -129,10 +128,11 @@ async function handle(req: IncomingMessage, res: ServerResponse, routes: Route[]
   headers.set('x-forwarded-for', prior ? `${prior}, ${peer}` : peer);
 
   const hasBody = method !== 'GET' && method !== 'HEAD';
+  // As the worker does: the socket stream itself is the body (an async iterable), unbuffered.
   const nativeRequest = new Request(url, {
     method,
     headers,
-    body: hasBody ? (Readable.toWeb(req) as ReadableStream) : undefined,
+    body: hasBody ? (req as unknown as ReadableStream) : undefined,
     duplex: 'half',
   } as RequestInit);
   const params: Record<string, string> = {};
