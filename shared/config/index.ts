@@ -212,8 +212,3 @@ export function getConfig(): Config {
   cached ??= loadConfig(process.env);
   return cached;
 }
-
-/** Forgets the cached configuration (tests and the local host after it changes the environment). */
-export function resetConfig(): void {
-  cached = undefined;
-}

@@ -10,12 +10,6 @@ export interface Logger {
 
 export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
 
-export const consoleLogger: Logger = {
-  info: (m, p) => console.info(m, p ?? ''),
-  warn: (m, p) => console.warn(m, p ?? ''),
-  error: (m, p) => console.error(m, p ?? ''),
-};
-
 const SECRET_PATTERNS: RegExp[] = [
   /(AccountKey|SharedAccessSignature|SharedAccessKey|password|pwd|client_secret|refresh_token|access_token|code)=([^;&\s"']+)/gi,
   /([?&]sig=)([^&\s"']+)/gi,

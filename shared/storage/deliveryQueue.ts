@@ -33,13 +33,6 @@ export class DeliveryQueue {
   async remove(receipt: EnqueueReceipt): Promise<void> {
     await this.queue.deleteMessage(receipt.messageId, receipt.popReceipt);
   }
-
-  /** Reads up to 32 messages without taking them (tests and tooling). */
-  async peek(count = 32): Promise<DeliveryMessage[]> {
-    await this.ready();
-    const res = await this.queue.peekMessages({ numberOfMessages: count });
-    return res.peekedMessageItems.map((m) => decodeMessage(m.messageText));
-  }
 }
 
 export function encodeMessage(message: DeliveryMessage): string {

@@ -54,14 +54,6 @@ export class ScanBlobStore {
       await this.container.deleteBlob(blob.name, { deleteSnapshots: 'include' }).catch(() => undefined);
     }
   }
-
-  /** Names of the blobs stored for a job. */
-  async list(jobId: string): Promise<string[]> {
-    await this.ready();
-    const names: string[] = [];
-    for await (const blob of this.container.listBlobsFlat({ prefix: `${jobId}/` })) names.push(blob.name);
-    return names;
-  }
 }
 
 /** `attachment` with an ASCII fallback and the exact name in RFC 5987 form. */
