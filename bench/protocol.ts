@@ -1,9 +1,8 @@
 /** What the bench's parent and its children (ScanRelay, baseline) share and say to each other over IPC. */
 import { MiB } from './payload';
 
-/** What ScanRelay's ScanBlobStore passes to uploadStream (shared/storage/scanBlobs.ts). */
-export const UPLOAD_BUFFER_BYTES = 4 * MiB;
-export const UPLOAD_CONCURRENCY = 4;
+/** What ScanRelay's ScanBlobStore passes to uploadStream: the baseline uses the same. */
+export { UPLOAD_BUFFER_BYTES, UPLOAD_CONCURRENCY } from '../shared/storage/scanBlobs';
 export const BASELINE_CONTAINER = 'bench-baseline';
 export const RELAY_CONTAINER = 'bench-relay';
 /** SCAN_MAX_REQUEST_BYTES and SCAN_MAX_FILE_BYTES for the bench: room for the 200 MiB file. */

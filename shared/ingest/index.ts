@@ -20,6 +20,14 @@ import { secretsEqual } from './sharedSecret';
 /** The secret a sender's shared-secret field is compared with. */
 export const EXTENSION_SHARED_SECRET = 'extension-shared-secret';
 
+/**
+ * Files of one request uploaded at once. busboy moves to the next part as soon as a file's
+ * bytes are taken, and a file smaller than one upload buffer is taken whole: without a cap a
+ * request of many small files would hold them all in memory. Waiting here holds back busboy,
+ * and through it the sender (backpressure).
+ */
+const PARALLEL_FILE_UPLOADS = 2;
+
 /** A pending claim older than this is taken to belong to a request that died. */
 const STALE_CLAIM_MS = 10 * 60 * 1000;
 
@@ -60,6 +68,7 @@ export async function ingestScan(request: ScanRequest, deps: IngestDeps): Promis
   const receivedAt = new Date();
   const fields: Record<string, string> = Object.create(null);
   const files: StoredFile[] = [];
+  const uploadSlots = new Slots(PARALLEL_FILE_UPLOADS);
   let secretSeen = false;
 
   let result: IngestResult;
@@ -76,7 +85,13 @@ export async function ingestScan(request: ScanRequest, deps: IngestDeps): Promis
         fields[name] = value;
       },
       onFile: async (part) => {
-        files[part.index] = await storeFile(jobId, part, deps);
+        await uploadSlots.take();
+        try {
+          part.signal.throwIfAborted(); // the request failed while this part waited
+          files[part.index] = await storeFile(jobId, part, deps);
+        } finally {
+          uploadSlots.give();
+        }
       },
     });
     if (files.length === 0) {
@@ -150,6 +165,7 @@ async function storeFile(jobId: string, part: FilePart, deps: IngestDeps): Promi
 
 /** Resolves with the stream's first chunk, or null when it ends empty. */
 function readFirstChunk(stream: Readable): Promise<Buffer | null> {
+  if (stream.destroyed) return Promise.reject(new BadRequestError('request_aborted', 'A file part ended early.'));
   return new Promise((resolve, reject) => {
     const done = () => {
       stream.off('readable', onReadable).off('end', onEnd).off('error', onError).off('close', onClose);
@@ -242,5 +258,26 @@ async function claimScanJobId(
       );
     }
     await sleep(200);
+  }
+}
+
+/** A counting semaphore. */
+class Slots {
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private free: number) {}
+
+  async take(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  give(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.free++;
   }
 }

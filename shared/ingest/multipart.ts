@@ -110,6 +110,9 @@ export function parseMultipart(
       if (failure !== undefined) return void stream.resume();
       openFiles.add(stream);
       stream.once('close', () => openFiles.delete(stream));
+      // Destroying a part on failure emits 'error'; the failure is already being handled, and a
+      // part still waiting for its turn has no listener of its own yet.
+      stream.on('error', () => undefined);
       const part: FilePart = {
         index: fileIndex++,
         field,

@@ -4,9 +4,12 @@ import { once } from './clients';
 
 export const SCAN_CONTAINER = 'scans';
 
-/** Upload buffer size and parallel block uploads per file: bounds memory per file at ~16 MiB. */
-const UPLOAD_BUFFER_BYTES = 4 * 1024 * 1024;
-const UPLOAD_CONCURRENCY = 4;
+/**
+ * Upload buffer size and parallel block uploads per file: a file in flight holds at most
+ * (UPLOAD_CONCURRENCY + 1) buffers, ~20 MiB; a file smaller than one buffer is held whole.
+ */
+export const UPLOAD_BUFFER_BYTES = 4 * 1024 * 1024;
+export const UPLOAD_CONCURRENCY = 4;
 
 export interface UploadOptions {
   contentType: string;

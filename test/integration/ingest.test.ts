@@ -222,3 +222,25 @@ describe('a scanJobID claimed by another request', () => {
     expect(claim).toMatchObject({ jobId: res.jobId, status: 'stored' });
   });
 });
+
+describe('memory per request', () => {
+  it('uploads at most two files of a request at once, and still stores them all in order', async () => {
+    const real = stack.services.storage.scanBlobs;
+    let active = 0;
+    let most = 0;
+    const counting = {
+      upload: async (...args: Parameters<typeof real.upload>) => {
+        most = Math.max(most, ++active);
+        try {
+          return await real.upload(...args);
+        } finally {
+          active--;
+        }
+      },
+      deleteJob: (jobId: string) => real.deleteJob(jobId),
+    };
+    const res = await ingestScan(request(randomUUID(), 12), deps({ scanBlobs: counting }));
+    expect(res.files.map((f) => f.name)).toEqual(Array.from({ length: 12 }, (_, i) => `p${i}.pdf`));
+    expect(most).toBe(2);
+  });
+});
