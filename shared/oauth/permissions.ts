@@ -1,0 +1,174 @@
+/**
+ * The permissions manifest: for each connection type, the scopes ScanRelay requests, which are
+ * required, and why and how each is used. The authorize request, docs/permissions.md
+ * (`npm run docs`) and the app-registration tooling all read it, so they never disagree.
+ */
+
+export const CONNECTION_TYPES = ['smtpMicrosoft', 'exchangeMicrosoft', 'oneDrive', 'sharePoint', 'mailboxIngest'] as const;
+export type ConnectionType = (typeof CONNECTION_TYPES)[number];
+
+export interface ScopeUse {
+  /** The scope as sent to the identity platform (resource URI + permission, or an OIDC scope). */
+  scope: string;
+  /** Required scopes must be granted, or the authorization is refused and cleared. */
+  required: boolean;
+  why: string;
+  how: string;
+}
+
+export interface ConnectionTypePermissions {
+  type: ConnectionType;
+  /** What the administrator sees. */
+  displayName: string;
+  /** The delegated scopes requested when an administrator authorizes a connection of this type. */
+  scopes: ScopeUse[];
+}
+
+export interface ApplicationPermission {
+  /** Microsoft Graph application permission (app role), granted by an administrator. */
+  permission: string;
+  usedBy: string;
+  why: string;
+  how: string;
+}
+
+const GRAPH = 'https://graph.microsoft.com';
+const OUTLOOK = 'https://outlook.office.com';
+
+const offlineAccess: ScopeUse = {
+  scope: 'offline_access',
+  required: true,
+  why: 'Required to refresh the access token',
+  how: 'Lets ScanRelay keep a refresh token and renew the access token from its timer, so the authorization lasts for an extended time.',
+};
+const openid: ScopeUse = {
+  scope: 'openid',
+  required: true,
+  why: 'Required to identify the authorized account',
+  how: "The ID token's object ID and tenant ID identify the account; personal Microsoft accounts are refused.",
+};
+const profile: ScopeUse = {
+  scope: 'profile',
+  required: false,
+  why: 'Optional: shows who authorized the connection',
+  how: "The user principal name (preferred_username) is shown to the administrator and prefilled as the username.",
+};
+
+export const PERMISSIONS: Readonly<Record<ConnectionType, ConnectionTypePermissions>> = {
+  smtpMicrosoft: {
+    type: 'smtpMicrosoft',
+    displayName: 'E-mail through Office 365 SMTP (OAuth 2.0)',
+    scopes: [
+      {
+        scope: `${OUTLOOK}/SMTP.Send`,
+        required: true,
+        why: 'Required to send e-mails',
+        how: 'Sends scans as e-mail from the authorized mailbox through smtp.office365.com with XOAUTH2.',
+      },
+      offlineAccess,
+      openid,
+      profile,
+    ],
+  },
+  exchangeMicrosoft: {
+    type: 'exchangeMicrosoft',
+    displayName: 'E-mail through Microsoft Graph',
+    scopes: [
+      {
+        scope: `${GRAPH}/Mail.Send`,
+        required: true,
+        why: 'Required to send e-mails through Microsoft Graph (successor of the Exchange Web Services connector)',
+        how: "Sends scans as the authorized user (sendMail, or a draft with attachment upload sessions for large files); the message lands in the user's Sent Items.",
+      },
+      offlineAccess,
+      openid,
+      profile,
+    ],
+  },
+  oneDrive: {
+    type: 'oneDrive',
+    displayName: 'OneDrive for Business (delegated)',
+    scopes: [
+      {
+        scope: `${GRAPH}/Files.ReadWrite`,
+        required: true,
+        why: 'Required to upload files to OneDrive for Business (OAuth 2.0)',
+        how: "Uploads scanned documents into the authorized user's own OneDrive.",
+      },
+      offlineAccess,
+      openid,
+      profile,
+    ],
+  },
+  sharePoint: {
+    type: 'sharePoint',
+    displayName: 'SharePoint Online',
+    scopes: [
+      {
+        scope: `${GRAPH}/Sites.ReadWrite.All`,
+        required: true,
+        why: 'Required to upload files to SharePoint Online',
+        how: 'Write access uploads the scanned document. Read access browses the target folder and detects a document with the same name, to append to it, replace it or keep both, as the destination says.',
+      },
+      offlineAccess,
+      openid,
+      profile,
+    ],
+  },
+  mailboxIngest: {
+    type: 'mailboxIngest',
+    displayName: 'Mailbox ingest (download and delete mail)',
+    scopes: [
+      {
+        scope: `${GRAPH}/Mail.ReadWrite`,
+        required: true,
+        why: 'Required to get and delete e-mails from the authorized mailbox',
+        how: 'Downloads messages and their attachments for processing, then deletes them from the mailbox.',
+      },
+      offlineAccess,
+      openid,
+      profile,
+    ],
+  },
+};
+
+/** Application permissions (client-credentials flow, no signed-in user). */
+export const APPLICATION_PERMISSIONS: readonly ApplicationPermission[] = [
+  {
+    permission: 'User.Read.All',
+    usedBy: 'OneDrive for Business (registered app) delivery; directory sync',
+    why: "Required to find a user's OneDrive for Business drive, and to read users for the directory sync",
+    how: "Looks up the user named by the scan job's e-mail address to find the drive to upload to; the directory sync reads the members of the configured group.",
+  },
+  {
+    permission: 'Files.ReadWrite.All',
+    usedBy: 'OneDrive for Business (registered app) delivery',
+    why: "Required to upload into any user's OneDrive without that user's sign-in",
+    how: "Uploads the scanned document into the drive of the user the scan job names.",
+  },
+  {
+    permission: 'GroupMember.Read.All',
+    usedBy: 'Directory sync',
+    why: 'Required to access group memberships',
+    how: 'Synchronizes the members of the configured groups into ScanRelay.',
+  },
+];
+
+export function isConnectionType(value: string): value is ConnectionType {
+  return (CONNECTION_TYPES as readonly string[]).includes(value);
+}
+
+/** Every scope an authorize request for this type asks for. */
+export function requestedScopes(type: ConnectionType): string[] {
+  return PERMISSIONS[type].scopes.map((s) => s.scope);
+}
+
+/** The scopes that must be granted for the authorization to be kept. */
+export function requiredScopes(type: ConnectionType): string[] {
+  return PERMISSIONS[type].scopes.filter((s) => s.required).map((s) => s.scope);
+}
+
+/** The callback route of a connection type, under the app's base URL (one redirect URI per type). */
+export function redirectPath(type: ConnectionType): string {
+  return `/api/oauth2/client/${type}/authorize-callback`;
+}
