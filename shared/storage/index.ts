@@ -4,15 +4,19 @@
  */
 import type { StorageConfig } from '../config';
 import { StorageClients } from './clients';
+import { CONNECTIONS_TABLE, ConnectionRepository } from './connections';
 import { DELIVERY_QUEUE, DeliveryQueue } from './deliveryQueue';
 import { SCAN_CONTAINER, ScanBlobStore } from './scanBlobs';
 import { SCAN_JOB_KEYS_TABLE, SCAN_JOBS_TABLE, ScanJobRepository } from './scanJobs';
+import { TOKEN_CACHES_TABLE, TokenCacheRepository } from './tokenCaches';
 
 export interface Storage {
   clients: StorageClients;
   scanBlobs: ScanBlobStore;
   scanJobs: ScanJobRepository;
   deliveryQueue: DeliveryQueue;
+  connections: ConnectionRepository;
+  tokenCaches: TokenCacheRepository;
 }
 
 export function createStorage(config: StorageConfig): Storage {
@@ -22,10 +26,14 @@ export function createStorage(config: StorageConfig): Storage {
     scanBlobs: new ScanBlobStore(clients.container(SCAN_CONTAINER)),
     scanJobs: new ScanJobRepository(clients.table(SCAN_JOBS_TABLE), clients.table(SCAN_JOB_KEYS_TABLE)),
     deliveryQueue: new DeliveryQueue(clients.queue(DELIVERY_QUEUE)),
+    connections: new ConnectionRepository(clients.table(CONNECTIONS_TABLE)),
+    tokenCaches: new TokenCacheRepository(clients.table(TOKEN_CACHES_TABLE)),
   };
 }
 
 export * from './clients';
+export * from './connections';
+export * from './tokenCaches';
 export * from './deliveryQueue';
 export * from './scanBlobs';
 export * from './scanJobs';

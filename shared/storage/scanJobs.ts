@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { TableClient } from '@azure/data-tables';
 import { PayloadTooLargeError } from '../errors';
+import { entityBytes, packText, unpackText } from './chunks';
 import { hasStatus, once } from './clients';
 
 export const SCAN_JOBS_TABLE = 'scanjobs';
@@ -43,8 +44,6 @@ export interface JobKeyClaim {
 
 export type ClaimResult = { claimed: true; etag: string } | { claimed: false; existing: JobKeyClaim };
 
-/** Table Storage holds strings of up to 32K UTF-16 units per property and 1 MiB per entity. */
-const CHUNK_CHARS = 30_000;
 const ENTITY_BUDGET_BYTES = 900 * 1024;
 
 /**
@@ -73,8 +72,8 @@ export class ScanJobRepository {
       senderAddress: job.senderAddress,
       fileCount: job.files.length,
       totalBytes: job.files.reduce((n, f) => n + f.size, 0),
-      ...packJson('fields', job.fields),
-      ...packJson('files', job.files),
+      ...packText('fields', JSON.stringify(job.fields)),
+      ...packText('files', JSON.stringify(job.files)),
     };
     if (entityBytes(entity) > ENTITY_BUDGET_BYTES) {
       throw new PayloadTooLargeError(
@@ -101,8 +100,8 @@ export class ScanJobRepository {
         scanJobId: e.scanJobId as string | undefined,
         receivedAt: new Date(e.receivedAt as string | Date),
         senderAddress: e.senderAddress as string | undefined,
-        fields: unpackJson('fields', e) as Record<string, string>,
-        files: unpackJson('files', e) as StoredFile[],
+        fields: JSON.parse(unpackText('fields', e)) as Record<string, string>,
+        files: JSON.parse(unpackText('files', e)) as StoredFile[],
       };
     } catch (err) {
       if (hasStatus(err, 404)) return undefined;
@@ -183,28 +182,4 @@ export class ScanJobRepository {
 /** Table keys may not hold `/ \ # ?` or control characters: key a scanJobID by its hash. */
 function keyOf(scanJobId: string): string {
   return createHash('sha256').update(scanJobId, 'utf8').digest('hex');
-}
-
-function packJson(name: string, value: unknown): Record<string, string | number> {
-  const json = JSON.stringify(value);
-  const out: Record<string, string | number> = {};
-  let i = 0;
-  for (let at = 0; at < json.length || i === 0; at += CHUNK_CHARS, i++) {
-    out[`${name}${i}`] = json.slice(at, at + CHUNK_CHARS);
-  }
-  out[`${name}Chunks`] = i;
-  return out;
-}
-
-function unpackJson(name: string, entity: Record<string, unknown>): unknown {
-  const chunks = Number(entity[`${name}Chunks`] ?? 0);
-  let json = '';
-  for (let i = 0; i < chunks; i++) json += String(entity[`${name}${i}`] ?? '');
-  return JSON.parse(json || 'null');
-}
-
-function entityBytes(entity: Record<string, unknown>): number {
-  let n = 0;
-  for (const [k, v] of Object.entries(entity)) n += 2 * k.length + (typeof v === 'string' ? 2 * v.length : 16);
-  return n;
 }

@@ -1,0 +1,129 @@
+import type { TableClient } from '@azure/data-tables';
+import { hasStatus, once } from './clients';
+
+export const CONNECTIONS_TABLE = 'connections';
+
+export type ConnectionState = 'pending' | 'authorized' | 'reauthorization_required' | 'error';
+
+export interface Connection {
+  id: string;
+  type: string;
+  tenant: string;
+  displayName: string;
+  state: ConnectionState;
+  /** The account: UPN for display, oid + tid as its identity. */
+  account?: { upn?: string; oid: string; tid: string };
+  grantedScopes: string[];
+  lastRefreshAt?: Date;
+  nextRefreshAt?: Date;
+  consecutiveFailures: number;
+  /** What went wrong last, in words for an administrator (never a token). */
+  lastError?: string;
+  createdAt: Date;
+  updatedAt: Date;
+  etag: string;
+}
+
+export type NewConnection = Pick<Connection, 'id' | 'type' | 'tenant' | 'displayName'>;
+export type ConnectionChanges = Partial<Omit<Connection, 'id' | 'type' | 'createdAt' | 'updatedAt' | 'etag'>>;
+
+/** Connections (`connections`, PK 'connection', RK id). Every update is ETag-guarded. */
+export class ConnectionRepository {
+  private readonly ready: () => Promise<void>;
+
+  constructor(private readonly table: TableClient) {
+    this.ready = once(() => table.createTable());
+  }
+
+  async create(c: NewConnection): Promise<Connection> {
+    await this.ready();
+    const now = new Date();
+    const entity = toEntity({ ...c, state: 'pending', grantedScopes: [], consecutiveFailures: 0, createdAt: now, updatedAt: now });
+    try {
+      const res = await this.table.createEntity(entity);
+      return { ...c, state: 'pending', grantedScopes: [], consecutiveFailures: 0, createdAt: now, updatedAt: now, etag: res.etag! };
+    } catch (err) {
+      if (hasStatus(err, 409)) throw new Error(`A connection with id '${c.id}' already exists.`);
+      throw err;
+    }
+  }
+
+  async get(id: string): Promise<Connection | undefined> {
+    await this.ready();
+    try {
+      return fromEntity(await this.table.getEntity<Record<string, unknown>>('connection', id));
+    } catch (err) {
+      if (hasStatus(err, 404)) return undefined;
+      throw err;
+    }
+  }
+
+  async list(): Promise<Connection[]> {
+    await this.ready();
+    const out: Connection[] = [];
+    for await (const e of this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter: `PartitionKey eq 'connection'` } })) {
+      out.push(fromEntity(e as Record<string, unknown> & { etag: string }));
+    }
+    return out;
+  }
+
+  /** Applies `changes` if the row is unchanged since `etag`; returns the new state, or undefined on a conflict. */
+  async update(current: Connection, changes: ConnectionChanges): Promise<Connection | undefined> {
+    const next: Connection = { ...current, ...changes, updatedAt: new Date() };
+    try {
+      const res = await this.table.updateEntity(toEntity(next), 'Replace', { etag: current.etag });
+      return { ...next, etag: res.etag! };
+    } catch (err) {
+      if (hasStatus(err, 412) || hasStatus(err, 404)) return undefined;
+      throw err;
+    }
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.ready();
+    await this.table.deleteEntity('connection', id).catch((err: unknown) => {
+      if (!hasStatus(err, 404)) throw err;
+    });
+  }
+}
+
+function toEntity(c: Omit<Connection, 'etag'>) {
+  return {
+    partitionKey: 'connection',
+    rowKey: c.id,
+    type: c.type,
+    tenant: c.tenant,
+    displayName: c.displayName,
+    state: c.state,
+    accountUpn: c.account?.upn,
+    accountOid: c.account?.oid,
+    accountTid: c.account?.tid,
+    grantedScopes: JSON.stringify(c.grantedScopes),
+    lastRefreshAt: c.lastRefreshAt,
+    nextRefreshAt: c.nextRefreshAt,
+    consecutiveFailures: c.consecutiveFailures,
+    lastError: c.lastError,
+    createdAt: c.createdAt,
+    updatedAt: c.updatedAt,
+  };
+}
+
+function fromEntity(e: Record<string, unknown> & { etag: string }): Connection {
+  const date = (v: unknown) => (v === undefined || v === null ? undefined : new Date(v as string));
+  return {
+    id: e.rowKey as string,
+    type: e.type as string,
+    tenant: e.tenant as string,
+    displayName: e.displayName as string,
+    state: e.state as ConnectionState,
+    account: e.accountOid ? { upn: e.accountUpn as string | undefined, oid: e.accountOid as string, tid: e.accountTid as string } : undefined,
+    grantedScopes: JSON.parse((e.grantedScopes as string) || '[]') as string[],
+    lastRefreshAt: date(e.lastRefreshAt),
+    nextRefreshAt: date(e.nextRefreshAt),
+    consecutiveFailures: Number(e.consecutiveFailures ?? 0),
+    lastError: e.lastError as string | undefined,
+    createdAt: date(e.createdAt)!,
+    updatedAt: date(e.updatedAt)!,
+    etag: e.etag,
+  };
+}

@@ -1,0 +1,65 @@
+/** The connection and token-cache repositories against Azurite: ETag-guarded writes. */
+import { randomUUID } from 'node:crypto';
+import { ConcurrentWriteError } from '../../shared/storage';
+import { startStack, type TestStack } from '../helpers/env';
+
+let stack: TestStack;
+beforeAll(async () => {
+  stack = await startStack();
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+describe('ConnectionRepository', () => {
+  it('creates, reads, lists, updates with the ETag and deletes', async () => {
+    const repo = stack.services.storage.connections;
+    const id = randomUUID();
+    const created = await repo.create({ id, type: 'smtpMicrosoft', tenant: 'organizations', displayName: 'Scans mailbox' });
+    expect(created.state).toBe('pending');
+    await expect(repo.create({ id, type: 'smtpMicrosoft', tenant: 't', displayName: 'x' })).rejects.toThrow('already exists');
+
+    const updated = await repo.update(created, {
+      state: 'authorized',
+      account: { upn: 'scans@contoso.com', oid: 'oid-1', tid: 'tid-1' },
+      grantedScopes: ['https://outlook.office.com/SMTP.Send', 'offline_access'],
+      lastRefreshAt: new Date('2026-11-23T10:00:00Z'),
+    });
+    expect(updated?.state).toBe('authorized');
+    const read = await repo.get(id);
+    expect(read).toMatchObject({
+      state: 'authorized',
+      account: { upn: 'scans@contoso.com', oid: 'oid-1', tid: 'tid-1' },
+      grantedScopes: ['https://outlook.office.com/SMTP.Send', 'offline_access'],
+      lastRefreshAt: new Date('2026-11-23T10:00:00Z'),
+      consecutiveFailures: 0,
+    });
+    expect((await repo.list()).map((c) => c.id)).toContain(id);
+
+    // A writer holding the old ETag loses, and changes nothing.
+    expect(await repo.update(created, { state: 'error', lastError: 'stale writer' })).toBeUndefined();
+    expect((await repo.get(id))?.state).toBe('authorized');
+
+    await repo.delete(id);
+    expect(await repo.get(id)).toBeUndefined();
+  });
+});
+
+describe('TokenCacheRepository', () => {
+  it('creates once, replaces only with the current ETag, and keeps large caches whole', async () => {
+    const repo = stack.services.storage.tokenCaches;
+    const id = randomUUID();
+    expect(await repo.read(id)).toBeUndefined();
+    const big = 'g1.v1.' + 'x'.repeat(100_000);
+    const e1 = await repo.write(id, big, undefined);
+    await expect(repo.write(id, 'second creator', undefined)).rejects.toBeInstanceOf(ConcurrentWriteError);
+    expect(await repo.read(id)).toEqual({ sealed: big, etag: e1 });
+
+    const e2 = await repo.write(id, 'newer', e1);
+    await expect(repo.write(id, 'stale writer', e1)).rejects.toBeInstanceOf(ConcurrentWriteError);
+    expect(await repo.read(id)).toEqual({ sealed: 'newer', etag: e2 });
+
+    await repo.delete(id);
+    expect(await repo.read(id)).toBeUndefined();
+  });
+});
