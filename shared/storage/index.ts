@@ -3,6 +3,7 @@
  * on first use.
  */
 import type { StorageConfig } from '../config';
+import { AUTH_STATES_TABLE, AuthStateRepository } from './authStates';
 import { StorageClients } from './clients';
 import { CONNECTIONS_TABLE, ConnectionRepository } from './connections';
 import { DELIVERY_QUEUE, DeliveryQueue } from './deliveryQueue';
@@ -17,6 +18,7 @@ export interface Storage {
   deliveryQueue: DeliveryQueue;
   connections: ConnectionRepository;
   tokenCaches: TokenCacheRepository;
+  authStates: AuthStateRepository;
 }
 
 export function createStorage(config: StorageConfig): Storage {
@@ -28,9 +30,11 @@ export function createStorage(config: StorageConfig): Storage {
     deliveryQueue: new DeliveryQueue(clients.queue(DELIVERY_QUEUE)),
     connections: new ConnectionRepository(clients.table(CONNECTIONS_TABLE)),
     tokenCaches: new TokenCacheRepository(clients.table(TOKEN_CACHES_TABLE)),
+    authStates: new AuthStateRepository(clients.table(AUTH_STATES_TABLE)),
   };
 }
 
+export * from './authStates';
 export * from './clients';
 export * from './connections';
 export * from './tokenCaches';

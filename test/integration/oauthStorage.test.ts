@@ -63,3 +63,41 @@ describe('TokenCacheRepository', () => {
     expect(await repo.read(id)).toBeUndefined();
   });
 });
+
+describe('AuthStateRepository', () => {
+  const value = (expiresAt: Date) => ({
+    connectionId: 'c1',
+    connectionType: 'smtpMicrosoft',
+    codeVerifier: 'verifier',
+    redirectUri: 'https://scanrelay.example/api/oauth2/client/smtpMicrosoft/authorize-callback',
+    expiresAt,
+  });
+
+  it('gives a state back once; a replay, a forged state and an expired state are refused', async () => {
+    const repo = stack.services.storage.authStates;
+    const state = randomUUID();
+    await repo.save(state, value(new Date(Date.now() + 600_000)));
+    await expect(repo.consume(state)).resolves.toEqual({ ok: true, state: value(expect.any(Date)) });
+    await expect(repo.consume(state)).resolves.toEqual({ ok: false, reason: 'unknown' });
+    await expect(repo.consume('forged-' + randomUUID())).resolves.toEqual({ ok: false, reason: 'unknown' });
+
+    const old = randomUUID();
+    await repo.save(old, value(new Date(Date.now() + 600_000)));
+    await expect(repo.consume(old, new Date(Date.now() + 601_000))).resolves.toEqual({ ok: false, reason: 'expired' });
+  });
+
+  it('lets exactly one of two concurrent callbacks with the same state through', async () => {
+    const repo = stack.services.storage.authStates;
+    const state = randomUUID();
+    await repo.save(state, value(new Date(Date.now() + 600_000)));
+    const results = await Promise.all([repo.consume(state), repo.consume(state), repo.consume(state)]);
+    expect(results.filter((r) => r.ok)).toHaveLength(1);
+  });
+
+  it('does not keep the state itself in the table', async () => {
+    const state = 'visible-' + randomUUID();
+    await stack.services.storage.authStates.save(state, value(new Date(Date.now() + 600_000)));
+    const table = stack.services.storage.clients.table('oauthstates');
+    for await (const e of table.listEntities()) expect(JSON.stringify(e)).not.toContain(state);
+  });
+});
