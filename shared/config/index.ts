@@ -44,9 +44,27 @@ export interface ScanLimits {
   maxFieldBytes: number;
 }
 
+export interface OAuthConfig {
+  /** The identity platform's host, e.g. https://login.microsoftonline.com (sovereign clouds differ). */
+  authorityHost: string;
+  /** Tenant ID or domain, or `organizations` (work and school accounts of any tenant). */
+  tenant: string;
+  /** The app registration's client ID; absent until an administrator sets it. */
+  clientId?: string;
+  /** A connection type's own client ID, where one was configured (`OAUTH_CLIENT_ID_<TYPE>`). */
+  clientIdByType: Readonly<Record<string, string>>;
+  /** The app's public base URL, from which the redirect URIs are built. */
+  publicBaseUrl?: string;
+  /** NCRONTAB schedule of the token refresh timer. */
+  refreshSchedule: string;
+  /** Refresh a connection whose last refresh is older than this, in hours. */
+  refreshMaxAgeHours: number;
+}
+
 export interface Config {
   storage: StorageConfig;
   secrets: SecretsConfig;
+  oauth: OAuthConfig;
   scan: {
     limits: ScanLimits;
     /** When set, the text field (a `custom_` extension property) that must carry the shared secret. */
@@ -84,6 +102,15 @@ const httpsUrl = z.preprocess(
 
 const optionalString = z.preprocess(blankToUndefined, z.string().optional());
 
+const baseUrl = z.preprocess(
+  blankToUndefined,
+  z
+    .url({ protocol: /^https?$/, error: 'must be an http(s):// URL with no path, e.g. https://scanrelay.azurewebsites.net' })
+    .refine((v) => new URL(v).pathname === '/' && !new URL(v).search, { error: 'must have no path or query' })
+    .transform((v) => v.replace(/\/+$/, ''))
+    .optional(),
+);
+
 const schema = z.object({
   AzureWebJobsStorage: optionalString,
   AzureWebJobsStorage__accountName: z.preprocess(
@@ -106,6 +133,37 @@ const schema = z.object({
   SCAN_MAX_FILES: wholeNumber(1, 1000, 20),
   SCAN_MAX_FIELDS: wholeNumber(1, 1000, 200),
   SCAN_MAX_FIELD_BYTES: wholeNumber(1, 32 * 1024, 16 * 1024),
+  OAUTH_AUTHORITY_HOST: z.preprocess(
+    blankToUndefined,
+    z
+      .url({ protocol: /^https$/, error: 'must be an https:// URL, e.g. https://login.microsoftonline.com' })
+      .transform((v) => v.replace(/\/+$/, ''))
+      .optional()
+      .default('https://login.microsoftonline.com'),
+  ),
+  OAUTH_TENANT: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .regex(/^[A-Za-z0-9.-]{1,100}$/, { error: 'must be a tenant ID, a domain, or organizations' })
+      .optional()
+      .default('organizations'),
+  ),
+  OAUTH_CLIENT_ID: z.preprocess(
+    blankToUndefined,
+    z.string().regex(/^[0-9a-fA-F-]{36}$/, { error: 'must be an application (client) ID, a GUID' }).optional(),
+  ),
+  PUBLIC_BASE_URL: baseUrl,
+  WEBSITE_HOSTNAME: optionalString,
+  TOKEN_REFRESH_SCHEDULE: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .regex(/^\S+( \S+){5}$/, { error: 'must be an NCRONTAB expression with 6 fields (sec min hour day month weekday)' })
+      .optional()
+      .default('0 0 * * * *'),
+  ),
+  TOKEN_REFRESH_MAX_AGE_HOURS: wholeNumber(1, 24 * 80, 24),
   SCAN_SHARED_SECRET_FIELD: z.preprocess(
     blankToUndefined,
     z
@@ -143,6 +201,7 @@ export function loadConfig(env: Env): Config {
     storage: storageConfig(s),
     secrets: secretsConfig(s),
     scan: { limits, sharedSecretField: s.SCAN_SHARED_SECRET_FIELD },
+    oauth: oauthConfig(s, env),
   });
 }
 
@@ -189,6 +248,25 @@ function storageConfig(s: Settings): StorageConfig {
     queueServiceUri: queue!,
     tableServiceUri: table!,
     clientId: s.AzureWebJobsStorage__clientId ?? s.AZURE_CLIENT_ID,
+  };
+}
+
+function oauthConfig(s: Settings, env: Env): OAuthConfig {
+  const clientIdByType: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    const m = /^OAUTH_CLIENT_ID_([A-Z0-9]+)$/.exec(name);
+    if (!m || !value?.trim()) continue;
+    if (!/^[0-9a-fA-F-]{36}$/.test(value.trim())) throw new ConfigError(name, 'must be an application (client) ID, a GUID.');
+    clientIdByType[m[1]!] = value.trim();
+  }
+  return {
+    authorityHost: s.OAUTH_AUTHORITY_HOST,
+    tenant: s.OAUTH_TENANT,
+    clientId: s.OAUTH_CLIENT_ID,
+    clientIdByType,
+    publicBaseUrl: s.PUBLIC_BASE_URL ?? (s.WEBSITE_HOSTNAME ? `https://${s.WEBSITE_HOSTNAME}` : undefined),
+    refreshSchedule: s.TOKEN_REFRESH_SCHEDULE,
+    refreshMaxAgeHours: s.TOKEN_REFRESH_MAX_AGE_HOURS,
   };
 }
 

@@ -335,3 +335,55 @@ describe('ConfigError messages never echo a secret', () => {
     expect(err.message).toContain("'lots'");
   });
 });
+
+describe('OAuth settings', () => {
+  it('defaults to the global Entra host, organizations, hourly refresh and a 24 h refresh age', () => {
+    expect(loadConfig(DEV).oauth).toEqual({
+      authorityHost: 'https://login.microsoftonline.com',
+      tenant: 'organizations',
+      clientId: undefined,
+      clientIdByType: {},
+      publicBaseUrl: undefined,
+      refreshSchedule: '0 0 * * * *',
+      refreshMaxAgeHours: 24,
+    });
+  });
+
+  it('reads a sovereign-cloud host, a tenant, client IDs per type and the public base URL', () => {
+    const id = '11111111-2222-3333-4444-555555555555';
+    const c = loadConfig({
+      ...DEV,
+      OAUTH_AUTHORITY_HOST: 'https://login.microsoftonline.us/',
+      OAUTH_TENANT: 'contoso.onmicrosoft.com',
+      OAUTH_CLIENT_ID: id,
+      OAUTH_CLIENT_ID_SHAREPOINT: id,
+      PUBLIC_BASE_URL: 'https://scanrelay.contoso.com/',
+    }).oauth;
+    expect(c).toMatchObject({
+      authorityHost: 'https://login.microsoftonline.us',
+      tenant: 'contoso.onmicrosoft.com',
+      clientId: id,
+      clientIdByType: { SHAREPOINT: id },
+      publicBaseUrl: 'https://scanrelay.contoso.com',
+    });
+  });
+
+  it('derives the public base URL from WEBSITE_HOSTNAME in Azure', () => {
+    expect(loadConfig({ ...DEV, WEBSITE_HOSTNAME: 'scanrelay.azurewebsites.net' }).oauth.publicBaseUrl).toBe(
+      'https://scanrelay.azurewebsites.net',
+    );
+  });
+
+  it.each([
+    ['OAUTH_AUTHORITY_HOST', 'http://login.microsoftonline.com'],
+    ['OAUTH_TENANT', 'contoso/../x'],
+    ['OAUTH_CLIENT_ID', 'not-a-guid'],
+    ['OAUTH_CLIENT_ID_ONEDRIVE', 'not-a-guid'],
+    ['PUBLIC_BASE_URL', 'https://scanrelay.example/api'],
+    ['PUBLIC_BASE_URL', 'ftp://scanrelay.example'],
+    ['TOKEN_REFRESH_SCHEDULE', '0 * * * *'],
+    ['TOKEN_REFRESH_MAX_AGE_HOURS', '0'],
+  ])('rejects a bad %s (%s)', (setting, value) => {
+    expectRejected({ ...DEV, [setting]: value }, setting);
+  });
+});
