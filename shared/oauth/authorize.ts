@@ -1,0 +1,203 @@
+/**
+ * The authorization-code flow for a connection: the authorize redirect (state + PKCE S256) and
+ * the callback (state check, code exchange with MSAL, validation). When validation fails the
+ * authorization is cleared, as the vendor material requires.
+ */
+import { randomBytes } from 'node:crypto';
+import { CryptoProvider, type AuthenticationResult } from '@azure/msal-node';
+import { AppError, ConfigError } from '../errors';
+import { describeError, type Logger } from '../log';
+import type { Connection, ConnectionRepository, AuthStateRepository, TokenCacheRepository } from '../storage';
+import type { OAuthConfig } from '../config';
+import { EncryptedTableCachePlugin } from './cachePlugin';
+import { CONSUMER_TENANT_ID, ConnectionNotFoundError, OIDC_SCOPES } from './errors';
+import type { MsalClients } from './msalClient';
+import { isConnectionType, redirectPath, requestedScopes, requiredScopes, type ConnectionType } from './permissions';
+import type { TokenCipher } from './tokenCipher';
+
+const STATE_LIFETIME_MS = 10 * 60 * 1000;
+
+export interface AuthorizeDeps {
+  config: OAuthConfig;
+  connections: ConnectionRepository;
+  authStates: AuthStateRepository;
+  tokenCaches: TokenCacheRepository;
+  cipher: TokenCipher;
+  msal: MsalClients;
+  log: Logger;
+}
+
+/** The redirect URI of a connection type: the exact URI to register on the app registration. */
+export function redirectUri(config: OAuthConfig, type: ConnectionType): string {
+  if (!config.publicBaseUrl) {
+    throw new ConfigError('PUBLIC_BASE_URL', 'is not set: it is needed to build the redirect URIs (e.g. https://scanrelay.contoso.com).');
+  }
+  return `${config.publicBaseUrl}${redirectPath(type)}`;
+}
+
+/** Starts an authorization: returns the identity platform URL to redirect the administrator to. */
+export async function startAuthorization(deps: AuthorizeDeps, connectionId: string, loginHint?: string): Promise<string> {
+  const connection = await deps.connections.get(connectionId);
+  if (!connection) throw new ConnectionNotFoundError(connectionId);
+  const type = connection.type as ConnectionType;
+  const uri = redirectUri(deps.config, type);
+  const pkce = await new CryptoProvider().generatePkceCodes();
+  const state = randomBytes(32).toString('base64url');
+  await deps.authStates.save(state, {
+    connectionId,
+    connectionType: type,
+    codeVerifier: pkce.verifier,
+    redirectUri: uri,
+    expiresAt: new Date(Date.now() + STATE_LIFETIME_MS),
+  });
+  const client = await deps.msal.create(type, undefined, connection.tenant);
+  return client.getAuthCodeUrl({
+    scopes: requestedScopes(type),
+    redirectUri: uri,
+    state,
+    codeChallenge: pkce.challenge,
+    codeChallengeMethod: 'S256',
+    loginHint: loginHint || undefined,
+    prompt: 'select_account',
+    responseMode: 'query',
+  });
+}
+
+export interface CallbackQuery {
+  code?: string;
+  state?: string;
+  error?: string;
+  error_description?: string;
+}
+
+export type CallbackOutcome =
+  | { ok: true; connection: Connection }
+  | { ok: false; status: number; title: string; message: string; connectionId?: string };
+
+/** Completes an authorization from the identity platform's redirect to the callback. */
+export async function completeAuthorization(deps: AuthorizeDeps, typeInPath: string, query: CallbackQuery): Promise<CallbackOutcome> {
+  if (!isConnectionType(typeInPath)) {
+    return { ok: false, status: 404, title: 'Unknown connection type', message: `'${typeInPath}' is not a connection type.` };
+  }
+  if (!query.state) {
+    return { ok: false, status: 400, title: 'Missing state', message: 'The sign-in response has no state. Start again from Authorize.' };
+  }
+  const consumed = await deps.authStates.consume(query.state);
+  if (!consumed.ok) {
+    const message =
+      consumed.reason === 'expired'
+        ? 'The sign-in took longer than 10 minutes. Start again from Authorize.'
+        : 'This sign-in response is not valid: it was already used, or it was not started by ScanRelay. Start again from Authorize.';
+    return { ok: false, status: 400, title: 'Sign-in not accepted', message };
+  }
+  const state = consumed.state;
+  if (state.connectionType !== typeInPath) {
+    return { ok: false, status: 400, title: 'Sign-in not accepted', message: 'The sign-in response arrived at another connection type\'s address. Start again from Authorize.' };
+  }
+  const connection = await deps.connections.get(state.connectionId);
+  if (!connection) return { ok: false, status: 404, title: 'Connection not found', message: `Connection '${state.connectionId}' was deleted.` };
+
+  if (query.error) {
+    const description = (query.error_description ?? '').slice(0, 500);
+    // The sign-in was abandoned or refused before any token: an earlier authorization stays as it was.
+    await deps.connections.update(connection, { lastError: `Sign-in failed: ${query.error}. ${description}`.trim().slice(0, 1000) });
+    return { ok: false, status: 400, title: describeEntraError(query.error), message: explain(description, state.redirectUri), connectionId: connection.id };
+  }
+  if (!query.code) {
+    return { ok: false, status: 400, title: 'Missing code', message: 'The sign-in response has no authorization code. Start again from Authorize.' };
+  }
+
+  // A new authorization replaces whatever tokens the connection had.
+  await deps.tokenCaches.delete(connection.id);
+  const plugin = new EncryptedTableCachePlugin(connection.id, deps.tokenCaches, deps.cipher);
+  let result: AuthenticationResult;
+  try {
+    const client = await deps.msal.create(typeInPath, plugin, connection.tenant);
+    result = await client.acquireTokenByCode({
+      code: query.code,
+      scopes: requestedScopes(typeInPath),
+      redirectUri: state.redirectUri,
+      codeVerifier: state.codeVerifier,
+    });
+  } catch (err) {
+    if (err instanceof AppError || err instanceof ConfigError) throw err;
+    const e = err as { errorCode?: string; errorMessage?: string };
+    deps.log.warn('oauth: code exchange failed', { connectionId: connection.id, ...describeError(err) });
+    await clearAuthorization(deps, connection, `The code exchange failed: ${e.errorCode ?? 'error'}.`);
+    return {
+      ok: false,
+      status: 400,
+      title: 'The identity platform refused the sign-in',
+      message: explain(e.errorMessage ?? String(e.errorCode ?? ''), state.redirectUri),
+      connectionId: connection.id,
+    };
+  }
+
+  const problem = validate(typeInPath, result);
+  if (problem) {
+    await clearAuthorization(deps, connection, problem);
+    return { ok: false, status: 400, title: 'Authorization refused', message: problem, connectionId: connection.id };
+  }
+
+  const claims = result.idTokenClaims as { oid?: string; tid?: string; preferred_username?: string; upn?: string };
+  const now = new Date();
+  const updated = await deps.connections.update(connection, {
+    state: 'authorized',
+    account: { upn: claims.upn ?? claims.preferred_username, oid: claims.oid!, tid: claims.tid! },
+    grantedScopes: result.scopes,
+    lastRefreshAt: now,
+    nextRefreshAt: new Date(now.getTime() + deps.config.refreshMaxAgeHours * 3600_000),
+    consecutiveFailures: 0,
+    lastError: undefined,
+  });
+  if (!updated) {
+    return { ok: false, status: 409, title: 'Connection changed', message: 'The connection was changed while you signed in. Start again from Authorize.' };
+  }
+  deps.log.info('oauth: connection authorized', { connectionId: connection.id, type: typeInPath });
+  return { ok: true, connection: updated };
+}
+
+function validate(type: ConnectionType, result: AuthenticationResult): string | undefined {
+  const claims = result.idTokenClaims as { oid?: string; tid?: string };
+  if (!claims?.oid || !claims.tid) return 'The sign-in returned no account identity (oid, tid). Authorize again.';
+  if (claims.tid === CONSUMER_TENANT_ID) {
+    return 'Personal Microsoft accounts are not supported. Sign in with a work or school account.';
+  }
+  const granted = new Set(result.scopes.map((s) => s.toLowerCase()));
+  const missing = requiredScopes(type).filter((s) => !OIDC_SCOPES.has(s) && !granted.has(s.toLowerCase()) && !granted.has(shortName(s)));
+  if (missing.length) {
+    return `The permission ${missing.join(', ')} was not granted. An administrator must consent to it, then authorize again.`;
+  }
+  return undefined;
+}
+
+/** Entra reports Graph scopes both as full URIs and as short names. */
+function shortName(scope: string): string {
+  return scope.replace(/^https:\/\/graph\.microsoft\.com\//i, '').toLowerCase();
+}
+
+async function clearAuthorization(deps: AuthorizeDeps, connection: Connection, reason: string): Promise<void> {
+  await deps.tokenCaches.delete(connection.id);
+  const fresh = (await deps.connections.get(connection.id)) ?? connection;
+  await deps.connections.update(fresh, {
+    state: 'error',
+    account: undefined,
+    grantedScopes: [],
+    lastError: reason.slice(0, 1000),
+  });
+}
+
+function describeEntraError(error: string): string {
+  if (error === 'access_denied') return 'Consent was not given';
+  return 'The sign-in did not complete';
+}
+
+/** Words an administrator can act on, with the exact redirect URI for AADSTS50011. */
+function explain(description: string, redirect: string): string {
+  if (/AADSTS50011/.test(description)) {
+    return `The app registration does not list this redirect URI. Add exactly ${redirect} as a Web redirect URI, then authorize again.`;
+  }
+  if (/AADSTS65004|declined/i.test(description)) return 'The account did not consent to the permissions ScanRelay asks for. Authorize again and accept, or ask an administrator to grant consent.';
+  return description ? `The identity platform said: ${description}` : 'The sign-in failed. Authorize again.';
+}
+

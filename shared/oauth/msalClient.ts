@@ -1,0 +1,67 @@
+/**
+ * Builds MSAL confidential clients for connections. The identity platform's host and tenant are
+ * settings: the authority's metadata is read once from
+ * `{host}/{tenant}/v2.0/.well-known/openid-configuration` and handed to MSAL with the host as a
+ * known authority, so sovereign clouds and test servers work the same way as the global cloud.
+ */
+import { ConfidentialClientApplication, LogLevel, type ICachePlugin } from '@azure/msal-node';
+import type { OAuthConfig } from '../config';
+import { ConfigError } from '../errors';
+import type { SecretStore } from '../secrets';
+import type { ConnectionType } from './permissions';
+
+/** The secret holding the default app registration's client secret. */
+export const OAUTH_CLIENT_SECRET = 'oauth-client-secret';
+
+/** A connection type's own client secret, used with `OAUTH_CLIENT_ID_<TYPE>`: `oauth-client-secret-<type>`. */
+export function clientSecretName(type: ConnectionType, config: OAuthConfig): string {
+  return config.clientIdByType[type.toUpperCase()] ? `${OAUTH_CLIENT_SECRET}-${type.toLowerCase()}` : OAUTH_CLIENT_SECRET;
+}
+
+export function clientIdFor(type: ConnectionType, config: OAuthConfig): string {
+  const id = config.clientIdByType[type.toUpperCase()] ?? config.clientId;
+  if (!id) throw new ConfigError('OAUTH_CLIENT_ID', 'is not set: register the app (see README) and set its client ID.');
+  return id;
+}
+
+export class MsalClients {
+  private readonly metadata = new Map<string, Promise<string>>();
+
+  constructor(
+    private readonly config: OAuthConfig,
+    private readonly secrets: Pick<SecretStore, 'get'>,
+  ) {}
+
+  authority(tenant = this.config.tenant): string {
+    return `${this.config.authorityHost}/${tenant}`;
+  }
+
+  /** A client for one connection type (and, with a cache plugin, one connection's tokens). */
+  async create(type: ConnectionType, cachePlugin?: ICachePlugin, tenant = this.config.tenant): Promise<ConfidentialClientApplication> {
+    const authority = this.authority(tenant);
+    return new ConfidentialClientApplication({
+      auth: {
+        clientId: clientIdFor(type, this.config),
+        clientSecret: await this.secrets.get(clientSecretName(type, this.config)),
+        authority,
+        knownAuthorities: [new URL(this.config.authorityHost).host],
+        authorityMetadata: await this.authorityMetadata(authority),
+      },
+      cache: cachePlugin ? { cachePlugin } : undefined,
+      system: { loggerOptions: { logLevel: LogLevel.Warning, piiLoggingEnabled: false, loggerCallback: () => undefined } },
+    });
+  }
+
+  private authorityMetadata(authority: string): Promise<string> {
+    let pending = this.metadata.get(authority);
+    if (!pending) {
+      pending = fetch(`${authority}/v2.0/.well-known/openid-configuration`).then(async (res) => {
+        if (!res.ok) throw new Error(`The identity platform's metadata at ${authority} answered ${res.status}.`);
+        return res.text();
+      });
+      pending.catch(() => this.metadata.delete(authority));
+      this.metadata.set(authority, pending);
+    }
+    return pending;
+  }
+}
