@@ -1,0 +1,159 @@
+/**
+ * Access tokens for connections: `getAccessToken` (what connectors call) and the refresh that
+ * the timer runs. Failures are classified: a revoked, expired or consent-less grant makes the
+ * connection `reauthorization_required` (the administrator must authorize again); network
+ * errors, 5xx and throttling keep the tokens and are retried on the next run, with back-off.
+ */
+import { InteractionRequiredAuthError, type AccountInfo, type AuthenticationResult } from '@azure/msal-node';
+import { describeError, type Logger } from '../log';
+import { ConcurrentWriteError, type Connection, type ConnectionRepository, type TokenCacheRepository } from '../storage';
+import type { OAuthConfig } from '../config';
+import { EncryptedTableCachePlugin } from './cachePlugin';
+import { ConnectionNotFoundError, OIDC_SCOPES, ReauthorizationRequiredError } from './errors';
+import type { MsalClients } from './msalClient';
+import { requestedScopes, type ConnectionType } from './permissions';
+import type { TokenCipher } from './tokenCipher';
+
+export interface TokenDeps {
+  config: OAuthConfig;
+  connections: ConnectionRepository;
+  tokenCaches: TokenCacheRepository;
+  cipher: TokenCipher;
+  msal: MsalClients;
+  log: Logger;
+}
+
+export interface AccessToken {
+  accessToken: string;
+  expiresOn: Date;
+}
+
+const REAUTH_CODES = new Set(['invalid_grant', 'interaction_required', 'consent_required', 'login_required', 'no_tokens_found']);
+
+/** True when the error means the grant is gone and only a new authorization helps. */
+export function needsReauthorization(err: unknown): boolean {
+  if (err instanceof InteractionRequiredAuthError) return true;
+  const e = err as { errorCode?: string; errorMessage?: string; subError?: string };
+  if (e?.errorCode && REAUTH_CODES.has(e.errorCode)) return true;
+  return /AADSTS(50173|700082|70008|65001|50076|50079|500341|50057|50053)\b/.test(e?.errorMessage ?? '');
+}
+
+/** A valid access token for the connection, refreshed when needed (or when `forceRefresh`). */
+export async function getAccessToken(
+  deps: TokenDeps,
+  connectionId: string,
+  options: { scopes?: string[]; forceRefresh?: boolean } = {},
+): Promise<AccessToken> {
+  const connection = await deps.connections.get(connectionId);
+  if (!connection) throw new ConnectionNotFoundError(connectionId);
+  if (connection.state !== 'authorized' || !connection.account) {
+    throw new ReauthorizationRequiredError(connectionId, connection.lastError ?? `its state is ${connection.state}.`);
+  }
+  const type = connection.type as ConnectionType;
+  const scopes = options.scopes ?? requestedScopes(type).filter((s) => !OIDC_SCOPES.has(s));
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const result = await acquire(deps, connection, type, scopes, options.forceRefresh ?? false);
+      return { accessToken: result.accessToken, expiresOn: result.expiresOn ?? new Date(Date.now() + 3600_000) };
+    } catch (err) {
+      // Another instance refreshed at the same moment and stored its tokens first: use those.
+      if (err instanceof ConcurrentWriteError && attempt < 3) {
+        options = { ...options, forceRefresh: false };
+        continue;
+      }
+      if (needsReauthorization(err)) {
+        const reason = reauthReason(err);
+        await markReauthorizationRequired(deps, connection, reason);
+        throw new ReauthorizationRequiredError(connectionId, reason);
+      }
+      throw err;
+    }
+  }
+}
+
+async function acquire(deps: TokenDeps, connection: Connection, type: ConnectionType, scopes: string[], forceRefresh: boolean): Promise<AuthenticationResult> {
+  const plugin = new EncryptedTableCachePlugin(connection.id, deps.tokenCaches, deps.cipher);
+  const client = await deps.msal.create(type, plugin, connection.tenant);
+  const account: AccountInfo | null = await client
+    .getTokenCache()
+    .getAccountByHomeId(`${connection.account!.oid}.${connection.account!.tid}`);
+  if (!account) throw Object.assign(new Error('No tokens are stored for this connection.'), { errorCode: 'no_tokens_found' });
+  return client.acquireTokenSilent({ account, scopes, forceRefresh });
+}
+
+function reauthReason(err: unknown): string {
+  const e = err as { errorCode?: string; errorMessage?: string; message?: string };
+  const aadsts = /AADSTS\d+/.exec(e.errorMessage ?? e.message ?? '')?.[0];
+  if (e.errorCode === 'no_tokens_found') return 'no tokens are stored for it.';
+  return `the identity platform no longer accepts its refresh token (${[e.errorCode, aadsts].filter(Boolean).join(', ')}).`;
+}
+
+async function markReauthorizationRequired(deps: TokenDeps, connection: Connection, reason: string): Promise<void> {
+  for (let current: Connection | undefined = connection; current; current = await deps.connections.get(connection.id)) {
+    if (current.state === 'reauthorization_required') return;
+    const updated = await deps.connections.update(current, { state: 'reauthorization_required', lastError: reason });
+    if (updated) {
+      // Said once, when the state changes, not on every later attempt.
+      deps.log.warn('oauth: connection needs reauthorization', { connectionId: connection.id, reason });
+      return;
+    }
+  }
+}
+
+export type RefreshOutcome = 'refreshed' | 'reauthorization_required' | 'failed';
+
+/** Refreshes one connection's tokens and records the outcome on the connection. */
+export async function refreshConnection(deps: TokenDeps, connection: Connection, now = new Date()): Promise<RefreshOutcome> {
+  try {
+    await getAccessToken(deps, connection.id, { forceRefresh: true });
+  } catch (err) {
+    if (err instanceof ReauthorizationRequiredError) return 'reauthorization_required';
+    const failures = connection.consecutiveFailures + 1;
+    const backoffMs = Math.min(2 ** Math.min(failures, 10) * 5 * 60_000, deps.config.refreshMaxAgeHours * 3600_000);
+    deps.log.warn('oauth: refresh failed; tokens kept, retried later', { connectionId: connection.id, failures, ...describeError(err) });
+    await updateLatest(deps, connection.id, {
+      consecutiveFailures: failures,
+      nextRefreshAt: new Date(now.getTime() + backoffMs),
+      lastError: `Refresh failed (${describeError(err).message ?? 'error'}); the tokens are kept and the refresh is retried.`.slice(0, 1000),
+    });
+    return 'failed';
+  }
+  await updateLatest(deps, connection.id, {
+    lastRefreshAt: now,
+    nextRefreshAt: new Date(now.getTime() + deps.config.refreshMaxAgeHours * 3600_000),
+    consecutiveFailures: 0,
+    lastError: undefined,
+  });
+  return 'refreshed';
+}
+
+async function updateLatest(deps: TokenDeps, id: string, changes: Parameters<ConnectionRepository['update']>[1]): Promise<void> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const current = await deps.connections.get(id);
+    if (!current || current.state !== 'authorized') return;
+    if (await deps.connections.update(current, changes)) return;
+  }
+}
+
+/** Whether a connection is due: its last refresh is too old, or its planned refresh time has come. */
+export function isDue(connection: Connection, config: OAuthConfig, now: Date): boolean {
+  if (connection.state !== 'authorized') return false;
+  if (connection.nextRefreshAt && connection.nextRefreshAt <= now) return true;
+  const last = connection.lastRefreshAt?.getTime() ?? 0;
+  return now.getTime() - last >= config.refreshMaxAgeHours * 3600_000;
+}
+
+/** The timer's work: refresh every due connection, a few at a time; one slow connection does not hold up the rest. */
+export async function refreshDueConnections(deps: TokenDeps, now = new Date(), concurrency = 4): Promise<Record<RefreshOutcome, number>> {
+  const due = (await deps.connections.list()).filter((c) => isDue(c, deps.config, now));
+  const counts: Record<RefreshOutcome, number> = { refreshed: 0, reauthorization_required: 0, failed: 0 };
+  let next = 0;
+  const worker = async () => {
+    while (next < due.length) {
+      const c = due[next++]!;
+      counts[await refreshConnection(deps, c, now)]++;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, due.length) }, worker));
+  return counts;
+}
