@@ -1,0 +1,691 @@
+/**
+ * A local OAuth 2.0 / OpenID Connect server for tests that behaves like the Microsoft identity
+ * platform (Entra ID, v2 endpoints) closely enough that the real @azure/msal-node
+ * ConfidentialClientApplication can sign in against it:
+ *
+ * - HTTPS only, with the test certificate in test/fixtures/tls (the process must trust
+ *   test/fixtures/tls/ca.pem: `npm test` sets NODE_EXTRA_CA_CERTS);
+ * - tenant-style paths, `<tenant>` being `common`, `organizations`, `consumers`, a GUID or a domain:
+ *   GET  /<tenant>/v2.0/.well-known/openid-configuration   discovery document
+ *   GET  /<tenant>/oauth2/v2.0/authorize                   sign-in (no UI: the configured user
+ *                                                          "signs in" at once and is redirected)
+ *   POST /<tenant>/oauth2/v2.0/token                       authorization_code and refresh_token grants
+ *   GET  /<tenant>/discovery/v2.0/keys                     JWKS (one RSA key, RS256)
+ * - the issuer is `https://localhost:<port>/<tid>/v2.0`, `<tid>` being the signed-in user's tenant;
+ * - error responses look like Entra's: `{ error, error_description: 'AADSTSnnnn: ...', error_codes,
+ *   timestamp, trace_id, correlation_id }` (the AADSTS codes are the real ones where known).
+ *
+ * It was meant to be built on the npm package oauth2-mock-server, but its current major (9.x) is
+ * ESM-only and needs Node >= 22 (this project runs on Node 20 under ts-jest/CommonJS), and its fixed
+ * paths (/authorize, /token, /jwks) do not fit Entra's tenant paths anyway; so it is written here
+ * with node:https and node:crypto only.
+ *
+ * Beware MSAL's client-side throttling: after a 429 or 5xx token response (failNextTokenRequests),
+ * MSAL answers the same request (same client, authority, scopes and account) from its throttling
+ * cache for 60 s, or Retry-After seconds, with a ServerError whose errorCode is the joined
+ * error_codes, without contacting the server. Use a new ConfidentialClientApplication, other scopes,
+ * or a short Retry-After on a 429 to get past it.
+ *
+ * What it deliberately does not model: the user's tenant is not checked against the authority's
+ * tenant (a personal account, tid 9188040d-6c67-4c5b-b112-36a304b66dad, can sign in through
+ * /organizations, so tests can check that the application refuses it); consent is all-or-nothing
+ * (`denyConsent`, `grantOnly`); there is no client-credentials, device-code or OBO grant.
+ */
+import { createHash, createPublicKey, generateKeyPairSync, randomBytes, randomUUID, sign, verify, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+
+const TLS_DIR = join(__dirname, '..', 'fixtures', 'tls');
+
+/** The tenant id Entra uses for personal Microsoft accounts. */
+export const CONSUMER_TENANT_ID = '9188040d-6c67-4c5b-b112-36a304b66dad';
+/** OIDC scopes: Entra leaves them out of the token response's `scope`. */
+const OIDC_SCOPES = new Set(['openid', 'profile', 'offline_access', 'email']);
+const GRAPH_RESOURCE = 'https://graph.microsoft.com';
+
+export interface OidcUser {
+  /** Object id of the user in its tenant (claim `oid`, and `uid` in client_info). */
+  oid: string;
+  /** Home tenant of the user (claim `tid`, and `utid` in client_info). */
+  tid: string;
+  /** User principal name (claim `preferred_username`). */
+  upn: string;
+  /** Display name (claim `name`). */
+  name: string;
+}
+
+export interface OidcClientRegistration {
+  clientId: string;
+  clientSecret: string;
+  /** Registered reply URLs; they must match exactly (as in Entra, apart from localhost ports). */
+  redirectUris: string[];
+}
+
+export interface OidcServerOptions {
+  /** The registered applications; one default application (DEFAULT_CLIENT) when left out. */
+  clients?: OidcClientRegistration[];
+  /** The user who signs in at the authorize endpoint; DEFAULT_USER when left out. */
+  user?: OidcUser;
+  /** Lifetime of access and id tokens, in seconds (expires_in); 3600 by default. */
+  tokenLifetimeSeconds?: number;
+}
+
+export const DEFAULT_CLIENT: OidcClientRegistration = {
+  clientId: '11111111-2222-3333-4444-555555555555',
+  clientSecret: 'test-client-secret',
+  redirectUris: ['https://localhost/auth/callback'],
+};
+
+export const DEFAULT_USER: OidcUser = {
+  oid: '00000000-0000-0000-0000-0000000000a1',
+  tid: '72f988bf-0000-4000-8000-000000000001',
+  upn: 'alice@contoso.example',
+  name: 'Alice Example',
+};
+
+export interface TokenRequestRecord {
+  grant_type: string;
+  at: Date;
+  /** The HTTP status the server answered with. */
+  status: number;
+  /** `error` of the response body when the request failed. */
+  error?: string;
+}
+
+export interface AuthorizeRequestRecord {
+  at: Date;
+  tenant: string;
+  /** All query parameters as sent. */
+  params: Record<string, string>;
+  status: number;
+}
+
+export interface DecodedJwt {
+  header: Record<string, unknown>;
+  payload: Record<string, unknown>;
+}
+
+export interface RevokeOptions {
+  /** Which Entra error to answer with: 50173 (grant revoked, the default) or 700082 (expired by inactivity). */
+  code?: 50173 | 700082;
+  /** An optional `suberror` in the error body (e.g. 'bad_token'); Entra sends none for these codes. */
+  suberror?: string;
+}
+
+export interface OidcServer {
+  /** https://localhost:<port> */
+  readonly baseUrl: string;
+  readonly port: number;
+  /** The registered applications (the first one is the default). */
+  readonly clients: readonly OidcClientRegistration[];
+  /** The user who signs in next at the authorize endpoint. */
+  readonly user: OidcUser;
+  setUser(user: Partial<OidcUser>): void;
+  /** When true, the authorize endpoint redirects with error=access_denied (AADSTS65004). */
+  denyConsent: boolean;
+  /** Grant only these scopes (intersected with those asked for); `null` grants what is asked. */
+  grantOnly(scopes: string[] | null): void;
+  /** Every refresh token issued so far stops working: refreshes answer 400 invalid_grant. */
+  revokeRefreshTokens(options?: RevokeOptions): void;
+  /** Answer the next `count` token requests with `status` (e.g. 503, or 429 with Retry-After). */
+  failNextTokenRequests(count: number, status: number, retryAfterSeconds?: number): void;
+  /** Every request to a token endpoint, in order. */
+  readonly tokenRequests: TokenRequestRecord[];
+  /** Every request to an authorize endpoint, in order. */
+  readonly authorizeRequests: AuthorizeRequestRecord[];
+  /** Every refresh token issued, in order. */
+  readonly issuedRefreshTokens: string[];
+  /** https://localhost:<port>/<tenant> */
+  authority(tenant: string): string;
+  /** Issuer for a tenant id: https://localhost:<port>/<tid>/v2.0 */
+  issuer(tid: string): string;
+  /** The discovery document of a tenant as a JSON string (MSAL's `authorityMetadata` option). */
+  authorityMetadata(tenant: string): string;
+  /** Checks the signature (and exp) of a JWT this server issued and returns it decoded; throws otherwise. */
+  verifyJwt(token: string): DecodedJwt;
+  /** The public signing key, as served in the JWKS. */
+  readonly publicJwk: Record<string, unknown>;
+  stop(): Promise<void>;
+}
+
+/** Decodes a JWT without checking anything. */
+export function decodeJwt(token: string): DecodedJwt {
+  const [h, p] = token.split('.');
+  if (!h || !p) throw new Error('not a JWT');
+  return {
+    header: JSON.parse(Buffer.from(h, 'base64url').toString('utf8')) as Record<string, unknown>,
+    payload: JSON.parse(Buffer.from(p, 'base64url').toString('utf8')) as Record<string, unknown>,
+  };
+}
+
+interface AuthCode {
+  clientId: string;
+  redirectUri: string;
+  scopes: string[];
+  codeChallenge: string;
+  nonce?: string;
+  user: OidcUser;
+  expiresAt: number;
+  redeemed: boolean;
+}
+
+interface RefreshTokenRecord {
+  clientId: string;
+  /** Scopes of the original sign-in (what was consented), including OIDC scopes. */
+  scopes: string[];
+  user: OidcUser;
+  revoked?: RevokeOptions;
+}
+
+class OAuthError extends Error {
+  constructor(
+    readonly status: number,
+    readonly error: string,
+    readonly code: number,
+    readonly text: string,
+    readonly suberror?: string,
+  ) {
+    super(`AADSTS${code}: ${text}`);
+  }
+}
+
+function b64url(data: Buffer | string): string {
+  return Buffer.from(data).toString('base64url');
+}
+
+function splitScopes(scope: string | undefined | null): string[] {
+  return (scope ?? '').split(/\s+/).filter((s) => s.length > 0);
+}
+
+/** The resource a scope belongs to: `https://x.example/Foo.Read` → `https://x.example`; `User.Read` → Graph. */
+function resourceOf(scope: string): string {
+  if (scope.includes('://')) {
+    const i = scope.lastIndexOf('/');
+    return i > scope.indexOf('://') + 2 ? scope.slice(0, i) : scope;
+  }
+  return GRAPH_RESOURCE;
+}
+
+function scopeName(scope: string): string {
+  return scope.includes('/') ? scope.slice(scope.lastIndexOf('/') + 1) : scope;
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export async function startOidcServer(options: OidcServerOptions = {}): Promise<OidcServer> {
+  const clients = (options.clients ?? [DEFAULT_CLIENT]).map((c) => ({ ...c, redirectUris: [...c.redirectUris] }));
+  const lifetime = options.tokenLifetimeSeconds ?? 3600;
+  let user: OidcUser = { ...(options.user ?? DEFAULT_USER) };
+  let grantOnlyScopes: Set<string> | null = null;
+  let failures: { remaining: number; status: number; retryAfter?: number } | null = null;
+
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const kid = createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('base64url').slice(0, 27);
+  const publicJwk = { kty: 'RSA', use: 'sig', alg: 'RS256', kid, ...(publicKey.export({ format: 'jwk' }) as Record<string, unknown>) };
+
+  const codes = new Map<string, AuthCode>();
+  const refreshTokens = new Map<string, RefreshTokenRecord>();
+  const tokenRequests: TokenRequestRecord[] = [];
+  const authorizeRequests: AuthorizeRequestRecord[] = [];
+  const issuedRefreshTokens: string[] = [];
+
+  let baseUrl = '';
+
+  const signJwt = (payload: Record<string, unknown>, key: KeyObject = privateKey): string => {
+    const header = b64url(JSON.stringify({ typ: 'JWT', alg: 'RS256', kid }));
+    const body = b64url(JSON.stringify(payload));
+    const signature = sign('sha256', Buffer.from(`${header}.${body}`), key);
+    return `${header}.${body}.${b64url(signature)}`;
+  };
+
+  const issuer = (tid: string) => `${baseUrl}/${tid}/v2.0`;
+
+  const discovery = (tenant: string) => {
+    const lower = tenant.toLowerCase();
+    // Entra's multi-tenant documents carry a {tenantid} placeholder in the issuer.
+    const issuerTenant =
+      lower === 'common' || lower === 'organizations' ? '{tenantid}' : lower === 'consumers' ? CONSUMER_TENANT_ID : tenant;
+    return {
+      token_endpoint: `${baseUrl}/${tenant}/oauth2/v2.0/token`,
+      token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt', 'client_secret_basic'],
+      jwks_uri: `${baseUrl}/${tenant}/discovery/v2.0/keys`,
+      response_modes_supported: ['query', 'fragment', 'form_post'],
+      subject_types_supported: ['pairwise'],
+      id_token_signing_alg_values_supported: ['RS256'],
+      response_types_supported: ['code', 'id_token', 'code id_token', 'id_token token'],
+      scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
+      issuer: `${baseUrl}/${issuerTenant}/v2.0`,
+      request_uri_parameter_supported: false,
+      userinfo_endpoint: `${baseUrl}/oidc/userinfo`,
+      authorization_endpoint: `${baseUrl}/${tenant}/oauth2/v2.0/authorize`,
+      device_authorization_endpoint: `${baseUrl}/${tenant}/oauth2/v2.0/devicecode`,
+      http_logout_supported: true,
+      frontchannel_logout_supported: true,
+      end_session_endpoint: `${baseUrl}/${tenant}/oauth2/v2.0/logout`,
+      claims_supported: [
+        'sub', 'iss', 'cloud_instance_name', 'cloud_instance_host_name', 'cloud_graph_host_name', 'msgraph_host',
+        'aud', 'exp', 'iat', 'auth_time', 'acr', 'nonce', 'preferred_username', 'name', 'tid', 'ver', 'at_hash',
+        'c_hash', 'email',
+      ],
+      kerberos_endpoint: `${baseUrl}/${tenant}/kerberos`,
+      tenant_region_scope: null,
+      cloud_instance_name: 'microsoftonline.com',
+      cloud_graph_host_name: 'graph.windows.net',
+      msgraph_host: 'graph.microsoft.com',
+      rbac_url: 'https://pas.windows.net',
+    };
+  };
+
+  // ---------------------------------------------------------------- responses
+
+  const sendJson = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+    res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', ...headers });
+    res.end(JSON.stringify(body));
+  };
+
+  const errorBody = (req: IncomingMessage, e: OAuthError) => {
+    const traceId = randomUUID();
+    const correlationId = (req.headers['client-request-id'] as string | undefined) ?? randomUUID();
+    const timestamp = new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+    return {
+      error: e.error,
+      error_description: `AADSTS${e.code}: ${e.text} Trace ID: ${traceId} Correlation ID: ${correlationId} Timestamp: ${timestamp}`,
+      error_codes: [e.code],
+      timestamp,
+      trace_id: traceId,
+      correlation_id: correlationId,
+      error_uri: `${baseUrl}/error?code=${e.code}`,
+      ...(e.suberror ? { suberror: e.suberror } : {}),
+    };
+  };
+
+  const sendHtmlError = (res: ServerResponse, status: number, code: number, text: string) => {
+    res.writeHead(status, { 'Content-Type': 'text/html; charset=utf-8' });
+    res.end(
+      `<!DOCTYPE html><html><head><title>Sign in to your account</title></head><body>` +
+        `<h1>Sorry, but we're having trouble signing you in.</h1>` +
+        `<p id="error">AADSTS${code}: ${escapeHtml(text)}</p></body></html>`,
+    );
+  };
+
+  // ---------------------------------------------------------------- authorize
+
+  const handleAuthorize = (res: ServerResponse, tenant: string, url: URL) => {
+    const params = Object.fromEntries(url.searchParams.entries());
+    const record: AuthorizeRequestRecord = { at: new Date(), tenant, params, status: 0 };
+    authorizeRequests.push(record);
+
+    const clientId = params.client_id;
+    const client = clients.find((c) => c.clientId === clientId);
+    if (!clientId) {
+      record.status = 400;
+      return sendHtmlError(res, 400, 900144, "The request body must contain the following parameter: 'client_id'.");
+    }
+    if (!client) {
+      record.status = 400;
+      return sendHtmlError(
+        res,
+        400,
+        700016,
+        `Application with identifier '${clientId}' was not found in the directory '${tenant}'.`,
+      );
+    }
+    const redirectUri = params.redirect_uri;
+    if (!redirectUri || !client.redirectUris.includes(redirectUri)) {
+      record.status = 400;
+      return sendHtmlError(
+        res,
+        400,
+        50011,
+        `The reply URL specified in the request does not match the reply URLs configured for the application: '${clientId}'. ` +
+          `Make sure the reply URL sent in the request matches one added to your application in the Azure portal.`,
+      );
+    }
+
+    const responseMode = params.response_mode ?? 'query';
+    const redirect = (values: Record<string, string>) => {
+      record.status = responseMode === 'form_post' ? 200 : 302;
+      if (responseMode === 'form_post') {
+        const inputs = Object.entries(values)
+          .map(([k, v]) => `<input type="hidden" name="${escapeHtml(k)}" value="${escapeHtml(v)}"/>`)
+          .join('');
+        res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+        res.end(
+          `<html><body onload="document.forms[0].submit()"><form method="POST" action="${escapeHtml(redirectUri)}">${inputs}</form></body></html>`,
+        );
+        return;
+      }
+      const target = new URL(redirectUri);
+      const sp = new URLSearchParams(values);
+      if (responseMode === 'fragment') target.hash = sp.toString();
+      else for (const [k, v] of sp) target.searchParams.append(k, v);
+      res.writeHead(302, { Location: target.toString() });
+      res.end();
+    };
+    const redirectError = (error: string, code: number, text: string) =>
+      redirect({
+        error,
+        error_description: `AADSTS${code}: ${text}`,
+        ...(params.state !== undefined ? { state: params.state } : {}),
+      });
+
+    if (params.response_type !== 'code') {
+      return redirectError('unsupported_response_type', 700054, `response_type '${params.response_type ?? ''}' is not enabled for the application.`);
+    }
+    const scopes = splitScopes(params.scope);
+    if (scopes.length === 0) {
+      return redirectError('invalid_request', 900144, "The request body must contain the following parameter: 'scope'.");
+    }
+    if (!params.state) {
+      return redirectError('invalid_request', 900144, "The request body must contain the following parameter: 'state'.");
+    }
+    if (!params.code_challenge) {
+      return redirectError('invalid_request', 9002325, 'Proof Key for Code Exchange is required for this authorization request.');
+    }
+    if (params.code_challenge_method !== 'S256') {
+      return redirectError('invalid_request', 5001491, "The code_challenge_method must be 'S256'.");
+    }
+    if (new Set(scopes.filter((s) => !OIDC_SCOPES.has(s)).map(resourceOf)).size > 1) {
+      return redirectError(
+        'invalid_request',
+        28000,
+        'Provided value for the input parameter scope is not valid because it contains more than one resource.',
+      );
+    }
+    if (server.denyConsent) {
+      return redirectError(
+        'access_denied',
+        65004,
+        'User declined to consent to access the app.',
+      );
+    }
+
+    const code = `1.${b64url(randomBytes(48))}`;
+    codes.set(code, {
+      clientId: client.clientId,
+      redirectUri,
+      scopes,
+      codeChallenge: params.code_challenge,
+      nonce: params.nonce,
+      user: { ...user },
+      expiresAt: Date.now() + 10 * 60 * 1000,
+      redeemed: false,
+    });
+    return redirect({ code, state: params.state, session_state: randomUUID() });
+  };
+
+  // ---------------------------------------------------------------- token
+
+  const authenticateClient = (req: IncomingMessage, form: URLSearchParams): OidcClientRegistration => {
+    let clientId = form.get('client_id') ?? undefined;
+    let secret = form.get('client_secret') ?? undefined;
+    const auth = req.headers.authorization;
+    if (auth?.startsWith('Basic ')) {
+      const decoded = Buffer.from(auth.slice(6), 'base64').toString('utf8');
+      const i = decoded.indexOf(':');
+      clientId = decodeURIComponent(decoded.slice(0, i));
+      secret = decodeURIComponent(decoded.slice(i + 1));
+    }
+    if (!clientId) {
+      throw new OAuthError(400, 'invalid_request', 900144, "The request body must contain the following parameter: 'client_id'.");
+    }
+    const client = clients.find((c) => c.clientId === clientId);
+    if (!client) {
+      throw new OAuthError(400, 'unauthorized_client', 700016, `Application with identifier '${clientId}' was not found in the directory.`);
+    }
+    if (secret === undefined) {
+      throw new OAuthError(
+        401,
+        'invalid_client',
+        7000218,
+        "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+      );
+    }
+    if (secret !== client.clientSecret) {
+      throw new OAuthError(
+        401,
+        'invalid_client',
+        7000215,
+        `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${clientId}'.`,
+      );
+    }
+    return client;
+  };
+
+  const mintTokens = (
+    client: OidcClientRegistration,
+    tokenUser: OidcUser,
+    askedScopes: string[],
+    consentedScopes: string[],
+    nonce: string | undefined,
+    includeClientInfo: boolean,
+  ) => {
+    const now = Math.floor(Date.now() / 1000);
+    const asked = askedScopes.filter((s) => !OIDC_SCOPES.has(s));
+    const resourceScopes = grantOnlyScopes ? asked.filter((s) => grantOnlyScopes!.has(s)) : asked;
+    const resource = resourceScopes.length > 0 ? resourceOf(resourceScopes[0]!) : GRAPH_RESOURCE;
+    const iss = issuer(tokenUser.tid);
+    const accessToken = signJwt({
+      aud: resource,
+      iss,
+      iat: now,
+      nbf: now,
+      exp: now + lifetime,
+      azp: client.clientId,
+      azpacr: '1',
+      name: tokenUser.name,
+      oid: tokenUser.oid,
+      preferred_username: tokenUser.upn,
+      scp: resourceScopes.map(scopeName).join(' '),
+      sub: createHash('sha256').update(`${tokenUser.oid}|${resource}`).digest('base64url').slice(0, 43),
+      tid: tokenUser.tid,
+      uti: b64url(randomBytes(16)),
+      ver: '2.0',
+    });
+    const body: Record<string, unknown> = {
+      token_type: 'Bearer',
+      scope: resourceScopes.join(' '),
+      expires_in: lifetime,
+      ext_expires_in: lifetime,
+      access_token: accessToken,
+    };
+    if (consentedScopes.includes('offline_access')) {
+      const rt = `0.${b64url(randomBytes(64))}`;
+      refreshTokens.set(rt, { clientId: client.clientId, scopes: consentedScopes, user: { ...tokenUser } });
+      issuedRefreshTokens.push(rt);
+      body.refresh_token = rt;
+    }
+    if (askedScopes.includes('openid') || consentedScopes.includes('openid')) {
+      body.id_token = signJwt({
+        aud: client.clientId,
+        iss,
+        iat: now,
+        nbf: now,
+        exp: now + lifetime,
+        name: tokenUser.name,
+        ...(nonce ? { nonce } : {}),
+        oid: tokenUser.oid,
+        preferred_username: tokenUser.upn,
+        sub: createHash('sha256').update(`${tokenUser.oid}|${client.clientId}`).digest('base64url').slice(0, 43),
+        tid: tokenUser.tid,
+        ver: '2.0',
+      });
+    }
+    if (includeClientInfo) body.client_info = b64url(JSON.stringify({ uid: tokenUser.oid, utid: tokenUser.tid }));
+    return body;
+  };
+
+  const handleToken = async (req: IncomingMessage, res: ServerResponse) => {
+    const form = new URLSearchParams(await readBody(req));
+    const grantType = form.get('grant_type') ?? '';
+    const record: TokenRequestRecord = { grant_type: grantType, at: new Date(), status: 0 };
+    tokenRequests.push(record);
+
+    if (failures && failures.remaining > 0) {
+      failures.remaining -= 1;
+      const { status, retryAfter } = failures;
+      if (failures.remaining === 0) failures = null;
+      record.status = status;
+      record.error = status === 429 ? 'too_many_requests' : 'temporarily_unavailable';
+      const e =
+        status === 429
+          ? new OAuthError(429, 'temporarily_unavailable', 50196, 'The server terminated an operation because it encountered a client request loop.')
+          : new OAuthError(status, 'temporarily_unavailable', 90033, 'A transient error has occurred. Please try again.');
+      return sendJson(res, status, errorBody(req, e), status === 429 ? { 'Retry-After': String(retryAfter ?? 1) } : {});
+    }
+
+    try {
+      if (grantType !== 'authorization_code' && grantType !== 'refresh_token') {
+        throw new OAuthError(400, 'unsupported_grant_type', 70003, `The app requested an unsupported grant type '${grantType}'.`);
+      }
+      const client = authenticateClient(req, form);
+      const includeClientInfo = form.get('client_info') === '1';
+      let body: Record<string, unknown>;
+
+      if (grantType === 'authorization_code') {
+        const code = form.get('code');
+        if (!code) throw new OAuthError(400, 'invalid_request', 900144, "The request body must contain the following parameter: 'code'.");
+        const entry = codes.get(code);
+        if (!entry) throw new OAuthError(400, 'invalid_grant', 9002313, 'Invalid request. Request is malformed or invalid.');
+        if (entry.redeemed) {
+          throw new OAuthError(400, 'invalid_grant', 54005, 'OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.');
+        }
+        if (entry.expiresAt < Date.now()) {
+          throw new OAuthError(400, 'invalid_grant', 70008, 'The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.');
+        }
+        if (entry.clientId !== client.clientId) {
+          throw new OAuthError(400, 'invalid_grant', 70000, 'The provided authorization code was issued to a different client.');
+        }
+        const redirectUri = form.get('redirect_uri');
+        if (redirectUri !== entry.redirectUri) {
+          throw new OAuthError(400, 'invalid_grant', 50148, "The redirect_uri doesn't match the one used in the authorization request.");
+        }
+        const verifier = form.get('code_verifier');
+        if (!verifier) {
+          throw new OAuthError(400, 'invalid_request', 900144, "The request body must contain the following parameter: 'code_verifier'.");
+        }
+        if (createHash('sha256').update(verifier).digest('base64url') !== entry.codeChallenge) {
+          throw new OAuthError(400, 'invalid_grant', 501481, 'The Code_Verifier does not match the code_challenge supplied in the authorization request.');
+        }
+        entry.redeemed = true;
+        // The token request may name scopes too; the code's scopes are what was consented.
+        const asked = splitScopes(form.get('scope'));
+        body = mintTokens(client, entry.user, asked.length > 0 ? asked : entry.scopes, entry.scopes, entry.nonce, includeClientInfo);
+      } else {
+        const rt = form.get('refresh_token');
+        if (!rt) throw new OAuthError(400, 'invalid_request', 900144, "The request body must contain the following parameter: 'refresh_token'.");
+        const entry = refreshTokens.get(rt);
+        if (!entry) throw new OAuthError(400, 'invalid_grant', 9002313, 'Invalid request. Request is malformed or invalid.');
+        if (entry.revoked) {
+          if (entry.revoked.code === 700082) {
+            throw new OAuthError(400, 'invalid_grant', 700082, 'The refresh token has expired due to inactivity. The token was issued on 2020-01-01T00:00:00Z and was inactive for 90.00:00:00.', entry.revoked.suberror);
+          }
+          throw new OAuthError(400, 'invalid_grant', 50173, 'The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password.', entry.revoked.suberror);
+        }
+        if (entry.clientId !== client.clientId) {
+          throw new OAuthError(400, 'invalid_grant', 70000, 'The refresh token was issued to a different client.');
+        }
+        const asked = splitScopes(form.get('scope'));
+        // Entra rotates: a new refresh token each time, and the old one keeps working.
+        body = mintTokens(client, entry.user, asked.length > 0 ? asked : entry.scopes, entry.scopes, undefined, includeClientInfo);
+      }
+      record.status = 200;
+      return sendJson(res, 200, body);
+    } catch (e) {
+      if (!(e instanceof OAuthError)) throw e;
+      record.status = e.status;
+      record.error = e.error;
+      return sendJson(res, e.status, errorBody(req, e));
+    }
+  };
+
+  // ---------------------------------------------------------------- routing
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'https://localhost');
+    const m = /^\/([^/]+)\/(v2\.0\/\.well-known\/openid-configuration|oauth2\/v2\.0\/authorize|oauth2\/v2\.0\/token|discovery\/v2\.0\/keys)$/.exec(url.pathname);
+    if (!m) return sendJson(res, 404, { error: 'not_found', error_description: `No route for ${req.method} ${url.pathname}` });
+    const tenant = decodeURIComponent(m[1]!);
+    const route = m[2]!;
+    if (route === 'oauth2/v2.0/token') {
+      if (req.method !== 'POST') return sendJson(res, 405, { error: 'invalid_request', error_description: 'Use POST' });
+      return handleToken(req, res);
+    }
+    if (req.method !== 'GET') return sendJson(res, 405, { error: 'invalid_request', error_description: 'Use GET' });
+    if (route === 'oauth2/v2.0/authorize') return handleAuthorize(res, tenant, url);
+    if (route === 'discovery/v2.0/keys') return sendJson(res, 200, { keys: [{ ...publicJwk, issuer: `${baseUrl}/{tenantid}/v2.0` }] });
+    return sendJson(res, 200, discovery(tenant));
+  };
+
+  const httpsServer = createServer(
+    { cert: readFileSync(join(TLS_DIR, 'server.pem')), key: readFileSync(join(TLS_DIR, 'server-key.pem')) },
+    (req, res) => {
+      handle(req, res).catch((err: unknown) => {
+        if (!res.headersSent) sendJson(res, 500, { error: 'server_error', error_description: String(err) });
+        else res.destroy();
+      });
+    },
+  );
+  await new Promise<void>((resolve, reject) => {
+    httpsServer.once('error', reject);
+    httpsServer.listen(0, '127.0.0.1', () => resolve());
+  });
+  const port = (httpsServer.address() as AddressInfo).port;
+  baseUrl = `https://localhost:${port}`;
+  const verifyKey = createPublicKey(publicKey.export({ type: 'spki', format: 'pem' }));
+
+  const server: OidcServer = {
+    baseUrl,
+    port,
+    clients,
+    get user() {
+      return user;
+    },
+    setUser(u) {
+      user = { ...user, ...u };
+    },
+    denyConsent: false,
+    grantOnly(scopes) {
+      grantOnlyScopes = scopes ? new Set(scopes) : null;
+    },
+    revokeRefreshTokens(opts = {}) {
+      for (const entry of refreshTokens.values()) entry.revoked = { code: 50173, ...opts };
+    },
+    failNextTokenRequests(count, status, retryAfterSeconds) {
+      failures = count > 0 ? { remaining: count, status, retryAfter: retryAfterSeconds } : null;
+    },
+    tokenRequests,
+    authorizeRequests,
+    issuedRefreshTokens,
+    authority: (tenant) => `${baseUrl}/${tenant}`,
+    issuer,
+    authorityMetadata: (tenant) => JSON.stringify(discovery(tenant)),
+    verifyJwt(token) {
+      const parts = token.split('.');
+      if (parts.length !== 3) throw new Error('not a JWT');
+      const ok = verify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`), verifyKey, Buffer.from(parts[2]!, 'base64url'));
+      if (!ok) throw new Error('bad signature');
+      const decoded = decodeJwt(token);
+      if (typeof decoded.payload.exp === 'number' && decoded.payload.exp * 1000 < Date.now()) throw new Error('expired');
+      return decoded;
+    },
+    publicJwk,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        httpsServer.close(() => resolve());
+        httpsServer.closeAllConnections();
+      }),
+  };
+  return server;
+}

@@ -1,0 +1,272 @@
+/**
+ * The local Entra-like OIDC server (test/helpers/oidcServer.ts) driven by the real
+ * @azure/msal-node ConfidentialClientApplication over HTTPS on loopback.
+ * Needs NODE_EXTRA_CA_CERTS=test/fixtures/tls/ca.pem (set by `npm test`).
+ */
+import {
+  ConfidentialClientApplication,
+  CryptoProvider,
+  InteractionRequiredAuthError,
+  LogLevel,
+  ServerError,
+  type AccountInfo,
+} from '@azure/msal-node';
+import { CONSUMER_TENANT_ID, DEFAULT_CLIENT, decodeJwt, startOidcServer, type OidcServer } from '../helpers/oidcServer';
+
+const SCOPES = ['https://graph.microsoft.com/Mail.Send', 'https://graph.microsoft.com/User.Read'];
+const REDIRECT_URI = DEFAULT_CLIENT.redirectUris[0]!;
+
+let server: OidcServer;
+
+beforeAll(async () => {
+  server = await startOidcServer();
+});
+afterAll(async () => {
+  await server.stop();
+});
+beforeEach(() => {
+  server.denyConsent = false;
+  server.grantOnly(null);
+  server.setUser({
+    oid: '00000000-0000-0000-0000-0000000000a1',
+    tid: '72f988bf-0000-4000-8000-000000000001',
+    upn: 'alice@contoso.example',
+    name: 'Alice Example',
+  });
+});
+
+function makeCca(clientSecret = DEFAULT_CLIENT.clientSecret): ConfidentialClientApplication {
+  return new ConfidentialClientApplication({
+    auth: {
+      clientId: DEFAULT_CLIENT.clientId,
+      clientSecret,
+      authority: server.authority('organizations'),
+      knownAuthorities: [`localhost:${server.port}`],
+      authorityMetadata: server.authorityMetadata('organizations'),
+    },
+    system: { loggerOptions: { loggerCallback: () => undefined, piiLoggingEnabled: false, logLevel: LogLevel.Error } },
+  });
+}
+
+/** Runs the authorize step (no redirect following) and returns the redirect URL plus PKCE verifier. */
+async function authorize(cca: ConfidentialClientApplication, scopes = SCOPES, redirectUri = REDIRECT_URI) {
+  const { verifier, challenge } = await new CryptoProvider().generatePkceCodes();
+  const state = `state-${Math.random()}`;
+  const url = await cca.getAuthCodeUrl({ scopes, redirectUri, codeChallenge: challenge, codeChallengeMethod: 'S256', state });
+  const res = await fetch(url, { redirect: 'manual' });
+  return { res, verifier, state, url };
+}
+
+async function signIn(cca: ConfidentialClientApplication, scopes = SCOPES) {
+  const { res, verifier, state } = await authorize(cca, scopes);
+  expect(res.status).toBe(302);
+  const location = new URL(res.headers.get('location')!);
+  expect(location.searchParams.get('state')).toBe(state);
+  const code = location.searchParams.get('code')!;
+  expect(code).toBeTruthy();
+  const result = await cca.acquireTokenByCode({ code, scopes, redirectUri: REDIRECT_URI, codeVerifier: verifier });
+  return { code, verifier, result };
+}
+
+describe('oidcServer with the real MSAL node', () => {
+  test('authorization code + PKCE, then silent refresh; the cache holds a refresh token', async () => {
+    const cca = makeCca();
+    const { result } = await signIn(cca);
+    const account = result.account as AccountInfo;
+    expect(account.homeAccountId).toBe('00000000-0000-0000-0000-0000000000a1.72f988bf-0000-4000-8000-000000000001');
+    expect(account.tenantId).toBe('72f988bf-0000-4000-8000-000000000001');
+    expect(account.username).toBe('alice@contoso.example');
+    expect(result.idTokenClaims).toMatchObject({
+      oid: '00000000-0000-0000-0000-0000000000a1',
+      tid: '72f988bf-0000-4000-8000-000000000001',
+      preferred_username: 'alice@contoso.example',
+      aud: DEFAULT_CLIENT.clientId,
+      iss: server.issuer('72f988bf-0000-4000-8000-000000000001'),
+    });
+    expect(result.scopes.sort()).toEqual([...SCOPES].sort());
+    const at = server.verifyJwt(result.accessToken).payload;
+    expect(at).toMatchObject({ aud: 'https://graph.microsoft.com', scp: 'Mail.Send User.Read', oid: account.localAccountId });
+    expect(server.issuedRefreshTokens).toHaveLength(1);
+
+    const before = server.tokenRequests.length;
+    const refreshed = await cca.acquireTokenSilent({ account, scopes: SCOPES, forceRefresh: true });
+    expect(refreshed.accessToken).not.toBe(result.accessToken);
+    expect(server.tokenRequests.slice(before).map((r) => r.grant_type)).toEqual(['refresh_token']);
+    // Rotation: a new refresh token was issued, and MSAL stored it.
+    expect(server.issuedRefreshTokens).toHaveLength(2);
+
+    const cache = JSON.parse(cca.getTokenCache().serialize()) as Record<string, Record<string, { secret: string }>>;
+    const rts = Object.values(cache.RefreshToken ?? {});
+    expect(rts).toHaveLength(1);
+    expect(rts[0]!.secret).toBe(server.issuedRefreshTokens[1]);
+  });
+
+  test('the old refresh token stays valid after rotation', async () => {
+    const cca = makeCca();
+    await signIn(cca);
+    const first = server.issuedRefreshTokens.at(-1)!;
+    const account = (await cca.getTokenCache().getAllAccounts())[0]!;
+    await cca.acquireTokenSilent({ account, scopes: SCOPES, forceRefresh: true });
+    const res = await fetch(`${server.authority('organizations')}/oauth2/v2.0/token`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'refresh_token',
+        refresh_token: first,
+        client_id: DEFAULT_CLIENT.clientId,
+        client_secret: DEFAULT_CLIENT.clientSecret,
+        scope: `${SCOPES.join(' ')} offline_access openid profile`,
+      }),
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Record<string, string>;
+    expect(body.refresh_token).toBeTruthy();
+    expect(body.refresh_token).not.toBe(first);
+    expect(body.scope).toBe(SCOPES.join(' '));
+    expect(body.client_info).toBeUndefined(); // only with client_info=1
+  });
+
+  test('a personal account (consumer tenant) signs in through /organizations', async () => {
+    server.setUser({ oid: '00000000-0000-0000-0000-0000000000b2', tid: CONSUMER_TENANT_ID, upn: 'bob@outlook.example', name: 'Bob' });
+    const { result } = await signIn(makeCca());
+    expect(result.account?.homeAccountId).toBe(`00000000-0000-0000-0000-0000000000b2.${CONSUMER_TENANT_ID}`);
+    expect(result.idTokenClaims).toMatchObject({ tid: CONSUMER_TENANT_ID });
+  });
+
+  test('grantOnly grants fewer scopes than asked', async () => {
+    server.grantOnly(['https://graph.microsoft.com/User.Read']);
+    const { result } = await signIn(makeCca());
+    expect(result.scopes).toEqual(['https://graph.microsoft.com/User.Read']);
+    expect(decodeJwt(result.accessToken).payload.scp).toBe('User.Read');
+  });
+
+  test('a replayed authorization code is invalid_grant (AADSTS54005)', async () => {
+    const cca = makeCca();
+    const { code, verifier } = await signIn(cca);
+    const err = await makeCca()
+      .acquireTokenByCode({ code, scopes: SCOPES, redirectUri: REDIRECT_URI, codeVerifier: verifier })
+      .then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(ServerError);
+    expect(err).toMatchObject({ errorCode: 'invalid_grant' });
+    expect((err as ServerError).errorMessage).toContain('AADSTS54005');
+  });
+
+  test('a wrong PKCE verifier, redirect URI or client secret is refused', async () => {
+    const cca = makeCca();
+    const { res } = await authorize(cca);
+    const code = new URL(res.headers.get('location')!).searchParams.get('code')!;
+    const wrongVerifier = await cca
+      .acquireTokenByCode({ code, scopes: SCOPES, redirectUri: REDIRECT_URI, codeVerifier: 'x'.repeat(43) })
+      .then(() => null, (e: unknown) => e);
+    expect(wrongVerifier).toMatchObject({ errorCode: 'invalid_grant' });
+    expect((wrongVerifier as ServerError).errorMessage).toContain('AADSTS501481');
+
+    const second = await authorize(cca);
+    const code2 = new URL(second.res.headers.get('location')!).searchParams.get('code')!;
+    const wrongRedirect = await cca
+      .acquireTokenByCode({ code: code2, scopes: SCOPES, redirectUri: 'https://localhost/other', codeVerifier: second.verifier })
+      .then(() => null, (e: unknown) => e);
+    expect(wrongRedirect).toMatchObject({ errorCode: 'invalid_grant' });
+    expect((wrongRedirect as ServerError).errorMessage).toContain('AADSTS50148');
+
+    const third = await authorize(cca);
+    const code3 = new URL(third.res.headers.get('location')!).searchParams.get('code')!;
+    const wrongSecret = await makeCca('not-the-secret')
+      .acquireTokenByCode({ code: code3, scopes: SCOPES, redirectUri: REDIRECT_URI, codeVerifier: third.verifier })
+      .then(() => null, (e: unknown) => e);
+    expect(wrongSecret).toMatchObject({ errorCode: 'invalid_client' });
+    expect((wrongSecret as ServerError).errorMessage).toContain('AADSTS7000215');
+    expect(server.tokenRequests.at(-1)).toMatchObject({ status: 401, error: 'invalid_client' });
+  });
+
+  test('revoked refresh tokens: acquireTokenSilent fails with invalid_grant', async () => {
+    const cca = makeCca();
+    const { result } = await signIn(cca);
+    server.revokeRefreshTokens();
+    const err = await cca
+      .acquireTokenSilent({ account: result.account!, scopes: SCOPES, forceRefresh: true })
+      .then(() => null, (e: unknown) => e);
+    // MSAL node 7.2.3 raises a plain ServerError (not InteractionRequiredAuthError) for
+    // invalid_grant without a suberror such as 'bad_token'; the AADSTS text is in errorMessage.
+    expect(err).toBeInstanceOf(ServerError);
+    expect(err).not.toBeInstanceOf(InteractionRequiredAuthError);
+    expect(err).toMatchObject({ errorCode: 'invalid_grant' });
+    expect((err as ServerError).errorMessage).toContain('AADSTS50173');
+  });
+
+  test('revoked with suberror bad_token: MSAL raises InteractionRequiredAuthError', async () => {
+    const cca = makeCca();
+    const { result } = await signIn(cca);
+    server.revokeRefreshTokens({ code: 700082, suberror: 'bad_token' });
+    const err = await cca
+      .acquireTokenSilent({ account: result.account!, scopes: SCOPES, forceRefresh: true })
+      .then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(InteractionRequiredAuthError);
+    expect(err).toMatchObject({ errorCode: 'invalid_grant', subError: 'bad_token' });
+    expect((err as InteractionRequiredAuthError).errorMessage).toContain('AADSTS700082');
+  });
+
+  test('failNextTokenRequests(1, 503) makes a forced refresh fail once', async () => {
+    const cca = makeCca();
+    const { result } = await signIn(cca);
+    server.failNextTokenRequests(1, 503);
+    const before = server.tokenRequests.length;
+    await expect(cca.acquireTokenSilent({ account: result.account!, scopes: SCOPES, forceRefresh: true })).rejects.toBeInstanceOf(ServerError);
+    // MSAL does not retry a 5xx token response itself.
+    expect(server.tokenRequests.slice(before).map((r) => r.status)).toEqual([503]);
+    // But it remembers it: MSAL's throttling cache answers the same request (same client, authority,
+    // scopes, account) for the next 60 s (or Retry-After seconds on a 429) with a ServerError whose
+    // errorCode is the joined error_codes ('90033'), without asking the server.
+    const throttled = await cca
+      .acquireTokenSilent({ account: result.account!, scopes: SCOPES, forceRefresh: true })
+      .then(() => null, (e: unknown) => e);
+    expect(throttled).toBeInstanceOf(ServerError);
+    expect(throttled).toMatchObject({ errorCode: '90033' });
+    expect(server.tokenRequests.length).toBe(before + 1);
+  });
+
+  test('consent denied: the redirect carries error=access_denied (AADSTS65004)', async () => {
+    server.denyConsent = true;
+    const { res, state } = await authorize(makeCca());
+    expect(res.status).toBe(302);
+    const location = new URL(res.headers.get('location')!);
+    expect(`${location.origin}${location.pathname}`).toBe(REDIRECT_URI);
+    expect(location.searchParams.get('error')).toBe('access_denied');
+    expect(location.searchParams.get('error_description')).toMatch(/^AADSTS65004: User declined to consent/);
+    expect(location.searchParams.get('state')).toBe(state);
+    expect(location.searchParams.get('code')).toBeNull();
+  });
+
+  test('an unregistered redirect URI gets a redirect-less 400 page with AADSTS50011', async () => {
+    const { res } = await authorize(makeCca(), SCOPES, 'https://evil.example/callback');
+    expect(res.status).toBe(400);
+    expect(res.headers.get('location')).toBeNull();
+    const html = await res.text();
+    expect(html).toContain('AADSTS50011');
+    expect(html).toContain('The reply URL specified in the request does not match');
+  });
+
+  test('authorize requires PKCE S256', async () => {
+    const url = new URL(`${server.authority('organizations')}/oauth2/v2.0/authorize`);
+    url.search = new URLSearchParams({
+      client_id: DEFAULT_CLIENT.clientId,
+      redirect_uri: REDIRECT_URI,
+      response_type: 'code',
+      scope: 'openid User.Read',
+      state: 's',
+    }).toString();
+    const res = await fetch(url, { redirect: 'manual' });
+    expect(res.status).toBe(302);
+    expect(new URL(res.headers.get('location')!).searchParams.get('error')).toBe('invalid_request');
+  });
+
+  test('discovery document and JWKS are served on tenant paths', async () => {
+    const doc = (await (await fetch(`${server.baseUrl}/organizations/v2.0/.well-known/openid-configuration`)).json()) as Record<string, string>;
+    expect(doc).toEqual(JSON.parse(server.authorityMetadata('organizations')));
+    expect(doc.issuer).toBe(`${server.baseUrl}/{tenantid}/v2.0`);
+    const tenantDoc = JSON.parse(server.authorityMetadata('contoso.example')) as Record<string, string>;
+    expect(tenantDoc.issuer).toBe(`${server.baseUrl}/contoso.example/v2.0`);
+    const jwks = (await (await fetch(doc.jwks_uri!)).json()) as { keys: Array<Record<string, string>> };
+    expect(jwks.keys[0]).toMatchObject({ kty: 'RSA', alg: 'RS256', kid: server.publicJwk.kid });
+  });
+});
