@@ -5,6 +5,7 @@
 import { getConfig, type Config } from '../config';
 import type { IngestDeps } from '../ingest';
 import type { Logger } from '../log';
+import { createOAuthDeps, type OAuthDeps } from '../oauth';
 import { createSecretStore, type SecretStore } from '../secrets';
 import { createStorage, type Storage } from '../storage';
 
@@ -13,11 +14,13 @@ export interface Services {
   secrets: SecretStore;
   storage: Storage;
   ingestDeps(log: Logger): IngestDeps;
+  oauthDeps(log: Logger): OAuthDeps;
 }
 
 export function createServices(config: Config): Services {
   const secrets = createSecretStore(config.secrets);
   const storage = createStorage(config.storage);
+  const oauthDeps = createOAuthDeps(config.oauth, secrets, storage);
   return {
     config,
     secrets,
@@ -31,6 +34,7 @@ export function createServices(config: Config): Services {
       sharedSecretField: config.scan.sharedSecretField,
       log,
     }),
+    oauthDeps,
   };
 }
 

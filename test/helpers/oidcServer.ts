@@ -126,7 +126,10 @@ export interface OidcServer {
   setUser(user: Partial<OidcUser>): void;
   /** When true, the authorize endpoint redirects with error=access_denied (AADSTS65004). */
   denyConsent: boolean;
-  /** Grant only these scopes (intersected with those asked for); `null` grants what is asked. */
+  /**
+   * Grant exactly these resource scopes (what the account has consented to), whatever was asked,
+   * as Entra lists a resource's consented scopes; `null` grants what is asked.
+   */
   grantOnly(scopes: string[] | null): void;
   /** Every refresh token issued so far stops working: refreshes answer 400 invalid_grant. */
   revokeRefreshTokens(options?: RevokeOptions): void;
@@ -473,7 +476,7 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
   ) => {
     const now = Math.floor(Date.now() / 1000);
     const asked = askedScopes.filter((s) => !OIDC_SCOPES.has(s));
-    const resourceScopes = grantOnlyScopes ? asked.filter((s) => grantOnlyScopes!.has(s)) : asked;
+    const resourceScopes = grantOnlyScopes ? [...grantOnlyScopes] : asked;
     const resource = resourceScopes.length > 0 ? resourceOf(resourceScopes[0]!) : GRAPH_RESOURCE;
     const iss = issuer(tokenUser.tid);
     const accessToken = signJwt({

@@ -1,0 +1,45 @@
+/**
+ * OAuth 2.0 connections to Microsoft Entra ID: the permissions manifest, the authorize flow,
+ * encrypted token storage, access tokens and their refresh.
+ */
+import type { OAuthConfig } from '../config';
+import type { Logger } from '../log';
+import type { SecretStore } from '../secrets';
+import type { Storage } from '../storage';
+import type { AuthorizeDeps } from './authorize';
+import { MsalClients } from './msalClient';
+import { TOKEN_KEYS_SECRET, TokenCipher, parseKeyRing, type KeyRing } from './tokenCipher';
+import type { TokenDeps } from './tokens';
+
+export type OAuthDeps = AuthorizeDeps & TokenDeps;
+
+/** How long a key ring read from the secret store is reused. */
+const KEY_RING_CACHE_MS = 5 * 60 * 1000;
+
+export function createOAuthDeps(config: OAuthConfig, secrets: SecretStore, storage: Storage): (log: Logger) => OAuthDeps {
+  let ring: { value: Promise<KeyRing>; until: number } | undefined;
+  const cipher = new TokenCipher(() => {
+    if (!ring || ring.until < Date.now()) {
+      const value = secrets.get(TOKEN_KEYS_SECRET).then(parseKeyRing);
+      value.catch(() => (ring = undefined));
+      ring = { value, until: Date.now() + KEY_RING_CACHE_MS };
+    }
+    return ring.value;
+  });
+  const msal = new MsalClients(config, secrets);
+  return (log) => ({
+    config,
+    connections: storage.connections,
+    authStates: storage.authStates,
+    tokenCaches: storage.tokenCaches,
+    cipher,
+    msal,
+    log,
+  });
+}
+
+export * from './authorize';
+export * from './errors';
+export * from './permissions';
+export * from './tokenCipher';
+export * from './tokens';
