@@ -1,7 +1,7 @@
 /** Glue between HTTP triggers and the core: errors to responses, request facts to plain values. */
 import { Readable } from 'node:stream';
 import type { HttpHandler, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import { isAppError } from '../shared/errors';
+import { BadRequestError, isAppError } from '../shared/errors';
 import { describeError, type Logger } from '../shared/log';
 
 /** A Logger that writes to the invocation's log. */
@@ -66,4 +66,15 @@ export function senderAddress(request: HttpRequest): string | undefined {
   const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(last);
   if (bracketed) return bracketed[1];
   return /^[\d.]+:\d+$/.test(last) ? last.slice(0, last.lastIndexOf(':')) : last;
+}
+
+/** The JSON body of a small admin request (at most 64 KiB). */
+export async function readJson(request: HttpRequest): Promise<unknown> {
+  const text = await request.text();
+  if (text.length > 64 * 1024) throw new BadRequestError('body_too_large', 'The JSON body is larger than 64 KiB.');
+  try {
+    return JSON.parse(text || '{}') as unknown;
+  } catch {
+    throw new BadRequestError('invalid_json', 'The body is not valid JSON.');
+  }
 }

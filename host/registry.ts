@@ -2,8 +2,21 @@
  * The one list of ScanRelay's functions. The Azure Functions host (host/azure.ts) and the
  * local host (host/local) both read it, so they can never disagree.
  */
+import { authorize } from '../functions/authorize';
+import { authorizeCallback } from '../functions/authorizeCallback';
+import { connection } from '../functions/connection';
+import { connections } from '../functions/connections';
 import { health } from '../functions/health';
+import { refreshTokens } from '../functions/refreshTokens';
 import { scan } from '../functions/scan';
 import type { FunctionDefinition } from './definitions';
 
-export const registry: readonly FunctionDefinition[] = [health, scan];
+export const registry: readonly FunctionDefinition[] = [
+  health,
+  scan,
+  connections,
+  connection,
+  authorize,
+  authorizeCallback,
+  refreshTokens,
+];

@@ -12,7 +12,7 @@ import { registry } from '../registry';
 import { startAzurite, type RunningAzurite } from './azurite';
 import { startLocalServer } from './server';
 import { loadLocalSettings } from './settings';
-import { queueSettings, startTriggers } from './triggers';
+import { queueSettings, resolveSchedule, startTriggers } from './triggers';
 
 const AZURITE_PORTS = { blobPort: 10000, queuePort: 10001, tablePort: 10002 };
 
@@ -51,6 +51,8 @@ async function main(): Promise<void> {
   }
 
   const config = getConfig();
+  // The refresh timer's schedule is the app setting %TOKEN_REFRESH_SCHEDULE%; give it its default.
+  process.env.TOKEN_REFRESH_SCHEDULE ??= config.oauth.refreshSchedule;
   console.log(`Secrets: ${config.secrets.kind === 'keyVault' ? config.secrets.vaultUrl : `environment (SECRET_*) and ${config.secrets.file}`}`);
   const services = getServices();
   const server = await startLocalServer({
@@ -63,7 +65,7 @@ async function main(): Promise<void> {
   console.log('\nFunctions:');
   for (const r of server.routes) console.log(`  ${r.name}: [${r.methods.join(',')}] ${r.url}`);
   for (const fn of registry) {
-    if (fn.kind === 'timer') console.log(`  ${fn.name}: timer ${fn.schedule}`);
+    if (fn.kind === 'timer') console.log(`  ${fn.name}: timer ${fn.schedule} = ${resolveSchedule(fn.schedule)}`);
     if (fn.kind === 'queue') console.log(`  ${fn.name}: queue ${fn.queueName}`);
   }
   console.log(`\nTry: curl -F username=jdoe -F scanJobID=$(node -e "console.log(crypto.randomUUID())") -F file1=@some.pdf ${server.url}/api/scan\nPress Ctrl-C to stop.`);

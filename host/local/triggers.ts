@@ -109,8 +109,17 @@ function context(name: string, triggerMetadata?: Record<string, unknown>): Invoc
   });
 }
 
+/** Resolves `%SETTING%` in a schedule from the environment, as the Functions host does. */
+export function resolveSchedule(schedule: string, env: NodeJS.ProcessEnv = process.env): string {
+  const m = /^%([A-Za-z0-9_]+)%$/.exec(schedule.trim());
+  if (!m) return schedule;
+  const value = env[m[1]!];
+  if (!value) throw new Error(`Schedule '${schedule}': the app setting ${m[1]} is not set.`);
+  return value;
+}
+
 function runTimer(fn: TimerFunction, log: (line: string) => void): () => Promise<void> {
-  const matches = parseSchedule(fn.schedule);
+  const matches = parseSchedule(resolveSchedule(fn.schedule));
   let running: Promise<void> | undefined;
   let last = Math.floor(Date.now() / 1000);
   const tick = setInterval(() => {

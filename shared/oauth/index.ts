@@ -43,3 +43,5 @@ export * from './errors';
 export * from './permissions';
 export * from './tokenCipher';
 export * from './tokens';
+export * from './connections';
+export * from './callbackPage';

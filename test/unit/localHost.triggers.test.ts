@@ -346,3 +346,14 @@ describe('startTriggers with Azurite', () => {
     expect(order).toEqual(['handler finished', 'stopped']);
   });
 });
+
+describe('resolveSchedule', () => {
+  const { resolveSchedule } = jest.requireActual('../../host/local/triggers') as typeof import('../../host/local/triggers');
+  it('resolves %SETTING% from the environment, and leaves a plain expression alone', () => {
+    expect(resolveSchedule('%TOKEN_REFRESH_SCHEDULE%', { TOKEN_REFRESH_SCHEDULE: '0 */5 * * * *' })).toBe('0 */5 * * * *');
+    expect(resolveSchedule('0 0 * * * *', {})).toBe('0 0 * * * *');
+  });
+  it('names the missing setting', () => {
+    expect(() => resolveSchedule('%TOKEN_REFRESH_SCHEDULE%', {})).toThrow('TOKEN_REFRESH_SCHEDULE is not set');
+  });
+});

@@ -1,0 +1,90 @@
+/** Administering connections: create, list, show, delete (which clears its tokens). */
+import { randomUUID } from 'node:crypto';
+import { BadRequestError } from '../errors';
+import type { Connection } from '../storage';
+import { redirectUri, type AuthorizeDeps } from './authorize';
+import { ConnectionNotFoundError } from './errors';
+import { CONNECTION_TYPES, isConnectionType, type ConnectionType } from './permissions';
+
+export interface ConnectionView {
+  id: string;
+  type: string;
+  tenant: string;
+  displayName: string;
+  state: Connection['state'];
+  account?: { upn?: string; oid: string; tid: string };
+  grantedScopes: string[];
+  lastRefreshAt?: string;
+  nextRefreshAt?: string;
+  consecutiveFailures: number;
+  lastError?: string;
+  /** The exact redirect URI to register for this connection's type. */
+  redirectUri?: string;
+  /** Where an administrator starts (or repeats) the authorization. */
+  authorizePath: string;
+}
+
+const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+export async function createConnection(deps: AuthorizeDeps, body: unknown): Promise<ConnectionView> {
+  const input = (body && typeof body === 'object' ? body : {}) as Record<string, unknown>;
+  const type = input.type;
+  if (typeof type !== 'string' || !isConnectionType(type)) {
+    throw new BadRequestError('invalid_type', `"type" must be one of: ${CONNECTION_TYPES.join(', ')}.`);
+  }
+  const displayName = typeof input.displayName === 'string' ? input.displayName.trim() : '';
+  if (!displayName || displayName.length > 64 || /[\u0000-\u001f]/.test(displayName)) {
+    throw new BadRequestError('invalid_display_name', '"displayName" must be 1 to 64 characters.');
+  }
+  const id = input.id === undefined ? randomUUID() : input.id;
+  if (typeof id !== 'string' || !ID.test(id)) {
+    throw new BadRequestError('invalid_id', '"id" must be 1 to 63 lowercase letters, digits and dashes.');
+  }
+  const tenant = input.tenant === undefined ? deps.config.tenant : input.tenant;
+  if (typeof tenant !== 'string' || !/^[A-Za-z0-9.-]{1,100}$/.test(tenant)) {
+    throw new BadRequestError('invalid_tenant', '"tenant" must be a tenant ID, a domain, or organizations.');
+  }
+  if (await deps.connections.get(id)) throw new BadRequestError('duplicate_id', `A connection '${id}' already exists.`);
+  return view(deps, await deps.connections.create({ id, type, tenant, displayName }));
+}
+
+export async function listConnections(deps: AuthorizeDeps): Promise<ConnectionView[]> {
+  return (await deps.connections.list()).map((c) => view(deps, c));
+}
+
+export async function getConnection(deps: AuthorizeDeps, id: string): Promise<ConnectionView> {
+  const c = await deps.connections.get(id);
+  if (!c) throw new ConnectionNotFoundError(id);
+  return view(deps, c);
+}
+
+/** Deletes the connection and its tokens. */
+export async function deleteConnection(deps: AuthorizeDeps, id: string): Promise<void> {
+  if (!(await deps.connections.get(id))) throw new ConnectionNotFoundError(id);
+  await deps.tokenCaches.delete(id);
+  await deps.connections.delete(id);
+}
+
+function view(deps: AuthorizeDeps, c: Connection): ConnectionView {
+  let uri: string | undefined;
+  try {
+    uri = redirectUri(deps.config, c.type as ConnectionType);
+  } catch {
+    uri = undefined; // PUBLIC_BASE_URL not set yet
+  }
+  return {
+    id: c.id,
+    type: c.type,
+    tenant: c.tenant,
+    displayName: c.displayName,
+    state: c.state,
+    account: c.account,
+    grantedScopes: c.grantedScopes,
+    lastRefreshAt: c.lastRefreshAt?.toISOString(),
+    nextRefreshAt: c.nextRefreshAt?.toISOString(),
+    consecutiveFailures: c.consecutiveFailures,
+    lastError: c.lastError,
+    redirectUri: uri,
+    authorizePath: `/api/oauth2/client/${c.id}/authorize`,
+  };
+}

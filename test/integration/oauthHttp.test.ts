@@ -1,0 +1,128 @@
+/** The OAuth endpoints over real HTTP through the local host, with the real MSAL and the local OIDC server. */
+import { writeFileSync } from 'node:fs';
+import { CONNECTION_TYPES, newKeyRingSecret } from '../../shared/oauth';
+import { httpRequest } from '../helpers/http';
+import { startOidcServer, type OidcServer } from '../helpers/oidcServer';
+import { startScanHost, type ScanHost } from '../helpers/scanStack';
+
+const CLIENT_ID = '3f1c2b7a-9d4e-4c8a-a1b2-0c9d8e7f6a5b';
+const BASE = 'https://scanrelay.test';
+const ADMIN = 'admin-key-0123456789abcdef';
+
+let idp: OidcServer;
+let host: ScanHost;
+
+beforeAll(async () => {
+  idp = await startOidcServer({
+    clients: [{ clientId: CLIENT_ID, clientSecret: 'the-client-secret', redirectUris: CONNECTION_TYPES.map((t) => `${BASE}/api/oauth2/client/${t}/authorize-callback`) }],
+  });
+  host = await startScanHost({ OAUTH_AUTHORITY_HOST: idp.baseUrl, OAUTH_CLIENT_ID: CLIENT_ID, PUBLIC_BASE_URL: BASE });
+  writeFileSync(
+    host.secretsFile,
+    JSON.stringify({ 'admin-key': ADMIN, 'oauth-client-secret': 'the-client-secret', 'token-encryption-keys': newKeyRingSecret('k1') }),
+  );
+});
+afterAll(async () => {
+  await host?.stop();
+  await idp?.stop();
+});
+
+const api = (path: string) => `${host.server.url}/api/${path}`;
+const admin = { 'x-functions-key': ADMIN };
+
+async function create(body: unknown) {
+  return httpRequest(api('connections'), {
+    method: 'POST',
+    headers: { ...admin, 'content-type': 'application/json' },
+    body: Buffer.from(JSON.stringify(body)),
+  });
+}
+
+/** The callback URL on our host for the identity platform's redirect to BASE. */
+function callbackOnHost(location: string): string {
+  const u = new URL(location);
+  return `${host.server.url}${u.pathname}${u.search}`;
+}
+
+describe('connection administration', () => {
+  it('needs the admin key', async () => {
+    expect((await httpRequest(api('connections'))).status).toBe(401);
+    expect((await httpRequest(api('connections'), { headers: { 'x-functions-key': 'wrong' } })).status).toBe(401);
+  });
+
+  it.each([
+    [{ type: 'fax', displayName: 'x' }, 'invalid_type'],
+    [{ type: 'smtpMicrosoft', displayName: '' }, 'invalid_display_name'],
+    [{ type: 'smtpMicrosoft', displayName: 'x'.repeat(65) }, 'invalid_display_name'],
+    [{ type: 'smtpMicrosoft', displayName: 'ok', id: '../etc' }, 'invalid_id'],
+  ])('refuses %j with %s', async (body, code) => {
+    const res = await create(body);
+    expect(res.status).toBe(400);
+    expect(res.json.error).toBe(code);
+  });
+
+  it('refuses a body that is not JSON', async () => {
+    const res = await httpRequest(api('connections'), { method: 'POST', headers: admin, body: Buffer.from('{nope') });
+    expect(res).toMatchObject({ status: 400, json: { error: 'invalid_json' } });
+  });
+});
+
+describe('authorize through the local host', () => {
+  it('creates, authorizes, shows and deletes a connection', async () => {
+    const created = await create({ type: 'smtpMicrosoft', displayName: 'Scans mailbox', id: 'scans-mailbox' });
+    expect(created.status).toBe(201);
+    expect(created.json).toMatchObject({
+      id: 'scans-mailbox',
+      state: 'pending',
+      redirectUri: `${BASE}/api/oauth2/client/smtpMicrosoft/authorize-callback`,
+    });
+
+    const start = await httpRequest(`${api('oauth2/client/scans-mailbox/authorize')}?code=${ADMIN}&login_hint=alice@contoso.example`);
+    expect(start.status).toBe(302);
+    const authorizeUrl = new URL(start.headers.location as string);
+    expect(authorizeUrl.origin).toBe(idp.baseUrl);
+    expect(authorizeUrl.searchParams.get('code_challenge_method')).toBe('S256');
+    expect(authorizeUrl.searchParams.get('scope')).toContain('https://outlook.office.com/SMTP.Send');
+
+    const signIn = await fetch(authorizeUrl, { redirect: 'manual' });
+    const back = await httpRequest(callbackOnHost(signIn.headers.get('location')!));
+    expect(back.status).toBe(200);
+    expect(back.headers['content-type']).toContain('text/html');
+    expect(back.text).toContain('alice@contoso.example');
+    expect(back.text).toContain('https://outlook.office.com/SMTP.Send');
+
+    const shown = await httpRequest(api('connections/scans-mailbox'), { headers: admin });
+    expect(shown.json).toMatchObject({ state: 'authorized', account: { upn: 'alice@contoso.example' } });
+    expect(shown.text).not.toContain('eyJ');
+    for (const rt of idp.issuedRefreshTokens) expect(shown.text).not.toContain(rt);
+    const listed = await httpRequest(api('connections'), { headers: admin });
+    expect(listed.json.connections.map((c: { id: string }) => c.id)).toContain('scans-mailbox');
+
+    expect((await httpRequest(api('connections/scans-mailbox'), { method: 'DELETE', headers: admin })).status).toBe(204);
+    expect((await httpRequest(api('connections/scans-mailbox'), { headers: admin })).status).toBe(404);
+    expect(await host.services.storage.tokenCaches.read('scans-mailbox')).toBeUndefined();
+  });
+
+  it('answers the authorize of an unknown connection with 404', async () => {
+    expect((await httpRequest(`${api('oauth2/client/nope/authorize')}?code=${ADMIN}`)).status).toBe(404);
+  });
+
+  it('shows Entra errors on the callback as a page, and the exact URI to register for AADSTS50011', async () => {
+    await create({ type: 'oneDrive', displayName: 'Drive', id: 'drive' });
+    const start = await httpRequest(`${api('oauth2/client/drive/authorize')}?code=${ADMIN}`);
+    const state = new URL(start.headers.location as string).searchParams.get('state')!;
+    const page = await httpRequest(
+      `${api('oauth2/client/oneDrive/authorize-callback')}?state=${encodeURIComponent(state)}&error=invalid_request&error_description=${encodeURIComponent('AADSTS50011: The redirect URI specified in the request does not match.')}`,
+    );
+    expect(page.status).toBe(400);
+    expect(page.text).toContain(`${BASE}/api/oauth2/client/oneDrive/authorize-callback`);
+    expect(page.text).not.toContain('<script');
+  });
+
+  it('escapes what it echoes, and refuses a forged state without a stack trace', async () => {
+    const page = await httpRequest(`${api('oauth2/client/smtpMicrosoft/authorize-callback')}?state=%3Cscript%3E&code=x`);
+    expect(page.status).toBe(400);
+    expect(page.text).not.toContain('<script>');
+    expect(page.text).not.toMatch(/\n\s+at /);
+  });
+});
