@@ -1,5 +1,5 @@
 /** GET /api/connections (list) and POST /api/connections (create): administrator endpoints. */
-import { createConnection, listConnections } from '../shared/oauth';
+import { clientSecretWarnings, createConnection, listConnections } from '../shared/oauth';
 import { getServices } from '../shared/services';
 import type { HttpFunction } from '../host/definitions';
 import { invocationLogger, readJson, withErrors } from '../host/http';
@@ -15,6 +15,7 @@ export const connections: HttpFunction = {
     if (request.method === 'POST') {
       return { status: 201, jsonBody: await createConnection(deps, await readJson(request)) };
     }
-    return { status: 200, jsonBody: { connections: await listConnections(deps) } };
+    const [list, warnings] = await Promise.all([listConnections(deps), clientSecretWarnings(deps.config, deps.secrets)]);
+    return { status: 200, jsonBody: { connections: list, warnings } };
   }),
 };

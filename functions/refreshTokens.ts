@@ -1,5 +1,8 @@
-/** Timer: refreshes the tokens of every due connection so authorizations last (offline_access). */
-import { refreshDueConnections } from '../shared/oauth';
+/**
+ * Timer: refreshes the tokens of every due connection so authorizations last (offline_access),
+ * and warns when a client secret expires within 30 days.
+ */
+import { clientSecretWarnings, refreshDueConnections } from '../shared/oauth';
 import { getServices } from '../shared/services';
 import type { TimerFunction } from '../host/definitions';
 import { invocationLogger } from '../host/http';
@@ -10,7 +13,9 @@ export const refreshTokens: TimerFunction = {
   // An app-setting expression: TOKEN_REFRESH_SCHEDULE (default hourly; see README).
   schedule: '%TOKEN_REFRESH_SCHEDULE%',
   handler: async (_timer, context) => {
-    const counts = await refreshDueConnections(getServices().oauthDeps(invocationLogger(context)));
+    const deps = getServices().oauthDeps(invocationLogger(context));
+    const counts = await refreshDueConnections(deps);
     context.log('refreshTokens: done', counts);
+    for (const w of await clientSecretWarnings(deps.config, deps.secrets)) context.warn(w.message);
   },
 };

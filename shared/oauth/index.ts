@@ -11,7 +11,7 @@ import { MsalClients } from './msalClient';
 import { TOKEN_KEYS_SECRET, TokenCipher, parseKeyRing, type KeyRing } from './tokenCipher';
 import type { TokenDeps } from './tokens';
 
-export type OAuthDeps = AuthorizeDeps & TokenDeps;
+export type OAuthDeps = AuthorizeDeps & TokenDeps & { secrets: Pick<SecretStore, 'expiresOn'> };
 
 /** How long a key ring read from the secret store is reused. */
 const KEY_RING_CACHE_MS = 5 * 60 * 1000;
@@ -34,6 +34,7 @@ export function createOAuthDeps(config: OAuthConfig, secrets: SecretStore, stora
     tokenCaches: storage.tokenCaches,
     cipher,
     msal,
+    secrets,
     log,
   });
 }
@@ -45,3 +46,4 @@ export * from './tokenCipher';
 export * from './tokens';
 export * from './connections';
 export * from './callbackPage';
+export * from './secretExpiry';

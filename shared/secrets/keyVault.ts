@@ -42,6 +42,16 @@ export class KeyVaultSecretStore implements SecretStore {
     return value;
   }
 
+  async expiresOn(name: string): Promise<Date | undefined> {
+    assertSecretName(name);
+    try {
+      return (await this.client.getSecret(name)).properties.expiresOn;
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return undefined;
+      throw err;
+    }
+  }
+
   async set(name: string, value: string): Promise<void> {
     assertSecretName(name);
     await this.client.setSecret(name, value);

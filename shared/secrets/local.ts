@@ -38,6 +38,19 @@ export class LocalSecretStore implements SecretStore {
     return typeof value === 'string' && value !== '' ? value : undefined;
   }
 
+  /**
+   * A secret's expiry: the variable `SECRET_A_B_C_EXPIRES_ON`, else `"a-b-c-expires-on"` in the
+   * file (ISO 8601 dates), the local stand-in for Key Vault's expiry attribute.
+   */
+  async expiresOn(name: string): Promise<Date | undefined> {
+    assertSecretName(name);
+    const raw = this.env[`${secretEnvName(name)}_EXPIRES_ON`] || (await this.readFile())[`${name}-expires-on`];
+    if (typeof raw !== 'string' || !raw) return undefined;
+    const date = new Date(raw);
+    if (Number.isNaN(date.getTime())) throw new Error(`The expiry of secret '${name}' is not a date (use ISO 8601, e.g. 2027-06-30).`);
+    return date;
+  }
+
   async set(name: string, value: string): Promise<void> {
     assertSecretName(name);
     const all = await this.readFile();

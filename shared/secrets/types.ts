@@ -6,6 +6,8 @@ export interface SecretStore {
   tryGet(name: string): Promise<string | undefined>;
   /** Creates or replaces the secret. */
   set(name: string, value: string): Promise<void>;
+  /** When the secret expires, where the store records it (undefined: no expiry known). */
+  expiresOn(name: string): Promise<Date | undefined>;
 }
 
 const SECRET_NAME = /^[a-z0-9]+(-[a-z0-9]+)*$/;

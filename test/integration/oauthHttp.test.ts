@@ -19,7 +19,12 @@ beforeAll(async () => {
   host = await startScanHost({ OAUTH_AUTHORITY_HOST: idp.baseUrl, OAUTH_CLIENT_ID: CLIENT_ID, PUBLIC_BASE_URL: BASE });
   writeFileSync(
     host.secretsFile,
-    JSON.stringify({ 'admin-key': ADMIN, 'oauth-client-secret': 'the-client-secret', 'token-encryption-keys': newKeyRingSecret('k1') }),
+    JSON.stringify({
+      'admin-key': ADMIN,
+      'oauth-client-secret': 'the-client-secret',
+      'oauth-client-secret-expires-on': new Date(Date.now() + 10 * 86_400_000).toISOString(),
+      'token-encryption-keys': newKeyRingSecret('k1'),
+    }),
   );
 });
 afterAll(async () => {
@@ -97,6 +102,7 @@ describe('authorize through the local host', () => {
     for (const rt of idp.issuedRefreshTokens) expect(shown.text).not.toContain(rt);
     const listed = await httpRequest(api('connections'), { headers: admin });
     expect(listed.json.connections.map((c: { id: string }) => c.id)).toContain('scans-mailbox');
+    expect(listed.json.warnings).toEqual([expect.objectContaining({ secret: 'oauth-client-secret', daysLeft: 9 })]);
 
     expect((await httpRequest(api('connections/scans-mailbox'), { method: 'DELETE', headers: admin })).status).toBe(204);
     expect((await httpRequest(api('connections/scans-mailbox'), { headers: admin })).status).toBe(404);
