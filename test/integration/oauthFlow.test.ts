@@ -178,3 +178,24 @@ describe('refresh', () => {
     expect(again.refreshed).toBe(0);
   });
 });
+
+describe('key rotation', () => {
+  it('reads rows sealed with the old key and seals new writes with the new key', async () => {
+    const { createServices } = await import('../../shared/services');
+    const { readFileSync } = await import('node:fs');
+    const id = await newConnection();
+    expect((await completeAuthorization(deps, 'smtpMicrosoft', await signIn(id))).ok).toBe(true);
+    expect((await storedCache(id))!.split('.')[1]).toBe('k1');
+
+    const secrets = JSON.parse(readFileSync(stack.secretsFile, 'utf8')) as Record<string, string>;
+    const oldRing = JSON.parse(secrets['token-encryption-keys']!) as { keys: Record<string, string> };
+    const k2 = (JSON.parse(newKeyRingSecret('k2')) as { keys: Record<string, string> }).keys.k2!;
+    secrets['token-encryption-keys'] = JSON.stringify({ current: 'k2', keys: { ...oldRing.keys, k2 } });
+    writeFileSync(stack.secretsFile, JSON.stringify(secrets));
+
+    const rotated = createServices(stack.config).oauthDeps(silentLogger);
+    await expect(getAccessToken(rotated, id, { forceRefresh: true })).resolves.toMatchObject({ accessToken: expect.any(String) });
+    expect((await storedCache(id))!.split('.')[1]).toBe('k2');
+    await expect(getAccessToken(rotated, id)).resolves.toMatchObject({ accessToken: expect.any(String) });
+  });
+});
