@@ -7,7 +7,8 @@
  * Options (environment):
  *   BENCH_REPS=5          repetitions per scenario and side (the median is reported)
  *   BENCH_STRICT=1        exit 1 when a target is missed (a failed correctness check always does)
- *   BENCH_SCENARIOS=a,c   a subset (docs/benchmarks.md is then left alone)
+ *   BENCH_SCENARIOS=a,c   a subset (docs/benchmarks.md is then left alone); `refresh` names the token refresh bench
+ *   BENCH_REFRESH_CONNECTIONS=2000   connections in the token refresh bench
  *   BENCH_AZURITE=shm|disk|memory   where Azurite keeps blobs (default shm where /dev/shm exists)
  *   BENCH_CPU_PROF=<dir>  V8 CPU profiles of the children, written when they exit
  * Raw measurements also go to bench/.out/results.json (git-ignored).
@@ -18,6 +19,7 @@ import { join } from 'node:path';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { startAzurite, type RunningAzurite } from '../host/local/azurite';
 import { forkChild, type BenchChild } from './children';
+import { refreshMarkdown, runRefreshBench } from './refresh';
 import { sendScans, type ScanAnswer } from './client';
 import { fileSha256, KiB, MiB } from './payload';
 import { cpuMs, findChildPid, machineBusyMs } from './procstat';
@@ -344,13 +346,22 @@ async function main(): Promise<number> {
     }
   }
 
+  let refreshSection = '';
+  if (!ONLY || ONLY.includes('refresh')) {
+    const f = await runRefreshBench(log, Number(process.env.BENCH_REFRESH_CONNECTIONS || 2000));
+    refreshSection = refreshMarkdown(f);
+    console.log('\n' + refreshSection);
+  }
+
   const all: ScenarioFigures[] = SCENARIOS.map((s) => figures(s, measurements));
   const targets = checkTargets(all);
   const noisy = measurements
     .filter((m) => m.otherCpuMs !== undefined && m.otherCpuMs > NOISY_OTHER_CPU_SHARE * m.ms)
     .map((m) => `${m.scenario}/${m.side}/rep ${m.rep}`);
   const totalSeconds = (Date.now() - began) / 1000;
-  const report = markdown({ date: new Date(), machine: startMachine, reps: REPS, totalSeconds, storage: STORAGE, figures: all, targets, noisy });
+  const report =
+    markdown({ date: new Date(), machine: startMachine, reps: REPS, totalSeconds, storage: STORAGE, figures: all, targets, noisy }) +
+    (refreshSection ? '\n' + refreshSection : '');
 
   mkdirSync(join(RAW_FILE, '..'), { recursive: true });
   writeFileSync(RAW_FILE, JSON.stringify({ date: new Date(), machine: startMachine, storage: STORAGE, measurements }, null, 2) + '\n');

@@ -2,6 +2,7 @@
  * OAuth 2.0 connections to Microsoft Entra ID: the permissions manifest, the authorize flow,
  * encrypted token storage, access tokens and their refresh.
  */
+import type { INetworkModule } from '@azure/msal-node';
 import type { OAuthConfig } from '../config';
 import type { Logger } from '../log';
 import type { SecretStore } from '../secrets';
@@ -16,7 +17,12 @@ export type OAuthDeps = AuthorizeDeps & TokenDeps & { secrets: Pick<SecretStore,
 /** How long a key ring read from the secret store is reused. */
 const KEY_RING_CACHE_MS = 5 * 60 * 1000;
 
-export function createOAuthDeps(config: OAuthConfig, secrets: SecretStore, storage: Storage): (log: Logger) => OAuthDeps {
+export function createOAuthDeps(
+  config: OAuthConfig,
+  secrets: SecretStore,
+  storage: Storage,
+  options: { networkClient?: INetworkModule } = {},
+): (log: Logger) => OAuthDeps {
   let ring: { value: Promise<KeyRing>; until: number } | undefined;
   const cipher = new TokenCipher(() => {
     if (!ring || ring.until < Date.now()) {
@@ -26,7 +32,7 @@ export function createOAuthDeps(config: OAuthConfig, secrets: SecretStore, stora
     }
     return ring.value;
   });
-  const msal = new MsalClients(config, secrets);
+  const msal = new MsalClients(config, secrets, options.networkClient);
   return (log) => ({
     config,
     connections: storage.connections,

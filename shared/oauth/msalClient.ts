@@ -4,7 +4,7 @@
  * `{host}/{tenant}/v2.0/.well-known/openid-configuration` and handed to MSAL with the host as a
  * known authority, so sovereign clouds and test servers work the same way as the global cloud.
  */
-import { ConfidentialClientApplication, LogLevel, type ICachePlugin } from '@azure/msal-node';
+import { ConfidentialClientApplication, LogLevel, type ICachePlugin, type INetworkModule } from '@azure/msal-node';
 import type { OAuthConfig } from '../config';
 import { ConfigError } from '../errors';
 import type { SecretStore } from '../secrets';
@@ -30,6 +30,8 @@ export class MsalClients {
   constructor(
     private readonly config: OAuthConfig,
     private readonly secrets: Pick<SecretStore, 'get'>,
+    /** MSAL's HTTP client; MSAL's own when absent (the benchmark passes a timing one). */
+    private readonly networkClient?: INetworkModule,
   ) {}
 
   authority(tenant = this.config.tenant): string {
@@ -48,7 +50,10 @@ export class MsalClients {
         authorityMetadata: await this.authorityMetadata(authority),
       },
       cache: cachePlugin ? { cachePlugin } : undefined,
-      system: { loggerOptions: { logLevel: LogLevel.Warning, piiLoggingEnabled: false, loggerCallback: () => undefined } },
+      system: {
+        loggerOptions: { logLevel: LogLevel.Warning, piiLoggingEnabled: false, loggerCallback: () => undefined },
+        ...(this.networkClient ? { networkClient: this.networkClient } : {}),
+      },
     });
   }
 

@@ -32,13 +32,16 @@
  * (`denyConsent`, `grantOnly`); there is no client-credentials, device-code or OBO grant.
  */
 import { createHash, createPublicKey, generateKeyPairSync, randomBytes, randomUUID, sign, verify, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 
-const TLS_DIR = join(__dirname, '..', 'fixtures', 'tls');
+// test/helpers → test/fixtures/tls; compiled into dist/test/helpers (the benchmark) → the same folder.
+const TLS_DIR = [join(__dirname, '..', 'fixtures', 'tls'), join(__dirname, '..', '..', '..', 'test', 'fixtures', 'tls')].find((d) =>
+  existsSync(join(d, 'server.pem')),
+)!;
 
 /** The tenant id Entra uses for personal Microsoft accounts. */
 export const CONSUMER_TENANT_ID = '9188040d-6c67-4c5b-b112-36a304b66dad';
