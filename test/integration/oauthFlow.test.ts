@@ -91,6 +91,17 @@ describe('authorize and callback', () => {
     expect(await completeAuthorization(deps, 'oneDrive', other)).toMatchObject({ ok: false, status: 400 });
   });
 
+  it('refuses a replayed code (with a fresh state) and clears the authorization', async () => {
+    const id = await newConnection();
+    const first = await signIn(id);
+    expect((await completeAuthorization(deps, 'smtpMicrosoft', first)).ok).toBe(true);
+    const second = await signIn(id);
+    const outcome = await completeAuthorization(deps, 'smtpMicrosoft', { code: first.code, state: second.state });
+    expect(outcome).toMatchObject({ ok: false, title: 'The identity platform refused the sign-in', message: expect.stringMatching(/AADSTS54005/) });
+    expect(await storedCache(id)).toBeUndefined();
+    expect(await stack.services.storage.connections.get(id)).toMatchObject({ state: 'error' });
+  });
+
   it('shows consent denied in words, without throwing', async () => {
     const id = await newConnection();
     idp.denyConsent = true;

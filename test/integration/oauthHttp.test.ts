@@ -1,6 +1,7 @@
 /** The OAuth endpoints over real HTTP through the local host, with the real MSAL and the local OIDC server. */
 import { writeFileSync } from 'node:fs';
-import { CONNECTION_TYPES, newKeyRingSecret } from '../../shared/oauth';
+import { CONNECTION_TYPES, getAccessToken, newKeyRingSecret } from '../../shared/oauth';
+import { silentLogger } from '../../shared/log';
 import { httpRequest } from '../helpers/http';
 import { startOidcServer, type OidcServer } from '../helpers/oidcServer';
 import { startScanHost, type ScanHost } from '../helpers/scanStack';
@@ -95,6 +96,16 @@ describe('authorize through the local host', () => {
     expect(back.headers['content-type']).toContain('text/html');
     expect(back.text).toContain('alice@contoso.example');
     expect(back.text).toContain('https://outlook.office.com/SMTP.Send');
+
+    // Stored encrypted: no token the identity server issued is in the row in clear.
+    const row = await host.services.storage.tokenCaches.read('scans-mailbox');
+    for (const rt of idp.issuedRefreshTokens) expect(row!.sealed).not.toContain(rt);
+    expect(row!.sealed).not.toContain('eyJ');
+    const deps = host.services.oauthDeps(silentLogger);
+    await expect(getAccessToken(deps, 'scans-mailbox')).resolves.toMatchObject({ accessToken: expect.any(String) });
+    const refreshes = idp.tokenRequests.filter((r) => r.grant_type === 'refresh_token').length;
+    await getAccessToken(deps, 'scans-mailbox', { forceRefresh: true });
+    expect(idp.tokenRequests.filter((r) => r.grant_type === 'refresh_token').length).toBe(refreshes + 1);
 
     const shown = await httpRequest(api('connections/scans-mailbox'), { headers: admin });
     expect(shown.json).toMatchObject({ state: 'authorized', account: { upn: 'alice@contoso.example' } });

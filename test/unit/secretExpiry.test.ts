@@ -33,3 +33,21 @@ describe('client secret expiry', () => {
     await expect(clientSecretWarnings(oauth, store, now)).rejects.toThrow("secret 'oauth-client-secret'");
   });
 });
+
+describe('app registrations per connection type', () => {
+  const { clientIdFor, clientSecretName } = jest.requireActual('../../shared/oauth/msalClient') as typeof import('../../shared/oauth/msalClient');
+  const OTHER = '99999999-8888-4777-8666-555555555555';
+  const c = loadConfig({ AzureWebJobsStorage: 'UseDevelopmentStorage=true', OAUTH_CLIENT_ID: ID, OAUTH_CLIENT_ID_SHAREPOINT: OTHER }).oauth;
+
+  it('uses the one app registration by default, and a type\'s own where configured', () => {
+    expect(clientIdFor('smtpMicrosoft', c)).toBe(ID);
+    expect(clientSecretName('smtpMicrosoft', c)).toBe('oauth-client-secret');
+    expect(clientIdFor('sharePoint', c)).toBe(OTHER);
+    expect(clientSecretName('sharePoint', c)).toBe('oauth-client-secret-sharepoint');
+  });
+
+  it('names OAUTH_CLIENT_ID when no app registration is configured', () => {
+    const none = loadConfig({ AzureWebJobsStorage: 'UseDevelopmentStorage=true' }).oauth;
+    expect(() => clientIdFor('oneDrive', none)).toThrow('OAUTH_CLIENT_ID');
+  });
+});
