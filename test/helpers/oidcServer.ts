@@ -129,6 +129,8 @@ export interface OidcServer {
   setUser(user: Partial<OidcUser>): void;
   /** When true, the authorize endpoint redirects with error=access_denied (AADSTS65004). */
   denyConsent: boolean;
+  /** Refresh responses carry no new refresh token (Entra may keep the old one valid instead). */
+  omitRefreshTokenOnRefresh: boolean;
   /**
    * Grant exactly these resource scopes (what the account has consented to), whatever was asked,
    * as Entra lists a resource's consented scopes; `null` grants what is asked.
@@ -605,6 +607,7 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
         const asked = splitScopes(form.get('scope'));
         // Entra rotates: a new refresh token each time, and the old one keeps working.
         body = mintTokens(client, entry.user, asked.length > 0 ? asked : entry.scopes, entry.scopes, undefined, includeClientInfo);
+        if (server.omitRefreshTokenOnRefresh) delete body.refresh_token;
       }
       record.status = 200;
       return sendJson(res, 200, body);
@@ -662,6 +665,7 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
       user = { ...user, ...u };
     },
     denyConsent: false,
+    omitRefreshTokenOnRefresh: false,
     grantOnly(scopes) {
       grantOnlyScopes = scopes ? new Set(scopes) : null;
     },

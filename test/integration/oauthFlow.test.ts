@@ -178,6 +178,27 @@ describe('refresh', () => {
     expect(stored).toEqual([idp.issuedRefreshTokens[idp.issuedRefreshTokens.length - 1]]);
   });
 
+  it('a refresh whose response carries no new refresh token keeps the one stored', async () => {
+    const id = await authorized();
+    const storedRefreshTokens = async () =>
+      Object.values(
+        (JSON.parse(await deps.cipher.decrypt((await storedCache(id))!, `tokencache:${id}`)) as { RefreshToken: Record<string, { secret: string }> })
+          .RefreshToken,
+      ).map((r) => r.secret);
+    const before = await storedRefreshTokens();
+    expect(before).toHaveLength(1);
+    idp.omitRefreshTokenOnRefresh = true;
+    try {
+      const c = (await stack.services.storage.connections.get(id))!;
+      expect(await refreshConnection(deps, c)).toBe('refreshed');
+    } finally {
+      idp.omitRefreshTokenOnRefresh = false;
+    }
+    expect(await storedRefreshTokens()).toEqual(before);
+    // And it still works for the next refresh.
+    await expect(getAccessToken(deps, id, { forceRefresh: true })).resolves.toMatchObject({ accessToken: expect.any(String) });
+  });
+
   it('the timer refreshes due connections only', async () => {
     const id = await authorized();
     const now = new Date();
