@@ -1,0 +1,61 @@
+/** What every delivery connector is given and returns. */
+import type { Readable } from 'node:stream';
+import type { Logger } from '../log';
+
+export interface DeliveryFile {
+  /** The sender's file name (untrusted: escape it for where it lands). */
+  name: string;
+  contentType: string;
+  size: number;
+  sha256: string;
+  /** Opens the stored file for streaming; call once per use. */
+  open(): Promise<Readable>;
+}
+
+export interface DeliveryJob {
+  jobId: string;
+  receivedAt: Date;
+  /** Every scan variable the printer sent. */
+  fields: Readonly<Record<string, string>>;
+  files: readonly DeliveryFile[];
+}
+
+export interface DeliveryContext {
+  /** An access token for a connection (see shared/oauth), refreshed when needed. */
+  getAccessToken(connectionId: string, scopes?: string[]): Promise<string>;
+  /** Reads a secret from the secret store. */
+  getSecret(name: string): Promise<string>;
+  log: Logger;
+}
+
+export interface DeliveryResult {
+  /** The remote identifier: message id, item id, path, URL... */
+  remoteId?: string;
+}
+
+/** A connector: parses its destination options once at start-up, then delivers jobs. */
+export interface Connector<Options = unknown> {
+  type: string;
+  /** Validates a destination's options; throws an Error whose message names the bad option. */
+  parseOptions(raw: unknown): Options;
+  deliver(job: DeliveryJob, options: Options, context: DeliveryContext): Promise<DeliveryResult>;
+}
+
+/** Retrying cannot help (bad address, refused content, missing variable): fail the destination now. */
+export class PermanentDeliveryError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PermanentDeliveryError';
+  }
+}
+
+/** Worth retrying later (network, 5xx, throttling). */
+export class TransientDeliveryError extends Error {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds?: number,
+  ) {
+    super(message);
+    this.name = 'TransientDeliveryError';
+  }
+}
