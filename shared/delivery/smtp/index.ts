@@ -1,0 +1,290 @@
+/**
+ * E-mail (SMTP): sends a job's files as attachments of one message, with nodemailer.
+ *
+ * - `system` auth: a configured server (host, port, optional user + password from the secret
+ *   store); implicit TLS on port 465 unless `secure` says otherwise, STARTTLS when offered.
+ * - `microsoft365` auth: smtp.office365.com:587, STARTTLS required, XOAUTH2 with an access token
+ *   of a connection (shared/oauth). If the server refuses the token (535, or a 334 XOAUTH2 error
+ *   challenge), a fresh token is asked for once and the message is sent once more.
+ *
+ * from/to/cc/subject are templates rendered with header escaping (no CR/LF can add a header);
+ * to/cc are comma-separated lists in the template, and each rendered item must be exactly one
+ * address, so a variable's value cannot add recipients. The body is a text template. Attachments
+ * are streamed from storage (reopened for a retry); their total size is checked before connecting.
+ *
+ * Errors: a 5xx reply, an invalid address or a missing variable is permanent; connection errors,
+ * timeouts and 4xx replies are transient.
+ */
+import type { Readable } from 'node:stream';
+import nodemailer from 'nodemailer';
+import addressparser from 'nodemailer/lib/addressparser';
+import type SMTPTransport from 'nodemailer/lib/smtp-transport';
+import type Mail from 'nodemailer/lib/mailer';
+import { renderTemplate } from '../template';
+import { PermanentDeliveryError, TransientDeliveryError, type Connector, type DeliveryContext, type DeliveryJob } from '../types';
+
+export type SmtpAuthOptions =
+  | {
+      kind: 'system';
+      host: string;
+      port: number;
+      /** Implicit TLS (SMTPS); by default true on port 465, otherwise STARTTLS when the server offers it. */
+      secure: boolean;
+      user?: string;
+      /** Secret-store name of the password (with `user`). */
+      passwordSecret?: string;
+    }
+  | {
+      kind: 'microsoft365';
+      /** The OAuth connection (type smtpMicrosoft) whose access token authenticates. */
+      connectionId: string;
+      /** The connection's account (UPN): the XOAUTH2 user. */
+      user: string;
+      host: string;
+      port: number;
+    };
+
+export interface SmtpOptions {
+  auth: SmtpAuthOptions;
+  /** Templates. */
+  from: string;
+  to: string;
+  cc?: string;
+  subject: string;
+  body: string;
+  /** Largest total size of the attachments, in bytes. */
+  maxMessageBytes: number;
+  tls?: { rejectUnauthorized?: boolean; ca?: string };
+  /** Connection, greeting and socket timeouts, in milliseconds. */
+  timeoutMs: number;
+}
+
+export const DEFAULT_MAX_MESSAGE_BYTES = 25 * 1024 * 1024;
+const DEFAULT_TIMEOUT_SECONDS = 120;
+
+function nonEmptyString(o: Record<string, unknown>, key: string, name = key): string {
+  const v = o[key];
+  if (typeof v !== 'string' || v.trim() === '') throw new Error(`"${name}" must be a non-empty string.`);
+  return v;
+}
+
+function optionalString(o: Record<string, unknown>, key: string, name = key): string | undefined {
+  if (o[key] === undefined) return undefined;
+  return nonEmptyString(o, key, name);
+}
+
+function port(o: Record<string, unknown>, fallback: number | undefined, name: string): number {
+  const v = o.port === undefined ? fallback : o.port;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535) throw new Error(`"${name}" must be a port number (1-65535).`);
+  return v;
+}
+
+function host(o: Record<string, unknown>, fallback: string | undefined, name: string): string {
+  const v = o.host === undefined ? fallback : o.host;
+  if (typeof v !== 'string' || !/^[A-Za-z0-9.\-:[\]]+$/.test(v)) throw new Error(`"${name}" must be a host name or address.`);
+  return v;
+}
+
+function parseAuth(raw: unknown): SmtpAuthOptions {
+  if (!raw || typeof raw !== 'object') throw new Error('"auth" must be an object with "kind": "system" or "microsoft365".');
+  const a = raw as Record<string, unknown>;
+  if (a.kind === 'system') {
+    const p = port(a, undefined, 'auth.port');
+    if (a.secure !== undefined && typeof a.secure !== 'boolean') throw new Error('"auth.secure" must be true or false.');
+    const user = optionalString(a, 'user', 'auth.user');
+    const passwordSecret = optionalString(a, 'passwordSecret', 'auth.passwordSecret');
+    if (passwordSecret && !user) throw new Error('"auth.passwordSecret" needs "auth.user".');
+    if (user && !passwordSecret) throw new Error('"auth.user" needs "auth.passwordSecret" (the secret-store name of the password).');
+    return { kind: 'system', host: host(a, undefined, 'auth.host'), port: p, secure: (a.secure as boolean | undefined) ?? p === 465, user, passwordSecret };
+  }
+  if (a.kind === 'microsoft365') {
+    const user = nonEmptyString(a, 'user', 'auth.user');
+    if (!/^[^@\s]+@[^@\s]+$/.test(user)) throw new Error('"auth.user" must be the connection account\'s user principal name (user@domain).');
+    return {
+      kind: 'microsoft365',
+      connectionId: nonEmptyString(a, 'connectionId', 'auth.connectionId'),
+      user,
+      host: host(a, 'smtp.office365.com', 'auth.host'),
+      port: port(a, 587, 'auth.port'),
+    };
+  }
+  throw new Error('"auth.kind" must be "system" or "microsoft365".');
+}
+
+function parseTls(raw: unknown): SmtpOptions['tls'] {
+  if (raw === undefined) return undefined;
+  if (!raw || typeof raw !== 'object') throw new Error('"tls" must be an object.');
+  const t = raw as Record<string, unknown>;
+  if (t.rejectUnauthorized !== undefined && typeof t.rejectUnauthorized !== 'boolean') throw new Error('"tls.rejectUnauthorized" must be true or false.');
+  if (t.ca !== undefined && (typeof t.ca !== 'string' || !t.ca.includes('-----BEGIN CERTIFICATE-----'))) {
+    throw new Error('"tls.ca" must be PEM certificate text.');
+  }
+  return { rejectUnauthorized: t.rejectUnauthorized as boolean | undefined, ca: t.ca as string | undefined };
+}
+
+/** Renders a comma-separated address-list template; each item must render to exactly one address. */
+function renderAddresses(template: string, fields: Readonly<Record<string, string>>, option: string): Mail.Address[] {
+  const out: Mail.Address[] = [];
+  for (const item of template.split(',')) {
+    if (item.trim() === '') continue;
+    const rendered = renderTemplate(item, fields, 'header');
+    const parsed = addressparser(rendered, { flatten: true });
+    if (parsed.length !== 1 || !/^[^@\s<>(),;:"]+@[^@\s<>(),;:"]+$/.test(parsed[0]!.address)) {
+      throw new PermanentDeliveryError(`"${option}": '${rendered}' is not one e-mail address.`);
+    }
+    const { name, address } = parsed[0]!;
+    out.push({ name: name ?? '', address });
+  }
+  if (out.length === 0) throw new PermanentDeliveryError(`"${option}" rendered to no address.`);
+  return out;
+}
+
+interface SmtpError extends Error {
+  code?: string;
+  responseCode?: number;
+  response?: string;
+  command?: string;
+}
+
+function classify(err: unknown, where: string): Error {
+  if (err instanceof PermanentDeliveryError || err instanceof TransientDeliveryError) return err;
+  const e = err as SmtpError;
+  // The OAuth connection must be authorized again by an administrator: retrying cannot help.
+  if (e.code === 'reauthorization_required' || e.code === 'connection_not_found') return new PermanentDeliveryError(`SMTP delivery to ${where}: ${e.message}`);
+  const reply = e.response ? ` (${e.response.split(/\r?\n/)[0]!.slice(0, 300)})` : '';
+  const message = `SMTP delivery to ${where}: ${e.message ?? String(err)}${reply}`;
+  if (typeof e.responseCode === 'number') {
+    return e.responseCode >= 500 ? new PermanentDeliveryError(message) : new TransientDeliveryError(message);
+  }
+  // No reply code: refused by nodemailer itself (bad address, message too large, missing credentials)...
+  if (e.code === 'EENVELOPE' || e.code === 'EMESSAGE' || e.code === 'EAUTH') return new PermanentDeliveryError(message);
+  // ...or the network: refused, reset, DNS, TLS, timeouts.
+  return new TransientDeliveryError(message);
+}
+
+function isTokenRefused(err: unknown): boolean {
+  const e = err as SmtpError;
+  return e?.code === 'EAUTH' && (e.responseCode === 535 || e.responseCode === 334);
+}
+
+async function sendOnce(job: DeliveryJob, options: SmtpOptions, mail: Mail.Options, auth: SMTPTransport.Options['auth']): Promise<SMTPTransport.SentMessageInfo> {
+  const a = options.auth;
+  const streams: Readable[] = [];
+  try {
+    const attachments: Mail.Attachment[] = [];
+    for (const file of job.files) {
+      const content = await file.open();
+      streams.push(content);
+      attachments.push({ filename: file.name, contentType: file.contentType, content });
+    }
+    const transport = nodemailer.createTransport({
+      host: a.host,
+      port: a.port,
+      secure: a.kind === 'system' ? a.secure : false,
+      requireTLS: a.kind === 'microsoft365',
+      auth,
+      tls: options.tls ? { ...options.tls } : undefined,
+      connectionTimeout: options.timeoutMs,
+      greetingTimeout: options.timeoutMs,
+      socketTimeout: options.timeoutMs,
+      disableFileAccess: true,
+      disableUrlAccess: true,
+    } satisfies SMTPTransport.Options);
+    try {
+      return await transport.sendMail({ ...mail, attachments });
+    } finally {
+      transport.close();
+    }
+  } finally {
+    for (const s of streams) if (!s.destroyed) s.destroy();
+  }
+}
+
+export const smtpConnector: Connector<SmtpOptions> = {
+  type: 'smtp',
+  parseOptions(raw) {
+    const o = (raw ?? {}) as Record<string, unknown>;
+    const auth = parseAuth(o.auth);
+    const max = o.maxMessageBytes === undefined ? DEFAULT_MAX_MESSAGE_BYTES : o.maxMessageBytes;
+    if (typeof max !== 'number' || !Number.isInteger(max) || max < 1) throw new Error('"maxMessageBytes" must be a positive whole number of bytes.');
+    const timeout = o.timeoutSeconds === undefined ? DEFAULT_TIMEOUT_SECONDS : o.timeoutSeconds;
+    if (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 1 || timeout > 600) {
+      throw new Error('"timeoutSeconds" must be a whole number from 1 to 600.');
+    }
+    if (o.body !== undefined && typeof o.body !== 'string') throw new Error('"body" must be a string (a template).');
+    return {
+      auth,
+      from: nonEmptyString(o, 'from'),
+      to: nonEmptyString(o, 'to'),
+      cc: optionalString(o, 'cc'),
+      subject: nonEmptyString(o, 'subject'),
+      body: (o.body as string | undefined) ?? '',
+      maxMessageBytes: max,
+      tls: parseTls(o.tls),
+      timeoutMs: timeout * 1000,
+    };
+  },
+
+  async deliver(job, options, context) {
+    const total = job.files.reduce((sum, f) => sum + f.size, 0);
+    if (total > options.maxMessageBytes) {
+      throw new PermanentDeliveryError(
+        `The attachments total ${total} bytes, over this destination's limit of ${options.maxMessageBytes} bytes (maxMessageBytes); the message was not sent.`,
+      );
+    }
+    const from = renderAddresses(options.from, job.fields, 'from');
+    if (from.length !== 1) throw new PermanentDeliveryError('"from" must render to exactly one address.');
+    const mail: Mail.Options = {
+      from: from[0],
+      to: renderAddresses(options.to, job.fields, 'to'),
+      cc: options.cc ? renderAddresses(options.cc, job.fields, 'cc') : undefined,
+      subject: renderTemplate(options.subject, job.fields, 'header'),
+      text: renderTemplate(options.body, job.fields, 'text'),
+    };
+    const a = options.auth;
+    const where = `${a.host}:${a.port}`;
+    try {
+      const info = a.kind === 'system' ? await sendOnce(job, options, mail, await systemAuth(a, context)) : await sendMicrosoft365(job, options, mail, a, context);
+      return { remoteId: info.messageId };
+    } catch (err) {
+      throw classify(err, where);
+    }
+  },
+};
+
+async function systemAuth(a: Extract<SmtpAuthOptions, { kind: 'system' }>, context: DeliveryContext): Promise<SMTPTransport.Options['auth']> {
+  if (!a.user || !a.passwordSecret) return undefined;
+  return { user: a.user, pass: await context.getSecret(a.passwordSecret) };
+}
+
+async function sendMicrosoft365(
+  job: DeliveryJob,
+  options: SmtpOptions,
+  mail: Mail.Options,
+  a: Extract<SmtpAuthOptions, { kind: 'microsoft365' }>,
+  context: DeliveryContext,
+): Promise<SMTPTransport.SentMessageInfo> {
+  let renewed = false;
+  const renew = async (): Promise<string> => {
+    renewed = true;
+    return context.getAccessToken(a.connectionId);
+  };
+  const oauth = (accessToken: string): SMTPTransport.Options['auth'] => ({
+    type: 'OAuth2',
+    user: a.user,
+    accessToken,
+    // A 334 XOAUTH2 error challenge (the token was refused): nodemailer asks once for a new one.
+    provisionCallback: (_user, _renew, callback) => {
+      if (renewed) return callback(new Error('The renewed access token was refused too.'));
+      renew().then((t) => callback(null, t), (err: Error) => callback(err));
+    },
+  });
+  const first = await context.getAccessToken(a.connectionId);
+  try {
+    return await sendOnce(job, options, mail, oauth(first));
+  } catch (err) {
+    // A plain 535 (what Exchange Online answers): renew the token once and send again.
+    if (renewed || !isTokenRefused(err)) throw err;
+    return sendOnce(job, options, mail, oauth(await renew()));
+  }
+}
