@@ -1,0 +1,477 @@
+/**
+ * The SMTP connector against a real smtp-server on loopback (STARTTLS with the test certificate):
+ * AUTH PLAIN with a secret-store password, Microsoft 365 XOAUTH2 with access tokens issued by the
+ * local Entra-style OIDC server to an authorized connection (renewed once when refused), streamed
+ * attachments compared by SHA-256 after parsing, header injection, the size limit, and how SMTP
+ * and network failures are classified.
+ */
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { simpleParser } from 'mailparser';
+import { SMTPServer, type SMTPServerAuthentication, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
+import { smtpConnector, type SmtpOptions } from '../../shared/delivery/smtp';
+import { MissingVariableError } from '../../shared/delivery/template';
+import { PermanentDeliveryError, TransientDeliveryError, type DeliveryContext, type DeliveryFile, type DeliveryJob } from '../../shared/delivery/types';
+import { silentLogger } from '../../shared/log';
+import { CONNECTION_TYPES, completeAuthorization, getAccessToken, newKeyRingSecret, startAuthorization, type OAuthDeps } from '../../shared/oauth';
+import { startStack, type TestStack } from '../helpers/env';
+import { DEFAULT_USER, startOidcServer, type OidcServer } from '../helpers/oidcServer';
+
+const TLS_DIR = join(__dirname, '..', 'fixtures', 'tls');
+const CA = readFileSync(join(TLS_DIR, 'ca.pem'), 'utf8');
+const KEY = readFileSync(join(TLS_DIR, 'server-key.pem'));
+const CERT = readFileSync(join(TLS_DIR, 'server.pem'));
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+// ---------------------------------------------------------------------------------------------
+// A recording SMTP server.
+
+interface ReceivedMessage {
+  raw: Buffer;
+  mailFrom: string;
+  rcptTo: string[];
+  user: unknown;
+}
+
+interface TestSmtpServer {
+  port: number;
+  messages: ReceivedMessage[];
+  connections: number;
+  auths: SMTPServerAuthentication[];
+  stop(): Promise<void>;
+}
+
+async function startSmtp(options: Partial<SMTPServerOptions> = {}): Promise<TestSmtpServer> {
+  const state: TestSmtpServer = { port: 0, messages: [], connections: 0, auths: [], stop: async () => {} };
+  const server = new SMTPServer({
+    secure: false,
+    key: KEY,
+    cert: CERT,
+    logger: false,
+    authOptional: true,
+    onConnect(_session, callback) {
+      state.connections++;
+      callback();
+    },
+    onData(stream, session: SMTPServerSession, callback) {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        state.messages.push({
+          raw: Buffer.concat(chunks),
+          mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          rcptTo: session.envelope.rcptTo.map((r) => r.address),
+          user: session.user,
+        });
+        callback();
+      });
+    },
+    ...options,
+    ...(options.onAuth
+      ? {
+          onAuth(auth, session, callback) {
+            state.auths.push(auth);
+            options.onAuth!(auth, session, callback);
+          },
+        }
+      : {}),
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  state.port = (server.server.address() as AddressInfo).port;
+  state.stop = () => new Promise<void>((resolve) => server.close(() => resolve()));
+  return state;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Jobs and contexts.
+
+function memoryFile(name: string, content: Buffer, contentType = 'application/pdf'): DeliveryFile & { opened: number } {
+  const file = {
+    name,
+    contentType,
+    size: content.length,
+    sha256: sha256(content),
+    opened: 0,
+    async open() {
+      file.opened++;
+      // Small chunks: the attachment really is streamed, not handed over as one buffer.
+      const chunks: Buffer[] = [];
+      for (let i = 0; i < content.length; i += 16 * 1024) chunks.push(content.subarray(i, i + 16 * 1024));
+      return Readable.from(chunks);
+    },
+  };
+  return file;
+}
+
+function job(fields: Record<string, string>, files: DeliveryFile[]): DeliveryJob {
+  return { jobId: randomUUID(), receivedAt: new Date(), fields, files };
+}
+
+function context(overrides: Partial<DeliveryContext> = {}): DeliveryContext {
+  return {
+    getAccessToken: async () => {
+      throw new Error('no OAuth here');
+    },
+    getSecret: async (name) => {
+      if (name === 'smtp-password') return 'pa55word';
+      throw new Error(`no secret ${name}`);
+    },
+    log: silentLogger,
+    ...overrides,
+  };
+}
+
+function systemOptions(port: number, extra: Record<string, unknown> = {}): SmtpOptions {
+  return smtpConnector.parseOptions({
+    auth: { kind: 'system', host: '127.0.0.1', port },
+    from: 'Scanner <scanner@contoso.example>',
+    to: '%userEmail%',
+    subject: 'Scan from %deviceName%',
+    body: 'Scanned on %deviceName%.',
+    tls: { ca: CA },
+    ...extra,
+  });
+}
+
+const FIELDS = { deviceName: 'MFP-3F', userEmail: 'bob@contoso.example', docName: 'Quarterly report' };
+
+// ---------------------------------------------------------------------------------------------
+
+describe('options', () => {
+  it('validates and fills defaults, naming the bad option', () => {
+    const base = { from: 'a@b.example', to: 'c@d.example', subject: 's', body: 'b' };
+    const sys = smtpConnector.parseOptions({ ...base, auth: { kind: 'system', host: 'mail.example', port: 465 } });
+    expect(sys).toMatchObject({ auth: { secure: true }, maxMessageBytes: 25 * 1024 * 1024 });
+    expect(smtpConnector.parseOptions({ ...base, auth: { kind: 'system', host: 'mail.example', port: 25 } }).auth).toMatchObject({ secure: false });
+    expect(smtpConnector.parseOptions({ ...base, auth: { kind: 'microsoft365', connectionId: 'c1', user: 'scans@contoso.example' } }).auth).toEqual({
+      kind: 'microsoft365',
+      connectionId: 'c1',
+      user: 'scans@contoso.example',
+      host: 'smtp.office365.com',
+      port: 587,
+    });
+    expect(() => smtpConnector.parseOptions({ ...base })).toThrow(/"auth"/);
+    expect(() => smtpConnector.parseOptions({ ...base, auth: { kind: 'other' } })).toThrow(/"auth.kind"/);
+    expect(() => smtpConnector.parseOptions({ ...base, auth: { kind: 'system', host: 'mail.example', port: 0 } })).toThrow(/"auth.port"/);
+    expect(() => smtpConnector.parseOptions({ ...base, auth: { kind: 'system', host: 'mail.example', port: 25, user: 'u' } })).toThrow(/"auth.user"/);
+    expect(() => smtpConnector.parseOptions({ ...base, auth: { kind: 'microsoft365', connectionId: 'c1' } })).toThrow(/"auth.user"/);
+    expect(() => smtpConnector.parseOptions({ ...base, to: '', auth: { kind: 'system', host: 'h', port: 25 } })).toThrow(/"to"/);
+    expect(() => smtpConnector.parseOptions({ ...base, maxMessageBytes: -1, auth: { kind: 'system', host: 'h', port: 25 } })).toThrow(/"maxMessageBytes"/);
+    expect(() => smtpConnector.parseOptions({ ...base, tls: { ca: 'nope' }, auth: { kind: 'system', host: 'h', port: 25 } })).toThrow(/"tls.ca"/);
+  });
+});
+
+describe('system SMTP server', () => {
+  let smtp: TestSmtpServer;
+  let plainOnly: TestSmtpServer;
+  beforeAll(async () => {
+    smtp = await startSmtp({
+      onRcptTo(address, _session, callback) {
+        if (address.address.startsWith('nobody@')) return callback(Object.assign(new Error('5.1.1 No such user'), { responseCode: 550 }));
+        if (address.address.startsWith('busy@')) return callback(Object.assign(new Error('4.2.1 Try again later'), { responseCode: 451 }));
+        callback();
+      },
+    });
+    plainOnly = await startSmtp({
+      authOptional: false,
+      authMethods: ['PLAIN'],
+      onAuth(auth, _session, callback) {
+        if (auth.method === 'PLAIN' && auth.username === 'scanner' && auth.password === 'pa55word') return callback(null, { user: 'scanner' });
+        callback(new Error('Invalid credentials'));
+      },
+    });
+  });
+  afterAll(async () => {
+    await smtp?.stop();
+    await plainOnly?.stop();
+  });
+
+  it('AUTH PLAIN over STARTTLS: three streamed attachments arrive intact, templates rendered, non-ASCII name kept', async () => {
+    const files = [
+      memoryFile('scan-0001.pdf', randomBytes(300 * 1024)),
+      memoryFile('Überweisung – März 2026.pdf', randomBytes(70 * 1024 + 13)),
+      memoryFile('photo.jpg', randomBytes(1024 * 1024 + 1), 'image/jpeg'),
+    ];
+    const options = smtpConnector.parseOptions({
+      auth: { kind: 'system', host: '127.0.0.1', port: plainOnly.port, user: 'scanner', passwordSecret: 'smtp-password' },
+      from: 'Scanner <scanner@contoso.example>',
+      to: '%userEmail%, archive@contoso.example',
+      cc: 'Team <team@contoso.example>',
+      subject: 'Scan from %deviceName%: %docName%',
+      body: 'Your scan "%docName%" from %deviceName%.\nRegards',
+      tls: { ca: CA },
+    });
+    const result = await smtpConnector.deliver(job(FIELDS, files), options, context());
+
+    expect(plainOnly.auths).toHaveLength(1);
+    expect(plainOnly.auths[0]).toMatchObject({ method: 'PLAIN', username: 'scanner' });
+    expect(plainOnly.messages).toHaveLength(1);
+    const received = plainOnly.messages[0]!;
+    expect(received.user).toBe('scanner');
+    expect(received.mailFrom).toBe('scanner@contoso.example');
+    expect(received.rcptTo.sort()).toEqual(['archive@contoso.example', 'bob@contoso.example', 'team@contoso.example']);
+
+    const parsed = await simpleParser(received.raw);
+    expect(result.remoteId).toBe(parsed.messageId);
+    expect(parsed.subject).toBe('Scan from MFP-3F: Quarterly report');
+    expect(parsed.text?.trim()).toBe('Your scan "Quarterly report" from MFP-3F.\nRegards');
+    const addresses = (a: typeof parsed.to) => (Array.isArray(a) ? a : a ? [a] : []).flatMap((x) => x.value.map((v) => v.address));
+    expect(addresses(parsed.to)).toEqual(['bob@contoso.example', 'archive@contoso.example']);
+    expect(addresses(parsed.cc)).toEqual(['team@contoso.example']);
+    expect(parsed.attachments.map((a) => a.filename)).toEqual(files.map((f) => f.name));
+    expect(parsed.attachments.map((a) => a.contentType)).toEqual(['application/pdf', 'application/pdf', 'image/jpeg']);
+    expect(parsed.attachments.map((a) => sha256(a.content))).toEqual(files.map((f) => f.sha256));
+    // The non-ASCII name went over the wire encoded (RFC 2231 / encoded-word), not as raw UTF-8.
+    expect(received.raw.toString('latin1')).not.toContain('Überweisung');
+    expect(files.map((f) => f.opened)).toEqual([1, 1, 1]);
+  });
+
+  it('refuses a wrong password as permanent', async () => {
+    const options = systemOptions(plainOnly.port, { auth: { kind: 'system', host: '127.0.0.1', port: plainOnly.port, user: 'scanner', passwordSecret: 'smtp-password' } });
+    const err = await smtpConnector
+      .deliver(job(FIELDS, []), options, context({ getSecret: async () => 'wrong' }))
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PermanentDeliveryError);
+    expect((err as Error).message).toMatch(/535/);
+  });
+
+  it('CR/LF in a field used in the subject adds no header', async () => {
+    const before = smtp.messages.length;
+    const fields = { ...FIELDS, deviceName: 'MFP\r\nBcc: evil@attacker.example\r\nCc: evil2@attacker.example' };
+    await smtpConnector.deliver(job(fields, []), systemOptions(smtp.port), context());
+    expect(smtp.messages).toHaveLength(before + 1);
+    const received = smtp.messages[before]!;
+    const head = received.raw.toString('latin1').split('\r\n\r\n')[0]!;
+    expect(head).not.toMatch(/^(Bcc|Cc):/im);
+    expect(received.rcptTo).toEqual(['bob@contoso.example']);
+    const parsed = await simpleParser(received.raw);
+    expect(parsed.subject).toBe('Scan from MFP Bcc: evil@attacker.example Cc: evil2@attacker.example');
+    expect(parsed.cc).toBeUndefined();
+    expect(parsed.bcc).toBeUndefined();
+  });
+
+  it('CR/LF or a comma in a field used in "to" cannot add a recipient or header: refused, nothing sent', async () => {
+    const before = { messages: smtp.messages.length, connections: smtp.connections };
+    const named = (port: number) => systemOptions(port, { to: '%userName% <%userEmail%>' });
+    const cases: [Record<string, string>, SmtpOptions][] = [
+      [{ userEmail: 'bob@contoso.example\r\nCc: evil@attacker.example' }, systemOptions(smtp.port)],
+      [{ userEmail: 'bob@contoso.example, evil@attacker.example' }, systemOptions(smtp.port)],
+      [{ userEmail: 'bob@contoso.example\r\n\r\nbody' }, systemOptions(smtp.port)],
+      [{ userEmail: 'bob@contoso.example evil@attacker.example' }, systemOptions(smtp.port)],
+      [{ userEmail: 'Undisclosed: evil@attacker.example;' }, systemOptions(smtp.port)],
+      [{ userName: 'Evil <evil@attacker.example>', userEmail: 'bob@contoso.example' }, named(smtp.port)],
+      [{ userName: 'Bob\r\nBcc: evil@attacker.example', userEmail: 'bob@contoso.example' }, named(smtp.port)],
+    ];
+    for (const [fields, options] of cases) {
+      const err = await smtpConnector.deliver(job({ ...FIELDS, ...fields }, []), options, context()).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PermanentDeliveryError);
+      expect((err as Error).message).toMatch(/"to"/);
+    }
+    expect(smtp.messages.length).toBe(before.messages);
+    expect(smtp.connections).toBe(before.connections);
+  });
+
+  it('a missing template variable is a permanent MissingVariableError', async () => {
+    const err = await smtpConnector.deliver(job({ deviceName: 'MFP' }, []), systemOptions(smtp.port), context()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MissingVariableError);
+    expect(err).toBeInstanceOf(PermanentDeliveryError);
+  });
+
+  it('attachments over maxMessageBytes: permanent, before any connection, files never opened', async () => {
+    const connections = smtp.connections;
+    const files = [memoryFile('a.pdf', randomBytes(600)), memoryFile('b.pdf', randomBytes(600))];
+    const err = await smtpConnector.deliver(job(FIELDS, files), systemOptions(smtp.port, { maxMessageBytes: 1000 }), context()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PermanentDeliveryError);
+    expect((err as Error).message).toMatch(/maxMessageBytes/);
+    expect((err as Error).message).toMatch(/1000 bytes/);
+    expect(smtp.connections).toBe(connections);
+    expect(files.map((f) => f.opened)).toEqual([0, 0]);
+  });
+
+  it('a 550 reply is permanent, a 451 reply transient', async () => {
+    const rejected = await smtpConnector
+      .deliver(job({ ...FIELDS, userEmail: 'nobody@contoso.example' }, [memoryFile('a.pdf', randomBytes(1000))]), systemOptions(smtp.port), context())
+      .catch((e: unknown) => e);
+    expect(rejected).toBeInstanceOf(PermanentDeliveryError);
+    expect((rejected as Error).message).toMatch(/550/);
+
+    const busy = await smtpConnector.deliver(job({ ...FIELDS, userEmail: 'busy@contoso.example' }, []), systemOptions(smtp.port), context()).catch((e: unknown) => e);
+    expect(busy).toBeInstanceOf(TransientDeliveryError);
+    expect((busy as Error).message).toMatch(/451/);
+  });
+
+  it('a closed port is transient', async () => {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', () => resolve()));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const err = await smtpConnector.deliver(job(FIELDS, []), systemOptions(port), context()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransientDeliveryError);
+    expect((err as Error).message).toMatch(/ECONNREFUSED|connect/i);
+  });
+
+  it('a server certificate the configured tls.ca did not sign is refused (transient), nothing sent', async () => {
+    const before = smtp.messages.length;
+    // NODE_EXTRA_CA_CERTS may make the test CA trusted process-wide: then name a CA that did not sign it.
+    const otherCa = readFileSync(join(TLS_DIR, 'server.pem'), 'utf8');
+    const options = systemOptions(smtp.port, { tls: { ca: otherCa } });
+    const err = await smtpConnector.deliver(job(FIELDS, []), options, context()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransientDeliveryError);
+    expect((err as Error).message).toMatch(/certificate/i);
+    expect(smtp.messages).toHaveLength(before);
+  });
+});
+
+describe('Microsoft 365 (XOAUTH2 with connection tokens)', () => {
+  const CLIENT_ID = '3f1c2b7a-9d4e-4c8a-a1b2-0c9d8e7f6a5b';
+  const BASE = 'https://scanrelay.test';
+  let idp: OidcServer;
+  let stack: TestStack;
+  let deps: OAuthDeps;
+  let connectionId: string;
+  let smtp: TestSmtpServer;
+  /** Tokens the server refuses (to test the renewal). */
+  const refuse = new Set<string>();
+  /** Tokens refused with the Gmail-style 334 JSON challenge instead of 535. */
+  const challenge = new Set<string>();
+
+  beforeAll(async () => {
+    idp = await startOidcServer({
+      clients: [{ clientId: CLIENT_ID, clientSecret: 'the-client-secret', redirectUris: CONNECTION_TYPES.map((t) => `${BASE}/api/oauth2/client/${t}/authorize-callback`) }],
+    });
+    stack = await startStack({ OAUTH_AUTHORITY_HOST: idp.baseUrl, OAUTH_CLIENT_ID: CLIENT_ID, PUBLIC_BASE_URL: BASE });
+    writeFileSync(stack.secretsFile, JSON.stringify({ 'oauth-client-secret': 'the-client-secret', 'token-encryption-keys': newKeyRingSecret('k1') }));
+    deps = stack.services.oauthDeps(silentLogger);
+
+    // Authorize a connection as the administrator would (see oauthFlow.test.ts).
+    connectionId = randomUUID();
+    await stack.services.storage.connections.create({ id: connectionId, type: 'smtpMicrosoft', tenant: 'organizations', displayName: 'Scans mailbox' });
+    const url = await startAuthorization(deps, connectionId, DEFAULT_USER.upn);
+    const res = await fetch(url, { redirect: 'manual' });
+    const query = Object.fromEntries(new URL(res.headers.get('location')!).searchParams);
+    expect(await completeAuthorization(deps, 'smtpMicrosoft', query)).toMatchObject({ ok: true });
+
+    smtp = await startSmtp({
+      authOptional: false,
+      authMethods: ['XOAUTH2'],
+      onAuth(auth, session, callback) {
+        if (!session.secure) return callback(new Error('5.7.0 STARTTLS first'));
+        if (auth.method !== 'XOAUTH2' || !auth.accessToken) return callback(new Error('XOAUTH2 only'));
+        if (challenge.has(auth.accessToken)) return callback(null, { data: { status: '401', schemes: 'bearer' } });
+        if (refuse.has(auth.accessToken)) return callback(Object.assign(new Error('5.7.3 Authentication unsuccessful'), { responseCode: 535 }));
+        try {
+          const { payload } = idp.verifyJwt(auth.accessToken);
+          const scopes = String(payload.scp ?? '').split(' ');
+          if (!scopes.includes('SMTP.Send')) return callback(new Error('5.7.3 token lacks SMTP.Send'));
+          if (payload.preferred_username !== undefined && payload.preferred_username !== auth.username) return callback(new Error('5.7.3 token of another user'));
+          callback(null, { user: auth.username });
+        } catch (err) {
+          callback(Object.assign(new Error(`5.7.3 ${(err as Error).message}`), { responseCode: 535 }));
+        }
+      },
+    });
+  });
+  afterAll(async () => {
+    await smtp?.stop();
+    await stack?.stop();
+    await idp?.stop();
+  });
+
+  function m365Options(): SmtpOptions {
+    return smtpConnector.parseOptions({
+      auth: { kind: 'microsoft365', connectionId, user: DEFAULT_USER.upn, host: '127.0.0.1', port: smtp.port },
+      from: DEFAULT_USER.upn,
+      to: '%userEmail%',
+      subject: 'Scan from %deviceName%',
+      body: 'Scanned.',
+      tls: { ca: CA },
+    });
+  }
+
+  /** A context whose getAccessToken is the real one; a second call in one delivery forces a refresh. */
+  function oauthContext() {
+    const issued: string[] = [];
+    const ctx = context({
+      getAccessToken: async (id) => {
+        const token = (await getAccessToken(deps, id, { forceRefresh: issued.length > 0 })).accessToken;
+        issued.push(token);
+        return token;
+      },
+    });
+    return { ctx, issued };
+  }
+
+  it('authenticates with the connection access token (SMTP.Send) over STARTTLS', async () => {
+    const before = { auths: smtp.auths.length, messages: smtp.messages.length };
+    const { ctx, issued } = oauthContext();
+    const file = memoryFile('scan.pdf', randomBytes(50_000));
+    const result = await smtpConnector.deliver(job(FIELDS, [file]), m365Options(), ctx);
+    expect(issued).toHaveLength(1);
+    expect(smtp.auths.slice(before.auths)).toEqual([expect.objectContaining({ method: 'XOAUTH2', username: DEFAULT_USER.upn, accessToken: issued[0] })]);
+    expect(String(idp.verifyJwt(issued[0]!).payload.scp).split(' ')).toContain('SMTP.Send');
+    expect(smtp.messages).toHaveLength(before.messages + 1);
+    const parsed = await simpleParser(smtp.messages[before.messages]!.raw);
+    expect(parsed.messageId).toBe(result.remoteId);
+    expect(sha256(parsed.attachments[0]!.content)).toBe(file.sha256);
+  });
+
+  it('535 on the first token: one fresh token, one retry, delivered once with the attachments reopened', async () => {
+    const before = { auths: smtp.auths.length, messages: smtp.messages.length };
+    const { ctx, issued } = oauthContext();
+    const first = (await getAccessToken(deps, connectionId)).accessToken;
+    refuse.add(first);
+    const file = memoryFile('scan.pdf', randomBytes(50_000));
+    await smtpConnector.deliver(job(FIELDS, [file]), m365Options(), ctx);
+    expect(issued).toHaveLength(2);
+    expect(issued[0]).toBe(first);
+    expect(issued[1]).not.toBe(first);
+    expect(smtp.auths.slice(before.auths).map((a) => a.accessToken)).toEqual(issued);
+    expect(smtp.messages).toHaveLength(before.messages + 1);
+    const parsed = await simpleParser(smtp.messages[before.messages]!.raw);
+    expect(sha256(parsed.attachments[0]!.content)).toBe(file.sha256);
+    expect(file.opened).toBe(2);
+  });
+
+  it('a 334 XOAUTH2 error challenge also renews the token once', async () => {
+    const before = { auths: smtp.auths.length, messages: smtp.messages.length };
+    const { ctx, issued } = oauthContext();
+    const first = (await getAccessToken(deps, connectionId)).accessToken;
+    challenge.add(first);
+    await smtpConnector.deliver(job(FIELDS, []), m365Options(), ctx);
+    expect(issued).toHaveLength(2);
+    expect(smtp.auths.slice(before.auths).map((a) => a.accessToken)).toEqual(issued);
+    expect(smtp.messages).toHaveLength(before.messages + 1);
+  });
+
+  it('the renewed token refused too: permanent, no third attempt', async () => {
+    const before = smtp.messages.length;
+    const issued: string[] = [];
+    const ctx = context({
+      getAccessToken: async (id) => {
+        const token = (await getAccessToken(deps, id, { forceRefresh: issued.length > 0 })).accessToken;
+        issued.push(token);
+        refuse.add(token);
+        return token;
+      },
+    });
+    const err = await smtpConnector.deliver(job(FIELDS, []), m365Options(), ctx).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PermanentDeliveryError);
+    expect((err as Error).message).toMatch(/535/);
+    expect(issued).toHaveLength(2);
+    expect(smtp.messages).toHaveLength(before);
+  });
+
+  it('a connection that needs reauthorization is permanent', async () => {
+    const err = await smtpConnector
+      .deliver(job(FIELDS, []), { ...m365Options(), auth: { ...(m365Options().auth as Extract<SmtpOptions['auth'], { kind: 'microsoft365' }>), connectionId: 'no-such-connection' } }, oauthContext().ctx)
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PermanentDeliveryError);
+  });
+});
