@@ -269,6 +269,8 @@ async function sendMicrosoft365(
   context: DeliveryContext,
 ): Promise<SMTPTransport.SentMessageInfo> {
   let renewed = false;
+  // A failure to get the new token is reported as itself (a network error stays transient), not as EAUTH.
+  let renewError: unknown;
   const renew = async (): Promise<string> => {
     renewed = true;
     return context.getAccessToken(a.connectionId);
@@ -280,7 +282,13 @@ async function sendMicrosoft365(
     // A 334 XOAUTH2 error challenge (the token was refused): nodemailer asks once for a new one.
     provisionCallback: (_user, _renew, callback) => {
       if (renewed) return callback(new Error('The renewed access token was refused too.'));
-      renew().then((t) => callback(null, t), (err: Error) => callback(err));
+      renew().then(
+        (t) => callback(null, t),
+        (err: Error) => {
+          renewError = err;
+          callback(err);
+        },
+      );
     },
   });
   const first = await context.getAccessToken(a.connectionId);
@@ -288,6 +296,7 @@ async function sendMicrosoft365(
     return await sendOnce(job, options, mail, oauth(first));
   } catch (err) {
     // A plain 535 (what Exchange Online answers): renew the token once and send again.
+    if (renewError) throw renewError;
     if (renewed || !isTokenRefused(err)) throw err;
     return sendOnce(job, options, mail, oauth(await renew()));
   }
