@@ -6,14 +6,18 @@ import { authorize } from '../functions/authorize';
 import { authorizeCallback } from '../functions/authorizeCallback';
 import { connection } from '../functions/connection';
 import { connections } from '../functions/connections';
+import { deliver } from '../functions/deliver';
 import { health } from '../functions/health';
 import { refreshTokens } from '../functions/refreshTokens';
 import { scan } from '../functions/scan';
+import { scanStatus } from '../functions/scanStatus';
 import type { FunctionDefinition } from './definitions';
 
 export const registry: readonly FunctionDefinition[] = [
   health,
   scan,
+  scanStatus,
+  deliver,
   connections,
   connection,
   authorize,

@@ -65,6 +65,10 @@ export interface Config {
   storage: StorageConfig;
   secrets: SecretsConfig;
   oauth: OAuthConfig;
+  delivery: {
+    /** The administrator's destinations and routing rules (JSON). */
+    destinationsFile: string;
+  };
   scan: {
     limits: ScanLimits;
     /** When set, the text field (a `custom_` extension property) that must carry the shared secret. */
@@ -164,6 +168,7 @@ const schema = z.object({
       .default('0 0 * * * *'),
   ),
   TOKEN_REFRESH_MAX_AGE_HOURS: wholeNumber(1, 24 * 80, 24),
+  DESTINATIONS_FILE: z.preprocess(blankToUndefined, z.string().optional().default('destinations.json')),
   SCAN_SHARED_SECRET_FIELD: z.preprocess(
     blankToUndefined,
     z
@@ -202,6 +207,7 @@ export function loadConfig(env: Env): Config {
     secrets: secretsConfig(s),
     scan: { limits, sharedSecretField: s.SCAN_SHARED_SECRET_FIELD },
     oauth: oauthConfig(s, env),
+    delivery: { destinationsFile: s.DESTINATIONS_FILE },
   });
 }
 

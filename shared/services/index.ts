@@ -3,9 +3,10 @@
  * first use and shared by every function.
  */
 import { getConfig, type Config } from '../config';
+import { CONNECTORS, loadDestinations, type DelivererDeps, type Destination } from '../delivery';
 import type { IngestDeps } from '../ingest';
 import type { Logger } from '../log';
-import { createOAuthDeps, type OAuthDeps } from '../oauth';
+import { createOAuthDeps, getAccessToken, type OAuthDeps } from '../oauth';
 import { createSecretStore, type SecretStore } from '../secrets';
 import { createStorage, type Storage } from '../storage';
 
@@ -15,12 +16,17 @@ export interface Services {
   storage: Storage;
   ingestDeps(log: Logger): IngestDeps;
   oauthDeps(log: Logger): OAuthDeps;
+  /** The destinations, read and validated on first use. */
+  destinations(): readonly Destination[];
+  delivererDeps(log: Logger): DelivererDeps;
 }
 
 export function createServices(config: Config): Services {
   const secrets = createSecretStore(config.secrets);
   const storage = createStorage(config.storage);
   const oauthDeps = createOAuthDeps(config.oauth, secrets, storage);
+  let destinations: readonly Destination[] | undefined;
+  const loadedDestinations = () => (destinations ??= loadDestinations(config.delivery.destinationsFile, CONNECTORS));
   return {
     config,
     secrets,
@@ -35,6 +41,18 @@ export function createServices(config: Config): Services {
       log,
     }),
     oauthDeps,
+    destinations: loadedDestinations,
+    delivererDeps: (log) => ({
+      scanJobs: storage.scanJobs,
+      scanBlobs: storage.scanBlobs,
+      deliveries: storage.deliveries,
+      destinations: loadedDestinations(),
+      context: {
+        getAccessToken: async (connectionId, scopes) => (await getAccessToken(oauthDeps(log), connectionId, { scopes })).accessToken,
+        getSecret: (name) => secrets.get(name),
+      },
+      log,
+    }),
   };
 }
 

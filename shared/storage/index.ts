@@ -6,6 +6,7 @@ import type { StorageConfig } from '../config';
 import { AUTH_STATES_TABLE, AuthStateRepository } from './authStates';
 import { StorageClients } from './clients';
 import { CONNECTIONS_TABLE, ConnectionRepository } from './connections';
+import { DELIVERIES_TABLE, DeliveryRepository } from './deliveries';
 import { DELIVERY_QUEUE, DeliveryQueue } from './deliveryQueue';
 import { SCAN_CONTAINER, ScanBlobStore } from './scanBlobs';
 import { SCAN_JOB_KEYS_TABLE, SCAN_JOBS_TABLE, ScanJobRepository } from './scanJobs';
@@ -19,6 +20,7 @@ export interface Storage {
   connections: ConnectionRepository;
   tokenCaches: TokenCacheRepository;
   authStates: AuthStateRepository;
+  deliveries: DeliveryRepository;
 }
 
 export function createStorage(config: StorageConfig): Storage {
@@ -31,12 +33,14 @@ export function createStorage(config: StorageConfig): Storage {
     connections: new ConnectionRepository(clients.table(CONNECTIONS_TABLE)),
     tokenCaches: new TokenCacheRepository(clients.table(TOKEN_CACHES_TABLE)),
     authStates: new AuthStateRepository(clients.table(AUTH_STATES_TABLE)),
+    deliveries: new DeliveryRepository(clients.table(DELIVERIES_TABLE)),
   };
 }
 
 export * from './authStates';
 export * from './clients';
 export * from './connections';
+export * from './deliveries';
 export * from './tokenCaches';
 export * from './deliveryQueue';
 export * from './scanBlobs';

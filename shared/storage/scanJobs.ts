@@ -33,6 +33,8 @@ export interface ScanJob {
   /** Every text field as sent (the shared secret field excluded). */
   fields: Record<string, string>;
   files: StoredFile[];
+  deliveryState?: string;
+  deliveryReason?: string;
 }
 
 export interface JobKeyClaim {
@@ -85,6 +87,11 @@ export class ScanJobRepository {
     return res.etag!;
   }
 
+  /** Records the job's delivery outcome (`delivered`, `partially_failed`, `failed`, `undeliverable`...). */
+  async setDeliveryState(jobId: string, state: string, reason?: string): Promise<void> {
+    await this.jobs.updateEntity({ partitionKey: jobId, rowKey: 'job', deliveryState: state, deliveryReason: reason ?? '' }, 'Merge');
+  }
+
   /** Marks a pending job stored, only if nobody changed it since `etag`. */
   async markStored(jobId: string, etag: string): Promise<void> {
     await this.jobs.updateEntity({ partitionKey: jobId, rowKey: 'job', status: 'stored' }, 'Merge', { etag });
@@ -102,6 +109,8 @@ export class ScanJobRepository {
         senderAddress: e.senderAddress as string | undefined,
         fields: JSON.parse(unpackText('fields', e)) as Record<string, string>,
         files: JSON.parse(unpackText('files', e)) as StoredFile[],
+        deliveryState: (e.deliveryState as string | undefined) || undefined,
+        deliveryReason: (e.deliveryReason as string | undefined) || undefined,
       };
     } catch (err) {
       if (hasStatus(err, 404)) return undefined;

@@ -1,0 +1,9 @@
+/** Every connector, by the `type` a destination names. */
+import { httpForwardConnector } from './httpForward';
+import { smtpConnector } from './smtp';
+import type { Connector } from './types';
+
+export const CONNECTORS: Readonly<Record<string, Connector>> = {
+  [httpForwardConnector.type]: httpForwardConnector as Connector,
+  [smtpConnector.type]: smtpConnector as Connector,
+};

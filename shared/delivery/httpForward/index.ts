@@ -1,0 +1,132 @@
+/**
+ * HTTP forward: re-POSTs a job as multipart/form-data (every field, every file streamed, plus
+ * configured extra properties) to another Extension endpoint or a Cloud Fax provider's API.
+ * HTTPS only unless the destination allows HTTP; loopback, private and link-local targets are
+ * refused unless allowed (checked on the resolved address, which is then the one connected to).
+ */
+import { randomBytes } from 'node:crypto';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { renderTemplate } from '../template';
+import { PermanentDeliveryError, TransientDeliveryError, type Connector, type DeliveryJob } from '../types';
+import { resolveTarget } from './ssrf';
+
+export interface HttpForwardOptions {
+  url: URL;
+  allowHttp: boolean;
+  allowPrivateNetworks: boolean;
+  /** Extra text fields added to the request (values are templates). */
+  extraFields: Record<string, string>;
+  /** Secret-store name of a bearer token sent as Authorization, if any. */
+  bearerTokenSecret?: string;
+  timeoutMs: number;
+}
+
+export const httpForwardConnector: Connector<HttpForwardOptions> = {
+  type: 'httpForward',
+  parseOptions(raw) {
+    const o = (raw ?? {}) as Record<string, unknown>;
+    let url: URL;
+    try {
+      url = new URL(String(o.url));
+    } catch {
+      throw new Error('"url" must be an absolute URL.');
+    }
+    const allowHttp = o.allowHttp === true;
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && allowHttp)) {
+      throw new Error('"url" must be https:// (set "allowHttp": true to allow http://).');
+    }
+    if (url.username || url.password) throw new Error('"url" must not carry credentials; use "bearerTokenSecret".');
+    const extraFields = (o.extraFields ?? {}) as Record<string, unknown>;
+    if (typeof extraFields !== 'object' || Object.values(extraFields).some((v) => typeof v !== 'string')) {
+      throw new Error('"extraFields" must map field names to string templates.');
+    }
+    const timeout = o.timeoutSeconds === undefined ? 120 : Number(o.timeoutSeconds);
+    if (!Number.isInteger(timeout) || timeout < 1 || timeout > 600) throw new Error('"timeoutSeconds" must be a whole number from 1 to 600.');
+    if (o.bearerTokenSecret !== undefined && typeof o.bearerTokenSecret !== 'string') throw new Error('"bearerTokenSecret" must be a secret name.');
+    return {
+      url,
+      allowHttp,
+      allowPrivateNetworks: o.allowPrivateNetworks === true,
+      extraFields: extraFields as Record<string, string>,
+      bearerTokenSecret: o.bearerTokenSecret as string | undefined,
+      timeoutMs: timeout * 1000,
+    };
+  },
+
+  async deliver(job, options, context) {
+    const extra = Object.entries(options.extraFields).map(([k, v]) => [k, renderTemplate(v, job.fields, 'header')] as const);
+    let target;
+    try {
+      target = await resolveTarget(options.url.hostname, options.allowPrivateNetworks);
+    } catch (err) {
+      throw new PermanentDeliveryError(`HTTP forward to ${options.url.host}: ${(err as Error).message}`);
+    }
+    const boundary = `----scanrelay${randomBytes(12).toString('hex')}`;
+    const headers: Record<string, string> = {
+      'content-type': `multipart/form-data; boundary=${boundary}`,
+      'idempotency-key': `${job.jobId}`,
+      'user-agent': 'ScanRelay',
+    };
+    if (options.bearerTokenSecret) headers.authorization = `Bearer ${await context.getSecret(options.bearerTokenSecret)}`;
+    const send = options.url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const req = send(options.url, {
+      method: 'POST',
+      headers,
+      timeout: options.timeoutMs,
+      // Connect to the address that was checked, whatever DNS says now.
+      lookup: (_host, _opts, cb) => (cb as (e: null, a: string, f: number) => void)(null, target.address, target.family),
+      servername: options.url.hostname,
+    });
+    const response = new Promise<IncomingMessage>((resolve, reject) => {
+      req.once('response', resolve);
+      req.once('error', reject);
+      req.once('timeout', () => req.destroy(new Error(`no answer within ${options.timeoutMs / 1000} s`)));
+    });
+    response.catch(() => undefined); // awaited below; a send failure is reported by the pipeline
+    let res: IncomingMessage;
+    try {
+      await pipeline(Readable.from(multipartBody(job, extra, boundary)), req);
+      res = await response;
+    } catch (err) {
+      throw new TransientDeliveryError(`HTTP forward to ${options.url.host} failed: ${(err as Error).message}`);
+    }
+    const text = await readSome(res);
+    const status = res.statusCode ?? 0;
+    if (status >= 200 && status < 300) return { remoteId: `${status}` };
+    const reason = `HTTP forward to ${options.url.host} answered ${status}${text ? `: ${text}` : ''}`;
+    if (status === 408 || status === 429 || status >= 500) {
+      const retryAfter = Number(res.headers['retry-after']);
+      throw new TransientDeliveryError(reason, Number.isFinite(retryAfter) ? retryAfter : undefined);
+    }
+    throw new PermanentDeliveryError(reason);
+  },
+};
+
+const quote = (s: string) => s.replace(/[\r\n"\\]/g, (c) => (c === '"' ? '%22' : c === '\\' ? '\\\\' : ' '));
+
+async function* multipartBody(job: DeliveryJob, extra: ReadonlyArray<readonly [string, string]>, boundary: string): AsyncGenerator<Buffer> {
+  for (const [name, value] of [...Object.entries(job.fields), ...extra]) {
+    yield Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${quote(name)}"\r\n\r\n${value}\r\n`);
+  }
+  for (const [i, file] of job.files.entries()) {
+    const ascii = file.name.replace(/[^\x20-\x7e]/g, '_');
+    yield Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="file${i + 1}"; filename="${quote(ascii)}"; filename*=UTF-8''${encodeURIComponent(file.name)}\r\n` +
+        `Content-Type: ${file.contentType.replace(/[\r\n]/g, '')}\r\n\r\n`,
+    );
+    for await (const chunk of await file.open()) yield chunk as Buffer;
+    yield Buffer.from('\r\n');
+  }
+  yield Buffer.from(`--${boundary}--\r\n`);
+}
+
+async function readSome(res: IncomingMessage): Promise<string> {
+  let text = '';
+  for await (const chunk of res) {
+    if (text.length < 300) text += (chunk as Buffer).toString('utf8');
+  }
+  return text.replace(/\s+/g, ' ').trim().slice(0, 300);
+}

@@ -1,0 +1,190 @@
+/**
+ * The deliverer against Azurite and a real HTTP endpoint on loopback: routing, exactly-once per
+ * (job, destination), retries, giving up, SSRF, templates — and end to end through the local
+ * host's queue trigger.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { CONNECTORS, DELIVERY_MAX_ATTEMPTS, RetryLaterError, deliverJob, parseDestinations, type Connector, type DelivererDeps } from '../../shared/delivery';
+import { isPrivateAddress } from '../../shared/delivery/httpForward/ssrf';
+import { ingestScan } from '../../shared/ingest';
+import { silentLogger } from '../../shared/log';
+import { registry } from '../../host/registry';
+import { startTriggers } from '../../host/local/triggers';
+import { startStack, type TestStack } from '../helpers/env';
+import { postMultipart } from '../helpers/http';
+import { multipart, pdfBytes } from '../helpers/multipart';
+import { startReceiver, type Receiver } from '../helpers/receiver';
+import { startScanHost } from '../helpers/scanStack';
+
+let stack: TestStack;
+let receiver: Receiver;
+let other: Receiver;
+beforeAll(async () => {
+  stack = await startStack();
+  receiver = await startReceiver();
+  other = await startReceiver();
+});
+afterAll(async () => {
+  await receiver?.stop();
+  await other?.stop();
+  await stack?.stop();
+});
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const forward = (url: string, extra: Record<string, unknown> = {}) => ({ url, allowHttp: true, allowPrivateNetworks: true, ...extra });
+
+function deps(destinations: unknown[], connectors: Record<string, Connector> = CONNECTORS as Record<string, Connector>): DelivererDeps {
+  return {
+    ...stack.services.delivererDeps(silentLogger),
+    destinations: parseDestinations({ version: 1, destinations }, connectors),
+  };
+}
+
+async function storeJob(fields: Record<string, string>, files = [pdfBytes(300 * 1024), pdfBytes(1000)]) {
+  const mp = multipart([
+    ...Object.entries({ scanJobID: randomUUID(), ...fields }).map(([name, value]) => ({ name, value })),
+    ...files.map((data, i) => ({ name: `file${i + 1}`, filename: `scan ${i + 1} – č.pdf`, data })),
+  ]);
+  const res = await ingestScan({ contentType: mp.contentType, body: Readable.from([mp.body]) }, stack.services.ingestDeps(silentLogger));
+  return { jobId: res.jobId, files };
+}
+
+describe('routing and delivery', () => {
+  it('forwards a job to the destination its rule selects, with every field and byte-identical files', async () => {
+    const before = receiver.received.length;
+    const { jobId, files } = await storeJob({ workflowName: 'Scan to Fax', faxNumber: '+420123' });
+    const d = deps([
+      { id: 'fax', type: 'httpForward', when: { workflowName: 'scan to fax' }, options: forward(receiver.url, { extraFields: { to: '%faxNumber%@fax.example.net' } }) },
+      { id: 'other', type: 'httpForward', when: { workflowName: 'Archive' }, options: forward(other.url) },
+    ]);
+    expect(await deliverJob({ jobId }, 1, d)).toBe('delivered');
+    const got = receiver.received[before]!;
+    expect(got.fields).toMatchObject({ workflowName: 'Scan to Fax', faxNumber: '+420123', to: '+420123@fax.example.net' });
+    expect(got.files.map((f) => f.sha256)).toEqual(files.map(sha));
+    expect(got.files.map((f) => f.name)).toEqual(['scan 1 – č.pdf', 'scan 2 – č.pdf']);
+    expect(got.headers['idempotency-key']).toBe(jobId);
+    expect(other.received.filter((r) => r.fields.scanJobID === got.fields.scanJobID)).toHaveLength(0);
+    expect(await stack.services.storage.deliveries.get(jobId, 'fax')).toMatchObject({ status: 'delivered', attempts: 1 });
+    expect((await stack.services.storage.scanJobs.get(jobId))?.deliveryState).toBe('delivered');
+  });
+
+  it('marks a job no rule selects undeliverable, with the reason', async () => {
+    const { jobId } = await storeJob({ workflowName: 'Unknown' });
+    expect(await deliverJob({ jobId }, 1, deps([{ id: 'fax', type: 'httpForward', when: { workflowName: 'Fax' }, options: forward(receiver.url) }]))).toBe('undeliverable');
+    const job = await stack.services.storage.scanJobs.get(jobId);
+    expect(job).toMatchObject({ deliveryState: 'undeliverable', deliveryReason: expect.stringMatching(/No destination rule/) });
+  });
+
+  it('delivers once when the same message is processed twice (also at the same time)', async () => {
+    const { jobId } = await storeJob({ workflowName: 'Once' });
+    const d = deps([{ id: 'once', type: 'httpForward', when: {}, options: forward(receiver.url) }]);
+    const before = receiver.requests;
+    const results = await Promise.allSettled([deliverJob({ jobId }, 1, d), deliverJob({ jobId }, 1, d)]);
+    // The one that found the other's lease asks for a retry; its retry then finds the delivery done.
+    for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(RetryLaterError);
+    await expect(deliverJob({ jobId }, 2, d)).resolves.toBe('delivered');
+    expect(receiver.requests - before).toBe(1);
+  });
+
+  it('retries a transient failure and then delivers once', async () => {
+    const { jobId } = await storeJob({ workflowName: 'Flaky' });
+    const d = deps([{ id: 'flaky', type: 'httpForward', when: {}, options: forward(receiver.url) }]);
+    receiver.failNext(503);
+    const accepted = receiver.received.length;
+    await expect(deliverJob({ jobId }, 1, d)).rejects.toBeInstanceOf(RetryLaterError);
+    expect(await stack.services.storage.deliveries.get(jobId, 'flaky')).toMatchObject({ status: 'retrying', lastError: expect.stringMatching(/503/) });
+    await expect(deliverJob({ jobId }, 2, d)).resolves.toBe('delivered');
+    expect(receiver.received.length - accepted).toBe(1);
+    expect(await stack.services.storage.deliveries.get(jobId, 'flaky')).toMatchObject({ status: 'delivered', attempts: 2 });
+  });
+
+  it('gives up on a destination that keeps failing (the message goes to poison) while the other one is delivered', async () => {
+    const { jobId } = await storeJob({ workflowName: 'Both' });
+    const d = deps([
+      { id: 'good', type: 'httpForward', when: {}, options: forward(other.url) },
+      { id: 'down', type: 'httpForward', when: {}, options: forward('http://127.0.0.1:1/api/scan') },
+    ]);
+    for (let attempt = 1; attempt < DELIVERY_MAX_ATTEMPTS; attempt++) {
+      await expect(deliverJob({ jobId }, attempt, d)).rejects.toThrow('will be retried');
+    }
+    await expect(deliverJob({ jobId }, DELIVERY_MAX_ATTEMPTS, d)).rejects.toThrow('poison');
+    expect(await stack.services.storage.deliveries.get(jobId, 'good')).toMatchObject({ status: 'delivered', attempts: 1 });
+    expect(await stack.services.storage.deliveries.get(jobId, 'down')).toMatchObject({ status: 'failed', lastError: expect.stringMatching(/Gave up after 5 attempts/) });
+    expect(await stack.services.storage.scanJobs.get(jobId)).toMatchObject({ deliveryState: 'partially_failed' });
+  });
+
+  it('fails a destination at once on a permanent error (400, missing variable, SSRF target)', async () => {
+    const { jobId } = await storeJob({ workflowName: 'Perm' });
+    receiver.failNext(400);
+    const d = deps([
+      { id: 'refused', type: 'httpForward', when: {}, options: forward(receiver.url) },
+      { id: 'novar', type: 'httpForward', when: {}, options: forward(receiver.url, { extraFields: { to: '%faxNumber%@fax' } }) },
+      { id: 'ssrf', type: 'httpForward', when: {}, options: { url: receiver.url, allowHttp: true } },
+    ]);
+    expect(await deliverJob({ jobId }, 1, d)).toBe('failed');
+    const rows = Object.fromEntries((await stack.services.storage.deliveries.list(jobId)).map((r) => [r.destinationId, r]));
+    expect(rows.refused).toMatchObject({ status: 'failed', lastError: expect.stringMatching(/answered 400/) });
+    expect(rows.novar).toMatchObject({ status: 'failed', lastError: expect.stringMatching(/%faxNumber%/) });
+    expect(rows.ssrf).toMatchObject({ status: 'failed', lastError: expect.stringMatching(/127\.0\.0\.1.*refused/) });
+  });
+});
+
+describe('destinations file', () => {
+  const http = { id: 'a', type: 'httpForward', when: {}, options: { url: 'https://fax.example.net/api' } };
+  it.each([
+    [{ version: 2, destinations: [] }, /version/],
+    [{ version: 1, destinations: [{ ...http, type: 'carrierPigeon' }] }, /destinations\[0\]\.type/],
+    [{ version: 1, destinations: [http, http] }, /used twice/],
+    [{ version: 1, destinations: [{ ...http, options: { url: 'http://fax.example.net' } }] }, /destinations\[0\]\.options: "url" must be https/],
+    [{ version: 1, destinations: [{ ...http, when: { workflowName: { matches: '(' } } }] }, /regular expression/],
+    [{ version: 1, destinations: [{ ...http, when: 'all' }] }, /when/],
+  ])('refuses %j naming where', (raw, message) => {
+    expect(() => parseDestinations(raw, CONNECTORS)).toThrow(message);
+  });
+});
+
+describe('SSRF guard', () => {
+  it.each(['127.0.0.1', '10.1.2.3', '172.20.0.1', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', 'fe80::1', 'fd00::1', '::ffff:10.0.0.1', 'not-an-ip'])(
+    'refuses %s',
+    (a) => expect(isPrivateAddress(a)).toBe(true),
+  );
+  it.each(['8.8.8.8', '20.50.2.1', '2606:4700::1111'])('allows %s', (a) => expect(isPrivateAddress(a)).toBe(false));
+});
+
+describe('host.json', () => {
+  it('retries delivery as many times as the deliverer expects', () => {
+    const host = JSON.parse(readFileSync(join(__dirname, '..', '..', 'host.json'), 'utf8')) as { extensions: { queues: { maxDequeueCount: number } } };
+    expect(host.extensions.queues.maxDequeueCount).toBe(DELIVERY_MAX_ATTEMPTS);
+  });
+});
+
+describe('end to end through the local host', () => {
+  it('POST /api/scan → queue trigger → forwarded to the destination', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'scanrelay-dest-'));
+    const file = join(dir, 'destinations.json');
+    writeFileSync(file, JSON.stringify({ version: 1, destinations: [{ id: 'e2e', type: 'httpForward', when: { custom_RoutingKey: 'e2e' }, options: forward(receiver.url) }] }));
+    const host = await startScanHost({ DESTINATIONS_FILE: file });
+    const triggers = startTriggers(registry.filter((f) => f.name === 'deliver'), (name) => host.services.storage.clients.queue(name), {
+      maxDequeueCount: DELIVERY_MAX_ATTEMPTS,
+      visibilityTimeoutSeconds: 0,
+      batchSize: 4,
+      pollIntervalMs: 100,
+    }, () => undefined);
+    try {
+      const data = pdfBytes(2 * 1024 * 1024);
+      const count = receiver.received.length;
+      const res = await postMultipart(host.scanUrl, multipart([{ name: 'custom_RoutingKey', value: 'e2e' }, { name: 'file1', filename: 'e2e.pdf', data }]));
+      expect(res.status).toBe(200);
+      await receiver.waitFor(count + 1);
+      const got = receiver.received.find((r) => r.fields.custom_RoutingKey === 'e2e')!;
+      expect(got.files[0]!.sha256).toBe(sha(data));
+    } finally {
+      await triggers.stop();
+      await host.stop();
+    }
+  });
+});
