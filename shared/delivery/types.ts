@@ -21,8 +21,8 @@ export interface DeliveryJob {
 }
 
 export interface DeliveryContext {
-  /** An access token for a connection (see shared/oauth), refreshed when needed. */
-  getAccessToken(connectionId: string, scopes?: string[]): Promise<string>;
+  /** An access token for a connection (see shared/oauth), refreshed when needed or when `forceRefresh`. */
+  getAccessToken(connectionId: string, options?: { scopes?: string[]; forceRefresh?: boolean }): Promise<string>;
   /** Reads a secret from the secret store. */
   getSecret(name: string): Promise<string>;
   log: Logger;

@@ -48,7 +48,7 @@ export function createServices(config: Config): Services {
       deliveries: storage.deliveries,
       destinations: loadedDestinations(),
       context: {
-        getAccessToken: async (connectionId, scopes) => (await getAccessToken(oauthDeps(log), connectionId, { scopes })).accessToken,
+        getAccessToken: async (connectionId, options) => (await getAccessToken(oauthDeps(log), connectionId, options)).accessToken,
         getSecret: (name) => secrets.get(name),
       },
       log,

@@ -395,12 +395,12 @@ describe('Microsoft 365 (XOAUTH2 with connection tokens)', () => {
     });
   }
 
-  /** A context whose getAccessToken is the real one; a second call in one delivery forces a refresh. */
+  /** A context whose getAccessToken is the real one (the connector asks for a forced refresh when it renews). */
   function oauthContext() {
     const issued: string[] = [];
     const ctx = context({
-      getAccessToken: async (id) => {
-        const token = (await getAccessToken(deps, id, { forceRefresh: issued.length > 0 })).accessToken;
+      getAccessToken: async (id, options) => {
+        const token = (await getAccessToken(deps, id, { forceRefresh: options?.forceRefresh })).accessToken;
         issued.push(token);
         return token;
       },

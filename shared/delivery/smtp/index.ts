@@ -273,7 +273,7 @@ async function sendMicrosoft365(
   let renewError: unknown;
   const renew = async (): Promise<string> => {
     renewed = true;
-    return context.getAccessToken(a.connectionId);
+    return context.getAccessToken(a.connectionId, { forceRefresh: true });
   };
   const oauth = (accessToken: string): SMTPTransport.Options['auth'] => ({
     type: 'OAuth2',
