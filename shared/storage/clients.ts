@@ -61,3 +61,16 @@ export function once(create: () => Promise<unknown>): () => Promise<void> {
 export function hasStatus(err: unknown, status: number): boolean {
   return (err as { statusCode?: number } | null)?.statusCode === status;
 }
+
+/**
+ * The result of a storage call, or undefined when it failed with one of `statuses` (the
+ * expected outcomes: 404 not found, 409 exists, 412 changed since read). Other errors are thrown.
+ */
+export async function unlessStatus<T>(work: Promise<T>, ...statuses: number[]): Promise<T | undefined> {
+  try {
+    return await work;
+  } catch (err) {
+    if (statuses.some((s) => hasStatus(err, s))) return undefined;
+    throw err;
+  }
+}

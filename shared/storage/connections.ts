@@ -1,5 +1,5 @@
 import type { TableClient } from '@azure/data-tables';
-import { hasStatus, once } from './clients';
+import { hasStatus, once, unlessStatus } from './clients';
 
 export const CONNECTIONS_TABLE = 'connections';
 
@@ -50,12 +50,8 @@ export class ConnectionRepository {
 
   async get(id: string): Promise<Connection | undefined> {
     await this.ready();
-    try {
-      return fromEntity(await this.table.getEntity<Record<string, unknown>>('connection', id));
-    } catch (err) {
-      if (hasStatus(err, 404)) return undefined;
-      throw err;
-    }
+    const e = await unlessStatus(this.table.getEntity<Record<string, unknown>>('connection', id), 404);
+    return e && fromEntity(e);
   }
 
   async list(): Promise<Connection[]> {
@@ -70,20 +66,13 @@ export class ConnectionRepository {
   /** Applies `changes` if the row is unchanged since `etag`; returns the new state, or undefined on a conflict. */
   async update(current: Connection, changes: ConnectionChanges): Promise<Connection | undefined> {
     const next: Connection = { ...current, ...changes, updatedAt: new Date() };
-    try {
-      const res = await this.table.updateEntity(toEntity(next), 'Replace', { etag: current.etag });
-      return { ...next, etag: res.etag! };
-    } catch (err) {
-      if (hasStatus(err, 412) || hasStatus(err, 404)) return undefined;
-      throw err;
-    }
+    const res = await unlessStatus(this.table.updateEntity(toEntity(next), 'Replace', { etag: current.etag }), 412, 404);
+    return res && { ...next, etag: res.etag! };
   }
 
   async delete(id: string): Promise<void> {
     await this.ready();
-    await this.table.deleteEntity('connection', id).catch((err: unknown) => {
-      if (!hasStatus(err, 404)) throw err;
-    });
+    await unlessStatus(this.table.deleteEntity('connection', id), 404);
   }
 }
 

@@ -1,5 +1,5 @@
 import type { TableClient } from '@azure/data-tables';
-import { hasStatus, once } from './clients';
+import { once, unlessStatus } from './clients';
 
 export const DELIVERIES_TABLE = 'deliveries';
 
@@ -31,12 +31,8 @@ export class DeliveryRepository {
 
   async get(jobId: string, destinationId: string): Promise<Delivery | undefined> {
     await this.ready();
-    try {
-      return fromEntity(await this.table.getEntity<Record<string, unknown>>(jobId, destinationId));
-    } catch (err) {
-      if (hasStatus(err, 404)) return undefined;
-      throw err;
-    }
+    const e = await unlessStatus(this.table.getEntity<Record<string, unknown>>(jobId, destinationId), 404);
+    return e && fromEntity(e);
   }
 
   async list(jobId: string): Promise<Delivery[]> {
@@ -53,25 +49,15 @@ export class DeliveryRepository {
   async create(jobId: string, destinationId: string, changes: DeliveryChanges): Promise<Delivery | undefined> {
     await this.ready();
     const row = { jobId, destinationId, status: 'delivering' as const, attempts: 0, updatedAt: new Date(), ...changes };
-    try {
-      const res = await this.table.createEntity(toEntity(row));
-      return { ...row, etag: res.etag! };
-    } catch (err) {
-      if (hasStatus(err, 409)) return undefined;
-      throw err;
-    }
+    const res = await unlessStatus(this.table.createEntity(toEntity(row)), 409);
+    return res && { ...row, etag: res.etag! };
   }
 
   /** Applies changes if the row is unchanged since it was read (undefined on a conflict). */
   async update(current: Delivery, changes: DeliveryChanges): Promise<Delivery | undefined> {
     const next = { ...current, ...changes, updatedAt: new Date() };
-    try {
-      const res = await this.table.updateEntity(toEntity(next), 'Replace', { etag: current.etag });
-      return { ...next, etag: res.etag! };
-    } catch (err) {
-      if (hasStatus(err, 412) || hasStatus(err, 404)) return undefined;
-      throw err;
-    }
+    const res = await unlessStatus(this.table.updateEntity(toEntity(next), 'Replace', { etag: current.etag }), 412, 404);
+    return res && { ...next, etag: res.etag! };
   }
 }
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { TableClient } from '@azure/data-tables';
 import { PayloadTooLargeError } from '../errors';
 import { entityBytes, packText, unpackText } from './chunks';
-import { hasStatus, once } from './clients';
+import { hasStatus, once, unlessStatus } from './clients';
 
 export const SCAN_JOBS_TABLE = 'scanjobs';
 export const SCAN_JOB_KEYS_TABLE = 'scanjobkeys';
@@ -119,9 +119,7 @@ export class ScanJobRepository {
   }
 
   async delete(jobId: string): Promise<void> {
-    await this.jobs.deleteEntity(jobId, 'job').catch((err: unknown) => {
-      if (!hasStatus(err, 404)) throw err;
-    });
+    await unlessStatus(this.jobs.deleteEntity(jobId, 'job'), 404);
   }
 
   /** Claims a scanJobID for a job; fails (returning the holder) when another job holds it. */
@@ -147,33 +145,29 @@ export class ScanJobRepository {
   }
 
   async getClaim(scanJobId: string): Promise<JobKeyClaim | undefined> {
-    try {
-      const e = await this.keys.getEntity<Record<string, unknown>>(keyOf(scanJobId), '');
-      return {
+    const e = await unlessStatus(this.keys.getEntity<Record<string, unknown>>(keyOf(scanJobId), ''), 404);
+    return (
+      e && {
         jobId: e.jobId as string,
         status: e.status as ScanJobStatus,
         claimedAt: new Date(e.claimedAt as string | Date),
         etag: e.etag,
-      };
-    } catch (err) {
-      if (hasStatus(err, 404)) return undefined;
-      throw err;
-    }
+      }
+    );
   }
 
   /** Takes over a stale claim; false when it changed since it was read. */
   async takeOver(scanJobId: string, stale: JobKeyClaim, jobId: string): Promise<string | undefined> {
-    try {
-      const res = await this.keys.updateEntity(
+    const res = await unlessStatus(
+      this.keys.updateEntity(
         { partitionKey: keyOf(scanJobId), rowKey: '', scanJobId, jobId, status: 'pending', claimedAt: new Date() },
         'Replace',
         { etag: stale.etag },
-      );
-      return res.etag;
-    } catch (err) {
-      if (hasStatus(err, 412) || hasStatus(err, 404)) return undefined;
-      throw err;
-    }
+      ),
+      412,
+      404,
+    );
+    return res?.etag;
   }
 
   async completeClaim(scanJobId: string, etag: string): Promise<void> {
@@ -182,9 +176,7 @@ export class ScanJobRepository {
 
   /** Releases a claim we hold (ETag-guarded, so a claim someone took over is left alone). */
   async releaseClaim(scanJobId: string, etag: string): Promise<void> {
-    await this.keys.deleteEntity(keyOf(scanJobId), '', { etag }).catch((err: unknown) => {
-      if (!hasStatus(err, 404) && !hasStatus(err, 412)) throw err;
-    });
+    await unlessStatus(this.keys.deleteEntity(keyOf(scanJobId), '', { etag }), 404, 412);
   }
 }
 

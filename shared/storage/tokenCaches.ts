@@ -1,6 +1,6 @@
 import type { TableClient } from '@azure/data-tables';
 import { packText, unpackText } from './chunks';
-import { hasStatus, once } from './clients';
+import { hasStatus, once, unlessStatus } from './clients';
 
 export const TOKEN_CACHES_TABLE = 'tokencaches';
 
@@ -28,13 +28,8 @@ export class TokenCacheRepository {
 
   async read(connectionId: string): Promise<SealedCache | undefined> {
     await this.ready();
-    try {
-      const e = await this.table.getEntity<Record<string, unknown>>(connectionId, 'msal');
-      return { sealed: unpackText('cache', e), etag: e.etag };
-    } catch (err) {
-      if (hasStatus(err, 404)) return undefined;
-      throw err;
-    }
+    const e = await unlessStatus(this.table.getEntity<Record<string, unknown>>(connectionId, 'msal'), 404);
+    return e && { sealed: unpackText('cache', e), etag: e.etag };
   }
 
   /**
@@ -57,8 +52,6 @@ export class TokenCacheRepository {
 
   async delete(connectionId: string): Promise<void> {
     await this.ready();
-    await this.table.deleteEntity(connectionId, 'msal').catch((err: unknown) => {
-      if (!hasStatus(err, 404)) throw err;
-    });
+    await unlessStatus(this.table.deleteEntity(connectionId, 'msal'), 404);
   }
 }
