@@ -68,6 +68,8 @@ export interface Config {
   delivery: {
     /** The administrator's destinations and routing rules (JSON). */
     destinationsFile: string;
+    /** Microsoft Graph's endpoint with its version (national clouds differ). */
+    graphBaseUrl: string;
   };
   scan: {
     limits: ScanLimits;
@@ -169,6 +171,17 @@ const schema = z.object({
   ),
   TOKEN_REFRESH_MAX_AGE_HOURS: wholeNumber(1, 24 * 80, 24),
   DESTINATIONS_FILE: z.preprocess(blankToUndefined, z.string().optional().default('destinations.json')),
+  GRAPH_BASE_URL: z.preprocess(
+    blankToUndefined,
+    z
+      .url({ protocol: /^https?$/, error: 'must be the Microsoft Graph endpoint with its version, e.g. https://graph.microsoft.com/v1.0' })
+      .refine((v) => new URL(v).protocol === 'https:' || ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(v).hostname), {
+        error: 'must be an https:// URL (http:// only for a loopback test server)',
+      })
+      .transform((v) => v.replace(/\/+$/, ''))
+      .optional()
+      .default('https://graph.microsoft.com/v1.0'),
+  ),
   SCAN_SHARED_SECRET_FIELD: z.preprocess(
     blankToUndefined,
     z
@@ -207,7 +220,7 @@ export function loadConfig(env: Env): Config {
     secrets: secretsConfig(s),
     scan: { limits, sharedSecretField: s.SCAN_SHARED_SECRET_FIELD },
     oauth: oauthConfig(s, env),
-    delivery: { destinationsFile: s.DESTINATIONS_FILE },
+    delivery: { destinationsFile: s.DESTINATIONS_FILE, graphBaseUrl: s.GRAPH_BASE_URL },
   });
 }
 

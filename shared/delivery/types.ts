@@ -23,6 +23,10 @@ export interface DeliveryJob {
 export interface DeliveryContext {
   /** An access token for a connection (see shared/oauth), refreshed when needed or when `forceRefresh`. */
   getAccessToken(connectionId: string, options?: { scopes?: string[]; forceRefresh?: boolean }): Promise<string>;
+  /** An app-only token of the app registration for `resource` (client credentials; application permissions). */
+  getApplicationToken(resource: string, options?: { forceRefresh?: boolean }): Promise<string>;
+  /** Microsoft Graph's endpoint with its version, e.g. https://graph.microsoft.com/v1.0 (GRAPH_BASE_URL). */
+  graphBaseUrl: string;
   /** Reads a secret from the secret store. */
   getSecret(name: string): Promise<string>;
   log: Logger;

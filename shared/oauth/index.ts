@@ -8,11 +8,12 @@ import type { Logger } from '../log';
 import type { SecretStore } from '../secrets';
 import type { Storage } from '../storage';
 import type { AuthorizeDeps } from './authorize';
+import { ApplicationTokens } from './applicationToken';
 import { MsalClients } from './msalClient';
 import { TOKEN_KEYS_SECRET, TokenCipher, parseKeyRing, type KeyRing } from './tokenCipher';
 import type { TokenDeps } from './tokens';
 
-export type OAuthDeps = AuthorizeDeps & TokenDeps & { secrets: Pick<SecretStore, 'expiresOn'> };
+export type OAuthDeps = AuthorizeDeps & TokenDeps & { secrets: Pick<SecretStore, 'expiresOn'>; applicationTokens: ApplicationTokens };
 
 /** How long a key ring read from the secret store is reused. */
 const KEY_RING_CACHE_MS = 5 * 60 * 1000;
@@ -33,6 +34,7 @@ export function createOAuthDeps(
     return ring.value;
   });
   const msal = new MsalClients(config, secrets, options.networkClient);
+  const applicationTokens = new ApplicationTokens(msal, config.tenant);
   return (log) => ({
     config,
     connections: storage.connections,
@@ -41,10 +43,12 @@ export function createOAuthDeps(
     cipher,
     msal,
     secrets,
+    applicationTokens,
     log,
   });
 }
 
+export * from './applicationToken';
 export * from './authorize';
 export * from './errors';
 export * from './permissions';

@@ -39,12 +39,22 @@ export class MsalClients {
   }
 
   /** A client for one connection type (and, with a cache plugin, one connection's tokens). */
-  async create(type: ConnectionType, cachePlugin?: ICachePlugin, tenant = this.config.tenant): Promise<ConfidentialClientApplication> {
+  create(type: ConnectionType, cachePlugin?: ICachePlugin, tenant = this.config.tenant): Promise<ConfidentialClientApplication> {
+    return this.build(clientIdFor(type, this.config), clientSecretName(type, this.config), tenant, cachePlugin);
+  }
+
+  /** A client of the default app registration for app-only (client-credentials) tokens in `tenant`. */
+  createApplication(tenant: string): Promise<ConfidentialClientApplication> {
+    if (!this.config.clientId) throw new ConfigError('OAUTH_CLIENT_ID', 'is not set: register the app (see README) and set its client ID.');
+    return this.build(this.config.clientId, OAUTH_CLIENT_SECRET, tenant);
+  }
+
+  private async build(clientId: string, secretName: string, tenant: string, cachePlugin?: ICachePlugin): Promise<ConfidentialClientApplication> {
     const authority = this.authority(tenant);
     return new ConfidentialClientApplication({
       auth: {
-        clientId: clientIdFor(type, this.config),
-        clientSecret: await this.secrets.get(clientSecretName(type, this.config)),
+        clientId,
+        clientSecret: await this.secrets.get(secretName),
         authority,
         knownAuthorities: [new URL(this.config.authorityHost).host],
         authorityMetadata: await this.authorityMetadata(authority),

@@ -49,6 +49,8 @@ export function createServices(config: Config): Services {
       destinations: loadedDestinations(),
       context: {
         getAccessToken: async (connectionId, options) => (await getAccessToken(oauthDeps(log), connectionId, options)).accessToken,
+        getApplicationToken: (resource, options) => oauthDeps(log).applicationTokens.get(resource, options?.forceRefresh),
+        graphBaseUrl: config.delivery.graphBaseUrl,
         getSecret: (name) => secrets.get(name),
       },
       log,

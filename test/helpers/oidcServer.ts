@@ -9,7 +9,10 @@
  *   GET  /<tenant>/v2.0/.well-known/openid-configuration   discovery document
  *   GET  /<tenant>/oauth2/v2.0/authorize                   sign-in (no UI: the configured user
  *                                                          "signs in" at once and is redirected)
- *   POST /<tenant>/oauth2/v2.0/token                       authorization_code and refresh_token grants
+ *   POST /<tenant>/oauth2/v2.0/token                       authorization_code, refresh_token and
+ *                                                          client_credentials grants (the last: a
+ *                                                          tenant-specific path, `<resource>/.default`,
+ *                                                          an app-only token with `roles` = appRoles)
  *   GET  /<tenant>/discovery/v2.0/keys                     JWKS (one RSA key, RS256)
  * - the issuer is `https://localhost:<port>/<tid>/v2.0`, `<tid>` being the signed-in user's tenant;
  * - error responses look like Entra's: `{ error, error_description: 'AADSTSnnnn: ...', error_codes,
@@ -29,7 +32,7 @@
  * What it deliberately does not model: the user's tenant is not checked against the authority's
  * tenant (a personal account, tid 9188040d-6c67-4c5b-b112-36a304b66dad, can sign in through
  * /organizations, so tests can check that the application refuses it); consent is all-or-nothing
- * (`denyConsent`, `grantOnly`); there is no client-credentials, device-code or OBO grant.
+ * (`denyConsent`, `grantOnly`); there is no device-code or OBO grant.
  */
 import { createHash, createPublicKey, generateKeyPairSync, randomBytes, randomUUID, sign, verify, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -131,6 +134,8 @@ export interface OidcServer {
   denyConsent: boolean;
   /** Refresh responses carry no new refresh token (Entra may keep the old one valid instead). */
   omitRefreshTokenOnRefresh: boolean;
+  /** The application permissions (app roles) granted to the app: the `roles` of client-credentials tokens. */
+  appRoles: string[];
   /**
    * Grant exactly these resource scopes (what the account has consented to), whatever was asked,
    * as Entra lists a resource's consented scopes; `null` grants what is asked.
@@ -534,7 +539,7 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
     return body;
   };
 
-  const handleToken = async (req: IncomingMessage, res: ServerResponse) => {
+  const handleToken = async (req: IncomingMessage, res: ServerResponse, tenant: string) => {
     const form = new URLSearchParams(await readBody(req));
     const grantType = form.get('grant_type') ?? '';
     const record: TokenRequestRecord = { grant_type: grantType, at: new Date(), status: 0 };
@@ -554,6 +559,36 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
     }
 
     try {
+      if (grantType === 'client_credentials') {
+        const client = authenticateClient(req, form);
+        if (['common', 'organizations', 'consumers'].includes(tenant.toLowerCase())) {
+          throw new OAuthError(400, 'invalid_request', 700016, "AADSTS700016: client credentials need a tenant-specific authority, not '" + tenant + "'.");
+        }
+        const scopes = splitScopes(form.get('scope'));
+        if (scopes.length !== 1 || !scopes[0]!.endsWith('/.default')) {
+          throw new OAuthError(400, 'invalid_scope', 1002012, 'The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).');
+        }
+        const now = Math.floor(Date.now() / 1000);
+        const tid = /^[0-9a-f-]{36}$/i.test(tenant) ? tenant.toLowerCase() : DEFAULT_USER.tid;
+        const accessToken = signJwt({
+          aud: scopes[0]!.slice(0, -'/.default'.length),
+          iss: issuer(tid),
+          iat: now,
+          nbf: now,
+          exp: now + lifetime,
+          azp: client.clientId,
+          azpacr: '1',
+          idtyp: 'app',
+          oid: '00000000-0000-0000-0000-00000000ab01',
+          roles: [...server.appRoles],
+          sub: '00000000-0000-0000-0000-00000000ab01',
+          tid,
+          uti: b64url(randomBytes(16)),
+          ver: '2.0',
+        });
+        record.status = 200;
+        return sendJson(res, 200, { token_type: 'Bearer', expires_in: lifetime, ext_expires_in: lifetime, access_token: accessToken });
+      }
       if (grantType !== 'authorization_code' && grantType !== 'refresh_token') {
         throw new OAuthError(400, 'unsupported_grant_type', 70003, `The app requested an unsupported grant type '${grantType}'.`);
       }
@@ -629,7 +664,7 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
     const route = m[2]!;
     if (route === 'oauth2/v2.0/token') {
       if (req.method !== 'POST') return sendJson(res, 405, { error: 'invalid_request', error_description: 'Use POST' });
-      return handleToken(req, res);
+      return handleToken(req, res, tenant);
     }
     if (req.method !== 'GET') return sendJson(res, 405, { error: 'invalid_request', error_description: 'Use GET' });
     if (route === 'oauth2/v2.0/authorize') return handleAuthorize(res, tenant, url);
@@ -666,6 +701,7 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
     },
     denyConsent: false,
     omitRefreshTokenOnRefresh: false,
+    appRoles: ['User.Read.All', 'Files.ReadWrite.All'],
     grantOnly(scopes) {
       grantOnlyScopes = scopes ? new Set(scopes) : null;
     },

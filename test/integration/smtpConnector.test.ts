@@ -119,6 +119,10 @@ function context(overrides: Partial<DeliveryContext> = {}): DeliveryContext {
     getAccessToken: async () => {
       throw new Error('no OAuth here');
     },
+    getApplicationToken: async () => {
+      throw new Error('no app-only tokens here');
+    },
+    graphBaseUrl: 'https://graph.invalid/v1.0',
     getSecret: async (name) => {
       if (name === 'smtp-password') return 'pa55word';
       throw new Error(`no secret ${name}`);
