@@ -27,6 +27,8 @@
  *   - a missing item → 404 `itemNotFound`.
  *
  * Simple upload (https://learn.microsoft.com/graph/api/driveitem-put-content)
+ *   - `If-Match: <eTag or cTag>` (also on createUploadSession): a different or missing item → 412
+ *     `preconditionFailed`.
  *   - `PUT .../root:/{path}:/content`; missing parent folders are created (as Graph does for paths).
  *   - `@microsoft.graph.conflictBehavior` in the query string (driveItem resource: "should be included in
  *     the URL instead of the body"; the default for PUT is `replace`): `fail` → 409 `nameAlreadyExists`,
@@ -708,6 +710,7 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
       }
       const body = await readBody(req, opts.maxSimpleUploadBytes);
       log.bodyBytes = body.length;
+      checkIfMatch(req, d, path);
       const { item, created } = commitFile(d, path, [body], body.length, cb as ConflictBehavior);
       return sendJson(res, created ? 201 : 200, itemJson(d, item));
     }
@@ -721,6 +724,7 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
         throw new HttpError(400, 'invalidRequest', 'The name in the body must match the item path.');
       }
       if (body?.deferCommit) throw new HttpError(501, 'notSupported', 'deferCommit is not modelled by this test server.');
+      checkIfMatch(req, d, path);
       const existing = d.items.get(lower(path));
       if (existing?.folder) throw new HttpError(409, 'nameAlreadyExists', 'A folder has that name.');
       const id = randomUUID();
@@ -762,6 +766,15 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
       return sendJson(res, 200, { value });
     }
     return sendJson(res, 200, itemJson(d, item));
+  }
+
+  /** `If-Match` (driveitem-put-content, driveitem-createuploadsession): the item's eTag or cTag, else 412. */
+  function checkIfMatch(req: IncomingMessage, d: Drive, path: string): void {
+    const want = req.headers['if-match'];
+    if (want === undefined) return;
+    const it = d.items.get(lower(path));
+    const tags = it ? [`"{${it.id}},${it.version}"`, `"c:{${it.id}},${it.version}"`] : [];
+    if (!tags.includes(String(want))) throw new HttpError(412, 'preconditionFailed', 'The eTag in If-Match does not match the item.');
   }
 
   function siteJson(s: Site): Record<string, unknown> {

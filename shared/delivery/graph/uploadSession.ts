@@ -13,7 +13,7 @@
  */
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TransientDeliveryError } from '../types';
+import { PermanentDeliveryError, TransientDeliveryError } from '../types';
 import type { GraphClient } from './client';
 
 export const KIB_320 = 320 * 1024;
@@ -103,6 +103,8 @@ async function sendChunk(graph: GraphClient, uploadUrl: string, chunk: Buffer, c
         accept: [404, 416],
       });
     } catch (err) {
+      // Refused (409 name taken at commit, 413...): resending cannot help.
+      if (err instanceof PermanentDeliveryError) throw err;
       // Interrupted (network) or failed after GraphClient's own retries: find out what was kept.
       failure = err as Error;
     }

@@ -1,0 +1,75 @@
+/**
+ * SharePoint Online: the job's files into a folder of a site's document library, as the account
+ * that authorized `connectionId` (a connection of type sharePoint, Sites.ReadWrite.All).
+ *
+ * - `site`: the site's URL (`https://contoso.sharepoint.com/sites/Scans`);
+ * - `library`: the document library's name as shown in SharePoint (default "Documents");
+ * - `folder`, `fileName`: templates (values escaped as SharePoint names);
+ * - `conflictBehavior` when a file of that name exists: `replace`, `keepBoth` (default), `fail`,
+ *   or `append` (PDF only: the new pages are added to the existing document; the destination's
+ *   `fileName` must then be a fixed `.pdf` template, e.g. "%username% scans.pdf").
+ *
+ * The site and library are looked up once per process and remembered.
+ */
+import { PermanentDeliveryError, type Connector } from '../types';
+import { CONFLICT_BEHAVIORS, deliverToDrive, graphFor, parseConnectionId, parseDriveFolderOptions, type DriveFolderOptions, type GraphClient } from '../graph';
+
+export interface SharePointOptions extends DriveFolderOptions {
+  connectionId: string;
+  /** e.g. https://contoso.sharepoint.com/sites/Scans */
+  site: URL;
+  library: string;
+}
+
+/** (connection, site, library) → `/drives/{id}`. */
+const drives = new Map<string, Promise<string>>();
+
+export const sharePointConnector: Connector<SharePointOptions> = {
+  type: 'sharePoint',
+  parseOptions(raw) {
+    const o = (raw ?? {}) as Record<string, unknown>;
+    const folder = parseDriveFolderOptions(o, CONFLICT_BEHAVIORS);
+    if (folder.conflictBehavior === 'append' && folder.fileName === undefined) {
+      throw new Error('"conflictBehavior": "append" needs a "fileName" ending in .pdf (the document the pages are added to), e.g. "%username% scans.pdf".');
+    }
+    let site: URL;
+    try {
+      site = new URL(String(o.site));
+    } catch {
+      throw new Error('"site" must be the site\'s URL, e.g. https://contoso.sharepoint.com/sites/Scans.');
+    }
+    if (site.protocol !== 'https:' || site.search || site.hash || site.username) throw new Error('"site" must be an https:// site URL without query or credentials.');
+    const library = o.library ?? 'Documents';
+    if (typeof library !== 'string' || library.trim() === '') throw new Error('"library" must be the document library\'s name, e.g. "Documents".');
+    return { ...folder, connectionId: parseConnectionId(o), site, library };
+  },
+
+  async deliver(job, options, context) {
+    const graph = graphFor(context, { kind: 'delegated', connectionId: options.connectionId });
+    const drivePath = await libraryDrive(graph, options);
+    const items = await deliverToDrive(graph, drivePath, job, options);
+    return { remoteId: items.join('; ') };
+  },
+};
+
+function libraryDrive(graph: GraphClient, o: SharePointOptions): Promise<string> {
+  const key = `${o.connectionId}|${o.site.href}|${o.library.toLowerCase()}`;
+  let found = drives.get(key);
+  if (!found) {
+    found = lookUpLibrary(graph, o);
+    found.catch(() => drives.delete(key));
+    drives.set(key, found);
+  }
+  return found;
+}
+
+async function lookUpLibrary(graph: GraphClient, o: SharePointOptions): Promise<string> {
+  const sitePath = o.site.pathname.replace(/\/+$/, '');
+  const site = await graph.json<{ id: string }>(`/sites/${o.site.hostname}:${sitePath || '/'}`);
+  const list = await graph.json<{ value: Array<{ id: string; name: string }> }>(`/sites/${encodeURIComponent(site.id)}/drives?$select=id,name`);
+  const drive = list.value.find((d) => d.name.toLowerCase() === o.library.toLowerCase());
+  if (!drive) {
+    throw new PermanentDeliveryError(`The site ${o.site.href} has no document library named '${o.library}' (it has: ${list.value.map((d) => d.name).join(', ').slice(0, 300)}).`);
+  }
+  return `/drives/${encodeURIComponent(drive.id)}`;
+}
