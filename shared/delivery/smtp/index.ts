@@ -19,6 +19,7 @@ import type { Readable } from 'node:stream';
 import nodemailer from 'nodemailer';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport';
 import type Mail from 'nodemailer/lib/mailer';
+import { renderAddresses } from '../addresses';
 import { renderTemplate } from '../template';
 import { PermanentDeliveryError, TransientDeliveryError, type Connector, type DeliveryContext, type DeliveryJob } from '../types';
 
@@ -119,28 +120,6 @@ function parseTls(raw: unknown): SmtpOptions['tls'] {
     throw new Error('"tls.ca" must be PEM certificate text.');
   }
   return { rejectUnauthorized: t.rejectUnauthorized as boolean | undefined, ca: t.ca as string | undefined };
-}
-
-const ADDRESS = String.raw`[^\s@<>()\[\],;:"\\]+@[^\s@<>()\[\],;:"\\]+\.[^\s@<>()\[\],;:"\\]+`;
-/** `user@domain`, `Display Name <user@domain>` or `"Display Name" <user@domain>`, nothing else (no groups, comments, lists; the template is split on commas first). */
-const MAILBOX = new RegExp(String.raw`^(?:(${ADDRESS})|(?:"([^"\\]*)"|([^"<>@,;:\\]*?))\s*<(${ADDRESS})>)$`, 'u');
-
-/**
- * Renders a comma-separated address-list template; each item must render to exactly one mailbox
- * (parsed strictly: a lenient parser would take `bob@x Cc: evil@y` as evil@y), so a variable's
- * value cannot add or replace recipients.
- */
-function renderAddresses(template: string, fields: Readonly<Record<string, string>>, option: string): Mail.Address[] {
-  const out: Mail.Address[] = [];
-  for (const item of template.split(',')) {
-    if (item.trim() === '') continue;
-    const rendered = renderTemplate(item, fields, 'header').trim();
-    const m = MAILBOX.exec(rendered);
-    if (!m) throw new PermanentDeliveryError(`"${option}": '${rendered.slice(0, 200)}' is not one e-mail address.`);
-    out.push(m[1] ? { name: '', address: m[1] } : { name: (m[2] ?? m[3] ?? '').trim(), address: m[4]! });
-  }
-  if (out.length === 0) throw new PermanentDeliveryError(`"${option}" rendered to no address.`);
-  return out;
 }
 
 interface SmtpError extends Error {

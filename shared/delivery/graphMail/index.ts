@@ -1,0 +1,275 @@
+/**
+ * E-mail through Microsoft Graph (successor of the Exchange Web Services connector): sends a job's
+ * files as attachments of one message AS the user who authorized the connection (`/me/...`,
+ * delegated Mail.Send of an `exchangeMicrosoft` connection), so the message lands in that user's
+ * Sent Items.
+ *
+ * Options:
+ * - `connectionId` (required): the OAuth connection (type exchangeMicrosoft) whose access token is used.
+ * - `to` (required), `cc`, `bcc`: address-list templates (shared/delivery/addresses.ts): each
+ *   comma-separated item must render to exactly one address, so a variable cannot add recipients;
+ *   CR/LF and control characters in values cannot add anything either.
+ * - `subject` (required), `body` (default ''): templates. `bodyType` `text` (default) or `html`; with
+ *   `html` the template is HTML written by the administrator and every rendered VALUE is
+ *   HTML-escaped (`<script>` in a scan field arrives as text, the template's own markup stays).
+ * - `saveToSentItems` (default true): for sendMail. A large message is sent from a draft
+ *   (message-send), which Graph always keeps in Sent Items.
+ * - `maxMessageBytes` (default 35 MB, at most 150 MB): the attachments plus the body; checked before
+ *   any request (a PermanentDeliveryError, nothing sent). Exchange Online's default message size
+ *   limit is 35 MB (send) and it counts the encoded MIME size, about a third above the raw bytes;
+ *   attachments up to 150 MB need the mailbox's MaxSendSize (and the recipients' MaxReceiveSize)
+ *   raised by an Exchange administrator. A message the service still finds too large is refused
+ *   at send (413, permanent).
+ *
+ * Sending (https://learn.microsoft.com/graph/api/user-sendmail, message-send,
+ * attachment-createuploadsession, https://learn.microsoft.com/graph/outlook-large-attachments):
+ * - small (the base64 JSON request below SENDMAIL_REQUEST_BYTES, under Graph's 4 MB request limit):
+ *   one `POST /me/sendMail` with the attachments as base64 `contentBytes` (files read into memory,
+ *   they are small) → 202. Graph returns no id: the result's remoteId is `sendMail:<jobId>`.
+ * - large: `POST /me/messages` (a draft) → id; each file below 3 MB is attached with
+ *   `POST /me/messages/{id}/attachments` (base64), each larger one through
+ *   `POST .../attachments/createUploadSession` and a streamed chunked upload (uploadToSession:
+ *   320 KiB-multiple chunks below 4 MB, resumed after an interruption, no Authorization header to
+ *   the pre-authenticated upload URL); then `POST /me/messages/{id}/send` → 202. The draft is
+ *   created with `Prefer: IdType="ImmutableId"`, so its id (the result's remoteId) stays valid once
+ *   the message has moved to Sent Items. If anything fails after the draft was created, the draft
+ *   is deleted (best effort), so a retry does not leave drafts behind.
+ *
+ * HTTP, throttling (429/503 + Retry-After), one token renewal on 401 and the mapping of Graph errors
+ * to permanent (4xx) or transient (5xx, network) delivery errors are GraphClient's. A connection
+ * that must be authorized again (or is gone) is a PermanentDeliveryError.
+ *
+ * Idempotency: the deliverer delivers once per (job, destination); only a crash (or a lost
+ * response) between Graph accepting the send and the delivery being recorded can send the message
+ * twice on the retry. Mail cannot be recalled, so that window is accepted.
+ *
+ * Attachment names are the sender's (untrusted): control and bidirectional-override characters are
+ * removed, other Unicode is kept.
+ */
+import type { Readable } from 'node:stream';
+import { renderAddresses, type MailAddress } from '../addresses';
+import { GraphClient } from '../graph/client';
+import { DEFAULT_CHUNK_BYTES, uploadToSession } from '../graph/uploadSession';
+import { MissingVariableError, renderTemplate } from '../template';
+import { PermanentDeliveryError, TransientDeliveryError, type Connector, type DeliveryContext, type DeliveryFile, type DeliveryJob } from '../types';
+
+export interface GraphMailOptions {
+  /** The OAuth connection (type exchangeMicrosoft). */
+  connectionId: string;
+  /** Address-list templates. */
+  to: string;
+  cc?: string;
+  bcc?: string;
+  /** Templates. */
+  subject: string;
+  body: string;
+  bodyType: 'text' | 'html';
+  saveToSentItems: boolean;
+  /** Largest message (attachments + body), bytes. */
+  maxMessageBytes: number;
+}
+
+/** Exchange Online's default message size limit. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 35 * 1024 * 1024;
+/** Exchange Online's largest message (with raised mailbox limits) and Graph's largest attachment by upload session. */
+export const MAX_MESSAGE_BYTES = 150 * 1024 * 1024;
+/** The largest sendMail request sent; Graph refuses requests over 4 MB (413). */
+export const SENDMAIL_REQUEST_BYTES = 3.5 * 1024 * 1024;
+/** Attachments from this size go through an upload session ("If the file size is under 3 MB, do a single POST"). */
+export const SESSION_ATTACHMENT_BYTES = 3_000_000;
+
+function nonEmptyString(o: Record<string, unknown>, key: string): string {
+  const v = o[key];
+  if (typeof v !== 'string' || v.trim() === '') throw new Error(`"${key}" must be a non-empty string.`);
+  return v;
+}
+
+function optionalString(o: Record<string, unknown>, key: string): string | undefined {
+  return o[key] === undefined ? undefined : nonEmptyString(o, key);
+}
+
+const VARIABLE = /%([A-Za-z_][A-Za-z0-9_]*)%/g;
+
+export function escapeHtml(value: string): string {
+  return value.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+/** The body: a text template, or an HTML template whose rendered values are HTML-escaped one by one. */
+export function renderBody(template: string, fields: Readonly<Record<string, string>>, bodyType: 'text' | 'html'): string {
+  if (bodyType === 'text') return renderTemplate(template, fields, 'text');
+  return template.replace(VARIABLE, (variable: string) => {
+    try {
+      return escapeHtml(renderTemplate(variable, fields, 'text'));
+    } catch (err) {
+      // Name the whole template in the reason, as renderTemplate does.
+      if (err instanceof MissingVariableError) throw new MissingVariableError(err.variable, template);
+      throw err;
+    }
+  });
+}
+
+/** The sender's file name, safe to show: no control or bidi-override characters (an `exe` cannot pose as a `pdf`), Unicode kept. */
+export function attachmentName(name: string): string {
+  const cleaned = name
+    .replace(/[\p{Cc}\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu, '')
+    .trim();
+  return [...(cleaned || 'attachment')].slice(0, 255).join('');
+}
+
+interface GraphRecipient {
+  emailAddress: { address: string; name?: string };
+}
+
+const recipients = (list: MailAddress[] | undefined): GraphRecipient[] =>
+  (list ?? []).map((a) => ({ emailAddress: a.name ? { address: a.address, name: a.name } : { address: a.address } }));
+
+interface FileAttachment {
+  '@odata.type': '#microsoft.graph.fileAttachment';
+  name: string;
+  contentType: string;
+  contentBytes: string;
+}
+
+function contentTypeOf(file: DeliveryFile): string {
+  return file.contentType && file.contentType.trim() !== '' ? file.contentType : 'application/octet-stream';
+}
+
+async function readSmallFile(file: DeliveryFile): Promise<Buffer> {
+  const stream: Readable = await file.open();
+  const parts: Buffer[] = [];
+  let n = 0;
+  try {
+    for await (const piece of stream) {
+      const b = piece as Buffer;
+      n += b.length;
+      if (n > file.size) break;
+      parts.push(b);
+    }
+  } finally {
+    stream.destroy();
+  }
+  if (n !== file.size) throw new TransientDeliveryError(`The stored file '${attachmentName(file.name)}' has ${n > file.size ? 'more' : 'fewer'} bytes than its recorded size ${file.size}.`);
+  return Buffer.concat(parts, n);
+}
+
+async function fileAttachment(file: DeliveryFile): Promise<FileAttachment> {
+  return {
+    '@odata.type': '#microsoft.graph.fileAttachment',
+    name: attachmentName(file.name),
+    contentType: contentTypeOf(file),
+    contentBytes: (await readSmallFile(file)).toString('base64'),
+  };
+}
+
+/** The sendMail request's size: the JSON without the files plus, per file, its metadata and base64 length. */
+function sendMailRequestBytes(message: Record<string, unknown>, files: readonly DeliveryFile[]): number {
+  let n = Buffer.byteLength(JSON.stringify({ message: { ...message, attachments: [] }, saveToSentItems: true }));
+  for (const f of files) {
+    const meta: FileAttachment = { '@odata.type': '#microsoft.graph.fileAttachment', name: attachmentName(f.name), contentType: contentTypeOf(f), contentBytes: '' };
+    n += Buffer.byteLength(JSON.stringify(meta)) + 1 + Math.ceil(f.size / 3) * 4;
+  }
+  return n;
+}
+
+/** Errors that did not come from GraphClient: the token source's. */
+function classify(err: unknown): Error {
+  if (err instanceof PermanentDeliveryError || err instanceof TransientDeliveryError) return err;
+  const e = err as { code?: string; message?: string };
+  // The OAuth connection must be authorized again by an administrator (or is gone): retrying cannot help.
+  if (e?.code === 'reauthorization_required' || e?.code === 'connection_not_found') return new PermanentDeliveryError(`Microsoft Graph mail: ${e.message}`);
+  return new TransientDeliveryError(`Microsoft Graph mail: ${e?.message ?? String(err)}`);
+}
+
+export const graphMailConnector: Connector<GraphMailOptions> = {
+  type: 'graphMail',
+  parseOptions(raw) {
+    if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new Error('The options must be an object with "connectionId", "to" and "subject".');
+    const o = raw as Record<string, unknown>;
+    if (o.body !== undefined && typeof o.body !== 'string') throw new Error('"body" must be a string (a template).');
+    const bodyType = o.bodyType ?? 'text';
+    if (bodyType !== 'text' && bodyType !== 'html') throw new Error('"bodyType" must be "text" or "html".');
+    const save = o.saveToSentItems ?? true;
+    if (typeof save !== 'boolean') throw new Error('"saveToSentItems" must be true or false.');
+    const max = o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > MAX_MESSAGE_BYTES) {
+      throw new Error(`"maxMessageBytes" must be a whole number of bytes from 1 to ${MAX_MESSAGE_BYTES} (150 MB, Exchange Online's largest).`);
+    }
+    return {
+      connectionId: nonEmptyString(o, 'connectionId'),
+      to: nonEmptyString(o, 'to'),
+      cc: optionalString(o, 'cc'),
+      bcc: optionalString(o, 'bcc'),
+      subject: nonEmptyString(o, 'subject'),
+      body: (o.body as string | undefined) ?? '',
+      bodyType,
+      saveToSentItems: save,
+      maxMessageBytes: max,
+    };
+  },
+
+  async deliver(job, options, context) {
+    // Everything is rendered and checked before the first request.
+    const message = {
+      subject: renderTemplate(options.subject, job.fields, 'header'),
+      body: { contentType: options.bodyType, content: renderBody(options.body, job.fields, options.bodyType) },
+      toRecipients: recipients(renderAddresses(options.to, job.fields, 'to')),
+      ccRecipients: recipients(options.cc ? renderAddresses(options.cc, job.fields, 'cc') : undefined),
+      bccRecipients: recipients(options.bcc ? renderAddresses(options.bcc, job.fields, 'bcc') : undefined),
+    };
+    const total = job.files.reduce((sum, f) => sum + f.size, Buffer.byteLength(message.body.content));
+    if (total > options.maxMessageBytes) {
+      throw new PermanentDeliveryError(
+        `The message (attachments and body) totals ${total} bytes, over this destination's limit of ${options.maxMessageBytes} bytes (maxMessageBytes); it was not sent.`,
+      );
+    }
+    const graph = new GraphClient({
+      baseUrl: context.graphBaseUrl,
+      token: (forceRefresh) => context.getAccessToken(options.connectionId, { forceRefresh }),
+    });
+    try {
+      if (sendMailRequestBytes(message, job.files) <= SENDMAIL_REQUEST_BYTES) {
+        const attachments: FileAttachment[] = [];
+        for (const f of job.files) attachments.push(await fileAttachment(f));
+        await graph.request('/me/sendMail', { method: 'POST', json: { message: { ...message, attachments }, saveToSentItems: options.saveToSentItems } });
+        context.log.info('Graph mail sent with sendMail.', { jobId: job.jobId, files: job.files.length, bytes: total });
+        return { remoteId: `sendMail:${job.jobId}` };
+      }
+      return await sendLarge(graph, job, message, context);
+    } catch (err) {
+      throw classify(err);
+    }
+  },
+};
+
+/** Draft, attachments (small ones posted, large ones by upload session), send; the draft is deleted when that fails. */
+async function sendLarge(graph: GraphClient, job: DeliveryJob, message: Record<string, unknown>, context: DeliveryContext): Promise<{ remoteId: string }> {
+  const draft = await graph.json<{ id?: string }>('/me/messages', { method: 'POST', json: message, headers: { prefer: 'IdType="ImmutableId"' } });
+  if (typeof draft.id !== 'string' || draft.id === '') throw new TransientDeliveryError('Microsoft Graph created the draft without an id.');
+  const draftPath = `/me/messages/${encodeURIComponent(draft.id)}`;
+  try {
+    for (const file of job.files) {
+      if (file.size < SESSION_ATTACHMENT_BYTES) {
+        await graph.request(`${draftPath}/attachments`, { method: 'POST', json: await fileAttachment(file) });
+        continue;
+      }
+      const session = await graph.json<{ uploadUrl?: string }>(`${draftPath}/attachments/createUploadSession`, {
+        method: 'POST',
+        json: { AttachmentItem: { attachmentType: 'file', name: attachmentName(file.name), size: file.size, contentType: contentTypeOf(file) } },
+      });
+      if (typeof session.uploadUrl !== 'string' || !/^https?:\/\//.test(session.uploadUrl)) {
+        throw new TransientDeliveryError('Microsoft Graph created the attachment upload session without an upload URL.');
+      }
+      await uploadToSession(graph, session.uploadUrl, await file.open(), file.size, DEFAULT_CHUNK_BYTES);
+    }
+    await graph.request(`${draftPath}/send`, { method: 'POST' });
+  } catch (err) {
+    try {
+      await graph.request(draftPath, { method: 'DELETE', accept: [404] });
+    } catch (deleteErr) {
+      context.log.warn('The draft of a failed Graph mail delivery could not be deleted.', { jobId: job.jobId, reason: (deleteErr as Error).message?.slice(0, 300) });
+    }
+    throw err;
+  }
+  context.log.info('Graph mail sent from a draft.', { jobId: job.jobId, files: job.files.length });
+  return { remoteId: draft.id };
+}

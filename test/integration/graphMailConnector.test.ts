@@ -1,0 +1,379 @@
+/**
+ * The Microsoft Graph mail connector against the local Graph server (test/helpers/graphServer.ts,
+ * which enforces the documented sendMail / draft / attachment upload-session rules): small
+ * messages by sendMail, large ones by draft + upload sessions (bytes compared by SHA-256, no
+ * Authorization header to upload URLs), the size limit before any request, recipient injection,
+ * HTML escaping, throttling, an interrupted chunk, token renewal, and the draft deleted after a
+ * failure. No mocks: the DeliveryContext hands out tokens the test controls.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { CONNECTORS } from '../../shared/delivery/connectors';
+import { graphMailConnector, type GraphMailOptions } from '../../shared/delivery/graphMail';
+import { MissingVariableError } from '../../shared/delivery/template';
+import { PermanentDeliveryError, TransientDeliveryError, type DeliveryContext, type DeliveryFile, type DeliveryJob } from '../../shared/delivery/types';
+import { silentLogger } from '../../shared/log';
+import { MIB, startGraphServer, type GraphServer, type GraphServerOptions } from '../helpers/graphServer';
+
+const ME = 'alice@contoso.example';
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+let server: GraphServer | undefined;
+async function start(options: GraphServerOptions = {}): Promise<GraphServer> {
+  server = await startGraphServer({ meUpn: ME, ...options });
+  return server;
+}
+afterEach(async () => {
+  await server?.stop();
+  server = undefined;
+});
+
+function file(content: Buffer, name = 'scan.pdf', contentType = 'application/pdf'): DeliveryFile & { opened: number } {
+  const f = {
+    name,
+    contentType,
+    size: content.length,
+    sha256: sha256(content),
+    opened: 0,
+    async open() {
+      f.opened++;
+      return Readable.from(
+        (function* () {
+          for (let i = 0; i < content.length; i += MIB) yield content.subarray(i, i + MIB);
+        })(),
+      );
+    },
+  };
+  return f;
+}
+
+/** A file that must not be read (the size check comes first). */
+function unreadable(size: number, name = 'big.pdf'): DeliveryFile {
+  return { name, contentType: 'application/pdf', size, sha256: '', open: () => Promise.reject(new Error('must not be opened')) };
+}
+
+function job(files: DeliveryFile[], fields: Record<string, string> = {}): DeliveryJob {
+  return {
+    jobId: `job-${randomBytes(4).toString('hex')}`,
+    receivedAt: new Date(),
+    fields: { email: 'bob@fabrikam.example', name: 'Bob Jones', deviceName: 'MFP-3F', ...fields },
+    files,
+  };
+}
+
+interface TestContext extends DeliveryContext {
+  calls: { connectionId: string; forceRefresh: boolean }[];
+  readonly forceRefreshes: number;
+}
+
+/** getAccessToken hands out `first` until forceRefresh, then `renewed`; or throws `fail`. */
+function context(srv: GraphServer, o: { first?: string; renewed?: string; fail?: Error } = {}): TestContext {
+  let current = o.first ?? 'token-1';
+  const calls: TestContext['calls'] = [];
+  return {
+    calls,
+    get forceRefreshes() {
+      return calls.filter((c) => c.forceRefresh).length;
+    },
+    async getAccessToken(connectionId, options) {
+      calls.push({ connectionId, forceRefresh: options?.forceRefresh === true });
+      if (o.fail) throw o.fail;
+      if (options?.forceRefresh) current = o.renewed ?? 'token-2';
+      return current;
+    },
+    getApplicationToken: () => Promise.reject(new Error('not used')),
+    getSecret: () => Promise.reject(new Error('not used')),
+    graphBaseUrl: srv.baseUrl,
+    log: silentLogger,
+  };
+}
+
+const options = (o: Record<string, unknown> = {}): GraphMailOptions =>
+  graphMailConnector.parseOptions({
+    connectionId: 'conn-exchange',
+    to: '%name% <%email%>, archive@contoso.example',
+    subject: 'Scan from %deviceName%',
+    body: 'Hello %name%,\nyour scan is attached.',
+    ...o,
+  });
+
+const uploadRequests = (srv: GraphServer) => srv.requests.filter((r) => r.url.startsWith('/upload/'));
+
+describe('small messages: sendMail', () => {
+  test('recipients, subject, body rendered; attachments byte for byte; sent as /me into Sent Items', async () => {
+    const srv = await start();
+    const a = file(randomBytes(200_000), 'Größe – 報告.pdf');
+    const b = file(Buffer.from('plain text file\n'), 'notes\u0007\u202Etxt.exe\r\n.txt', 'text/plain');
+    const ctx = context(srv);
+    const j = job([a, b]);
+    const result = await graphMailConnector.deliver(j, options({ cc: 'cc@contoso.example', bcc: '"Audit" <audit@contoso.example>' }), ctx);
+
+    expect(result.remoteId).toBe(`sendMail:${j.jobId}`);
+    expect(srv.sentMail).toHaveLength(1);
+    const sent = srv.sentMail[0]!;
+    expect(sent.via).toBe('sendMail');
+    expect(sent.from).toBe(ME);
+    expect(sent.saveToSentItems).toBe(true);
+    expect(sent.message.subject).toBe('Scan from MFP-3F');
+    expect(sent.message.body).toEqual({ contentType: 'text', content: 'Hello Bob Jones,\nyour scan is attached.' });
+    expect(sent.message.toRecipients).toEqual([
+      { emailAddress: { address: 'bob@fabrikam.example', name: 'Bob Jones' } },
+      { emailAddress: { address: 'archive@contoso.example' } },
+    ]);
+    expect(sent.message.ccRecipients).toEqual([{ emailAddress: { address: 'cc@contoso.example' } }]);
+    expect(sent.message.bccRecipients).toEqual([{ emailAddress: { address: 'audit@contoso.example', name: 'Audit' } }]);
+    expect(sent.attachments.map((x) => x.name)).toEqual(['Größe – 報告.pdf', 'notestxt.exe.txt']);
+    expect(sent.attachments.map((x) => x.contentType)).toEqual(['application/pdf', 'text/plain']);
+    expect(sha256(sent.attachments[0]!.content)).toBe(a.sha256);
+    expect(sha256(sent.attachments[1]!.content)).toBe(b.sha256);
+
+    // One request, with the connection's token; no draft.
+    expect(srv.requests.map((r) => `${r.method} ${r.url} ${r.status}`)).toEqual(['POST /v1.0/me/sendMail 202']);
+    expect(srv.requests[0]!.headers.authorization).toBe('Bearer token-1');
+    expect(ctx.calls).toEqual([{ connectionId: 'conn-exchange', forceRefresh: false }]);
+  });
+
+  test('saveToSentItems false is passed on; a message without files', async () => {
+    const srv = await start();
+    await graphMailConnector.deliver(job([]), options({ saveToSentItems: false }), context(srv));
+    expect(srv.sentMail).toHaveLength(1);
+    expect(srv.sentMail[0]!.saveToSentItems).toBe(false);
+    expect(srv.sentMail[0]!.attachments).toEqual([]);
+  });
+
+  test('html bodyType: the values are HTML-escaped, the template markup is kept', async () => {
+    const srv = await start();
+    await graphMailConnector.deliver(
+      job([file(Buffer.from('x'))], { deviceName: '<script>alert("x")</script> & co' }),
+      options({ bodyType: 'html', body: '<p>Scan from <b>%deviceName%</b></p>' }),
+      context(srv),
+    );
+    expect(srv.sentMail[0]!.message.body).toEqual({
+      contentType: 'html',
+      content: '<p>Scan from <b>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co</b></p>',
+    });
+  });
+
+  test('a missing variable in the html body is permanent and names the template; nothing is sent', async () => {
+    const srv = await start();
+    const err = await graphMailConnector
+      .deliver(job([]), options({ bodyType: 'html', body: '<p>%department%</p>' }), context(srv))
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MissingVariableError);
+    expect((err as Error).message).toContain('<p>%department%</p>');
+    expect(srv.requests).toHaveLength(0);
+  });
+
+  test('429 with Retry-After 1 is honoured: delivered once', async () => {
+    const srv = await start();
+    srv.throttleNext(1, 1);
+    const t0 = Date.now();
+    await graphMailConnector.deliver(job([file(randomBytes(1000))]), options(), context(srv));
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(950);
+    expect(srv.requests.map((r) => r.status)).toEqual([429, 202]);
+    expect(srv.sentMail).toHaveLength(1);
+  });
+
+  test('a 401 on the first token: one forced renewal, then delivered', async () => {
+    const srv = await start();
+    srv.acceptToken((t) => t === 'fresh');
+    const ctx = context(srv, { first: 'stale', renewed: 'fresh' });
+    await graphMailConnector.deliver(job([file(randomBytes(1000))]), options(), ctx);
+    expect(ctx.forceRefreshes).toBe(1);
+    expect(srv.requests.map((r) => r.status)).toEqual([401, 202]);
+    expect(srv.requests[1]!.headers.authorization).toBe('Bearer fresh');
+    expect(srv.sentMail).toHaveLength(1);
+  });
+
+  test('the token refused twice → PermanentDeliveryError, nothing sent', async () => {
+    const srv = await start();
+    srv.acceptToken(() => false);
+    const ctx = context(srv);
+    const err = await graphMailConnector.deliver(job([file(randomBytes(1000))]), options(), ctx).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PermanentDeliveryError);
+    expect((err as Error).message).toMatch(/refused twice/);
+    expect(ctx.forceRefreshes).toBe(1);
+    expect(srv.requests.map((r) => r.status)).toEqual([401, 401]);
+    expect(srv.sentMail).toHaveLength(0);
+  });
+
+  test('a connection that must be authorized again (or is gone) is permanent; other token failures transient', async () => {
+    const srv = await start();
+    for (const code of ['reauthorization_required', 'connection_not_found']) {
+      const fail = Object.assign(new Error(`Connection 'conn-exchange' must be authorized again: ${code}`), { code });
+      const err = await graphMailConnector.deliver(job([]), options(), context(srv, { fail })).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PermanentDeliveryError);
+      expect((err as Error).message).toContain(`must be authorized again: ${code}`);
+    }
+    const err = await graphMailConnector.deliver(job([]), options(), context(srv, { fail: new Error('token endpoint unreachable') })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransientDeliveryError);
+    expect(srv.requests).toHaveLength(0);
+  });
+});
+
+describe('refused before any request', () => {
+  test('over maxMessageBytes: permanent, no token asked, no request, no file opened', async () => {
+    const srv = await start();
+    const ctx = context(srv);
+    const err = await graphMailConnector.deliver(job([unreadable(3 * MIB), unreadable(3 * MIB)]), options({ maxMessageBytes: 5 * MIB }), ctx).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PermanentDeliveryError);
+    expect((err as Error).message).toMatch(/maxMessageBytes/);
+    expect(ctx.calls).toHaveLength(0);
+    expect(srv.requests).toHaveLength(0);
+  });
+
+  test.each([
+    ['CRLF header injection', '%email%', { email: 'bob@fabrikam.example\r\nBcc: evil@evil.example' }],
+    ['a comma adding a recipient', '%email%', { email: 'bob@fabrikam.example, evil@evil.example' }],
+    ['a semicolon list', '%email%', { email: 'bob@fabrikam.example;evil@evil.example' }],
+    ['a display name bringing its own address', '%name% <%email%>', { name: 'Bob <evil@evil.example>' }],
+    ['a display name with a comma', '%name% <%email%>, archive@contoso.example', { name: 'Jones, evil@evil.example' }],
+  ])('%s in a recipient field is refused, nothing sent', async (_label, to, fields) => {
+    const srv = await start();
+    const ctx = context(srv);
+    const err = await graphMailConnector.deliver(job([file(Buffer.from('x'))], fields), options({ to }), ctx).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PermanentDeliveryError);
+    expect((err as Error).message).toMatch(/^"to": .* is not one e-mail address\.$/s);
+    expect(ctx.calls).toHaveLength(0);
+    expect(srv.requests).toHaveLength(0);
+  });
+
+  test('CR/LF in a subject value cannot add anything: it is flattened', async () => {
+    const srv = await start();
+    await graphMailConnector.deliver(job([], { deviceName: 'MFP\r\nBcc: evil@evil.example' }), options(), context(srv));
+    expect(srv.sentMail[0]!.message.subject).toBe('Scan from MFP Bcc: evil@evil.example');
+    expect(srv.sentMail[0]!.message.toRecipients).toHaveLength(2);
+    expect(srv.sentMail[0]!.message.bccRecipients).toEqual([]);
+  });
+});
+
+describe('large messages: draft + attachment upload sessions', () => {
+  test('a 40 MB file and a small one: streamed in chunks, bytes equal, no Authorization to upload URLs', async () => {
+    const srv = await start({ maxMessageBytes: 150 * MIB, minAttachmentSessionBytes: 3_000_000 });
+    const big = file(randomBytes(40 * MIB), 'scan-40MB.pdf');
+    const small = file(randomBytes(50_000), 'cover.png', 'image/png');
+    const ctx = context(srv);
+    const result = await graphMailConnector.deliver(job([small, big]), options({ maxMessageBytes: 60 * MIB }), ctx);
+
+    expect(srv.sentMail).toHaveLength(1);
+    const sent = srv.sentMail[0]!;
+    expect(sent.via).toBe('draft');
+    expect(sent.from).toBe(ME);
+    expect(sent.message.subject).toBe('Scan from MFP-3F');
+    expect(sent.message.toRecipients).toHaveLength(2);
+    expect(sent.attachments.map((a) => a.name)).toEqual(['cover.png', 'scan-40MB.pdf']);
+    expect(sha256(sent.attachments[0]!.content)).toBe(small.sha256);
+    expect(sha256(sent.attachments[1]!.content)).toBe(big.sha256);
+    expect(sent.attachments[1]!.contentType).toBe('application/pdf');
+
+    const draftPost = srv.requests.find((r) => r.method === 'POST' && r.url === '/v1.0/me/messages')!;
+    expect(draftPost.status).toBe(201);
+    expect(draftPost.headers.prefer).toBe('IdType="ImmutableId"');
+    expect(typeof result.remoteId).toBe('string');
+    expect(srv.requests.some((r) => r.url === `/v1.0/me/messages/${encodeURIComponent(result.remoteId!)}/send` && r.status === 202)).toBe(true);
+
+    const uploads = uploadRequests(srv);
+    expect(uploads.length).toBe(Math.ceil((40 * MIB) / (3.125 * MIB)));
+    for (const u of uploads) {
+      expect(u.headers.authorization).toBeUndefined();
+      expect(u.bodyBytes).toBeLessThan(4 * MIB);
+    }
+    for (const r of srv.requests.filter((x) => x.url.startsWith('/v1.0/'))) expect(r.headers.authorization).toBe('Bearer token-1');
+    expect(srv.openSessions).toBe(0);
+    expect(big.opened).toBe(1);
+    // No draft cleanup after a success.
+    expect(srv.requests.some((r) => r.method === 'DELETE')).toBe(false);
+  });
+
+  test('an interrupted attachment chunk is resumed from nextExpectedRanges', async () => {
+    const srv = await start();
+    const big = file(randomBytes(8 * MIB));
+    srv.interruptNextChunk();
+    await graphMailConnector.deliver(job([big]), options(), context(srv));
+    expect(srv.sentMail).toHaveLength(1);
+    expect(sha256(srv.sentMail[0]!.attachments[0]!.content)).toBe(big.sha256);
+    const uploads = uploadRequests(srv);
+    expect(uploads[0]!.status).toBe(-1); // cut off
+    expect(uploads[1]!.method).toBe('GET'); // asked where to resume
+    expect(uploads.every((u) => u.headers.authorization === undefined)).toBe(true);
+  });
+
+  test('a 429 on an upload URL is honoured too (Retry-After, the chunk sent again)', async () => {
+    const srv = await start();
+    const big = file(randomBytes(5 * MIB));
+    // The file is opened right after the upload session was created: the next request is the first PUT.
+    const open = big.open;
+    big.open = async () => {
+      srv.throttleNext(1, 1);
+      return open();
+    };
+    await graphMailConnector.deliver(job([big]), options(), context(srv));
+    expect(srv.sentMail).toHaveLength(1);
+    expect(sha256(srv.sentMail[0]!.attachments[0]!.content)).toBe(big.sha256);
+    expect(uploadRequests(srv).map((u) => `${u.method} ${u.status}`)).toEqual(['PUT 429', 'PUT 200', 'PUT 201']);
+  });
+
+  test('a permanent failure at send (413 message too large) deletes the draft', async () => {
+    const srv = await start({ maxMessageBytes: 5 * MIB });
+    const big = file(randomBytes(8 * MIB));
+    const err = await graphMailConnector.deliver(job([big]), options(), context(srv)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PermanentDeliveryError);
+    expect((err as Error).message).toMatch(/413 ErrorMessageSizeExceeded/);
+    expect(srv.sentMail).toHaveLength(0);
+    const draftId = srv.requests.find((r) => r.method === 'POST' && r.url === '/v1.0/me/messages')!;
+    expect(draftId.status).toBe(201);
+    const send = srv.requests.find((r) => r.url.endsWith('/send'))!;
+    expect(send.status).toBe(413);
+    const messagePath = send.url.slice(0, -'/send'.length);
+    const del = srv.requests.filter((r) => r.method === 'DELETE');
+    expect(del.map((r) => r.url)).toEqual([messagePath]);
+    expect(del[0]!.headers.authorization).toBe('Bearer token-1');
+  });
+
+  test('a failure while attaching (attachment over the server limit) deletes the draft and sends nothing', async () => {
+    const srv = await start({ maxAttachmentBytes: 4 * MIB });
+    const err = await graphMailConnector.deliver(job([file(randomBytes(6 * MIB))]), options(), context(srv)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PermanentDeliveryError);
+    expect((err as Error).message).toMatch(/413 ErrorAttachmentSizeExceeded/);
+    expect(srv.requests.filter((r) => r.method === 'DELETE')).toHaveLength(1);
+    expect(srv.requests.some((r) => r.url.endsWith('/send'))).toBe(false);
+    expect(srv.sentMail).toHaveLength(0);
+  });
+});
+
+describe('options', () => {
+  test('defaults', () => {
+    expect(graphMailConnector.parseOptions({ connectionId: 'c', to: 'a@b.example', subject: 's' })).toEqual({
+      connectionId: 'c',
+      to: 'a@b.example',
+      cc: undefined,
+      bcc: undefined,
+      subject: 's',
+      body: '',
+      bodyType: 'text',
+      saveToSentItems: true,
+      maxMessageBytes: 35 * MIB,
+    });
+  });
+
+  test.each([
+    [undefined, /options must be an object/],
+    [{ to: 'a@b.example', subject: 's' }, /"connectionId"/],
+    [{ connectionId: 'c', subject: 's' }, /"to"/],
+    [{ connectionId: 'c', to: 'a@b.example' }, /"subject"/],
+    [{ connectionId: 'c', to: 'a@b.example', subject: 's', cc: '' }, /"cc"/],
+    [{ connectionId: 'c', to: 'a@b.example', subject: 's', bcc: 5 }, /"bcc"/],
+    [{ connectionId: 'c', to: 'a@b.example', subject: 's', body: 1 }, /"body"/],
+    [{ connectionId: 'c', to: 'a@b.example', subject: 's', bodyType: 'markdown' }, /"bodyType"/],
+    [{ connectionId: 'c', to: 'a@b.example', subject: 's', saveToSentItems: 'yes' }, /"saveToSentItems"/],
+    [{ connectionId: 'c', to: 'a@b.example', subject: 's', maxMessageBytes: 0 }, /"maxMessageBytes"/],
+    [{ connectionId: 'c', to: 'a@b.example', subject: 's', maxMessageBytes: 151 * MIB }, /"maxMessageBytes"/],
+    [{ connectionId: 'c', to: 'a@b.example', subject: 's', maxMessageBytes: 1.5 }, /"maxMessageBytes"/],
+  ])('%j is refused naming the option', (raw, message) => {
+    expect(() => graphMailConnector.parseOptions(raw)).toThrow(message);
+  });
+
+  test('registered as graphMail', () => {
+    expect(CONNECTORS.graphMail).toBe(graphMailConnector);
+  });
+});
