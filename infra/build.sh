@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Compiles and lints every Bicep template with the real Bicep compiler (restored from NuGet).
 # Any diagnostic fails the build: bicepconfig.json raises the linter's rules to errors.
+# Parameter files (*.bicepparam) are built (build-params) and linted the same way.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 version=$(sed -n 's/.*Azure.Bicep.CommandLine.linux-x64" Version="\[\([^]]*\)\]".*/\1/p' "$here/tools/bicep.csproj")
@@ -21,5 +22,14 @@ while IFS= read -r file; do
   log=$("$bicep" lint "$file" 2>&1) || status=1
   [ -n "$log" ] && { echo "$log"; status=1; }
 done < <(find "$here" -name '*.bicep' -not -path '*/tools/*' | sort)
-[ "$status" -eq 0 ] && echo "Bicep: every template compiled and linted with no diagnostics."
+while IFS= read -r file; do
+  rel=${file#"$here/"}
+  echo "bicep build-params $rel"
+  log=$("$bicep" build-params "$file" --outfile "$out/${rel}.json" 2>&1) || status=1
+  [ -n "$log" ] && { echo "$log"; status=1; }
+  echo "bicep lint $rel"
+  log=$("$bicep" lint "$file" 2>&1) || status=1
+  [ -n "$log" ] && { echo "$log"; status=1; }
+done < <(find "$here" -name '*.bicepparam' -not -path '*/tools/*' | sort)
+[ "$status" -eq 0 ] && echo "Bicep: every template and parameter file compiled and linted with no diagnostics."
 exit "$status"
