@@ -103,6 +103,8 @@ var appSettings = {
   TOKEN_REFRESH_SCHEDULE: '0 0 * * * *'
   TOKEN_REFRESH_MAX_AGE_HOURS: '24'
   DESTINATIONS_FILE: 'destinations.json'
+  // Empty: the code's default, the global Microsoft Graph (https://graph.microsoft.com/v1.0).
+  GRAPH_BASE_URL: ''
 }
 
 var perTypeClientIds = toObject(items(oauthClientIdsByType), t => 'OAUTH_CLIENT_ID_${toUpper(t.key)}', t => t.value)

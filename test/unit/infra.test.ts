@@ -1,0 +1,315 @@
+/**
+ * The deployment templates, compiled by the real Bicep compiler (restored from NuGet when missing,
+ * see tools/infra/bicep.ts) and checked as ARM JSON: the security properties the deployment
+ * promises, the exact role set, and that the facts the templates take from the code are current.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { allResources, modules, resourcesOfType, variableRefs, type FoundResource } from '../../tools/infra/arm';
+import { buildBicep, REPO_ROOT } from '../../tools/infra/bicep';
+import { GENERATED_FILE, renderScanRelayFacts, scanRelayFacts } from '../../tools/infra/scanRelayFacts';
+
+const MAIN = join(REPO_ROOT, 'infra', 'main.bicep');
+
+// Built-in role definition IDs (https://learn.microsoft.com/azure/role-based-access-control/built-in-roles).
+const ROLE = {
+  storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b',
+  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88',
+  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3',
+  keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6',
+  monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb',
+  keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7',
+};
+const BROAD_ROLES = {
+  owner: '8e3af657-a8ff-443c-a75c-2fe8c4bcb635',
+  contributor: 'b24988ac-6180-42a0-ab88-20f7382dd24c',
+  userAccessAdministrator: '18d7d88d-d35e-4fb5-a5c3-7773c20a72d9',
+  storageAccountContributor: '17d1049b-9a84-46fb-8f53-869881c3d3ab',
+  keyVaultAdministrator: '00482a5a-887f-4fb3-b363-3b7fe8e74483',
+};
+
+let arm: any;
+let armText: string;
+let diagnostics: string;
+
+beforeAll(() => {
+  const built = buildBicep(MAIN);
+  arm = built.template;
+  diagnostics = built.diagnostics;
+  armText = JSON.stringify(arm);
+}, 300_000);
+
+const one = (type: string): FoundResource => {
+  const found = resourcesOfType(arm, type);
+  expect(found).toHaveLength(1);
+  return found[0]!;
+};
+
+const moduleTemplate = (name: string) => {
+  const m = modules(arm).get(name);
+  if (!m) throw new Error(`no module deployment '${name}' in main.json`);
+  return m;
+};
+
+describe('compilation', () => {
+  it('main.bicep compiles with no diagnostics (bicepconfig.json makes the linter rules errors)', () => {
+    expect(diagnostics).toBe('');
+    expect(arm.$schema).toContain('deploymentTemplate.json');
+  });
+
+  it('infra/scanrelay.generated.json is what the code says (connection types, redirect paths, storage names)', () => {
+    const onDisk = readFileSync(join(REPO_ROOT, GENERATED_FILE), 'utf8');
+    // On a mismatch: npm run build && node dist/tools/infra/generate.js
+    expect(onDisk).toBe(renderScanRelayFacts());
+  });
+
+  it('the compiled template carries every redirect path of the code', () => {
+    for (const { redirectPath } of scanRelayFacts().connectionTypes) expect(armText).toContain(redirectPath);
+    expect(arm.outputs.redirectUris.value).toContain("variables('facts').connectionTypes");
+    expect(arm.outputs.redirectUris.value).toContain('redirectPath');
+  });
+});
+
+describe('storage account', () => {
+  const account = () => one('Microsoft.Storage/storageAccounts').resource;
+
+  it('has no shared-key access, TLS 1.2, HTTPS only and no public blobs', () => {
+    expect(account().properties).toMatchObject({
+      allowSharedKeyAccess: false,
+      minimumTlsVersion: 'TLS1_2',
+      supportsHttpsTrafficOnly: true,
+      allowBlobPublicAccess: false,
+      defaultToOAuthAuthentication: true,
+    });
+  });
+
+  it('creates the containers, queues and tables of the code', () => {
+    const storage = moduleTemplate('storage').template;
+    const facts = scanRelayFacts();
+    // loadJsonContent is inlined as a variable of the module.
+    const loaded = Object.values(storage.variables).find((v: any) => v?.storage?.tables) as any;
+    expect(loaded.storage).toEqual(facts.storage);
+    const loop = (type: string) => one(type).resource.copy?.count as string;
+    expect(loop('Microsoft.Storage/storageAccounts/blobServices/containers')).toContain('storage.containers');
+    expect(loop('Microsoft.Storage/storageAccounts/queueServices/queues')).toContain('storage.queues');
+    expect(loop('Microsoft.Storage/storageAccounts/tableServices/tables')).toContain('storage.tables');
+  });
+
+  it('deletes stored scans after the retention period (a parameter)', () => {
+    const policy = one('Microsoft.Storage/storageAccounts/managementPolicies').resource;
+    const [rule] = policy.properties.policy.rules;
+    expect(rule.enabled).toBe(true);
+    expect(rule.definition.filters.prefixMatch).toEqual(["[format('{0}/', variables('facts').storage.scanContainer)]"]);
+    expect(rule.definition.actions.baseBlob.delete.daysAfterCreationGreaterThan).toBe("[parameters('scanRetentionDays')]");
+    expect(moduleTemplate('storage').deployment.properties.parameters.scanRetentionDays.value).toBe(
+      "[parameters('scanRetentionDays')]",
+    );
+    expect(arm.parameters.scanRetentionDays).toMatchObject({ type: 'int', minValue: 1 });
+  });
+});
+
+describe('function app', () => {
+  const site = () => one('Microsoft.Web/sites').resource;
+
+  it('runs on the Flex Consumption plan (FC1)', () => {
+    expect(one('Microsoft.Web/serverfarms').resource.sku).toEqual({ tier: 'FlexConsumption', name: 'FC1' });
+    expect(site().kind).toBe('functionapp,linux');
+  });
+
+  it('is HTTPS only with minimum TLS 1.2, Node.js 22, and no basic-auth publishing', () => {
+    const p = site().properties;
+    expect(p.httpsOnly).toBe(true);
+    expect(p.siteConfig.minTlsVersion).toBe('1.2');
+    expect(p.siteConfig.ftpsState).toBe('Disabled');
+    expect(p.functionAppConfig.runtime).toEqual({ name: 'node', version: '22' });
+    const policies = resourcesOfType(arm, 'Microsoft.Web/sites/basicPublishingCredentialsPolicies');
+    expect(policies.map((f) => f.resource.properties.allow)).toEqual([false, false]);
+  });
+
+  it('takes instance memory and maximum instance count from parameters', () => {
+    expect(site().properties.functionAppConfig.scaleAndConcurrency).toEqual({
+      instanceMemoryMB: "[parameters('instanceMemoryMB')]",
+      maximumInstanceCount: "[parameters('maximumInstanceCount')]",
+    });
+    expect(arm.parameters.instanceMemoryMB.allowedValues).toEqual([512, 2048, 4096]);
+    expect(arm.parameters.maximumInstanceCount).toMatchObject({ minValue: 1, maxValue: 1000 });
+  });
+
+  it('uses only the user-assigned identity, also for Key Vault references and the deployment package', () => {
+    const s = site();
+    expect(s.identity.type).toBe('UserAssigned');
+    expect(Object.keys(s.identity.userAssignedIdentities)).toEqual(["[format('{0}', parameters('identityId'))]"]);
+    expect(s.properties.keyVaultReferenceIdentity).toBe("[parameters('identityId')]");
+    expect(s.properties.functionAppConfig.deployment.storage.authentication).toEqual({
+      type: 'UserAssignedIdentity',
+      userAssignedIdentityResourceId: "[parameters('identityId')]",
+    });
+    const passed = moduleTemplate('functionApp').deployment.properties.parameters;
+    expect(passed.identityId.value).toContain("Microsoft.ManagedIdentity/userAssignedIdentities");
+    expect(passed.identityClientId.value).toContain('.clientId');
+  });
+
+  it('reaches storage and Application Insights with the identity (no connection string, no key)', () => {
+    const settings = moduleTemplate('functionApp').template.variables.appSettings;
+    expect(settings.AzureWebJobsStorage).toBeUndefined();
+    expect(settings).toMatchObject({
+      AzureWebJobsStorage__credential: 'managedidentity',
+      AzureWebJobsStorage__clientId: "[parameters('identityClientId')]",
+      AzureWebJobsStorage__blobServiceUri: "[parameters('blobServiceUri')]",
+      AzureWebJobsStorage__queueServiceUri: "[parameters('queueServiceUri')]",
+      AzureWebJobsStorage__tableServiceUri: "[parameters('tableServiceUri')]",
+      AZURE_CLIENT_ID: "[parameters('identityClientId')]",
+      KEY_VAULT_URL: "[parameters('keyVaultUri')]",
+      APPLICATIONINSIGHTS_AUTHENTICATION_STRING: "[format('Authorization=AAD;ClientId={0}', parameters('identityClientId'))]",
+    });
+  });
+
+  it("sets the host's request size limit to ScanRelay's own", () => {
+    const settings = moduleTemplate('functionApp').template.variables.appSettings;
+    expect(settings.FUNCTIONS_REQUEST_BODY_SIZE_LIMIT).toBe(settings.SCAN_MAX_REQUEST_BYTES);
+    expect(settings.SCAN_MAX_REQUEST_BYTES).toBe("[string(parameters('scanMaxRequestBytes'))]");
+    expect(arm.parameters.scanMaxRequestBytes.defaultValue).toBe(100 * 1024 * 1024);
+    // The platform's front end accepts at most 210 MB whatever the host allows.
+    expect(arm.parameters.scanMaxRequestBytes.maxValue).toBeLessThanOrEqual(210 * 1024 * 1024);
+  });
+
+  it('app settings: Key Vault references for secret settings, and no secret in plain values', () => {
+    const fa = moduleTemplate('functionApp').template;
+    const config = one('Microsoft.Web/sites/config').resource;
+    expect(config.name).toContain("'appsettings'");
+    expect(config.properties).toBe(
+      "[union(variables('appSettings'), variables('perTypeClientIds'), variables('secretReferences'))]",
+    );
+    expect(fa.variables.secretReferences).toContain("format('@Microsoft.KeyVault(SecretUri={0}secrets/{1}/)', parameters('keyVaultUri')");
+    // Setting names that sound secret, and why each one is not.
+    const notSecrets: Record<string, string> = {
+      KEY_VAULT_URL: 'the vault address',
+      SCAN_SHARED_SECRET_FIELD: "the name of the form field; the secret is in Key Vault",
+      TOKEN_REFRESH_SCHEDULE: 'a schedule',
+      TOKEN_REFRESH_MAX_AGE_HOURS: 'a number of hours',
+      APPLICATIONINSIGHTS_CONNECTION_STRING: 'only says where to send telemetry: local authentication is disabled',
+    };
+    for (const [name, value] of Object.entries(fa.variables.appSettings as Record<string, string>)) {
+      if (/SECRET|PASSWORD|KEY|TOKEN|CONNECTION_STRING|SAS/i.test(name)) expect(notSecrets).toHaveProperty([name]);
+      expect(value).not.toMatch(/AccountKey=|SharedAccessSignature|sig=|listKeys|listSecrets|InstrumentationKey=/i);
+    }
+  });
+});
+
+describe('key vault', () => {
+  it('uses RBAC authorization, soft delete and purge protection', () => {
+    const vault = one('Microsoft.KeyVault/vaults').resource;
+    expect(vault.properties).toMatchObject({
+      enableRbacAuthorization: true,
+      enableSoftDelete: true,
+      enablePurgeProtection: true,
+    });
+    expect(vault.properties.softDeleteRetentionInDays).toBeGreaterThanOrEqual(7);
+    expect(vault.properties.accessPolicies).toBeUndefined();
+  });
+});
+
+describe('application insights', () => {
+  it('has local authentication disabled and sends to a Log Analytics workspace', () => {
+    const ai = one('Microsoft.Insights/components').resource;
+    expect(ai.properties.DisableLocalAuth).toBe(true);
+    expect(ai.properties.WorkspaceResourceId).toContain('Microsoft.OperationalInsights/workspaces');
+  });
+});
+
+describe('role assignments', () => {
+  /** The role definition GUIDs one assignment grants (a copy loop over a role map grants each). */
+  function rolesOf(f: FoundResource): string[] {
+    const expr: string = f.resource.properties.roleDefinitionId;
+    expect(expr).toMatch(/^\[subscriptionResourceId\('Microsoft\.Authorization\/roleDefinitions', /);
+    const values = variableRefs(expr).map((v) => f.template.variables[v]);
+    return values.flatMap((v) => (typeof v === 'string' ? [v] : Object.values(v as Record<string, string>)));
+  }
+
+  const assignments = () => resourcesOfType(arm, 'Microsoft.Authorization/roleAssignments');
+
+  it('the app identity gets exactly the five data-plane roles it needs, each on its resource', () => {
+    const granted = assignments()
+      .filter((f) => f.resource.properties.principalId === "[parameters('principalId')]")
+      .map((f) => ({ module: f.modulePath.join('/'), scope: f.resource.scope, roles: rolesOf(f) }));
+    expect(granted).toHaveLength(3);
+    expect(granted).toEqual(
+      expect.arrayContaining([
+        {
+          module: 'storage',
+          scope: "[resourceId('Microsoft.Storage/storageAccounts', parameters('name'))]",
+          roles: [ROLE.storageBlobDataOwner, ROLE.storageQueueDataContributor, ROLE.storageTableDataContributor],
+        },
+        { module: 'keyVault', scope: "[resourceId('Microsoft.KeyVault/vaults', parameters('name'))]", roles: [ROLE.keyVaultSecretsUser] },
+        { module: 'monitoring', scope: "[resourceId('Microsoft.Insights/components', parameters('appInsightsName'))]", roles: [ROLE.monitoringMetricsPublisher] },
+      ]),
+    );
+    expect(granted.flatMap((g) => g.roles).sort()).toEqual(
+      [
+        ROLE.storageBlobDataOwner,
+        ROLE.storageQueueDataContributor,
+        ROLE.storageTableDataContributor,
+        ROLE.keyVaultSecretsUser,
+        ROLE.monitoringMetricsPublisher,
+      ].sort(),
+    );
+    // Every module's principalId is the user-assigned identity's.
+    for (const name of ['storage', 'keyVault', 'monitoring']) {
+      const passed = moduleTemplate(name).deployment.properties.parameters.principalId.value;
+      expect(passed).toMatch(/userAssignedIdentities.*\.principalId\]$/);
+    }
+  });
+
+  it('the only other assignment is the optional Key Vault Secrets Officer for the operator, on the vault', () => {
+    const others = assignments().filter((f) => f.resource.properties.principalId !== "[parameters('principalId')]");
+    expect(others).toHaveLength(1);
+    const [operator] = others;
+    expect(rolesOf(operator!)).toEqual([ROLE.keyVaultSecretsOfficer]);
+    expect(operator!.resource.condition).toBe("[not(empty(parameters('operatorPrincipalId')))]");
+    expect(operator!.resource.scope).toBe("[resourceId('Microsoft.KeyVault/vaults', parameters('name'))]");
+    expect(arm.parameters.operatorPrincipalId.defaultValue).toBe('');
+  });
+
+  it('grants nothing broad, nothing at resource-group scope, and names every assignment with guid()', () => {
+    for (const f of assignments()) {
+      for (const role of rolesOf(f)) expect(Object.values(BROAD_ROLES)).not.toContain(role);
+      // Scoped to one resource, never the resource group or the subscription.
+      expect(f.resource.scope).toMatch(/^\[resourceId\('Microsoft\.(Storage|KeyVault|Insights)\//);
+      expect(f.resource.name).toMatch(/^\[guid\(/);
+      // The name depends on the scope, the principal and the role: redeploying finds the same assignment.
+      expect(f.resource.name).toMatch(/principalId'\)|operatorPrincipalId'\)/);
+    }
+    for (const role of Object.values(BROAD_ROLES)) expect(armText).not.toContain(role);
+  });
+});
+
+describe('outputs and secrets', () => {
+  it('outputs the base URL, the redirect URIs and what the next steps need, and no secret', () => {
+    expect(Object.keys(arm.outputs).sort()).toEqual(
+      ['baseUrl', 'functionAppName', 'keyVaultUrl', 'managedIdentityClientId', 'redirectUris', 'storageAccountName', 'tenantId'].sort(),
+    );
+    for (const { template } of [{ template: arm }, ...modules(arm).values()]) {
+      for (const [name, output] of Object.entries(template.outputs ?? {}) as Array<[string, any]>) {
+        expect(output.type).not.toMatch(/^secure/i);
+        // The App Insights connection string is no credential with local authentication disabled.
+        if (name !== 'connectionString') expect(name).not.toMatch(/secret|password|key(?!Vault)|token|connectionString/i);
+      }
+    }
+  });
+
+  it('never reads keys or secrets in the template', () => {
+    expect(armText).not.toMatch(/listKeys|listSecrets|listAccountSas|listServiceSas|AccountKey=/);
+    for (const f of allResources(arm)) {
+      expect(f.resource.type).not.toBe('Microsoft.KeyVault/vaults/secrets');
+    }
+  });
+
+  it('parameter files set only parameters main.bicep declares, with safe defaults', () => {
+    const azd = JSON.parse(readFileSync(join(REPO_ROOT, 'infra', 'main.parameters.json'), 'utf8'));
+    for (const name of Object.keys(azd.parameters)) expect(arm.parameters).toHaveProperty([name]);
+    const bicepparam = readFileSync(join(REPO_ROOT, 'infra', 'main.bicepparam'), 'utf8');
+    const names = [...bicepparam.matchAll(/^param (\w+)/gm)].map((m) => m[1]!);
+    expect(names).toContain('namePrefix');
+    for (const name of names) expect(arm.parameters).toHaveProperty([name]);
+  });
+});
