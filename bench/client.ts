@@ -10,8 +10,8 @@ export interface ScanAnswer {
 }
 
 /** POSTs one generated scan job (Content-Length set, body streamed) and reads the answer. */
-export function postScan(url: string, fileSizes: readonly number[], agent: Agent): Promise<ScanAnswer> {
-  const body = multipartBody(fileSizes);
+export function postScan(url: string, fileSizes: readonly number[], agent: Agent, fields: Readonly<Record<string, string>> = {}): Promise<ScanAnswer> {
+  const body = multipartBody(fileSizes, fields);
   return new Promise((resolve, reject) => {
     const req = request(
       url,
@@ -52,6 +52,7 @@ export async function sendScans(
   url: string,
   scenario: Scenario,
   check: (answer: ScanAnswer) => void,
+  fields: Readonly<Record<string, string>> = {},
 ): Promise<number> {
   const agent = new Agent({ keepAlive: true, maxSockets: scenario.inFlight });
   const sizes = Array.from({ length: scenario.filesPerRequest }, () => scenario.fileBytes);
@@ -61,7 +62,7 @@ export async function sendScans(
     const worker = async () => {
       while (next < scenario.requests) {
         next++;
-        check(await postScan(url, sizes, agent));
+        check(await postScan(url, sizes, agent, fields));
       }
     };
     await Promise.all(Array.from({ length: Math.min(scenario.inFlight, scenario.requests) }, worker));

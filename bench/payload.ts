@@ -56,12 +56,13 @@ export interface MultipartBody {
  * A multipart/form-data body with the text fields a printer's scan workflow sends, then one
  * file part per entry of `fileSizes`. Each call makes a new scanJobID, as a printer does.
  */
-export function multipartBody(fileSizes: readonly number[]): MultipartBody {
+export function multipartBody(fileSizes: readonly number[], extraFields: Readonly<Record<string, string>> = {}): MultipartBody {
   const boundary = `----scanrelaybench${randomUUID().replace(/-/g, '')}`;
   const fields: Record<string, string> = {
     username: 'bench',
     scanJobID: randomUUID(),
     deviceName: 'bench-device',
+    ...extraFields,
   };
   const head: Buffer[] = [];
   for (const [name, value] of Object.entries(fields)) {

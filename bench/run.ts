@@ -7,7 +7,9 @@
  * Options (environment):
  *   BENCH_REPS=5          repetitions per scenario and side (the median is reported)
  *   BENCH_STRICT=1        exit 1 when a target is missed (a failed correctness check always does)
- *   BENCH_SCENARIOS=a,c   a subset (docs/benchmarks.md is then left alone); `refresh` names the token refresh bench
+ *   BENCH_SCENARIOS=a,c   a subset (docs/benchmarks.md is then left alone); `delivery` names the end-to-end
+ *                         delivery bench (bench/delivery.ts), `refresh` the token refresh bench
+ *   BENCH_DELIVERY_JOBS=60   jobs per destination and run in the delivery bench
  *   BENCH_REFRESH_CONNECTIONS=2000   connections in the token refresh bench
  *   BENCH_AZURITE=shm|disk|memory   where Azurite keeps blobs (default shm where /dev/shm exists)
  *   BENCH_CPU_PROF=<dir>  V8 CPU profiles of the children, written when they exit
@@ -19,6 +21,7 @@ import { join } from 'node:path';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { startAzurite, type RunningAzurite } from '../host/local/azurite';
 import { forkChild, type BenchChild } from './children';
+import { deliveryMarkdown, runDeliveryBench } from './delivery';
 import { refreshMarkdown, runRefreshBench } from './refresh';
 import { sendScans, type ScanAnswer } from './client';
 import { fileSha256, KiB, MiB } from './payload';
@@ -346,6 +349,14 @@ async function main(): Promise<number> {
     }
   }
 
+  let deliverySection = '';
+  if (!ONLY || ONLY.includes('delivery')) {
+    log('end-to-end delivery (ingest → queue → SMTP sink / Graph test server), and the deliverer\'s RSS with a 200 MiB file');
+    const f = await runDeliveryBench(Math.min(REPS, 3));
+    deliverySection = deliveryMarkdown(f);
+    console.log('\n' + deliverySection);
+  }
+
   let refreshSection = '';
   if (!ONLY || ONLY.includes('refresh')) {
     const f = await runRefreshBench(log, Number(process.env.BENCH_REFRESH_CONNECTIONS || 2000));
@@ -361,6 +372,7 @@ async function main(): Promise<number> {
   const totalSeconds = (Date.now() - began) / 1000;
   const report =
     markdown({ date: new Date(), machine: startMachine, reps: REPS, totalSeconds, storage: STORAGE, figures: all, targets, noisy }) +
+    (deliverySection ? '\n' + deliverySection : '') +
     (refreshSection ? '\n' + refreshSection : '');
 
   mkdirSync(join(RAW_FILE, '..'), { recursive: true });

@@ -1,0 +1,253 @@
+/**
+ * End-to-end delivery: scan jobs POSTed to ScanRelay's local host (`node dist/host/local/main.js`,
+ * the `npm start` entry, its own process) are stored in Azurite, queued, and delivered by the
+ * queue trigger to an SMTP sink or to the local Graph server (OneDrive, application mode with an
+ * app-only token from the test OIDC server); the sinks run in another process (bench/sinks.ts).
+ * Reported: jobs per minute from the first POST to the last arrival, against a baseline that
+ * sends the same files straight to the same sink from the bench process (no ScanRelay: what the
+ * sink and loopback allow), and the deliverer's peak RSS while it streams one 200 MiB file to
+ * OneDrive through an upload session (bench/deliverOnce.ts, a process doing only that).
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import nodemailer from 'nodemailer';
+import { QueueClient } from '@azure/storage-queue';
+import { startAzurite } from '../host/local/azurite';
+import { newKeyRingSecret } from '../shared/oauth';
+import { DELIVERY_QUEUE } from '../shared/storage';
+import { postScan, sendScans, type ScanAnswer } from './client';
+import { fileStream, MiB } from './payload';
+import { Agent } from 'node:http';
+
+export interface DeliveryFigures {
+  jobs: number;
+  fileBytes: number;
+  inFlight: number;
+  reps: number;
+  rows: Array<{ destination: string; scanRelayJobsPerMinute: number; directJobsPerMinute: number }>;
+  big: { bytes: number; startRss: number; peakRss: number; ms: number; outcome: string };
+}
+
+const JOBS = Number(process.env.BENCH_DELIVERY_JOBS || 60);
+const FILE_BYTES = MiB;
+const IN_FLIGHT = 8;
+const BIG_BYTES = 200 * MiB;
+const BENCH_UPN = 'bench@contoso.example';
+const DONE_TIMEOUT_MS = 120_000;
+
+interface Sinks {
+  child: ChildProcess;
+  smtpPort: number;
+  graphBaseUrl: string;
+  idpBaseUrl: string;
+  clientId: string;
+  clientSecret: string;
+  tenant: string;
+  count(): Promise<{ smtp: number; graph: number }>;
+}
+
+function forkSinks(): Promise<Sinks> {
+  const child = fork(join(__dirname, 'sinks.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`sinks exited with ${code}`)));
+    child.once('message', (ready: Omit<Sinks, 'child' | 'count'>) => {
+      const count = () =>
+        new Promise<{ smtp: number; graph: number }>((res) => {
+          child.once('message', (m: { smtp: number; graph: number }) => res(m));
+          child.send({ type: 'count' });
+        });
+      resolve({ ...ready, child, count });
+    });
+  });
+}
+
+async function waitFor(what: string, done: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + DONE_TIMEOUT_MS;
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error(`bench: timed out waiting for ${what}; the host said:\n${hostOutput}`);
+    await sleep(20);
+  }
+}
+
+function destinations(sinks: Sinks, ids: string[]): string {
+  const all: Record<string, unknown> = {
+    mail: {
+      id: 'mail',
+      type: 'smtp',
+      when: { workflowName: 'mail' },
+      options: { auth: { kind: 'system', host: '127.0.0.1', port: sinks.smtpPort, secure: false }, from: 'scanrelay@contoso.example', to: '%userEmail%', subject: 'Scan %scanJobID%', body: 'Scanned.' },
+    },
+    drive: { id: 'drive', type: 'oneDrive', when: { workflowName: 'drive' }, options: { auth: 'application', folder: 'Bench' } },
+    big: { id: 'big', type: 'oneDrive', when: { workflowName: 'big' }, options: { auth: 'application', folder: 'Big' } },
+  };
+  return JSON.stringify({ version: 1, destinations: ids.map((id) => all[id]) });
+}
+
+/** Sends the same files straight to the sink: SMTP with nodemailer (a connection per message, as the connector), Graph with one PUT each. */
+async function direct(sinks: Sinks, destination: string): Promise<number> {
+  let next = 0;
+  const started = process.hrtime.bigint();
+  const worker = async () => {
+    while (next < JOBS) {
+      const i = next++;
+      if (destination === 'mail') {
+        const transport = nodemailer.createTransport({ host: '127.0.0.1', port: sinks.smtpPort, secure: false, ignoreTLS: true });
+        await transport.sendMail({
+          from: 'direct@contoso.example',
+          to: BENCH_UPN,
+          subject: `Direct ${i}`,
+          text: 'Scanned.',
+          attachments: [{ filename: 'scan-1.pdf', contentType: 'application/pdf', content: fileStream(FILE_BYTES) }],
+        });
+        transport.close();
+      } else {
+        const chunks: Buffer[] = [];
+        for await (const c of fileStream(FILE_BYTES)) chunks.push(c as Buffer);
+        const res = await fetch(`${sinks.graphBaseUrl}/users/${BENCH_UPN}/drive/root:/Direct/scan-${i}.pdf:/content?@microsoft.graph.conflictBehavior=rename`, {
+          method: 'PUT',
+          headers: { authorization: 'Bearer direct', 'content-type': 'application/octet-stream' },
+          body: Buffer.concat(chunks),
+        });
+        if (!res.ok) throw new Error(`bench: direct Graph PUT answered ${res.status}`);
+        await res.arrayBuffer();
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+  return Number(process.hrtime.bigint() - started) / 1e6;
+}
+
+/** The host's output, the last few KiB (shown when the bench fails). */
+let hostOutput = '';
+
+function startHost(env: NodeJS.ProcessEnv, cwd: string): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [join(__dirname, '..', 'host', 'local', 'main.js')], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  return new Promise((done, reject) => {
+    let ready = false;
+    child.once('exit', (code) => !ready && reject(new Error(`bench: the local host exited with ${code}:\n${hostOutput}`)));
+    const keep = (c: Buffer) => {
+      hostOutput = (hostOutput + c.toString()).slice(-4096);
+      const m = /(http:\/\/localhost:\d+)\/api\/scan\b/.exec(hostOutput);
+      if (!ready && m && hostOutput.includes('Press Ctrl-C')) {
+        ready = true;
+        done({ child, url: m[1]! });
+      }
+    };
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+  });
+}
+
+export async function runDeliveryBench(reps: number): Promise<DeliveryFigures> {
+  const dir = mkdtempSync(join(tmpdir(), 'scanrelay-bench-delivery-'));
+  const azurite = await startAzurite({});
+  const sinks = await forkSinks();
+  let host: ChildProcess | undefined;
+  try {
+    writeFileSync(join(dir, 'secrets.json'), JSON.stringify({ 'oauth-client-secret': sinks.clientSecret, 'token-encryption-keys': newKeyRingSecret('k1'), 'admin-key': 'bench' }));
+    writeFileSync(join(dir, 'host-destinations.json'), destinations(sinks, ['mail', 'drive']));
+    writeFileSync(join(dir, 'big-destinations.json'), destinations(sinks, ['big']));
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      // The children run in a temporary folder: the test CA (HTTPS to the OIDC server) by absolute path.
+      ...(process.env.NODE_EXTRA_CA_CERTS ? { NODE_EXTRA_CA_CERTS: resolve(process.env.NODE_EXTRA_CA_CERTS) } : {}),
+      AzureWebJobsStorage: azurite.connectionString,
+      SECRETS_LOCAL_FILE: join(dir, 'secrets.json'),
+      GRAPH_BASE_URL: sinks.graphBaseUrl,
+      OAUTH_AUTHORITY_HOST: sinks.idpBaseUrl,
+      OAUTH_TENANT: sinks.tenant,
+      OAUTH_CLIENT_ID: sinks.clientId,
+      SCAN_MAX_REQUEST_BYTES: String(300 * MiB),
+      SCAN_MAX_FILE_BYTES: String(300 * MiB),
+      PORT: '0',
+    };
+    const started = await startHost({ ...env, DESTINATIONS_FILE: join(dir, 'host-destinations.json') }, dir);
+    host = started.child;
+    const scanUrl = `${started.url}/api/scan`;
+    const check = (a: ScanAnswer) => {
+      if (a.status !== 200) throw new Error(`bench: ScanRelay answered ${a.status}: ${a.text.slice(0, 300)}`);
+    };
+    const arrived = async (d: string) => ((await sinks.count()) as Record<string, number>)[d === 'mail' ? 'smtp' : 'graph']!;
+
+    // Warm-up (unmeasured): a few jobs through each destination, and the direct path.
+    for (const d of ['mail', 'drive']) {
+      const before = await arrived(d);
+      await sendScans(scanUrl, { key: 'w', title: 'warm-up', requests: 4, filesPerRequest: 1, fileBytes: FILE_BYTES, inFlight: 4 }, check, { workflowName: d, userEmail: BENCH_UPN });
+      await waitFor(`${d} warm-up`, async () => (await arrived(d)) >= before + 4);
+    }
+
+    const rows: DeliveryFigures['rows'] = [];
+    for (const d of ['mail', 'drive']) {
+      const relayMs: number[] = [];
+      const directMs: number[] = [];
+      for (let rep = 0; rep < reps; rep++) {
+        const before = await arrived(d);
+        const t0 = process.hrtime.bigint();
+        await sendScans(scanUrl, { key: d, title: d, requests: JOBS, filesPerRequest: 1, fileBytes: FILE_BYTES, inFlight: IN_FLIGHT }, check, { workflowName: d, userEmail: BENCH_UPN });
+        await waitFor(`${d} deliveries`, async () => (await arrived(d)) >= before + JOBS);
+        relayMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
+        const beforeDirect = await arrived(d);
+        directMs.push(await direct(sinks, d));
+        if ((await arrived(d)) < beforeDirect + JOBS) throw new Error('bench: the direct sends did not all arrive');
+      }
+      const perMinute = (ms: number[]) => (JOBS / median(ms)) * 60_000;
+      rows.push({ destination: d === 'mail' ? 'E-mail (SMTP sink)' : 'OneDrive (Graph test server)', scanRelayJobsPerMinute: perMinute(relayMs), directJobsPerMinute: perMinute(directMs) });
+    }
+
+    // One 200 MiB scan: ingested by the host (no destination there selects it), then delivered by a process doing only that.
+    const agent = new Agent({ keepAlive: false });
+    const answer = await postScan(scanUrl, [BIG_BYTES], agent, { workflowName: 'big', userEmail: BENCH_UPN });
+    agent.destroy();
+    check(answer);
+    const jobId = (answer.json as { jobId: string }).jobId;
+    const queue = new QueueClient(azurite.connectionString, DELIVERY_QUEUE);
+    await waitFor('the host to take the big job off the queue', async () => (await queue.peekMessages()).peekedMessageItems.length === 0);
+    const big = await new Promise<DeliveryFigures['big']>((resolve, reject) => {
+      const child = fork(join(__dirname, 'deliverOnce.js'), [jobId], {
+        env: { ...env, DESTINATIONS_FILE: join(dir, 'big-destinations.json') },
+        execArgv: ['--expose-gc'],
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
+      child.once('message', (m: { type: string; message?: string } & Omit<DeliveryFigures['big'], 'bytes'>) =>
+        m.type === 'done' ? resolve({ ...m, bytes: BIG_BYTES }) : reject(new Error(`bench: deliverOnce failed: ${m.message}`)),
+      );
+      child.once('exit', (code) => code !== 0 && reject(new Error(`bench: deliverOnce exited with ${code}`)));
+    });
+    if (big.outcome !== 'delivered') throw new Error(`bench: the 200 MiB job was ${big.outcome}`);
+    return { jobs: JOBS, fileBytes: FILE_BYTES, inFlight: IN_FLIGHT, reps, rows, big };
+  } finally {
+    host?.kill('SIGINT');
+    if (host && host.exitCode === null) await new Promise((r) => host!.once('exit', r));
+    sinks.child.send({ type: 'stop' });
+    await new Promise((r) => sinks.child.once('exit', r));
+    await azurite.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export function deliveryMarkdown(f: DeliveryFigures): string {
+  const mib = (b: number) => `${(b / MiB).toFixed(0)} MiB`;
+  const lines = [
+    '## End-to-end delivery',
+    '',
+    `${f.jobs} scan jobs of one ${mib(f.fileBytes)} PDF, ${f.inFlight} POSTs in flight, to ScanRelay's local host (\`node dist/host/local/main.js\`, the \`npm start\` entry) on Azurite; each job is stored, queued and delivered by the queue trigger. Jobs per minute = jobs ÷ time from the first POST to the last arrival at the sink, median of ${f.reps} runs. **Direct** is the baseline of the same run: the bench process sends the same files straight to the same sink, ${f.inFlight} at a time (nodemailer with a connection per message; one Graph PUT per file), so it shows what the sink and loopback allow. The SMTP sink (smtp-server), the local Graph server and the test OIDC server (app-only tokens, OneDrive application mode) run in their own process.`,
+    '',
+    '| Destination | ScanRelay, ingest → delivered (jobs/min) | Direct to the sink (jobs/min) | ScanRelay / direct |',
+    '|---|---:|---:|---:|',
+    ...f.rows.map((r) => `| ${r.destination} | ${r.scanRelayJobsPerMinute.toFixed(0)} | ${r.directJobsPerMinute.toFixed(0)} | ${((r.scanRelayJobsPerMinute / r.directJobsPerMinute) * 100).toFixed(0)} % |`),
+    '',
+    `**Deliverer memory.** One ${mib(f.big.bytes)} scan delivered to OneDrive through an upload session (3.125 MiB chunks) by a process doing only that delivery (\`bench/deliverOnce.ts\`: the queue function's \`deliverJob\` with the app's services): RSS ${mib(f.big.startRss)} before, peak ${mib(f.big.peakRss)}, growth **${mib(f.big.peakRss - f.big.startRss)}** for a ${mib(f.big.bytes)} file; ${(f.big.ms / 1000).toFixed(1)} s (${(f.big.bytes / MiB / (f.big.ms / 1000)).toFixed(0)} MiB/s).`,
+    '',
+  ];
+  return lines.join('\n');
+}

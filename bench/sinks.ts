@@ -1,0 +1,56 @@
+/**
+ * Bench child: the destinations' far ends, in their own process so that ScanRelay's CPU and RSS
+ * are its own. An SMTP sink (smtp-server; message data counted and discarded as it streams),
+ * the local Microsoft Graph server (test/helpers/graphServer.ts, one drive for the bench user)
+ * and the test OIDC server (app-only tokens for OneDrive's application mode).
+ * IPC: sends { type: 'ready', smtpPort, graphBaseUrl, idpBaseUrl, clientId, clientSecret, tenant }
+ * once; answers { type: 'count' } with { type: 'count', smtp, smtpBytes, graph }.
+ */
+import { SMTPServer } from 'smtp-server';
+import { DEFAULT_CLIENT, DEFAULT_USER, startOidcServer } from '../test/helpers/oidcServer';
+import { startGraphServer } from '../test/helpers/graphServer';
+
+export const BENCH_UPN = 'bench@contoso.example';
+
+async function main(): Promise<void> {
+  let smtp = 0;
+  let smtpBytes = 0;
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS', 'AUTH'],
+    logger: false,
+    size: 512 * 1024 * 1024,
+    onData(stream, _session, callback) {
+      stream.on('data', (c: Buffer) => (smtpBytes += c.length));
+      stream.on('end', () => {
+        smtp++;
+        callback();
+      });
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const smtpPort = (server.server.address() as { port: number }).port;
+  const graph = await startGraphServer({ meUpn: BENCH_UPN });
+  graph.addDrive('drv-bench', { ownerUpn: BENCH_UPN });
+  const idp = await startOidcServer();
+  const uploads = () => graph.requests.filter((r) => r.status === 201 || r.status === 200).filter((r) => r.method === 'PUT').length;
+
+  process.on('message', (m: { type: string }) => {
+    if (m.type === 'count') process.send!({ type: 'count', smtp, smtpBytes, graph: uploads() });
+    if (m.type === 'stop') {
+      server.close(() => undefined);
+      void Promise.all([graph.stop(), idp.stop()]).then(() => process.exit(0));
+    }
+  });
+  process.send!({
+    type: 'ready',
+    smtpPort,
+    graphBaseUrl: graph.baseUrl,
+    idpBaseUrl: idp.baseUrl,
+    clientId: DEFAULT_CLIENT.clientId,
+    clientSecret: DEFAULT_CLIENT.clientSecret,
+    tenant: DEFAULT_USER.tid,
+  });
+}
+
+void main();
