@@ -1,0 +1,446 @@
+/**
+ * A local Microsoft Graph server for the app-registration tooling: applications and service
+ * principals, plain node:http on 127.0.0.1, `baseUrl` = `http://127.0.0.1:<port>/v1.0`. In memory,
+ * strict where the documentation is, so a client that passes here is likely to pass against Graph.
+ *
+ * Rules and where they come from (Microsoft Learn, Graph v1.0):
+ *
+ * Auth and errors (https://learn.microsoft.com/graph/errors)
+ *   - every request needs `Authorization: Bearer <token>` with the server's token; missing → 401 with
+ *     `WWW-Authenticate: Bearer` and `InvalidAuthenticationToken`; wrong → 401. Errors have the shape
+ *     `{ error: { code, message, innerError: { date, request-id } } }`.
+ *   - a body must be JSON with `Content-Type: application/json` (else 400 `BadRequest`).
+ *
+ * Applications (https://learn.microsoft.com/graph/api/application-list, application-post-applications,
+ * application-update, application-addpassword, application-removepassword, resources/application)
+ *   - `GET /applications?$filter=displayName eq '<name>'` (also `appId eq '<guid>'`; `''` escapes a
+ *     quote) → 200 `{ value: [...] }`; other filters → 400. `$select` is honoured.
+ *   - `GET /applications/{id}` → 200, or 404 `Request_ResourceNotFound`.
+ *   - `POST /applications` → 201 with the new object (`id`, `appId` generated); `displayName` required.
+ *   - `PATCH /applications/{id}` → 204 No Content. Only the properties sent change; a complex property
+ *     (`web`) is replaced as a whole, so sub-properties left out are reset (the safe reading: a client
+ *     must send the whole `web` it wants). `passwordCredentials` cannot be PATCHed: "use the
+ *     addPassword and removePassword methods" → 400.
+ *   - validation on POST and PATCH: unknown property → 400; `signInAudience` one of AzureADMyOrg,
+ *     AzureADMultipleOrgs, AzureADandPersonalMicrosoftAccount, PersonalMicrosoftAccount; web redirect
+ *     URIs absolute, `https://` or `http://localhost` (Entra redirect URI restrictions), at most 256,
+ *     no duplicates; `requiredResourceAccess` entries must name a resource that has a service
+ *     principal here and a permission it publishes (`Scope` = delegated oauth2PermissionScopes,
+ *     `Role` = appRoles allowing Application members) → else 400.
+ *   - `POST /applications/{id}/addPassword` `{ passwordCredential: { displayName, endDateTime } }` →
+ *     200 passwordCredential with `secretText` (returned only here: later reads have `secretText:
+ *     null` and a 3-character `hint`); an `endDateTime` in the past → 400.
+ *   - `POST /applications/{id}/removePassword` `{ keyId }` → 204; unknown keyId → 400.
+ *
+ * Service principals (https://learn.microsoft.com/graph/api/serviceprincipal-list,
+ * serviceprincipal-post-serviceprincipals)
+ *   - `GET /servicePrincipals?$filter=appId eq '<guid>'` → 200 `{ value }` (with `$select`).
+ *   - `POST /servicePrincipals` `{ appId }` → 201; an appId with no application → 400 (also, to
+ *     mimic replication delay, for the first `spReplicationDelay` attempts after an application was
+ *     created); a second one for the same appId → 409 `Request_MultipleObjectsWithSameKeyValue`.
+ *   - Microsoft Graph (00000003-0000-0000-c000-000000000000) and Office 365 Exchange Online
+ *     (00000002-0000-0ff1-ce00-000000000000) exist from the start with the permissions ScanRelay's
+ *     manifest names (plus a few others); their IDs are generated per server, so a client that
+ *     hard-codes permission IDs fails here.
+ *
+ * Every request is recorded (method, path, query, parsed body, status).
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export const GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000';
+export const EXCHANGE_ONLINE_APP_ID = '00000002-0000-0ff1-ce00-000000000000';
+
+export interface PermissionScope {
+  id: string;
+  value: string;
+  type: 'User' | 'Admin';
+  isEnabled: boolean;
+  adminConsentDisplayName: string;
+}
+
+export interface AppRole {
+  id: string;
+  value: string;
+  allowedMemberTypes: string[];
+  isEnabled: boolean;
+  displayName: string;
+}
+
+export interface ServicePrincipal {
+  id: string;
+  appId: string;
+  displayName: string;
+  oauth2PermissionScopes: PermissionScope[];
+  appRoles: AppRole[];
+}
+
+export interface PasswordCredential {
+  keyId: string;
+  displayName: string | null;
+  startDateTime: string;
+  endDateTime: string;
+  hint: string;
+  secretText: string | null;
+  customKeyIdentifier: null;
+}
+
+export interface RequiredResourceAccess {
+  resourceAppId: string;
+  resourceAccess: Array<{ id: string; type: 'Scope' | 'Role' }>;
+}
+
+export interface Application {
+  id: string;
+  appId: string;
+  displayName: string;
+  signInAudience: string;
+  createdDateTime: string;
+  web: { redirectUris: string[]; homePageUrl: string | null; logoutUrl: string | null; implicitGrantSettings: { enableAccessTokenIssuance: boolean; enableIdTokenIssuance: boolean } };
+  requiredResourceAccess: RequiredResourceAccess[];
+  passwordCredentials: PasswordCredential[];
+  tags: string[];
+  notes: string | null;
+}
+
+export interface RecordedGraphRequest {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  body: any;
+  status: number;
+}
+
+export interface GraphAppsServerOptions {
+  /** The one bearer token the server accepts. */
+  token: string;
+  /** Delegated permissions Graph publishes; defaults cover ScanRelay's manifest and a few more. */
+  graphScopes?: string[];
+  /** Application permissions (app roles) Graph publishes. */
+  graphRoles?: string[];
+  /** Delegated permissions Exchange Online publishes. */
+  exchangeScopes?: string[];
+  /** How many POST /servicePrincipals for a new application fail with 400 before one succeeds. */
+  spReplicationDelay?: number;
+}
+
+export interface GraphAppsTestServer {
+  baseUrl: string;
+  requests: RecordedGraphRequest[];
+  applications: Map<string, Application>;
+  servicePrincipals: Map<string, ServicePrincipal>;
+  /** Every secretText addPassword handed out, for tests to check none leaks. */
+  issuedSecrets: string[];
+  /** The permission ID a resource publishes under a value (throws when absent). */
+  permissionId(resourceAppId: string, value: string, type: 'Scope' | 'Role'): string;
+  /** Requests that changed something (POST, PATCH, DELETE). */
+  writes(): RecordedGraphRequest[];
+  close(): Promise<void>;
+}
+
+const DEFAULT_GRAPH_SCOPES = [
+  'openid', 'profile', 'email', 'offline_access', 'User.Read',
+  'Mail.Send', 'Mail.ReadWrite', 'Files.ReadWrite', 'Files.ReadWrite.All', 'Sites.ReadWrite.All',
+];
+const DEFAULT_GRAPH_ROLES = ['User.Read.All', 'Files.ReadWrite.All', 'GroupMember.Read.All', 'Mail.Send', 'Sites.ReadWrite.All'];
+const DEFAULT_EXCHANGE_SCOPES = ['SMTP.Send', 'IMAP.AccessAsUser.All', 'EWS.AccessAsUser.All'];
+
+const AUDIENCES = ['AzureADMyOrg', 'AzureADMultipleOrgs', 'AzureADandPersonalMicrosoftAccount', 'PersonalMicrosoftAccount'];
+const WRITABLE = new Set(['displayName', 'signInAudience', 'web', 'requiredResourceAccess', 'tags', 'notes']);
+const WEB_KEYS = new Set(['redirectUris', 'homePageUrl', 'logoutUrl', 'implicitGrantSettings', 'redirectUriSettings']);
+
+class GraphError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const bad = (message: string, code = 'Request_BadRequest') => new GraphError(400, code, message);
+
+export async function startGraphAppsServer(options: GraphAppsServerOptions): Promise<GraphAppsTestServer> {
+  const requests: RecordedGraphRequest[] = [];
+  const applications = new Map<string, Application>();
+  const servicePrincipals = new Map<string, ServicePrincipal>();
+  const issuedSecrets: string[] = [];
+  const spAttempts = new Map<string, number>();
+
+  const addResource = (appId: string, displayName: string, scopes: string[], roles: string[]) => {
+    const sp: ServicePrincipal = {
+      id: randomUUID(),
+      appId,
+      displayName,
+      oauth2PermissionScopes: scopes.map((value) => ({
+        id: randomUUID(),
+        value,
+        type: /\.All$/.test(value) ? 'Admin' : 'User',
+        isEnabled: true,
+        adminConsentDisplayName: value,
+      })),
+      appRoles: roles.map((value) => ({
+        id: randomUUID(),
+        value,
+        allowedMemberTypes: ['Application'],
+        isEnabled: true,
+        displayName: value,
+      })),
+    };
+    servicePrincipals.set(sp.id, sp);
+  };
+  addResource(GRAPH_APP_ID, 'Microsoft Graph', options.graphScopes ?? DEFAULT_GRAPH_SCOPES, options.graphRoles ?? DEFAULT_GRAPH_ROLES);
+  addResource(EXCHANGE_ONLINE_APP_ID, 'Office 365 Exchange Online', options.exchangeScopes ?? DEFAULT_EXCHANGE_SCOPES, []);
+
+  const spByAppId = (appId: string) => [...servicePrincipals.values()].find((sp) => sp.appId === appId);
+
+  const permissionId = (resourceAppId: string, value: string, type: 'Scope' | 'Role'): string => {
+    const sp = spByAppId(resourceAppId);
+    const found =
+      type === 'Scope'
+        ? sp?.oauth2PermissionScopes.find((s) => s.value === value)
+        : sp?.appRoles.find((r) => r.value === value);
+    if (!found) throw new Error(`${resourceAppId} publishes no ${type} '${value}'`);
+    return found.id;
+  };
+
+  const validateRedirectUris = (uris: unknown) => {
+    if (!Array.isArray(uris) || uris.some((u) => typeof u !== 'string')) throw bad('web.redirectUris must be an array of strings.');
+    if (uris.length > 256) throw bad('An application can have at most 256 redirect URIs.');
+    if (new Set(uris).size !== uris.length) throw bad('web.redirectUris contains a duplicate.');
+    for (const uri of uris as string[]) {
+      let url: URL;
+      try {
+        url = new URL(uri);
+      } catch {
+        throw bad(`Invalid value specified for property 'redirectUris' of resource 'Application': ${uri} is not an absolute URI.`);
+      }
+      const loopback = url.protocol === 'http:' && ['localhost', '127.0.0.1'].includes(url.hostname);
+      if (url.protocol !== 'https:' && !loopback) throw bad(`Redirect URI ${uri} must use https (or http://localhost).`);
+      if (url.hash) throw bad(`Redirect URI ${uri} must not contain a fragment.`);
+    }
+  };
+
+  const validateRequiredResourceAccess = (rra: unknown) => {
+    if (!Array.isArray(rra)) throw bad('requiredResourceAccess must be an array.');
+    for (const entry of rra as RequiredResourceAccess[]) {
+      const sp = spByAppId(entry?.resourceAppId);
+      if (!sp) throw bad(`requiredResourceAccess names resource ${entry?.resourceAppId}, which has no service principal.`);
+      if (!Array.isArray(entry.resourceAccess)) throw bad('resourceAccess must be an array.');
+      for (const access of entry.resourceAccess) {
+        const ok =
+          access.type === 'Scope'
+            ? sp.oauth2PermissionScopes.some((s) => s.id === access.id)
+            : access.type === 'Role'
+              ? sp.appRoles.some((r) => r.id === access.id && r.allowedMemberTypes.includes('Application'))
+              : false;
+        if (!ok) throw bad(`Permission ${access.id} (${access.type}) is not published by ${sp.displayName}.`);
+      }
+    }
+  };
+
+  const validateAppBody = (body: any, creating: boolean) => {
+    if (!body || typeof body !== 'object' || Array.isArray(body)) throw bad('The request body must be a JSON object.');
+    for (const key of Object.keys(body)) {
+      if (key === 'passwordCredentials') {
+        throw bad('passwordCredentials cannot be set here: use the addPassword and removePassword methods.');
+      }
+      if (!WRITABLE.has(key)) throw bad(`Property '${key}' is not writable or does not exist on type 'microsoft.graph.application'.`);
+    }
+    if (creating && (typeof body.displayName !== 'string' || !body.displayName.trim())) {
+      throw bad("Property 'displayName' is required.");
+    }
+    if ('signInAudience' in body && !AUDIENCES.includes(body.signInAudience)) throw bad(`Invalid signInAudience '${body.signInAudience}'.`);
+    if ('web' in body) {
+      if (!body.web || typeof body.web !== 'object') throw bad('web must be an object.');
+      for (const key of Object.keys(body.web)) if (!WEB_KEYS.has(key)) throw bad(`Property 'web.${key}' does not exist.`);
+      if ('redirectUris' in body.web) validateRedirectUris(body.web.redirectUris);
+    }
+    if ('requiredResourceAccess' in body) validateRequiredResourceAccess(body.requiredResourceAccess);
+  };
+
+  const defaultWeb = (): Application['web'] => ({
+    redirectUris: [],
+    homePageUrl: null,
+    logoutUrl: null,
+    implicitGrantSettings: { enableAccessTokenIssuance: false, enableIdTokenIssuance: false },
+  });
+
+  const view = (app: Application) => structuredClone(app);
+
+  const select = (obj: any, query: Record<string, string>) => {
+    if (!query.$select) return obj;
+    const keys = query.$select.split(',').map((k) => k.trim());
+    return Object.fromEntries(Object.entries(obj).filter(([k]) => keys.includes(k) || k === 'id'));
+  };
+
+  /** `displayName eq 'x'` / `appId eq 'x'`, with '' as an escaped quote. */
+  const parseFilter = (filter: string | undefined, allowed: string[]): [string, string] | undefined => {
+    if (filter === undefined) return undefined;
+    const m = /^\s*(\w+)\s+eq\s+'((?:[^']|'')*)'\s*$/.exec(filter);
+    if (!m || !allowed.includes(m[1]!)) throw bad(`Unsupported filter: ${filter}`, 'BadRequest');
+    return [m[1]!, m[2]!.replace(/''/g, "'")];
+  };
+
+  const route = async (method: string, path: string, query: Record<string, string>, body: any): Promise<[number, unknown?]> => {
+    let m: RegExpExecArray | null;
+    if (path === '/v1.0/applications') {
+      if (method === 'GET') {
+        const filter = parseFilter(query.$filter, ['displayName', 'appId']);
+        const list = [...applications.values()].filter((a) => !filter || (a as any)[filter[0]] === filter[1]);
+        return [200, { '@odata.context': 'https://graph.microsoft.com/v1.0/$metadata#applications', value: list.map((a) => select(view(a), query)) }];
+      }
+      if (method === 'POST') {
+        validateAppBody(body, true);
+        const app: Application = {
+          id: randomUUID(),
+          appId: randomUUID(),
+          displayName: body.displayName,
+          signInAudience: body.signInAudience ?? 'AzureADandPersonalMicrosoftAccount',
+          createdDateTime: new Date().toISOString(),
+          web: { ...defaultWeb(), ...(body.web ?? {}) },
+          requiredResourceAccess: body.requiredResourceAccess ?? [],
+          passwordCredentials: [],
+          tags: body.tags ?? [],
+          notes: body.notes ?? null,
+        };
+        applications.set(app.id, app);
+        spAttempts.set(app.appId, 0);
+        return [201, view(app)];
+      }
+    }
+    if ((m = /^\/v1\.0\/applications\/([^/]+)$/.exec(path))) {
+      const app = applications.get(decodeURIComponent(m[1]!));
+      if (!app) throw new GraphError(404, 'Request_ResourceNotFound', `Resource '${m[1]}' does not exist or one of its queried reference-property objects are not present.`);
+      if (method === 'GET') return [200, select(view(app), query)];
+      if (method === 'PATCH') {
+        validateAppBody(body, false);
+        for (const [key, value] of Object.entries(body)) {
+          (app as any)[key] = key === 'web' ? { ...defaultWeb(), ...(value as object) } : structuredClone(value);
+        }
+        return [204];
+      }
+    }
+    if ((m = /^\/v1\.0\/applications\/([^/]+)\/(addPassword|removePassword)$/.exec(path)) && method === 'POST') {
+      const app = applications.get(decodeURIComponent(m[1]!));
+      if (!app) throw new GraphError(404, 'Request_ResourceNotFound', `Resource '${m[1]}' does not exist.`);
+      if (m[2] === 'addPassword') {
+        const requested = body?.passwordCredential ?? {};
+        const end = requested.endDateTime ? new Date(requested.endDateTime) : new Date(Date.now() + 2 * 365 * 86400_000);
+        if (Number.isNaN(end.getTime())) throw bad('endDateTime is not a date.');
+        if (end.getTime() <= Date.now()) throw bad('endDateTime must be in the future.');
+        const secretText = randomBytes(30).toString('base64').replace(/[+/=]/g, 'x');
+        issuedSecrets.push(secretText);
+        const credential: PasswordCredential = {
+          keyId: randomUUID(),
+          displayName: requested.displayName ?? null,
+          startDateTime: new Date().toISOString(),
+          endDateTime: end.toISOString(),
+          hint: secretText.slice(0, 3),
+          secretText: null,
+          customKeyIdentifier: null,
+        };
+        app.passwordCredentials.push(credential);
+        return [200, { ...credential, secretText }];
+      }
+      const index = app.passwordCredentials.findIndex((c) => c.keyId === body?.keyId);
+      if (index < 0) throw bad(`No password credential with keyId ${body?.keyId}.`);
+      app.passwordCredentials.splice(index, 1);
+      return [204];
+    }
+    if (path === '/v1.0/servicePrincipals') {
+      if (method === 'GET') {
+        const filter = parseFilter(query.$filter, ['appId', 'displayName']);
+        const list = [...servicePrincipals.values()].filter((sp) => !filter || (sp as any)[filter[0]] === filter[1]);
+        return [200, { value: list.map((sp) => select(structuredClone(sp), query)) }];
+      }
+      if (method === 'POST') {
+        const appId = body?.appId;
+        const app = [...applications.values()].find((a) => a.appId === appId);
+        const attempts = spAttempts.get(appId) ?? 0;
+        spAttempts.set(appId, attempts + 1);
+        if (!app || attempts < (options.spReplicationDelay ?? 0)) {
+          throw bad(`The appId '${appId}' of the service principal does not reference a valid application object.`);
+        }
+        if (spByAppId(appId)) {
+          throw new GraphError(409, 'Request_MultipleObjectsWithSameKeyValue', 'Another object with the same value for property servicePrincipalNames already exists.');
+        }
+        const sp: ServicePrincipal = { id: randomUUID(), appId, displayName: app.displayName, oauth2PermissionScopes: [], appRoles: [] };
+        servicePrincipals.set(sp.id, sp);
+        return [201, structuredClone(sp)];
+      }
+    }
+    throw new GraphError(400, 'BadRequest', `Resource not found for the segment '${path}' (${method}).`);
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const method = (req.method ?? 'GET').toUpperCase();
+    const query = Object.fromEntries(url.searchParams);
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const raw = Buffer.concat(chunks).toString('utf8');
+    const record: RecordedGraphRequest = { method, path: url.pathname, query, body: undefined, status: 0 };
+    requests.push(record);
+    const send = (status: number, json?: unknown, headers: Record<string, string> = {}) => {
+      record.status = status;
+      const text = json === undefined ? '' : JSON.stringify(json);
+      res.writeHead(status, {
+        ...(json === undefined ? {} : { 'content-type': 'application/json;odata.metadata=minimal;charset=utf-8' }),
+        'request-id': randomUUID(),
+        ...headers,
+      });
+      res.end(text);
+    };
+    try {
+      const auth = req.headers.authorization;
+      if (!auth) {
+        throw Object.assign(new GraphError(401, 'InvalidAuthenticationToken', 'Access token is empty.'), { challenge: true });
+      }
+      if (auth !== `Bearer ${options.token}`) throw new GraphError(401, 'InvalidAuthenticationToken', 'Access token validation failure. Invalid audience.');
+      let body: any;
+      if (raw) {
+        if (!/^application\/json/i.test(req.headers['content-type'] ?? '')) throw bad('Content-Type must be application/json.', 'BadRequest');
+        try {
+          body = JSON.parse(raw);
+        } catch {
+          throw bad('Unable to read JSON request payload.', 'BadRequest');
+        }
+      }
+      record.body = body;
+      const [status, json] = await route(method, url.pathname, query, body);
+      send(status, json);
+    } catch (err) {
+      if (err instanceof GraphError) {
+        const headers: Record<string, string> = (err as any).challenge ? { 'www-authenticate': 'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize"' } : {};
+        send(err.status, { error: { code: err.code, message: err.message, innerError: { date: new Date().toISOString(), 'request-id': randomUUID() } } }, headers);
+      } else {
+        send(500, { error: { code: 'InternalServerError', message: String((err as Error)?.message) } });
+      }
+    }
+  };
+
+  const server: Server = createServer((req, res) => void handle(req, res));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+
+  return {
+    baseUrl: `http://127.0.0.1:${port}/v1.0`,
+    requests,
+    applications,
+    servicePrincipals,
+    issuedSecrets,
+    permissionId,
+    writes: () => requests.filter((r) => r.method !== 'GET'),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

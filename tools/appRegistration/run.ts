@@ -1,0 +1,377 @@
+/**
+ * Creates or updates ScanRelay's app registration idempotently, through Microsoft Graph:
+ *
+ * 1. finds the application by display name (more than one with that name is an error);
+ * 2. wants: a web redirect URI for every connection type (`redirectPath`), and every permission of
+ *    the permissions manifest (delegated scopes per connection type, application permissions),
+ *    their IDs resolved at run time from the resource's service principal (oauth2PermissionScopes,
+ *    appRoles), never hard-coded;
+ * 3. creates the application, or PATCHes only what is missing (redirect URIs and permissions that
+ *    someone added by hand are kept and reported);
+ * 4. creates its service principal when missing (so an administrator can consent);
+ * 5. adds a client secret only when Key Vault holds none that belongs to a valid credential of
+ *    this application (tags clientId/keyId; one expiring within 30 days counts as invalid), or with
+ *    --rotate-secret; the secret goes straight into Key Vault with its expiry as `expiresOn`, and is
+ *    never printed or written elsewhere;
+ * 6. creates the token-encryption-keys key ring when Key Vault has none;
+ * 7. writes AppRegistrationInfo.json (tenant, client ID, secret name and expiry; no secret).
+ *
+ * With --dry-run it reads everything and prints the plan, and changes nothing.
+ */
+import { randomBytes } from 'node:crypto';
+import type { SecretClient } from '@azure/keyvault-secrets';
+import { APPLICATION_PERMISSIONS, PERMISSIONS, redirectPath } from '../../shared/oauth/permissions';
+import { GraphClient, GraphRequestError, odataString } from './graph';
+import type { AppRegistrationOptions } from './options';
+
+export const GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000';
+export const EXCHANGE_ONLINE_APP_ID = '00000002-0000-0ff1-ce00-000000000000';
+export const TOKEN_KEYS_SECRET = 'token-encryption-keys';
+/** A stored secret that expires sooner than this is replaced. */
+const RENEW_WITHIN_MS = 30 * 86400_000;
+
+const RESOURCES: Record<string, { appId: string; name: string }> = {
+  'https://graph.microsoft.com': { appId: GRAPH_APP_ID, name: 'Microsoft Graph' },
+  'https://outlook.office.com': { appId: EXCHANGE_ONLINE_APP_ID, name: 'Office 365 Exchange Online' },
+};
+
+export interface WantedPermission {
+  resourceAppId: string;
+  resourceName: string;
+  value: string;
+  type: 'Scope' | 'Role';
+}
+
+interface ResourceAccess {
+  resourceAppId: string;
+  resourceAccess: Array<{ id: string; type: string }>;
+}
+
+interface PasswordCredential {
+  keyId: string;
+  displayName: string | null;
+  endDateTime: string;
+}
+
+interface Application {
+  id: string;
+  appId: string;
+  displayName: string;
+  signInAudience: string;
+  web?: Record<string, unknown> & { redirectUris?: string[] };
+  requiredResourceAccess?: ResourceAccess[];
+  passwordCredentials?: PasswordCredential[];
+}
+
+interface ServicePrincipal {
+  id: string;
+  appId: string;
+  displayName: string;
+  oauth2PermissionScopes?: Array<{ id: string; value: string; isEnabled?: boolean }>;
+  appRoles?: Array<{ id: string; value: string; isEnabled?: boolean; allowedMemberTypes?: string[] }>;
+}
+
+export interface AppRegistrationInfo {
+  tenantId: string;
+  clientId: string;
+  objectId: string;
+  appName: string;
+  keyVaultUrl: string;
+  secretName: string;
+  secretKeyId: string;
+  secretExpiresOn: string;
+  redirectUris: string[];
+  adminConsentUrl: string;
+}
+
+export interface RunDeps {
+  graph: GraphClient;
+  secrets: SecretClient;
+  /** One line of output (never a secret). */
+  out: (line: string) => void;
+  writeFile: (path: string, text: string) => void;
+  now?: () => Date;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface RunResult {
+  /** Whether anything was (or, in a dry run, would be) changed. */
+  changes: number;
+  info?: AppRegistrationInfo;
+}
+
+export function wantedRedirectUris(options: Pick<AppRegistrationOptions, 'baseUrl' | 'connectionTypes'>): string[] {
+  return options.connectionTypes.map((type) => `${options.baseUrl}${redirectPath(type)}`);
+}
+
+/** The manifest's permissions for the chosen connection types, by resource. */
+export function wantedPermissions(options: Pick<AppRegistrationOptions, 'connectionTypes' | 'applicationPermissions'>): WantedPermission[] {
+  const wanted = new Map<string, WantedPermission>();
+  const add = (p: WantedPermission) => wanted.set(`${p.resourceAppId} ${p.type} ${p.value}`, p);
+  for (const type of options.connectionTypes) {
+    for (const { scope } of PERMISSIONS[type].scopes) {
+      const slash = scope.lastIndexOf('/');
+      if (slash < 0) {
+        // OpenID Connect scopes (openid, profile, offline_access) are Microsoft Graph delegated permissions.
+        add({ resourceAppId: GRAPH_APP_ID, resourceName: 'Microsoft Graph', value: scope, type: 'Scope' });
+        continue;
+      }
+      const resource = RESOURCES[scope.slice(0, slash)];
+      if (!resource) throw new Error(`The permissions manifest names scope ${scope} of an unknown resource.`);
+      add({ resourceAppId: resource.appId, resourceName: resource.name, value: scope.slice(slash + 1), type: 'Scope' });
+    }
+  }
+  if (options.applicationPermissions) {
+    for (const { permission } of APPLICATION_PERMISSIONS) {
+      add({ resourceAppId: GRAPH_APP_ID, resourceName: 'Microsoft Graph', value: permission, type: 'Role' });
+    }
+  }
+  return [...wanted.values()];
+}
+
+const describe = (p: WantedPermission) => `${p.resourceName} ${p.value} (${p.type === 'Scope' ? 'delegated' : 'application'})`;
+
+/** Resolves each wanted permission to its ID on the resource's service principal. */
+async function resolvePermissions(graph: GraphClient, wanted: WantedPermission[]): Promise<Map<WantedPermission, string>> {
+  const ids = new Map<WantedPermission, string>();
+  const missing: string[] = [];
+  for (const appId of [...new Set(wanted.map((w) => w.resourceAppId))]) {
+    const { value } = await graph.get<{ value: ServicePrincipal[] }>(
+      `/servicePrincipals?$filter=appId eq ${odataString(appId)}&$select=id,appId,displayName,oauth2PermissionScopes,appRoles`,
+    );
+    const sp = value[0];
+    for (const w of wanted.filter((x) => x.resourceAppId === appId)) {
+      const found =
+        w.type === 'Scope'
+          ? sp?.oauth2PermissionScopes?.find((s) => s.value === w.value && s.isEnabled !== false)
+          : sp?.appRoles?.find((r) => r.value === w.value && r.isEnabled !== false && (r.allowedMemberTypes ?? ['Application']).includes('Application'));
+      if (found) ids.set(w, found.id);
+      else missing.push(sp ? describe(w) : `${describe(w)}: the tenant has no service principal for ${w.resourceName} (${appId})`);
+    }
+  }
+  if (missing.length) throw new Error(`These permissions of the manifest are not published in this tenant:\n  ${missing.join('\n  ')}`);
+  return ids;
+}
+
+/** requiredResourceAccess with the wanted permissions added to what is there (nothing removed). */
+function mergeAccess(existing: ResourceAccess[], ids: Map<WantedPermission, string>): { merged: ResourceAccess[]; added: WantedPermission[] } {
+  const merged: ResourceAccess[] = existing.map((r) => ({ resourceAppId: r.resourceAppId, resourceAccess: r.resourceAccess.map((a) => ({ id: a.id, type: a.type })) }));
+  const added: WantedPermission[] = [];
+  for (const [w, id] of ids) {
+    let entry = merged.find((r) => r.resourceAppId === w.resourceAppId);
+    if (!entry) {
+      entry = { resourceAppId: w.resourceAppId, resourceAccess: [] };
+      merged.push(entry);
+    }
+    if (!entry.resourceAccess.some((a) => a.id === id && a.type === w.type)) {
+      entry.resourceAccess.push({ id, type: w.type });
+      added.push(w);
+    }
+  }
+  return { merged, added };
+}
+
+function statusOf(err: unknown): number | undefined {
+  return (err as { statusCode?: number }).statusCode;
+}
+
+export async function runAppRegistration(options: AppRegistrationOptions, deps: RunDeps): Promise<RunResult> {
+  const { graph, secrets, out } = deps;
+  const now = deps.now ?? (() => new Date());
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const plan: string[] = [];
+  const notes: string[] = [];
+
+  out(`App registration '${options.appName}' in tenant ${options.tenantId}${options.dryRun ? ' (dry run)' : ''}`);
+
+  // 1. The application, by display name.
+  const { value: found } = await graph.get<{ value: Application[] }>(
+    `/applications?$filter=displayName eq ${odataString(options.appName)}`,
+  );
+  if (found.length > 1) {
+    throw new Error(
+      `${found.length} app registrations are named '${options.appName}' (client IDs ${found.map((a) => a.appId).join(', ')}): ` +
+        'rename or delete the extra ones, or choose another appName.',
+    );
+  }
+  let app = found[0];
+
+  // 2. What the manifest wants.
+  const uris = wantedRedirectUris(options);
+  const wanted = wantedPermissions(options);
+  const ids = await resolvePermissions(graph, wanted);
+
+  // 3. Application: create, or patch what is missing.
+  let createBody: Record<string, unknown> | undefined;
+  let patchBody: Record<string, unknown> | undefined;
+  if (!app) {
+    createBody = {
+      displayName: options.appName,
+      signInAudience: options.signInAudience,
+      web: { redirectUris: uris },
+      requiredResourceAccess: mergeAccess([], ids).merged,
+    };
+    plan.push(`+ create the app registration (sign-in audience ${options.signInAudience})`);
+    for (const uri of uris) plan.push(`+ redirect URI ${uri}`);
+    for (const w of wanted) plan.push(`+ permission ${describe(w)}`);
+  } else {
+    const existingUris = app.web?.redirectUris ?? [];
+    const missingUris = uris.filter((u) => !existingUris.includes(u));
+    for (const extra of existingUris.filter((u) => !uris.includes(u))) notes.push(`= kept redirect URI ${extra} (not one of ScanRelay's)`);
+    const { merged, added } = mergeAccess(app.requiredResourceAccess ?? [], ids);
+    const wantedIds = new Set(ids.values());
+    for (const r of app.requiredResourceAccess ?? []) {
+      for (const a of r.resourceAccess) if (!wantedIds.has(a.id)) notes.push(`= kept permission ${a.id} (${a.type}) of resource ${r.resourceAppId} (not in the manifest)`);
+    }
+    if (app.signInAudience !== options.signInAudience) {
+      notes.push(`! sign-in audience is ${app.signInAudience}, not ${options.signInAudience}: left as it is (change it in the portal if needed)`);
+    }
+    if (missingUris.length || added.length) {
+      patchBody = {};
+      if (missingUris.length) {
+        // `web` is replaced as a whole by PATCH: send what is there, with the URIs added.
+        const { redirectUriSettings: _settings, ...web } = app.web ?? {};
+        patchBody.web = { ...web, redirectUris: [...existingUris, ...missingUris] };
+        for (const uri of missingUris) plan.push(`+ redirect URI ${uri}`);
+      }
+      if (added.length) {
+        patchBody.requiredResourceAccess = merged;
+        for (const w of added) plan.push(`+ permission ${describe(w)}`);
+      }
+    }
+  }
+
+  // 4. Service principal of the application.
+  let needsServicePrincipal = true;
+  if (app) {
+    const { value } = await graph.get<{ value: ServicePrincipal[] }>(
+      `/servicePrincipals?$filter=appId eq ${odataString(app.appId)}&$select=id,appId`,
+    );
+    needsServicePrincipal = value.length === 0;
+  }
+  if (needsServicePrincipal) plan.push('+ service principal (enterprise application), so that an administrator can consent');
+
+  // 5. Client secret: is the stored one a valid credential of this application?
+  let stored: { keyId?: string; clientId?: string } | undefined;
+  try {
+    const secret = await secrets.getSecret(options.secretName);
+    stored = { keyId: secret.properties.tags?.keyId, clientId: secret.properties.tags?.clientId };
+  } catch (err) {
+    if (statusOf(err) === 403) {
+      throw new Error(
+        `Key Vault ${options.keyVaultUrl} refused to read secret ${options.secretName} (403): you need the Key Vault Secrets Officer ` +
+          'role on the vault (deploy with operatorPrincipalId = your object ID).',
+      );
+    }
+    if (statusOf(err) !== 404) throw err;
+  }
+  const credential = app?.passwordCredentials?.find((c) => c.keyId === stored?.keyId && stored?.clientId === app?.appId);
+  const valid = credential && new Date(credential.endDateTime).getTime() - now().getTime() > RENEW_WITHIN_MS;
+  let addSecretReason: string | undefined;
+  if (options.rotateSecret) addSecretReason = 'rotation asked for';
+  else if (!app) addSecretReason = 'new app registration';
+  else if (!stored) addSecretReason = `Key Vault has no secret ${options.secretName}`;
+  else if (!credential) addSecretReason = `the secret in Key Vault is not a current credential of this app registration`;
+  else if (!valid) addSecretReason = `the stored secret expires ${credential.endDateTime.slice(0, 10)}`;
+  const secretDisplayName = `ScanRelay ${options.secretName}`;
+  if (addSecretReason) {
+    plan.push(
+      `+ client secret '${secretDisplayName}' expiring ${options.secretExpiresOn.toISOString().slice(0, 10)}, ` +
+        `stored in Key Vault ${options.keyVaultUrl} as ${options.secretName} (${addSecretReason})`,
+    );
+  }
+
+  // 6. The token encryption key ring.
+  let needsTokenKeys = false;
+  if (options.createTokenKeys) {
+    try {
+      await secrets.getSecret(TOKEN_KEYS_SECRET);
+    } catch (err) {
+      if (statusOf(err) !== 404) throw err;
+      needsTokenKeys = true;
+      plan.push(`+ Key Vault secret ${TOKEN_KEYS_SECRET} (a new key ring for the token cache)`);
+    }
+  }
+
+  for (const line of plan) out(`  ${line}`);
+  for (const line of notes) out(`  ${line}`);
+  if (!plan.length) out('  = up to date');
+
+  if (options.dryRun) {
+    out(`  + write ${options.output}`);
+    out('Dry run: nothing was changed.');
+    return { changes: plan.length };
+  }
+
+  // Apply.
+  if (createBody) {
+    app = await graph.post<Application>('/applications', createBody);
+    out(`Created app registration ${app.displayName}: client ID ${app.appId}`);
+  } else if (patchBody) {
+    await graph.patch(`/applications/${app!.id}`, patchBody);
+    out(`Updated app registration ${app!.displayName}`);
+  }
+  const application = app!;
+
+  if (needsServicePrincipal) {
+    // A new application may take a moment to replicate before its service principal can be made.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await graph.post('/servicePrincipals', { appId: application.appId });
+        break;
+      } catch (err) {
+        if (err instanceof GraphRequestError && err.status === 409) break;
+        if (!(err instanceof GraphRequestError) || err.status !== 400 || attempt >= 10) throw err;
+        await sleep(3000);
+      }
+    }
+  }
+
+  let secretKeyId = credential?.keyId ?? '';
+  let secretExpiresOn = credential?.endDateTime ?? '';
+  if (addSecretReason) {
+    const added = await graph.post<{ keyId: string; endDateTime: string; secretText: string }>(
+      `/applications/${application.id}/addPassword`,
+      { passwordCredential: { displayName: secretDisplayName, endDateTime: options.secretExpiresOn.toISOString() } },
+    );
+    try {
+      await secrets.setSecret(options.secretName, added.secretText, {
+        expiresOn: new Date(added.endDateTime),
+        contentType: 'text/plain',
+        tags: { clientId: application.appId, keyId: added.keyId, tenantId: options.tenantId },
+      });
+    } catch (err) {
+      // The secret exists nowhere else: remove the credential rather than leave one nobody can use.
+      await graph.post(`/applications/${application.id}/removePassword`, { keyId: added.keyId }).catch(() => undefined);
+      throw new Error(`Storing the client secret in Key Vault failed, so the new credential was removed again: ${(err as Error).message}`);
+    }
+    secretKeyId = added.keyId;
+    secretExpiresOn = added.endDateTime;
+    out(`Stored a new client secret in Key Vault as ${options.secretName} (expires ${added.endDateTime.slice(0, 10)})`);
+  }
+
+  if (needsTokenKeys) {
+    const ring = { current: '1', keys: { '1': randomBytes(32).toString('base64') } };
+    await secrets.setSecret(TOKEN_KEYS_SECRET, JSON.stringify(ring), { contentType: 'application/json' });
+    out(`Stored a new key ring in Key Vault as ${TOKEN_KEYS_SECRET}`);
+  }
+
+  const info: AppRegistrationInfo = {
+    tenantId: options.tenantId,
+    clientId: application.appId,
+    objectId: application.id,
+    appName: options.appName,
+    keyVaultUrl: options.keyVaultUrl,
+    secretName: options.secretName,
+    secretKeyId,
+    secretExpiresOn,
+    redirectUris: uris,
+    adminConsentUrl: `${options.authorityHost}/${encodeURIComponent(options.tenantId)}/adminconsent?client_id=${application.appId}`,
+  };
+  deps.writeFile(options.output, JSON.stringify(info, null, 2) + '\n');
+  out(`Wrote ${options.output}`);
+  out('Next:');
+  out(`  1. An administrator grants consent: ${info.adminConsentUrl}`);
+  out(`  2. Set the app setting OAUTH_CLIENT_ID=${info.clientId} (and OAUTH_TENANT=${options.tenantId}); see docs/deployment.md.`);
+  return { changes: plan.length, info };
+}
