@@ -71,7 +71,7 @@
  *     attachments as base64 `contentBytes`; the whole request at most `maxSendMailBytes` (default 4 MiB:
  *     Graph's request size limit, https://learn.microsoft.com/graph/errors 413) → 413; → 202, recorded in
  *     `sentMail`. The message needs at least one recipient with an address (else 400 ErrorInvalidRecipients).
- *   - `POST /me/messages` (draft) → 201 message with `id`; `POST /me/messages/{id}/attachments` (small,
+ *   - `POST /me/messages` (draft) → 201 message with `id`; `DELETE /me/messages/{id}` → 204 (`openDrafts` counts the rest); `POST /me/messages/{id}/attachments` (small,
  *     base64, < 3 MB, else 413); `POST /me/messages/{id}/attachments/createUploadSession` `{ AttachmentItem:
  *     { attachmentType: 'file', name, size } }` → 201 uploadSession (size ≤ 150 MB, else 413; optional
  *     `minAttachmentSessionBytes` to insist on the documented 3 MB lower bound);
@@ -166,6 +166,8 @@ export interface GraphServer {
   readonly sentMail: SentMail[];
   /** Open upload sessions (drive and attachment). */
   readonly openSessions: number;
+  /** Drafts created and neither sent nor deleted. */
+  readonly openDrafts: number;
   stop(): Promise<void>;
 }
 
@@ -909,6 +911,13 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
       sendJson(res, 202, undefined);
       return true;
     }
+    if (sub === '' && method === 'DELETE') {
+      // message-delete: the draft (and its attachments) are gone; later requests → 404.
+      await drain(req);
+      drafts.delete(draft.id);
+      sendJson(res, 204, undefined);
+      return true;
+    }
     if (sub === '' && method === 'GET') {
       await drain(req);
       sendJson(res, 200, { ...draft.message, id: draft.id, isDraft: true, hasAttachments: draft.attachments.length > 0 });
@@ -1085,6 +1094,9 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
     },
     requests,
     sentMail,
+    get openDrafts() {
+      return drafts.size;
+    },
     get openSessions() {
       return sessions.size;
     },

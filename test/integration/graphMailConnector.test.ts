@@ -328,6 +328,8 @@ describe('large messages: draft + attachment upload sessions', () => {
     const del = srv.requests.filter((r) => r.method === 'DELETE');
     expect(del.map((r) => r.url)).toEqual([messagePath]);
     expect(del[0]!.headers.authorization).toBe('Bearer token-1');
+    expect(del[0]!.status).toBe(204);
+    expect(srv.openDrafts).toBe(0);
   });
 
   test('a failure while attaching (attachment over the server limit) deletes the draft and sends nothing', async () => {
@@ -335,7 +337,8 @@ describe('large messages: draft + attachment upload sessions', () => {
     const err = await graphMailConnector.deliver(job([file(randomBytes(6 * MIB))]), options(), context(srv)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PermanentDeliveryError);
     expect((err as Error).message).toMatch(/413 ErrorAttachmentSizeExceeded/);
-    expect(srv.requests.filter((r) => r.method === 'DELETE')).toHaveLength(1);
+    expect(srv.requests.filter((r) => r.method === 'DELETE' && r.status === 204)).toHaveLength(1);
+    expect(srv.openDrafts).toBe(0);
     expect(srv.requests.some((r) => r.url.endsWith('/send'))).toBe(false);
     expect(srv.sentMail).toHaveLength(0);
   });
