@@ -1,0 +1,360 @@
+/**
+ * `npm run app-registration` against the local Graph server (test/helpers/graphAppsServer.ts) and
+ * the local Key Vault (test/helpers/keyVaultServer.ts, through the real SecretClient): a dry run of
+ * the real CLI process, then create, an idempotent second run, a redirect URI added back, secret
+ * rotation, and the failures a user can meet. No sign-in happens: a fixed token is passed with
+ * --access-token-env.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CONNECTION_TYPES, redirectPath } from '../../shared/oauth/permissions';
+import { main, type MainIo } from '../../tools/appRegistration/main';
+import { parseArgs, parseExpiry, UsageError } from '../../tools/appRegistration/options';
+import { EXCHANGE_ONLINE_APP_ID, GRAPH_APP_ID, startGraphAppsServer, type GraphAppsTestServer } from '../helpers/graphAppsServer';
+import { startKeyVaultServer, type KeyVaultTestServer } from '../helpers/keyVaultServer';
+
+const TOKEN = 'app-registration-test-token';
+const TENANT = '11111111-2222-3333-4444-555555555555';
+const HOST = 'https://func-scanrelay-test.azurewebsites.net';
+const ROOT = join(__dirname, '..', '..');
+
+let graph: GraphAppsTestServer;
+let vault: KeyVaultTestServer;
+let dir: string;
+let config: string;
+let output: string;
+/** Bodies of the requests the SecretClient sent (PUTs), recorded by a pipeline policy. */
+let vaultBodies: Array<{ method: string; url: string; body: any }>;
+
+const recorder = {
+  name: 'record-bodies',
+  sendRequest: async (request: any, next: any) => {
+    vaultBodies.push({ method: request.method, url: request.url, body: typeof request.body === 'string' ? JSON.parse(request.body) : undefined });
+    return next(request);
+  },
+};
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function run(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const io: MainIo = {
+    env: { SR_TEST_TOKEN: TOKEN, ...env },
+    stdout: (l) => out.push(l),
+    stderr: (l) => err.push(l),
+    secretClientOptions: { additionalPolicies: [{ policy: recorder as any, position: 'perCall' }], retryOptions: { maxRetries: 0 } },
+    sleep: async () => undefined,
+  };
+  const code = await main(['--config', config, '--access-token-env', 'SR_TEST_TOKEN', '--graph-base-url', graph.baseUrl, ...args], io);
+  return { code, stdout: out.join('\n'), stderr: err.join('\n') };
+}
+
+function runProcess(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+const expectedUris = CONNECTION_TYPES.map((t) => `${HOST}${redirectPath(t)}`);
+const theApp = () => {
+  const apps = [...graph.applications.values()];
+  expect(apps).toHaveLength(1);
+  return apps[0]!;
+};
+const expectNoSecretLeak = (...texts: string[]) => {
+  for (const secret of graph.issuedSecrets) for (const text of texts) expect(text).not.toContain(secret);
+};
+
+beforeAll(async () => {
+  if (!process.env.NODE_EXTRA_CA_CERTS) throw new Error('Run with NODE_EXTRA_CA_CERTS=test/fixtures/tls/ca.pem (npm test sets it).');
+  graph = await startGraphAppsServer({ token: TOKEN, spReplicationDelay: 2 });
+  vault = await startKeyVaultServer({ token: TOKEN });
+  dir = mkdtempSync(join(tmpdir(), 'app-registration-'));
+  output = join(dir, 'AppRegistrationInfo.json');
+  config = join(dir, 'app-registration.json');
+  writeFileSync(
+    config,
+    JSON.stringify({ tenantId: TENANT, appName: 'ScanRelay Test', hostname: HOST, keyVaultUrl: vault.url, secretExpiry: '12m', output }),
+  );
+  vaultBodies = [];
+});
+
+afterAll(async () => {
+  await graph?.close();
+  await vault?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the CLI process, --dry-run, on a tenant without the app', () => {
+  it('prints every planned change and changes nothing', async () => {
+    // Compile just the tool (and what it imports) into a private folder, then run it as a user would.
+    const outDir = join(ROOT, 'dist', `.test-app-registration-${process.pid}`);
+    try {
+      const tsc = spawnSync(
+        process.execPath,
+        [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), join(ROOT, 'tools', 'appRegistration', 'main.ts'), '--outDir', outDir,
+          '--rootDir', ROOT, '--module', 'commonjs', '--target', 'es2022', '--esModuleInterop', '--skipLibCheck', '--strict', '--types', 'node'],
+        { encoding: 'utf8' },
+      );
+      expect(tsc.stdout + tsc.stderr).toBe('');
+      // Asynchronously: the servers answering it live in this process.
+      const cli = await runProcess(
+        [join(outDir, 'tools', 'appRegistration', 'main.js'), '--config', config, '--dry-run', '--access-token-env', 'SR_TEST_TOKEN', '--graph-base-url', graph.baseUrl],
+        { PATH: process.env.PATH, NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS, SR_TEST_TOKEN: TOKEN },
+      );
+      expect(cli.stderr).toBe('');
+      expect(cli.status).toBe(0);
+      expect(cli.stdout).toContain("App registration 'ScanRelay Test' in tenant " + TENANT + ' (dry run)');
+      expect(cli.stdout).toContain('+ create the app registration (sign-in audience AzureADMyOrg)');
+      for (const uri of expectedUris) expect(cli.stdout).toContain(`+ redirect URI ${uri}`);
+      expect(cli.stdout).toContain('+ permission Office 365 Exchange Online SMTP.Send (delegated)');
+      expect(cli.stdout).toContain('+ permission Microsoft Graph Sites.ReadWrite.All (delegated)');
+      expect(cli.stdout).toContain('+ permission Microsoft Graph offline_access (delegated)');
+      expect(cli.stdout).toContain('+ permission Microsoft Graph User.Read.All (application)');
+      expect(cli.stdout).toContain('+ service principal');
+      expect(cli.stdout).toMatch(/\+ client secret 'ScanRelay oauth-client-secret' expiring \d{4}-\d\d-\d\d, stored in Key Vault https:\/\/localhost:\d+ as oauth-client-secret/);
+      expect(cli.stdout).toContain('+ Key Vault secret token-encryption-keys');
+      expect(cli.stdout).toContain('Dry run: nothing was changed.');
+    } finally {
+      rmSync(outDir, { recursive: true, force: true });
+    }
+    expect(graph.writes()).toEqual([]);
+    expect(graph.applications.size).toBe(0);
+    expect(vault.requests.filter((r) => r.method !== 'GET')).toEqual([]);
+    expect(existsSync(output)).toBe(false);
+  }, 120_000);
+});
+
+describe('create, then run again, then a redirect URI added', () => {
+  it('creates the app registration, its service principal and a secret stored only in Key Vault', async () => {
+    const r = await run([]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const app = theApp();
+    expect(app.displayName).toBe('ScanRelay Test');
+    expect(app.signInAudience).toBe('AzureADMyOrg');
+    expect(app.web.redirectUris).toEqual(expectedUris);
+
+    // Permission IDs resolved from the service principals (this server makes new IDs every run).
+    const access = Object.fromEntries(app.requiredResourceAccess.map((r) => [r.resourceAppId, r.resourceAccess]));
+    expect(access[EXCHANGE_ONLINE_APP_ID]).toEqual([{ id: graph.permissionId(EXCHANGE_ONLINE_APP_ID, 'SMTP.Send', 'Scope'), type: 'Scope' }]);
+    const graphAccess = access[GRAPH_APP_ID]!;
+    for (const scope of ['Mail.Send', 'Files.ReadWrite', 'Sites.ReadWrite.All', 'Mail.ReadWrite', 'offline_access', 'openid', 'profile']) {
+      expect(graphAccess).toContainEqual({ id: graph.permissionId(GRAPH_APP_ID, scope, 'Scope'), type: 'Scope' });
+    }
+    for (const role of ['User.Read.All', 'Files.ReadWrite.All', 'GroupMember.Read.All']) {
+      expect(graphAccess).toContainEqual({ id: graph.permissionId(GRAPH_APP_ID, role, 'Role'), type: 'Role' });
+    }
+    expect(graphAccess).toHaveLength(10);
+
+    // The service principal, after two replication-delay refusals.
+    const spPosts = graph.requests.filter((q) => q.method === 'POST' && q.path === '/v1.0/servicePrincipals');
+    expect(spPosts.map((q) => q.status)).toEqual([400, 400, 201]);
+    expect([...graph.servicePrincipals.values()].some((sp) => sp.appId === app.appId)).toBe(true);
+
+    // One secret, straight into Key Vault, with its expiry and the credential it belongs to.
+    expect(graph.issuedSecrets).toHaveLength(1);
+    const [credential] = app.passwordCredentials;
+    expect(credential!.displayName).toBe('ScanRelay oauth-client-secret');
+    const monthsAhead = (new Date(credential!.endDateTime).getTime() - Date.now()) / (30.4 * 86400_000);
+    expect(monthsAhead).toBeGreaterThan(11.5);
+    expect(monthsAhead).toBeLessThan(12.5);
+    expect(vault.secretValue('oauth-client-secret')).toBe(graph.issuedSecrets[0]);
+    const put = vaultBodies.find((b) => b.method === 'PUT' && b.url.includes('/secrets/oauth-client-secret'))!;
+    expect(put.body.attributes.exp).toBe(Math.floor(new Date(credential!.endDateTime).getTime() / 1000));
+    expect(put.body.tags).toEqual({ clientId: app.appId, keyId: credential!.keyId, tenantId: TENANT });
+
+    // The token key ring, made once.
+    const ring = JSON.parse(vault.secretValue('token-encryption-keys')!);
+    expect(ring.current).toBe('1');
+    expect(Buffer.from(ring.keys['1'], 'base64')).toHaveLength(32);
+
+    // AppRegistrationInfo.json: everything but the secret.
+    const infoText = readFileSync(output, 'utf8');
+    const info = JSON.parse(infoText);
+    expect(info).toMatchObject({
+      tenantId: TENANT,
+      clientId: app.appId,
+      objectId: app.id,
+      secretName: 'oauth-client-secret',
+      secretKeyId: credential!.keyId,
+      secretExpiresOn: credential!.endDateTime,
+      keyVaultUrl: vault.url,
+      redirectUris: expectedUris,
+      adminConsentUrl: `https://login.microsoftonline.com/${TENANT}/adminconsent?client_id=${app.appId}`,
+    });
+    expect(JSON.stringify(info)).not.toMatch(/secretText|clientSecret"/);
+    expect(r.stdout).toContain(`OAUTH_CLIENT_ID=${app.appId}`);
+    expectNoSecretLeak(r.stdout, r.stderr, infoText);
+  });
+
+  it('a second run changes nothing', async () => {
+    const writes = graph.writes().length;
+    const vaultWrites = vault.requests.filter((q) => q.method === 'PUT').length;
+    const r = await run([]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('= up to date');
+    expect(r.stdout).not.toContain('+ ');
+    expect(graph.writes()).toHaveLength(writes);
+    expect(vault.requests.filter((q) => q.method === 'PUT')).toHaveLength(vaultWrites);
+    expect(graph.issuedSecrets).toHaveLength(1);
+  });
+
+  it('adds a missing redirect URI back, keeping what was added by hand and the rest of web', async () => {
+    const app = theApp();
+    const removed = expectedUris[2]!;
+    app.web.redirectUris = [...expectedUris.filter((u) => u !== removed), 'https://other.example.com/callback'];
+    app.web.implicitGrantSettings.enableIdTokenIssuance = true;
+    app.web.homePageUrl = 'https://www.example.com';
+    const writes = graph.writes().length;
+
+    const dry = await run(['--dry-run']);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain(`+ redirect URI ${removed}`);
+    expect(dry.stdout).toContain('= kept redirect URI https://other.example.com/callback');
+    expect(dry.stdout).not.toContain('+ permission');
+    expect(dry.stdout).not.toContain('+ client secret');
+    expect(graph.writes()).toHaveLength(writes);
+
+    const r = await run([]);
+    expect(r.code).toBe(0);
+    const newWrites = graph.writes().slice(writes);
+    expect(newWrites).toHaveLength(1);
+    expect(newWrites[0]).toMatchObject({ method: 'PATCH', path: `/v1.0/applications/${app.id}`, status: 204 });
+    expect(Object.keys(newWrites[0]!.body)).toEqual(['web']);
+    expect(app.web.redirectUris).toEqual([...expectedUris.filter((u) => u !== removed), 'https://other.example.com/callback', removed]);
+    expect(app.web.implicitGrantSettings.enableIdTokenIssuance).toBe(true);
+    expect(app.web.homePageUrl).toBe('https://www.example.com');
+    expect(graph.issuedSecrets).toHaveLength(1);
+  });
+
+  it('--rotate-secret adds a new credential and a new Key Vault version; the old credential stays until it expires', async () => {
+    const r = await run(['--rotate-secret', '--secret-expiry', '90d']);
+    expect(r.code).toBe(0);
+    const app = theApp();
+    expect(app.passwordCredentials).toHaveLength(2);
+    expect(graph.issuedSecrets).toHaveLength(2);
+    expect(vault.secretValue('oauth-client-secret')).toBe(graph.issuedSecrets[1]);
+    const info = JSON.parse(readFileSync(output, 'utf8'));
+    expect(info.secretKeyId).toBe(app.passwordCredentials[1]!.keyId);
+    const days = (new Date(info.secretExpiresOn).getTime() - Date.now()) / 86400_000;
+    expect(Math.round(days)).toBe(90);
+    expectNoSecretLeak(r.stdout, r.stderr, readFileSync(output, 'utf8'));
+  });
+
+  it('replaces a secret in Key Vault that is no credential of this app registration', async () => {
+    vault.putSecret('oauth-client-secret', 'typed-in-by-hand');
+    const dry = await run(['--dry-run']);
+    expect(dry.stdout).toContain('+ client secret');
+    expect(dry.stdout).toContain('not a current credential of this app registration');
+    const r = await run([]);
+    expect(r.code).toBe(0);
+    expect(vault.secretValue('oauth-client-secret')).toBe(graph.issuedSecrets[2]);
+  });
+});
+
+describe('failures', () => {
+  it('a rejected token stops at the first request, with Graph\'s reason', async () => {
+    const writes = graph.writes().length;
+    const r = await run([], { SR_TEST_TOKEN: 'wrong' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('401 InvalidAuthenticationToken');
+    expect(graph.writes()).toHaveLength(writes);
+  });
+
+  it('two app registrations with the name are refused', async () => {
+    const [app] = [...graph.applications.values()];
+    graph.applications.set('copy', { ...structuredClone(app!), id: 'copy', appId: 'copy-app-id' });
+    try {
+      const r = await run(['--dry-run']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("2 app registrations are named 'ScanRelay Test'");
+    } finally {
+      graph.applications.delete('copy');
+    }
+  });
+
+  it('a permission of the manifest that the tenant does not publish is named', async () => {
+    const bare = await startGraphAppsServer({ token: TOKEN, exchangeScopes: [] });
+    try {
+      const out: string[] = [];
+      const err: string[] = [];
+      const code = await main(['--config', config, '--access-token-env', 'T', '--graph-base-url', bare.baseUrl, '--dry-run'], {
+        env: { T: TOKEN },
+        stdout: (l) => out.push(l),
+        stderr: (l) => err.push(l),
+      });
+      expect(code).toBe(1);
+      expect(err.join('\n')).toContain('Office 365 Exchange Online SMTP.Send (delegated)');
+      expect(bare.writes()).toEqual([]);
+    } finally {
+      await bare.close();
+    }
+  });
+
+  it('bad inputs are usage errors (exit code 2)', async () => {
+    const r = await run(['--hostname', 'http://scanrelay.example.com']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('hostname must be https://');
+    expect((await run(['--secret-expiry', 'soon'])).stderr).toContain("--secret-expiry 'soon'");
+    expect((await run(['--bogus'])).stderr).toContain("Unknown argument '--bogus'");
+  });
+});
+
+describe('options', () => {
+  const base = ['--tenant-id', TENANT, '--app-name', 'ScanRelay', '--key-vault-url', 'https://kv-x.vault.azure.net/'];
+
+  it('takes the same inputs as the vendor package (tenant ID, app name, host name) and defaults the rest', () => {
+    const o = parseArgs([...base, '--hostname', 'scanrelay.azurewebsites.net'], {}, new Date('2026-01-15T00:00:00Z'));
+    expect(o).toMatchObject({
+      tenantId: TENANT,
+      appName: 'ScanRelay',
+      baseUrl: 'https://scanrelay.azurewebsites.net',
+      keyVaultUrl: 'https://kv-x.vault.azure.net',
+      secretName: 'oauth-client-secret',
+      signInAudience: 'AzureADMyOrg',
+      graphBaseUrl: 'https://graph.microsoft.com/v1.0',
+      auth: 'browser',
+      dryRun: false,
+      output: 'AppRegistrationInfo.json',
+    });
+    expect((o as { secretExpiresOn: Date }).secretExpiresOn.toISOString()).toBe('2027-01-15T00:00:00.000Z');
+  });
+
+  it('refuses what would break sign-in or leak', () => {
+    expect(() => parseArgs([...base, '--hostname', 'https://x.example.com/api'], {})).toThrow(UsageError);
+    expect(() => parseArgs([...base, '--hostname', 'x.example.com', '--tenant-id', 'organizations'], {})).toThrow(/tenant's ID/);
+    expect(() => parseArgs([...base, '--hostname', 'x.example.com', '--secret-name', 'Bad_Name'], {})).toThrow(/kebab-case/);
+    expect(() => parseArgs([...base, '--hostname', 'x.example.com', '--key-vault-url', 'http://kv.example.com'], {})).toThrow(/https/);
+    const file = join(dir, 'typo.json');
+    writeFileSync(file, JSON.stringify({ tenantID: TENANT }));
+    expect(() => parseArgs(['--config', file], {})).toThrow(/unknown setting\(s\) tenantID/);
+  });
+
+  it('parses expiries', () => {
+    const now = new Date('2026-03-31T12:00:00Z');
+    expect(parseExpiry('90d', now).toISOString()).toBe('2026-06-29T12:00:00.000Z');
+    expect(parseExpiry('2y', now).toISOString()).toBe('2028-03-31T12:00:00.000Z');
+    expect(parseExpiry('2027-06-30', now).toISOString()).toBe('2027-06-30T00:00:00.000Z');
+    expect(() => parseExpiry('2026-03-31', now)).toThrow(/a day ahead/);
+  });
+
+  it('app-registration.example.json is a valid config', () => {
+    const example = join(ROOT, 'app-registration.example.json');
+    const o = parseArgs(['--config', example], {});
+    expect(o).toMatchObject({ appName: expect.any(String), secretName: 'oauth-client-secret' });
+  });
+});
