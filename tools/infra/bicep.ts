@@ -7,9 +7,11 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 
-export const REPO_ROOT = join(__dirname, '..', '..');
+// tools/infra → the repository; compiled, dist/tools/infra → one level more.
+const up2 = join(__dirname, '..', '..');
+export const REPO_ROOT = basename(up2) === 'dist' ? dirname(up2) : up2;
 const CSPROJ = join(REPO_ROOT, 'infra', 'tools', 'bicep.csproj');
 
 /** The pinned compiler version, from bicep.csproj. */
