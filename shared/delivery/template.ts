@@ -55,8 +55,9 @@ export function escapeValue(value: string, escaping: Escaping): string {
 }
 
 function safeSegment(value: string): string {
-  const cleaned = value.replace(/[\u0000-\u001f\u007f]/g, '').trim();
-  return cleaned === '' || cleaned === '.' || cleaned === '..' ? '_' : cleaned.replace(/\.\.+/g, '.');
+  // Runs of dots collapse first, so that no value ('..', '...') can end up as '.' or '..'.
+  const cleaned = value.replace(/[\u0000-\u001f\u007f]/g, '').trim().replace(/\.\.+/g, '.');
+  return cleaned === '' || cleaned === '.' ? '_' : cleaned;
 }
 
 /**

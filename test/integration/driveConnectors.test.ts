@@ -128,8 +128,8 @@ describe('OneDrive (delegated)', () => {
     const j = job({ deviceName: '../../etc', username: 'a/b\\c' }, [fileOf(Buffer.from('x'), '../../passwd')]);
     await oneDriveConnector.deliver(j, oneDrive({ folder: 'Scans/%deviceName%/%username%' }), context());
     const paths = [...graph.files('drv-alice').keys()].filter((p) => p.includes('passwd'));
-    // Separators become '_', '..' collapses, leading dots go: four segments, none climbing.
-    expect(paths).toEqual(['Scans/_._etc/a_b_c/_._passwd']);
+    // In fields, separators become '_', '..' collapses, leading dots go: four segments, none climbing.
+    expect(paths).toEqual(['Scans/_._etc/a_b_c/passwd.pdf']); // the sender's directories dropped, the extension from its type
   });
 
   it('a template variable the job lacks fails the destination with that reason', async () => {

@@ -35,6 +35,7 @@ describe('templates', () => {
     expect(renderPath('/Scans/%user%', hostile)).toBe('/Scans/a_b_c');
     expect(renderPath('/Scans/%nul%', hostile)).toBe('/Scans/xy');
     expect(renderPath('/Scans/%deviceName%', hostile).split('/')).not.toContain('..');
+    for (const dots of ['.', '..', '...', '....', ' ... ']) expect(escapeValue(dots, 'pathSegment')).toBe('_');
   });
 
   it('keeps OneDrive/SharePoint reserved characters out of item names', () => {

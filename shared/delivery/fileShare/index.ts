@@ -50,8 +50,9 @@ import { randomBytes } from 'node:crypto';
 import { link, lstat, mkdir, open, realpath, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { fileNames, MAX_NAME_BYTES, splitExtension, truncateBytes, withSuffix } from '../fileNames';
 import { escapeValue, MissingVariableError } from '../template';
-import { PermanentDeliveryError, TransientDeliveryError, type Connector, type DeliveryFile, type DeliveryJob } from '../types';
+import { PermanentDeliveryError, TransientDeliveryError, type Connector, type DeliveryFile } from '../types';
 
 export type ConflictBehavior = 'fail' | 'replace' | 'keepBoth';
 
@@ -74,32 +75,8 @@ const VARIABLE = /%([A-Za-z_][A-Za-z0-9_]*)%/g;
 const SEPARATORS = /[\\/]/;
 const CONTROL = /[\u0000-\u001f\u007f]/;
 const USER_HOME = '%userHome%';
-const MAX_NAME_BYTES = 255;
 const MAX_KEEP_BOTH = 10_000;
 
-const EXTENSIONS: Readonly<Record<string, string>> = {
-  'application/pdf': '.pdf',
-  'image/jpeg': '.jpg',
-  'image/jpg': '.jpg',
-  'image/png': '.png',
-  'image/tiff': '.tif',
-  'image/gif': '.gif',
-  'image/bmp': '.bmp',
-  'image/webp': '.webp',
-  'image/heic': '.heic',
-  'text/plain': '.txt',
-  'text/csv': '.csv',
-  'text/xml': '.xml',
-  'application/xml': '.xml',
-  'application/json': '.json',
-  'application/zip': '.zip',
-  'application/vnd.openxmlformats-officedocument.wordprocessingml.document': '.docx',
-  'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': '.xlsx',
-  'application/vnd.openxmlformats-officedocument.presentationml.presentation': '.pptx',
-};
-
-/** An extension we keep apart from the stem (and re-add after truncation or a ` (2)` suffix). */
-const EXTENSION = /(\.[A-Za-z0-9_-]{1,16})$/;
 
 function templateSegments(value: string, option: string): string[] {
   const segments = value.split(SEPARATORS).filter((s) => s !== '');
@@ -177,7 +154,7 @@ export const fileShareConnector: Connector<FileShareOptions> = {
     if (!isInside(root, folder)) throw new PermanentDeliveryError('File share: the destination path leaves the share root; refused.');
 
     const realFolder = await prepareFolder(root, relative, options.createFolders);
-    const names = fileNames(job, options.fileName);
+    const names = fileNames(job, options.fileName, 'pathSegment');
 
     const staged: Array<{ temp: string; name: string; file: DeliveryFile }> = [];
     const delivered: string[] = [];
@@ -288,58 +265,6 @@ async function prepareFolder(root: string, relative: string[], createFolders: bo
     }
   }
   return current;
-}
-
-function extensionOf(file: DeliveryFile): { stem: string; ext: string } {
-  const base = file.name.split(SEPARATORS).pop() ?? '';
-  const m = EXTENSION.exec(base);
-  if (m && m.index > 0) return { stem: base.slice(0, m.index), ext: m[1]! };
-  const type = file.contentType.split(';')[0]!.trim().toLowerCase();
-  return { stem: base, ext: EXTENSIONS[type] ?? '' };
-}
-
-/** The final names of a job's files: rendered, cut to 255 bytes, distinct within the job. */
-function fileNames(job: DeliveryJob, template: string | undefined): string[] {
-  const used = new Set<string>();
-  return job.files.map((file, i) => {
-    const { stem, ext } = extensionOf(file);
-    const extra = {
-      fileName: stem.trim() === '' ? 'scan' : segment(stem),
-      fileExtension: ext === '' ? '' : escapeValue(ext, 'pathSegment'),
-      fileIndex: String(i + 1),
-    };
-    // Not cut here: withSuffix cuts the stem and keeps the extension.
-    const rendered = renderSegment(template ?? '%fileName%%fileExtension%', job.fields, extra, false);
-    const parts = splitExtension(rendered);
-    let name = withSuffix(parts, '');
-    for (let n = i + 1; used.has(name.toLowerCase()); n++) name = withSuffix(parts, ` (${n})`);
-    used.add(name.toLowerCase());
-    return name;
-  });
-}
-
-function splitExtension(name: string): { stem: string; ext: string } {
-  const m = EXTENSION.exec(name);
-  return m && m.index > 0 ? { stem: name.slice(0, m.index), ext: m[1]! } : { stem: name, ext: '' };
-}
-
-/** `stem + suffix + ext`, the stem cut so the whole fits in 255 UTF-8 bytes. */
-function withSuffix(parts: { stem: string; ext: string }, suffix: string): string {
-  const room = MAX_NAME_BYTES - Buffer.byteLength(suffix + parts.ext);
-  return truncateBytes(parts.stem, room) + suffix + parts.ext;
-}
-
-function truncateBytes(s: string, max: number): string {
-  if (Buffer.byteLength(s) <= max) return s;
-  let out = '';
-  let bytes = 0;
-  for (const ch of s) {
-    const b = Buffer.byteLength(ch);
-    if (bytes + b > max) break;
-    out += ch;
-    bytes += b;
-  }
-  return out;
 }
 
 /** Streams a file into a new temp file (exclusive create) and fsyncs it; removes it on failure. */
