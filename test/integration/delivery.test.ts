@@ -145,6 +145,19 @@ describe('destinations file', () => {
   ])('refuses %j naming where', (raw, message) => {
     expect(() => parseDestinations(raw, CONNECTORS)).toThrow(message);
   });
+
+  const root = join(__dirname, '..', '..');
+  it('destinations.example.json is valid, with one destination of every connector type', () => {
+    const parsed = parseDestinations(JSON.parse(readFileSync(join(root, 'destinations.example.json'), 'utf8')), CONNECTORS);
+    expect(new Set(parsed.map((d) => d.type))).toEqual(new Set(Object.keys(CONNECTORS)));
+  });
+
+  it("every destination example in docs/destinations.md is valid", () => {
+    const blocks = [...readFileSync(join(root, 'docs', 'destinations.md'), 'utf8').matchAll(/```json\n(\{\n  "id"[\s\S]*?)```/g)].map((m) => JSON.parse(m[1]!));
+    expect(blocks.length).toBeGreaterThanOrEqual(7);
+    const parsed = parseDestinations({ version: 1, destinations: blocks }, CONNECTORS);
+    expect(new Set(parsed.map((d) => d.type))).toEqual(new Set(Object.keys(CONNECTORS)));
+  });
 });
 
 describe('SSRF guard', () => {
