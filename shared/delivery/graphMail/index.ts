@@ -48,8 +48,7 @@
  */
 import type { Readable } from 'node:stream';
 import { renderAddresses, type MailAddress } from '../addresses';
-import { GraphClient } from '../graph/client';
-import { DEFAULT_CHUNK_BYTES, uploadToSession } from '../graph/uploadSession';
+import { DEFAULT_CHUNK_BYTES, graphFor, uploadToSession, type GraphClient } from '../graph';
 import { MissingVariableError, renderTemplate } from '../template';
 import { PermanentDeliveryError, TransientDeliveryError, type Connector, type DeliveryContext, type DeliveryFile, type DeliveryJob } from '../types';
 
@@ -171,13 +170,10 @@ function sendMailRequestBytes(message: Record<string, unknown>, files: readonly 
   return n;
 }
 
-/** Errors that did not come from GraphClient: the token source's. */
+/** Errors from neither GraphClient nor its token source (reading the stored files): worth retrying. */
 function classify(err: unknown): Error {
   if (err instanceof PermanentDeliveryError || err instanceof TransientDeliveryError) return err;
-  const e = err as { code?: string; message?: string };
-  // The OAuth connection must be authorized again by an administrator (or is gone): retrying cannot help.
-  if (e?.code === 'reauthorization_required' || e?.code === 'connection_not_found') return new PermanentDeliveryError(`Microsoft Graph mail: ${e.message}`);
-  return new TransientDeliveryError(`Microsoft Graph mail: ${e?.message ?? String(err)}`);
+  return new TransientDeliveryError(`Microsoft Graph mail: ${(err as Error)?.message ?? String(err)}`);
 }
 
 export const graphMailConnector: Connector<GraphMailOptions> = {
@@ -222,10 +218,7 @@ export const graphMailConnector: Connector<GraphMailOptions> = {
         `The message (attachments and body) totals ${total} bytes, over this destination's limit of ${options.maxMessageBytes} bytes (maxMessageBytes); it was not sent.`,
       );
     }
-    const graph = new GraphClient({
-      baseUrl: context.graphBaseUrl,
-      token: (forceRefresh) => context.getAccessToken(options.connectionId, { forceRefresh }),
-    });
+    const graph = graphFor(context, { kind: 'delegated', connectionId: options.connectionId });
     try {
       if (sendMailRequestBytes(message, job.files) <= SENDMAIL_REQUEST_BYTES) {
         const attachments: FileAttachment[] = [];
