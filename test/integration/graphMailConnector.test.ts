@@ -6,8 +6,8 @@
  * HTML escaping, throttling, an interrupted chunk, token renewal, and the draft deleted after a
  * failure. No mocks: the DeliveryContext hands out tokens the test controls.
  */
+import { memoryFile } from '../helpers/deliveryFiles';
 import { createHash, randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
 import { CONNECTORS } from '../../shared/delivery/connectors';
 import { graphMailConnector, type GraphMailOptions } from '../../shared/delivery/graphMail';
 import { MissingVariableError } from '../../shared/delivery/template';
@@ -28,24 +28,7 @@ afterEach(async () => {
   server = undefined;
 });
 
-function file(content: Buffer, name = 'scan.pdf', contentType = 'application/pdf'): DeliveryFile & { opened: number } {
-  const f = {
-    name,
-    contentType,
-    size: content.length,
-    sha256: sha256(content),
-    opened: 0,
-    async open() {
-      f.opened++;
-      return Readable.from(
-        (function* () {
-          for (let i = 0; i < content.length; i += MIB) yield content.subarray(i, i + MIB);
-        })(),
-      );
-    },
-  };
-  return f;
-}
+const file = (content: Buffer, name = 'scan.pdf', contentType = 'application/pdf') => memoryFile(content, name, contentType, MIB);
 
 /** A file that must not be read (the size check comes first). */
 function unreadable(size: number, name = 'big.pdf'): DeliveryFile {

@@ -5,11 +5,11 @@
  * attachments compared by SHA-256 after parsing, header injection, the size limit, and how SMTP
  * and network failures are classified.
  */
+import { memoryFile as inMemory } from '../helpers/deliveryFiles';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { simpleParser } from 'mailparser';
 import { SMTPServer, type SMTPServerAuthentication, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import { smtpConnector, type SmtpOptions } from '../../shared/delivery/smtp';
@@ -92,23 +92,8 @@ async function startSmtp(options: Partial<SMTPServerOptions> = {}): Promise<Test
 // ---------------------------------------------------------------------------------------------
 // Jobs and contexts.
 
-function memoryFile(name: string, content: Buffer, contentType = 'application/pdf'): DeliveryFile & { opened: number } {
-  const file = {
-    name,
-    contentType,
-    size: content.length,
-    sha256: sha256(content),
-    opened: 0,
-    async open() {
-      file.opened++;
-      // Small chunks: the attachment really is streamed, not handed over as one buffer.
-      const chunks: Buffer[] = [];
-      for (let i = 0; i < content.length; i += 16 * 1024) chunks.push(content.subarray(i, i + 16 * 1024));
-      return Readable.from(chunks);
-    },
-  };
-  return file;
-}
+/** Small pieces: the attachment really is streamed, not handed over as one buffer. */
+const memoryFile = (name: string, content: Buffer, contentType = 'application/pdf') => inMemory(content, name, contentType, 16 * 1024);
 
 function job(fields: Record<string, string>, files: DeliveryFile[]): DeliveryJob {
   return { jobId: randomUUID(), receivedAt: new Date(), fields, files };
