@@ -58,6 +58,19 @@ param scanSharedSecretField string = ''
 @description('App settings that must hold a secret: setting name to Key Vault secret name; each becomes a Key Vault reference.')
 param keyVaultReferences object = {}
 
+@description('Where users and groups come from: scim (Entra ID provisions them) or sync (a timer reads them from Microsoft Graph).')
+@allowed([
+  'scim'
+  'sync'
+])
+param directorySource string = 'scim'
+
+@description('For directory sync: object ID of the Entra group whose transitive user members are synced.')
+param directorySyncGroupId string = ''
+
+@description('For directory sync: groups whose display name starts with this are synced (empty: no groups).')
+param directorySyncGroupPrefix string = ''
+
 @description('Object ID of whoever stores secrets in the Key Vault (npm run app-registration); gets Key Vault Secrets Officer on the vault. Empty for none.')
 param operatorPrincipalId string = ''
 
@@ -155,6 +168,9 @@ module functionApp 'modules/functionApp.bicep' = {
     oauthClientIdsByType: oauthClientIdsByType
     scanSharedSecretField: scanSharedSecretField
     keyVaultReferences: keyVaultReferences
+    directorySource: directorySource
+    directorySyncGroupId: directorySyncGroupId
+    directorySyncGroupPrefix: directorySyncGroupPrefix
   }
 }
 

@@ -75,6 +75,15 @@ param scanSharedSecretField string
 @description('App settings that hold a secret: setting name to Key Vault secret name.')
 param keyVaultReferences object
 
+@description('scim or sync.')
+param directorySource string
+
+@description('Directory sync: the group whose transitive members are synced.')
+param directorySyncGroupId string
+
+@description('Directory sync: prefix of the group names that are synced.')
+param directorySyncGroupPrefix string
+
 var appSettings = {
   // Functions host storage, identity-based: no connection string, no account key.
   AzureWebJobsStorage__blobServiceUri: blobServiceUri
@@ -105,6 +114,10 @@ var appSettings = {
   DESTINATIONS_FILE: 'destinations.json'
   // Empty: the code's default, the global Microsoft Graph (https://graph.microsoft.com/v1.0).
   GRAPH_BASE_URL: ''
+  DIRECTORY_SOURCE: directorySource
+  DIRECTORY_SYNC_SCHEDULE: '0 */15 * * * *'
+  DIRECTORY_SYNC_GROUP_ID: directorySyncGroupId
+  DIRECTORY_SYNC_GROUP_PREFIX: directorySyncGroupPrefix
 }
 
 var perTypeClientIds = toObject(items(oauthClientIdsByType), t => 'OAUTH_CLIENT_ID_${toUpper(t.key)}', t => t.value)

@@ -61,6 +61,22 @@ export interface OAuthConfig {
   refreshMaxAgeHours: number;
 }
 
+export interface DirectoryConfig {
+  /**
+   * Where users and groups come from: `scim` (Entra ID pushes them to /api/scim/v2) or `sync`
+   * (a timer pulls them from Microsoft Graph). The other one is off.
+   */
+  source: 'scim' | 'sync';
+  sync: {
+    /** NCRONTAB schedule of the directory sync timer. */
+    schedule: string;
+    /** Object ID of the Entra group whose transitive user members are synced (required for `sync`). */
+    groupId?: string;
+    /** Groups whose display name starts with this are synced with their members (none when unset). */
+    groupPrefix?: string;
+  };
+}
+
 export interface Config {
   storage: StorageConfig;
   secrets: SecretsConfig;
@@ -71,6 +87,7 @@ export interface Config {
     /** Microsoft Graph's endpoint with its version (national clouds differ). */
     graphBaseUrl: string;
   };
+  directory: DirectoryConfig;
   scan: {
     limits: ScanLimits;
     /** When set, the text field (a `custom_` extension property) that must carry the shared secret. */
@@ -107,6 +124,16 @@ const httpsUrl = z.preprocess(
 );
 
 const optionalString = z.preprocess(blankToUndefined, z.string().optional());
+
+const ncrontab = (fallback: string) =>
+  z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .regex(/^\S+( \S+){5}$/, { error: 'must be an NCRONTAB expression with 6 fields (sec min hour day month weekday)' })
+      .optional()
+      .default(fallback),
+  );
 
 const baseUrl = z.preprocess(
   blankToUndefined,
@@ -161,14 +188,7 @@ const schema = z.object({
   ),
   PUBLIC_BASE_URL: baseUrl,
   WEBSITE_HOSTNAME: optionalString,
-  TOKEN_REFRESH_SCHEDULE: z.preprocess(
-    blankToUndefined,
-    z
-      .string()
-      .regex(/^\S+( \S+){5}$/, { error: 'must be an NCRONTAB expression with 6 fields (sec min hour day month weekday)' })
-      .optional()
-      .default('0 0 * * * *'),
-  ),
+  TOKEN_REFRESH_SCHEDULE: ncrontab('0 0 * * * *'),
   TOKEN_REFRESH_MAX_AGE_HOURS: wholeNumber(1, 24 * 80, 24),
   DESTINATIONS_FILE: z.preprocess(blankToUndefined, z.string().optional().default('destinations.json')),
   GRAPH_BASE_URL: z.preprocess(
@@ -181,6 +201,19 @@ const schema = z.object({
       .transform((v) => v.replace(/\/+$/, ''))
       .optional()
       .default('https://graph.microsoft.com/v1.0'),
+  ),
+  DIRECTORY_SOURCE: z.preprocess(
+    (v) => (typeof v === 'string' ? blankToUndefined(v.trim().toLowerCase()) : v),
+    z.enum(['scim', 'sync'], { error: "must be 'scim' (Entra ID provisions users) or 'sync' (directory sync)" }).optional().default('scim'),
+  ),
+  DIRECTORY_SYNC_SCHEDULE: ncrontab('0 */15 * * * *'),
+  DIRECTORY_SYNC_GROUP_ID: z.preprocess(
+    blankToUndefined,
+    z.string().regex(/^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$/, { error: "must be the group's object ID, a GUID" }).optional(),
+  ),
+  DIRECTORY_SYNC_GROUP_PREFIX: z.preprocess(
+    blankToUndefined,
+    z.string().max(120, { error: 'must be at most 120 characters' }).regex(/^[^'"\\\p{Cc}]+$/u, { error: 'must not contain quotes, backslashes or control characters' }).optional(),
   ),
   SCAN_SHARED_SECRET_FIELD: z.preprocess(
     blankToUndefined,
@@ -221,6 +254,7 @@ export function loadConfig(env: Env): Config {
     scan: { limits, sharedSecretField: s.SCAN_SHARED_SECRET_FIELD },
     oauth: oauthConfig(s, env),
     delivery: { destinationsFile: s.DESTINATIONS_FILE, graphBaseUrl: s.GRAPH_BASE_URL },
+    directory: directoryConfig(s),
   });
 }
 
@@ -286,6 +320,19 @@ function oauthConfig(s: Settings, env: Env): OAuthConfig {
     publicBaseUrl: s.PUBLIC_BASE_URL ?? (s.WEBSITE_HOSTNAME ? `https://${s.WEBSITE_HOSTNAME}` : undefined),
     refreshSchedule: s.TOKEN_REFRESH_SCHEDULE,
     refreshMaxAgeHours: s.TOKEN_REFRESH_MAX_AGE_HOURS,
+  };
+}
+
+function directoryConfig(s: Settings): DirectoryConfig {
+  if (s.DIRECTORY_SOURCE === 'sync' && !s.DIRECTORY_SYNC_GROUP_ID) {
+    throw new ConfigError(
+      'DIRECTORY_SYNC_GROUP_ID',
+      "is required when DIRECTORY_SOURCE is 'sync': give the object ID of the Entra group whose members use ScanRelay.",
+    );
+  }
+  return {
+    source: s.DIRECTORY_SOURCE,
+    sync: { schedule: s.DIRECTORY_SYNC_SCHEDULE, groupId: s.DIRECTORY_SYNC_GROUP_ID?.toLowerCase(), groupPrefix: s.DIRECTORY_SYNC_GROUP_PREFIX },
   };
 }
 

@@ -8,6 +8,14 @@ import { StorageClients } from './clients';
 import { CONNECTIONS_TABLE, ConnectionRepository } from './connections';
 import { DELIVERIES_TABLE, DeliveryRepository } from './deliveries';
 import { DELIVERY_QUEUE, DeliveryQueue } from './deliveryQueue';
+import {
+  createDirectory,
+  DIRECTORY_GROUPS_TABLE,
+  DIRECTORY_INDEX_TABLE,
+  DIRECTORY_MEMBERS_TABLE,
+  DIRECTORY_USERS_TABLE,
+  type Directory,
+} from './directory';
 import { SCAN_CONTAINER, ScanBlobStore } from './scanBlobs';
 import { SCAN_JOB_KEYS_TABLE, SCAN_JOBS_TABLE, ScanJobRepository } from './scanJobs';
 import { TOKEN_CACHES_TABLE, TokenCacheRepository } from './tokenCaches';
@@ -21,6 +29,8 @@ export interface Storage {
   tokenCaches: TokenCacheRepository;
   authStates: AuthStateRepository;
   deliveries: DeliveryRepository;
+  /** Users and groups (SCIM or directory sync). */
+  directory: Directory;
 }
 
 export function createStorage(config: StorageConfig): Storage {
@@ -34,6 +44,12 @@ export function createStorage(config: StorageConfig): Storage {
     tokenCaches: new TokenCacheRepository(clients.table(TOKEN_CACHES_TABLE)),
     authStates: new AuthStateRepository(clients.table(AUTH_STATES_TABLE)),
     deliveries: new DeliveryRepository(clients.table(DELIVERIES_TABLE)),
+    directory: createDirectory({
+      users: clients.table(DIRECTORY_USERS_TABLE),
+      groups: clients.table(DIRECTORY_GROUPS_TABLE),
+      index: clients.table(DIRECTORY_INDEX_TABLE),
+      members: clients.table(DIRECTORY_MEMBERS_TABLE),
+    }),
   };
 }
 
@@ -41,6 +57,7 @@ export * from './authStates';
 export * from './clients';
 export * from './connections';
 export * from './deliveries';
+export * from './directory';
 export * from './tokenCaches';
 export * from './deliveryQueue';
 export * from './scanBlobs';

@@ -1,0 +1,421 @@
+/**
+ * The directory: users and groups, written by SCIM provisioning or by directory sync, read by
+ * delivery. Four tables, each access a point read or a single-partition query:
+ *
+ * - `directoryusers` / `directorygroups`: one row per resource (PK id, RK 'user'/'group'); the
+ *   SCIM resource JSON as sent, plus the indexed facts (userName, externalId, displayName, active).
+ * - `directoryindex`: lookup rows, PK `<kind>-<sha256 of the normalised value>`. userName is unique
+ *   (RK 'unique', holding the owner's id); externalId and displayName are not (RK = owner id).
+ *   Index rows are written BEFORE the resource row and removed after it, and every lookup checks the
+ *   resource row, so a crash can leave a stale index row (ignored, and a stale userName claim is
+ *   taken over) but never a resource that cannot be found.
+ * - `directorymembers`: one row per membership in both directions, PK `g-<groupId>` RK memberId and
+ *   PK `m-<memberId>` RK groupId. Adding one member to a 50,000-member group writes two small rows;
+ *   it never reads or rewrites the group.
+ *
+ * Every update of a resource row is guarded by the ETag it was read with.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type { TableClient, TableTransaction } from '@azure/data-tables';
+import { packText, unpackText } from './chunks';
+import { hasStatus, once, unlessStatus } from './clients';
+
+export const DIRECTORY_USERS_TABLE = 'directoryusers';
+export const DIRECTORY_GROUPS_TABLE = 'directorygroups';
+export const DIRECTORY_INDEX_TABLE = 'directoryindex';
+export const DIRECTORY_MEMBERS_TABLE = 'directorymembers';
+
+export type DirectorySource = 'scim' | 'sync';
+export type MemberType = 'User' | 'Group';
+
+interface StoredResource {
+  id: string;
+  /** The SCIM resource as stored: canonical attribute names, values as sent, no id/meta. */
+  resource: Record<string, unknown>;
+  externalId?: string;
+  source: DirectorySource;
+  created: Date;
+  lastModified: Date;
+  etag: string;
+}
+
+export interface StoredUser extends StoredResource {
+  userName: string;
+  active: boolean;
+}
+
+export interface StoredGroup extends StoredResource {
+  displayName: string;
+}
+
+/** A userName that another user already has (compared case-insensitively). */
+export class DirectoryConflictError extends Error {
+  constructor(
+    readonly attribute: string,
+    readonly value: string,
+  ) {
+    super(`${attribute} is already in use.`);
+    this.name = 'DirectoryConflictError';
+  }
+}
+
+/** The key of a value in the index: case and Unicode form do not matter. */
+export function indexKey(kind: string, value: string): string {
+  return `${kind}-${createHash('sha256').update(value.normalize('NFC').toLowerCase()).digest('hex')}`;
+}
+
+const same = (a: string | undefined, b: string | undefined) =>
+  a !== undefined && b !== undefined && a.normalize('NFC').toLowerCase() === b.normalize('NFC').toLowerCase();
+
+type Entity = Record<string, unknown> & { etag: string };
+
+interface IndexSpec<T> {
+  kind: string;
+  value(r: T): string | undefined;
+  /** One owner per value (userName) or many (externalId, displayName). */
+  unique: boolean;
+}
+
+/**
+ * Resource rows with their index rows: the shared machinery of users and groups. `toFacts` turns a
+ * resource into the row's indexed columns; `fromRow` rebuilds the stored value.
+ */
+abstract class ResourceRepository<T extends StoredResource> {
+  protected readonly ready: () => Promise<void>;
+
+  constructor(
+    protected readonly table: TableClient,
+    protected readonly index: TableClient,
+    private readonly rowKey: string,
+    private readonly specs: IndexSpec<T>[],
+  ) {
+    this.ready = once(() => Promise.all([table.createTable(), index.createTable()]));
+  }
+
+  protected abstract facts(resource: Record<string, unknown>): Record<string, unknown>;
+  protected abstract fromRow(e: Entity, resource: Record<string, unknown>): T;
+
+  async get(id: string): Promise<T | undefined> {
+    await this.ready();
+    if (!isKeySafe(id)) return undefined;
+    const e = await unlessStatus(this.table.getEntity<Record<string, unknown>>(id, this.rowKey), 404);
+    return e && this.read(e as Entity);
+  }
+
+  async create(resource: Record<string, unknown>, source: DirectorySource): Promise<T> {
+    await this.ready();
+    const id = randomUUID();
+    const now = new Date();
+    const draft = this.fromRow({ etag: '', ...this.entity(id, resource, source, now, now) } as Entity, resource);
+    await this.claim(draft);
+    const res = await this.table.createEntity(this.entity(id, resource, source, now, now));
+    return { ...draft, etag: res.etag! };
+  }
+
+  /** Replaces the resource if its row is unchanged since `current` was read; undefined when it changed (or is gone). */
+  async replace(current: T, resource: Record<string, unknown>): Promise<T | undefined> {
+    await this.ready();
+    const now = new Date();
+    const entity = this.entity(current.id, resource, current.source, current.created, now);
+    const next = this.fromRow({ etag: '', ...entity } as Entity, resource);
+    await this.claim(next, current);
+    const res = await unlessStatus(this.table.updateEntity(entity, 'Replace', { etag: current.etag }), 412, 404);
+    if (!res) return undefined;
+    await this.release(current, next);
+    return { ...next, etag: res.etag! };
+  }
+
+  /** Removes the row (and then its index rows). False when there was none. */
+  async delete(target: T | string): Promise<boolean> {
+    await this.ready();
+    const current = typeof target === 'string' ? await this.get(target) : target;
+    if (!current) return false;
+    const gone = await unlessStatus(this.table.deleteEntity(current.id, this.rowKey), 404);
+    await this.release(current);
+    return gone !== undefined;
+  }
+
+  /** Every resource, optionally narrowed by an OData filter on the row's columns. */
+  async *list(filter?: string): AsyncIterable<T> {
+    await this.ready();
+    const rowFilter = `RowKey eq '${this.rowKey}'` + (filter ? ` and (${filter})` : '');
+    for await (const e of this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter: rowFilter } })) {
+      yield this.read(e as Entity);
+    }
+  }
+
+  /** Resources whose indexed value equals `value` (case-insensitively): one partition query, each hit checked. */
+  protected async lookup(spec: IndexSpec<T>, value: string): Promise<T[]> {
+    await this.ready();
+    const pk = indexKey(spec.kind, value);
+    const ids: string[] = [];
+    for await (const e of this.index.listEntities<{ owner?: string }>({ queryOptions: { filter: `PartitionKey eq '${pk}'` } })) {
+      const owner = spec.unique ? e.owner : e.rowKey;
+      if (owner) ids.push(owner);
+    }
+    const found: Array<T | undefined> = await Promise.all(ids.map((id) => this.get(id)));
+    return found.filter((r): r is T => r !== undefined && same(spec.value(r), value));
+  }
+
+  /** Point read of a unique index row, checked against its owner. */
+  protected async lookupUnique(spec: IndexSpec<T>, value: string): Promise<T | undefined> {
+    await this.ready();
+    const row = await unlessStatus(this.index.getEntity<{ owner?: string }>(indexKey(spec.kind, value), 'unique'), 404);
+    const owner = row?.owner && (await this.get(row.owner));
+    return owner && same(spec.value(owner), value) ? owner : undefined;
+  }
+
+  /** Writes the index rows `next` needs that `current` does not have; a unique value held by someone else is a conflict. */
+  private async claim(next: T, current?: T): Promise<void> {
+    for (const spec of this.specs) {
+      const value = spec.value(next);
+      if (value === undefined || (current && same(spec.value(current), value))) continue;
+      const pk = indexKey(spec.kind, value);
+      if (!spec.unique) {
+        await this.index.upsertEntity({ partitionKey: pk, rowKey: next.id }, 'Replace');
+        continue;
+      }
+      await this.claimUnique(spec, pk, value, next.id);
+    }
+  }
+
+  private async claimUnique(spec: IndexSpec<T>, pk: string, value: string, id: string): Promise<void> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const created = await unlessStatus(this.index.createEntity({ partitionKey: pk, rowKey: 'unique', owner: id }), 409);
+      if (created) return;
+      const row = await unlessStatus(this.index.getEntity<{ owner?: string }>(pk, 'unique'), 404);
+      if (!row) continue;
+      if (row.owner === id) return;
+      const holder = row.owner ? await this.get(row.owner) : undefined;
+      if (holder && same(spec.value(holder), value)) throw new DirectoryConflictError(spec.kind, value);
+      // A stale claim (its owner is gone or was renamed before a crash): take it over, if nobody else did.
+      if (await unlessStatus(this.index.updateEntity({ partitionKey: pk, rowKey: 'unique', owner: id }, 'Replace', { etag: row.etag }), 412, 404)) {
+        return;
+      }
+    }
+    throw new DirectoryConflictError(spec.kind, value);
+  }
+
+  /** Removes the index rows of `current` that `next` (if any) no longer has. Best effort: lookups check the owner. */
+  private async release(current: T, next?: T): Promise<void> {
+    for (const spec of this.specs) {
+      const value = spec.value(current);
+      if (value === undefined || (next && same(spec.value(next), value))) continue;
+      const pk = indexKey(spec.kind, value);
+      if (spec.unique) {
+        const row = await unlessStatus(this.index.getEntity<{ owner?: string }>(pk, 'unique'), 404);
+        if (row?.owner === current.id) await unlessStatus(this.index.deleteEntity(pk, 'unique', { etag: row.etag }), 404, 412);
+      } else {
+        await unlessStatus(this.index.deleteEntity(pk, current.id), 404);
+      }
+    }
+  }
+
+  private entity(id: string, resource: Record<string, unknown>, source: DirectorySource, created: Date, lastModified: Date) {
+    return {
+      partitionKey: id,
+      rowKey: this.rowKey,
+      ...this.facts(resource),
+      source,
+      created,
+      lastModified,
+      ...packText('resource', JSON.stringify(resource)),
+    };
+  }
+
+  private read(e: Entity): T {
+    return this.fromRow(e, JSON.parse(unpackText('resource', e)) as Record<string, unknown>);
+  }
+}
+
+const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
+const date = (v: unknown) => new Date(v as string);
+
+export class DirectoryUsers extends ResourceRepository<StoredUser> {
+  private static readonly userName: IndexSpec<StoredUser> = { kind: 'username', unique: true, value: (u) => u.userName };
+  private static readonly externalId: IndexSpec<StoredUser> = { kind: 'userext', unique: false, value: (u) => u.externalId };
+
+  constructor(table: TableClient, index: TableClient) {
+    super(table, index, 'user', [DirectoryUsers.userName, DirectoryUsers.externalId]);
+  }
+
+  protected facts(r: Record<string, unknown>) {
+    return { userName: text(r.userName) ?? '', externalId: text(r.externalId), active: r.active !== false };
+  }
+
+  protected fromRow(e: Entity, resource: Record<string, unknown>): StoredUser {
+    return {
+      id: e.partitionKey as string,
+      resource,
+      userName: e.userName as string,
+      externalId: text(e.externalId),
+      active: e.active !== false,
+      source: e.source as DirectorySource,
+      created: date(e.created),
+      lastModified: date(e.lastModified),
+      etag: e.etag,
+    };
+  }
+
+  /** The user with this userName (case-insensitive): two point reads. */
+  findByUserName(userName: string): Promise<StoredUser | undefined> {
+    return this.lookupUnique(DirectoryUsers.userName, userName);
+  }
+
+  findByExternalId(externalId: string): Promise<StoredUser[]> {
+    return this.lookup(DirectoryUsers.externalId, externalId).then((users) => users.filter((u) => u.externalId === externalId));
+  }
+
+  /** Users, optionally only those from one source and/or with one active state (a filtered scan). */
+  override list(filter?: string | { source?: DirectorySource; active?: boolean }): AsyncIterable<StoredUser> {
+    if (typeof filter !== 'object') return super.list(filter);
+    const parts: string[] = [];
+    if (filter.source) parts.push(`source eq '${filter.source}'`);
+    if (filter.active !== undefined) parts.push(`active eq ${filter.active}`);
+    return super.list(parts.join(' and ') || undefined);
+  }
+}
+
+export class DirectoryGroups extends ResourceRepository<StoredGroup> {
+  private static readonly displayName: IndexSpec<StoredGroup> = { kind: 'groupname', unique: false, value: (g) => g.displayName };
+  private static readonly externalId: IndexSpec<StoredGroup> = { kind: 'groupext', unique: false, value: (g) => g.externalId };
+
+  constructor(table: TableClient, index: TableClient) {
+    super(table, index, 'group', [DirectoryGroups.displayName, DirectoryGroups.externalId]);
+  }
+
+  protected facts(r: Record<string, unknown>) {
+    return { displayName: text(r.displayName) ?? '', externalId: text(r.externalId) };
+  }
+
+  protected fromRow(e: Entity, resource: Record<string, unknown>): StoredGroup {
+    return {
+      id: e.partitionKey as string,
+      resource,
+      displayName: e.displayName as string,
+      externalId: text(e.externalId),
+      source: e.source as DirectorySource,
+      created: date(e.created),
+      lastModified: date(e.lastModified),
+      etag: e.etag,
+    };
+  }
+
+  findByDisplayName(displayName: string): Promise<StoredGroup[]> {
+    return this.lookup(DirectoryGroups.displayName, displayName);
+  }
+
+  findByExternalId(externalId: string): Promise<StoredGroup[]> {
+    return this.lookup(DirectoryGroups.externalId, externalId).then((groups) => groups.filter((g) => g.externalId === externalId));
+  }
+}
+
+export interface Member {
+  value: string;
+  type: MemberType;
+}
+
+/** Group memberships, one row per direction (see the file comment). */
+export class DirectoryMembers {
+  private readonly ready: () => Promise<void>;
+
+  constructor(private readonly table: TableClient) {
+    this.ready = once(() => table.createTable());
+  }
+
+  /** Adds a membership; adding one that exists changes nothing. */
+  async add(groupId: string, memberId: string, type: MemberType): Promise<void> {
+    await this.ready();
+    await Promise.all([
+      this.table.upsertEntity({ partitionKey: `g-${groupId}`, rowKey: memberId, type }, 'Replace'),
+      this.table.upsertEntity({ partitionKey: `m-${memberId}`, rowKey: groupId, type }, 'Replace'),
+    ]);
+  }
+
+  /** Removes a membership; removing one that does not exist changes nothing. */
+  async remove(groupId: string, memberId: string): Promise<void> {
+    await this.ready();
+    await Promise.all([
+      unlessStatus(this.table.deleteEntity(`g-${groupId}`, memberId), 404),
+      unlessStatus(this.table.deleteEntity(`m-${memberId}`, groupId), 404),
+    ]);
+  }
+
+  async has(groupId: string, memberId: string): Promise<boolean> {
+    await this.ready();
+    return (await unlessStatus(this.table.getEntity(`g-${groupId}`, memberId), 404)) !== undefined;
+  }
+
+  /** The group's members (one partition query). */
+  async *list(groupId: string): AsyncIterable<Member> {
+    await this.ready();
+    const filter = `PartitionKey eq '${`g-${groupId}`.replace(/'/g, "''")}'`;
+    for await (const e of this.table.listEntities<{ type?: MemberType }>({ queryOptions: { filter, select: ['RowKey', 'type'] } })) {
+      yield { value: e.rowKey!, type: e.type === 'Group' ? 'Group' : 'User' };
+    }
+  }
+
+  /** The ids of the groups the member belongs to directly. */
+  async groupsOf(memberId: string): Promise<string[]> {
+    await this.ready();
+    const out: string[] = [];
+    const filter = `PartitionKey eq '${`m-${memberId}`.replace(/'/g, "''")}'`;
+    for await (const e of this.table.listEntities({ queryOptions: { filter, select: ['RowKey'] } })) out.push(e.rowKey!);
+    return out;
+  }
+
+  /** Removes every membership of the group (when it is deleted or its members replaced). */
+  async removeAllOf(groupId: string): Promise<number> {
+    const members: Member[] = [];
+    for await (const m of this.list(groupId)) members.push(m);
+    await forEachLimited(members, 8, (m) => unlessStatus(this.table.deleteEntity(`m-${m.value}`, groupId), 404));
+    for (let i = 0; i < members.length; i += 100) {
+      const batch: TableTransaction['actions'] = members.slice(i, i + 100).map((m) => ['delete', { partitionKey: `g-${groupId}`, rowKey: m.value }]);
+      await deleteBatch(this.table, batch);
+    }
+    return members.length;
+  }
+
+  /** Removes the member from every group it is in (when it is deleted). */
+  async removeMember(memberId: string): Promise<void> {
+    for (const groupId of await this.groupsOf(memberId)) await this.remove(groupId, memberId);
+  }
+}
+
+/** One transaction of deletes in one partition; rows deleted meanwhile are fine (done one by one then). */
+async function deleteBatch(table: TableClient, actions: TableTransaction['actions']): Promise<void> {
+  if (actions.length === 0) return;
+  try {
+    await table.submitTransaction(actions);
+  } catch (err) {
+    if (!hasStatus(err, 404)) throw err;
+    for (const [, e] of actions) await unlessStatus(table.deleteEntity(e.partitionKey, e.rowKey), 404);
+  }
+}
+
+async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/** Table keys cannot hold / \ # ? or control characters; ids from the outside are checked before use. */
+export function isKeySafe(id: string): boolean {
+  return id.length > 0 && id.length <= 256 && !/[/\\#?\u0000-\u001f\u007f-\u009f]/.test(id);
+}
+
+export interface Directory {
+  users: DirectoryUsers;
+  groups: DirectoryGroups;
+  members: DirectoryMembers;
+}
+
+export function createDirectory(tables: { users: TableClient; groups: TableClient; index: TableClient; members: TableClient }): Directory {
+  return {
+    users: new DirectoryUsers(tables.users, tables.index),
+    groups: new DirectoryGroups(tables.groups, tables.index),
+    members: new DirectoryMembers(tables.members),
+  };
+}
