@@ -16,6 +16,7 @@ import {
   DIRECTORY_USERS_TABLE,
   type Directory,
 } from './directory';
+import { DIRECTORY_SYNC_TABLE, DirectorySyncStateRepository } from './directorySync';
 import { SCAN_CONTAINER, ScanBlobStore } from './scanBlobs';
 import { SCAN_JOB_KEYS_TABLE, SCAN_JOBS_TABLE, ScanJobRepository } from './scanJobs';
 import { TOKEN_CACHES_TABLE, TokenCacheRepository } from './tokenCaches';
@@ -31,6 +32,8 @@ export interface Storage {
   deliveries: DeliveryRepository;
   /** Users and groups (SCIM or directory sync). */
   directory: Directory;
+  /** The directory sync's delta links. */
+  directorySync: DirectorySyncStateRepository;
 }
 
 export function createStorage(config: StorageConfig): Storage {
@@ -50,6 +53,7 @@ export function createStorage(config: StorageConfig): Storage {
       index: clients.table(DIRECTORY_INDEX_TABLE),
       members: clients.table(DIRECTORY_MEMBERS_TABLE),
     }),
+    directorySync: new DirectorySyncStateRepository(clients.table(DIRECTORY_SYNC_TABLE)),
   };
 }
 
@@ -58,6 +62,7 @@ export * from './clients';
 export * from './connections';
 export * from './deliveries';
 export * from './directory';
+export * from './directorySync';
 export * from './tokenCaches';
 export * from './deliveryQueue';
 export * from './scanBlobs';
