@@ -7,6 +7,7 @@ import { authorizeCallback } from '../functions/authorizeCallback';
 import { connection } from '../functions/connection';
 import { connections } from '../functions/connections';
 import { deliver } from '../functions/deliver';
+import { directorySync } from '../functions/directorySync';
 import { health } from '../functions/health';
 import { refreshTokens } from '../functions/refreshTokens';
 import { scan } from '../functions/scan';
@@ -23,4 +24,5 @@ export const registry: readonly FunctionDefinition[] = [
   authorize,
   authorizeCallback,
   refreshTokens,
+  directorySync,
 ];
