@@ -189,7 +189,7 @@ describe('parse trees', () => {
   test('and binds tighter than or', () => {
     const f = parseFilter('title pr or userType pr and nickName pr', USER_TYPE);
     expect(f.kind).toBe('or');
-    expect((f as Extract<Filter, { kind: 'or' }>).right.kind).toBe('and');
+    expect((f as Extract<Filter, { kind: 'and' | 'or' }>).right.kind).toBe('and');
   });
 
   test("Entra's dialect is normalised to a standard value path", () => {
