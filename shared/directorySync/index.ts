@@ -13,7 +13,8 @@
  *    and made inactive, never deleted. Users newly in scope that the round did not return (they
  *    did not change in Entra, they were only added to the group), and inactive ones in scope whose
  *    accountEnabled the round did not say, are read one by one (`/users/{id}`).
- * 3. Groups, when DIRECTORY_SYNC_GROUP_PREFIX is set: a delta round of `/groups/delta` with
+ * 3. Groups, when DIRECTORY_SYNC_GROUP_PREFIX is set (without it, groups synced earlier are
+ *    deleted: nothing would keep them up to date): a delta round of `/groups/delta` with
  *    `members` (group-delta, delta-query-groups). Groups whose name starts with the prefix
  *    (case-insensitively) are stored; `members@delta` adds and removes membership rows for members
  *    the store has (synced users and synced groups). A group deleted or renamed out of the prefix
@@ -48,7 +49,7 @@ export interface DirectorySyncDeps {
   users: Pick<DirectoryUsers, 'create' | 'get' | 'replace' | 'list' | 'findByUserName'>;
   groups: Pick<DirectoryGroups, 'create' | 'get' | 'replace' | 'delete' | 'list'>;
   members: Pick<DirectoryMembers, 'add' | 'remove' | 'list' | 'removeAllOf' | 'removeMember'>;
-  state: Pick<DirectorySyncStateRepository, 'get' | 'save' | 'remove'>;
+  state: Pick<DirectorySyncStateRepository, 'get' | 'save' | 'remove' | 'list'>;
   log: Logger;
   /** Store writes in flight (default 8). */
   concurrency?: number;
@@ -77,8 +78,9 @@ const PAGE = '$top=999';
 /** The state row of the users round. */
 export const USERS_STATE = 'users';
 /** The state row of the groups round: one per prefix, so a new prefix starts with a full round. */
+const GROUPS_STATE_PREFIX = 'groups-';
 export function groupsStateName(prefix: string): string {
-  return `groups-${createHash('sha256').update(prefix.toLowerCase()).digest('hex').slice(0, 16)}`;
+  return `${GROUPS_STATE_PREFIX}${createHash('sha256').update(prefix.toLowerCase()).digest('hex').slice(0, 16)}`;
 }
 
 /**
@@ -289,11 +291,18 @@ class SyncRun {
 
   async syncGroups(): Promise<void> {
     const prefix = this.deps.config.sync.groupPrefix;
-    if (!prefix) return;
-    const lowerPrefix = prefix.toLowerCase();
-    const matches = (name: string) => name.toLowerCase().startsWith(lowerPrefix);
     const groups = new Map<string, StoredGroup>();
     for await (const g of this.deps.groups.list(`source eq 'sync'`)) if (g.externalId) groups.set(g.externalId.toLowerCase(), g);
+    if (!prefix) {
+      // No prefix (any more): no group is synced. Groups an earlier configuration synced would
+      // never be updated again, so they go rather than linger as stale data.
+      for (const g of [...groups.values()]) await this.deleteGroup(g, groups);
+      // ...and their rounds' links: a prefix set again starts with a full round.
+      for await (const s of this.deps.state.list()) if (s.name.startsWith(GROUPS_STATE_PREFIX)) await this.deps.state.remove(s.name, s);
+      return;
+    }
+    const lowerPrefix = prefix.toLowerCase();
+    const matches = (name: string) => name.toLowerCase().startsWith(lowerPrefix);
 
     let seen = new Set<string>();
     let fresh = new Set<string>();

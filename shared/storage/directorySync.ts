@@ -52,6 +52,15 @@ export class DirectorySyncStateRepository {
     }
   }
 
+  /** Every stored link. */
+  async *list(): AsyncIterable<DeltaState> {
+    await this.ready();
+    const filter = `PartitionKey eq '${PARTITION}'`;
+    for await (const e of this.table.listEntities<{ deltaLink: string; updatedAt: Date }>({ queryOptions: { filter } })) {
+      yield { name: e.rowKey!, deltaLink: e.deltaLink, updatedAt: new Date(e.updatedAt), etag: e.etag };
+    }
+  }
+
   /** Forgets a query's link (expired token: the next round is a full one). */
   async remove(name: string, previous: DeltaState): Promise<void> {
     await this.ready();

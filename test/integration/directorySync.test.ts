@@ -6,8 +6,9 @@
  */
 import { writeFileSync } from 'node:fs';
 import type { Config } from '../../shared/config';
-import { createDirectorySyncDeps, DirectorySyncError, runDirectorySync, USERS_STATE, type DirectorySyncDeps } from '../../shared/directorySync';
+import { createDirectorySyncDeps, directoryGraphClient, DirectorySyncError, runDirectorySync, USERS_STATE, type DirectorySyncDeps } from '../../shared/directorySync';
 import { silentLogger, type Logger } from '../../shared/log';
+import { createServices } from '../../shared/services';
 import { DIRECTORY_GROUPS_TABLE, DIRECTORY_INDEX_TABLE, DIRECTORY_MEMBERS_TABLE, DIRECTORY_SYNC_TABLE, DIRECTORY_USERS_TABLE, type StoredUser } from '../../shared/storage';
 import { startStack, type TestStack } from '../helpers/env';
 import { startGraphDirectoryServer, type GraphDirectoryServer } from '../helpers/graphDirectoryServer';
@@ -287,9 +288,12 @@ it('without the application permissions: a clear error naming them, and nothing 
   expect((await syncUsers()).size).toBe(0);
   expect(await storage().directorySync.get(USERS_STATE)).toBeUndefined();
 
-  // Only User.Read.All: the group cannot be read either.
+  // Only User.Read.All (a new MSAL client, so a new token): the group's members cannot be read.
   idp.appRoles = ['User.Read.All'];
-  await expect(runDirectorySync(deps())).rejects.toMatchObject({ code: 'forbidden' });
+  const tokens = createServices(stack.config).oauthDeps(silentLogger).applicationTokens;
+  graph.clearRequests();
+  await expect(runDirectorySync({ ...deps(), graph: directoryGraphClient(graph.baseUrl, (r, f) => tokens.get(r, f)) })).rejects.toMatchObject({ code: 'forbidden' });
+  expect(graph.requests).toEqual([expect.objectContaining({ path: `/groups/${GROUP_ID}/transitiveMembers/microsoft.graph.user`, status: 403 })]);
   expect((await syncUsers()).size).toBe(0);
 });
 
@@ -303,4 +307,75 @@ it('an unknown group is a clear error; a userName that a SCIM user already has i
   expect([...(await syncUsers()).keys()]).toEqual([free]);
   expect(await storage().directory.users.get(scimUser.id)).toMatchObject({ source: 'scim', etag: scimUser.etag });
   expect(taken).toBeDefined();
+});
+
+it('an ETag conflict (another writer changed the user since it was read) is re-read and the change applied on top', async () => {
+  const [u] = addMembers(1, 'e');
+  await sync();
+  graph.updateUser(u!, { department: 'Audit' });
+  const real = storage().directory.users;
+  let raced = 0;
+  const users: DirectorySyncDeps['users'] = {
+    create: real.create.bind(real),
+    get: real.get.bind(real),
+    list: real.list.bind(real),
+    findByUserName: real.findByUserName.bind(real),
+    replace: async (current, resource) => {
+      if (raced++ === 0) {
+        const fresh = (await real.get(current.id))!;
+        await real.replace(fresh, { ...fresh.resource, nickName: 'Ed' }); // someone else, in between
+      }
+      return real.replace(current, resource);
+    },
+  };
+  const result = await runDirectorySync({ ...deps(), users });
+  expect(raced).toBe(2); // the stale write lost, the re-read one won
+  expect(result).toMatchObject({ status: 'completed', users: { updated: 1 } });
+  expect((await syncUsers()).get(u!)!.resource).toMatchObject({ nickName: 'Ed', 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User': { department: 'Audit' } });
+});
+
+it('without a prefix no group is synced: groups synced before are deleted, and a prefix set again starts with a full round', async () => {
+  const [a] = addMembers(1, 'n');
+  const g = graph.addGroup({ displayName: 'Scan-N' });
+  graph.addMember(g, a!);
+  await sync();
+  expect((await syncGroups()).size).toBe(1);
+  graph.clearRequests();
+  await sync({ groupPrefix: undefined });
+  expect((await syncGroups()).size).toBe(0);
+  expect(graph.requests.some((r) => r.path === '/groups/delta')).toBe(false);
+  expect(await sync()).toMatchObject({ fullRound: { users: false, groups: true }, groups: { created: 1 } });
+  expect((await syncGroups()).get(g)!.members).toHaveLength(1);
+});
+
+it('the timer: runs the sync with the app\'s services, and with SCIM chosen says so once, not on every run', async () => {
+  const { directorySync } = await import('../../functions/directorySync');
+  const { setServices } = await import('../../shared/services');
+  const { InvocationContext } = await import('@azure/functions');
+  const logged: string[] = [];
+  const context = () => new InvocationContext({ functionName: 'directorySync', logHandler: (level, ...args) => logged.push(`${level} ${JSON.stringify(args)}`) });
+  const timer = { isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: { last: '', next: '', lastUpdated: '' } };
+  const [u] = addMembers(1, 'timer');
+  const withSource = (source: 'scim' | 'sync') =>
+    createServices({ ...stack.config, delivery: { ...stack.config.delivery, graphBaseUrl: graph.baseUrl }, directory: { ...stack.config.directory, source } });
+  try {
+    setServices(withSource('scim'));
+    await directorySync.handler(timer, context());
+    await directorySync.handler(timer, context());
+    expect(logged.filter((l) => l.includes("DIRECTORY_SOURCE is 'scim'"))).toHaveLength(1);
+    expect(graph.requests).toEqual([]);
+
+    setServices(withSource('sync'));
+    await directorySync.handler(timer, context());
+    expect(logged.some((l) => l.startsWith('information') && l.includes('directorySync: completed'))).toBe(true);
+    expect((await syncUsers()).has(u!)).toBe(true);
+
+    idp.appRoles = [];
+    setServices(withSource('sync')); // a new MSAL client: no cached token with the old roles
+    graph.addUser({ userPrincipalName: 'x@contoso.example' });
+    await expect(directorySync.handler(timer, context())).rejects.toThrow(/User\.Read\.All and GroupMember\.Read\.All/);
+    expect(logged.some((l) => l.startsWith('error') && l.includes('DirectorySyncError') && !/eyJ|Bearer/.test(l))).toBe(true);
+  } finally {
+    setServices(undefined);
+  }
 });
