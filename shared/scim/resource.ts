@@ -1,0 +1,436 @@
+/**
+ * SCIM resource bodies (RFC 7643) in and out: `validateResource` turns a POST/PUT body (or a patched
+ * resource) into what the service stores, `project` applies `attributes`/`excludedAttributes`
+ * (RFC 7644 §3.4.2.5, §3.9) to what it returns.
+ *
+ * What is stored: a plain object with the schema's canonical attribute names (names are
+ * case-insensitive on the wire, RFC 7643 §2.1), values as sent (except booleans sent as the strings
+ * "True"/"False" — Entra's default dialect — which become booleans, and the enterprise manager,
+ * which always becomes `{ value }`), extension attributes under their canonical URN key, no `id`,
+ * `meta` or `schemas` (the service derives them), and no group `members` (returned separately,
+ * the service keeps them in their own rows). Keys written are only ever the schema's own names,
+ * so a body key such as `__proto__` or `constructor` can never reach an object: it is an unknown
+ * attribute and the body is refused.
+ */
+import { badRequest } from './errors';
+import {
+  Attribute,
+  coreAttribute,
+  ENTERPRISE_USER,
+  extensionFor,
+  resolvePath,
+  ResourceType,
+  Schema,
+  subAttribute,
+} from './schema';
+
+export const RESOURCE_LIMITS = {
+  /** Characters in one string value (a UPN is at most 113, a display name 256). */
+  maxString: 4096,
+  /** Values of one multi-valued attribute (emails, phoneNumbers...). */
+  maxValues: 100,
+  /** Members in one request (a POST/PUT body, or all the operations of one PATCH). */
+  maxMembers: 10_000,
+} as const;
+
+/** A group member as the client sent it; `type` is canonicalised to 'User' or 'Group' when given. */
+export interface MemberRef {
+  value: string;
+  type?: 'User' | 'Group';
+}
+
+export interface ValidatedResource {
+  /** What to store: canonical names, no id/meta/schemas/members. */
+  resource: Record<string, unknown>;
+  /** A group's `members` when the body had the attribute (possibly empty); undefined when it did not. */
+  members?: MemberRef[];
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Quotes a client-supplied name in an error detail: short and printable. */
+export const quoteName = (s: string): string => `"${(s.length > 60 ? s.slice(0, 60) + '…' : s).replace(/[^\x20-\x7e]/g, '?')}"`;
+
+const MANAGER = ENTERPRISE_USER.attributes.find((a) => a.name === 'manager')!;
+
+const byName = (attrs: readonly Attribute[], name: string): Attribute | undefined =>
+  attrs.find((a) => a.name.toLowerCase() === name.toLowerCase());
+
+/**
+ * Validates a User or Group body and returns what to store (see the file comment).
+ *
+ * Choices where RFC 7643/7644 leave room:
+ * - A missing `schemas` is accepted (RFC 7643 §3 makes it REQUIRED, but the resource type is known
+ *   from the endpoint and Entra always sends it); when present it must be an array naming the core
+ *   schema and only schemas this type has.
+ * - readOnly attributes and sub-attributes (id, meta, groups, members.display, manager.displayName)
+ *   are ignored, as RFC 7644 §3.3 and §3.5.1 say.
+ * - `password` (writeOnly, RFC 7643 §4.1.1) is dropped: ScanRelay never authenticates users, so it
+ *   keeps no secret it does not need.
+ * - null, `[]` and `{}` mean "unassigned" (RFC 7643 §2.5) and are not stored.
+ * - `mode` ('create' for POST, 'replace' for PUT and a patched resource) validates the same way;
+ *   checks against the stored resource (immutable attributes, RFC 7644 §3.5.1) are the service's.
+ */
+export function validateResource(body: unknown, type: ResourceType, mode: 'create' | 'replace'): ValidatedResource {
+  if (!isObject(body)) {
+    throw badRequest('invalidSyntax', `The body of a ${mode === 'create' ? 'POST' : 'PUT'} must be a JSON object: a SCIM ${type.name}.`);
+  }
+  const out: Record<string, unknown> = {};
+  const extensions = new Map<Schema, Record<string, unknown>>();
+  const seen = new Set<string>();
+  let members: MemberRef[] | undefined;
+
+  const put = (target: Record<string, unknown>, scope: string, attr: Attribute, value: unknown, label: string): void => {
+    const key = `${scope}|${attr.name}`;
+    if (seen.has(key)) throw badRequest('invalidSyntax', `Attribute ${quoteName(label)} is given twice (attribute names are case-insensitive).`);
+    seen.add(key);
+    if (attr.mutability === 'readOnly' || attr.mutability === 'writeOnly') return;
+    const v = normaliseValue(attr, value, label);
+    if (v !== undefined) target[attr.name] = v;
+  };
+  const extensionTarget = (ext: Schema): Record<string, unknown> => {
+    let t = extensions.get(ext);
+    if (!t) extensions.set(ext, (t = {}));
+    return t;
+  };
+
+  for (const key of Object.keys(body)) {
+    const value = body[key];
+    if (key.toLowerCase() === 'schemas') {
+      checkSchemas(value, type);
+      continue;
+    }
+    const ext = extensionFor(type, key);
+    if (ext) {
+      if (value === null || value === undefined) continue;
+      if (!isObject(value)) throw badRequest('invalidValue', `${quoteName(ext.id)} must be an object of ${ext.name} attributes.`);
+      for (const sub of Object.keys(value)) {
+        const attr = byName(ext.attributes, sub);
+        if (!attr) throw badRequest('invalidSyntax', `Unknown attribute ${quoteName(sub)} in ${ext.id}.`);
+        put(extensionTarget(ext), ext.id, attr, value[sub], attr.name);
+      }
+      continue;
+    }
+    if (key.toLowerCase().startsWith('urn:')) {
+      // A fully qualified attribute name (`urn:...:enterprise:2.0:User:department`, RFC 7644 §3.10).
+      const resolved = resolvePath(type, key);
+      if (!resolved || resolved.sub) throw badRequest('invalidSyntax', `Unknown schema or attribute ${quoteName(key)} for a ${type.name}.`);
+      const schema = resolved.extension ? extensionFor(type, resolved.extension)! : undefined;
+      if (schema) put(extensionTarget(schema), schema.id, resolved.attribute, value, resolved.attribute.name);
+      else if (type.name === 'Group' && resolved.attribute.name === 'members') members = validateMembers(value);
+      else put(out, '', resolved.attribute, value, resolved.attribute.name);
+      continue;
+    }
+    const attr = coreAttribute(type, key);
+    if (!attr) throw badRequest('invalidSyntax', `Unknown attribute ${quoteName(key)} for a ${type.name}; see /Schemas for the attributes ScanRelay keeps.`);
+    if (type.name === 'Group' && attr.name === 'members') {
+      if (seen.has('|members')) throw badRequest('invalidSyntax', 'Attribute "members" is given twice (attribute names are case-insensitive).');
+      seen.add('|members');
+      members = validateMembers(value);
+      continue;
+    }
+    put(out, '', attr, value, attr.name);
+  }
+
+  for (const attr of type.schema.attributes) {
+    if (!attr.required) continue;
+    const v = out[attr.name];
+    if (typeof v !== 'string' || v.trim() === '') {
+      throw badRequest('invalidValue', `Attribute "${attr.name}" is required: a ${type.name} needs a non-empty "${attr.name}".`);
+    }
+  }
+  // Extensions in the type's declared order, after the core attributes.
+  for (const ext of type.extensions) {
+    const t = extensions.get(ext);
+    if (t && Object.keys(t).length > 0) out[ext.id] = t;
+  }
+  return members === undefined ? { resource: out } : { resource: out, members };
+}
+
+function checkSchemas(value: unknown, type: ResourceType): void {
+  if (value === undefined || value === null) return;
+  if (!Array.isArray(value) || !value.every((s) => typeof s === 'string')) {
+    throw badRequest('invalidSyntax', `"schemas" must be an array of schema URNs, such as ["${type.schema.id}"].`);
+  }
+  const known = [type.schema, ...type.extensions].map((s) => s.id.toLowerCase());
+  for (const s of value as string[]) {
+    if (!known.includes(s.toLowerCase())) throw badRequest('invalidSyntax', `Unknown schema ${quoteName(s)} for a ${type.name}; see /Schemas.`);
+  }
+  if (!(value as string[]).some((s) => s.toLowerCase() === type.schema.id.toLowerCase())) {
+    throw badRequest('invalidSyntax', `"schemas" must include "${type.schema.id}".`);
+  }
+}
+
+const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i;
+
+/**
+ * Checks one attribute's value against its definition and returns it as stored: the same value,
+ * sub-attribute names canonicalised, booleans sent as "True"/"False" converted, readOnly
+ * sub-attributes dropped; undefined when the value means "unassigned" (null, [], {}).
+ * `label` names the attribute in error details (`name.givenName`). Complex attributes hold only
+ * simple sub-attributes (RFC 7643 §2.3.8), so the nesting of anything accepted is bounded.
+ */
+export function normaliseValue(attr: Attribute, value: unknown, label: string = attr.name): unknown {
+  if (value === null || value === undefined) return undefined;
+  if (attr === MANAGER) {
+    value = managerShape(value);
+    if (value === undefined) return undefined;
+  }
+  if (attr.multiValued) {
+    if (!Array.isArray(value)) throw badRequest('invalidValue', `Attribute ${quoteName(label)} is multi-valued: it must be an array.`);
+    if (value.length > RESOURCE_LIMITS.maxValues) {
+      throw badRequest('invalidValue', `Attribute ${quoteName(label)} has ${value.length} values; at most ${RESOURCE_LIMITS.maxValues} are accepted.`);
+    }
+    const out: unknown[] = [];
+    for (const el of value) {
+      if (el === null || Array.isArray(el)) throw badRequest('invalidValue', `Attribute ${quoteName(label)} must be an array of ${attr.type === 'complex' ? 'objects' : attr.type + ' values'}.`);
+      const v = single(attr, el, label);
+      if (v !== undefined) out.push(v);
+    }
+    // RFC 7643 §2.4: "The primary attribute value "true" MUST appear no more than once."
+    if (out.filter((v) => isObject(v) && v.primary === true).length > 1) {
+      throw badRequest('invalidValue', `Only one of the ${quoteName(label)} values may have "primary": true.`);
+    }
+    return out.length > 0 ? out : undefined;
+  }
+  return single(attr, value, label);
+}
+
+function single(attr: Attribute, value: unknown, label: string): unknown {
+  switch (attr.type) {
+    case 'complex': {
+      if (!isObject(value)) {
+        const subs = (attr.subAttributes ?? []).map((s) => s.name).slice(0, 3).join(', ');
+        throw badRequest('invalidValue', `Attribute ${quoteName(label)} must be an object (with ${subs}...).`);
+      }
+      const out: Record<string, unknown> = {};
+      const seen = new Set<string>();
+      for (const key of Object.keys(value)) {
+        const sub = subAttribute(attr, key);
+        if (!sub) throw badRequest('invalidSyntax', `Unknown attribute ${quoteName(`${label}.${key}`)}.`);
+        if (seen.has(sub.name)) throw badRequest('invalidSyntax', `Attribute ${quoteName(`${label}.${sub.name}`)} is given twice (attribute names are case-insensitive).`);
+        seen.add(sub.name);
+        if (sub.mutability === 'readOnly') continue;
+        const v = normaliseValue(sub, value[key], `${label}.${sub.name}`);
+        if (v !== undefined) out[sub.name] = v;
+      }
+      if (attr === MANAGER && (typeof out.value !== 'string' || out.value === '')) return undefined;
+      return Object.keys(out).length > 0 ? out : undefined;
+    }
+    case 'string':
+    case 'reference':
+    case 'binary':
+      if (typeof value !== 'string') throw badRequest('invalidValue', `Attribute ${quoteName(label)} must be a string.`);
+      if (value.length > RESOURCE_LIMITS.maxString) {
+        throw badRequest('invalidValue', `Attribute ${quoteName(label)} is ${value.length} characters long; at most ${RESOURCE_LIMITS.maxString} are accepted.`);
+      }
+      return value;
+    case 'boolean': {
+      const b = toBoolean(value);
+      if (b === undefined) throw badRequest('invalidValue', `Attribute ${quoteName(label)} must be true or false.`);
+      return b;
+    }
+    case 'integer':
+      if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw badRequest('invalidValue', `Attribute ${quoteName(label)} must be an integer.`);
+      return value;
+    case 'decimal':
+      if (typeof value !== 'number' || !Number.isFinite(value)) throw badRequest('invalidValue', `Attribute ${quoteName(label)} must be a number.`);
+      return value;
+    case 'dateTime':
+      if (typeof value !== 'string' || !ISO_DATE_TIME.test(value) || Number.isNaN(Date.parse(value))) {
+        throw badRequest('invalidValue', `Attribute ${quoteName(label)} must be a date and time such as "2024-01-31T12:00:00Z".`);
+      }
+      return value;
+  }
+}
+
+/** true/false, or Entra's default dialect's "True"/"False" strings (any case). */
+export function toBoolean(v: unknown): boolean | undefined {
+  if (typeof v === 'boolean') return v;
+  if (typeof v === 'string') {
+    const l = v.trim().toLowerCase();
+    if (l === 'true') return true;
+    if (l === 'false') return false;
+  }
+  return undefined;
+}
+
+/**
+ * The enterprise manager arrives as `{"value": id}` (RFC 7643 §4.3), as `[{"value": id}]` or as a
+ * bare id (Entra, depending on dialect and mapping); all become `{ value }`. An empty id clears it.
+ */
+function managerShape(value: unknown): unknown {
+  if (Array.isArray(value)) {
+    if (value.length === 0) return undefined;
+    if (value.length > 1) throw badRequest('invalidValue', 'A user has one manager: send {"value": "<manager id>"}.');
+    value = value[0];
+  }
+  if (typeof value === 'string') return value === '' ? undefined : { value };
+  if (value === null) return undefined;
+  return value;
+}
+
+/**
+ * Validates group members (RFC 7643 §4.2): an array (a single object is accepted too) of
+ * `{value, $ref?, type?, display?}` with a non-empty string `value`; `$ref` may be null (Entra sends
+ * `"$ref": null`), `display` is readOnly and ignored. Duplicates are merged.
+ */
+export function validateMembers(value: unknown, label = 'members'): MemberRef[] {
+  if (value === null || value === undefined) return [];
+  const list = Array.isArray(value) ? value : [value];
+  if (list.length > RESOURCE_LIMITS.maxMembers) {
+    throw badRequest('invalidValue', `${list.length} members in one request; send at most ${RESOURCE_LIMITS.maxMembers} at a time.`);
+  }
+  const out = new Map<string, MemberRef>();
+  for (const el of list) {
+    if (!isObject(el)) throw badRequest('invalidValue', `Each of ${quoteName(label)} must be an object such as {"value": "<user or group id>"}.`);
+    let id: unknown;
+    let memberType: unknown;
+    for (const key of Object.keys(el)) {
+      const sub = byName(GROUP_MEMBER_SUBS, key);
+      if (!sub) throw badRequest('invalidSyntax', `Unknown attribute ${quoteName(`${label}.${key}`)}.`);
+      const v = el[key];
+      if (sub.name === 'value') id = v;
+      else if (sub.name === 'type') memberType = v;
+      else if (v !== null && typeof v !== 'string') throw badRequest('invalidValue', `Attribute ${quoteName(`${label}.${sub.name}`)} must be a string.`);
+    }
+    if (typeof id !== 'string' || id === '') throw badRequest('invalidValue', `Each of ${quoteName(label)} needs a "value": the id of a user or group.`);
+    if (id.length > RESOURCE_LIMITS.maxString) throw badRequest('invalidValue', `A member "value" is ${id.length} characters long; at most ${RESOURCE_LIMITS.maxString} are accepted.`);
+    const ref: MemberRef = { value: id };
+    if (memberType !== undefined && memberType !== null) {
+      const t = typeof memberType === 'string' ? memberType.toLowerCase() : '';
+      if (t !== 'user' && t !== 'group') throw badRequest('invalidValue', `A member "type" must be "User" or "Group".`);
+      ref.type = t === 'user' ? 'User' : 'Group';
+    }
+    out.set(id, { ...out.get(id), ...ref });
+  }
+  return [...out.values()];
+}
+
+const GROUP_MEMBER_SUBS: readonly Attribute[] = [
+  { name: 'value', type: 'string' },
+  { name: '$ref', type: 'reference' },
+  { name: 'type', type: 'string' },
+  { name: 'display', type: 'string' },
+];
+
+// ---------------------------------------------------------------------------------------------
+// Projection
+
+export interface ProjectOptions {
+  attributes?: string[];
+  excludedAttributes?: string[];
+}
+
+/** Attributes named by an attributes/excludedAttributes list: `scope|attr` → all of it, or some sub-attributes. */
+interface Selection {
+  /** Extension URNs named as a whole. */
+  whole: Set<string>;
+  attrs: Map<string, 'all' | Set<string>>;
+}
+
+function selection(names: readonly string[], type: ResourceType): Selection {
+  const sel: Selection = { whole: new Set(), attrs: new Map() };
+  for (const name of names) {
+    const ext = extensionFor(type, name);
+    if (ext) {
+      sel.whole.add(ext.id);
+      continue;
+    }
+    const r = resolvePath(type, name);
+    if (!r) continue; // unknown names are ignored (RFC 7644 §3.4.2.5 gives no error for them)
+    const key = `${r.extension ?? ''}|${r.attribute.name}`;
+    const cur = sel.attrs.get(key);
+    if (!r.sub) sel.attrs.set(key, 'all');
+    else if (cur !== 'all') sel.attrs.set(key, (cur ?? new Set<string>()).add(r.sub.name));
+  }
+  return sel;
+}
+
+/**
+ * Applies `attributes` / `excludedAttributes` (RFC 7644 §3.4.2.5, §3.9) to a full resource.
+ * - `attributes`: only the named attributes, plus `schemas` and `returned: always` ones (`id`);
+ *   `meta` is `returned: default`, so it is left out unless named (as in RFC 7644 §3.9's example).
+ * - `excludedAttributes`: everything returned by default but the named ones; never `id`/`schemas`.
+ * - Names are case-insensitive; `name.givenName` and `urn:...:User:department` select parts; an
+ *   extension URN selects the whole extension; unknown names are ignored.
+ * - `returned: never` (password) is never output; `returned: request` only when named.
+ * If both lists are given, `attributes` is applied and then `excludedAttributes` removes from it.
+ */
+export function project(resource: Record<string, unknown>, type: ResourceType, options: ProjectOptions = {}): Record<string, unknown> {
+  const include = options.attributes && options.attributes.length > 0 ? selection(options.attributes, type) : undefined;
+  const exclude = options.excludedAttributes && options.excludedAttributes.length > 0 ? selection(options.excludedAttributes, type) : undefined;
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(resource)) {
+    const value = resource[key];
+    if (key.toLowerCase() === 'schemas') {
+      out.schemas = value;
+      continue;
+    }
+    const ext = extensionFor(type, key);
+    if (ext) {
+      if (!isObject(value)) continue;
+      const part: Record<string, unknown> = {};
+      for (const k of Object.keys(value)) {
+        const attr = byName(ext.attributes, k);
+        if (!attr) continue;
+        const v = projectAttribute(ext.id, attr, value[k], include, exclude);
+        if (v !== undefined) part[attr.name] = v;
+      }
+      if (Object.keys(part).length > 0) out[ext.id] = part;
+      continue;
+    }
+    const attr = coreAttribute(type, key);
+    if (!attr) continue; // not an attribute of the schema: never returned
+    const v = projectAttribute('', attr, value, include, exclude);
+    if (v !== undefined) out[attr.name] = v;
+  }
+  return out;
+}
+
+function projectAttribute(scope: string, attr: Attribute, value: unknown, include: Selection | undefined, exclude: Selection | undefined): unknown {
+  const returned = attr.returned ?? 'default';
+  if (returned === 'never' || value === undefined) return undefined;
+  if (returned === 'always') return value;
+  const key = `${scope}|${attr.name}`;
+  let keep: 'all' | Set<string> | undefined = returned === 'request' ? undefined : 'all';
+  if (include) keep = scope && include.whole.has(scope) ? 'all' : include.attrs.get(key);
+  if (!keep) return undefined;
+  let drop: Set<string> | undefined;
+  if (exclude) {
+    if (scope && exclude.whole.has(scope)) return undefined;
+    const ex = exclude.attrs.get(key);
+    if (ex === 'all') return undefined;
+    drop = ex;
+  }
+  if (attr.type !== 'complex') return value;
+  const pick = (el: unknown): Record<string, unknown> | undefined => {
+    if (!isObject(el)) return undefined;
+    const part: Record<string, unknown> = {};
+    for (const k of Object.keys(el)) {
+      const sub = subAttribute(attr, k);
+      if (!sub) continue;
+      const r = sub.returned ?? 'default';
+      if (r === 'never') continue;
+      if (r !== 'always' && ((keep !== 'all' && !keep!.has(sub.name)) || drop?.has(sub.name))) continue;
+      part[sub.name] = el[k];
+    }
+    return Object.keys(part).length > 0 ? part : undefined;
+  };
+  if (Array.isArray(value)) {
+    const items = value.map(pick).filter((v): v is Record<string, unknown> => v !== undefined);
+    return items.length > 0 ? items : undefined;
+  }
+  return pick(value);
+}
+
+/** The comma-separated `attributes` / `excludedAttributes` query parameter (RFC 7644 §3.4.2.5); undefined when absent or empty. */
+export function parseAttributeList(param: string | null | undefined): string[] | undefined {
+  if (param === null || param === undefined) return undefined;
+  const names = param
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+    .slice(0, 200);
+  return names.length > 0 ? names : undefined;
+}
