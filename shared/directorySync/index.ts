@@ -240,14 +240,45 @@ class SyncRun {
         await this.updateUser(holder, (r) => userResource(r, u, active));
         return;
       }
-      this.conflict(id, holder);
+      if (!(await this.releaseUserName(holder, String(resource.userName)))) return this.conflict(id, holder);
+      try {
+        const created = await this.deps.users.create(resource, 'sync');
+        this.users.set(id, created);
+        this.newUsers.add(id);
+        this.counts.users.created++;
+      } catch (again) {
+        if (!(again instanceof DirectoryConflictError)) throw again;
+        this.conflict(id, await this.deps.users.findByUserName(String(resource.userName)));
+      }
     }
+  }
+
+  /**
+   * Gives up the userName of a stored sync user whose Entra account no longer has it: a deleted
+   * account (its @removed made the row inactive, and nothing updates it any more) or one renamed
+   * since. Without this, a new account with a reused UPN (a rehire, a recycled address) could never
+   * be stored. The old row stays, inactive: with the account's current data when it still exists,
+   * else under `<object id>@removed.invalid` (RFC 2606 reserves .invalid). True when released.
+   */
+  private async releaseUserName(holder: StoredUser | undefined, userName: string): Promise<boolean> {
+    if (!holder || holder.source !== 'sync' || holder.active || !holder.externalId) return false;
+    const entra = await this.fetchUser(holder.externalId);
+    if (entra?.userPrincipalName?.toLowerCase() === userName.toLowerCase()) return false; // still that account's name
+    const before = this.counts.users.conflicts;
+    await this.updateUser(holder, (r) => (entra ? userResource(r, entra, false) : { ...r, userName: `${holder.externalId}@removed.invalid` }));
+    if (this.counts.users.conflicts !== before) return false;
+    this.deps.log.info('directorySync: the userName of a deleted or renamed Entra account was released for another account', {
+      storedUserId: holder.id,
+      objectId: holder.externalId,
+    });
+    return true;
   }
 
   /** An ETag-guarded replace of `current` with `build(its resource)`, re-read and rebuilt on conflict. */
   private async updateUser(current: StoredUser, build: (resource: Record<string, unknown>) => Record<string, unknown>): Promise<void> {
     const key = current.externalId!.toLowerCase();
     let cur: StoredUser | undefined = current;
+    let released = false;
     for (let attempt = 0; attempt < 5 && cur; attempt++) {
       const next = build(cur.resource);
       if (sameResource(next, cur.resource)) {
@@ -260,7 +291,11 @@ class SyncRun {
       } catch (err) {
         if (!(err instanceof DirectoryConflictError)) throw err;
         // Renamed in Entra to a userName another stored user has.
-        return this.conflict(key, await this.deps.users.findByUserName(String(next.userName)));
+        const holder = await this.deps.users.findByUserName(String(next.userName));
+        if (released || !(await this.releaseUserName(holder, String(next.userName)))) return this.conflict(key, holder);
+        released = true;
+        cur = await this.deps.users.get(cur.id);
+        continue;
       }
       if (written) {
         this.users.set(key, written);

@@ -11,9 +11,9 @@
  *     `InvalidAuthenticationToken`; a token that does not decode (or that `verifyToken` refuses), or
  *     whose `aud` is not this server's origin (or https://graph.microsoft.com) → 401.
  *   - application permissions are the token's `roles` claim. Least privileged, per API page:
- *     `User.Read.All` for user-delta and user-get; `GroupMember.Read.All` for group-delta,
- *     group-list-members, group-list-transitivemembers and *-list-memberof (a broader
- *     `Directory.Read.All` / `Group.Read.All` is accepted too). Missing → 403
+ *     `User.Read.All` for user-delta, user-get and user-list-memberof; `GroupMember.Read.All` for
+ *     group-delta, group-get, group-list-members, group-list-transitivemembers and
+ *     group-list-memberof (a broader `Directory.Read.All` / `Group.Read.All` is accepted too). Missing → 403
  *     `Authorization_RequestDenied` "Insufficient privileges to complete the operation.".
  *
  * Paging (https://learn.microsoft.com/graph/paging)
@@ -418,7 +418,6 @@ export async function startGraphDirectoryServer(options: GraphDirectoryServerOpt
     }
     if ((m = /^\/users\/([^/]+)\/memberOf(?:\/(microsoft\.graph\.group))?$/.exec(path))) {
       requireRoles(payload, USER_READ, 'users: memberOf');
-      requireRoles(payload, MEMBER_READ, 'users: memberOf');
       const id = decodeURIComponent(m[1]!).toLowerCase();
       if (!users.has(id)) throw new HttpError(404, 'Request_ResourceNotFound', `Resource '${id}' does not exist or one of its queried reference-property objects are not present.`);
       return listObjects([...groups.values()].filter((g) => g.members.has(id)).map((g) => g.id), m[2], q, path);

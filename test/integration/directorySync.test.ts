@@ -309,6 +309,20 @@ it('an unknown group is a clear error; a userName that a SCIM user already has i
   expect(taken).toBeDefined();
 });
 
+it('a UPN reused by a new account after the old one was deleted: the new account gets it, the old row stays, inactive', async () => {
+  const [old] = addMembers(1, 'reuse');
+  await sync();
+  graph.deleteUser(old!, { permanent: true });
+  await sync();
+  const fresh = graph.addUser({ userPrincipalName: 'REUSE0@contoso.example' });
+  graph.addMember(GROUP_ID, fresh);
+  const result = await sync();
+  expect(result.users).toMatchObject({ created: 1, conflicts: 0 });
+  const users = await syncUsers();
+  expect(users.get(fresh)).toMatchObject({ userName: 'REUSE0@contoso.example', active: true });
+  expect(users.get(old!)).toMatchObject({ userName: `${old}@removed.invalid`, active: false, resource: expect.objectContaining({ displayName: 'reuse0' }) });
+});
+
 it('an ETag conflict (another writer changed the user since it was read) is re-read and the change applied on top', async () => {
   const [u] = addMembers(1, 'e');
   await sync();
