@@ -297,6 +297,16 @@ it('without the application permissions: a clear error naming them, and nothing 
   expect((await syncUsers()).size).toBe(0);
 });
 
+it('no application token (a wrong client secret): a DirectorySyncError that does not repeat the secret, and no Graph request', async () => {
+  const failing = async () => {
+    throw new Error('AADSTS7000215: Invalid client secret provided. client_secret=s3cr3t-value');
+  };
+  const err = await runDirectorySync({ ...deps(), graph: directoryGraphClient(graph.baseUrl, failing) }).catch((e: unknown) => e);
+  expect(err).toMatchObject({ name: 'DirectorySyncError', code: 'token', message: expect.stringContaining('AADSTS7000215') });
+  expect((err as Error).message).not.toContain('s3cr3t-value');
+  expect(graph.requests).toEqual([]);
+});
+
 it('an unknown group is a clear error; a userName that a SCIM user already has is skipped and counted, the SCIM user untouched', async () => {
   await expect(sync({ groupId: '11111111-2222-4333-8444-555555555555' })).rejects.toMatchObject({ code: 'group_not_found' });
 
