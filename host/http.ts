@@ -1,7 +1,7 @@
 /** Glue between HTTP triggers and the core: errors to responses, request facts to plain values. */
 import { Readable } from 'node:stream';
 import type { HttpHandler, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import { BadRequestError, isAppError } from '../shared/errors';
+import { BadRequestError, isAppError, PayloadTooLargeError } from '../shared/errors';
 import { describeError, type Logger } from '../shared/log';
 
 /** A Logger that writes to the invocation's log. */
@@ -77,4 +77,23 @@ export async function readJson(request: HttpRequest): Promise<unknown> {
   } catch {
     throw new BadRequestError('invalid_json', 'The body is not valid JSON.');
   }
+}
+
+/**
+ * The body as UTF-8 text, read as it streams in and refused with a 413 as soon as it passes
+ * `maxBytes` (before reading it at all when Content-Length already says so).
+ */
+export async function readText(request: HttpRequest, maxBytes: number): Promise<string> {
+  const tooLarge = () => new PayloadTooLargeError('body_too_large', `The body is larger than ${maxBytes} bytes.`);
+  const declared = contentLength(request);
+  if (declared !== undefined && declared > maxBytes) throw tooLarge();
+  if (!request.body) return '';
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of bodyStream(request)) {
+    size += (chunk as Buffer).length;
+    if (size > maxBytes) throw tooLarge();
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }

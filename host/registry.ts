@@ -12,6 +12,7 @@ import { health } from '../functions/health';
 import { refreshTokens } from '../functions/refreshTokens';
 import { scan } from '../functions/scan';
 import { scanStatus } from '../functions/scanStatus';
+import { scim } from '../functions/scim';
 import type { FunctionDefinition } from './definitions';
 
 export const registry: readonly FunctionDefinition[] = [
@@ -25,4 +26,5 @@ export const registry: readonly FunctionDefinition[] = [
   authorizeCallback,
   refreshTokens,
   directorySync,
+  scim,
 ];

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { formatWithOptions } from 'node:util';
 import { HttpRequest, HttpResponse, InvocationContext, type HttpResponseInit } from '@azure/functions';
 import { secretsEqual } from '../../shared/ingest/sharedSecret';
 import type { FunctionDefinition, HttpFunction } from '../definitions';
@@ -41,6 +42,12 @@ export function compileRoute(route: string): { pattern: RegExp; params: string[]
     .replace(/^\/+|\/+$/g, '')
     .split('/')
     .map((segment) => {
+      // `{*rest}`: a catch-all (the rest of the path, possibly empty), as the Functions host has it.
+      const all = /^\{\*([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(segment);
+      if (all) {
+        params.push(all[1]!);
+        return '(?:/(.*))?';
+      }
       const m = /^\{([A-Za-z_][A-Za-z0-9_]*)(?::[^}?]*)?(\?)?\}$/.exec(segment);
       if (!m) return '/' + segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
       params.push(m[1]!);
@@ -149,7 +156,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, routes: Route[]
   const context = new InvocationContext({
     invocationId: randomUUID(),
     functionName: route.fn.name,
-    logHandler: (level, ...args) => console.log(`[${route.fn.name}] ${level}:`, ...args),
+    // Through the host's log (tests and benchmarks pass a quiet one), like every other line it writes.
+    logHandler: (level, ...args) => (options.log ?? console.log)(formatWithOptions({ breakLength: Infinity }, `[${route.fn.name}] ${level}:`, ...args)),
   });
   const result = await route.fn.handler(request, context);
   await send(res, result instanceof HttpResponse ? result : (result ?? {}));

@@ -5,6 +5,7 @@
  * Transient failures are retried through the queue (visibility timeout, maxDequeueCount in
  * host.json); after the last attempt the job's record says why and the message goes to poison.
  */
+import { withDirectoryFacts, type FindUser } from '../directory';
 import { describeError, type Logger } from '../log';
 import type { DeliveryRepository, ScanBlobStore, ScanJob, ScanJobRepository } from '../storage';
 import { route, type Destination } from './destinations';
@@ -23,6 +24,8 @@ export interface DelivererDeps {
   deliveries: DeliveryRepository;
   destinations: readonly Destination[];
   context: Omit<DeliveryContext, 'log'>;
+  /** The directory's user by userName/UPN, to fill fields the printer did not send. */
+  findUser?: FindUser;
   log: Logger;
 }
 
@@ -52,15 +55,16 @@ export async function deliverJob(message: unknown, attempt: number, deps: Delive
     throw new RetryLaterError(`Job ${jobId} is not stored yet.`);
   }
 
-  const targets = route(job.fields, deps.destinations);
+  const fields = await withDirectoryFacts(job.fields, deps.findUser, deps.log);
+  const targets = route(fields, deps.destinations);
   if (targets.length === 0) {
-    const reason = `No destination rule selects this job (workflowName '${job.fields.workflowName ?? ''}').`;
+    const reason = `No destination rule selects this job (workflowName '${fields.workflowName ?? ''}').`;
     await deps.scanJobs.setDeliveryState(jobId, 'undeliverable', reason);
     deps.log.warn('deliver: undeliverable', { jobId });
     return 'undeliverable';
   }
 
-  const deliveryJob = toDeliveryJob(job, deps);
+  const deliveryJob = toDeliveryJob({ ...job, fields }, deps);
   const outcomes = await Promise.all(targets.map((d) => deliverTo(deliveryJob, d, attempt, deps)));
   const retry = targets.filter((_, i) => outcomes[i] === 'retry');
   const failed = outcomes.filter((o) => o === 'failed').length;

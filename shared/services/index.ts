@@ -7,6 +7,7 @@ import { CONNECTORS, loadDestinations, type DelivererDeps, type Destination } fr
 import type { IngestDeps } from '../ingest';
 import type { Logger } from '../log';
 import { createOAuthDeps, getAccessToken, type OAuthDeps } from '../oauth';
+import type { ScimDeps } from '../scim';
 import { createSecretStore, type SecretStore } from '../secrets';
 import { createStorage, type Storage } from '../storage';
 
@@ -19,6 +20,7 @@ export interface Services {
   /** The destinations, read and validated on first use. */
   destinations(): readonly Destination[];
   delivererDeps(log: Logger): DelivererDeps;
+  scimDeps(log: Logger): ScimDeps;
 }
 
 export function createServices(config: Config): Services {
@@ -53,8 +55,10 @@ export function createServices(config: Config): Services {
         graphBaseUrl: config.delivery.graphBaseUrl,
         getSecret: (name) => secrets.get(name),
       },
+      findUser: (userName) => storage.directory.users.findByUserName(userName),
       log,
     }),
+    scimDeps: (log) => ({ directory: storage.directory, secrets, config: config.directory, log }),
   };
 }
 

@@ -15,6 +15,7 @@
  *
  * Every update of a resource row is guarded by the ETag it was read with.
  */
+import { forEachLimited } from '../concurrency';
 import { createHash, randomUUID } from 'node:crypto';
 import type { TableClient, TableTransaction } from '@azure/data-tables';
 import { packText, unpackText } from './chunks';
@@ -393,13 +394,6 @@ async function deleteBatch(table: TableClient, actions: TableTransaction['action
   }
 }
 
-async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await work(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
 
 /** Table keys cannot hold / \ # ? or control characters; ids from the outside are checked before use. */
 export function isKeySafe(id: string): boolean {

@@ -118,6 +118,14 @@ describe('compileRoute', () => {
     expect(compileRoute('v1/{id:int}').pattern.exec('/api/v1/7')?.[1]).toBe('7');
     expect(compileRoute('health.json').pattern.test('/api/healthXjson')).toBe(false);
   });
+
+  it('handles a catch-all {*rest}: the rest of the path, slashes included, or nothing', () => {
+    const { pattern, params } = compileRoute('scim/v2/{*path}');
+    expect(params).toEqual(['path']);
+    expect(pattern.exec('/api/scim/v2/Users/42')?.[1]).toBe('Users/42');
+    expect(pattern.exec('/api/scim/v2')?.[1]).toBeUndefined();
+    expect(pattern.test('/api/scim/v2x/Users')).toBe(false);
+  });
 });
 
 describe('routing', () => {

@@ -1,0 +1,75 @@
+/**
+ * The SCIM 2.0 service provider (RFC 7644) that Microsoft Entra ID provisions users and groups
+ * into: `/scim/v2/Users`, `/Groups`, `/ServiceProviderConfig`, `/Schemas`, `/ResourceTypes`.
+ *
+ * `handleScim` takes a plain request (method, path below /scim/v2, query, headers, body) and
+ * returns a plain response; the function trigger only translates. The protocol core is pure:
+ * schema.ts (attributes), filter.ts (filters), resource.ts (validation, projection), patch.ts
+ * (PATCH, both of Entra's dialects). Storage is the directory (shared/storage/directory.ts).
+ */
+import type { DirectoryConfig } from '../config';
+import type { Logger } from '../log';
+import type { SecretStore } from '../secrets';
+import type { Directory } from '../storage';
+import { authenticate } from './auth';
+import { ScimError } from './errors';
+import { ERROR_SCHEMA } from './schema';
+import { routeScim } from './service';
+
+export interface ScimDeps {
+  directory: Directory;
+  secrets: SecretStore;
+  config: DirectoryConfig;
+  log: Logger;
+}
+
+export interface ScimRequest {
+  method: string;
+  /** The path below /scim/v2, e.g. `/Users/2819c223-7f76-453a-919d-413861904646`. */
+  path: string;
+  query: URLSearchParams;
+  headers: { authorization?: string | null; ifMatch?: string | null; contentType?: string | null };
+  /** The body, read with the size limit already enforced (undefined for none). */
+  body?: string;
+  /** The absolute URL of /scim/v2 as the client sees it (for meta.location). */
+  baseUrl: string;
+}
+
+export interface ScimResponse {
+  status: number;
+  body?: Record<string, unknown>;
+  headers?: Record<string, string>;
+}
+
+export const SCIM_CONTENT_TYPE = 'application/scim+json; charset=utf-8';
+/** The largest request body accepted; Entra's requests are a few KiB (member batches included). */
+export const SCIM_MAX_BODY_BYTES = 1024 * 1024;
+
+/** Answers one SCIM request; every failure becomes a SCIM error response (RFC 7644 §3.12). */
+export async function handleScim(deps: ScimDeps, request: ScimRequest): Promise<ScimResponse> {
+  try {
+    if (deps.config.source !== 'scim') {
+      throw new ScimError(
+        403,
+        undefined,
+        'SCIM provisioning is turned off: this ScanRelay reads users and groups by directory sync (DIRECTORY_SOURCE=sync).',
+      );
+    }
+    await authenticate(deps.secrets, request.headers.authorization, deps.log);
+    return await routeScim(deps, request);
+  } catch (err) {
+    if (err instanceof ScimError) return scimErrorResponse(err.status, err.scimType, err.message);
+    throw err;
+  }
+}
+
+export function scimErrorResponse(status: number, scimType: string | undefined, detail: string): ScimResponse {
+  return {
+    status,
+    body: { schemas: [ERROR_SCHEMA], status: String(status), ...(scimType ? { scimType } : {}), detail },
+    ...(status === 401 ? { headers: { 'www-authenticate': 'Bearer realm="ScanRelay SCIM"' } } : {}),
+  };
+}
+
+export { MIN_TOKEN_LENGTH, SCIM_PREVIOUS_TOKEN_SECRET, SCIM_TOKEN_SECRET } from './auth';
+export { ScimError } from './errors';
