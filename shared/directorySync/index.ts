@@ -31,6 +31,7 @@
  * and skipped when nothing changed.
  */
 import { createHash } from 'node:crypto';
+import { forEachLimited } from '../concurrency';
 import type { Config, DirectoryConfig } from '../config';
 import { ConfigError } from '../errors';
 import type { GraphClient } from '../delivery/graph/client';
@@ -521,12 +522,4 @@ class SyncRun {
       this.deps.log.warn('directorySync: another run stored a delta link meanwhile; keeping it', { query: name });
     }
   }
-}
-
-async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await work(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
 }

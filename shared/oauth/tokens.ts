@@ -13,6 +13,7 @@ import { ConnectionNotFoundError, OIDC_SCOPES, ReauthorizationRequiredError } fr
 import type { MsalClients } from './msalClient';
 import { requestedScopes, type ConnectionType } from './permissions';
 import type { TokenCipher } from './tokenCipher';
+import { forEachLimited } from '../concurrency';
 
 export interface TokenDeps {
   config: OAuthConfig;
@@ -147,13 +148,8 @@ export function isDue(connection: Connection, config: OAuthConfig, now: Date): b
 export async function refreshDueConnections(deps: TokenDeps, now = new Date(), concurrency = 4): Promise<Record<RefreshOutcome, number>> {
   const due = (await deps.connections.list()).filter((c) => isDue(c, deps.config, now));
   const counts: Record<RefreshOutcome, number> = { refreshed: 0, reauthorization_required: 0, failed: 0 };
-  let next = 0;
-  const worker = async () => {
-    while (next < due.length) {
-      const c = due[next++]!;
-      counts[await refreshConnection(deps, c, now)]++;
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, due.length) }, worker));
+  await forEachLimited(due, concurrency, async (c) => {
+    counts[await refreshConnection(deps, c, now)]++;
+  });
   return counts;
 }
