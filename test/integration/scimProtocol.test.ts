@@ -49,6 +49,18 @@ describe('authentication', () => {
     expect(await userCount()).toBe(before);
   });
 
+  it('changes nothing on PATCH, PUT or DELETE with a wrong token', async () => {
+    const created = await scim.post('/Users', user(`victim-${randomUUID()}@x`, { displayName: 'Kept' }));
+    const path = `/Users/${created.json.id}`;
+    const intruder = scimClient(host.server.url, newToken());
+    expectError(await intruder.patch(path, [{ op: 'replace', path: 'active', value: false }]), 401);
+    expectError(await intruder.request('PUT', path, user(created.json.userName, { displayName: 'Changed' })), 401);
+    expectError(await intruder.delete(path), 401);
+    const after = await scim.get(path);
+    expect(after.status).toBe(200);
+    expect(after.json).toMatchObject({ active: true, displayName: 'Kept', meta: { version: created.json.meta.version } });
+  });
+
   it('accepts the previous token during a rotation, and stops when it is cleared', async () => {
     const next = newToken();
     await host.services.secrets.set('scim-bearer-token-previous', token);
