@@ -1,4 +1,5 @@
-import { isScimError, ScimError } from '../../shared/scim/errors';
+import { isScimError } from '../../shared/scim/errors';
+import { scimError } from '../helpers/scimError';
 import { emailLookup, equalityLookup, FILTER_LIMITS, matches, parseFilter, parsePatchPath, type Filter } from '../../shared/scim/filter';
 import { ENTERPRISE_USER_SCHEMA, GROUP_TYPE, SCANRELAY_USER_SCHEMA, USER_SCHEMA, USER_TYPE } from '../../shared/scim/schema';
 
@@ -31,16 +32,6 @@ const group: Record<string, unknown> = {
   ],
   meta: { resourceType: 'Group', created: '2024-01-10T09:00:00Z', lastModified: '2024-01-10T09:00:00Z' },
 };
-
-function scimError(fn: () => unknown): ScimError {
-  try {
-    fn();
-  } catch (e) {
-    if (isScimError(e)) return e;
-    throw new Error(`expected a ScimError, got ${String(e)}`);
-  }
-  throw new Error('expected a ScimError, nothing was thrown');
-}
 
 describe('parseFilter and matches on a user', () => {
   const cases: Array<[string, boolean]> = [

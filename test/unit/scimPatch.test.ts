@@ -1,16 +1,6 @@
-import { isScimError, ScimError } from '../../shared/scim/errors';
+import { scimError } from '../helpers/scimError';
 import { applyPatch, PATCH_LIMITS } from '../../shared/scim/patch';
 import { ENTERPRISE_USER_SCHEMA, GROUP_TYPE, PATCH_OP, USER_TYPE } from '../../shared/scim/schema';
-
-function scimError(fn: () => unknown): ScimError {
-  try {
-    fn();
-  } catch (e) {
-    if (isScimError(e)) return e;
-    throw new Error(`expected a ScimError, got ${String(e)}`);
-  }
-  throw new Error('expected a ScimError, nothing was thrown');
-}
 
 const patch = (...Operations: unknown[]) => ({ schemas: [PATCH_OP], Operations });
 

@@ -1,16 +1,6 @@
-import { isScimError, ScimError } from '../../shared/scim/errors';
+import { scimError } from '../helpers/scimError';
 import { normaliseValue, parseAttributeList, project, RESOURCE_LIMITS, validateMembers, validateResource } from '../../shared/scim/resource';
 import { ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, GROUP_TYPE, SCANRELAY_USER_SCHEMA, USER_SCHEMA, USER_TYPE } from '../../shared/scim/schema';
-
-function scimError(fn: () => unknown): ScimError {
-  try {
-    fn();
-  } catch (e) {
-    if (isScimError(e)) return e;
-    throw new Error(`expected a ScimError, got ${String(e)}`);
-  }
-  throw new Error('expected a ScimError, nothing was thrown');
-}
 
 /** What Entra's provisioning service POSTs to /Users (Microsoft Learn, "Develop and plan provisioning for a SCIM endpoint"). */
 const entraUser = {
