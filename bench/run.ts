@@ -8,9 +8,11 @@
  *   BENCH_REPS=5          repetitions per scenario and side (the median is reported)
  *   BENCH_STRICT=1        exit 1 when a target is missed (a failed correctness check always does)
  *   BENCH_SCENARIOS=a,c   a subset (docs/benchmarks.md is then left alone); `delivery` names the end-to-end
- *                         delivery bench (bench/delivery.ts), `refresh` the token refresh bench
+ *                         delivery bench (bench/delivery.ts), `refresh` the token refresh bench, `scim` the
+ *                         SCIM provisioning and userName lookup bench (bench/scim.ts)
  *   BENCH_DELIVERY_JOBS=60   jobs per destination and run in the delivery bench
  *   BENCH_REFRESH_CONNECTIONS=2000   connections in the token refresh bench
+ *   BENCH_SCIM_USERS=10000   users provisioned through SCIM (and stored for the lookups) in the SCIM bench
  *   BENCH_AZURITE=shm|disk|memory   where Azurite keeps blobs (default shm where /dev/shm exists)
  *   BENCH_CPU_PROF=<dir>  V8 CPU profiles of the children, written when they exit
  * Raw measurements also go to bench/.out/results.json (git-ignored).
@@ -23,6 +25,7 @@ import { startAzurite, type RunningAzurite } from '../host/local/azurite';
 import { forkChild, type BenchChild } from './children';
 import { deliveryMarkdown, runDeliveryBench } from './delivery';
 import { refreshMarkdown, runRefreshBench } from './refresh';
+import { runScimBench, scimMarkdown } from './scim';
 import { sendScans, type ScanAnswer } from './client';
 import { fileSha256, KiB, MiB } from './payload';
 import { cpuMs, findChildPid, machineBusyMs } from './procstat';
@@ -364,6 +367,13 @@ async function main(): Promise<number> {
     console.log('\n' + refreshSection);
   }
 
+  let scimSection = '';
+  if (!ONLY || ONLY.includes('scim')) {
+    const f = await runScimBench(log);
+    scimSection = scimMarkdown(f);
+    console.log('\n' + scimSection);
+  }
+
   const all: ScenarioFigures[] = SCENARIOS.map((s) => figures(s, measurements));
   const targets = checkTargets(all);
   const noisy = measurements
@@ -373,7 +383,8 @@ async function main(): Promise<number> {
   const report =
     markdown({ date: new Date(), machine: startMachine, reps: REPS, totalSeconds, storage: STORAGE, figures: all, targets, noisy }) +
     (deliverySection ? '\n' + deliverySection : '') +
-    (refreshSection ? '\n' + refreshSection : '');
+    (refreshSection ? '\n' + refreshSection : '') +
+    (scimSection ? '\n' + scimSection : '');
 
   mkdirSync(join(RAW_FILE, '..'), { recursive: true });
   writeFileSync(RAW_FILE, JSON.stringify({ date: new Date(), machine: startMachine, storage: STORAGE, measurements }, null, 2) + '\n');
