@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node';
 import { startAzurite } from '../host/local/azurite';
 import { loadConfig } from '../shared/config';
+import { forEachLimited } from '../shared/concurrency';
 import { silentLogger } from '../shared/log';
 import { completeAuthorization, createOAuthDeps, isDue, newKeyRingSecret, refreshConnection, startAuthorization, CONNECTION_TYPES } from '../shared/oauth';
 import { createSecretStore } from '../shared/secrets';
@@ -91,7 +92,7 @@ export async function runRefreshBench(log: (line: string) => void, count = 2000,
     const cache = await deps.cipher.decrypt((await storage.tokenCaches.read('template'))!.sealed, 'tokencache:template');
     const template = outcome.connection;
     const ids = Array.from({ length: count }, (_, i) => `bench-${i}`);
-    await pool(ids, 32, async (id) => {
+    await forEachLimited(ids, 32, async (id) => {
       const c = await storage.connections.create({ id, type: 'smtpMicrosoft', tenant: 'organizations', displayName: id });
       await storage.connections.update(c, { state: 'authorized', account: template.account, grantedScopes: template.grantedScopes, lastRefreshAt: new Date() });
       await storage.tokenCaches.write(id, await deps.cipher.encrypt(cache, `tokencache:${id}`), undefined);
@@ -107,7 +108,7 @@ export async function runRefreshBench(log: (line: string) => void, count = 2000,
     network.waitedMs = 0;
     const cpu = process.cpuUsage();
     const began = performance.now();
-    await pool(due, concurrency, async (c) => {
+    await forEachLimited(due, concurrency, async (c) => {
       const t0 = performance.now();
       const outcome = await refreshConnection(deps, c, later);
       durations.push(performance.now() - t0);
@@ -138,15 +139,6 @@ export async function runRefreshBench(log: (line: string) => void, count = 2000,
     await azurite.stop();
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-async function pool<T>(items: T[], width: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(width, items.length) }, async () => {
-      while (next < items.length) await work(items[next++]!);
-    }),
-  );
 }
 
 export function refreshMarkdown(f: RefreshFigures): string {

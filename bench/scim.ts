@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { TableClient } from '@azure/data-tables';
 import { startAzurite, type RunningAzurite } from '../host/local/azurite';
+import { forEachLimited } from '../shared/concurrency';
 import { packText } from '../shared/storage/chunks';
 import { unlessStatus } from '../shared/storage/clients';
 import { cpuMs, findChildPid } from './procstat';
@@ -127,13 +128,38 @@ function latency(samples: number[]): LatencyFigures {
   };
 }
 
-async function pool<T>(items: T[], width: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(width, items.length) }, async () => {
-      while (next < items.length) await work(items[next++]!);
-    }),
-  );
+/**
+ * Provisions `users` with `inFlight` at a time and times it: per-user latency, wall time, and the
+ * CPU that `processCpuMs` and Azurite spent meanwhile (the same measurement on both sides).
+ */
+async function measureProvisioning(
+  users: BenchUser[],
+  inFlight: number,
+  azuritePid: number | undefined,
+  processCpuMs: () => number | Promise<number>,
+  provisionOne: (u: BenchUser) => Promise<unknown>,
+): Promise<ProvisionFigures> {
+  const durations: number[] = [];
+  const processCpu = await processCpuMs();
+  const azCpu = cpuMs(azuritePid);
+  const began = performance.now();
+  await forEachLimited(users, inFlight, async (u) => {
+    const t0 = performance.now();
+    await provisionOne(u);
+    durations.push(performance.now() - t0);
+  });
+  const wallMs = performance.now() - began;
+  const processCpuUsed = (await processCpuMs()) - processCpu;
+  const azCpuAfter = cpuMs(azuritePid);
+  const per = latency(durations);
+  return {
+    wallMs,
+    perSecond: (users.length / wallMs) * 1000,
+    meanMs: per.meanMs,
+    p95Ms: per.p95Ms,
+    cpuMsPerUser: processCpuUsed / users.length,
+    azuriteCpuMsPerUser: azCpu !== undefined && azCpuAfter !== undefined ? (azCpuAfter - azCpu) / users.length : undefined,
+  };
 }
 
 async function timedSequential(count: number, work: (i: number) => Promise<void>): Promise<number[]> {
@@ -294,38 +320,17 @@ async function runScanRelaySide(log: (line: string) => void, azurite: RunningAzu
 
     // Warm-up (JIT, tables created, connections open), then its users are deleted again.
     const warmIds: string[] = [];
-    await pool(warmup, inFlight, async (u) => void warmIds.push(await provisionOne(u)));
-    await pool(warmIds, inFlight, async (id) => {
+    await forEachLimited(warmup, inFlight, async (u) => void warmIds.push(await provisionOne(u)));
+    await forEachLimited(warmIds, inFlight, async (id) => {
       const r = await call('DELETE', `/Users/${id}`);
       if (r.status !== 204) throw new Error(`SCIM delete of warm-up user ${id}: ${r.status}`);
     });
 
     log(`scim bench: ScanRelay provisioning ${users.length} users, ${inFlight} in flight`);
-    const durations: number[] = [];
-    const hostCpu = await host.cpu();
-    const azCpu = cpuMs(azuritePid);
     const clientCpu = cpuNowMs();
-    const began = performance.now();
-    await pool(users, inFlight, async (u) => {
-      const t0 = performance.now();
-      await provisionOne(u);
-      durations.push(performance.now() - t0);
-    });
-    const wallMs = performance.now() - began;
-    const clientCpuMs = cpuNowMs() - clientCpu;
-    const hostCpuMs = (await host.cpu()) - hostCpu;
-    const azCpuAfter = cpuMs(azuritePid);
-    const per = latency(durations);
-    const provision: ProvisionFigures = {
-      wallMs,
-      perSecond: (users.length / wallMs) * 1000,
-      meanMs: per.meanMs,
-      p95Ms: per.p95Ms,
-      cpuMsPerUser: hostCpuMs / users.length,
-      azuriteCpuMsPerUser: azCpu !== undefined && azCpuAfter !== undefined ? (azCpuAfter - azCpu) / users.length : undefined,
-      clientCpuMsPerUser: clientCpuMs / users.length,
-    };
-    log(`scim bench: ScanRelay ${provision.perSecond.toFixed(1)} users/s (${(wallMs / 1000).toFixed(1)} s)`);
+    const measured = await measureProvisioning(users, inFlight, azuritePid, () => host.cpu(), provisionOne);
+    const provision: ProvisionFigures = { ...measured, clientCpuMsPerUser: (cpuNowMs() - clientCpu) / users.length };
+    log(`scim bench: ScanRelay ${provision.perSecond.toFixed(1)} users/s (${(provision.wallMs / 1000).toFixed(1)} s)`);
 
     // Correctness: every user stored once, found by userName in any case, with what was sent.
     const all = await call('GET', '/Users?count=0');
@@ -397,32 +402,12 @@ async function runBaselineSide(log: (line: string) => void, azurite: RunningAzur
     await t.createEntity(userRow(id, u));
     return id;
   };
-  await pool(warmup, inFlight, async (u) => void (await provisionOne(warmTable, u)));
+  await forEachLimited(warmup, inFlight, async (u) => void (await provisionOne(warmTable, u)));
 
   log(`scim bench: baseline (data-tables on Azurite) writing ${users.length} user rows, ${inFlight} in flight`);
   const ids: string[] = [];
-  const durations: number[] = [];
-  const azCpu = cpuMs(azuritePid);
-  const cpu = cpuNowMs();
-  const began = performance.now();
-  await pool(users, inFlight, async (u) => {
-    const t0 = performance.now();
-    ids.push(await provisionOne(table, u));
-    durations.push(performance.now() - t0);
-  });
-  const wallMs = performance.now() - began;
-  const cpuUsed = cpuNowMs() - cpu;
-  const azCpuAfter = cpuMs(azuritePid);
-  const per = latency(durations);
-  const provision: ProvisionFigures = {
-    wallMs,
-    perSecond: (users.length / wallMs) * 1000,
-    meanMs: per.meanMs,
-    p95Ms: per.p95Ms,
-    cpuMsPerUser: cpuUsed / users.length,
-    azuriteCpuMsPerUser: azCpu !== undefined && azCpuAfter !== undefined ? (azCpuAfter - azCpu) / users.length : undefined,
-  };
-  log(`scim bench: baseline ${provision.perSecond.toFixed(1)} users/s (${(wallMs / 1000).toFixed(1)} s)`);
+  const provision = await measureProvisioning(users, inFlight, azuritePid, cpuNowMs, async (u) => ids.push(await provisionOne(table, u)));
+  log(`scim bench: baseline ${provision.perSecond.toFixed(1)} users/s (${(provision.wallMs / 1000).toFixed(1)} s)`);
 
   let stored = 0;
   for await (const _ of table.listEntities({ queryOptions: { select: ['PartitionKey'] } })) stored++;
