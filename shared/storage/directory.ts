@@ -70,11 +70,16 @@ const same = (a: string | undefined, b: string | undefined) =>
 
 type Entity = Record<string, unknown> & { etag: string };
 
+const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
+const date = (v: unknown) => new Date(v as string);
+
 interface IndexSpec<T> {
   kind: string;
   value(r: T): string | undefined;
   /** One owner per value (userName) or many (externalId, displayName). */
   unique: boolean;
+  /** The index is case-insensitive; a case-exact attribute (externalId, RFC 7643) is compared exactly after. */
+  caseExact?: boolean;
 }
 
 /**
@@ -155,7 +160,7 @@ abstract class ResourceRepository<T extends StoredResource> {
       if (owner) ids.push(owner);
     }
     const found: Array<T | undefined> = await Promise.all(ids.map((id) => this.get(id)));
-    return found.filter((r): r is T => r !== undefined && same(spec.value(r), value));
+    return found.filter((r): r is T => r !== undefined && (spec.caseExact ? spec.value(r) === value : same(spec.value(r), value)));
   }
 
   /** Point read of a unique index row, checked against its owner. */
@@ -224,17 +229,27 @@ abstract class ResourceRepository<T extends StoredResource> {
     };
   }
 
+  /** The columns every resource row has. */
+  protected common(e: Entity, resource: Record<string, unknown>): StoredResource {
+    return {
+      id: e.partitionKey as string,
+      resource,
+      externalId: text(e.externalId),
+      source: e.source as DirectorySource,
+      created: date(e.created),
+      lastModified: date(e.lastModified),
+      etag: e.etag,
+    };
+  }
+
   private read(e: Entity): T {
     return this.fromRow(e, JSON.parse(unpackText('resource', e)) as Record<string, unknown>);
   }
 }
 
-const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
-const date = (v: unknown) => new Date(v as string);
-
 export class DirectoryUsers extends ResourceRepository<StoredUser> {
   private static readonly userName: IndexSpec<StoredUser> = { kind: 'username', unique: true, value: (u) => u.userName };
-  private static readonly externalId: IndexSpec<StoredUser> = { kind: 'userext', unique: false, value: (u) => u.externalId };
+  private static readonly externalId: IndexSpec<StoredUser> = { kind: 'userext', unique: false, caseExact: true, value: (u) => u.externalId };
 
   constructor(table: TableClient, index: TableClient) {
     super(table, index, 'user', [DirectoryUsers.userName, DirectoryUsers.externalId]);
@@ -245,17 +260,7 @@ export class DirectoryUsers extends ResourceRepository<StoredUser> {
   }
 
   protected fromRow(e: Entity, resource: Record<string, unknown>): StoredUser {
-    return {
-      id: e.partitionKey as string,
-      resource,
-      userName: e.userName as string,
-      externalId: text(e.externalId),
-      active: e.active !== false,
-      source: e.source as DirectorySource,
-      created: date(e.created),
-      lastModified: date(e.lastModified),
-      etag: e.etag,
-    };
+    return { ...this.common(e, resource), userName: e.userName as string, active: e.active !== false };
   }
 
   /** The user with this userName (case-insensitive): two point reads. */
@@ -264,7 +269,7 @@ export class DirectoryUsers extends ResourceRepository<StoredUser> {
   }
 
   findByExternalId(externalId: string): Promise<StoredUser[]> {
-    return this.lookup(DirectoryUsers.externalId, externalId).then((users) => users.filter((u) => u.externalId === externalId));
+    return this.lookup(DirectoryUsers.externalId, externalId);
   }
 
   /** Users, optionally only those from one source and/or with one active state (a filtered scan). */
@@ -279,7 +284,7 @@ export class DirectoryUsers extends ResourceRepository<StoredUser> {
 
 export class DirectoryGroups extends ResourceRepository<StoredGroup> {
   private static readonly displayName: IndexSpec<StoredGroup> = { kind: 'groupname', unique: false, value: (g) => g.displayName };
-  private static readonly externalId: IndexSpec<StoredGroup> = { kind: 'groupext', unique: false, value: (g) => g.externalId };
+  private static readonly externalId: IndexSpec<StoredGroup> = { kind: 'groupext', unique: false, caseExact: true, value: (g) => g.externalId };
 
   constructor(table: TableClient, index: TableClient) {
     super(table, index, 'group', [DirectoryGroups.displayName, DirectoryGroups.externalId]);
@@ -290,24 +295,16 @@ export class DirectoryGroups extends ResourceRepository<StoredGroup> {
   }
 
   protected fromRow(e: Entity, resource: Record<string, unknown>): StoredGroup {
-    return {
-      id: e.partitionKey as string,
-      resource,
-      displayName: e.displayName as string,
-      externalId: text(e.externalId),
-      source: e.source as DirectorySource,
-      created: date(e.created),
-      lastModified: date(e.lastModified),
-      etag: e.etag,
-    };
+    return { ...this.common(e, resource), displayName: e.displayName as string };
   }
+
 
   findByDisplayName(displayName: string): Promise<StoredGroup[]> {
     return this.lookup(DirectoryGroups.displayName, displayName);
   }
 
   findByExternalId(externalId: string): Promise<StoredGroup[]> {
-    return this.lookup(DirectoryGroups.externalId, externalId).then((groups) => groups.filter((g) => g.externalId === externalId));
+    return this.lookup(DirectoryGroups.externalId, externalId);
   }
 }
 
