@@ -56,6 +56,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { decodeJwt } from './oidcServer';
+import { HttpError } from './graphServer';
 
 export const USER_PROPERTIES = ['id', 'userPrincipalName', 'mail', 'givenName', 'surname', 'displayName', 'accountEnabled', 'department', 'employeeId', 'jobTitle'] as const;
 const GROUP_PROPERTIES = ['id', 'displayName', 'description', 'mailNickname', 'securityEnabled'] as const;
@@ -151,17 +152,6 @@ interface PageSession {
   /** For delta rounds: the deltaLink to give on the last page. */
   delta?: DeltaToken;
   path: string;
-}
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
 }
 
 const USER_READ = ['User.Read.All', 'User.ReadWrite.All', 'Directory.Read.All', 'Directory.ReadWrite.All'];

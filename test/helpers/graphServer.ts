@@ -238,7 +238,8 @@ interface Draft {
   sent: boolean;
 }
 
-class HttpError extends Error {
+/** A Graph error answer: status, Graph error code, message, extra headers (shared by the Graph test servers). */
+export class HttpError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
