@@ -1,7 +1,26 @@
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import busboy from 'busboy';
+/**
+ * A streaming multipart/form-data reader (RFC 7578 over RFC 2046 §5.1), written for this
+ * endpoint's promise: every part of the body is either handed on or refused with a 400 that
+ * names it. Nothing is skipped silently.
+ *
+ * - Delimiters are `CRLF--boundary` followed by optional transport padding (spaces and tabs)
+ *   and CRLF, or by `--` for the close delimiter. `--boundary` followed by anything else is not
+ *   a delimiter (RFC 2046's grammar) and stays part of the content.
+ * - Each part needs `Content-Disposition: form-data` with a non-empty `name`. A part with a
+ *   `filename` parameter (even an empty one) or the type application/octet-stream is a file;
+ *   any other part is a text field. Parameters are read leniently where the meaning is plain
+ *   (spaces around `=`, a trailing parameter without a value, raw characters in `filename*`);
+ *   anything else that cannot be read is a 400.
+ * - The body is read only as fast as file parts are consumed (backpressure), and every limit is
+ *   checked while reading.
+ *
+ * (busboy, used before, skips parts without a form-data disposition, does not accept transport
+ * padding, treats `--boundary` followed by any byte as a delimiter and has no field-name limit;
+ * none of these can be changed from outside it.)
+ */
+import { Readable } from 'node:stream';
 import type { ScanLimits } from '../config';
-import { BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../errors';
+import { AppError, BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../errors';
 
 export interface FilePart {
   /** 0-based position among the request's files. */
@@ -10,6 +29,11 @@ export interface FilePart {
   /** The sender's file name as decoded (RFC 5987 `filename*` and raw UTF-8 included). */
   filename: string;
   declaredType: string;
+  /**
+   * The file's first bytes (up to SNIFF_BYTES, fewer only when the file is shorter; empty for
+   * an empty file), however the network split them. They are also the start of `stream`.
+   */
+  head: Buffer;
   stream: Readable;
   /** Aborted when the request fails elsewhere: stop writing. */
   signal: AbortSignal;
@@ -22,13 +46,21 @@ export interface PartHandlers {
   onFile(part: FilePart): Promise<void>;
 }
 
+/** How many first bytes of a file are gathered before it is handed on (content sniffing). */
+export const SNIFF_BYTES = 16;
 /** Longest field name accepted, in bytes. */
-const MAX_FIELD_NAME_BYTES = 200;
+export const MAX_FIELD_NAME_BYTES = 200;
+/** Largest header section of one part. */
+const MAX_PART_HEADER_BYTES = 16 * 1024;
+/** Longest transport padding after a delimiter. */
+const MAX_PADDING_BYTES = 1024;
 
 /**
- * Streams a multipart/form-data body through busboy, handing each part to `handlers` as it
- * arrives. Resolves when every part was handled; rejects with the first failure, after every
- * handler has settled (so a caller can clean up knowing nothing is still writing).
+ * Reads a multipart/form-data body, handing each part to `handlers` as it arrives. Resolves
+ * when every part was handled; rejects with the first failure once every handler has settled
+ * (so a caller can clean up knowing nothing is still writing). After a failure the rest of the
+ * body is read and discarded, so that a sender that writes its whole body before reading gets
+ * the answer. `signal` fails the request from outside.
  */
 export function parseMultipart(
   body: Readable,
@@ -36,131 +68,349 @@ export function parseMultipart(
   contentLength: number | undefined,
   limits: ScanLimits,
   handlers: PartHandlers,
+  signal?: AbortSignal,
 ): Promise<void> {
-  checkContentType(contentType);
-  if (contentLength !== undefined && contentLength > limits.maxRequestBytes) {
-    throw tooLarge(limits);
-  }
-  let parser: busboy.Busboy;
-  try {
-    parser = busboy({
-      headers: { 'content-type': contentType! },
-      defParamCharset: 'utf8',
-      preservePath: true,
-      limits: {
-        files: limits.maxFiles,
-        fields: limits.maxFields,
-        parts: limits.maxFiles + limits.maxFields,
-        fieldSize: limits.maxFieldBytes,
-        fieldNameSize: MAX_FIELD_NAME_BYTES,
-      },
-    });
-  } catch (err) {
-    throw new BadRequestError('malformed_content_type', `Content-Type cannot be parsed: ${(err as Error).message}.`);
-  }
-
-  return new Promise<void>((resolve, reject) => {
-    const abort = new AbortController();
-    const counter = new ByteLimit(limits);
-    const pending: Promise<void>[] = [];
-    const openFiles = new Set<Readable>();
-    let failure: unknown;
-    let finishing = false;
-    let fileIndex = 0;
-
-    const finish = () => {
-      if (finishing) return;
-      finishing = true;
-      void Promise.allSettled(pending).then(() => (failure === undefined ? resolve() : reject(failure)));
-    };
-    const fail = (err: unknown) => {
-      if (failure !== undefined) return;
-      failure = err;
-      abort.abort(err);
-      body.unpipe(counter);
-      counter.unpipe(parser);
-      for (const s of openFiles) s.destroy(err as Error);
-      body.resume(); // discard the rest of the body
-      finish();
-    };
-    const track = (work: void | Promise<void>) => {
-      if (work) pending.push(work.catch(fail));
-    };
-
-    parser.on('field', (name, value, info) => {
-      if (failure !== undefined) return;
-      if (info.nameTruncated) {
-        return fail(new BadRequestError('field_name_too_long', `A field name is longer than ${MAX_FIELD_NAME_BYTES} bytes.`));
-      }
-      if (info.valueTruncated) {
-        return fail(
-          new PayloadTooLargeError(
-            'field_too_large',
-            `Field '${name}' is longer than the limit of ${limits.maxFieldBytes} bytes (SCAN_MAX_FIELD_BYTES).`,
-          ),
-        );
-      }
-      try {
-        track(handlers.onField(name, value));
-      } catch (err) {
-        fail(err);
-      }
-    });
-    parser.on('file', (field, stream, info) => {
-      if (failure !== undefined) return void stream.resume();
-      openFiles.add(stream);
-      stream.once('close', () => openFiles.delete(stream));
-      // Destroying a part on failure emits 'error'; the failure is already being handled, and a
-      // part still waiting for its turn has no listener of its own yet.
-      stream.on('error', () => undefined);
-      const part: FilePart = {
-        index: fileIndex++,
-        field,
-        filename: info.filename ?? '',
-        declaredType: info.mimeType || 'application/octet-stream',
-        stream,
-        signal: abort.signal,
-      };
-      track(handlers.onFile(part));
-    });
-    parser.on('filesLimit', () =>
-      fail(new BadRequestError('too_many_files', `The request has more than ${limits.maxFiles} files (SCAN_MAX_FILES).`)),
-    );
-    parser.on('fieldsLimit', () =>
-      fail(new BadRequestError('too_many_fields', `The request has more than ${limits.maxFields} fields (SCAN_MAX_FIELDS).`)),
-    );
-    parser.on('partsLimit', () =>
-      fail(
-        new BadRequestError(
-          'too_many_parts',
-          `The request has more than ${limits.maxFiles + limits.maxFields} parts (SCAN_MAX_FILES + SCAN_MAX_FIELDS).`,
-        ),
-      ),
-    );
-    parser.on('error', (err: Error) =>
-      fail(new BadRequestError('malformed_multipart', `The multipart body is malformed or truncated (${err.message}).`)),
-    );
-    parser.on('close', finish);
-    counter.on('error', fail);
-    body.on('error', () =>
-      fail(new BadRequestError('request_aborted', 'The request body ended before it was complete.')),
-    );
-    body.pipe(counter).pipe(parser);
-  });
+  const boundary = boundaryOf(contentType);
+  if (contentLength !== undefined && contentLength > limits.maxRequestBytes) throw tooLarge(limits);
+  return new Reader(body, boundary, limits, handlers, signal).run();
 }
 
-function checkContentType(contentType: string | undefined): void {
-  if (!contentType) {
-    throw new UnsupportedMediaTypeError('Content-Type is missing; send the scan job as multipart/form-data.');
+type State = 'preamble' | 'padding' | 'headers' | 'field' | 'file' | 'epilogue';
+
+class Reader {
+  private readonly delimiter: Buffer;
+  private readonly abort = new AbortController();
+  private readonly pending: Array<Promise<void>> = [];
+  /** File streams not closed yet: destroyed together when the request fails. */
+  private readonly openFiles = new Set<PartStream>();
+  private failure: unknown;
+  private answered = false;
+  private settle!: { resolve: () => void; reject: (e: unknown) => void };
+  private state: State = 'preamble';
+  /**
+   * Bytes received but not yet parsed. The first `lead` of them end the previous section (the
+   * CRLF before a part's body, or the one a body without preamble lacks): never content, but
+   * they may begin a delimiter.
+   */
+  private buf: Buffer = Buffer.from('\r\n');
+  private lead = 2;
+  private bytesSeen = 0;
+  private partNumber = 0;
+  private fileCount = 0;
+  private fieldCount = 0;
+  private paddingSeen = 0;
+  private field?: { name: string; charset: string; chunks: Buffer[]; size: number };
+  private file?: { part: FilePart; stream: PartStream; announced: boolean; headChunks: Buffer[]; headSize: number };
+
+  constructor(
+    private readonly body: Readable,
+    boundary: string,
+    private readonly limits: ScanLimits,
+    private readonly handlers: PartHandlers,
+    private readonly signal?: AbortSignal,
+  ) {
+    this.delimiter = Buffer.from(`\r\n--${boundary}`, 'latin1');
   }
-  if (!/^multipart\/form-data\s*(;|$)/i.test(contentType.trim())) {
-    throw new UnsupportedMediaTypeError(
-      `Content-Type '${contentType.split(';')[0]!.trim().slice(0, 100)}' is not accepted; send multipart/form-data.`,
+
+  run(): Promise<void> {
+    const outcome = new Promise<void>((resolve, reject) => (this.settle = { resolve, reject }));
+    if (this.signal?.aborted) this.fail(this.signal.reason);
+    this.signal?.addEventListener('abort', () => this.fail(this.signal!.reason), { once: true });
+    void this.read().then(
+      () => this.answer(),
+      (err: unknown) => this.fail(err),
     );
+    return outcome;
   }
-  if (!/;\s*boundary=("[^"]+"|[^;\s]+)/i.test(contentType)) {
-    throw new BadRequestError('missing_boundary', 'Content-Type multipart/form-data has no boundary parameter.');
+
+  /** Settles the outcome once every handler has settled (the body may still be draining). */
+  private answer(): void {
+    if (this.answered) return;
+    this.answered = true;
+    void Promise.allSettled(this.pending).then(() => (this.failure === undefined ? this.settle.resolve() : this.settle.reject(this.failure)));
   }
+
+  private async read(): Promise<void> {
+    const chunks = this.body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    for (;;) {
+      let next: IteratorResult<Buffer>;
+      try {
+        next = await chunks.next();
+      } catch {
+        throw new BadRequestError('request_aborted', 'The request body stopped or ended before it was complete.');
+      }
+      if (next.done) break;
+      if (this.failure !== undefined) continue; // discard the rest of the body
+      this.bytesSeen += next.value.length;
+      if (this.bytesSeen > this.limits.maxRequestBytes) {
+        this.fail(tooLarge(this.limits));
+        continue;
+      }
+      this.buf = this.buf.length ? Buffer.concat([this.buf, next.value]) : next.value;
+      await this.parse(false);
+    }
+    if (this.failure === undefined) await this.parse(true);
+  }
+
+  /** Drops `n` parsed bytes from the front of `buf`. */
+  private consume(n: number): void {
+    this.buf = this.buf.subarray(n);
+    this.lead = Math.max(0, this.lead - n);
+  }
+
+  /** Hands on `buf[lead, end)` as content, then drops `buf[0, end)`. */
+  private async contentUpTo(end: number): Promise<void> {
+    if (end > this.lead) await this.content(this.buf.subarray(this.lead, end));
+    this.consume(end);
+  }
+
+  /** Consumes as much of `buf` as can be parsed; `atEnd` once the body is over. */
+  private async parse(atEnd: boolean): Promise<void> {
+    while (this.failure === undefined) {
+      switch (this.state) {
+        case 'preamble':
+        case 'field':
+        case 'file': {
+          const at = this.buf.indexOf(this.delimiter);
+          if (at < 0) {
+            if (atEnd) throw this.truncated();
+            // Keep what could be the start of a delimiter; the rest is content.
+            await this.contentUpTo(Math.max(0, this.buf.length - (this.delimiter.length - 1)));
+            return;
+          }
+          const after = at + this.delimiter.length;
+          // Two more bytes tell a close delimiter, padding or CRLF from content.
+          if (this.buf.length < after + 2 && !atEnd) {
+            await this.contentUpTo(at);
+            return;
+          }
+          const next = this.buf.subarray(after, after + 2).toString('latin1');
+          if (next === '--' || next === '\r\n' || next[0] === ' ' || next[0] === '\t') {
+            await this.contentUpTo(at);
+            await this.endPart();
+            this.consume(this.delimiter.length + (next === '--' ? 2 : 0));
+            this.state = next === '--' ? 'epilogue' : 'padding';
+            this.paddingSeen = 0;
+            continue;
+          }
+          // Not a delimiter: those bytes are content (a delimiter cannot start inside them: it
+          // begins with CR, which a boundary cannot contain).
+          await this.contentUpTo(after);
+          continue;
+        }
+        case 'padding': {
+          let i = 0;
+          while (i < this.buf.length && (this.buf[i] === 0x20 || this.buf[i] === 0x09)) i++;
+          this.paddingSeen += i;
+          this.consume(i);
+          if (this.paddingSeen > MAX_PADDING_BYTES) throw malformed(`The padding after boundary ${this.partNumber + 1} is too long.`);
+          if (this.buf.length < 2) {
+            if (atEnd) throw this.truncated();
+            return;
+          }
+          if (this.buf[0] !== 0x0d || this.buf[1] !== 0x0a) {
+            throw malformed(`Boundary ${this.partNumber + 1} is followed by something other than a line break.`);
+          }
+          this.consume(2);
+          this.state = 'headers';
+          continue;
+        }
+        case 'headers': {
+          // The header section ends with an empty line (at once when the part has no headers).
+          // Its last CRLF may also begin the delimiter that ends an empty body.
+          const end = this.buf[0] === 0x0d && this.buf[1] === 0x0a ? 0 : this.buf.indexOf('\r\n\r\n');
+          if (end < 0 || end > MAX_PART_HEADER_BYTES) {
+            if (end > 0 || this.buf.length > MAX_PART_HEADER_BYTES) {
+              throw malformed(`The headers of part ${this.partNumber + 1} are longer than 16 KiB.`);
+            }
+            if (atEnd) throw this.truncated();
+            return;
+          }
+          const block = this.buf.subarray(0, end);
+          this.consume(end === 0 ? 0 : end + 2);
+          this.lead = 2;
+          await this.startPart(block);
+          continue;
+        }
+        case 'epilogue':
+          this.consume(this.buf.length);
+          return;
+      }
+    }
+  }
+
+  /** Bytes of the current part's body (or of the preamble, which is ignored). */
+  private async content(bytes: Buffer): Promise<void> {
+    if (bytes.length === 0 || this.state === 'preamble') return;
+    if (this.state === 'field') {
+      const f = this.field!;
+      f.size += bytes.length;
+      if (f.size > this.limits.maxFieldBytes) {
+        throw new PayloadTooLargeError(
+          'field_too_large',
+          `Field '${shorten(f.name)}' is longer than the limit of ${this.limits.maxFieldBytes} bytes (SCAN_MAX_FIELD_BYTES).`,
+        );
+      }
+      f.chunks.push(Buffer.from(bytes));
+      return;
+    }
+    const file = this.file!;
+    if (!file.announced) {
+      file.headChunks.push(bytes);
+      file.headSize += bytes.length;
+      if (file.headSize >= SNIFF_BYTES) await this.announce();
+      return;
+    }
+    await file.stream.write(bytes);
+  }
+
+  /** Hands a file on once its first bytes are known (or it ended). */
+  private async announce(): Promise<void> {
+    const file = this.file!;
+    file.announced = true;
+    const head = Buffer.concat(file.headChunks);
+    file.headChunks = [];
+    file.part.head = head.subarray(0, SNIFF_BYTES);
+    this.track(this.handlers.onFile(file.part));
+    if (head.length) await file.stream.write(head);
+  }
+
+  private async startPart(block: Buffer): Promise<void> {
+    this.partNumber++;
+    const headers = parseHeaders(block, this.partNumber);
+    const disposition = headers.get('content-disposition');
+    if (disposition === undefined) {
+      throw malformed(`Part ${this.partNumber} has no Content-Disposition header; every part must be "form-data" with a name.`);
+    }
+    const disp = parseDisposition(disposition, this.partNumber);
+    const label = disp.name ? `part ${this.partNumber} ('${shorten(disp.name)}')` : `part ${this.partNumber}`;
+    if (disp.type !== 'form-data') {
+      throw malformed(`The Content-Disposition of ${label} is '${shorten(disp.type)}'; a multipart/form-data part must be "form-data".`);
+    }
+    if (!disp.name) {
+      throw new BadRequestError('unnamed_part', `Part ${this.partNumber} has no name (Content-Disposition: form-data; name="...").`);
+    }
+    if (Buffer.byteLength(disp.name, 'utf8') > MAX_FIELD_NAME_BYTES) {
+      throw new BadRequestError('field_name_too_long', `The name of part ${this.partNumber} is longer than ${MAX_FIELD_NAME_BYTES} bytes.`);
+    }
+    const encoding = headers.get('content-transfer-encoding')?.toLowerCase();
+    if (encoding !== undefined && !['7bit', '8bit', 'binary'].includes(encoding)) {
+      throw new BadRequestError(
+        'unsupported_transfer_encoding',
+        `${capitalize(label)} has Content-Transfer-Encoding '${shorten(encoding)}'; send parts unencoded (RFC 7578 §4.7).`,
+      );
+    }
+    const type = parseContentType(headers.get('content-type'));
+    if (disp.filename !== undefined || type.mediaType === 'application/octet-stream') {
+      if (++this.fileCount > this.limits.maxFiles) {
+        throw new BadRequestError('too_many_files', `The request has more than ${this.limits.maxFiles} files (SCAN_MAX_FILES).`);
+      }
+      const stream = new PartStream();
+      // Destroying a part on failure emits 'error'; the failure is already being handled.
+      stream.on('error', () => undefined);
+      this.openFiles.add(stream);
+      stream.once('close', () => this.openFiles.delete(stream));
+      this.file = {
+        stream,
+        announced: false,
+        headChunks: [],
+        headSize: 0,
+        part: {
+          index: this.fileCount - 1,
+          field: disp.name,
+          filename: disp.filename ?? '',
+          declaredType: type.mediaType ?? 'application/octet-stream',
+          head: Buffer.alloc(0),
+          stream,
+          signal: this.abort.signal,
+        },
+      };
+      this.state = 'file';
+    } else {
+      if (++this.fieldCount > this.limits.maxFields) {
+        throw new BadRequestError('too_many_fields', `The request has more than ${this.limits.maxFields} fields (SCAN_MAX_FIELDS).`);
+      }
+      this.field = { name: disp.name, charset: type.charset ?? 'utf-8', chunks: [], size: 0 };
+      this.state = 'field';
+    }
+  }
+
+  private async endPart(): Promise<void> {
+    if (this.state === 'field') {
+      const f = this.field!;
+      this.field = undefined;
+      let value: string;
+      try {
+        value = new TextDecoder(f.charset).decode(Buffer.concat(f.chunks));
+      } catch {
+        throw new BadRequestError('unsupported_charset', `Field '${shorten(f.name)}' has charset '${shorten(f.charset)}', which is not supported; send UTF-8.`);
+      }
+      try {
+        this.track(this.handlers.onField(f.name, value));
+      } catch (err) {
+        this.fail(err);
+      }
+    } else if (this.state === 'file') {
+      if (!this.file!.announced) await this.announce();
+      this.file!.stream.push(null);
+      this.file = undefined;
+    }
+  }
+
+  private track(work: void | Promise<void>): void {
+    if (work) this.pending.push(work.catch((err: unknown) => this.fail(err)));
+  }
+
+  private fail(err: unknown): void {
+    if (this.failure !== undefined) return;
+    this.failure = err ?? new Error('The request was aborted.');
+    this.abort.abort(this.failure);
+    const reason = this.failure instanceof Error ? this.failure : new Error(String(this.failure));
+    for (const stream of this.openFiles) stream.destroy(reason);
+    this.file = undefined;
+    this.field = undefined;
+    this.answer();
+  }
+
+  private truncated(): AppError {
+    const where =
+      this.state === 'file'
+        ? ` inside file '${shorten(this.file!.part.filename || this.file!.part.field)}'`
+        : this.state === 'field'
+          ? ` inside field '${shorten(this.field!.name)}'`
+          : this.state === 'preamble'
+            ? ' before the first boundary'
+            : '';
+    return malformed(`The body ended${where} without the closing boundary; the request is incomplete.`);
+  }
+}
+
+/** A file part's bytes as a stream; `write` waits while the consumer is behind. */
+class PartStream extends Readable {
+  private wake?: () => void;
+
+  override _read(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    this._read();
+    callback(err);
+  }
+
+  /** Pushes bytes; resolves once the consumer wants more (at once when it was destroyed). */
+  async write(bytes: Buffer): Promise<void> {
+    if (this.destroyed) return;
+    if (!this.push(bytes)) {
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+  }
+}
+
+function malformed(message: string): BadRequestError {
+  return new BadRequestError('malformed_multipart', message);
 }
 
 function tooLarge(limits: ScanLimits): PayloadTooLargeError {
@@ -170,17 +420,148 @@ function tooLarge(limits: ScanLimits): PayloadTooLargeError {
   );
 }
 
-/** Counts the body's bytes and fails once they pass the request limit. */
-class ByteLimit extends Transform {
-  private seen = 0;
+function shorten(s: string): string {
+  const clean = s.replace(/[\p{Cc}]/gu, '?');
+  return clean.length > 80 ? `${clean.slice(0, 80)}…` : clean;
+}
 
-  constructor(private readonly limits: ScanLimits) {
-    super();
-  }
+function capitalize(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.seen += chunk.length;
-    if (this.seen > this.limits.maxRequestBytes) done(tooLarge(this.limits));
-    else done(null, chunk);
+/** The boundary of a multipart/form-data Content-Type; 415/400 for anything else. */
+export function boundaryOf(contentType: string | undefined): string {
+  if (!contentType) {
+    throw new UnsupportedMediaTypeError('Content-Type is missing; send the scan job as multipart/form-data.');
   }
+  const type = parseContentType(contentType);
+  if (type.mediaType !== 'multipart/form-data') {
+    throw new UnsupportedMediaTypeError(
+      `Content-Type '${shorten(contentType.split(';')[0]!.trim())}' is not accepted; send multipart/form-data.`,
+    );
+  }
+  const boundary = type.params.get('boundary');
+  if (boundary === undefined) throw new BadRequestError('missing_boundary', 'Content-Type multipart/form-data has no boundary parameter.');
+  // RFC 2046 §5.1.1 allows 1 to 70 of `0-9A-Za-z'()+_,-./:=?` and space; senders stray a
+  // little, so any printable ASCII up to 200 is taken (a CR would break delimiter matching).
+  if (!/^[\x20-\x7e]{0,199}[\x21-\x7e]$/.test(boundary)) {
+    throw new BadRequestError('malformed_content_type', 'The multipart boundary must be 1 to 200 printable ASCII characters (RFC 2046 §5.1.1).');
+  }
+  return boundary;
+}
+
+/** A part's header section: names lower-cased; a header given twice is refused. */
+function parseHeaders(block: Buffer, part: number): Map<string, string> {
+  const headers = new Map<string, string>();
+  if (block.length === 0) return headers;
+  const lines = new TextDecoder('utf-8').decode(block).split('\r\n');
+  const unfolded: string[] = [];
+  for (const line of lines) {
+    // obs-fold (RFC 7230 §3.2.4): a line starting with a space or tab continues the previous one.
+    if (/^[ \t]/.test(line) && unfolded.length) unfolded[unfolded.length - 1] += ' ' + line.trim();
+    else unfolded.push(line);
+  }
+  for (const line of unfolded) {
+    const m = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*$/s.exec(line);
+    if (!m || /[\0-\x08\x0a-\x1f\x7f]/.test(m[2]!)) throw malformed(`Part ${part} has a header line that cannot be read.`);
+    const name = m[1]!.toLowerCase();
+    if (headers.has(name)) throw malformed(`Part ${part} has the header ${m[1]} twice.`);
+    headers.set(name, m[2]!);
+  }
+  return headers;
+}
+
+interface Parameters {
+  value: string;
+  params: Map<string, string>;
+}
+
+/**
+ * `value *( ";" param )`, leniently: spaces around `;` and `=`, a parameter without a value
+ * (ignored), an unquoted value running to the next `;` (raw characters included). An
+ * unterminated quoted string, or a parameter given twice, cannot be read.
+ */
+function parseParameters(header: string, what: string): Parameters {
+  let pos = 0;
+  const skipSpace = () => {
+    while (pos < header.length && (header[pos] === ' ' || header[pos] === '\t')) pos++;
+  };
+  const until = (stop: RegExp) => {
+    const start = pos;
+    while (pos < header.length && !stop.test(header[pos]!)) pos++;
+    return header.slice(start, pos);
+  };
+  skipSpace();
+  const value = until(/[;]/).trim();
+  const params = new Map<string, string>();
+  while (pos < header.length) {
+    pos++; // ';'
+    skipSpace();
+    const name = until(/[=;]/).trim().toLowerCase();
+    if (pos >= header.length || header[pos] === ';') continue; // no value: ignored
+    pos++; // '='
+    skipSpace();
+    let v: string;
+    if (header[pos] === '"') {
+      pos++;
+      v = '';
+      for (;;) {
+        if (pos >= header.length) throw malformed(`${what} has an unterminated quoted value.`);
+        const c = header[pos++]!;
+        if (c === '"') break;
+        // quoted-pair, only before '"' or '\': Windows paths keep their backslashes.
+        if (c === '\\' && (header[pos] === '"' || header[pos] === '\\')) v += header[pos++];
+        else v += c;
+      }
+      skipSpace();
+      if (pos < header.length && header[pos] !== ';') throw malformed(`${what} has text after a quoted value.`);
+    } else {
+      v = until(/[;]/).trim();
+    }
+    if (!name) throw malformed(`${what} has a parameter without a name.`);
+    if (params.has(name)) throw malformed(`${what} has the parameter '${shorten(name)}' twice.`);
+    params.set(name, v);
+  }
+  return { value, params };
+}
+
+function parseDisposition(header: string, part: number): { type: string; name?: string; filename?: string } {
+  const { value, params } = parseParameters(header, `The Content-Disposition of part ${part}`);
+  let filename = params.get('filename');
+  const extended = params.get('filename*');
+  if (extended !== undefined) filename = decodeExtValue(extended) ?? filename ?? extended;
+  return { type: value.toLowerCase(), name: params.get('name') || undefined, filename };
+}
+
+/** RFC 5987 `charset'language'value`; percent escapes decoded, stray raw characters kept. */
+function decodeExtValue(v: string): string | undefined {
+  const m = /^([A-Za-z0-9!#$%&+^_`{}~-]+)'[^']*'(.*)$/s.exec(v);
+  if (!m) return undefined;
+  const charset = m[1]!.toLowerCase();
+  if (charset !== 'utf-8' && charset !== 'iso-8859-1') return undefined;
+  const bytes: number[] = [];
+  const raw = m[2]!;
+  for (let i = 0; i < raw.length; i++) {
+    if (raw[i] === '%' && /^[0-9A-Fa-f]{2}$/.test(raw.slice(i + 1, i + 3))) {
+      bytes.push(parseInt(raw.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else {
+      bytes.push(...Buffer.from(raw[i]!, charset === 'utf-8' ? 'utf8' : 'latin1'));
+    }
+  }
+  return Buffer.from(bytes).toString(charset === 'utf-8' ? 'utf8' : 'latin1');
+}
+
+/** `type/subtype` lower-cased when it is one, its charset and parameters. */
+function parseContentType(header: string | undefined): { mediaType?: string; charset?: string; params: Map<string, string> } {
+  if (header === undefined) return { params: new Map() };
+  let parsed: Parameters;
+  try {
+    parsed = parseParameters(header, 'Content-Type');
+  } catch (err) {
+    if (err instanceof BadRequestError) throw new BadRequestError('malformed_content_type', err.message);
+    throw err;
+  }
+  const mediaType = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(parsed.value) ? parsed.value.toLowerCase() : undefined;
+  return { mediaType, charset: parsed.params.get('charset')?.toLowerCase(), params: parsed.params };
 }
