@@ -15,6 +15,7 @@ export const scan: HttpFunction = {
       {
         contentType: request.headers.get('content-type') ?? undefined,
         contentLength: contentLength(request),
+        contentEncoding: request.headers.get('content-encoding') ?? undefined,
         body: bodyStream(request),
         senderAddress: senderAddress(request),
       },

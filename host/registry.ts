@@ -13,11 +13,13 @@ import { refreshTokens } from '../functions/refreshTokens';
 import { scan } from '../functions/scan';
 import { scanStatus } from '../functions/scanStatus';
 import { scim } from '../functions/scim';
+import { sweepIngests } from '../functions/sweepIngests';
 import type { FunctionDefinition } from './definitions';
 
 export const registry: readonly FunctionDefinition[] = [
   health,
   scan,
+  sweepIngests,
   scanStatus,
   deliver,
   connections,

@@ -54,6 +54,7 @@ async function main(): Promise<void> {
   // The refresh timer's schedule is the app setting %TOKEN_REFRESH_SCHEDULE%; give it its default.
   process.env.TOKEN_REFRESH_SCHEDULE ??= config.oauth.refreshSchedule;
   process.env.DIRECTORY_SYNC_SCHEDULE ??= config.directory.sync.schedule;
+  process.env.INGEST_SWEEP_SCHEDULE ??= config.scan.sweepSchedule;
   console.log(`Secrets: ${config.secrets.kind === 'keyVault' ? config.secrets.vaultUrl : `environment (SECRET_*) and ${config.secrets.file}`}`);
   const services = getServices();
   const server = await startLocalServer({

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { PassThrough } from 'node:stream';
 import { formatWithOptions } from 'node:util';
 import { HttpRequest, HttpResponse, InvocationContext, type HttpResponseInit } from '@azure/functions';
 import { secretsEqual } from '../../shared/ingest/sharedSecret';
@@ -18,7 +19,18 @@ export interface LocalServerOptions {
   /** The `admin-key` secret, asked for on `admin` functions. */
   adminKey?: () => Promise<string | undefined>;
   log?: (line: string) => void;
+  /** The slowest request body accepted (defaults: Kestrel's, see MIN_BODY_RATE). */
+  minBodyRate?: { bytesPerSecond: number; graceMs: number };
 }
+
+/**
+ * Kestrel, the Functions host's web server, fails a request whose body arrives slower than
+ * 240 bytes/s after a 5 s grace period, counting only time the app waits for data
+ * (KestrelServerLimits.MinRequestBodyDataRate,
+ * https://learn.microsoft.com/dotnet/api/microsoft.aspnetcore.server.kestrel.core.kestrelserverlimits.minrequestbodydatarate).
+ * The local host does the same, so a stalled upload ends instead of holding its request open.
+ */
+export const MIN_BODY_RATE = { bytesPerSecond: 240, graceMs: 5000 };
 
 export interface LocalServer {
   url: string;
@@ -135,13 +147,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, routes: Route[]
   headers.set('x-forwarded-for', prior ? `${prior}, ${peer}` : peer);
 
   const hasBody = method !== 'GET' && method !== 'HEAD';
-  // As the worker does: the socket stream itself is the body (an async iterable), unbuffered.
-  const nativeRequest = new Request(url, {
-    method,
-    headers,
-    body: hasBody ? (req as unknown as ReadableStream) : undefined,
-    duplex: 'half',
-  } as RequestInit);
+  const body = hasBody ? watchBodyRate(req, options.minBodyRate ?? MIN_BODY_RATE) : undefined;
+  // As the worker does: the socket stream is the body (an async iterable), unbuffered.
+  const nativeRequest = new Request(url, { method, headers, body, duplex: 'half' } as unknown as RequestInit);
   const params: Record<string, string> = {};
   try {
     route.params.forEach((name, i) => {
@@ -160,7 +168,48 @@ async function handle(req: IncomingMessage, res: ServerResponse, routes: Route[]
     logHandler: (level, ...args) => (options.log ?? console.log)(formatWithOptions({ breakLength: Infinity }, `[${route.fn.name}] ${level}:`, ...args)),
   });
   const result = await route.fn.handler(request, context);
+  // A stalled body will not end: answer, then close the connection. (A body refused early is
+  // still read and discarded, so that a sender writing it whole before reading gets the answer.)
+  if (body?.stalled) res.setHeader('connection', 'close');
   await send(res, result instanceof HttpResponse ? result : (result ?? {}));
+}
+
+/**
+ * The request body, failed with an error once it arrives slower than `rate` while the handler
+ * is waiting for it (time the handler is not reading does not count). The socket stays open so
+ * that the answer can still be sent.
+ */
+function watchBodyRate(req: IncomingMessage, rate: { bytesPerSecond: number; graceMs: number }): PassThrough & { stalled?: boolean } {
+  const body: PassThrough & { stalled?: boolean } = new PassThrough();
+  let waitedMs = 0;
+  let bytes = 0;
+  let last = Date.now();
+  req.on('data', (chunk: Buffer) => (bytes += chunk.length));
+  const check = setInterval(() => {
+    const now = Date.now();
+    // The handler waits for data while the body flows and nothing is buffered for it.
+    if (req.readableFlowing && body.readableLength === 0) waitedMs += now - last;
+    last = now;
+    if (waitedMs > rate.graceMs && bytes / (waitedMs / 1000) < rate.bytesPerSecond) {
+      clearInterval(check);
+      body.stalled = true;
+      req.unpipe(body);
+      req.resume(); // whatever still comes is discarded
+      body.destroy(new Error(`The request body arrived slower than ${rate.bytesPerSecond} bytes/s.`));
+    }
+  }, Math.min(1000, Math.max(50, rate.graceMs / 5)));
+  check.unref();
+  const stop = () => clearInterval(check);
+  req.once('end', stop);
+  body.once('close', stop);
+  // A sender that goes away ends the body with an error (pipe() alone would leave it open).
+  const aborted = () => {
+    stop();
+    if (!req.complete) body.destroy(new Error('The request was aborted by the sender.'));
+  };
+  req.once('close', aborted).once('error', aborted);
+  req.pipe(body);
+  return body;
 }
 
 async function adminKeyValid(req: IncomingMessage, url: URL, options: LocalServerOptions): Promise<boolean> {
@@ -179,7 +228,8 @@ async function send(res: ServerResponse, result: HttpResponse | HttpResponseInit
   }
   if (response.body) {
     for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-      if (!res.write(chunk)) await new Promise((r) => res.once('drain', r));
+      if (res.destroyed) break; // the client went away: nobody reads the rest
+      if (!res.write(chunk)) await new Promise((r) => res.once('drain', r).once('close', r));
     }
   }
   res.end();

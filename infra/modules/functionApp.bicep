@@ -105,6 +105,8 @@ var appSettings = {
   SCAN_MAX_FIELDS: '200'
   SCAN_MAX_FIELD_BYTES: '16384'
   SCAN_SHARED_SECRET_FIELD: scanSharedSecretField
+  INGEST_LEASE_SECONDS: '30'
+  INGEST_SWEEP_SCHEDULE: '0 */5 * * * *'
   OAUTH_AUTHORITY_HOST: environment().authentication.loginEndpoint
   OAUTH_TENANT: oauthTenant
   OAUTH_CLIENT_ID: oauthClientId

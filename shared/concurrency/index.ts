@@ -6,3 +6,60 @@ export async function forEachLimited<T>(items: readonly T[], limit: number, work
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
 }
+
+/** A lease kept alive while some work runs (see `keepRenewed`). */
+export interface Renewal<T> {
+  /** The latest version of what is renewed (its ETag changes with each renewal). */
+  readonly current: T;
+  /** Aborted once the lease is lost: taken by someone else, or not renewed before it expired. */
+  readonly signal: AbortSignal;
+  /** Stops renewing; resolves once no renewal is in flight. */
+  stop(): Promise<void>;
+}
+
+export interface RenewalOptions<T> {
+  everyMs: number;
+  /** Renews; resolves with the new version, or undefined when someone else holds it now. */
+  renew(current: T): Promise<T | undefined>;
+  /** When `current` expires (ms since the epoch). */
+  expiresAt(current: T): number;
+  /** Why the lease was lost, as the abort reason. */
+  lost(why: 'taken' | 'expired'): Error;
+}
+
+/**
+ * Renews a lease every `everyMs` until stopped, one renewal at a time. A renewal that fails
+ * (storage unreachable) is tried again at the next tick; once the lease expires unrenewed, or
+ * someone else took it, `signal` aborts and renewing stops.
+ */
+export function keepRenewed<T>(initial: T, options: RenewalOptions<T>): Renewal<T> {
+  const abort = new AbortController();
+  let current = initial;
+  let inFlight: Promise<void> | undefined;
+  const lose = (why: 'taken' | 'expired') => {
+    clearInterval(timer);
+    abort.abort(options.lost(why));
+  };
+  const tick = () => {
+    if (inFlight || abort.signal.aborted) return;
+    inFlight = options
+      .renew(current)
+      .then(
+        (next) => (next === undefined ? lose('taken') : void (current = next)),
+        () => (Date.now() >= options.expiresAt(current) ? lose('expired') : undefined),
+      )
+      .finally(() => (inFlight = undefined));
+  };
+  const timer = setInterval(tick, options.everyMs);
+  timer.unref();
+  return {
+    get current() {
+      return current;
+    },
+    signal: abort.signal,
+    stop: async () => {
+      clearInterval(timer);
+      await inFlight;
+    },
+  };
+}

@@ -92,6 +92,10 @@ export interface Config {
     limits: ScanLimits;
     /** When set, the text field (a `custom_` extension property) that must carry the shared secret. */
     sharedSecretField?: string;
+    /** Length of the owner lease a request storing files renews while it lives. */
+    leaseMs: number;
+    /** NCRONTAB schedule of the ingest sweeper (removes what dead requests left). */
+    sweepSchedule: string;
   };
 }
 
@@ -166,6 +170,8 @@ const schema = z.object({
   SCAN_MAX_FILES: wholeNumber(1, 1000, 20),
   SCAN_MAX_FIELDS: wholeNumber(1, 1000, 200),
   SCAN_MAX_FIELD_BYTES: wholeNumber(1, 32 * 1024, 16 * 1024),
+  INGEST_LEASE_SECONDS: wholeNumber(3, 300, 30),
+  INGEST_SWEEP_SCHEDULE: ncrontab('0 */5 * * * *'),
   OAUTH_AUTHORITY_HOST: z.preprocess(
     blankToUndefined,
     z
@@ -251,7 +257,12 @@ export function loadConfig(env: Env): Config {
   return Object.freeze({
     storage: storageConfig(s),
     secrets: secretsConfig(s),
-    scan: { limits, sharedSecretField: s.SCAN_SHARED_SECRET_FIELD },
+    scan: {
+      limits,
+      sharedSecretField: s.SCAN_SHARED_SECRET_FIELD,
+      leaseMs: s.INGEST_LEASE_SECONDS * 1000,
+      sweepSchedule: s.INGEST_SWEEP_SCHEDULE,
+    },
     oauth: oauthConfig(s, env),
     delivery: { destinationsFile: s.DESTINATIONS_FILE, graphBaseUrl: s.GRAPH_BASE_URL },
     directory: directoryConfig(s),

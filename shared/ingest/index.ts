@@ -2,38 +2,53 @@
  * Ingest: turns one Extension request (multipart/form-data) into a durably stored scan job:
  * every file streamed into Blob Storage, every text field in a job record in Table Storage,
  * one message on the delivery queue. Either all of that exists and the job is `stored`, or
- * nothing of this request is left behind.
+ * nothing of this request is left behind: this request removes it, or, when the process died,
+ * the ingest sweeper does (see sweeper.ts and docs/architecture.md).
  */
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { keepRenewed, type Renewal } from '../concurrency';
 import type { ScanLimits } from '../config';
 import { AppError, BadRequestError, UnauthorizedError } from '../errors';
 import { describeError, silentLogger, type Logger } from '../log';
 import type { SecretStore } from '../secrets';
-import type { DeliveryQueue, EnqueueReceipt, ScanBlobStore, ScanJobRepository, StoredFile } from '../storage';
+import type {
+  DeliveryQueue,
+  EnqueueReceipt,
+  IngestLease,
+  IngestLeaseRepository,
+  JobKeyClaim,
+  ScanBlobStore,
+  ScanJobRepository,
+  StoredFile,
+} from '../storage';
 import { ScanBlobStore as Blobs } from '../storage/scanBlobs';
 import { FileMeter, sniffContentType } from './fileMeter';
 import { parseMultipart, type FilePart } from './multipart';
 import { secretsEqual } from './sharedSecret';
 
+export { sweepIngests, type SweepDeps, type SweepResult } from './sweeper';
+
 /** The secret a sender's shared-secret field is compared with. */
 export const EXTENSION_SHARED_SECRET = 'extension-shared-secret';
 
 /**
- * Files of one request uploaded at once. busboy moves to the next part as soon as a file's
- * bytes are taken, and a file smaller than one upload buffer is taken whole: without a cap a
- * request of many small files would hold them all in memory. Waiting here holds back busboy,
- * and through it the sender (backpressure).
+ * Files of one request uploaded at once. A file smaller than one upload buffer is held whole
+ * until it is uploaded: without a cap a request of many small files would hold them all in
+ * memory. Waiting here holds back the reader, and through it the sender (backpressure).
  */
 const PARALLEL_FILE_UPLOADS = 2;
 
-/** A pending claim older than this is taken to belong to a request that died. */
-const STALE_CLAIM_MS = 10 * 60 * 1000;
+/** The owner lease's length unless configured (INGEST_LEASE_SECONDS); renewed every third of it. */
+export const DEFAULT_LEASE_MS = 30_000;
 
 export interface ScanRequest {
   contentType?: string;
   contentLength?: number;
+  /** Content-Encoding, when the sender gave one. */
+  contentEncoding?: string;
   body: Readable;
   /** The sender's address as the front end saw it. */
   senderAddress?: string;
@@ -45,6 +60,7 @@ export interface IngestDeps {
     ScanJobRepository,
     'create' | 'markStored' | 'get' | 'delete' | 'claim' | 'takeOver' | 'completeClaim' | 'releaseClaim'
   >;
+  ingestLeases: Pick<IngestLeaseRepository, 'create' | 'get' | 'renew' | 'delete'>;
   deliveryQueue: Pick<DeliveryQueue, 'enqueue' | 'remove'>;
   secrets: Pick<SecretStore, 'get'>;
   limits: ScanLimits;
@@ -53,6 +69,8 @@ export interface IngestDeps {
   log?: Logger;
   /** How long a retry waits for a concurrent request with the same scanJobID (default 30 s). */
   duplicateWaitMs?: number;
+  /** The owner lease's length (default 30 s). */
+  leaseMs?: number;
 }
 
 export interface IngestResult {
@@ -62,38 +80,66 @@ export interface IngestResult {
   duplicate: boolean;
 }
 
+/** 503: this request lost its owner lease (it stalled for longer than the lease): nothing is kept. */
+function interrupted(): AppError {
+  return new AppError(503, 'ingest_interrupted', 'Storing the scan job was interrupted; send it again.', 5);
+}
+
 export async function ingestScan(request: ScanRequest, deps: IngestDeps): Promise<IngestResult> {
   const log = deps.log ?? silentLogger;
+  const encoding = request.contentEncoding?.trim().toLowerCase();
+  if (encoding && encoding !== 'identity') {
+    throw new AppError(
+      415,
+      'unsupported_content_encoding',
+      `Content-Encoding '${encoding.slice(0, 40)}' is not accepted; send the body uncompressed.`,
+    );
+  }
   const jobId = randomUUID();
   const receivedAt = new Date();
   const fields: Record<string, string> = Object.create(null);
   const files: StoredFile[] = [];
   const uploadSlots = new Slots(PARALLEL_FILE_UPLOADS);
+  const owner = new OwnerLease(jobId, deps);
+  /** Set when undoing a partial commit failed: the lease stays, so that the sweeper finishes it. */
+  const undo = { incomplete: false };
   let secretSeen = false;
 
   let result: IngestResult;
   try {
-    await parseMultipart(request.body, request.contentType, request.contentLength, deps.limits, {
-      onField: (name, value) => {
-        if (name === deps.sharedSecretField) {
-          secretSeen = true;
-          return checkSharedSecret(value, deps);
-        }
-        if (Object.hasOwn(fields, name)) {
-          throw new BadRequestError('duplicate_field', `Field '${name}' is sent more than once.`);
-        }
-        fields[name] = value;
+    await parseMultipart(
+      request.body,
+      request.contentType,
+      request.contentLength,
+      deps.limits,
+      {
+        onField: (name, value) => {
+          if (name === deps.sharedSecretField) {
+            secretSeen = true;
+            return checkSharedSecret(value, deps);
+          }
+          if (Object.hasOwn(fields, name)) {
+            throw new BadRequestError('duplicate_field', `Field '${name.slice(0, 80)}' is sent more than once.`);
+          }
+          fields[name] = value;
+        },
+        onFile: async (part) => {
+          if (part.head.length === 0) {
+            part.stream.resume();
+            throw new BadRequestError('empty_file', `File '${label(part)}' is empty.`);
+          }
+          await owner.start(fields['scanJobID']?.trim() || undefined);
+          await uploadSlots.take();
+          try {
+            part.signal.throwIfAborted(); // the request failed while this part waited
+            files[part.index] = await storeFile(jobId, part, deps);
+          } finally {
+            uploadSlots.give();
+          }
+        },
       },
-      onFile: async (part) => {
-        await uploadSlots.take();
-        try {
-          part.signal.throwIfAborted(); // the request failed while this part waited
-          files[part.index] = await storeFile(jobId, part, deps);
-        } finally {
-          uploadSlots.give();
-        }
-      },
-    });
+      owner.signal,
+    );
     if (files.length === 0) {
       throw new BadRequestError('no_file', 'The request has no file part; attach the scan as a file (filename="...").');
     }
@@ -102,13 +148,16 @@ export async function ingestScan(request: ScanRequest, deps: IngestDeps): Promis
     }
     const scanJobId = fields['scanJobID']?.trim() || undefined;
     const job = { jobId, status: 'pending' as const, scanJobId, receivedAt, senderAddress: request.senderAddress, fields, files };
-    result = await commit(job, deps, log);
+    result = await commit(job, deps, owner, undo, log);
   } catch (err) {
-    await removeBlobs(jobId, deps, log);
+    await owner.stopRenewing();
+    // The lease goes only once nothing is left: if cleaning up fails, the sweeper finishes it.
+    if ((await removeBlobs(jobId, deps, log)) && !undo.incomplete) await owner.release();
     throw err;
   }
+  await owner.stopRenewing();
   // A duplicate answers with the first job: this request's copy of the files goes.
-  if (result.duplicate) await removeBlobs(jobId, deps, log);
+  if (!result.duplicate || (await removeBlobs(jobId, deps, log))) await owner.release();
   log.info(result.duplicate ? 'scan: duplicate of a stored job' : 'scan: job stored', {
     jobId: result.jobId,
     files: files.length,
@@ -117,8 +166,19 @@ export async function ingestScan(request: ScanRequest, deps: IngestDeps): Promis
   return result;
 }
 
-async function removeBlobs(jobId: string, deps: IngestDeps, log: Logger): Promise<void> {
-  await deps.scanBlobs.deleteJob(jobId).catch((e) => log.error('scan: blob cleanup failed', { jobId, ...describeError(e) }));
+function label(part: FilePart): string {
+  return (part.filename || part.field).replace(/[\p{Cc}]/gu, '?').slice(0, 80);
+}
+
+/** Deletes this request's blobs; false (logged) when that failed. */
+async function removeBlobs(jobId: string, deps: IngestDeps, log: Logger): Promise<boolean> {
+  try {
+    await deps.scanBlobs.deleteJob(jobId);
+    return true;
+  } catch (e) {
+    log.error('scan: blob cleanup failed; the ingest sweeper will remove them', { jobId, ...describeError(e) });
+    return false;
+  }
 }
 
 async function checkSharedSecret(given: string, deps: IngestDeps): Promise<void> {
@@ -129,29 +189,19 @@ async function checkSharedSecret(given: string, deps: IngestDeps): Promise<void>
 }
 
 async function storeFile(jobId: string, part: FilePart, deps: IngestDeps): Promise<StoredFile> {
-  const label = `'${part.filename || part.field}'`;
-  const head = await readFirstChunk(part.stream);
-  if (!head) throw new BadRequestError('empty_file', `File ${label} is empty.`);
-
-  const meter = new FileMeter(deps.limits.maxFileBytes, label);
-  let meterError: unknown;
-  meter.on('error', (e) => (meterError = e));
-  part.stream.on('error', (e) => meter.destroy(e));
-  meter.write(head);
-  part.stream.pipe(meter);
-
-  const contentType = sniffContentType(head) ?? part.declaredType;
+  const meter = new FileMeter(deps.limits.maxFileBytes, `'${label(part)}'`);
+  const contentType = sniffContentType(part.head) ?? part.declaredType;
   const blobName = Blobs.blobName(jobId, part.index);
-  try {
-    await deps.scanBlobs.upload(blobName, meter, {
-      contentType,
-      originalName: part.filename,
-      abortSignal: part.signal,
-    });
-  } catch (err) {
-    throw meterError instanceof AppError ? meterError : err;
-  }
-  if (meterError) throw meterError;
+  const results = await Promise.allSettled([
+    pipeline(part.stream, meter),
+    deps.scanBlobs.upload(blobName, meter, { contentType, originalName: part.filename }).catch((err: unknown) => {
+      meter.destroy(err as Error); // stops the reader's writes into this part
+      throw err;
+    }),
+  ]);
+  const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+  // The meter's own error (file too large) or the request's failure says more than the upload's.
+  if (failures.length) throw failures.find((e) => e instanceof AppError) ?? failures[0];
   return {
     field: part.field,
     name: part.filename,
@@ -163,60 +213,52 @@ async function storeFile(jobId: string, part: FilePart, deps: IngestDeps): Promi
   };
 }
 
-/** Resolves with the stream's first chunk, or null when it ends empty. */
-function readFirstChunk(stream: Readable): Promise<Buffer | null> {
-  if (stream.destroyed) return Promise.reject(new BadRequestError('request_aborted', 'A file part ended early.'));
-  return new Promise((resolve, reject) => {
-    const done = () => {
-      stream.off('readable', onReadable).off('end', onEnd).off('error', onError).off('close', onClose);
-    };
-    const onReadable = () => {
-      const chunk = stream.read() as Buffer | null;
-      if (chunk !== null) {
-        done();
-        resolve(chunk);
-      }
-    };
-    const onEnd = () => (done(), resolve(null));
-    const onError = (err: Error) => (done(), reject(err));
-    const onClose = () => (done(), reject(new BadRequestError('request_aborted', 'A file part ended early.')));
-    stream.on('readable', onReadable).on('end', onEnd).on('error', onError).on('close', onClose);
-  });
-}
-
 type NewJob = Parameters<ScanJobRepository['create']>[0];
 
 /**
  * Claims the scanJobID, writes the record and the queue message, then marks the job stored.
  * On failure undoes what it wrote (the caller removes the blobs).
  */
-async function commit(job: NewJob, deps: IngestDeps, log: Logger): Promise<IngestResult> {
+async function commit(job: NewJob, deps: IngestDeps, owner: OwnerLease, undone: { incomplete: boolean }, log: Logger): Promise<IngestResult> {
   const { scanJobs, deliveryQueue } = deps;
+  await owner.noteScanJobId(job.scanJobId);
   let claimEtag: string | undefined;
   if (job.scanJobId) {
-    const claim = await claimScanJobId(job.scanJobId, job.jobId, deps);
+    const claim = await claimScanJobId(job.scanJobId, job.jobId, deps, owner);
     if (claim.duplicate) return claim.duplicate;
     claimEtag = claim.etag;
   }
 
-  let recordWritten = false;
+  let recordEtag: string | undefined;
   let receipt: EnqueueReceipt | undefined;
   try {
-    const etag = await scanJobs.create(job);
-    recordWritten = true;
+    owner.assertHeld();
+    recordEtag = await scanJobs.create(job);
+    // Taken: the sweeper gave this job up as abandoned while we were stalled.
+    if (!recordEtag) throw interrupted();
     receipt = await deliveryQueue.enqueue({ jobId: job.jobId });
-    await scanJobs.markStored(job.jobId, etag);
-    if (job.scanJobId) await scanJobs.completeClaim(job.scanJobId, claimEtag!);
+    owner.assertHeld();
+    if (!(await scanJobs.markStored(job.jobId, recordEtag))) throw interrupted();
   } catch (err) {
-    log.error('scan: storing the job failed; rolling back', { jobId: job.jobId, ...describeError(err) });
+    if (!(err instanceof AppError)) log.error('scan: storing the job failed; rolling back', { jobId: job.jobId, ...describeError(err) });
     const undo: Array<Promise<unknown>> = [];
     if (receipt) undo.push(deliveryQueue.remove(receipt));
-    if (recordWritten) undo.push(scanJobs.delete(job.jobId));
+    if (recordEtag) undo.push(scanJobs.delete(job.jobId, recordEtag));
     if (job.scanJobId) undo.push(scanJobs.releaseClaim(job.scanJobId, claimEtag!));
     for (const r of await Promise.allSettled(undo)) {
-      if (r.status === 'rejected') log.error('scan: rollback step failed', { jobId: job.jobId, ...describeError(r.reason) });
+      if (r.status === 'rejected') {
+        undone.incomplete = true;
+        log.error('scan: rollback step failed; the ingest sweeper finishes it', { jobId: job.jobId, ...describeError(r.reason) });
+      }
     }
     throw err;
+  }
+  // Stored. A claim left pending by a crash here is completed by the next retry (it finds the
+  // owner gone and the job stored).
+  if (job.scanJobId) {
+    await scanJobs.completeClaim(job.scanJobId, claimEtag!).catch((e: unknown) => {
+      log.warn('scan: completing the scanJobID claim failed; a retry completes it', { jobId: job.jobId, ...describeError(e) });
+    });
   }
   return { jobId: job.jobId, files: job.files.map(publicFile), duplicate: false };
 }
@@ -226,25 +268,29 @@ function publicFile(f: StoredFile): IngestResult['files'][number] {
 }
 
 /**
- * Claims a scanJobID. A job already stored under it is a duplicate (its result is returned);
- * a claim still pending belongs to a concurrent request, which we wait for; a claim pending
- * for too long belongs to a request that died, and is taken over.
+ * Claims a scanJobID. A job already stored under it is a duplicate (its result is returned).
+ * A pending claim whose owner is alive (its lease is renewed) belongs to a concurrent request,
+ * which we wait for; one whose owner is gone is taken over, unless its job got stored after all.
  */
 async function claimScanJobId(
   scanJobId: string,
   jobId: string,
   deps: IngestDeps,
+  owner: OwnerLease,
 ): Promise<{ etag: string; duplicate?: undefined } | { duplicate: IngestResult }> {
   const deadline = Date.now() + (deps.duplicateWaitMs ?? 30_000);
   for (;;) {
+    owner.assertHeld();
     const res = await deps.scanJobs.claim(scanJobId, jobId);
     if (res.claimed) return { etag: res.etag };
     const held = res.existing;
-    if (held.status === 'stored') {
+    if (held.status === 'stored') return { duplicate: await duplicateOf(held.jobId, deps) };
+    if (!(await ownerAlive(held, deps))) {
       const first = await deps.scanJobs.get(held.jobId);
-      return { duplicate: { jobId: held.jobId, files: (first?.files ?? []).map(publicFile), duplicate: true } };
-    }
-    if (Date.now() - held.claimedAt.getTime() > STALE_CLAIM_MS) {
+      if (first?.status === 'stored') {
+        await deps.scanJobs.completeClaim(scanJobId, held.etag);
+        return { duplicate: await duplicateOf(held.jobId, deps) };
+      }
       const etag = await deps.scanJobs.takeOver(scanJobId, held, jobId);
       if (etag) return { etag };
       continue;
@@ -258,6 +304,86 @@ async function claimScanJobId(
       );
     }
     await sleep(200);
+  }
+}
+
+async function duplicateOf(firstJobId: string, deps: IngestDeps): Promise<IngestResult> {
+  const first = await deps.scanJobs.get(firstJobId);
+  return { jobId: firstJobId, files: (first?.files ?? []).map(publicFile), duplicate: true };
+}
+
+/** True while the request holding a claim still renews its lease (a little grace for clocks). */
+async function ownerAlive(held: JobKeyClaim, deps: IngestDeps): Promise<boolean> {
+  const lease = await deps.ingestLeases.get(held.jobId);
+  return !!lease && Date.now() <= lease.leaseUntil.getTime() + leaseMs(deps) / 3;
+}
+
+function leaseMs(deps: IngestDeps): number {
+  return deps.leaseMs ?? DEFAULT_LEASE_MS;
+}
+
+/**
+ * This request's lease in `ingestleases`: written before its first blob, renewed while it lives,
+ * deleted once the job is stored (or its leftovers removed). Losing it aborts the request.
+ */
+class OwnerLease {
+  private started?: Promise<void>;
+  private renewal?: Renewal<IngestLease>;
+  private readonly abort = new AbortController();
+  readonly signal = this.abort.signal;
+
+  constructor(
+    private readonly jobId: string,
+    private readonly deps: IngestDeps,
+  ) {}
+
+  /** Writes the lease (once; later calls wait for the first). */
+  start(scanJobId: string | undefined): Promise<void> {
+    this.started ??= (async () => {
+      this.keep(await this.deps.ingestLeases.create(this.jobId, this.until(), scanJobId));
+    })();
+    return this.started;
+  }
+
+  /** Records the scanJobID on the lease (for the sweeper) when it was not known at the start. */
+  async noteScanJobId(scanJobId: string | undefined): Promise<void> {
+    if (!scanJobId || !this.renewal || this.renewal.current.scanJobId === scanJobId) return;
+    await this.renewal.stop();
+    const noted = await this.deps.ingestLeases.renew(this.renewal.current, this.until(), scanJobId);
+    if (!noted) throw interrupted();
+    this.keep(noted);
+  }
+
+  private until(): Date {
+    return new Date(Date.now() + leaseMs(this.deps));
+  }
+
+  private keep(lease: IngestLease): void {
+    const renewal = keepRenewed(lease, {
+      everyMs: leaseMs(this.deps) / 3,
+      renew: (current) => this.deps.ingestLeases.renew(current, this.until()),
+      expiresAt: (current) => current.leaseUntil.getTime(),
+      lost: () => interrupted(),
+    });
+    renewal.signal.addEventListener('abort', () => this.abort.abort(renewal.signal.reason), { once: true });
+    this.renewal = renewal;
+  }
+
+  assertHeld(): void {
+    this.signal.throwIfAborted();
+  }
+
+  async stopRenewing(): Promise<void> {
+    await this.started?.catch(() => undefined);
+    await this.renewal?.stop();
+  }
+
+  /** Deletes the lease (a failure is left to the sweeper, which finds the job's state itself). */
+  async release(): Promise<void> {
+    if (!this.renewal) return;
+    await this.deps.ingestLeases.delete(this.renewal.current).catch((e: unknown) =>
+      (this.deps.log ?? silentLogger).warn('scan: deleting the ingest lease failed; the sweeper removes it', { jobId: this.jobId, ...describeError(e) }),
+    );
   }
 }
 

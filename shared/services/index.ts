@@ -4,7 +4,7 @@
  */
 import { getConfig, type Config } from '../config';
 import { CONNECTORS, loadDestinations, type DelivererDeps, type Destination } from '../delivery';
-import type { IngestDeps } from '../ingest';
+import type { IngestDeps, SweepDeps } from '../ingest';
 import type { Logger } from '../log';
 import { createOAuthDeps, getAccessToken, type OAuthDeps } from '../oauth';
 import type { ScimDeps } from '../scim';
@@ -16,6 +16,7 @@ export interface Services {
   secrets: SecretStore;
   storage: Storage;
   ingestDeps(log: Logger): IngestDeps;
+  sweepDeps(log: Logger): SweepDeps;
   oauthDeps(log: Logger): OAuthDeps;
   /** The destinations, read and validated on first use. */
   destinations(): readonly Destination[];
@@ -36,10 +37,19 @@ export function createServices(config: Config): Services {
     ingestDeps: (log) => ({
       scanBlobs: storage.scanBlobs,
       scanJobs: storage.scanJobs,
+      ingestLeases: storage.ingestLeases,
       deliveryQueue: storage.deliveryQueue,
       secrets,
       limits: config.scan.limits,
       sharedSecretField: config.scan.sharedSecretField,
+      leaseMs: config.scan.leaseMs,
+      log,
+    }),
+    sweepDeps: (log) => ({
+      ingestLeases: storage.ingestLeases,
+      scanJobs: storage.scanJobs,
+      scanBlobs: storage.scanBlobs,
+      leaseMs: config.scan.leaseMs,
       log,
     }),
     oauthDeps,

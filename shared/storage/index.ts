@@ -17,6 +17,7 @@ import {
   type Directory,
 } from './directory';
 import { DIRECTORY_SYNC_TABLE, DirectorySyncStateRepository } from './directorySync';
+import { INGEST_LEASES_TABLE, IngestLeaseRepository } from './ingestLeases';
 import { SCAN_CONTAINER, ScanBlobStore } from './scanBlobs';
 import { SCAN_JOB_KEYS_TABLE, SCAN_JOBS_TABLE, ScanJobRepository } from './scanJobs';
 import { TOKEN_CACHES_TABLE, TokenCacheRepository } from './tokenCaches';
@@ -25,6 +26,8 @@ export interface Storage {
   clients: StorageClients;
   scanBlobs: ScanBlobStore;
   scanJobs: ScanJobRepository;
+  /** Requests storing files: owner leases, and the ingest sweeper's work list. */
+  ingestLeases: IngestLeaseRepository;
   deliveryQueue: DeliveryQueue;
   connections: ConnectionRepository;
   tokenCaches: TokenCacheRepository;
@@ -42,6 +45,7 @@ export function createStorage(config: StorageConfig): Storage {
     clients,
     scanBlobs: new ScanBlobStore(clients.container(SCAN_CONTAINER)),
     scanJobs: new ScanJobRepository(clients.table(SCAN_JOBS_TABLE), clients.table(SCAN_JOB_KEYS_TABLE)),
+    ingestLeases: new IngestLeaseRepository(clients.table(INGEST_LEASES_TABLE)),
     deliveryQueue: new DeliveryQueue(clients.queue(DELIVERY_QUEUE)),
     connections: new ConnectionRepository(clients.table(CONNECTIONS_TABLE)),
     tokenCaches: new TokenCacheRepository(clients.table(TOKEN_CACHES_TABLE)),
@@ -63,6 +67,7 @@ export * from './connections';
 export * from './deliveries';
 export * from './directory';
 export * from './directorySync';
+export * from './ingestLeases';
 export * from './tokenCaches';
 export * from './deliveryQueue';
 export * from './scanBlobs';

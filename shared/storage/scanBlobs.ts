@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import type { ContainerClient } from '@azure/storage-blob';
-import { once } from './clients';
+import { once, unlessStatus } from './clients';
 
 export const SCAN_CONTAINER = 'scans';
 
@@ -15,7 +16,6 @@ export interface UploadOptions {
   contentType: string;
   /** The sender's file name: metadata only, never part of the blob's path. */
   originalName: string;
-  abortSignal?: AbortSignal;
 }
 
 /** Scan files in Blob Storage, one virtual folder per job: `<jobId>/<index>`. */
@@ -31,17 +31,26 @@ export class ScanBlobStore {
     return `${jobId}/${index}`;
   }
 
-  /** Streams `data` into a block blob; memory stays bounded whatever the file's size. */
+  /**
+   * Streams `data` into a block blob; memory stays bounded whatever the file's size. Rejects
+   * when `data` fails or is destroyed before its end (uploadStream alone would wait for ever
+   * for a stream destroyed without an error). The blob is committed only after the stream's
+   * end, so a stream that fails leaves none (staged blocks are discarded by the service).
+   */
   async upload(blobName: string, data: Readable, options: UploadOptions): Promise<void> {
+    const ended = finished(data);
+    ended.catch(() => undefined);
     await this.ready();
-    await this.container.getBlockBlobClient(blobName).uploadStream(data, UPLOAD_BUFFER_BYTES, UPLOAD_CONCURRENCY, {
-      abortSignal: options.abortSignal,
-      blobHTTPHeaders: {
-        blobContentType: options.contentType,
-        blobContentDisposition: contentDisposition(options.originalName),
-      },
-      metadata: { originalname: encodeURIComponent(options.originalName) },
-    });
+    await Promise.all([
+      ended,
+      this.container.getBlockBlobClient(blobName).uploadStream(data, UPLOAD_BUFFER_BYTES, UPLOAD_CONCURRENCY, {
+        blobHTTPHeaders: {
+          blobContentType: options.contentType,
+          blobContentDisposition: contentDisposition(options.originalName),
+        },
+        metadata: { originalname: encodeURIComponent(options.originalName) },
+      }),
+    ]);
   }
 
   /** Opens a stored file for streaming reads. */
@@ -50,11 +59,11 @@ export class ScanBlobStore {
     return res.readableStreamBody as Readable;
   }
 
-  /** Deletes every blob of a job (used to remove a partial or duplicate upload). */
+  /** Deletes every blob of a job (a partial, duplicate or abandoned upload); fails if one stays. */
   async deleteJob(jobId: string): Promise<void> {
     await this.ready();
     for await (const blob of this.container.listBlobsFlat({ prefix: `${jobId}/` })) {
-      await this.container.deleteBlob(blob.name, { deleteSnapshots: 'include' }).catch(() => undefined);
+      await unlessStatus(this.container.deleteBlob(blob.name, { deleteSnapshots: 'include' }), 404);
     }
   }
 }

@@ -21,8 +21,12 @@ export interface StoredFile {
   blobName: string;
 }
 
-/** `pending` while a job is being written; `stored` once blobs, record and queue message exist. */
-export type ScanJobStatus = 'pending' | 'stored';
+/**
+ * `pending` while a job is being written; `stored` once blobs, record and queue message exist;
+ * `abandoned` when its request died before that and the ingest sweeper removed what it left
+ * (the record stays as a tombstone, so that a request that comes back late cannot store it).
+ */
+export type ScanJobStatus = 'pending' | 'stored' | 'abandoned';
 
 export interface ScanJob {
   jobId: string;
@@ -62,8 +66,8 @@ export class ScanJobRepository {
     this.ready = once(() => Promise.all([jobs.createTable(), keys.createTable()]));
   }
 
-  /** Writes a new job record; returns its ETag. */
-  async create(job: ScanJob): Promise<string> {
+  /** Writes a new job record; returns its ETag, or undefined when the job id is taken (abandoned). */
+  async create(job: ScanJob): Promise<string | undefined> {
     await this.ready();
     const entity = {
       partitionKey: job.jobId,
@@ -83,8 +87,8 @@ export class ScanJobRepository {
         'The scan variables together are too large to store; send fewer or shorter text fields.',
       );
     }
-    const res = await this.jobs.createEntity(entity);
-    return res.etag!;
+    const res = await unlessStatus(this.jobs.createEntity(entity), 409);
+    return res?.etag;
   }
 
   /** Records the job's delivery outcome (`delivered`, `partially_failed`, `failed`, `undeliverable`...). */
@@ -92,9 +96,39 @@ export class ScanJobRepository {
     await this.jobs.updateEntity({ partitionKey: jobId, rowKey: 'job', deliveryState: state, deliveryReason: reason ?? '' }, 'Merge');
   }
 
-  /** Marks a pending job stored, only if nobody changed it since `etag`. */
-  async markStored(jobId: string, etag: string): Promise<void> {
-    await this.jobs.updateEntity({ partitionKey: jobId, rowKey: 'job', status: 'stored' }, 'Merge', { etag });
+  /** Marks a pending job stored, only if nobody changed it since `etag` (false when it changed). */
+  async markStored(jobId: string, etag: string): Promise<boolean> {
+    const res = await unlessStatus(this.jobs.updateEntity({ partitionKey: jobId, rowKey: 'job', status: 'stored' }, 'Merge', { etag }), 412, 404);
+    return res !== undefined;
+  }
+
+  /**
+   * Makes sure a job that its request left unfinished can never become stored: a pending record
+   * becomes `abandoned`, a missing one is written as an `abandoned` tombstone. Answers what the
+   * job is now: `stored` (its request finished after all: leave it) or `abandoned`.
+   */
+  async abandon(jobId: string, receivedAt: Date): Promise<'stored' | 'abandoned'> {
+    await this.ready();
+    for (;;) {
+      const e = await unlessStatus(this.jobs.getEntity<Record<string, unknown>>(jobId, 'job', { queryOptions: { select: ['status'] } }), 404);
+      if (e?.status === 'stored' || e?.status === 'abandoned') return e.status;
+      const done = e
+        ? await unlessStatus(this.jobs.updateEntity({ partitionKey: jobId, rowKey: 'job', status: 'abandoned' }, 'Merge', { etag: e.etag }), 412, 404)
+        : await unlessStatus(
+            this.jobs.createEntity({
+              partitionKey: jobId,
+              rowKey: 'job',
+              status: 'abandoned',
+              receivedAt,
+              fileCount: 0,
+              totalBytes: 0,
+              ...packText('fields', '{}'),
+              ...packText('files', '[]'),
+            }),
+            409,
+          );
+      if (done) return 'abandoned';
+    }
   }
 
   async get(jobId: string): Promise<ScanJob | undefined> {
@@ -118,8 +152,9 @@ export class ScanJobRepository {
     }
   }
 
-  async delete(jobId: string): Promise<void> {
-    await unlessStatus(this.jobs.deleteEntity(jobId, 'job'), 404);
+  /** Deletes a job record we wrote, only if unchanged since `etag`. */
+  async delete(jobId: string, etag: string): Promise<void> {
+    await unlessStatus(this.jobs.deleteEntity(jobId, 'job', { etag }), 404, 412);
   }
 
   /** Claims a scanJobID for a job; fails (returning the holder) when another job holds it. */
@@ -170,8 +205,10 @@ export class ScanJobRepository {
     return res?.etag;
   }
 
-  async completeClaim(scanJobId: string, etag: string): Promise<void> {
-    await this.keys.updateEntity({ partitionKey: keyOf(scanJobId), rowKey: '', status: 'stored' }, 'Merge', { etag });
+  /** Marks a claim stored, only if unchanged since `etag` (false when it changed or is gone). */
+  async completeClaim(scanJobId: string, etag: string): Promise<boolean> {
+    const res = await unlessStatus(this.keys.updateEntity({ partitionKey: keyOf(scanJobId), rowKey: '', status: 'stored' }, 'Merge', { etag }), 412, 404);
+    return res !== undefined;
   }
 
   /** Releases a claim we hold (ETag-guarded, so a claim someone took over is left alone). */

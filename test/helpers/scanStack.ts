@@ -1,29 +1,46 @@
 /** A running local host over a test stack, plus ways to look at what it stored. */
-import { startLocalServer, type LocalServer } from '../../host/local/server';
+import { startLocalServer, type LocalServer, type LocalServerOptions } from '../../host/local/server';
 import { registry } from '../../host/registry';
 import { setServices } from '../../shared/services';
-import { SCAN_CONTAINER, SCAN_JOBS_TABLE, decodeMessage, DELIVERY_QUEUE, type DeliveryMessage } from '../../shared/storage';
+import { SCAN_CONTAINER, SCAN_JOBS_TABLE, INGEST_LEASES_TABLE, decodeMessage, DELIVERY_QUEUE, type DeliveryMessage } from '../../shared/storage';
 import { startStack, type TestStack } from './env';
 
 export interface ScanHost extends TestStack {
   server: LocalServer;
   scanUrl: string;
   snapshot(): Promise<StoredState>;
+  /** Resolves once the local host has finished `count` requests in all (answered or not). */
+  requestsFinished(count: number): Promise<void>;
+  /** How many requests the local host has finished so far. */
+  finished(): number;
 }
 
 export interface StoredState {
   blobs: string[];
   jobs: Array<Record<string, unknown>>;
   messages: DeliveryMessage[];
+  /** Requests holding an ingest lease (in flight, or dead and not swept yet). */
+  leases: string[];
 }
 
-export async function startScanHost(settings: Record<string, string> = {}): Promise<ScanHost> {
+export async function startScanHost(
+  settings: Record<string, string> = {},
+  serverOptions: Pick<LocalServerOptions, 'minBodyRate'> = {},
+): Promise<ScanHost> {
   const stack = await startStack(settings);
   setServices(stack.services);
+  let finished = 0;
+  const waiters: Array<{ count: number; resolve: () => void }> = [];
   const server = await startLocalServer({
     registry,
     port: 0,
-    log: () => undefined,
+    ...serverOptions,
+    // The host writes one line per finished request, `<METHOD> <path> -> <status> (<ms> ms)`.
+    log: (line) => {
+      if (!/^[A-Z]+ \S+ -> \d+ \(\d+ ms\)$/.test(line)) return;
+      finished++;
+      for (const w of waiters.filter((w) => finished >= w.count)) w.resolve();
+    },
     adminKey: () => stack.services.secrets.tryGet('admin-key'),
   });
   const { clients } = stack.services.storage;
@@ -31,6 +48,8 @@ export async function startScanHost(settings: Record<string, string> = {}): Prom
     ...stack,
     server,
     scanUrl: `${server.url}/api/scan`,
+    finished: () => finished,
+    requestsFinished: (count) => (finished >= count ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ count, resolve }))),
     snapshot: async () => {
       const container = clients.container(SCAN_CONTAINER);
       await container.createIfNotExists();
@@ -43,7 +62,11 @@ export async function startScanHost(settings: Record<string, string> = {}): Prom
       const queue = clients.queue(DELIVERY_QUEUE);
       await queue.createIfNotExists();
       const peeked = await queue.peekMessages({ numberOfMessages: 32 });
-      return { blobs: blobs.sort(), jobs, messages: peeked.peekedMessageItems.map((m) => decodeMessage(m.messageText)) };
+      const leaseTable = clients.table(INGEST_LEASES_TABLE);
+      await leaseTable.createTable();
+      const leases: string[] = [];
+      for await (const e of leaseTable.listEntities()) leases.push(e.partitionKey!);
+      return { blobs: blobs.sort(), jobs, messages: peeked.peekedMessageItems.map((m) => decodeMessage(m.messageText)), leases };
     },
     stop: async () => {
       await server.close();

@@ -143,7 +143,7 @@ describe('the scan function called as the Functions worker calls it', () => {
         headers: { 'content-type': mp.contentType, 'x-forwarded-for': '203.0.113.9:51234' },
         body: { bytes: mp.body },
       }),
-      new InvocationContext({ functionName: 'scan' }),
+      new InvocationContext({ functionName: 'scan', logHandler: () => undefined }),
     );
     expect(ok).toMatchObject({ status: 200, jsonBody: { files: [{ name: 'a.pdf', contentType: 'application/pdf' }] } });
     const job = await stack.services.storage.scanJobs.get((ok as { jsonBody: { jobId: string } }).jsonBody.jobId);
@@ -151,7 +151,7 @@ describe('the scan function called as the Functions worker calls it', () => {
 
     const bad = await scan.handler(
       new HttpRequest({ method: 'POST', url: 'https://scanrelay.example/api/scan', headers: { 'content-type': 'text/plain' }, body: { string: 'hi' } }),
-      new InvocationContext({ functionName: 'scan' }),
+      new InvocationContext({ functionName: 'scan', logHandler: () => undefined }),
     );
     expect(bad).toMatchObject({ status: 415, jsonBody: { error: 'unsupported_media_type' } });
   });
@@ -178,12 +178,16 @@ describe('the scan function called as the Functions worker calls it', () => {
 });
 
 describe('a scanJobID claimed by another request', () => {
-  const keysTable = () => stack.services.storage.clients.table('scanjobkeys');
-  const keyOf = (id: string) => require('node:crypto').createHash('sha256').update(id).digest('hex') as string;
+  let scanJobs: TestStack['services']['storage']['scanJobs'];
+  let ingestLeases: TestStack['services']['storage']['ingestLeases'];
+  beforeAll(() => ({ scanJobs, ingestLeases } = stack.services.storage));
+  const inSeconds = (s: number) => new Date(Date.now() + s * 1000);
 
-  it('still pending: waits, then answers 409 with Retry-After and stores nothing', async () => {
+  it('whose owner is alive (its lease is current): waits, then answers 409 with Retry-After and stores nothing', async () => {
     const scanJobID = randomUUID();
-    await stack.services.storage.scanJobs.claim(scanJobID, 'other-request');
+    const other = randomUUID();
+    await ingestLeases.create(other, inSeconds(60));
+    await scanJobs.claim(scanJobID, other);
     const before = await counts();
     await expect(ingestScan(request(scanJobID, 1), deps({ duplicateWaitMs: 300 }))).rejects.toMatchObject({
       status: 409,
@@ -195,31 +199,50 @@ describe('a scanJobID claimed by another request', () => {
 
   it('released while we wait (the other request failed): we store our own copy', async () => {
     const scanJobID = randomUUID();
-    const held = await stack.services.storage.scanJobs.claim(scanJobID, 'other-request');
-    const pending = ingestScan(request(scanJobID, 1), deps({ duplicateWaitMs: 20_000 }));
-    // Release once the waiting request has looked at the claim (it reads it before waiting).
-    await new Promise((r) => setTimeout(r, 500));
-    await stack.services.storage.scanJobs.releaseClaim(scanJobID, (held as { etag: string }).etag);
+    const other = randomUUID();
+    await ingestLeases.create(other, inSeconds(60));
+    const held = await scanJobs.claim(scanJobID, other);
+    let looked = 0;
+    const watching = Object.assign(Object.create(Object.getPrototypeOf(scanJobs)), scanJobs, {
+      claim: (...a: Parameters<typeof scanJobs.claim>) => (looked++, scanJobs.claim(...a)),
+    });
+    const pending = ingestScan(request(scanJobID, 1), deps({ duplicateWaitMs: 20_000, scanJobs: watching }));
+    // Release once the waiting request has found the claim held.
+    while (looked === 0) await new Promise((r) => setTimeout(r, 20));
+    await scanJobs.releaseClaim(scanJobID, (held as { etag: string }).etag);
     const res = await pending;
     expect(res.duplicate).toBe(false);
-    expect((await stack.services.storage.scanJobs.get(res.jobId))?.status).toBe('stored');
+    expect((await scanJobs.get(res.jobId))?.status).toBe('stored');
   });
 
-  it('pending for over 10 minutes (its request died): taken over', async () => {
+  it.each([
+    ['its lease ran out', -30],
+    ['it has no lease', undefined],
+  ])('whose owner is gone (%s): taken over at once, however young the claim', async (_name, leaseSeconds) => {
     const scanJobID = randomUUID();
-    await keysTable().createTable();
-    await keysTable().createEntity({
-      partitionKey: keyOf(scanJobID),
-      rowKey: '',
-      scanJobId: scanJobID,
-      jobId: 'dead-request',
-      status: 'pending',
-      claimedAt: new Date(Date.now() - 11 * 60 * 1000),
-    });
+    const dead = randomUUID();
+    if (leaseSeconds !== undefined) await ingestLeases.create(dead, inSeconds(leaseSeconds));
+    await scanJobs.claim(scanJobID, dead);
     const res = await ingestScan(request(scanJobID, 1), deps({ duplicateWaitMs: 0 }));
     expect(res.duplicate).toBe(false);
-    const claim = await stack.services.storage.scanJobs.getClaim(scanJobID);
-    expect(claim).toMatchObject({ jobId: res.jobId, status: 'stored' });
+    expect(await scanJobs.getClaim(scanJobID)).toMatchObject({ jobId: res.jobId, status: 'stored' });
+  });
+
+  it('whose owner died after storing its job: the retry completes the claim and answers with that job', async () => {
+    const scanJobID = randomUUID();
+    const first = await ingestScan(request(scanJobID, 1), deps());
+    // As if the first request died between marking its job stored and completing its claim.
+    const claim = (await scanJobs.getClaim(scanJobID))!;
+    await stack.services.storage.clients.table('scanjobkeys').updateEntity(
+      { partitionKey: require('node:crypto').createHash('sha256').update(scanJobID).digest('hex'), rowKey: '', status: 'pending' },
+      'Merge',
+      { etag: claim.etag },
+    );
+    const before = await counts();
+    const retry = await ingestScan(request(scanJobID, 1), deps({ duplicateWaitMs: 0 }));
+    expect(retry).toMatchObject({ jobId: first.jobId, duplicate: true });
+    expect(await scanJobs.getClaim(scanJobID)).toMatchObject({ jobId: first.jobId, status: 'stored' });
+    expect(await counts()).toEqual(before);
   });
 });
 

@@ -67,10 +67,14 @@ describe('defaults', () => {
       SCAN_MAX_FIELDS: '7',
       SCAN_MAX_FIELD_BYTES: '512',
       SCAN_SHARED_SECRET_FIELD: 'custom_SharedSecret',
+      INGEST_LEASE_SECONDS: '45',
+      INGEST_SWEEP_SCHEDULE: '0 */2 * * * *',
     });
     expect(config.scan).toEqual({
       limits: { maxRequestBytes: 10 * MiB, maxFileBytes: 5 * MiB, maxFiles: 3, maxFields: 7, maxFieldBytes: 512 },
       sharedSecretField: 'custom_SharedSecret',
+      leaseMs: 45_000,
+      sweepSchedule: '0 */2 * * * *',
     });
   });
 });
