@@ -35,6 +35,8 @@ interface ReceivedMessage {
   mailFrom: string;
   rcptTo: string[];
   user: unknown;
+  /** Whether the session was encrypted (implicit TLS or STARTTLS) when the message came. */
+  secure: boolean;
 }
 
 interface TestSmtpServer {
@@ -66,6 +68,7 @@ async function startSmtp(options: Partial<SMTPServerOptions> = {}): Promise<Test
           mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
           rcptTo: session.envelope.rcptTo.map((r) => r.address),
           user: session.user,
+          secure: session.secure,
         });
         callback();
       });
@@ -294,6 +297,18 @@ describe('system SMTP server', () => {
     const busy = await smtpConnector.deliver(job({ ...FIELDS, userEmail: 'busy@contoso.example' }, []), systemOptions(smtp.port), context()).catch((e: unknown) => e);
     expect(busy).toBeInstanceOf(TransientDeliveryError);
     expect((busy as Error).message).toMatch(/451/);
+  });
+
+  it("a 550 reason gives the server's reply once", async () => {
+    const rejected = await smtpConnector
+      .deliver(job({ ...FIELDS, userEmail: 'nobody@contoso.example' }, []), systemOptions(smtp.port), context())
+      .catch((e: unknown) => e);
+    expect(rejected).toBeInstanceOf(PermanentDeliveryError);
+    const message = (rejected as Error).message;
+    expect(message).toMatch(new RegExp(`^SMTP delivery to 127\\.0\\.0\\.1:${smtp.port}: `));
+    expect(message.split('5.1.1 No such user')).toHaveLength(2);
+    expect(message.split('550')).toHaveLength(2);
+    expect(message).not.toMatch(/[\r\n]/);
   });
 
   it('a closed port is transient', async () => {

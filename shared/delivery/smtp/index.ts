@@ -134,8 +134,7 @@ function classify(err: unknown, where: string): Error {
   const e = err as SmtpError;
   // The OAuth connection must be authorized again by an administrator: retrying cannot help.
   if (e.code === 'reauthorization_required' || e.code === 'connection_not_found') return new PermanentDeliveryError(`SMTP delivery to ${where}: ${e.message}`);
-  const reply = e.response ? ` (${e.response.split(/\r?\n/)[0]!.slice(0, 300)})` : '';
-  const message = `SMTP delivery to ${where}: ${e.message ?? String(err)}${reply}`;
+  const message = `SMTP delivery to ${where}: ${reason(e, err)}`;
   if (typeof e.responseCode === 'number') {
     return e.responseCode >= 500 ? new PermanentDeliveryError(message) : new TransientDeliveryError(message);
   }
@@ -143,6 +142,17 @@ function classify(err: unknown, where: string): Error {
   if (e.code === 'EENVELOPE' || e.code === 'EMESSAGE' || e.code === 'EAUTH') return new PermanentDeliveryError(message);
   // ...or the network: refused, reset, DNS, TLS, timeouts.
   return new TransientDeliveryError(message);
+}
+
+/**
+ * nodemailer's message already ends with the server's reply (its _formatError appends
+ * `': ' + response`), so the reply is added only when the message lacks it. One line, bounded.
+ */
+function reason(e: SmtpError, err: unknown): string {
+  const flat = (s: string) => s.replace(/\s+/g, ' ').trim();
+  const text = flat(e.message ?? String(err));
+  const reply = e.response ? flat(e.response) : '';
+  return (reply && !text.includes(reply) ? `${text}: ${reply}` : text).slice(0, 500);
 }
 
 function isTokenRefused(err: unknown): boolean {
