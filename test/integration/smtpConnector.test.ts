@@ -333,6 +333,93 @@ describe('system SMTP server', () => {
   });
 });
 
+describe('TLS before authentication (system auth)', () => {
+  /** Offers no STARTTLS and (unlike smtp-server's default) would accept AUTH in clear. */
+  let noTls: TestSmtpServer;
+  /** Implicit TLS (SMTPS) from the first byte. */
+  let implicitTls: TestSmtpServer;
+  const acceptScanner = (auth: SMTPServerAuthentication, _session: SMTPServerSession, callback: (err: Error | null | undefined, response?: { user: string }) => void) => {
+    if (auth.username === 'scanner' && auth.password === 'pa55word') return callback(null, { user: 'scanner' });
+    callback(new Error('Invalid credentials'));
+  };
+  beforeAll(async () => {
+    noTls = await startSmtp({ disabledCommands: ['STARTTLS'], allowInsecureAuth: true, authMethods: ['PLAIN', 'LOGIN'], onAuth: acceptScanner });
+    implicitTls = await startSmtp({ secure: true, authMethods: ['PLAIN'], onAuth: acceptScanner });
+  });
+  afterAll(async () => {
+    await noTls?.stop();
+    await implicitTls?.stop();
+  });
+
+  const withPassword = (port: number, auth: Record<string, unknown> = {}) =>
+    systemOptions(port, { auth: { kind: 'system', host: '127.0.0.1', port, user: 'scanner', passwordSecret: 'smtp-password', ...auth } });
+
+  it('never sends the password to a server that offers no STARTTLS: permanent, no AUTH, nothing sent, the way out named', async () => {
+    const before = { auths: noTls.auths.length, messages: noTls.messages.length };
+    const err = await smtpConnector.deliver(job(FIELDS, [memoryFile('a.pdf', randomBytes(1000))]), withPassword(noTls.port), context()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PermanentDeliveryError);
+    const message = (err as Error).message;
+    expect(message).toContain(`127.0.0.1:${noTls.port}`);
+    expect(message).toMatch(/STARTTLS/);
+    expect(message).toMatch(/"secure": true/);
+    expect(message).toMatch(/"auth\.allowPlaintextAuth": true/);
+    expect(message).not.toContain('pa55word');
+    expect(noTls.auths).toHaveLength(before.auths);
+    expect(noTls.messages).toHaveLength(before.messages);
+  });
+
+  it('"auth.allowPlaintextAuth": true sends it in clear anyway (unsafe, on request)', async () => {
+    const before = noTls.messages.length;
+    await smtpConnector.deliver(job(FIELDS, []), withPassword(noTls.port, { allowPlaintextAuth: true }), context());
+    expect(noTls.auths.at(-1)).toMatchObject({ username: 'scanner' });
+    expect(noTls.messages).toHaveLength(before + 1);
+    expect(noTls.messages.at(-1)).toMatchObject({ user: 'scanner', secure: false });
+  });
+
+  it('with allowPlaintextAuth, STARTTLS is still used when the server offers it', async () => {
+    const server = await startSmtp({ authMethods: ['PLAIN'], onAuth: acceptScanner });
+    try {
+      await smtpConnector.deliver(job(FIELDS, []), withPassword(server.port, { allowPlaintextAuth: true }), context());
+      expect(server.messages).toEqual([expect.objectContaining({ user: 'scanner', secure: true })]);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('implicit TLS ("secure": true) authenticates over TLS from the start', async () => {
+    await smtpConnector.deliver(job(FIELDS, []), withPassword(implicitTls.port, { secure: true }), context());
+    expect(implicitTls.auths).toEqual([expect.objectContaining({ username: 'scanner' })]);
+    expect(implicitTls.messages).toEqual([expect.objectContaining({ user: 'scanner', secure: true })]);
+  });
+
+  it('without credentials (relay by IP), a server without STARTTLS still gets the message; STARTTLS is used when offered', async () => {
+    const before = noTls.messages.length;
+    await smtpConnector.deliver(job(FIELDS, []), systemOptions(noTls.port), context());
+    expect(noTls.messages).toHaveLength(before + 1);
+    expect(noTls.messages.at(-1)).toMatchObject({ user: undefined, secure: false });
+
+    const offering = await startSmtp();
+    try {
+      await smtpConnector.deliver(job(FIELDS, []), systemOptions(offering.port), context());
+      expect(offering.messages).toEqual([expect.objectContaining({ secure: true })]);
+    } finally {
+      await offering.stop();
+    }
+  });
+
+  it('validates allowPlaintextAuth', () => {
+    const base = { from: 'a@b.example', to: 'c@d.example', subject: 's', body: 'b' };
+    const sys = (auth: Record<string, unknown>) => smtpConnector.parseOptions({ ...base, auth: { kind: 'system', host: 'mail.example', port: 587, ...auth } });
+    expect(sys({ user: 'u', passwordSecret: 'p' }).auth).toMatchObject({ allowPlaintextAuth: false });
+    expect(sys({ user: 'u', passwordSecret: 'p', allowPlaintextAuth: true }).auth).toMatchObject({ allowPlaintextAuth: true });
+    expect(() => sys({ user: 'u', passwordSecret: 'p', allowPlaintextAuth: 'yes' })).toThrow(/"auth\.allowPlaintextAuth" must be true or false/);
+    expect(() => sys({ allowPlaintextAuth: true })).toThrow(/"auth\.allowPlaintextAuth".*"auth\.user"/);
+    expect(() =>
+      smtpConnector.parseOptions({ ...base, auth: { kind: 'microsoft365', connectionId: 'c1', user: 'scans@contoso.example', allowPlaintextAuth: true } }),
+    ).toThrow(/"auth\.allowPlaintextAuth".*microsoft365/);
+  });
+});
+
 describe('Microsoft 365 (XOAUTH2 with connection tokens)', () => {
   const CLIENT_ID = '3f1c2b7a-9d4e-4c8a-a1b2-0c9d8e7f6a5b';
   const BASE = 'https://scanrelay.test';
@@ -470,6 +557,28 @@ describe('Microsoft 365 (XOAUTH2 with connection tokens)', () => {
     expect((err as Error).message).toMatch(/535/);
     expect(issued).toHaveLength(2);
     expect(smtp.messages).toHaveLength(before);
+  });
+
+  it('never sends the access token to a server that offers no STARTTLS (XOAUTH2 needs TLS as a password does)', async () => {
+    const noTls = await startSmtp({
+      disabledCommands: ['STARTTLS'],
+      allowInsecureAuth: true,
+      authMethods: ['XOAUTH2'],
+      onAuth: (_auth, _session, callback) => callback(null, { user: DEFAULT_USER.upn }),
+    });
+    try {
+      const { ctx, issued } = oauthContext();
+      const options = { ...m365Options(), auth: { ...(m365Options().auth as Extract<SmtpOptions['auth'], { kind: 'microsoft365' }>), port: noTls.port } };
+      const err = await smtpConnector.deliver(job(FIELDS, []), options, ctx).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PermanentDeliveryError);
+      expect((err as Error).message).toMatch(/did not start TLS.*the access token was not sent/);
+      expect(issued).toHaveLength(1);
+      expect((err as Error).message).not.toContain(issued[0]!);
+      expect(noTls.auths).toEqual([]);
+      expect(noTls.messages).toEqual([]);
+    } finally {
+      await noTls.stop();
+    }
   });
 
   it('a connection that needs reauthorization is permanent', async () => {
