@@ -87,6 +87,8 @@ async function startSmtp(options: Partial<SMTPServerOptions> = {}): Promise<Test
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
   });
+  // A client that refuses the certificate closes the socket mid-handshake: smtp-server emits that as 'error'.
+  server.on('error', () => undefined);
   state.port = (server.server.address() as AddressInfo).port;
   state.stop = () => new Promise<void>((resolve) => server.close(() => resolve()));
   return state;
@@ -320,17 +322,6 @@ describe('system SMTP server', () => {
     expect(err).toBeInstanceOf(TransientDeliveryError);
     expect((err as Error).message).toMatch(/ECONNREFUSED|connect/i);
   });
-
-  it('a server certificate the configured tls.ca did not sign is refused (transient), nothing sent', async () => {
-    const before = smtp.messages.length;
-    // NODE_EXTRA_CA_CERTS may make the test CA trusted process-wide: then name a CA that did not sign it.
-    const otherCa = readFileSync(join(TLS_DIR, 'server.pem'), 'utf8');
-    const options = systemOptions(smtp.port, { tls: { ca: otherCa } });
-    const err = await smtpConnector.deliver(job(FIELDS, []), options, context()).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(TransientDeliveryError);
-    expect((err as Error).message).toMatch(/certificate/i);
-    expect(smtp.messages).toHaveLength(before);
-  });
 });
 
 describe('TLS before authentication (system auth)', () => {
@@ -417,6 +408,70 @@ describe('TLS before authentication (system auth)', () => {
     expect(() =>
       smtpConnector.parseOptions({ ...base, auth: { kind: 'microsoft365', connectionId: 'c1', user: 'scans@contoso.example', allowPlaintextAuth: true } }),
     ).toThrow(/"auth\.allowPlaintextAuth".*microsoft365/);
+  });
+});
+
+describe('certificates that fail verification: permanent at once, naming the certificate and why', () => {
+  const OTHER_CA = readFileSync(join(TLS_DIR, 'other-ca.pem'), 'utf8');
+  const OTHER_CA_NAME = 'CN=ScanRelay Other Test CA (test only, do not trust)';
+  const cases = [
+    { name: 'a self-signed certificate', cert: 'self-signed', ca: CA, code: 'DEPTH_ZERO_SELF_SIGNED_CERT', words: /is self-signed/, subject: 'CN=localhost', issuer: 'CN=localhost', advice: /"tls\.ca"/ },
+    { name: 'an unknown CA', cert: 'other-server', ca: CA, code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', words: /not issued by a trusted CA/, subject: 'CN=localhost', issuer: OTHER_CA_NAME, advice: /"tls\.ca"/ },
+    { name: 'an expired certificate', cert: 'expired', ca: OTHER_CA, code: 'CERT_HAS_EXPIRED', words: /expired on 2021-01-01/, subject: 'CN=localhost', issuer: OTHER_CA_NAME, advice: /Renew/ },
+    { name: 'the wrong host name', cert: 'wrong-host', ca: OTHER_CA, code: 'ERR_TLS_CERT_ALTNAME_INVALID', words: /not issued for 127\.0\.0\.1/, subject: 'CN=wrong-host.scanrelay.test', issuer: OTHER_CA_NAME, advice: /"auth\.host"/ },
+  ];
+  const serve = (cert: string, extra: Partial<SMTPServerOptions> = {}) =>
+    startSmtp({
+      key: readFileSync(join(TLS_DIR, `${cert}-key.pem`)),
+      cert: readFileSync(join(TLS_DIR, `${cert}.pem`)),
+      authMethods: ['PLAIN'],
+      onAuth: (_auth, _session, callback) => callback(null, { user: 'scanner' }),
+      ...extra,
+    });
+  const withPassword = (port: number, ca: string, auth: Record<string, unknown> = {}) =>
+    systemOptions(port, { auth: { kind: 'system', host: '127.0.0.1', port, user: 'scanner', passwordSecret: 'smtp-password', ...auth }, tls: { ca } });
+
+  it.each(cases)('$name (STARTTLS): PermanentDeliveryError with $code, subject and issuer; no AUTH, nothing sent', async (c) => {
+    const server = await serve(c.cert);
+    try {
+      const err = await smtpConnector.deliver(job(FIELDS, [memoryFile('a.pdf', randomBytes(1000))]), withPassword(server.port, c.ca), context()).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PermanentDeliveryError);
+      const message = (err as Error).message;
+      expect(message).toMatch(new RegExp(`^SMTP delivery to 127\\.0\\.0\\.1:${server.port}: the TLS certificate of 127\\.0\\.0\\.1:${server.port} was refused: `));
+      expect(message).toMatch(c.words);
+      expect(message).toContain(`(${c.code})`);
+      expect(message).toContain(`subject "${c.subject}"`);
+      expect(message).toContain(`issuer "${c.issuer}"`);
+      expect(message).toMatch(c.advice);
+      expect(message).not.toContain('pa55word');
+      expect(message).not.toMatch(/[\r\n]/);
+      expect(server.auths).toEqual([]);
+      expect(server.messages).toEqual([]);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('a self-signed certificate with implicit TLS ("secure": true) is permanent too, naming it', async () => {
+    const server = await serve('self-signed', { secure: true });
+    try {
+      const err = await smtpConnector.deliver(job(FIELDS, []), withPassword(server.port, CA, { secure: true }), context()).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PermanentDeliveryError);
+      expect((err as Error).message).toMatch(/is self-signed.*\(DEPTH_ZERO_SELF_SIGNED_CERT\).*subject "CN=localhost"/);
+      expect(server.auths).toEqual([]);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('the same server is delivered to once its CA is named in tls.ca', async () => {
+    const server = await serve('other-server');
+    try {
+      await smtpConnector.deliver(job(FIELDS, []), withPassword(server.port, OTHER_CA), context());
+      expect(server.messages).toEqual([expect.objectContaining({ user: 'scanner', secure: true })]);
+    } finally {
+      await server.stop();
+    }
   });
 });
 

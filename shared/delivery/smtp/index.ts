@@ -21,8 +21,9 @@
  * address, so a variable's value cannot add recipients. The body is a text template. Attachments
  * are streamed from storage (reopened for a retry); their total size is checked before connecting.
  *
- * Errors: a 5xx reply, an invalid address or a missing variable is permanent; connection errors,
- * timeouts and 4xx replies are transient.
+ * Errors: a 5xx reply, an invalid address, a missing variable or a server certificate that fails
+ * verification (self-signed, unknown CA, expired, wrong host name: see ../tls.ts) is permanent;
+ * connection errors, timeouts and 4xx replies are transient.
  */
 import type { Readable } from 'node:stream';
 import nodemailer from 'nodemailer';
@@ -30,6 +31,7 @@ import type SMTPTransport from 'nodemailer/lib/smtp-transport';
 import type Mail from 'nodemailer/lib/mailer';
 import { renderAddresses } from '../addresses';
 import { renderTemplate } from '../template';
+import { certificateRefused } from '../tls';
 import { PermanentDeliveryError, TransientDeliveryError, type Connector, type DeliveryContext, type DeliveryJob } from '../types';
 
 export type SmtpAuthOptions =
@@ -286,7 +288,14 @@ export const smtpConnector: Connector<SmtpOptions> = {
       const info = a.kind === 'system' ? await sendOnce(job, options, mail, await systemAuth(a, context)) : await sendMicrosoft365(job, options, mail, a, context);
       return { remoteId: info.messageId };
     } catch (err) {
-      throw classify(err, a);
+      // A certificate that fails verification is the configuration's to fix: permanent, naming it.
+      const refused = await certificateRefused(err, {
+        label: `SMTP delivery to ${a.host}:${a.port}`,
+        target: { host: a.host, port: a.port, starttls: a.kind === 'system' && a.secure ? undefined : 'smtp', timeoutMs: options.timeoutMs },
+        caOptions: '"tls.ca"',
+        hostOption: '"auth.host"',
+      });
+      throw refused ?? classify(err, a);
     }
   },
 };
