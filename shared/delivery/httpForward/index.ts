@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import type { LookupAddress } from 'node:dns';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { renderTemplate } from '../template';
@@ -76,8 +77,14 @@ export const httpForwardConnector: Connector<HttpForwardOptions> = {
       method: 'POST',
       headers,
       timeout: options.timeoutMs,
-      // Connect to the address that was checked, whatever DNS says now.
-      lookup: (_host, _opts, cb) => (cb as (e: null, a: string, f: number) => void)(null, target.address, target.family),
+      // Connect to the address that was checked, whatever DNS says now. Node's connect asks with
+      // { all: true } when it may try several addresses (autoSelectFamily, on by default since
+      // Node 20: https://nodejs.org/api/net.html#socketconnectoptions-connectlistener) and then
+      // expects a list; a single address for it failed every host name URL with "Invalid IP address".
+      lookup: (_host, opts, cb) =>
+        opts.all
+          ? (cb as unknown as (e: null, a: LookupAddress[]) => void)(null, [{ address: target.address, family: target.family }])
+          : (cb as (e: null, a: string, f: number) => void)(null, target.address, target.family),
       servername: options.url.hostname,
     });
     const response = new Promise<IncomingMessage>((resolve, reject) => {
