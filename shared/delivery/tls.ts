@@ -1,7 +1,7 @@
 /**
  * TLS for the connectors: a server certificate that fails verification is a configuration error
- * (retrying cannot help), reported at once with the certificate it concerns and why; and SNI only
- * for host names.
+ * (retrying cannot help), reported at once with the certificate it concerns and why; CA
+ * certificates given as PEM text; and SNI only for host names.
  *
  * How a refusal looks: Node rejects a peer certificate with an error whose `code` is OpenSSL's
  * verification code (`DEPTH_ZERO_SELF_SIGNED_CERT`, `CERT_HAS_EXPIRED`..., the list of
@@ -16,6 +16,7 @@
  * (for SMTP first EHLO and STARTTLS), it is closed at once and bounded in time; when it fails the
  * report names the host without the certificate.
  */
+import { X509Certificate } from 'node:crypto';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
 import { PermanentDeliveryError } from './types';
@@ -143,6 +144,26 @@ function describe(cert: PeerCertificate): string {
   if (cert.subjectaltname) parts.push(`names ${clean(cert.subjectaltname)}`);
   if (cert.fingerprint256) parts.push(`SHA-256 ${clean(cert.fingerprint256, 100)}`);
   return parts.join(', ');
+}
+
+/**
+ * The certificates of a CA option, checked: PEM text with one or more `CERTIFICATE` blocks, each
+ * readable as X.509, and no private key (a CA option needs only the certificate). Returns just the
+ * certificate blocks. Throws an Error naming `what` (the option, file or secret), never quoting
+ * the text.
+ */
+export function pemCertificates(text: string, what: string): string {
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)) throw new Error(`${what} contains a private key: give only the CA's certificate.`);
+  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw new Error(`${what} must be PEM text with one or more certificates ("-----BEGIN CERTIFICATE-----").`);
+  for (const [i, block] of blocks.entries()) {
+    try {
+      new X509Certificate(block);
+    } catch {
+      throw new Error(`${what}: certificate ${i + 1} of ${blocks.length} is not a readable X.509 certificate.`);
+    }
+  }
+  return `${blocks.join('\n')}\n`;
 }
 
 /** SNI carries host names only: an address as servername is not permitted (RFC 6066 §3; Node's DEP0123 warning). */

@@ -9,16 +9,20 @@
  * destination names it.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { httpForwardConnector, type HttpForwardOptions } from '../../shared/delivery/httpForward';
-import type { DeliveryContext, DeliveryJob } from '../../shared/delivery/types';
+import { PermanentDeliveryError, type DeliveryContext, type DeliveryJob } from '../../shared/delivery/types';
 import { silentLogger } from '../../shared/log';
 import { memoryFile } from '../helpers/deliveryFiles';
+import { recordProcessWarnings } from '../helpers/processWarnings';
 import { startReceiver, type Receiver } from '../helpers/receiver';
 
 const TLS_DIR = join(__dirname, '..', 'fixtures', 'tls');
 const read = (name: string) => readFileSync(join(TLS_DIR, name), 'utf8');
+const OTHER_CA = read('other-ca.pem');
 const BEARER = 'the-fax-api-token-7f3a';
 
 function job(): DeliveryJob {
@@ -69,10 +73,118 @@ beforeAll(() => {
   if (!process.env.NODE_EXTRA_CA_CERTS) throw new Error('Run with NODE_EXTRA_CA_CERTS=test/fixtures/tls/ca.pem (npm test sets it).');
 });
 
+// First in the file: Node emits DEP0123 once per process.
 describe('server name (SNI)', () => {
+  it('an address URL (https://127.0.0.1) sends no server name and Node logs no DEP0123 warning', async () => {
+    const receiver = await serve('server');
+    const warnings = recordProcessWarnings();
+    try {
+      await httpForwardConnector.deliver(job(), forward(receiver.url), context(secrets).ctx);
+    } finally {
+      await warnings.stop();
+    }
+    expect(receiver.received).toHaveLength(1);
+    expect(receiver.received[0]!.servername).toBe(false);
+    expect(receiver.received[0]!.headers.authorization).toBe(`Bearer ${BEARER}`);
+    expect(warnings.warnings).toEqual([]);
+  });
+
+  it('an IPv6 address URL (https://[::1]) is checked against the address, without a server name', async () => {
+    const receiver = await serve('server', '::1');
+    expect(receiver.url).toMatch(/^https:\/\/\[::1\]:\d+\//);
+    await httpForwardConnector.deliver(job(), forward(receiver.url), context(secrets).ctx);
+    expect(receiver.received).toEqual([expect.objectContaining({ servername: false })]);
+  });
+
   it('a host name URL (https://localhost) sends it as the server name', async () => {
     const receiver = await serve('server');
     await httpForwardConnector.deliver(job(), forward(receiver.url.replace('127.0.0.1', 'localhost')), context(secrets).ctx);
     expect(receiver.received).toEqual([expect.objectContaining({ servername: 'localhost' })]);
+  });
+});
+
+describe("the destination's own CA (tls.ca, tls.caFile, tls.caSecret)", () => {
+  it('"tls.ca" (PEM text) trusts a server whose CA Node does not trust', async () => {
+    const receiver = await serve('other-server');
+    await httpForwardConnector.deliver(job(), forward(receiver.url, { tls: { ca: OTHER_CA } }), context(secrets).ctx);
+    expect(receiver.received).toHaveLength(1);
+  });
+
+  it('"tls.caFile" reads the PEM file at start-up', async () => {
+    const receiver = await serve('other-server');
+    const dir = mkdtempSync(join(tmpdir(), 'scanrelay-ca-'));
+    const file = join(dir, 'fax-ca.pem');
+    writeFileSync(file, `# the fax provider's CA\n${OTHER_CA}`);
+    const options = forward(receiver.url, { tls: { caFile: file } });
+    writeFileSync(file, 'replaced after start-up'); // already read
+    await httpForwardConnector.deliver(job(), options, context(secrets).ctx);
+    expect(receiver.received).toHaveLength(1);
+  });
+
+  it('"tls.caSecret" reads the PEM text from the secret store at delivery, not at start-up', async () => {
+    const receiver = await serve('other-server');
+    const options = forward(receiver.url, { tls: { caSecret: 'fax-api-ca' } });
+    const { ctx, read: secretsRead } = context({ ...secrets, 'fax-api-ca': OTHER_CA });
+    expect(secretsRead).toEqual([]);
+    await httpForwardConnector.deliver(job(), options, ctx);
+    expect(secretsRead).toContain('fax-api-ca');
+    expect(receiver.received).toHaveLength(1);
+  });
+
+  it('a secret that holds no PEM certificate is permanent, naming the secret but not its value; nothing sent', async () => {
+    const receiver = await serve('other-server');
+    const { ctx } = context({ ...secrets, 'fax-api-ca': 'not-a-certificate-s3cr3t' });
+    const err = await httpForwardConnector.deliver(job(), forward(receiver.url, { tls: { caSecret: 'fax-api-ca' } }), ctx).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PermanentDeliveryError);
+    expect((err as Error).message).toMatch(/secret 'fax-api-ca' \("tls\.caSecret"\) must be PEM text/);
+    expect((err as Error).message).not.toContain('s3cr3t');
+    expect(receiver.requests).toBe(0);
+  });
+
+  it("a destination's CA replaces Node's trusted CAs for it: a server of the process-wide test CA is then refused", async () => {
+    const receiver = await serve('server');
+    const err = await httpForwardConnector.deliver(job(), forward(receiver.url, { tls: { ca: OTHER_CA } }), context(secrets).ctx).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(receiver.requests).toBe(0);
+  });
+
+  describe('validation at start-up, naming the option', () => {
+    const url = 'https://fax.example.net/api';
+    const dir = mkdtempSync(join(tmpdir(), 'scanrelay-ca-'));
+    const notPem = join(dir, 'not.pem');
+    writeFileSync(notPem, 'hello');
+    const withKey = join(dir, 'with-key.pem');
+    writeFileSync(withKey, `${OTHER_CA}${read('other-server-key.pem')}`);
+    const garbled = OTHER_CA.replace(/^(-----BEGIN CERTIFICATE-----\n)[A-Za-z0-9+/]{10}/, '$1AAAAAAAAAA');
+
+    it.each<[string, unknown, RegExp]>([
+      ['not an object', 'pem', /"tls" must be an object/],
+      ['an array', [OTHER_CA], /"tls" must be an object/],
+      ['empty', {}, /exactly one of "ca".*"caFile".*"caSecret"/],
+      ['two sources', { ca: OTHER_CA, caSecret: 'x' }, /exactly one of/],
+      ['an unknown key', { ca: OTHER_CA, rejectUnauthorized: false }, /"tls" accepts "ca", "caFile" or "caSecret" only, not "rejectUnauthorized"/],
+      ['ca not a string', { ca: 42 }, /"tls\.ca" must be a non-empty string/],
+      ['ca without a certificate', { ca: 'hello' }, /"tls\.ca" must be PEM text with one or more certificates/],
+      ['ca that cannot be read', { ca: garbled }, /"tls\.ca": certificate 1 of 1 is not a readable X\.509 certificate/],
+      ['ca with a private key', { ca: `${OTHER_CA}${read('other-server-key.pem')}` }, /"tls\.ca" contains a private key/],
+      ['caFile missing', { caFile: join(dir, 'missing.pem') }, /"tls\.caFile": .*missing\.pem cannot be read \(ENOENT\)/],
+      ['caFile a folder', { caFile: dir }, /"tls\.caFile": .* cannot be read \(EISDIR\)/],
+      ['caFile not PEM', { caFile: notPem }, /"tls\.caFile" \(.*not\.pem\) must be PEM text/],
+      ['caFile with a private key', { caFile: withKey }, /"tls\.caFile" \(.*with-key\.pem\) contains a private key/],
+      ['caSecret not kebab-case', { caSecret: 'Fax_CA' }, /"tls\.caSecret" must be a secret name/],
+      ['caSecret empty', { caSecret: ' ' }, /"tls\.caSecret" must be a non-empty string/],
+    ])('refuses tls %s', (_name, tls, message) => {
+      expect(() => httpForwardConnector.parseOptions({ url, tls })).toThrow(message);
+    });
+
+    it('refuses tls on an http:// URL', () => {
+      expect(() => httpForwardConnector.parseOptions({ url: 'http://fax.example.net/api', allowHttp: true, tls: { ca: OTHER_CA } })).toThrow(/"tls" applies to an https:\/\/ "url" only/);
+    });
+
+    it('keeps only the certificates of the PEM text', () => {
+      const o = httpForwardConnector.parseOptions({ url, tls: { ca: `comment\n${OTHER_CA}\n${read('ca.pem')}trailer` } });
+      expect(o.tls).toEqual({ ca: `${OTHER_CA.trim()}\n${read('ca.pem').trim()}\n`, source: '"tls.ca"' });
+      expect(httpForwardConnector.parseOptions({ url, tls: { caSecret: 'fax-api-ca' } }).tls).toEqual({ caSecret: 'fax-api-ca' });
+    });
   });
 });
