@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { httpForwardConnector, type HttpForwardOptions } from '../../shared/delivery/httpForward';
-import { PermanentDeliveryError, type DeliveryContext, type DeliveryJob } from '../../shared/delivery/types';
+import { PermanentDeliveryError, TransientDeliveryError, type DeliveryContext, type DeliveryJob } from '../../shared/delivery/types';
 import { silentLogger } from '../../shared/log';
 import { memoryFile } from '../helpers/deliveryFiles';
 import { recordProcessWarnings } from '../helpers/processWarnings';
@@ -144,7 +144,8 @@ describe("the destination's own CA (tls.ca, tls.caFile, tls.caSecret)", () => {
   it("a destination's CA replaces Node's trusted CAs for it: a server of the process-wide test CA is then refused", async () => {
     const receiver = await serve('server');
     const err = await httpForwardConnector.deliver(job(), forward(receiver.url, { tls: { ca: OTHER_CA } }), context(secrets).ctx).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(Error);
+    expect(err).toBeInstanceOf(PermanentDeliveryError);
+    expect((err as Error).message).toContain('issuer "CN=ScanRelay Test CA (test only, do not trust)"');
     expect(receiver.requests).toBe(0);
   });
 
@@ -186,5 +187,42 @@ describe("the destination's own CA (tls.ca, tls.caFile, tls.caSecret)", () => {
       expect(o.tls).toEqual({ ca: `${OTHER_CA.trim()}\n${read('ca.pem').trim()}\n`, source: '"tls.ca"' });
       expect(httpForwardConnector.parseOptions({ url, tls: { caSecret: 'fax-api-ca' } }).tls).toEqual({ caSecret: 'fax-api-ca' });
     });
+  });
+});
+
+describe('certificates that fail verification: permanent at once, naming the certificate and why', () => {
+  const OTHER_CA_NAME = 'CN=ScanRelay Other Test CA (test only, do not trust)';
+  const cases = [
+    { name: 'a self-signed certificate', cert: 'self-signed', ca: undefined, host: '127.0.0.1', code: 'DEPTH_ZERO_SELF_SIGNED_CERT', words: /is self-signed/, subject: 'CN=localhost', issuer: 'CN=localhost', advice: /"tls\.ca", "tls\.caFile" or "tls\.caSecret"/ },
+    { name: 'an unknown CA', cert: 'other-server', ca: undefined, host: '127.0.0.1', code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', words: /not issued by a trusted CA/, subject: 'CN=localhost', issuer: OTHER_CA_NAME, advice: /"tls\.ca"/ },
+    { name: 'an expired certificate', cert: 'expired', ca: OTHER_CA, host: '127.0.0.1', code: 'CERT_HAS_EXPIRED', words: /expired on 2021-01-01/, subject: 'CN=localhost', issuer: OTHER_CA_NAME, advice: /Renew/ },
+    { name: 'the wrong address', cert: 'wrong-host', ca: OTHER_CA, host: '127.0.0.1', code: 'ERR_TLS_CERT_ALTNAME_INVALID', words: /not issued for 127\.0\.0\.1/, subject: 'CN=wrong-host.scanrelay.test', issuer: OTHER_CA_NAME, advice: /"url"/ },
+    { name: 'the wrong host name', cert: 'wrong-host', ca: OTHER_CA, host: 'localhost', code: 'ERR_TLS_CERT_ALTNAME_INVALID', words: /not issued for localhost/, subject: 'CN=wrong-host.scanrelay.test', issuer: OTHER_CA_NAME, advice: /"url"/ },
+  ];
+
+  it.each(cases)('$name ($host): PermanentDeliveryError with $code, subject and issuer; nothing sent', async (c) => {
+    const receiver = await serve(c.cert);
+    const url = receiver.url.replace('127.0.0.1', c.host);
+    const where = `${c.host}:${new URL(url).port}`.replace(/\./g, '\\.');
+    const err = await httpForwardConnector.deliver(job(), forward(url, c.ca ? { tls: { ca: c.ca } } : {}), context(secrets).ctx).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PermanentDeliveryError);
+    const message = (err as Error).message;
+    expect(message).toMatch(new RegExp(`^HTTP forward to ${where}: the TLS certificate of ${where} was refused: `));
+    expect(message).toMatch(c.words);
+    expect(message).toContain(`(${c.code})`);
+    expect(message).toContain(`subject "${c.subject}"`);
+    expect(message).toContain(`issuer "${c.issuer}"`);
+    expect(message).toMatch(c.advice);
+    expect(message).not.toContain(BEARER);
+    expect(message).not.toMatch(/[\r\n]/);
+    expect(receiver.requests).toBe(0);
+  });
+
+  it('a network failure is still transient', async () => {
+    const receiver = await serve('server');
+    const url = receiver.url;
+    await receiver.stop();
+    const err = await httpForwardConnector.deliver(job(), forward(url), context(secrets).ctx).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransientDeliveryError);
   });
 });

@@ -10,7 +10,8 @@
  * name of PEM text, read at each delivery). Node's `ca` option replaces the default CAs
  * ("Mozilla's CAs are completely replaced when CAs are explicitly specified",
  * https://nodejs.org/api/tls.html#tlscreatesecurecontextoptions), which pins the destination to
- * that CA. SNI carries the URL's host name, and nothing for an address URL: an address as TLS
+ * that CA. A certificate that fails verification fails the destination at once, naming it (see
+ * ../tls.ts); network errors stay transient. SNI carries the URL's host name, and nothing for an address URL: an address as TLS
  * server name is not permitted (RFC 6066 §3) and makes Node warn (DEP0123,
  * https://nodejs.org/api/deprecations.html#DEP0123).
  */
@@ -24,7 +25,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { assertSecretName } from '../../secrets/types';
 import { renderTemplate } from '../template';
-import { pemCertificates, serverName } from '../tls';
+import { certificateRefused, pemCertificates, serverName } from '../tls';
 import { PermanentDeliveryError, TransientDeliveryError, type Connector, type DeliveryContext, type DeliveryJob } from '../types';
 import { resolveTarget } from './ssrf';
 
@@ -173,7 +174,14 @@ export const httpForwardConnector: Connector<HttpForwardOptions> = {
       await pipeline(Readable.from(multipartBody(job, extra, boundary)), req);
       res = await response;
     } catch (err) {
-      throw new TransientDeliveryError(`HTTP forward to ${options.url.host} failed: ${(err as Error).message}`);
+      // A certificate that fails verification is the configuration's to fix: permanent, naming it.
+      const refused = await certificateRefused(err, {
+        label: `HTTP forward to ${options.url.host}`,
+        target: { host: options.url.hostname, port: Number(options.url.port) || 443, address: target.address, timeoutMs: options.timeoutMs },
+        caOptions: '"tls.ca", "tls.caFile" or "tls.caSecret"',
+        hostOption: '"url"',
+      });
+      throw refused ?? new TransientDeliveryError(`HTTP forward to ${options.url.host} failed: ${(err as Error).message}`);
     }
     const text = await readSome(res);
     const status = res.statusCode ?? 0;
