@@ -9,8 +9,9 @@
  *   is refused, permanently, before the password is sent, unless the destination says
  *   `allowPlaintextAuth: true` (unsafe: the password goes in clear). Without credentials (a relay
  *   that accepts the app by address) nothing secret is sent: STARTTLS is used when offered and the
- *   message goes unencrypted to a server that offers none, as SMTP relays do (RFC 3207 §4);
- *   `secure: true` insists on TLS there too.
+ *   message goes unencrypted to a server that offers none (opportunistic TLS, as between mail
+ *   servers; such relays are often internal and without a certificate, and requiring TLS would
+ *   stop them without protecting a credential); `secure: true` insists on TLS there too.
  * - `microsoft365` auth: smtp.office365.com:587, STARTTLS always required (an access token in clear
  *   is as bad as a password; there is no plaintext option), XOAUTH2 with an access token
  *   of a connection (shared/oauth). If the server refuses the token (535, or a 334 XOAUTH2 error
