@@ -1,13 +1,27 @@
-/** A loopback HTTP endpoint that receives forwarded scan jobs (multipart) and records them. */
+/**
+ * A loopback HTTP endpoint that receives forwarded scan jobs (multipart) and records them; HTTPS
+ * with the given certificate and key (`tls`), recording the SNI server name each request came with.
+ */
 import { createHash } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import busboy from 'busboy';
 
 export interface Received {
   fields: Record<string, string>;
   files: Array<{ field: string; name: string; sha256: string; size: number }>;
   headers: Record<string, string | string[] | undefined>;
+  /** HTTPS: the server name the client sent (SNI), false when it sent none. */
+  servername?: string | false;
+}
+
+export interface ReceiverOptions {
+  /** Serve HTTPS with this certificate (PEM) and key. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** The address to listen on (default 127.0.0.1). */
+  host?: string;
 }
 
 export interface Receiver {
@@ -23,12 +37,12 @@ export interface Receiver {
   stop(): Promise<void>;
 }
 
-export async function startReceiver(): Promise<Receiver> {
+export async function startReceiver(options: ReceiverOptions = {}): Promise<Receiver> {
   const queue: number[] = [];
   const received: Received[] = [];
   const waiters: Array<{ count: number; resolve: () => void }> = [];
   let requests = 0;
-  const server: Server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     requests++;
     const fields: Record<string, string> = {};
     const files: Received['files'] = [];
@@ -43,18 +57,23 @@ export async function startReceiver(): Promise<Receiver> {
     bb.on('close', () => {
       const status = queue.shift() ?? 200;
       if (status < 300) {
-        received.push({ fields, files, headers: req.headers });
+        const servername = options.tls ? (req.socket as TLSSocket).servername || false : undefined;
+        received.push({ fields, files, headers: req.headers, ...(options.tls ? { servername } : {}) });
         for (const w of waiters.filter((w) => received.length >= w.count)) w.resolve();
       }
       res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : `status ${status}`);
     });
     bb.on('error', () => res.writeHead(400).end('bad multipart'));
     req.pipe(bb);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  };
+  const server: Server = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, handler) : createServer(handler);
+  // A client that refuses the certificate aborts the handshake: nothing to record.
+  server.on('tlsClientError', () => undefined);
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((r) => server.listen(0, host, r));
   const port = (server.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}/api/scan`,
+    url: `${options.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}/api/scan`,
     received,
     get requests() {
       return requests;

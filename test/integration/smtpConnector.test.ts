@@ -35,6 +35,8 @@ interface ReceivedMessage {
   mailFrom: string;
   rcptTo: string[];
   user: unknown;
+  /** Whether the session was encrypted (implicit TLS or STARTTLS) when the message came. */
+  secure: boolean;
 }
 
 interface TestSmtpServer {
@@ -66,6 +68,7 @@ async function startSmtp(options: Partial<SMTPServerOptions> = {}): Promise<Test
           mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
           rcptTo: session.envelope.rcptTo.map((r) => r.address),
           user: session.user,
+          secure: session.secure,
         });
         callback();
       });
@@ -84,6 +87,8 @@ async function startSmtp(options: Partial<SMTPServerOptions> = {}): Promise<Test
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
   });
+  // A client that refuses the certificate closes the socket mid-handshake: smtp-server emits that as 'error'.
+  server.on('error', () => undefined);
   state.port = (server.server.address() as AddressInfo).port;
   state.stop = () => new Promise<void>((resolve) => server.close(() => resolve()));
   return state;
@@ -296,6 +301,18 @@ describe('system SMTP server', () => {
     expect((busy as Error).message).toMatch(/451/);
   });
 
+  it("a 550 reason gives the server's reply once", async () => {
+    const rejected = await smtpConnector
+      .deliver(job({ ...FIELDS, userEmail: 'nobody@contoso.example' }, []), systemOptions(smtp.port), context())
+      .catch((e: unknown) => e);
+    expect(rejected).toBeInstanceOf(PermanentDeliveryError);
+    const message = (rejected as Error).message;
+    expect(message).toMatch(new RegExp(`^SMTP delivery to 127\\.0\\.0\\.1:${smtp.port}: `));
+    expect(message.split('5.1.1 No such user')).toHaveLength(2);
+    expect(message.split('550')).toHaveLength(2);
+    expect(message).not.toMatch(/[\r\n]/);
+  });
+
   it('a closed port is transient', async () => {
     const probe = createServer();
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', () => resolve()));
@@ -305,16 +322,156 @@ describe('system SMTP server', () => {
     expect(err).toBeInstanceOf(TransientDeliveryError);
     expect((err as Error).message).toMatch(/ECONNREFUSED|connect/i);
   });
+});
 
-  it('a server certificate the configured tls.ca did not sign is refused (transient), nothing sent', async () => {
-    const before = smtp.messages.length;
-    // NODE_EXTRA_CA_CERTS may make the test CA trusted process-wide: then name a CA that did not sign it.
-    const otherCa = readFileSync(join(TLS_DIR, 'server.pem'), 'utf8');
-    const options = systemOptions(smtp.port, { tls: { ca: otherCa } });
-    const err = await smtpConnector.deliver(job(FIELDS, []), options, context()).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(TransientDeliveryError);
-    expect((err as Error).message).toMatch(/certificate/i);
-    expect(smtp.messages).toHaveLength(before);
+describe('TLS before authentication (system auth)', () => {
+  /** Offers no STARTTLS and (unlike smtp-server's default) would accept AUTH in clear. */
+  let noTls: TestSmtpServer;
+  /** Implicit TLS (SMTPS) from the first byte. */
+  let implicitTls: TestSmtpServer;
+  const acceptScanner = (auth: SMTPServerAuthentication, _session: SMTPServerSession, callback: (err: Error | null | undefined, response?: { user: string }) => void) => {
+    if (auth.username === 'scanner' && auth.password === 'pa55word') return callback(null, { user: 'scanner' });
+    callback(new Error('Invalid credentials'));
+  };
+  beforeAll(async () => {
+    noTls = await startSmtp({ disabledCommands: ['STARTTLS'], allowInsecureAuth: true, authMethods: ['PLAIN', 'LOGIN'], onAuth: acceptScanner });
+    implicitTls = await startSmtp({ secure: true, authMethods: ['PLAIN'], onAuth: acceptScanner });
+  });
+  afterAll(async () => {
+    await noTls?.stop();
+    await implicitTls?.stop();
+  });
+
+  const withPassword = (port: number, auth: Record<string, unknown> = {}) =>
+    systemOptions(port, { auth: { kind: 'system', host: '127.0.0.1', port, user: 'scanner', passwordSecret: 'smtp-password', ...auth } });
+
+  it('never sends the password to a server that offers no STARTTLS: permanent, no AUTH, nothing sent, the way out named', async () => {
+    const before = { auths: noTls.auths.length, messages: noTls.messages.length };
+    const err = await smtpConnector.deliver(job(FIELDS, [memoryFile('a.pdf', randomBytes(1000))]), withPassword(noTls.port), context()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PermanentDeliveryError);
+    const message = (err as Error).message;
+    expect(message).toContain(`127.0.0.1:${noTls.port}`);
+    expect(message).toMatch(/STARTTLS/);
+    expect(message).toMatch(/"secure": true/);
+    expect(message).toMatch(/"auth\.allowPlaintextAuth": true/);
+    expect(message).not.toContain('pa55word');
+    expect(noTls.auths).toHaveLength(before.auths);
+    expect(noTls.messages).toHaveLength(before.messages);
+  });
+
+  it('"auth.allowPlaintextAuth": true sends it in clear anyway (unsafe, on request)', async () => {
+    const before = noTls.messages.length;
+    await smtpConnector.deliver(job(FIELDS, []), withPassword(noTls.port, { allowPlaintextAuth: true }), context());
+    expect(noTls.auths.at(-1)).toMatchObject({ username: 'scanner' });
+    expect(noTls.messages).toHaveLength(before + 1);
+    expect(noTls.messages.at(-1)).toMatchObject({ user: 'scanner', secure: false });
+  });
+
+  it('with allowPlaintextAuth, STARTTLS is still used when the server offers it', async () => {
+    const server = await startSmtp({ authMethods: ['PLAIN'], onAuth: acceptScanner });
+    try {
+      await smtpConnector.deliver(job(FIELDS, []), withPassword(server.port, { allowPlaintextAuth: true }), context());
+      expect(server.messages).toEqual([expect.objectContaining({ user: 'scanner', secure: true })]);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('implicit TLS ("secure": true) authenticates over TLS from the start', async () => {
+    await smtpConnector.deliver(job(FIELDS, []), withPassword(implicitTls.port, { secure: true }), context());
+    expect(implicitTls.auths).toEqual([expect.objectContaining({ username: 'scanner' })]);
+    expect(implicitTls.messages).toEqual([expect.objectContaining({ user: 'scanner', secure: true })]);
+  });
+
+  it('without credentials (relay by IP), a server without STARTTLS still gets the message; STARTTLS is used when offered', async () => {
+    const before = noTls.messages.length;
+    await smtpConnector.deliver(job(FIELDS, []), systemOptions(noTls.port), context());
+    expect(noTls.messages).toHaveLength(before + 1);
+    expect(noTls.messages.at(-1)).toMatchObject({ user: undefined, secure: false });
+
+    const offering = await startSmtp();
+    try {
+      await smtpConnector.deliver(job(FIELDS, []), systemOptions(offering.port), context());
+      expect(offering.messages).toEqual([expect.objectContaining({ secure: true })]);
+    } finally {
+      await offering.stop();
+    }
+  });
+
+  it('validates allowPlaintextAuth', () => {
+    const base = { from: 'a@b.example', to: 'c@d.example', subject: 's', body: 'b' };
+    const sys = (auth: Record<string, unknown>) => smtpConnector.parseOptions({ ...base, auth: { kind: 'system', host: 'mail.example', port: 587, ...auth } });
+    expect(sys({ user: 'u', passwordSecret: 'p' }).auth).toMatchObject({ allowPlaintextAuth: false });
+    expect(sys({ user: 'u', passwordSecret: 'p', allowPlaintextAuth: true }).auth).toMatchObject({ allowPlaintextAuth: true });
+    expect(() => sys({ user: 'u', passwordSecret: 'p', allowPlaintextAuth: 'yes' })).toThrow(/"auth\.allowPlaintextAuth" must be true or false/);
+    expect(() => sys({ allowPlaintextAuth: true })).toThrow(/"auth\.allowPlaintextAuth".*"auth\.user"/);
+    expect(() =>
+      smtpConnector.parseOptions({ ...base, auth: { kind: 'microsoft365', connectionId: 'c1', user: 'scans@contoso.example', allowPlaintextAuth: true } }),
+    ).toThrow(/"auth\.allowPlaintextAuth".*microsoft365/);
+  });
+});
+
+describe('certificates that fail verification: permanent at once, naming the certificate and why', () => {
+  const OTHER_CA = readFileSync(join(TLS_DIR, 'other-ca.pem'), 'utf8');
+  const OTHER_CA_NAME = 'CN=ScanRelay Other Test CA (test only, do not trust)';
+  const cases = [
+    { name: 'a self-signed certificate', cert: 'self-signed', ca: CA, code: 'DEPTH_ZERO_SELF_SIGNED_CERT', words: /is self-signed/, subject: 'CN=localhost', issuer: 'CN=localhost', advice: /"tls\.ca"/ },
+    { name: 'an unknown CA', cert: 'other-server', ca: CA, code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', words: /not issued by a trusted CA/, subject: 'CN=localhost', issuer: OTHER_CA_NAME, advice: /"tls\.ca"/ },
+    { name: 'an expired certificate', cert: 'expired', ca: OTHER_CA, code: 'CERT_HAS_EXPIRED', words: /expired on 2021-01-01/, subject: 'CN=localhost', issuer: OTHER_CA_NAME, advice: /Renew/ },
+    { name: 'the wrong host name', cert: 'wrong-host', ca: OTHER_CA, code: 'ERR_TLS_CERT_ALTNAME_INVALID', words: /not issued for 127\.0\.0\.1/, subject: 'CN=wrong-host.scanrelay.test', issuer: OTHER_CA_NAME, advice: /"auth\.host"/ },
+  ];
+  const serve = (cert: string, extra: Partial<SMTPServerOptions> = {}) =>
+    startSmtp({
+      key: readFileSync(join(TLS_DIR, `${cert}-key.pem`)),
+      cert: readFileSync(join(TLS_DIR, `${cert}.pem`)),
+      authMethods: ['PLAIN'],
+      onAuth: (_auth, _session, callback) => callback(null, { user: 'scanner' }),
+      ...extra,
+    });
+  const withPassword = (port: number, ca: string, auth: Record<string, unknown> = {}) =>
+    systemOptions(port, { auth: { kind: 'system', host: '127.0.0.1', port, user: 'scanner', passwordSecret: 'smtp-password', ...auth }, tls: { ca } });
+
+  it.each(cases)('$name (STARTTLS): PermanentDeliveryError with $code, subject and issuer; no AUTH, nothing sent', async (c) => {
+    const server = await serve(c.cert);
+    try {
+      const err = await smtpConnector.deliver(job(FIELDS, [memoryFile('a.pdf', randomBytes(1000))]), withPassword(server.port, c.ca), context()).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PermanentDeliveryError);
+      const message = (err as Error).message;
+      expect(message).toMatch(new RegExp(`^SMTP delivery to 127\\.0\\.0\\.1:${server.port}: the TLS certificate of 127\\.0\\.0\\.1:${server.port} was refused: `));
+      expect(message).toMatch(c.words);
+      expect(message).toContain(`(${c.code})`);
+      expect(message).toContain(`subject "${c.subject}"`);
+      expect(message).toContain(`issuer "${c.issuer}"`);
+      expect(message).toMatch(c.advice);
+      expect(message).not.toContain('pa55word');
+      expect(message).not.toMatch(/[\r\n]/);
+      expect(server.auths).toEqual([]);
+      expect(server.messages).toEqual([]);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('a self-signed certificate with implicit TLS ("secure": true) is permanent too, naming it', async () => {
+    const server = await serve('self-signed', { secure: true });
+    try {
+      const err = await smtpConnector.deliver(job(FIELDS, []), withPassword(server.port, CA, { secure: true }), context()).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PermanentDeliveryError);
+      expect((err as Error).message).toMatch(/is self-signed.*\(DEPTH_ZERO_SELF_SIGNED_CERT\).*subject "CN=localhost"/);
+      expect(server.auths).toEqual([]);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('the same server is delivered to once its CA is named in tls.ca', async () => {
+    const server = await serve('other-server');
+    try {
+      await smtpConnector.deliver(job(FIELDS, []), withPassword(server.port, OTHER_CA), context());
+      expect(server.messages).toEqual([expect.objectContaining({ user: 'scanner', secure: true })]);
+    } finally {
+      await server.stop();
+    }
   });
 });
 
@@ -455,6 +612,28 @@ describe('Microsoft 365 (XOAUTH2 with connection tokens)', () => {
     expect((err as Error).message).toMatch(/535/);
     expect(issued).toHaveLength(2);
     expect(smtp.messages).toHaveLength(before);
+  });
+
+  it('never sends the access token to a server that offers no STARTTLS (XOAUTH2 needs TLS as a password does)', async () => {
+    const noTls = await startSmtp({
+      disabledCommands: ['STARTTLS'],
+      allowInsecureAuth: true,
+      authMethods: ['XOAUTH2'],
+      onAuth: (_auth, _session, callback) => callback(null, { user: DEFAULT_USER.upn }),
+    });
+    try {
+      const { ctx, issued } = oauthContext();
+      const options = { ...m365Options(), auth: { ...(m365Options().auth as Extract<SmtpOptions['auth'], { kind: 'microsoft365' }>), port: noTls.port } };
+      const err = await smtpConnector.deliver(job(FIELDS, []), options, ctx).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PermanentDeliveryError);
+      expect((err as Error).message).toMatch(/did not start TLS.*the access token was not sent/);
+      expect(issued).toHaveLength(1);
+      expect((err as Error).message).not.toContain(issued[0]!);
+      expect(noTls.auths).toEqual([]);
+      expect(noTls.messages).toEqual([]);
+    } finally {
+      await noTls.stop();
+    }
   });
 
   it('a connection that needs reauthorization is permanent', async () => {

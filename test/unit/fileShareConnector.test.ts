@@ -124,6 +124,86 @@ describe('fileShare delivery', () => {
     await expect(deliver(job([file('x.pdf', pdf)]), o)).rejects.toThrow(MissingVariableError);
   });
 
+  describe('names valid on SMB / Azure Files', () => {
+    /**
+     * The rules, checked here independently of the connector: Windows' "Naming Files, Paths, and
+     * Namespaces" (https://learn.microsoft.com/windows/win32/fileio/naming-a-file) and Azure Files'
+     * "Naming and referencing shares, directories, files, and metadata"
+     * (https://learn.microsoft.com/rest/api/storageservices/naming-and-referencing-shares--directories--files--and-metadata).
+     */
+    const smbProblem = (name: string): string | undefined => {
+      if (/["\\/:|<>*?\u0000-\u001f]/.test(name)) return 'a forbidden character';
+      if (/[. ]$/.test(name)) return 'a trailing dot or space';
+      if (/^(CON|PRN|AUX|NUL|COM[0-9¹²³]|LPT[0-9¹²³]|CLOCK\$)\s*(\..*)?$/i.test(name)) return 'a reserved name';
+      if (name === '' || Buffer.byteLength(name) > 255) return 'an empty or too long name';
+      return undefined;
+    };
+    const hostile = [
+      'a:b', 'q?"*<>|', 'x|y', 'trailing.', 'trailing ', 'dots...', 'both . .', 'CON', 'con', 'Con.txt', 'PRN.pdf', 'aux', 'NUL.tar.gz', 'NUL .pdf',
+      'COM1', 'com9.log', 'LPT1', 'lpt9.pdf', 'COM0', 'LPT¹', 'CLOCK$', 'AUX ', ' prn', 'back\\slash', 'ctl\u0001\u001fchars', `:${'é'.repeat(130)}`,
+    ];
+
+    it.each(hostile)('a folder value and a file name %j become valid names', async (value) => {
+      const o = options({ basePath: root, folder: '%deviceName%/%scanDate%', fileName: '%fileName%%fileExtension%' });
+      const result = await deliver(job([file(value, pdf), file(`${value}.pdf`, jpeg)], { deviceName: value, scanDate: `${value}.` }), o);
+      const paths = result.remoteId!.split('; ');
+      expect(paths).toHaveLength(2);
+      for (const p of paths) {
+        const segments = path.relative(root, p).split(path.sep);
+        expect(segments).toHaveLength(3);
+        for (const s of segments) expect([s, smbProblem(s)]).toEqual([s, undefined]);
+      }
+      for (const entry of await tree(root)) for (const s of entry.replace(/\/$/, '').split('/')) expect([s, smbProblem(s)]).toEqual([s, undefined]);
+    });
+
+    it('replaces forbidden characters with _, drops trailing dots and spaces, and marks reserved names with _', async () => {
+      const o = options({ basePath: root, folder: '%deviceName%', fileName: '%docName%%fileExtension%' });
+      const cases: Array<[device: string, doc: string, expected: string]> = [
+        ['Floor 3: East', 'Invoice 2024/01?', 'Floor 3_ East/Invoice 2024_01_.pdf'],
+        ['CON', 'con', 'CON_/con_.pdf'],
+        ['nul.', 'LPT1.draft', 'nul_/LPT1_.draft.pdf'],
+        ['MFP.. ', 'a "quoted" <name>', 'MFP/a _quoted_ _name_.pdf'],
+      ];
+      for (const [device, doc, expected] of cases) {
+        const r = await deliver(job([file('scan.pdf', pdf)], { deviceName: device, docName: doc }), o);
+        expect(path.relative(root, r.remoteId!).split(path.sep).join('/')).toBe(expected);
+      }
+    });
+
+    it('makes each part of %userHome% valid', async () => {
+      const o = options({ basePath: `${root}/%userHome%` });
+      const r = await deliver(job([file('x.pdf', pdf)], { userHome: '\\\\fs01\\home\\CON\\a:b\\dir.' }), o);
+      expect(path.relative(root, r.remoteId!).split(path.sep)).toEqual(['fs01', 'home', 'CON_', 'a_b', 'dir', 'x.pdf']);
+    });
+
+    it('keeps two files whose names become the same apart', async () => {
+      const o = options({ basePath: root, conflictBehavior: 'fail' });
+      const r = await deliver(job([file('a:b.pdf', pdf), file('a_b.pdf', jpeg), file('A?b.pdf', pdf)]), o);
+      expect(r.remoteId!.split('; ').map((p) => path.basename(p))).toEqual(['a_b.pdf', 'a_b (2).pdf', 'A_b (3).pdf']);
+    });
+
+    it.each([
+      ['"folder"', { basePath: '/mounts/scans', folder: 'Scans: 2024' }, /"folder" must not contain " \* : < > \? \|/],
+      ['"folder"', { basePath: '/mounts/scans', folder: 'Scans/%deviceName%?' }, /"folder" must not contain/],
+      ['"folder"', { basePath: '/mounts/scans', folder: 'Archive/CON' }, /"folder": "CON" is a reserved name/],
+      ['"folder"', { basePath: '/mounts/scans', folder: 'lpt1.old' }, /"folder": "lpt1\.old" is a reserved name/],
+      ['"folder"', { basePath: '/mounts/scans', folder: 'Scans.' }, /"folder": "Scans\." must not end with a dot or a space/],
+      ['"folder"', { basePath: '/mounts/scans', folder: '%deviceName% ' }, /"folder": "%deviceName% " must not end with a dot or a space/],
+      ['"basePath"', { basePath: '/mounts/scans/%userHome%/Scans|old' }, /"basePath" must not contain/],
+      ['"basePath"', { basePath: '/mounts/scans/%userHome%/nul' }, /"basePath": "nul" is a reserved name/],
+      ['"fileName"', { basePath: '/mounts/scans', fileName: '%deviceName%*.pdf' }, /"fileName" must not contain/],
+      ['"fileName"', { basePath: '/mounts/scans', fileName: 'aux.pdf' }, /"fileName": "aux\.pdf" is a reserved name/],
+      ['"fileName"', { basePath: '/mounts/scans', fileName: '%deviceName%.' }, /"fileName": "%deviceName%\." must not end with a dot or a space/],
+    ])('refuses a %s whose own text SMB does not allow', (_name, raw, message) => {
+      expect(() => options(raw)).toThrow(message);
+    });
+
+    it('accepts a root that already exists whatever its name, and text SMB allows', () => {
+      expect(options({ basePath: '/mnt/c:/scans/%deviceName%' }).root).toBe(path.resolve('/mnt/c:/scans'));
+      expect(() => options({ basePath: '/mounts/scans', folder: 'Scans #1 (100%)/%deviceName%.d/CONSOLE', fileName: '.%fileName%%fileExtension%' })).not.toThrow();
+    });
+  });
+
   describe('never writes outside the root', () => {
     const hostile = ['..', '../../etc', 'a/../../b', '\\..\\..', '..\u0000/..', 'x\r\n../..', '...', '....//....', '/etc/passwd'];
     const before = async () => (await readdir(sandbox)).sort();

@@ -20,6 +20,11 @@
  *   `.pdf`; from the content type when the name has none; may be empty) and `%fileIndex%` (1-based).
  *   When two files of a job get the same name, the later ones get ` (2)`, ` (3)`... before the
  *   extension. Names are cut to 255 UTF-8 bytes (keeping the extension).
+ * - Names valid on SMB / Azure Files, as OneDrive names are valid on OneDrive: in every rendered
+ *   folder segment, `%userHome%` part and file name, the characters SMB forbids (`" \ / : | < > *
+ *   ?`, control characters) become `_`, trailing dots and spaces are dropped and a reserved device
+ *   name gets `_` after it (`CON` → `CON_`, `nul.txt` → `nul_.txt`); see smbName in ../fileNames.ts.
+ *   The templates' own text is refused at start-up when it breaks those rules.
  * - `conflictBehavior`: `fail` (PermanentDeliveryError, the existing file untouched), `replace`
  *   (atomic overwrite), `keepBoth` (default: `name 1.pdf`, `name 2.pdf`... like OneDrive).
  * - `createFolders` (default true): create missing folders, else a missing folder is permanent.
@@ -50,7 +55,7 @@ import { randomBytes } from 'node:crypto';
 import { link, lstat, mkdir, open, realpath, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { fileNames, MAX_NAME_BYTES, splitExtension, truncateBytes, withSuffix } from '../fileNames';
+import { fileNames, MAX_NAME_BYTES, SMB_RESERVED, smbName, splitExtension, truncateBytes, withSuffix } from '../fileNames';
 import { escapeValue, MissingVariableError } from '../template';
 import { PermanentDeliveryError, TransientDeliveryError, type Connector, type DeliveryFile } from '../types';
 
@@ -86,6 +91,27 @@ function templateSegments(value: string, option: string): string[] {
   return segments;
 }
 
+/** Characters SMB and Azure Files refuse in a name, besides the separators and control characters refused already. */
+const SMB_FORBIDDEN_TEXT = /["*:<>?|]/;
+
+/**
+ * The template's own text of one name (a folder segment or the file name) against the SMB and
+ * Azure Files rules (see smbName in ../fileNames.ts): refused at start-up rather than changed,
+ * since the administrator wrote it. What variables bring is made valid when rendered.
+ */
+function checkSmbText(template: string, option: string): void {
+  if (SMB_FORBIDDEN_TEXT.test(template.replace(VARIABLE, ''))) {
+    throw new Error(`"${option}" must not contain " * : < > ? | (SMB and Azure Files do not allow them in names).`);
+  }
+  const variables = [...template.matchAll(VARIABLE)];
+  const last = variables.at(-1);
+  const endsWithVariable = last !== undefined && last.index + last[0].length === template.length;
+  if (!endsWithVariable && /[. ]$/.test(template)) throw new Error(`"${option}": "${template}" must not end with a dot or a space (SMB and Azure Files do not allow it).`);
+  if (variables.length === 0 && SMB_RESERVED.test(template)) {
+    throw new Error(`"${option}": "${template}" is a reserved name on SMB and Azure Files (CON, PRN, AUX, NUL, COM0-9, LPT0-9, CLOCK$, also with an extension).`);
+  }
+}
+
 export const fileShareConnector: Connector<FileShareOptions> = {
   type: 'fileShare',
   parseOptions(raw) {
@@ -112,18 +138,22 @@ export const fileShareConnector: Connector<FileShareOptions> = {
     const baseSegments = templateSegments(rest, 'basePath');
     for (const s of baseSegments) {
       if (s.includes(USER_HOME) && s !== USER_HOME) throw new Error('"basePath": %userHome% must be a whole path segment (e.g. "/mounts/scans/%userHome%/Scans").');
+      // The root exists already (whatever its name); what is below it is created on the share.
+      checkSmbText(s, 'basePath');
     }
 
     if (o.folder !== undefined && typeof o.folder !== 'string') throw new Error('"folder" must be a path template string.');
     const folder = (o.folder as string | undefined) ?? '';
     if (CONTROL.test(folder)) throw new Error('"folder" must not contain control characters.');
     const folderSegments = templateSegments(folder, 'folder');
+    for (const s of folderSegments) checkSmbText(s, 'folder');
 
     let fileName: string | undefined;
     if (o.fileName !== undefined) {
       if (typeof o.fileName !== 'string' || o.fileName.trim() === '') throw new Error('"fileName" must be a non-empty file name template.');
       if (SEPARATORS.test(o.fileName) || CONTROL.test(o.fileName)) throw new Error('"fileName" must not contain path separators or control characters.');
       if (o.fileName.trim() === '.' || o.fileName.trim() === '..') throw new Error('"fileName" must not be "." or "..".');
+      checkSmbText(o.fileName, 'fileName');
       fileName = o.fileName;
     }
 
@@ -154,7 +184,7 @@ export const fileShareConnector: Connector<FileShareOptions> = {
     if (!isInside(root, folder)) throw new PermanentDeliveryError('File share: the destination path leaves the share root; refused.');
 
     const realFolder = await prepareFolder(root, relative, options.createFolders);
-    const names = fileNames(job, options.fileName, 'pathSegment');
+    const names = fileNames(job, options.fileName, 'pathSegment', smbName);
 
     const staged: Array<{ temp: string; name: string; file: DeliveryFile }> = [];
     const delivered: string[] = [];
@@ -180,15 +210,19 @@ export const fileShareConnector: Connector<FileShareOptions> = {
   },
 };
 
-/** Renders one segment template: every variable is escaped as a path segment. */
-function renderSegment(template: string, fields: Readonly<Record<string, string>>, extra: Readonly<Record<string, string>> = {}, truncate = true): string {
+/** Renders one segment template: every variable is escaped as a path segment; the whole made a valid SMB name. */
+function renderSegment(template: string, fields: Readonly<Record<string, string>>): string {
   const rendered = template.replace(VARIABLE, (_m, name: string) => {
-    if (Object.hasOwn(extra, name)) return extra[name]!;
     const value = Object.hasOwn(fields, name) ? fields[name]! : '';
     if (value.trim() === '') throw new MissingVariableError(name, template);
     return segment(value);
   });
-  return truncate ? truncateBytes(guard(rendered), MAX_NAME_BYTES) : guard(rendered);
+  return finishSegment(rendered);
+}
+
+/** A valid SMB name within 255 bytes (valid again after the cut: it may leave a trailing dot or space). */
+function finishSegment(s: string): string {
+  return smbName(truncateBytes(smbName(guard(s)), MAX_NAME_BYTES));
 }
 
 /** One escaped path segment; never empty, `.` or `..` (escapeValue turns `...` into `.`). */
@@ -217,7 +251,7 @@ function userHomeSegments(fields: Readonly<Record<string, string>>): string[] {
       throw new PermanentDeliveryError("File share: %userHome% is not a usable folder path (it has an empty, '.' or '..' part); refused.");
     }
   }
-  return parts.map((p) => truncateBytes(segment(p), MAX_NAME_BYTES));
+  return parts.map((p) => finishSegment(segment(p)));
 }
 
 function isInside(parent: string, child: string): boolean {

@@ -8,10 +8,13 @@
  * - 401 once: the token is renewed (`forceRefresh`) and the request sent again; a second 401 is
  *   permanent (the connection or the app lacks the permission, an administrator must act).
  * - Other errors: Graph's `{ error: { code, message } }` becomes the reason; 4xx is permanent,
- *   5xx transient. Network errors are transient.
+ *   5xx transient. Network errors are transient, except a server certificate that fails
+ *   verification (a GRAPH_BASE_URL with a private CA, a TLS-inspecting proxy): permanent at
+ *   once, naming the certificate (../tls.ts); its CA can be trusted with NODE_EXTRA_CA_CERTS.
  * - Upload URLs are pre-authenticated: `auth: false` sends no Authorization header to them.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { certificateError, certificateRefused } from '../tls';
 import { PermanentDeliveryError, TransientDeliveryError } from '../types';
 
 export type TokenSource = (forceRefresh: boolean) => Promise<string>;
@@ -73,9 +76,20 @@ export class GraphClient {
         body = JSON.stringify(req.json);
       } else if (req.body) body = req.body;
       let res: Response;
+      const url = this.url(pathOrUrl);
       try {
-        res = await fetch(this.url(pathOrUrl), { method: req.method ?? 'GET', headers, body, signal: AbortSignal.timeout(this.timeoutMs) });
+        res = await fetch(url, { method: req.method ?? 'GET', headers, body, signal: AbortSignal.timeout(this.timeoutMs) });
       } catch (err) {
+        // fetch's "fetch failed" carries Node's TLS error as its cause: a refused certificate is permanent.
+        if (certificateError(err)) {
+          const { hostname, host, port } = new URL(url);
+          const refused = await certificateRefused(err, {
+            label: `Microsoft Graph at ${host}`,
+            target: { host: hostname, port: Number(port) || 443, timeoutMs: this.timeoutMs },
+            hostOption: 'GRAPH_BASE_URL',
+          });
+          if (refused) throw refused;
+        }
         throw new TransientDeliveryError(`Microsoft Graph could not be reached: ${(err as Error).message}`);
       }
       if (res.ok || req.accept?.includes(res.status)) return res;

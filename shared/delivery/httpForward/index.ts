@@ -3,15 +3,34 @@
  * configured extra properties) to another Extension endpoint or a Cloud Fax provider's API.
  * HTTPS only unless the destination allows HTTP; loopback, private and link-local targets are
  * refused unless allowed (checked on the resolved address, which is then the one connected to).
+ *
+ * TLS: the server certificate is verified against Node's trusted CAs (the public ones, plus
+ * NODE_EXTRA_CA_CERTS), or only against the destination's own CA when `tls` names one: `ca` (PEM
+ * text) or `caFile` (a PEM file, read and checked at start-up), or `caSecret` (the secret-store
+ * name of PEM text, read at each delivery). Node's `ca` option replaces the default CAs
+ * ("Mozilla's CAs are completely replaced when CAs are explicitly specified",
+ * https://nodejs.org/api/tls.html#tlscreatesecurecontextoptions), which pins the destination to
+ * that CA. A certificate that fails verification fails the destination at once, naming it (see
+ * ../tls.ts); network errors stay transient. SNI carries the URL's host name, and nothing for an address URL: an address as TLS
+ * server name is not permitted (RFC 6066 §3) and makes Node warn (DEP0123,
+ * https://nodejs.org/api/deprecations.html#DEP0123).
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import type { LookupAddress } from 'node:dns';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { assertSecretName } from '../../secrets/types';
 import { renderTemplate } from '../template';
-import { PermanentDeliveryError, TransientDeliveryError, type Connector, type DeliveryJob } from '../types';
+import { certificateRefused, pemCertificates, serverName } from '../tls';
+import { PermanentDeliveryError, TransientDeliveryError, type Connector, type DeliveryContext, type DeliveryJob } from '../types';
 import { resolveTarget } from './ssrf';
+
+/** The destination's own CA: PEM text (from `tls.ca` or `tls.caFile`), or a secret read at delivery. */
+export type HttpForwardTls = { ca: string; source: string } | { caSecret: string };
 
 export interface HttpForwardOptions {
   url: URL;
@@ -21,7 +40,61 @@ export interface HttpForwardOptions {
   extraFields: Record<string, string>;
   /** Secret-store name of a bearer token sent as Authorization, if any. */
   bearerTokenSecret?: string;
+  /** The CA the server's certificate must chain to, instead of Node's trusted CAs. */
+  tls?: HttpForwardTls;
   timeoutMs: number;
+}
+
+const TLS_KEYS = ['ca', 'caFile', 'caSecret'] as const;
+
+function parseTls(raw: unknown, url: URL): HttpForwardTls | undefined {
+  if (raw === undefined) return undefined;
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new Error('"tls" must be an object with one of "ca", "caFile" or "caSecret".');
+  const t = raw as Record<string, unknown>;
+  const unknown = Object.keys(t).filter((k) => !(TLS_KEYS as readonly string[]).includes(k));
+  if (unknown.length > 0) throw new Error(`"tls" accepts "ca", "caFile" or "caSecret" only, not ${unknown.map((k) => `"${k}"`).join(', ')}.`);
+  const given = TLS_KEYS.filter((k) => t[k] !== undefined);
+  if (given.length !== 1) {
+    throw new Error('"tls" must have exactly one of "ca" (PEM text), "caFile" (the path of a PEM file) or "caSecret" (the secret-store name of PEM text).');
+  }
+  if (url.protocol !== 'https:') throw new Error('"tls" applies to an https:// "url" only.');
+  const value = t[given[0]!];
+  if (typeof value !== 'string' || value.trim() === '') throw new Error(`"tls.${given[0]}" must be a non-empty string.`);
+  switch (given[0]!) {
+    case 'ca':
+      return { ca: pemCertificates(value, '"tls.ca"'), source: '"tls.ca"' };
+    case 'caFile': {
+      // Relative to the app's folder (the working directory), as DESTINATIONS_FILE is.
+      const file = path.resolve(value);
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch (err) {
+        throw new Error(`"tls.caFile": ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}).`);
+      }
+      return { ca: pemCertificates(text, `"tls.caFile" (${file})`), source: `"tls.caFile" (${file})` };
+    }
+    default:
+      try {
+        assertSecretName(value);
+      } catch {
+        throw new Error('"tls.caSecret" must be a secret name: lowercase letters, digits and single dashes (kebab-case).');
+      }
+      return { caSecret: value };
+  }
+}
+
+/** The CA certificates for this delivery: the parsed ones, or the secret's, read now and checked. */
+async function caFor(options: HttpForwardOptions, context: DeliveryContext): Promise<string | undefined> {
+  const tls = options.tls;
+  if (!tls) return undefined;
+  if ('ca' in tls) return tls.ca;
+  const text = await context.getSecret(tls.caSecret);
+  try {
+    return pemCertificates(text, `The secret '${tls.caSecret}' ("tls.caSecret")`);
+  } catch (err) {
+    throw new PermanentDeliveryError(`HTTP forward to ${options.url.host}: ${(err as Error).message}`);
+  }
 }
 
 export const httpForwardConnector: Connector<HttpForwardOptions> = {
@@ -52,6 +125,7 @@ export const httpForwardConnector: Connector<HttpForwardOptions> = {
       allowPrivateNetworks: o.allowPrivateNetworks === true,
       extraFields: extraFields as Record<string, string>,
       bearerTokenSecret: o.bearerTokenSecret as string | undefined,
+      tls: parseTls(o.tls, url),
       timeoutMs: timeout * 1000,
     };
   },
@@ -70,15 +144,24 @@ export const httpForwardConnector: Connector<HttpForwardOptions> = {
       'idempotency-key': `${job.jobId}`,
       'user-agent': 'ScanRelay',
     };
+    const ca = await caFor(options, context);
     if (options.bearerTokenSecret) headers.authorization = `Bearer ${await context.getSecret(options.bearerTokenSecret)}`;
     const send = options.url.protocol === 'https:' ? httpsRequest : httpRequest;
     const req = send(options.url, {
       method: 'POST',
       headers,
       timeout: options.timeoutMs,
-      // Connect to the address that was checked, whatever DNS says now.
-      lookup: (_host, _opts, cb) => (cb as (e: null, a: string, f: number) => void)(null, target.address, target.family),
-      servername: options.url.hostname,
+      // Connect to the address that was checked, whatever DNS says now. Node's connect asks with
+      // { all: true } when it may try several addresses (autoSelectFamily, on by default since
+      // Node 20: https://nodejs.org/api/net.html#socketconnectoptions-connectlistener) and then
+      // expects a list; a single address for it failed every host name URL with "Invalid IP address".
+      lookup: (_host, opts, cb) =>
+        opts.all
+          ? (cb as unknown as (e: null, a: LookupAddress[]) => void)(null, [{ address: target.address, family: target.family }])
+          : (cb as (e: null, a: string, f: number) => void)(null, target.address, target.family),
+      // The host name for SNI and the certificate check; none for an address (checked against the address).
+      servername: serverName(options.url.hostname),
+      ...(ca ? { ca } : {}),
     });
     const response = new Promise<IncomingMessage>((resolve, reject) => {
       req.once('response', resolve);
@@ -91,7 +174,14 @@ export const httpForwardConnector: Connector<HttpForwardOptions> = {
       await pipeline(Readable.from(multipartBody(job, extra, boundary)), req);
       res = await response;
     } catch (err) {
-      throw new TransientDeliveryError(`HTTP forward to ${options.url.host} failed: ${(err as Error).message}`);
+      // A certificate that fails verification is the configuration's to fix: permanent, naming it.
+      const refused = await certificateRefused(err, {
+        label: `HTTP forward to ${options.url.host}`,
+        target: { host: options.url.hostname, port: Number(options.url.port) || 443, address: target.address, timeoutMs: options.timeoutMs },
+        caOptions: '"tls.ca", "tls.caFile" or "tls.caSecret"',
+        hostOption: '"url"',
+      });
+      throw refused ?? new TransientDeliveryError(`HTTP forward to ${options.url.host} failed: ${(err as Error).message}`);
     }
     const text = await readSome(res);
     const status = res.statusCode ?? 0;

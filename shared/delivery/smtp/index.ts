@@ -3,7 +3,17 @@
  *
  * - `system` auth: a configured server (host, port, optional user + password from the secret
  *   store); implicit TLS on port 465 unless `secure` says otherwise, STARTTLS when offered.
- * - `microsoft365` auth: smtp.office365.com:587, STARTTLS required, XOAUTH2 with an access token
+ *   With a password, TLS is REQUIRED before AUTH (implicit TLS, or STARTTLS with nodemailer's
+ *   `requireTLS`, which sends STARTTLS even when it is not advertised and fails if the upgrade
+ *   does not happen: https://nodemailer.com/smtp/ "requireTLS"). A server that offers no STARTTLS
+ *   is refused, permanently, before the password is sent, unless the destination says
+ *   `allowPlaintextAuth: true` (unsafe: the password goes in clear). Without credentials (a relay
+ *   that accepts the app by address) nothing secret is sent: STARTTLS is used when offered and the
+ *   message goes unencrypted to a server that offers none (opportunistic TLS, as between mail
+ *   servers; such relays are often internal and without a certificate, and requiring TLS would
+ *   stop them without protecting a credential); `secure: true` insists on TLS there too.
+ * - `microsoft365` auth: smtp.office365.com:587, STARTTLS always required (an access token in clear
+ *   is as bad as a password; there is no plaintext option), XOAUTH2 with an access token
  *   of a connection (shared/oauth). If the server refuses the token (535, or a 334 XOAUTH2 error
  *   challenge), a fresh token is asked for once and the message is sent once more.
  *
@@ -12,8 +22,9 @@
  * address, so a variable's value cannot add recipients. The body is a text template. Attachments
  * are streamed from storage (reopened for a retry); their total size is checked before connecting.
  *
- * Errors: a 5xx reply, an invalid address or a missing variable is permanent; connection errors,
- * timeouts and 4xx replies are transient.
+ * Errors: a 5xx reply, an invalid address, a missing variable or a server certificate that fails
+ * verification (self-signed, unknown CA, expired, wrong host name: see ../tls.ts) is permanent;
+ * connection errors, timeouts and 4xx replies are transient.
  */
 import type { Readable } from 'node:stream';
 import nodemailer from 'nodemailer';
@@ -21,6 +32,7 @@ import type SMTPTransport from 'nodemailer/lib/smtp-transport';
 import type Mail from 'nodemailer/lib/mailer';
 import { renderAddresses } from '../addresses';
 import { renderTemplate } from '../template';
+import { certificateRefused } from '../tls';
 import { PermanentDeliveryError, TransientDeliveryError, type Connector, type DeliveryContext, type DeliveryJob } from '../types';
 
 export type SmtpAuthOptions =
@@ -33,6 +45,11 @@ export type SmtpAuthOptions =
       user?: string;
       /** Secret-store name of the password (with `user`). */
       passwordSecret?: string;
+      /**
+       * UNSAFE: allow AUTH without TLS when the server offers no STARTTLS (the password goes in
+       * clear). Default false: TLS is required before the password is sent.
+       */
+      allowPlaintextAuth: boolean;
     }
   | {
       kind: 'microsoft365';
@@ -95,9 +112,24 @@ function parseAuth(raw: unknown): SmtpAuthOptions {
     const passwordSecret = optionalString(a, 'passwordSecret', 'auth.passwordSecret');
     if (passwordSecret && !user) throw new Error('"auth.passwordSecret" needs "auth.user".');
     if (user && !passwordSecret) throw new Error('"auth.user" needs "auth.passwordSecret" (the secret-store name of the password).');
-    return { kind: 'system', host: host(a, undefined, 'auth.host'), port: p, secure: (a.secure as boolean | undefined) ?? p === 465, user, passwordSecret };
+    if (a.allowPlaintextAuth !== undefined && typeof a.allowPlaintextAuth !== 'boolean') throw new Error('"auth.allowPlaintextAuth" must be true or false.');
+    if (a.allowPlaintextAuth === true && !user) {
+      throw new Error('"auth.allowPlaintextAuth" applies to a password: it needs "auth.user" and "auth.passwordSecret" (without them nothing secret is sent).');
+    }
+    return {
+      kind: 'system',
+      host: host(a, undefined, 'auth.host'),
+      port: p,
+      secure: (a.secure as boolean | undefined) ?? p === 465,
+      user,
+      passwordSecret,
+      allowPlaintextAuth: a.allowPlaintextAuth === true,
+    };
   }
   if (a.kind === 'microsoft365') {
+    if (a.allowPlaintextAuth !== undefined) {
+      throw new Error('"auth.allowPlaintextAuth" is not an option of "microsoft365": its access token is only ever sent over TLS.');
+    }
     const user = nonEmptyString(a, 'user', 'auth.user');
     if (!/^[^@\s]+@[^@\s]+$/.test(user)) throw new Error('"auth.user" must be the connection account\'s user principal name (user@domain).');
     return {
@@ -129,13 +161,25 @@ interface SmtpError extends Error {
   command?: string;
 }
 
-function classify(err: unknown, where: string): Error {
+function classify(err: unknown, a: SmtpAuthOptions): Error {
   if (err instanceof PermanentDeliveryError || err instanceof TransientDeliveryError) return err;
   const e = err as SmtpError;
+  const where = `${a.host}:${a.port}`;
   // The OAuth connection must be authorized again by an administrator: retrying cannot help.
   if (e.code === 'reauthorization_required' || e.code === 'connection_not_found') return new PermanentDeliveryError(`SMTP delivery to ${where}: ${e.message}`);
-  const reply = e.response ? ` (${e.response.split(/\r?\n/)[0]!.slice(0, 300)})` : '';
-  const message = `SMTP delivery to ${where}: ${e.message ?? String(err)}${reply}`;
+  // requireTLS: STARTTLS was sent and refused (a server that does not offer it answers 5xx).
+  if (e.code === 'ETLS' && e.command === 'STARTTLS' && typeof e.responseCode === 'number') {
+    const reply = (e.response ?? '').replace(/\s+/g, ' ').trim().slice(0, 200);
+    const message =
+      a.kind === 'microsoft365'
+        ? `SMTP delivery to ${where}: the server did not start TLS (it answered "${reply}" to STARTTLS), so the access token was not sent. ` +
+          'Check "auth.host" and "auth.port" (Office 365: smtp.office365.com, port 587).'
+        : `SMTP delivery to ${where}: the server did not start TLS (it answered "${reply}" to STARTTLS), so the password was not sent. ` +
+          'Enable STARTTLS on the server, use implicit TLS ("secure": true, usually port 465), or, unsafe because the password then ' +
+          'travels in clear, set "auth.allowPlaintextAuth": true.';
+    return e.responseCode >= 500 ? new PermanentDeliveryError(message) : new TransientDeliveryError(message);
+  }
+  const message = `SMTP delivery to ${where}: ${reason(e, err)}`;
   if (typeof e.responseCode === 'number') {
     return e.responseCode >= 500 ? new PermanentDeliveryError(message) : new TransientDeliveryError(message);
   }
@@ -145,9 +189,25 @@ function classify(err: unknown, where: string): Error {
   return new TransientDeliveryError(message);
 }
 
+/**
+ * nodemailer's message already ends with the server's reply (its _formatError appends
+ * `': ' + response`), so the reply is added only when the message lacks it. One line, bounded.
+ */
+function reason(e: SmtpError, err: unknown): string {
+  const flat = (s: string) => s.replace(/\s+/g, ' ').trim();
+  const text = flat(e.message ?? String(err));
+  const reply = e.response ? flat(e.response) : '';
+  return (reply && !text.includes(reply) ? `${text}: ${reply}` : text).slice(0, 500);
+}
+
 function isTokenRefused(err: unknown): boolean {
   const e = err as SmtpError;
   return e?.code === 'EAUTH' && (e.responseCode === 535 || e.responseCode === 334);
+}
+
+/** TLS before AUTH: always for XOAUTH2, for a password unless allowPlaintextAuth; a relay without credentials may go in clear. */
+function requiresTls(a: SmtpAuthOptions): boolean {
+  return a.kind === 'microsoft365' || (!!a.user && !a.allowPlaintextAuth);
 }
 
 async function sendOnce(job: DeliveryJob, options: SmtpOptions, mail: Mail.Options, auth: SMTPTransport.Options['auth']): Promise<SMTPTransport.SentMessageInfo> {
@@ -164,7 +224,7 @@ async function sendOnce(job: DeliveryJob, options: SmtpOptions, mail: Mail.Optio
       host: a.host,
       port: a.port,
       secure: a.kind === 'system' ? a.secure : false,
-      requireTLS: a.kind === 'microsoft365',
+      requireTLS: requiresTls(a),
       auth,
       tls: options.tls ? { ...options.tls } : undefined,
       connectionTimeout: options.timeoutMs,
@@ -225,12 +285,18 @@ export const smtpConnector: Connector<SmtpOptions> = {
       text: renderTemplate(options.body, job.fields, 'text'),
     };
     const a = options.auth;
-    const where = `${a.host}:${a.port}`;
     try {
       const info = a.kind === 'system' ? await sendOnce(job, options, mail, await systemAuth(a, context)) : await sendMicrosoft365(job, options, mail, a, context);
       return { remoteId: info.messageId };
     } catch (err) {
-      throw classify(err, where);
+      // A certificate that fails verification is the configuration's to fix: permanent, naming it.
+      const refused = await certificateRefused(err, {
+        label: `SMTP delivery to ${a.host}:${a.port}`,
+        target: { host: a.host, port: a.port, starttls: a.kind === 'system' && a.secure ? undefined : 'smtp', timeoutMs: options.timeoutMs },
+        caOptions: '"tls.ca"',
+        hostOption: '"auth.host"',
+      });
+      throw refused ?? classify(err, a);
     }
   },
 };
