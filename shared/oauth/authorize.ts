@@ -11,6 +11,7 @@ import type { Connection, ConnectionRepository, AuthStateRepository, TokenCacheR
 import type { OAuthConfig } from '../config';
 import { EncryptedTableCachePlugin } from './cachePlugin';
 import { CONSUMER_TENANT_ID, ConnectionNotFoundError, OIDC_SCOPES } from './errors';
+import { checkConnectionId } from './connectionId';
 import type { MsalClients } from './msalClient';
 import { isConnectionType, redirectPath, requestedScopes, requiredScopes, type ConnectionType } from './permissions';
 import type { TokenCipher } from './tokenCipher';
@@ -37,7 +38,7 @@ export function redirectUri(config: OAuthConfig, type: ConnectionType): string {
 
 /** Starts an authorization: returns the identity platform URL to redirect the administrator to. */
 export async function startAuthorization(deps: AuthorizeDeps, connectionId: string, loginHint?: string): Promise<string> {
-  const connection = await deps.connections.get(connectionId);
+  const connection = await deps.connections.get(checkConnectionId(connectionId));
   if (!connection) throw new ConnectionNotFoundError(connectionId);
   const type = connection.type as ConnectionType;
   const uri = redirectUri(deps.config, type);

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { BadRequestError } from '../errors';
 import type { Connection } from '../storage';
 import { redirectUri, type AuthorizeDeps } from './authorize';
+import { checkConnectionId, isConnectionId } from './connectionId';
 import { ConnectionNotFoundError } from './errors';
 import { CONNECTION_TYPES, isConnectionType, type ConnectionType } from './permissions';
 
@@ -24,8 +25,6 @@ export interface ConnectionView {
   authorizePath: string;
 }
 
-const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
-
 export async function createConnection(deps: AuthorizeDeps, body: unknown): Promise<ConnectionView> {
   const input = (body && typeof body === 'object' ? body : {}) as Record<string, unknown>;
   const type = input.type;
@@ -37,7 +36,7 @@ export async function createConnection(deps: AuthorizeDeps, body: unknown): Prom
     throw new BadRequestError('invalid_display_name', '"displayName" must be 1 to 64 characters.');
   }
   const id = input.id === undefined ? randomUUID() : input.id;
-  if (typeof id !== 'string' || !ID.test(id)) {
+  if (typeof id !== 'string' || !isConnectionId(id)) {
     throw new BadRequestError('invalid_id', '"id" must be 1 to 63 lowercase letters, digits and dashes.');
   }
   const tenant = input.tenant === undefined ? deps.config.tenant : input.tenant;
@@ -53,14 +52,14 @@ export async function listConnections(deps: AuthorizeDeps): Promise<ConnectionVi
 }
 
 export async function getConnection(deps: AuthorizeDeps, id: string): Promise<ConnectionView> {
-  const c = await deps.connections.get(id);
+  const c = await deps.connections.get(checkConnectionId(id));
   if (!c) throw new ConnectionNotFoundError(id);
   return view(deps, c);
 }
 
 /** Deletes the connection and its tokens. */
 export async function deleteConnection(deps: AuthorizeDeps, id: string): Promise<void> {
-  if (!(await deps.connections.get(id))) throw new ConnectionNotFoundError(id);
+  if (!(await deps.connections.get(checkConnectionId(id)))) throw new ConnectionNotFoundError(id);
   await deps.tokenCaches.delete(id);
   await deps.connections.delete(id);
 }

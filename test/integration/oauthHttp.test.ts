@@ -145,3 +145,32 @@ describe('authorize through the local host', () => {
     expect(page.text).not.toMatch(/\n\s+at /);
   });
 });
+
+describe('connection ids', () => {
+  it('answers a malformed connection id with 400 invalid_id at once, without a storage call', async () => {
+    const get = jest.spyOn(host.services.storage.connections, 'get');
+    try {
+      for (const [method, path] of [
+        ['GET', 'connections/%2Fx'],
+        ['DELETE', 'connections/%2Fx'],
+        ['GET', 'connections/a%23b'],
+        ['GET', 'connections/..%5Cx'],
+        ['GET', 'connections/Scans-Mailbox'],
+        ['GET', `connections/${'a'.repeat(64)}`],
+        ['GET', 'oauth2/client/%2Fx/authorize'],
+      ] as const) {
+        const res = await httpRequest(api(path), { method, headers: admin });
+        expect([path, res.status, res.json?.error]).toEqual([path, 400, 'invalid_id']);
+        expect(res.json.message).toMatch(/lowercase letters, digits and dashes/);
+      }
+      expect(get).not.toHaveBeenCalled();
+    } finally {
+      get.mockRestore();
+    }
+  });
+
+  it('answers a well-formed id that names no connection with 404', async () => {
+    const res = await httpRequest(api('connections/no-such-connection'), { headers: admin });
+    expect(res).toMatchObject({ status: 404, json: { error: 'connection_not_found' } });
+  });
+});
