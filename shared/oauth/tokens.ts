@@ -50,6 +50,15 @@ export async function getAccessToken(
   if (connection.state !== 'authorized' || !connection.account) {
     throw new ReauthorizationRequiredError(connectionId, connection.lastError ?? `its state is ${connection.state}.`);
   }
+  return useStoredTokens(deps, connection, options);
+}
+
+/**
+ * An access token from the connection's stored tokens, whatever its recorded state (getAccessToken
+ * checks the state first; an administrator's refresh tries the stored tokens of a connection that
+ * needs reauthorization too, since fixing consent may have made them work again).
+ */
+async function useStoredTokens(deps: TokenDeps, connection: Connection, options: { scopes?: string[]; forceRefresh?: boolean }): Promise<AccessToken> {
   const type = connection.type as ConnectionType;
   const scopes = options.scopes ?? requestedScopes(type).filter((s) => !OIDC_SCOPES.has(s));
   for (let attempt = 1; ; attempt++) {
@@ -65,7 +74,7 @@ export async function getAccessToken(
       if (needsReauthorization(err)) {
         const reason = reauthReason(err);
         await markReauthorizationRequired(deps, connection, reason);
-        throw new ReauthorizationRequiredError(connectionId, reason);
+        throw new ReauthorizationRequiredError(connection.id, reason);
       }
       throw err;
     }
@@ -91,7 +100,11 @@ function reauthReason(err: unknown): string {
 
 async function markReauthorizationRequired(deps: TokenDeps, connection: Connection, reason: string): Promise<void> {
   for (let current: Connection | undefined = connection; current; current = await deps.connections.get(connection.id)) {
-    if (current.state === 'reauthorization_required') return;
+    if (current.state === 'reauthorization_required') {
+      // Already known; only the reason may be newer (an administrator's refresh shows it).
+      if (current.lastError === reason || (await deps.connections.update(current, { lastError: reason }))) return;
+      continue;
+    }
     const updated = await deps.connections.update(current, { state: 'reauthorization_required', lastError: reason });
     if (updated) {
       // Said once, when the state changes, not on every later attempt.
@@ -103,11 +116,24 @@ async function markReauthorizationRequired(deps: TokenDeps, connection: Connecti
 
 export type RefreshOutcome = 'refreshed' | 'reauthorization_required' | 'failed';
 
+export interface RefreshOptions {
+  /**
+   * Also try the stored tokens of a connection in state reauthorization_required, and make it
+   * authorized again when they work (an administrator's refresh on demand, after fixing consent).
+   */
+  retryReauthorization?: boolean;
+  /** Called with the failure when the outcome is not 'refreshed' (the on-demand refresh reports it). */
+  onFailure?: (err: unknown) => void;
+}
+
 /** Refreshes one connection's tokens and records the outcome on the connection. */
-export async function refreshConnection(deps: TokenDeps, connection: Connection, now = new Date()): Promise<RefreshOutcome> {
+export async function refreshConnection(deps: TokenDeps, connection: Connection, now = new Date(), options: RefreshOptions = {}): Promise<RefreshOutcome> {
+  const retry = options.retryReauthorization === true && connection.state === 'reauthorization_required' && connection.account !== undefined;
   try {
-    await getAccessToken(deps, connection.id, { forceRefresh: true });
+    if (retry) await useStoredTokens(deps, connection, { forceRefresh: true });
+    else await getAccessToken(deps, connection.id, { forceRefresh: true });
   } catch (err) {
+    options.onFailure?.(err);
     if (err instanceof ReauthorizationRequiredError) return 'reauthorization_required';
     const failures = connection.consecutiveFailures + 1;
     const backoffMs = Math.min(2 ** Math.min(failures, 10) * 5 * 60_000, deps.config.refreshMaxAgeHours * 3600_000);
@@ -119,19 +145,32 @@ export async function refreshConnection(deps: TokenDeps, connection: Connection,
     });
     return 'failed';
   }
-  await updateLatest(deps, connection.id, {
-    lastRefreshAt: now,
-    nextRefreshAt: new Date(now.getTime() + deps.config.refreshMaxAgeHours * 3600_000),
-    consecutiveFailures: 0,
-    lastError: undefined,
-  });
+  await updateLatest(
+    deps,
+    connection.id,
+    {
+      ...(retry ? { state: 'authorized' as const } : {}),
+      lastRefreshAt: now,
+      nextRefreshAt: new Date(now.getTime() + deps.config.refreshMaxAgeHours * 3600_000),
+      consecutiveFailures: 0,
+      lastError: undefined,
+    },
+    retry ? ['authorized', 'reauthorization_required'] : ['authorized'],
+  );
+  if (retry) deps.log.info('oauth: connection authorized again by a refresh', { connectionId: connection.id });
   return 'refreshed';
 }
 
-async function updateLatest(deps: TokenDeps, id: string, changes: Parameters<ConnectionRepository['update']>[1]): Promise<void> {
+/** Applies `changes` to the connection as it is now, if its state is still one of `states`. */
+async function updateLatest(
+  deps: TokenDeps,
+  id: string,
+  changes: Parameters<ConnectionRepository['update']>[1],
+  states: Connection['state'][] = ['authorized'],
+): Promise<void> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const current = await deps.connections.get(id);
-    if (!current || current.state !== 'authorized') return;
+    if (!current || !states.includes(current.state)) return;
     if (await deps.connections.update(current, changes)) return;
   }
 }

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { CONNECTION_TYPES, getAccessToken, newKeyRingSecret } from '../../shared/oauth';
 import { silentLogger } from '../../shared/log';
 import { httpRequest } from '../helpers/http';
-import { startOidcServer, type OidcServer } from '../helpers/oidcServer';
+import { DEFAULT_USER, startOidcServer, type OidcServer } from '../helpers/oidcServer';
 import { startScanHost, type ScanHost } from '../helpers/scanStack';
 
 const CLIENT_ID = '3f1c2b7a-9d4e-4c8a-a1b2-0c9d8e7f6a5b';
@@ -32,6 +32,12 @@ afterAll(async () => {
   await host?.stop();
   await idp?.stop();
 });
+beforeEach(() => {
+  idp.setUser({ ...DEFAULT_USER, home: undefined });
+  idp.consentRevoked = false;
+  idp.withholdOfflineAccess = false;
+  idp.forgeNonce = null;
+});
 
 const api = (path: string) => `${host.server.url}/api/${path}`;
 const admin = { 'x-functions-key': ADMIN };
@@ -49,6 +55,28 @@ function callbackOnHost(location: string): string {
   const u = new URL(location);
   return `${host.server.url}${u.pathname}${u.search}`;
 }
+
+/**
+ * Plays the administrator: creates the connection (unless it exists), starts the authorization on
+ * the host, signs in at the identity platform and follows its redirect back to the host's callback.
+ */
+async function authorizeOnHost(id: string, options: { type?: string; loginHint?: string } = {}) {
+  if ((await httpRequest(api(`connections/${id}`), { headers: admin })).status === 404) {
+    expect((await create({ type: options.type ?? 'smtpMicrosoft', displayName: id, id })).status).toBe(201);
+  }
+  const hint = options.loginHint ? `&login_hint=${encodeURIComponent(options.loginHint)}` : '';
+  const start = await httpRequest(`${api(`oauth2/client/${id}/authorize`)}?code=${ADMIN}${hint}`);
+  expect(start.status).toBe(302);
+  const authorizeUrl = new URL(start.headers.location as string);
+  const signIn = await fetch(authorizeUrl, { redirect: 'manual' });
+  expect(signIn.status).toBe(302);
+  const callback = await httpRequest(callbackOnHost(signIn.headers.get('location')!));
+  return { authorizeUrl, callback };
+}
+
+const refreshRequests = () => idp.tokenRequests.filter((r) => r.grant_type === 'refresh_token').length;
+const refreshNow = (id: string, headers: Record<string, string> = admin) => httpRequest(api(`connections/${id}/refresh`), { method: 'POST', headers });
+const shown = async (id: string) => (await httpRequest(api(`connections/${id}`), { headers: admin })).json;
 
 describe('connection administration', () => {
   it('needs the admin key', async () => {
@@ -172,5 +200,52 @@ describe('connection ids', () => {
   it('answers a well-formed id that names no connection with 404', async () => {
     const res = await httpRequest(api('connections/no-such-connection'), { headers: admin });
     expect(res).toMatchObject({ status: 404, json: { error: 'connection_not_found' } });
+  });
+});
+
+describe('refresh on demand: POST /api/connections/{id}/refresh', () => {
+  it('refreshes the connection now and shows it; with consent revoked it says so, and once consent is back it recovers', async () => {
+    const id = 'refresh-now';
+    expect((await authorizeOnHost(id)).callback.status).toBe(200);
+    const before = refreshRequests();
+    const res = await refreshNow(id);
+    expect(res.status).toBe(200);
+    expect(res.json).toMatchObject({ outcome: 'refreshed', connection: { id, state: 'authorized', consecutiveFailures: 0, lastRefreshAt: expect.any(String) } });
+    expect(refreshRequests()).toBe(before + 1);
+    for (const rt of idp.issuedRefreshTokens) expect(res.text).not.toContain(rt);
+    expect(res.text).not.toContain('eyJ');
+
+    idp.consentRevoked = true;
+    const revoked = await refreshNow(id);
+    expect(revoked).toMatchObject({ status: 409, json: { error: 'reauthorization_required', message: expect.stringMatching(/AADSTS65001/) } });
+    expect(await shown(id)).toMatchObject({ state: 'reauthorization_required' });
+
+    // The administrator grants consent again: the stored refresh token works, the connection is back.
+    idp.consentRevoked = false;
+    const back = await refreshNow(id);
+    expect(back.status).toBe(200);
+    expect(back.json).toMatchObject({ outcome: 'refreshed', connection: { state: 'authorized', consecutiveFailures: 0 } });
+    expect(back.json.connection.lastError).toBeUndefined();
+    expect(await shown(id)).toMatchObject({ state: 'authorized' });
+  });
+
+  it('keeps the tokens on a transient failure and answers 503 saying the timer retries', async () => {
+    const id = 'refresh-busy';
+    expect((await authorizeOnHost(id)).callback.status).toBe(200);
+    const sealed = (await host.services.storage.tokenCaches.read(id))!.sealed;
+    idp.failNextTokenRequests(1, 503);
+    const res = await refreshNow(id);
+    expect(res).toMatchObject({ status: 503, json: { error: 'refresh_failed', message: expect.stringMatching(/tokens are kept/) } });
+    expect((await host.services.storage.tokenCaches.read(id))!.sealed).toBe(sealed);
+    expect(await shown(id)).toMatchObject({ state: 'authorized', consecutiveFailures: 1 });
+    expect((await refreshNow(id)).status).toBe(200);
+  });
+
+  it('needs the admin key, answers 404 for no such connection and 409 for one never authorized', async () => {
+    expect((await refreshNow('refresh-none', {})).status).toBe(401);
+    expect(await refreshNow('refresh-none')).toMatchObject({ status: 404, json: { error: 'connection_not_found' } });
+    expect((await create({ type: 'oneDrive', displayName: 'Never authorized', id: 'refresh-pending' })).status).toBe(201);
+    expect(await refreshNow('refresh-pending')).toMatchObject({ status: 409, json: { error: 'reauthorization_required', message: expect.stringMatching(/Authorize/) } });
+    expect(await refreshNow('%2Fx')).toMatchObject({ status: 400, json: { error: 'invalid_id' } });
   });
 });
