@@ -144,7 +144,7 @@ export async function completeAuthorization(deps: AuthorizeDeps, typeInPath: str
   const now = new Date();
   const updated = await deps.connections.update(connection, {
     state: 'authorized',
-    account: { upn: claims.upn ?? claims.preferred_username, oid: claims.oid!, tid: claims.tid! },
+    account: { upn: claims.upn ?? claims.preferred_username, oid: claims.oid!, tid: claims.tid!, homeAccountId: result.account!.homeAccountId },
     grantedScopes: result.scopes,
     lastRefreshAt: now,
     nextRefreshAt: new Date(now.getTime() + deps.config.refreshMaxAgeHours * 3600_000),
@@ -160,7 +160,7 @@ export async function completeAuthorization(deps: AuthorizeDeps, typeInPath: str
 
 function validate(type: ConnectionType, result: AuthenticationResult): string | undefined {
   const claims = result.idTokenClaims as { oid?: string; tid?: string };
-  if (!claims?.oid || !claims.tid) return 'The sign-in returned no account identity (oid, tid). Authorize again.';
+  if (!claims?.oid || !claims.tid || !result.account?.homeAccountId) return 'The sign-in returned no account identity (oid, tid). Authorize again.';
   if (claims.tid === CONSUMER_TENANT_ID) {
     return 'Personal Microsoft accounts are not supported. Sign in with a work or school account.';
   }

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { AppError, BadRequestError } from '../errors';
 import { describeError } from '../log';
-import type { Connection } from '../storage';
+import type { Connection, ConnectionAccount } from '../storage';
 import { redirectUri, type AuthorizeDeps } from './authorize';
 import { checkConnectionId, isConnectionId } from './connectionId';
 import { ConnectionNotFoundError, ReauthorizationRequiredError } from './errors';
@@ -15,7 +15,7 @@ export interface ConnectionView {
   tenant: string;
   displayName: string;
   state: Connection['state'];
-  account?: { upn?: string; oid: string; tid: string };
+  account?: ConnectionAccount;
   grantedScopes: string[];
   lastRefreshAt?: string;
   nextRefreshAt?: string;

@@ -84,9 +84,10 @@ async function useStoredTokens(deps: TokenDeps, connection: Connection, options:
 async function acquire(deps: TokenDeps, connection: Connection, type: ConnectionType, scopes: string[], forceRefresh: boolean): Promise<AuthenticationResult> {
   const plugin = new EncryptedTableCachePlugin(connection.id, deps.tokenCaches, deps.cipher);
   const client = await deps.msal.create(type, plugin, connection.tenant);
-  const account: AccountInfo | null = await client
-    .getTokenCache()
-    .getAccountByHomeId(`${connection.account!.oid}.${connection.account!.tid}`);
+  // MSAL keys the account by client_info's home account (uid.utid), not by the ID token's oid.tid:
+  // for a guest they differ. Connections authorized before homeAccountId was kept are members.
+  const { homeAccountId, oid, tid } = connection.account!;
+  const account: AccountInfo | null = await client.getTokenCache().getAccountByHomeId(homeAccountId ?? `${oid}.${tid}`);
   if (!account) throw Object.assign(new Error('No tokens are stored for this connection.'), { errorCode: 'no_tokens_found' });
   return client.acquireTokenSilent({ account, scopes, forceRefresh });
 }

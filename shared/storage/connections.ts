@@ -11,8 +11,12 @@ export interface Connection {
   tenant: string;
   displayName: string;
   state: ConnectionState;
-  /** The account: UPN for display, oid + tid as its identity. */
-  account?: { upn?: string; oid: string; tid: string };
+  /**
+   * The account: UPN for display, oid + tid (the ID token's: the object in the tenant signed in to)
+   * as its identity, and MSAL's homeAccountId (`uid.utid` of client_info: the home account, which
+   * differs from `oid.tid` for a guest) under which its tokens are cached.
+   */
+  account?: ConnectionAccount;
   grantedScopes: string[];
   lastRefreshAt?: Date;
   nextRefreshAt?: Date;
@@ -22,6 +26,14 @@ export interface Connection {
   createdAt: Date;
   updatedAt: Date;
   etag: string;
+}
+
+export interface ConnectionAccount {
+  upn?: string;
+  oid: string;
+  tid: string;
+  /** Absent on connections authorized before it was recorded: their home account is `oid.tid`. */
+  homeAccountId?: string;
 }
 
 export type NewConnection = Pick<Connection, 'id' | 'type' | 'tenant' | 'displayName'>;
@@ -87,6 +99,7 @@ function toEntity(c: Omit<Connection, 'etag'>) {
     accountUpn: c.account?.upn,
     accountOid: c.account?.oid,
     accountTid: c.account?.tid,
+    accountHomeId: c.account?.homeAccountId,
     grantedScopes: JSON.stringify(c.grantedScopes),
     lastRefreshAt: c.lastRefreshAt,
     nextRefreshAt: c.nextRefreshAt,
@@ -105,7 +118,14 @@ function fromEntity(e: Record<string, unknown> & { etag: string }): Connection {
     tenant: e.tenant as string,
     displayName: e.displayName as string,
     state: e.state as ConnectionState,
-    account: e.accountOid ? { upn: e.accountUpn as string | undefined, oid: e.accountOid as string, tid: e.accountTid as string } : undefined,
+    account: e.accountOid
+      ? {
+          upn: e.accountUpn as string | undefined,
+          oid: e.accountOid as string,
+          tid: e.accountTid as string,
+          ...(e.accountHomeId ? { homeAccountId: e.accountHomeId as string } : {}),
+        }
+      : undefined,
     grantedScopes: JSON.parse((e.grantedScopes as string) || '[]') as string[],
     lastRefreshAt: date(e.lastRefreshAt),
     nextRefreshAt: date(e.nextRefreshAt),

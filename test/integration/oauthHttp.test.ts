@@ -1,6 +1,6 @@
 /** The OAuth endpoints over real HTTP through the local host, with the real MSAL and the local OIDC server. */
 import { writeFileSync } from 'node:fs';
-import { CONNECTION_TYPES, getAccessToken, newKeyRingSecret } from '../../shared/oauth';
+import { CONNECTION_TYPES, getAccessToken, newKeyRingSecret, refreshConnection } from '../../shared/oauth';
 import { silentLogger } from '../../shared/log';
 import { httpRequest } from '../helpers/http';
 import { DEFAULT_USER, startOidcServer, type OidcServer } from '../helpers/oidcServer';
@@ -247,5 +247,30 @@ describe('refresh on demand: POST /api/connections/{id}/refresh', () => {
     expect((await create({ type: 'oneDrive', displayName: 'Never authorized', id: 'refresh-pending' })).status).toBe(201);
     expect(await refreshNow('refresh-pending')).toMatchObject({ status: 409, json: { error: 'reauthorization_required', message: expect.stringMatching(/Authorize/) } });
     expect(await refreshNow('%2Fx')).toMatchObject({ status: 400, json: { error: 'invalid_id' } });
+  });
+});
+
+describe('guest (B2B) accounts', () => {
+  const GUEST_OID = '00000000-0000-0000-0000-0000000000c4';
+  const HOME = { oid: '00000000-0000-0000-0000-0000000000c3', tid: 'aaaaaaaa-0000-4000-8000-00000000000f' };
+
+  it('keep their connection across refreshes: the tokens are found under the home account client_info names', async () => {
+    const id = 'guest-mailbox';
+    idp.setUser({ oid: GUEST_OID, upn: 'carol_fabrikam.example#EXT#@contoso.example', name: 'Carol Guest', home: HOME });
+    const { callback } = await authorizeOnHost(id);
+    expect(callback.status).toBe(200);
+    expect(await shown(id)).toMatchObject({ state: 'authorized', account: { oid: GUEST_OID, tid: DEFAULT_USER.tid } });
+
+    const before = refreshRequests();
+    const res = await refreshNow(id);
+    expect(res.status).toBe(200);
+    expect(res.json).toMatchObject({ outcome: 'refreshed', connection: { state: 'authorized' } });
+    expect(refreshRequests()).toBe(before + 1);
+    // The timer's refresh and the connectors' tokens work the same way.
+    const deps = host.services.oauthDeps(silentLogger);
+    const c = (await host.services.storage.connections.get(id))!;
+    expect(await refreshConnection(deps, c)).toBe('refreshed');
+    await expect(getAccessToken(deps, id)).resolves.toMatchObject({ accessToken: expect.any(String) });
+    expect(refreshRequests()).toBe(before + 2);
   });
 });

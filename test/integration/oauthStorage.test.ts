@@ -21,7 +21,7 @@ describe('ConnectionRepository', () => {
 
     const updated = await repo.update(created, {
       state: 'authorized',
-      account: { upn: 'scans@contoso.com', oid: 'oid-1', tid: 'tid-1' },
+      account: { upn: 'scans@contoso.com', oid: 'oid-1', tid: 'tid-1', homeAccountId: 'home-oid.home-tid' },
       grantedScopes: ['https://outlook.office.com/SMTP.Send', 'offline_access'],
       lastRefreshAt: new Date('2026-11-23T10:00:00Z'),
     });
@@ -29,7 +29,7 @@ describe('ConnectionRepository', () => {
     const read = await repo.get(id);
     expect(read).toMatchObject({
       state: 'authorized',
-      account: { upn: 'scans@contoso.com', oid: 'oid-1', tid: 'tid-1' },
+      account: { upn: 'scans@contoso.com', oid: 'oid-1', tid: 'tid-1', homeAccountId: 'home-oid.home-tid' },
       grantedScopes: ['https://outlook.office.com/SMTP.Send', 'offline_access'],
       lastRefreshAt: new Date('2026-11-23T10:00:00Z'),
       consecutiveFailures: 0,
