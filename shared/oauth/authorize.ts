@@ -159,10 +159,10 @@ export async function completeAuthorization(deps: AuthorizeDeps, typeInPath: str
 }
 
 function validate(type: ConnectionType, result: AuthenticationResult): string | undefined {
-  const claims = result.idTokenClaims as { oid?: string; tid?: string };
+  const claims = result.idTokenClaims as { oid?: string; tid?: string; idp?: string };
   if (!claims?.oid || !claims.tid || !result.account?.homeAccountId) return 'The sign-in returned no account identity (oid, tid). Authorize again.';
-  if (claims.tid === CONSUMER_TENANT_ID) {
-    return 'Personal Microsoft accounts are not supported. Sign in with a work or school account.';
+  if (isPersonalAccount(claims, result.account.homeAccountId)) {
+    return 'Personal Microsoft accounts are not supported (also not when invited as a guest). Sign in with a work or school account.';
   }
   const granted = new Set(result.scopes.map((s) => s.toLowerCase()));
   const missing = requiredScopes(type).filter((s) => !OIDC_SCOPES.has(s) && !granted.has(s.toLowerCase()) && !granted.has(shortName(s)));
@@ -170,6 +170,18 @@ function validate(type: ConnectionType, result: AuthenticationResult): string | 
     return `The permission ${missing.join(', ')} was not granted. An administrator must consent to it, then authorize again.`;
   }
   return undefined;
+}
+
+/**
+ * A personal Microsoft account: signed in to the consumer tenant, or invited as a guest, whose ID
+ * token names this tenant but whose home tenant (client_info's utid, the second half of MSAL's
+ * homeAccountId; the ID token's idp) is the consumer tenant.
+ */
+function isPersonalAccount(claims: { tid?: string; idp?: string }, homeAccountId: string): boolean {
+  const consumer = CONSUMER_TENANT_ID.toLowerCase();
+  const homeTenant = homeAccountId.slice(homeAccountId.lastIndexOf('.') + 1).toLowerCase();
+  const idp = (claims.idp ?? '').toLowerCase();
+  return claims.tid?.toLowerCase() === consumer || homeTenant === consumer || idp.includes(consumer) || idp === 'live.com';
 }
 
 /** Entra reports Graph scopes both as full URIs and as short names. */

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { CONNECTION_TYPES, getAccessToken, newKeyRingSecret, refreshConnection } from '../../shared/oauth';
 import { silentLogger } from '../../shared/log';
 import { httpRequest } from '../helpers/http';
-import { DEFAULT_USER, startOidcServer, type OidcServer } from '../helpers/oidcServer';
+import { CONSUMER_TENANT_ID, DEFAULT_USER, startOidcServer, type OidcServer } from '../helpers/oidcServer';
 import { startScanHost, type ScanHost } from '../helpers/scanStack';
 
 const CLIENT_ID = '3f1c2b7a-9d4e-4c8a-a1b2-0c9d8e7f6a5b';
@@ -272,5 +272,21 @@ describe('guest (B2B) accounts', () => {
     expect(await refreshConnection(deps, c)).toBe('refreshed');
     await expect(getAccessToken(deps, id)).resolves.toMatchObject({ accessToken: expect.any(String) });
     expect(refreshRequests()).toBe(before + 2);
+  });
+
+  it('refuses a personal Microsoft account invited as a guest (home tenant: the consumer tenant) and keeps no tokens', async () => {
+    const id = 'msa-guest';
+    idp.setUser({
+      oid: '00000000-0000-0000-0000-0000000000e6',
+      upn: 'someone_outlook.com#EXT#@contoso.example',
+      name: 'Someone',
+      home: { oid: '00000000-0000-0000-0000-0000000000e7', tid: CONSUMER_TENANT_ID },
+    });
+    const { callback } = await authorizeOnHost(id);
+    expect(callback.status).toBe(400);
+    expect(callback.text).toContain('Personal Microsoft accounts are not supported');
+    expect(await shown(id)).toMatchObject({ state: 'error', lastError: expect.stringMatching(/Personal Microsoft accounts/) });
+    expect((await shown(id)).account).toBeUndefined();
+    expect(await host.services.storage.tokenCaches.read(id)).toBeUndefined();
   });
 });
