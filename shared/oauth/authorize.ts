@@ -4,12 +4,12 @@
  * authorization is cleared, as the vendor material requires.
  */
 import { randomBytes } from 'node:crypto';
-import { CryptoProvider, type AuthenticationResult } from '@azure/msal-node';
-import { AppError, ConfigError } from '../errors';
+import { CryptoProvider, type AuthenticationResult, type ConfidentialClientApplication } from '@azure/msal-node';
+import { AppError, ConfigError, SecretNotFoundError } from '../errors';
 import { describeError, type Logger } from '../log';
-import type { Connection, ConnectionRepository, AuthStateRepository, TokenCacheRepository } from '../storage';
+import { ConcurrentWriteError, type Connection, type ConnectionChanges, type ConnectionRepository, type AuthStateRepository, type TokenCacheRepository } from '../storage';
 import type { OAuthConfig } from '../config';
-import { EncryptedTableCachePlugin } from './cachePlugin';
+import { tokenCacheContext } from './cachePlugin';
 import { CONSUMER_TENANT_ID, ConnectionNotFoundError, OIDC_SCOPES } from './errors';
 import { checkConnectionId } from './connectionId';
 import type { MsalClients } from './msalClient';
@@ -108,12 +108,20 @@ export async function completeAuthorization(deps: AuthorizeDeps, typeInPath: str
     return { ok: false, status: 400, title: 'Missing code', message: 'The sign-in response has no authorization code. Start again from Authorize.' };
   }
 
-  // A new authorization replaces whatever tokens the connection had.
-  await deps.tokenCaches.delete(connection.id);
-  const plugin = new EncryptedTableCachePlugin(connection.id, deps.tokenCaches, deps.cipher);
+  // The code is exchanged into a client of its own (MSAL's in-memory cache): whatever tokens the
+  // connection has stay as they are until the new grant is validated, and then it replaces them.
+  const kept = () => `Nothing was changed${connection.state === 'authorized' ? `: '${connection.id}' keeps its earlier authorization` : ''}. Try again in a few minutes: start again from Authorize.`;
+  let client: ConfidentialClientApplication;
+  try {
+    client = await deps.msal.create(typeInPath, undefined, connection.tenant);
+  } catch (err) {
+    if (err instanceof AppError || err instanceof ConfigError || err instanceof SecretNotFoundError) throw err;
+    // The identity platform's metadata could not be read: nothing was asked of it yet.
+    deps.log.warn('oauth: the identity platform could not be reached', { connectionId: connection.id, ...describeError(err) });
+    return { ok: false, status: 503, title: 'The identity platform could not be reached', message: kept(), connectionId: connection.id };
+  }
   let result: AuthenticationResult;
   try {
-    const client = await deps.msal.create(typeInPath, plugin, connection.tenant);
     result = await client.acquireTokenByCode({
       code: query.code,
       scopes: requestedScopes(typeInPath),
@@ -121,9 +129,11 @@ export async function completeAuthorization(deps: AuthorizeDeps, typeInPath: str
       codeVerifier: state.codeVerifier,
     });
   } catch (err) {
-    if (err instanceof AppError || err instanceof ConfigError) throw err;
     const e = err as { errorCode?: string; errorMessage?: string };
     deps.log.warn('oauth: code exchange failed', { connectionId: connection.id, ...describeError(err) });
+    if (isTransient(err)) {
+      return { ok: false, status: 503, title: 'The identity platform is temporarily unavailable', message: kept(), connectionId: connection.id };
+    }
     await clearAuthorization(deps, connection, `The code exchange failed: ${e.errorCode ?? 'error'}.`);
     return {
       ok: false,
@@ -140,9 +150,10 @@ export async function completeAuthorization(deps: AuthorizeDeps, typeInPath: str
     return { ok: false, status: 400, title: 'Authorization refused', message: problem, connectionId: connection.id };
   }
 
+  await replaceTokens(deps, connection.id, client.getTokenCache().serialize());
   const claims = result.idTokenClaims as { oid?: string; tid?: string; preferred_username?: string; upn?: string };
   const now = new Date();
-  const updated = await deps.connections.update(connection, {
+  const changes: ConnectionChanges = {
     state: 'authorized',
     account: { upn: claims.upn ?? claims.preferred_username, oid: claims.oid!, tid: claims.tid!, homeAccountId: result.account!.homeAccountId },
     grantedScopes: result.scopes,
@@ -150,12 +161,47 @@ export async function completeAuthorization(deps: AuthorizeDeps, typeInPath: str
     nextRefreshAt: new Date(now.getTime() + deps.config.refreshMaxAgeHours * 3600_000),
     consecutiveFailures: 0,
     lastError: undefined,
-  });
+  };
+  // The new authorization is the whole truth about the connection: applied to its latest version
+  // (the timer may have written it meanwhile), ETag-guarded.
+  let updated: Connection | undefined;
+  for (let attempt = 0, current: Connection | undefined = connection; attempt < 5 && current && !updated; attempt++) {
+    updated = await deps.connections.update(current, changes);
+    if (!updated) current = await deps.connections.get(connection.id);
+  }
   if (!updated) {
-    return { ok: false, status: 409, title: 'Connection changed', message: 'The connection was changed while you signed in. Start again from Authorize.' };
+    if (!(await deps.connections.get(connection.id))) await deps.tokenCaches.delete(connection.id);
+    return { ok: false, status: 409, title: 'Connection changed', message: 'The connection was changed or deleted while you signed in. Start again from Authorize.' };
   }
   deps.log.info('oauth: connection authorized', { connectionId: connection.id, type: typeInPath });
   return { ok: true, connection: updated };
+}
+
+/** Seals the new token cache and puts it in place of the connection's, whatever was there. */
+async function replaceTokens(deps: AuthorizeDeps, connectionId: string, cache: string): Promise<void> {
+  const sealed = await deps.cipher.encrypt(cache, tokenCacheContext(connectionId));
+  for (let attempt = 1; ; attempt++) {
+    const current = await deps.tokenCaches.read(connectionId);
+    try {
+      await deps.tokenCaches.write(connectionId, sealed, current?.etag);
+      return;
+    } catch (err) {
+      // A refresh of the old grant wrote meanwhile: read its ETag again and replace it.
+      if (!(err instanceof ConcurrentWriteError) || attempt >= 5) throw err;
+    }
+  }
+}
+
+/**
+ * A failure that says nothing about the grant, so an earlier authorization must stay: the network
+ * (MSAL's network_error), a 5xx or 429 answer (AADSTS90033 "a transient error", 50196), or MSAL's
+ * throttling of those (errorCode: the answer's error codes).
+ */
+function isTransient(err: unknown): boolean {
+  const e = err as { errorCode?: string; errorMessage?: string; status?: number };
+  if (typeof e?.status === 'number' && (e.status === 429 || e.status >= 500)) return true;
+  if (['network_error', 'temporarily_unavailable', 'server_error', 'request_timeout'].includes(e?.errorCode ?? '')) return true;
+  return /^(90033|50196)$/.test(e?.errorCode ?? '') || /AADSTS(90033|50196)\b/.test(e?.errorMessage ?? '');
 }
 
 function validate(type: ConnectionType, result: AuthenticationResult): string | undefined {

@@ -290,3 +290,39 @@ describe('guest (B2B) accounts', () => {
     expect(await host.services.storage.tokenCaches.read(id)).toBeUndefined();
   });
 });
+
+describe('authorizing a working connection again', () => {
+  it.each([
+    ['503 (AADSTS90033)', 'again-503', () => idp.failNextTokenRequests(1, 503)],
+    ['a network failure', 'again-net', () => idp.dropNextTokenRequests(1)],
+  ])('a transient failure of the code exchange (%s) leaves it as it was, and the page says to try again', async (_, id, fail) => {
+    expect((await authorizeOnHost(id)).callback.status).toBe(200);
+    const before = await shown(id);
+    const sealed = (await host.services.storage.tokenCaches.read(id))!.sealed;
+    fail();
+    const { callback } = await authorizeOnHost(id);
+    expect(callback.status).toBe(503);
+    expect(callback.text).toMatch(/try again/i);
+    expect(callback.text).toMatch(/earlier authorization/);
+    expect(await shown(id)).toEqual(before);
+    expect((await host.services.storage.tokenCaches.read(id))!.sealed).toBe(sealed);
+    expect((await refreshNow(id)).status).toBe(200);
+    // And the next attempt goes through.
+    expect((await authorizeOnHost(id)).callback.status).toBe(200);
+  });
+
+  it('a refused grant still clears the earlier authorization (validation fails: cleared, as the vendor material requires)', async () => {
+    const id = 'again-refused';
+    expect((await authorizeOnHost(id)).callback.status).toBe(200);
+    idp.grantOnly(['https://outlook.office.com/IMAP.AccessAsUser.All']);
+    try {
+      const { callback } = await authorizeOnHost(id);
+      expect(callback.status).toBe(400);
+      expect(callback.text).toContain('SMTP.Send was not granted');
+    } finally {
+      idp.grantOnly(null);
+    }
+    expect(await shown(id)).toMatchObject({ state: 'error' });
+    expect(await host.services.storage.tokenCaches.read(id)).toBeUndefined();
+  });
+});
