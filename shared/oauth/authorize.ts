@@ -144,13 +144,14 @@ export async function completeAuthorization(deps: AuthorizeDeps, typeInPath: str
     };
   }
 
-  const problem = validate(typeInPath, result);
+  const cache = client.getTokenCache().serialize();
+  const problem = validate(typeInPath, result) ?? withoutRefreshToken(cache, result.account!.homeAccountId);
   if (problem) {
     await clearAuthorization(deps, connection, problem);
     return { ok: false, status: 400, title: 'Authorization refused', message: problem, connectionId: connection.id };
   }
 
-  await replaceTokens(deps, connection.id, client.getTokenCache().serialize());
+  await replaceTokens(deps, connection.id, cache);
   const claims = result.idTokenClaims as { oid?: string; tid?: string; preferred_username?: string; upn?: string };
   const now = new Date();
   const changes: ConnectionChanges = {
@@ -190,6 +191,19 @@ async function replaceTokens(deps: AuthorizeDeps, connectionId: string, cache: s
       if (!(err instanceof ConcurrentWriteError) || attempt >= 5) throw err;
     }
   }
+}
+
+/**
+ * offline_access is required: without a refresh token the authorization would stop working when
+ * the first access token expires. Entra leaves the scope out of the response's `scope`, so what
+ * tells is whether the code redemption brought a refresh token for the account.
+ */
+function withoutRefreshToken(cache: string, homeAccountId: string): string | undefined {
+  const parsed = JSON.parse(cache) as { RefreshToken?: Record<string, { home_account_id?: string; secret?: string }> };
+  const found = Object.values(parsed.RefreshToken ?? {}).some((rt) => rt.home_account_id === homeAccountId && !!rt.secret);
+  return found
+    ? undefined
+    : 'The sign-in gave no refresh token: the permission offline_access (Maintain access to data you have given it access to) was not granted. Grant it to the app (an administrator can consent for the organization), then authorize again.';
 }
 
 /**

@@ -326,3 +326,18 @@ describe('authorizing a working connection again', () => {
     expect(await host.services.storage.tokenCaches.read(id)).toBeUndefined();
   });
 });
+
+describe('offline_access', () => {
+  it('a grant without a refresh token is refused with what to grant, and nothing is kept', async () => {
+    const id = 'no-offline';
+    idp.withholdOfflineAccess = true;
+    const { callback } = await authorizeOnHost(id);
+    expect(callback.status).toBe(400);
+    expect(callback.text).toContain('offline_access');
+    expect(callback.text).toMatch(/refresh token/);
+    expect(await shown(id)).toMatchObject({ state: 'error', lastError: expect.stringContaining('offline_access') });
+    expect(await host.services.storage.tokenCaches.read(id)).toBeUndefined();
+    idp.withholdOfflineAccess = false;
+    expect((await authorizeOnHost(id)).callback.status).toBe(200);
+  });
+});
