@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { CryptoProvider, type AuthenticationResult, type ConfidentialClientApplication } from '@azure/msal-node';
-import { AppError, ConfigError, SecretNotFoundError } from '../errors';
+import { AppError, BadRequestError, ConfigError, SecretNotFoundError } from '../errors';
 import { describeError, type Logger } from '../log';
 import { ConcurrentWriteError, type Connection, type ConnectionChanges, type ConnectionRepository, type AuthStateRepository, type TokenCacheRepository } from '../storage';
 import type { OAuthConfig } from '../config';
@@ -40,6 +40,10 @@ export function redirectUri(config: OAuthConfig, type: ConnectionType): string {
 export async function startAuthorization(deps: AuthorizeDeps, connectionId: string, loginHint?: string): Promise<string> {
   const connection = await deps.connections.get(checkConnectionId(connectionId));
   if (!connection) throw new ConnectionNotFoundError(connectionId);
+  const hint = loginHint?.trim();
+  if (hint && (hint.length > 256 || /[\u0000-\u001f\u007f]/.test(hint))) {
+    throw new BadRequestError('invalid_login_hint', 'login_hint must be the account to sign in as (a UPN such as scans@contoso.com), at most 256 characters.');
+  }
   const type = connection.type as ConnectionType;
   const uri = redirectUri(deps.config, type);
   const pkce = await new CryptoProvider().generatePkceCodes();
@@ -58,8 +62,10 @@ export async function startAuthorization(deps: AuthorizeDeps, connectionId: stri
     state,
     codeChallenge: pkce.challenge,
     codeChallengeMethod: 'S256',
-    loginHint: loginHint || undefined,
-    prompt: 'select_account',
+    // With a hint the identity platform signs the hinted account in (its sign-in page prefilled,
+    // or its session); without one it shows the account picker, so the administrator chooses the
+    // account rather than the browser's session. MSAL drops the hint with select_account.
+    ...(hint ? { loginHint: hint } : { prompt: 'select_account' }),
     responseMode: 'query',
   });
 }

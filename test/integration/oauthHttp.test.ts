@@ -341,3 +341,21 @@ describe('offline_access', () => {
     expect((await authorizeOnHost(id)).callback.status).toBe(200);
   });
 });
+
+describe('login_hint', () => {
+  const SCANS = { oid: '00000000-0000-0000-0000-0000000000f8', tid: DEFAULT_USER.tid, upn: 'scans@contoso.example', name: 'Scans mailbox' };
+
+  it('reaches the identity platform, which signs the hinted account in; without one the account picker is asked for', async () => {
+    idp.addAccount(SCANS);
+    const { authorizeUrl, callback } = await authorizeOnHost('hinted', { loginHint: SCANS.upn });
+    expect(authorizeUrl.searchParams.get('login_hint')).toBe(SCANS.upn);
+    expect(authorizeUrl.searchParams.get('prompt')).not.toBe('select_account');
+    expect(callback.status).toBe(200);
+    expect(await shown('hinted')).toMatchObject({ state: 'authorized', account: { upn: SCANS.upn, oid: SCANS.oid } });
+
+    const plain = await authorizeOnHost('not-hinted');
+    expect(plain.authorizeUrl.searchParams.get('prompt')).toBe('select_account');
+    expect(plain.authorizeUrl.searchParams.has('login_hint')).toBe(false);
+    expect(await shown('not-hinted')).toMatchObject({ account: { upn: DEFAULT_USER.upn } });
+  });
+});
