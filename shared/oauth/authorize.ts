@@ -14,7 +14,7 @@ import { CONSUMER_TENANT_ID, ConnectionNotFoundError, OIDC_SCOPES } from './erro
 import { checkConnectionId } from './connectionId';
 import type { MsalClients } from './msalClient';
 import { isConnectionType, redirectPath, requestedScopes, requiredScopes, type ConnectionType } from './permissions';
-import type { TokenCipher } from './tokenCipher';
+import { TokenDecryptError, type TokenCipher } from './tokenCipher';
 
 const STATE_LIFETIME_MS = 10 * 60 * 1000;
 
@@ -48,11 +48,14 @@ export async function startAuthorization(deps: AuthorizeDeps, connectionId: stri
   const uri = redirectUri(deps.config, type);
   const pkce = await new CryptoProvider().generatePkceCodes();
   const state = randomBytes(32).toString('base64url');
+  // The nonce comes back in the ID token: a token from another sign-in does not match it.
+  const nonce = randomBytes(32).toString('base64url');
+  const secrets: SealedSignIn = { codeVerifier: pkce.verifier, nonce };
   await deps.authStates.save(state, {
     connectionId,
     connectionType: type,
-    codeVerifier: pkce.verifier,
     redirectUri: uri,
+    sealed: await deps.cipher.encrypt(JSON.stringify(secrets), signInContext(state)),
     expiresAt: new Date(Date.now() + STATE_LIFETIME_MS),
   });
   const client = await deps.msal.create(type, undefined, connection.tenant);
@@ -62,12 +65,32 @@ export async function startAuthorization(deps: AuthorizeDeps, connectionId: stri
     state,
     codeChallenge: pkce.challenge,
     codeChallengeMethod: 'S256',
+    nonce,
     // With a hint the identity platform signs the hinted account in (its sign-in page prefilled,
     // or its session); without one it shows the account picker, so the administrator chooses the
     // account rather than the browser's session. MSAL drops the hint with select_account.
     ...(hint ? { loginHint: hint } : { prompt: 'select_account' }),
     responseMode: 'query',
   });
+}
+
+/** What a sign-in keeps secret until its callback, sealed with the TokenCipher in its oauthstates row. */
+interface SealedSignIn {
+  /** PKCE code verifier (S256), sent with the code exchange. */
+  codeVerifier: string;
+  /** The nonce sent to the authorize endpoint, which the ID token must carry. */
+  nonce: string;
+}
+
+/** The additional authenticated data of a sign-in's sealed secrets: its state (never stored). */
+const signInContext = (state: string) => `oauthstate:${state}`;
+
+/**
+ * Deletes the oauthstates rows of sign-ins that were started and never finished, once expired (the
+ * token refresh timer runs it); returns how many were deleted.
+ */
+export async function deleteExpiredAuthStates(deps: Pick<AuthorizeDeps, 'authStates'>, now = new Date()): Promise<number> {
+  return deps.authStates.deleteExpired(now);
 }
 
 export interface CallbackQuery {
@@ -98,6 +121,13 @@ export async function completeAuthorization(deps: AuthorizeDeps, typeInPath: str
     return { ok: false, status: 400, title: 'Sign-in not accepted', message };
   }
   const state = consumed.state;
+  let signIn: SealedSignIn;
+  try {
+    signIn = JSON.parse(await deps.cipher.decrypt(state.sealed, signInContext(query.state))) as SealedSignIn;
+  } catch (err) {
+    if (!(err instanceof TokenDecryptError)) throw err;
+    return { ok: false, status: 400, title: 'Sign-in not accepted', message: 'This sign-in response is not valid: it was not started by ScanRelay. Start again from Authorize.' };
+  }
   if (state.connectionType !== typeInPath) {
     return { ok: false, status: 400, title: 'Sign-in not accepted', message: 'The sign-in response arrived at another connection type\'s address. Start again from Authorize.' };
   }
@@ -132,13 +162,19 @@ export async function completeAuthorization(deps: AuthorizeDeps, typeInPath: str
       code: query.code,
       scopes: requestedScopes(typeInPath),
       redirectUri: state.redirectUri,
-      codeVerifier: state.codeVerifier,
+      codeVerifier: signIn.codeVerifier,
+      // MSAL checks the ID token's nonce against it (nonce_mismatch); validate() checks it again.
+      nonce: signIn.nonce,
     });
   } catch (err) {
     const e = err as { errorCode?: string; errorMessage?: string };
     deps.log.warn('oauth: code exchange failed', { connectionId: connection.id, ...describeError(err) });
     if (isTransient(err)) {
       return { ok: false, status: 503, title: 'The identity platform is temporarily unavailable', message: kept(), connectionId: connection.id };
+    }
+    if (e.errorCode === 'nonce_mismatch') {
+      await clearAuthorization(deps, connection, NONCE_MISMATCH);
+      return { ok: false, status: 400, title: 'Sign-in not accepted', message: NONCE_MISMATCH, connectionId: connection.id };
     }
     await clearAuthorization(deps, connection, `The code exchange failed: ${e.errorCode ?? 'error'}.`);
     return {
@@ -151,7 +187,7 @@ export async function completeAuthorization(deps: AuthorizeDeps, typeInPath: str
   }
 
   const cache = client.getTokenCache().serialize();
-  const problem = validate(typeInPath, result) ?? withoutRefreshToken(cache, result.account!.homeAccountId);
+  const problem = validate(typeInPath, result, signIn.nonce) ?? withoutRefreshToken(cache, result.account!.homeAccountId);
   if (problem) {
     await clearAuthorization(deps, connection, problem);
     return { ok: false, status: 400, title: 'Authorization refused', message: problem, connectionId: connection.id };
@@ -224,8 +260,11 @@ function isTransient(err: unknown): boolean {
   return /^(90033|50196)$/.test(e?.errorCode ?? '') || /AADSTS(90033|50196)\b/.test(e?.errorMessage ?? '');
 }
 
-function validate(type: ConnectionType, result: AuthenticationResult): string | undefined {
-  const claims = result.idTokenClaims as { oid?: string; tid?: string; idp?: string };
+const NONCE_MISMATCH = "The ID token does not belong to the sign-in ScanRelay started (its nonce is another sign-in's). Start again from Authorize.";
+
+function validate(type: ConnectionType, result: AuthenticationResult, nonce: string): string | undefined {
+  const claims = result.idTokenClaims as { oid?: string; tid?: string; idp?: string; nonce?: string };
+  if (claims?.nonce !== nonce) return NONCE_MISMATCH;
   if (!claims?.oid || !claims.tid || !result.account?.homeAccountId) return 'The sign-in returned no account identity (oid, tid). Authorize again.';
   if (isPersonalAccount(claims, result.account.homeAccountId)) {
     return 'Personal Microsoft accounts are not supported (also not when invited as a guest). Sign in with a work or school account.';

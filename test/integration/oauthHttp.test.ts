@@ -1,6 +1,8 @@
 /** The OAuth endpoints over real HTTP through the local host, with the real MSAL and the local OIDC server. */
+import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { CONNECTION_TYPES, getAccessToken, newKeyRingSecret, refreshConnection } from '../../shared/oauth';
+import { InvocationContext } from '@azure/functions';
+import { CONNECTION_TYPES, deleteExpiredAuthStates, getAccessToken, newKeyRingSecret, refreshConnection } from '../../shared/oauth';
 import { silentLogger } from '../../shared/log';
 import { httpRequest } from '../helpers/http';
 import { CONSUMER_TENANT_ID, DEFAULT_USER, startOidcServer, type OidcServer } from '../helpers/oidcServer';
@@ -357,5 +359,80 @@ describe('login_hint', () => {
     expect(plain.authorizeUrl.searchParams.get('prompt')).toBe('select_account');
     expect(plain.authorizeUrl.searchParams.has('login_hint')).toBe(false);
     expect(await shown('not-hinted')).toMatchObject({ account: { upn: DEFAULT_USER.upn } });
+  });
+});
+
+describe('sign-in state (oauthstates)', () => {
+  const sha256 = (v: string) => createHash('sha256').update(v).digest('base64url');
+  const stateRows = async () => {
+    const rows: Array<Record<string, unknown>> = [];
+    const table = host.services.storage.clients.table('oauthstates');
+    for await (const e of table.listEntities<Record<string, unknown>>()) rows.push(e);
+    return rows;
+  };
+  const rowOf = async (state: string) => {
+    const key = createHash('sha256').update(state, 'utf8').digest('hex');
+    return (await stateRows()).find((r) => r.partitionKey === key);
+  };
+  async function startOnly(id: string) {
+    if ((await httpRequest(api(`connections/${id}`), { headers: admin })).status === 404) await create({ type: 'oneDrive', displayName: id, id });
+    const start = await httpRequest(`${api(`oauth2/client/${id}/authorize`)}?code=${ADMIN}`);
+    expect(start.status).toBe(302);
+    return new URL(start.headers.location as string).searchParams;
+  }
+
+  it('keeps the PKCE verifier and the nonce encrypted: no value of the row is the verifier of the challenge sent', async () => {
+    const params = await startOnly('state-sealed');
+    const challenge = params.get('code_challenge')!;
+    const nonce = params.get('nonce');
+    expect(nonce).toMatch(/^[A-Za-z0-9_-]{32,}$/);
+    const row = (await rowOf(params.get('state')!))!;
+    expect(row).toBeDefined();
+    expect(row).not.toHaveProperty('codeVerifier');
+    for (const value of Object.values(row)) {
+      if (typeof value !== 'string') continue;
+      expect(sha256(value)).not.toBe(challenge);
+      expect(value).not.toContain(nonce);
+    }
+  });
+
+  it('sends a nonce and refuses an ID token whose nonce is another sign-in\'s', async () => {
+    const id = 'nonce-checked';
+    expect((await authorizeOnHost(id)).authorizeUrl.searchParams.get('nonce')).toBeTruthy();
+    idp.forgeNonce = 'another-sign-in';
+    const { callback } = await authorizeOnHost(id);
+    expect(callback.status).toBe(400);
+    expect(callback.text).toMatch(/nonce/);
+    expect(await shown(id)).toMatchObject({ state: 'error' });
+  });
+
+  it('expires abandoned sign-ins: the refresh timer deletes rows past their expiry and keeps the others', async () => {
+    const abandoned = await startOnly('state-abandoned');
+    const fresh = await startOnly('state-fresh');
+    const deps = host.services.oauthDeps(silentLogger);
+    // Eleven minutes later, both are expired: deleted, and a late callback is refused as unknown.
+    const later = new Date(Date.now() + 11 * 60_000);
+    expect(await deleteExpiredAuthStates(deps, new Date())).toBe(0);
+    expect(await rowOf(abandoned.get('state')!)).toBeDefined();
+
+    // The timer, at its real time: only what has expired goes.
+    const { refreshTokens } = await import('../../functions/refreshTokens');
+    const logged: string[] = [];
+    const context = new InvocationContext({ functionName: 'refreshTokens', logHandler: (level, ...args) => logged.push(`${level} ${JSON.stringify(args)}`) });
+    await host.services.storage.authStates.save('expired-' + abandoned.get('state'), {
+      connectionId: 'state-abandoned',
+      connectionType: 'oneDrive',
+      redirectUri: `${BASE}/api/oauth2/client/oneDrive/authorize-callback`,
+      sealed: 'g1.k1.x.y.z',
+      expiresAt: new Date(Date.now() - 1000),
+    });
+    await refreshTokens.handler({ isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: { last: '', next: '', lastUpdated: '' } }, context);
+    expect(await rowOf('expired-' + abandoned.get('state'))).toBeUndefined();
+    expect(await rowOf(abandoned.get('state')!)).toBeDefined();
+    expect(logged.some((l) => l.includes('expiredSignIns'))).toBe(true);
+
+    expect(await deleteExpiredAuthStates(deps, later)).toBeGreaterThanOrEqual(2);
+    expect(await rowOf(abandoned.get('state')!)).toBeUndefined();
+    expect(await rowOf(fresh.get('state')!)).toBeUndefined();
   });
 });

@@ -68,8 +68,8 @@ describe('AuthStateRepository', () => {
   const value = (expiresAt: Date) => ({
     connectionId: 'c1',
     connectionType: 'smtpMicrosoft',
-    codeVerifier: 'verifier',
     redirectUri: 'https://scanrelay.example/api/oauth2/client/smtpMicrosoft/authorize-callback',
+    sealed: 'g1.k1.iv.tag.body',
     expiresAt,
   });
 
@@ -99,5 +99,17 @@ describe('AuthStateRepository', () => {
     await stack.services.storage.authStates.save(state, value(new Date(Date.now() + 600_000)));
     const table = stack.services.storage.clients.table('oauthstates');
     for await (const e of table.listEntities()) expect(JSON.stringify(e)).not.toContain(state);
+  });
+
+  it('deletes the rows of expired sign-ins, and only those', async () => {
+    const repo = stack.services.storage.authStates;
+    const now = Date.now();
+    const gone = [randomUUID(), randomUUID()];
+    const kept = randomUUID();
+    for (const s of gone) await repo.save(s, value(new Date(now - 1000)));
+    await repo.save(kept, value(new Date(now + 600_000)));
+    expect(await repo.deleteExpired(new Date(now))).toBeGreaterThanOrEqual(2);
+    for (const s of gone) await expect(repo.consume(s)).resolves.toEqual({ ok: false, reason: 'unknown' });
+    await expect(repo.consume(kept)).resolves.toMatchObject({ ok: true });
   });
 });
