@@ -202,6 +202,7 @@ export async function completeAuthorization(deps: AuthorizeDeps, typeInPath: str
     grantedScopes: result.scopes,
     lastRefreshAt: now,
     nextRefreshAt: new Date(now.getTime() + deps.config.refreshMaxAgeHours * 3600_000),
+    accessTokenExpiresAt: result.expiresOn ?? undefined,
     consecutiveFailures: 0,
     lastError: undefined,
   };

@@ -14,6 +14,7 @@ import type { MsalClients } from './msalClient';
 import { requestedScopes, type ConnectionType } from './permissions';
 import type { TokenCipher } from './tokenCipher';
 import { forEachLimited } from '../concurrency';
+import { nextOccurrence } from '../schedule';
 
 export interface TokenDeps {
   config: OAuthConfig;
@@ -130,9 +131,9 @@ export interface RefreshOptions {
 /** Refreshes one connection's tokens and records the outcome on the connection. */
 export async function refreshConnection(deps: TokenDeps, connection: Connection, now = new Date(), options: RefreshOptions = {}): Promise<RefreshOutcome> {
   const retry = options.retryReauthorization === true && connection.state === 'reauthorization_required' && connection.account !== undefined;
+  let token: AccessToken;
   try {
-    if (retry) await useStoredTokens(deps, connection, { forceRefresh: true });
-    else await getAccessToken(deps, connection.id, { forceRefresh: true });
+    token = retry ? await useStoredTokens(deps, connection, { forceRefresh: true }) : await getAccessToken(deps, connection.id, { forceRefresh: true });
   } catch (err) {
     options.onFailure?.(err);
     if (err instanceof ReauthorizationRequiredError) return 'reauthorization_required';
@@ -153,6 +154,7 @@ export async function refreshConnection(deps: TokenDeps, connection: Connection,
       ...(retry ? { state: 'authorized' as const } : {}),
       lastRefreshAt: now,
       nextRefreshAt: new Date(now.getTime() + deps.config.refreshMaxAgeHours * 3600_000),
+      accessTokenExpiresAt: token.expiresOn,
       consecutiveFailures: 0,
       lastError: undefined,
     },
@@ -176,17 +178,34 @@ async function updateLatest(
   }
 }
 
-/** Whether a connection is due: its last refresh is too old, or its planned refresh time has come. */
-export function isDue(connection: Connection, config: OAuthConfig, now: Date): boolean {
+/** An access token is renewed when it has less than this left (MSAL's own renewal offset is 5 minutes). */
+const EXPIRY_MARGIN_MS = 5 * 60_000;
+
+/** When the refresh timer runs next after `now` (TOKEN_REFRESH_SCHEDULE); at the latest the refresh age away. */
+export function nextTimerRun(config: OAuthConfig, now: Date): Date {
+  const fallback = new Date(now.getTime() + config.refreshMaxAgeHours * 3600_000);
+  const next = nextOccurrence(config.refreshSchedule, now);
+  return next && next < fallback ? next : fallback;
+}
+
+/**
+ * Whether a connection is due: its last refresh is too old, its planned refresh time has come, or
+ * its access token expires before the timer's next run (`nextRun`, computed once per run). A
+ * connection backing off after failures waits for its planned time, whatever its token.
+ */
+export function isDue(connection: Connection, config: OAuthConfig, now: Date, nextRun = nextTimerRun(config, now)): boolean {
   if (connection.state !== 'authorized') return false;
   if (connection.nextRefreshAt && connection.nextRefreshAt <= now) return true;
   const last = connection.lastRefreshAt?.getTime() ?? 0;
-  return now.getTime() - last >= config.refreshMaxAgeHours * 3600_000;
+  if (now.getTime() - last >= config.refreshMaxAgeHours * 3600_000) return true;
+  const expires = connection.accessTokenExpiresAt?.getTime();
+  return connection.consecutiveFailures === 0 && expires !== undefined && expires - EXPIRY_MARGIN_MS <= nextRun.getTime();
 }
 
 /** The timer's work: refresh every due connection, a few at a time; one slow connection does not hold up the rest. */
 export async function refreshDueConnections(deps: TokenDeps, now = new Date(), concurrency = 4): Promise<Record<RefreshOutcome, number>> {
-  const due = (await deps.connections.list()).filter((c) => isDue(c, deps.config, now));
+  const nextRun = nextTimerRun(deps.config, now);
+  const due = (await deps.connections.list()).filter((c) => isDue(c, deps.config, now, nextRun));
   const counts: Record<RefreshOutcome, number> = { refreshed: 0, reauthorization_required: 0, failed: 0 };
   await forEachLimited(due, concurrency, async (c) => {
     counts[await refreshConnection(deps, c, now)]++;

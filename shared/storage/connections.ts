@@ -20,6 +20,8 @@ export interface Connection {
   grantedScopes: string[];
   lastRefreshAt?: Date;
   nextRefreshAt?: Date;
+  /** When the access token of the last authorization or refresh expires (the timer refreshes it before). */
+  accessTokenExpiresAt?: Date;
   consecutiveFailures: number;
   /** What went wrong last, in words for an administrator (never a token). */
   lastError?: string;
@@ -103,6 +105,7 @@ function toEntity(c: Omit<Connection, 'etag'>) {
     grantedScopes: JSON.stringify(c.grantedScopes),
     lastRefreshAt: c.lastRefreshAt,
     nextRefreshAt: c.nextRefreshAt,
+    accessTokenExpiresAt: c.accessTokenExpiresAt,
     consecutiveFailures: c.consecutiveFailures,
     lastError: c.lastError,
     createdAt: c.createdAt,
@@ -129,6 +132,7 @@ function fromEntity(e: Record<string, unknown> & { etag: string }): Connection {
     grantedScopes: JSON.parse((e.grantedScopes as string) || '[]') as string[],
     lastRefreshAt: date(e.lastRefreshAt),
     nextRefreshAt: date(e.nextRefreshAt),
+    accessTokenExpiresAt: date(e.accessTokenExpiresAt),
     consecutiveFailures: Number(e.consecutiveFailures ?? 0),
     lastError: e.lastError as string | undefined,
     createdAt: date(e.createdAt)!,
