@@ -48,8 +48,14 @@ export interface ValidatedResource {
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Quotes a client-supplied name in an error detail: short and printable. */
-export const quoteName = (s: string): string => `"${(s.length > 60 ? s.slice(0, 60) + '…' : s).replace(/[^\x20-\x7e]/g, '?')}"`;
+/** Quotes a client-supplied name in an error detail: printable, and cut (with '…') past `max` characters. */
+export const quoteName = (s: string, max = 60): string => {
+  const printable = s.replace(/[^\x20-\x7e]/g, '?');
+  return `"${printable.length > max ? `${printable.slice(0, max)}…` : printable}"`;
+};
+
+/** Schema URNs are long (Microsoft's run past 70 characters): quoted whole up to this length. */
+const MAX_URN_SHOWN = 200;
 
 const MANAGER = ENTERPRISE_USER.attributes.find((a) => a.name === 'manager')!;
 
@@ -152,9 +158,9 @@ function checkSchemas(value: unknown, type: ResourceType): void {
   if (!Array.isArray(value) || !value.every((s) => typeof s === 'string')) {
     throw badRequest('invalidSyntax', `"schemas" must be an array of schema URNs, such as ["${type.schema.id}"].`);
   }
-  const known = [type.schema, ...type.extensions].map((s) => s.id.toLowerCase());
+  const known = [type.schema.id, ...type.extensions.map((e) => e.id), ...type.acceptedSchemas].map((id) => id.toLowerCase());
   for (const s of value as string[]) {
-    if (!known.includes(s.toLowerCase())) throw badRequest('invalidSyntax', `Unknown schema ${quoteName(s)} for a ${type.name}; see /Schemas.`);
+    if (!known.includes(s.toLowerCase())) throw badRequest('invalidSyntax', `Unknown schema ${quoteName(s, MAX_URN_SHOWN)} for a ${type.name}; see /Schemas.`);
   }
   if (!(value as string[]).some((s) => s.toLowerCase() === type.schema.id.toLowerCase())) {
     throw badRequest('invalidSyntax', `"schemas" must include "${type.schema.id}".`);

@@ -232,3 +232,26 @@ describe.each<Dialect>(['default', 'aadOptscim062020'])('Entra provisioning cycl
     expect(lookup.json).toEqual(emptyList);
   });
 });
+
+describe('group provisioning as Microsoft documents it for Entra', () => {
+  const ADSCIM_GROUP = 'http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group';
+
+  it('accepts the create request with the ADSCIM Group schema, and answers with the core schema', async () => {
+    const displayName = `ADSCIM ${randomUUID()}`;
+    const res = await scim.post('/Groups', { schemas: [GROUP_SCHEMA, ADSCIM_GROUP], externalId: randomUUID(), displayName, meta: { resourceType: 'Group' } });
+    expect(res.status).toBe(201);
+    expect(res.json).toMatchObject({ schemas: [GROUP_SCHEMA], displayName });
+    const read = await scim.get(`/Groups/${res.json.id}`);
+    expect(read.json.schemas).toEqual([GROUP_SCHEMA]);
+    expect((await scim.request('PUT', `/Groups/${res.json.id}`, { schemas: [GROUP_SCHEMA, ADSCIM_GROUP], displayName })).status).toBe(200);
+    expect((await scim.delete(`/Groups/${res.json.id}`)).status).toBe(204);
+  });
+
+  it('names an unknown schema whole in the error detail', async () => {
+    const unknown = 'http://schemas.example.com/2006/11/ResourceManagement/SomethingElse/2.0/Group';
+    const res = await scim.post('/Groups', { schemas: [GROUP_SCHEMA, unknown], displayName: `Unknown ${randomUUID()}` });
+    expect(res.status).toBe(400);
+    expect(res.json.detail).toContain(`"${unknown}"`);
+    expect(res.json.detail).not.toContain('?');
+  });
+});
