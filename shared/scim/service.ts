@@ -384,7 +384,7 @@ function positiveInt(raw: string | null, name: string, fallback: number, min = 1
 
 function uniqueness(err: unknown): unknown {
   if (err instanceof DirectoryConflictError) {
-    return conflict(`The ${err.attribute === 'username' ? 'userName' : err.attribute} "${truncate(err.value)}" is already in use by another resource.`);
+    return conflict(`The ${err.attribute} "${truncate(err.value)}" is already in use by another resource (compared without regard to case).`);
   }
   return err;
 }

@@ -254,4 +254,28 @@ describe('group provisioning as Microsoft documents it for Entra', () => {
     expect(res.json.detail).toContain(`"${unknown}"`);
     expect(res.json.detail).not.toContain('?');
   });
+
+  it('keeps group displayNames unique regardless of case: 409 uniqueness on create, PUT and PATCH', async () => {
+    const name = `Printers ${randomUUID()}`;
+    const first = await scim.post('/Groups', { schemas: [GROUP_SCHEMA], displayName: name });
+    expect(first.status).toBe(201);
+    const dup = await scim.post('/Groups', { schemas: [GROUP_SCHEMA], displayName: name.toUpperCase() });
+    expect(dup.status).toBe(409);
+    expect(dup.json).toEqual({ schemas: [ERROR], status: '409', scimType: 'uniqueness', detail: expect.stringContaining('displayName') });
+
+    const other = await scim.post('/Groups', { schemas: [GROUP_SCHEMA], displayName: `Other ${randomUUID()}` });
+    expect(other.status).toBe(201);
+    const patched = await scim.patch(`/Groups/${other.json.id}`, [{ op: 'replace', path: 'displayName', value: name.toLowerCase() }]);
+    expect(patched).toMatchObject({ status: 409, json: { scimType: 'uniqueness' } });
+    const put = await scim.request('PUT', `/Groups/${other.json.id}`, { schemas: [GROUP_SCHEMA], displayName: name });
+    expect(put).toMatchObject({ status: 409, json: { scimType: 'uniqueness' } });
+    expect((await scim.get(`/Groups/${other.json.id}`)).json.displayName).toBe(other.json.displayName);
+
+    // A group may change the case of its own name; a deleted group's name is free again.
+    expect((await scim.patch(`/Groups/${first.json.id}`, [{ op: 'replace', path: 'displayName', value: name.toLowerCase() }])).status).toBe(204);
+    expect((await scim.delete(`/Groups/${first.json.id}`)).status).toBe(204);
+    const again = await scim.post('/Groups', { schemas: [GROUP_SCHEMA], displayName: name });
+    expect(again.status).toBe(201);
+    for (const id of [other.json.id, again.json.id]) expect((await scim.delete(`/Groups/${id}`)).status).toBe(204);
+  });
 });
