@@ -430,13 +430,32 @@ function projectAttribute(scope: string, attr: Attribute, value: unknown, includ
   return pick(value);
 }
 
-/** The comma-separated `attributes` / `excludedAttributes` query parameter (RFC 7644 §3.4.2.5); undefined when absent or empty. */
-export function parseAttributeList(param: string | null | undefined): string[] | undefined {
+/**
+ * RFC 7644 §3.10 attribute notation: `[schema URN ":"] attrName ["." subAttr]`, names of letters,
+ * digits, '-', '_' (and `$ref`); a URN adds ':' and '.'. No filter, no space, no quote.
+ */
+const ATTRIBUTE_NOTATION = /^[A-Za-z0-9:._$-]+$/;
+
+/**
+ * The comma-separated `attributes` / `excludedAttributes` query parameter (RFC 7644 §3.4.2.5);
+ * undefined when absent or empty. `parameter` names it in errors. A name that is not attribute
+ * notation (a value filter such as `emails[type eq "work"]`) is refused with 400 invalidValue
+ * rather than ignored: it would otherwise silently return something else than asked for. A
+ * well-formed name of no known attribute is ignored, as the RFC gives no error for it.
+ */
+export function parseAttributeList(param: string | null | undefined, parameter = 'attributes'): string[] | undefined {
   if (param === null || param === undefined) return undefined;
   const names = param
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s.length > 0)
     .slice(0, 200);
+  const bad = names.find((n) => !ATTRIBUTE_NOTATION.test(n));
+  if (bad !== undefined) {
+    throw badRequest(
+      'invalidValue',
+      `${parameter}: ${quoteName(bad, 120)} is not an attribute name. ${parameter} takes attribute names in RFC 7644 §3.10 notation (such as emails or emails.value), without filters.`,
+    );
+  }
   return names.length > 0 ? names : undefined;
 }

@@ -366,7 +366,10 @@ function parseBody(req: ScimRequest): unknown {
 }
 
 function viewOptions(req: ScimRequest) {
-  return { attributes: parseAttributeList(req.query.get('attributes')), excludedAttributes: parseAttributeList(req.query.get('excludedAttributes')) };
+  return {
+    attributes: parseAttributeList(req.query.get('attributes'), 'attributes'),
+    excludedAttributes: parseAttributeList(req.query.get('excludedAttributes'), 'excludedAttributes'),
+  };
 }
 
 function wants(view: { attributes?: string[]; excludedAttributes?: string[] }, name: string): boolean {
