@@ -1,8 +1,9 @@
 /**
  * Timer: refreshes the tokens of every due connection so authorizations last (offline_access),
- * and warns when a client secret expires within 30 days.
+ * deletes the expired state of sign-ins nobody finished, and warns when a client secret expires
+ * within 30 days.
  */
-import { clientSecretWarnings, refreshDueConnections } from '../shared/oauth';
+import { clientSecretWarnings, deleteExpiredAuthStates, refreshDueConnections } from '../shared/oauth';
 import { getServices } from '../shared/services';
 import type { TimerFunction } from '../host/definitions';
 import { invocationLogger } from '../host/http';
@@ -15,7 +16,8 @@ export const refreshTokens: TimerFunction = {
   handler: async (_timer, context) => {
     const deps = getServices().oauthDeps(invocationLogger(context));
     const counts = await refreshDueConnections(deps);
-    context.log('refreshTokens: done', counts);
+    const expiredSignIns = await deleteExpiredAuthStates(deps);
+    context.log('refreshTokens: done', { ...counts, expiredSignIns });
     for (const w of await clientSecretWarnings(deps.config, deps.secrets)) context.warn(w.message);
   },
 };

@@ -5,6 +5,7 @@
 import { authorize } from '../functions/authorize';
 import { authorizeCallback } from '../functions/authorizeCallback';
 import { connection } from '../functions/connection';
+import { connectionRefresh } from '../functions/connectionRefresh';
 import { connections } from '../functions/connections';
 import { deliver } from '../functions/deliver';
 import { directorySync } from '../functions/directorySync';
@@ -24,6 +25,7 @@ export const registry: readonly FunctionDefinition[] = [
   deliver,
   connections,
   connection,
+  connectionRefresh,
   authorize,
   authorizeCallback,
   refreshTokens,

@@ -9,7 +9,10 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { InvocationContext, type Timer } from '@azure/functions';
 import type { QueueClient } from '@azure/storage-queue';
+import { parseSchedule } from '../../shared/schedule';
 import type { FunctionDefinition, QueueFunction, TimerFunction } from '../definitions';
+
+export { parseSchedule };
 
 export interface QueueSettings {
   maxDequeueCount: number;
@@ -37,49 +40,6 @@ export function queueSettings(hostJsonPath = 'host.json'): QueueSettings {
     batchSize: Math.min(32, Number(q.batchSize ?? 16)),
     pollIntervalMs: 1000,
   };
-}
-
-/** Parses a 6-field NCRONTAB expression into a matcher. */
-export function parseSchedule(expression: string): (d: Date) => boolean {
-  const fields = expression.trim().split(/\s+/);
-  if (fields.length !== 6) throw new Error(`Schedule '${expression}' must have 6 fields (sec min hour day month weekday).`);
-  const ranges: Array<[number, number]> = [[0, 59], [0, 59], [0, 23], [1, 31], [1, 12], [0, 6]];
-  const sets = fields.map((f, i) => parseField(numberNames(f, i), ranges[i]![0], ranges[i]![1], expression));
-  return (d) =>
-    sets[0]!.has(d.getSeconds()) &&
-    sets[1]!.has(d.getMinutes()) &&
-    sets[2]!.has(d.getHours()) &&
-    sets[3]!.has(d.getDate()) &&
-    sets[4]!.has(d.getMonth() + 1) &&
-    sets[5]!.has(d.getDay());
-}
-
-const MONTHS = ['january', 'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october', 'november', 'december'];
-const WEEKDAYS = ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'];
-
-/** NCRONTAB also takes month and weekday names (`0 30 9 * Jan Mon`): turns them into numbers. */
-function numberNames(field: string, index: number): string {
-  const names = index === 4 ? MONTHS : index === 5 ? WEEKDAYS : undefined;
-  if (!names) return field;
-  return field.replace(/[a-z]+/gi, (word) => {
-    const w = word.toLowerCase();
-    const i = names.findIndex((n) => n === w || (w.length === 3 && n.startsWith(w)));
-    return i < 0 ? word : String(index === 4 ? i + 1 : i);
-  });
-}
-
-function parseField(field: string, min: number, max: number, expression: string): Set<number> {
-  const out = new Set<number>();
-  for (const part of field.split(',')) {
-    const m = /^(\*|(\d+)(?:-(\d+))?)(?:\/(\d+))?$/.exec(part);
-    if (!m) throw new Error(`Schedule '${expression}': cannot read '${part}'.`);
-    const from = m[1] === '*' ? min : Number(m[2]);
-    const to = m[1] === '*' ? max : m[3] !== undefined ? Number(m[3]) : m[4] ? max : from;
-    const step = m[4] ? Number(m[4]) : 1;
-    if (from < min || to > max || from > to || step < 1) throw new Error(`Schedule '${expression}': '${part}' is out of range.`);
-    for (let v = from; v <= to; v += step) out.add(v);
-  }
-  return out;
 }
 
 export interface TriggerRunner {

@@ -4,16 +4,17 @@
  * authorization is cleared, as the vendor material requires.
  */
 import { randomBytes } from 'node:crypto';
-import { CryptoProvider, type AuthenticationResult } from '@azure/msal-node';
-import { AppError, ConfigError } from '../errors';
+import { CryptoProvider, type AuthenticationResult, type ConfidentialClientApplication } from '@azure/msal-node';
+import { AppError, BadRequestError, ConfigError, SecretNotFoundError } from '../errors';
 import { describeError, type Logger } from '../log';
-import type { Connection, ConnectionRepository, AuthStateRepository, TokenCacheRepository } from '../storage';
+import { ConcurrentWriteError, type Connection, type ConnectionChanges, type ConnectionRepository, type AuthStateRepository, type TokenCacheRepository } from '../storage';
 import type { OAuthConfig } from '../config';
-import { EncryptedTableCachePlugin } from './cachePlugin';
+import { tokenCacheContext } from './cachePlugin';
 import { CONSUMER_TENANT_ID, ConnectionNotFoundError, OIDC_SCOPES } from './errors';
+import { checkConnectionId } from './connectionId';
 import type { MsalClients } from './msalClient';
 import { isConnectionType, redirectPath, requestedScopes, requiredScopes, type ConnectionType } from './permissions';
-import type { TokenCipher } from './tokenCipher';
+import { TokenDecryptError, type TokenCipher } from './tokenCipher';
 
 const STATE_LIFETIME_MS = 10 * 60 * 1000;
 
@@ -37,17 +38,24 @@ export function redirectUri(config: OAuthConfig, type: ConnectionType): string {
 
 /** Starts an authorization: returns the identity platform URL to redirect the administrator to. */
 export async function startAuthorization(deps: AuthorizeDeps, connectionId: string, loginHint?: string): Promise<string> {
-  const connection = await deps.connections.get(connectionId);
+  const connection = await deps.connections.get(checkConnectionId(connectionId));
   if (!connection) throw new ConnectionNotFoundError(connectionId);
+  const hint = loginHint?.trim();
+  if (hint && (hint.length > 256 || /[\u0000-\u001f\u007f]/.test(hint))) {
+    throw new BadRequestError('invalid_login_hint', 'login_hint must be the account to sign in as (a UPN such as scans@contoso.com), at most 256 characters.');
+  }
   const type = connection.type as ConnectionType;
   const uri = redirectUri(deps.config, type);
   const pkce = await new CryptoProvider().generatePkceCodes();
   const state = randomBytes(32).toString('base64url');
+  // The nonce comes back in the ID token: a token from another sign-in does not match it.
+  const nonce = randomBytes(32).toString('base64url');
+  const secrets: SealedSignIn = { codeVerifier: pkce.verifier, nonce };
   await deps.authStates.save(state, {
     connectionId,
     connectionType: type,
-    codeVerifier: pkce.verifier,
     redirectUri: uri,
+    sealed: await deps.cipher.encrypt(JSON.stringify(secrets), signInContext(state)),
     expiresAt: new Date(Date.now() + STATE_LIFETIME_MS),
   });
   const client = await deps.msal.create(type, undefined, connection.tenant);
@@ -57,10 +65,32 @@ export async function startAuthorization(deps: AuthorizeDeps, connectionId: stri
     state,
     codeChallenge: pkce.challenge,
     codeChallengeMethod: 'S256',
-    loginHint: loginHint || undefined,
-    prompt: 'select_account',
+    nonce,
+    // With a hint the identity platform signs the hinted account in (its sign-in page prefilled,
+    // or its session); without one it shows the account picker, so the administrator chooses the
+    // account rather than the browser's session. MSAL drops the hint with select_account.
+    ...(hint ? { loginHint: hint } : { prompt: 'select_account' }),
     responseMode: 'query',
   });
+}
+
+/** What a sign-in keeps secret until its callback, sealed with the TokenCipher in its oauthstates row. */
+interface SealedSignIn {
+  /** PKCE code verifier (S256), sent with the code exchange. */
+  codeVerifier: string;
+  /** The nonce sent to the authorize endpoint, which the ID token must carry. */
+  nonce: string;
+}
+
+/** The additional authenticated data of a sign-in's sealed secrets: its state (never stored). */
+const signInContext = (state: string) => `oauthstate:${state}`;
+
+/**
+ * Deletes the oauthstates rows of sign-ins that were started and never finished, once expired (the
+ * token refresh timer runs it); returns how many were deleted.
+ */
+export async function deleteExpiredAuthStates(deps: Pick<AuthorizeDeps, 'authStates'>, now = new Date()): Promise<number> {
+  return deps.authStates.deleteExpired(now);
 }
 
 export interface CallbackQuery {
@@ -91,6 +121,13 @@ export async function completeAuthorization(deps: AuthorizeDeps, typeInPath: str
     return { ok: false, status: 400, title: 'Sign-in not accepted', message };
   }
   const state = consumed.state;
+  let signIn: SealedSignIn;
+  try {
+    signIn = JSON.parse(await deps.cipher.decrypt(state.sealed, signInContext(query.state))) as SealedSignIn;
+  } catch (err) {
+    if (!(err instanceof TokenDecryptError)) throw err;
+    return { ok: false, status: 400, title: 'Sign-in not accepted', message: 'This sign-in response is not valid: it was not started by ScanRelay. Start again from Authorize.' };
+  }
   if (state.connectionType !== typeInPath) {
     return { ok: false, status: 400, title: 'Sign-in not accepted', message: 'The sign-in response arrived at another connection type\'s address. Start again from Authorize.' };
   }
@@ -107,22 +144,38 @@ export async function completeAuthorization(deps: AuthorizeDeps, typeInPath: str
     return { ok: false, status: 400, title: 'Missing code', message: 'The sign-in response has no authorization code. Start again from Authorize.' };
   }
 
-  // A new authorization replaces whatever tokens the connection had.
-  await deps.tokenCaches.delete(connection.id);
-  const plugin = new EncryptedTableCachePlugin(connection.id, deps.tokenCaches, deps.cipher);
+  // The code is exchanged into a client of its own (MSAL's in-memory cache): whatever tokens the
+  // connection has stay as they are until the new grant is validated, and then it replaces them.
+  const kept = () => `Nothing was changed${connection.state === 'authorized' ? `: '${connection.id}' keeps its earlier authorization` : ''}. Try again in a few minutes: start again from Authorize.`;
+  let client: ConfidentialClientApplication;
+  try {
+    client = await deps.msal.create(typeInPath, undefined, connection.tenant);
+  } catch (err) {
+    if (err instanceof AppError || err instanceof ConfigError || err instanceof SecretNotFoundError) throw err;
+    // The identity platform's metadata could not be read: nothing was asked of it yet.
+    deps.log.warn('oauth: the identity platform could not be reached', { connectionId: connection.id, ...describeError(err) });
+    return { ok: false, status: 503, title: 'The identity platform could not be reached', message: kept(), connectionId: connection.id };
+  }
   let result: AuthenticationResult;
   try {
-    const client = await deps.msal.create(typeInPath, plugin, connection.tenant);
     result = await client.acquireTokenByCode({
       code: query.code,
       scopes: requestedScopes(typeInPath),
       redirectUri: state.redirectUri,
-      codeVerifier: state.codeVerifier,
+      codeVerifier: signIn.codeVerifier,
+      // MSAL checks the ID token's nonce against it (nonce_mismatch); validate() checks it again.
+      nonce: signIn.nonce,
     });
   } catch (err) {
-    if (err instanceof AppError || err instanceof ConfigError) throw err;
     const e = err as { errorCode?: string; errorMessage?: string };
     deps.log.warn('oauth: code exchange failed', { connectionId: connection.id, ...describeError(err) });
+    if (isTransient(err)) {
+      return { ok: false, status: 503, title: 'The identity platform is temporarily unavailable', message: kept(), connectionId: connection.id };
+    }
+    if (e.errorCode === 'nonce_mismatch') {
+      await clearAuthorization(deps, connection, NONCE_MISMATCH);
+      return { ok: false, status: 400, title: 'Sign-in not accepted', message: NONCE_MISMATCH, connectionId: connection.id };
+    }
     await clearAuthorization(deps, connection, `The code exchange failed: ${e.errorCode ?? 'error'}.`);
     return {
       ok: false,
@@ -133,35 +186,89 @@ export async function completeAuthorization(deps: AuthorizeDeps, typeInPath: str
     };
   }
 
-  const problem = validate(typeInPath, result);
+  const cache = client.getTokenCache().serialize();
+  const problem = validate(typeInPath, result, signIn.nonce) ?? withoutRefreshToken(cache, result.account!.homeAccountId);
   if (problem) {
     await clearAuthorization(deps, connection, problem);
     return { ok: false, status: 400, title: 'Authorization refused', message: problem, connectionId: connection.id };
   }
 
+  await replaceTokens(deps, connection.id, cache);
   const claims = result.idTokenClaims as { oid?: string; tid?: string; preferred_username?: string; upn?: string };
   const now = new Date();
-  const updated = await deps.connections.update(connection, {
+  const changes: ConnectionChanges = {
     state: 'authorized',
-    account: { upn: claims.upn ?? claims.preferred_username, oid: claims.oid!, tid: claims.tid! },
+    account: { upn: claims.upn ?? claims.preferred_username, oid: claims.oid!, tid: claims.tid!, homeAccountId: result.account!.homeAccountId },
     grantedScopes: result.scopes,
     lastRefreshAt: now,
     nextRefreshAt: new Date(now.getTime() + deps.config.refreshMaxAgeHours * 3600_000),
+    accessTokenExpiresAt: result.expiresOn ?? undefined,
     consecutiveFailures: 0,
     lastError: undefined,
-  });
+  };
+  // The new authorization is the whole truth about the connection: applied to its latest version
+  // (the timer may have written it meanwhile), ETag-guarded.
+  let updated: Connection | undefined;
+  for (let attempt = 0, current: Connection | undefined = connection; attempt < 5 && current && !updated; attempt++) {
+    updated = await deps.connections.update(current, changes);
+    if (!updated) current = await deps.connections.get(connection.id);
+  }
   if (!updated) {
-    return { ok: false, status: 409, title: 'Connection changed', message: 'The connection was changed while you signed in. Start again from Authorize.' };
+    if (!(await deps.connections.get(connection.id))) await deps.tokenCaches.delete(connection.id);
+    return { ok: false, status: 409, title: 'Connection changed', message: 'The connection was changed or deleted while you signed in. Start again from Authorize.' };
   }
   deps.log.info('oauth: connection authorized', { connectionId: connection.id, type: typeInPath });
   return { ok: true, connection: updated };
 }
 
-function validate(type: ConnectionType, result: AuthenticationResult): string | undefined {
-  const claims = result.idTokenClaims as { oid?: string; tid?: string };
-  if (!claims?.oid || !claims.tid) return 'The sign-in returned no account identity (oid, tid). Authorize again.';
-  if (claims.tid === CONSUMER_TENANT_ID) {
-    return 'Personal Microsoft accounts are not supported. Sign in with a work or school account.';
+/** Seals the new token cache and puts it in place of the connection's, whatever was there. */
+async function replaceTokens(deps: AuthorizeDeps, connectionId: string, cache: string): Promise<void> {
+  const sealed = await deps.cipher.encrypt(cache, tokenCacheContext(connectionId));
+  for (let attempt = 1; ; attempt++) {
+    const current = await deps.tokenCaches.read(connectionId);
+    try {
+      await deps.tokenCaches.write(connectionId, sealed, current?.etag);
+      return;
+    } catch (err) {
+      // A refresh of the old grant wrote meanwhile: read its ETag again and replace it.
+      if (!(err instanceof ConcurrentWriteError) || attempt >= 5) throw err;
+    }
+  }
+}
+
+/**
+ * offline_access is required: without a refresh token the authorization would stop working when
+ * the first access token expires. Entra leaves the scope out of the response's `scope`, so what
+ * tells is whether the code redemption brought a refresh token for the account.
+ */
+function withoutRefreshToken(cache: string, homeAccountId: string): string | undefined {
+  const parsed = JSON.parse(cache) as { RefreshToken?: Record<string, { home_account_id?: string; secret?: string }> };
+  const found = Object.values(parsed.RefreshToken ?? {}).some((rt) => rt.home_account_id === homeAccountId && !!rt.secret);
+  return found
+    ? undefined
+    : 'The sign-in gave no refresh token: the permission offline_access (Maintain access to data you have given it access to) was not granted. Grant it to the app (an administrator can consent for the organization), then authorize again.';
+}
+
+/**
+ * A failure that says nothing about the grant, so an earlier authorization must stay: the network
+ * (MSAL's network_error), a 5xx or 429 answer (AADSTS90033 "a transient error", 50196), or MSAL's
+ * throttling of those (errorCode: the answer's error codes).
+ */
+function isTransient(err: unknown): boolean {
+  const e = err as { errorCode?: string; errorMessage?: string; status?: number };
+  if (typeof e?.status === 'number' && (e.status === 429 || e.status >= 500)) return true;
+  if (['network_error', 'temporarily_unavailable', 'server_error', 'request_timeout'].includes(e?.errorCode ?? '')) return true;
+  return /^(90033|50196)$/.test(e?.errorCode ?? '') || /AADSTS(90033|50196)\b/.test(e?.errorMessage ?? '');
+}
+
+const NONCE_MISMATCH = "The ID token does not belong to the sign-in ScanRelay started (its nonce is another sign-in's). Start again from Authorize.";
+
+function validate(type: ConnectionType, result: AuthenticationResult, nonce: string): string | undefined {
+  const claims = result.idTokenClaims as { oid?: string; tid?: string; idp?: string; nonce?: string };
+  if (claims?.nonce !== nonce) return NONCE_MISMATCH;
+  if (!claims?.oid || !claims.tid || !result.account?.homeAccountId) return 'The sign-in returned no account identity (oid, tid). Authorize again.';
+  if (isPersonalAccount(claims, result.account.homeAccountId)) {
+    return 'Personal Microsoft accounts are not supported (also not when invited as a guest). Sign in with a work or school account.';
   }
   const granted = new Set(result.scopes.map((s) => s.toLowerCase()));
   const missing = requiredScopes(type).filter((s) => !OIDC_SCOPES.has(s) && !granted.has(s.toLowerCase()) && !granted.has(shortName(s)));
@@ -169,6 +276,18 @@ function validate(type: ConnectionType, result: AuthenticationResult): string | 
     return `The permission ${missing.join(', ')} was not granted. An administrator must consent to it, then authorize again.`;
   }
   return undefined;
+}
+
+/**
+ * A personal Microsoft account: signed in to the consumer tenant, or invited as a guest, whose ID
+ * token names this tenant but whose home tenant (client_info's utid, the second half of MSAL's
+ * homeAccountId; the ID token's idp) is the consumer tenant.
+ */
+function isPersonalAccount(claims: { tid?: string; idp?: string }, homeAccountId: string): boolean {
+  const consumer = CONSUMER_TENANT_ID.toLowerCase();
+  const homeTenant = homeAccountId.slice(homeAccountId.lastIndexOf('.') + 1).toLowerCase();
+  const idp = (claims.idp ?? '').toLowerCase();
+  return claims.tid?.toLowerCase() === consumer || homeTenant === consumer || idp.includes(consumer) || idp === 'live.com';
 }
 
 /** Entra reports Graph scopes both as full URIs and as short names. */

@@ -30,6 +30,11 @@ export class EncryptedTableCachePlugin implements ICachePlugin {
   }
 
   private aad(): string {
-    return `tokencache:${this.connectionId}`;
+    return tokenCacheContext(this.connectionId);
   }
+}
+
+/** The additional authenticated data of a connection's sealed token cache: the row's identity. */
+export function tokenCacheContext(connectionId: string): string {
+  return `tokencache:${connectionId}`;
 }

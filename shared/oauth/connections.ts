@@ -1,10 +1,13 @@
-/** Administering connections: create, list, show, delete (which clears its tokens). */
+/** Administering connections: create, list, show, refresh now, delete (which clears its tokens). */
 import { randomUUID } from 'node:crypto';
-import { BadRequestError } from '../errors';
-import type { Connection } from '../storage';
+import { AppError, BadRequestError } from '../errors';
+import { describeError } from '../log';
+import type { Connection, ConnectionAccount } from '../storage';
 import { redirectUri, type AuthorizeDeps } from './authorize';
-import { ConnectionNotFoundError } from './errors';
+import { checkConnectionId, isConnectionId } from './connectionId';
+import { ConnectionNotFoundError, ReauthorizationRequiredError } from './errors';
 import { CONNECTION_TYPES, isConnectionType, type ConnectionType } from './permissions';
+import { refreshConnection } from './tokens';
 
 export interface ConnectionView {
   id: string;
@@ -12,7 +15,7 @@ export interface ConnectionView {
   tenant: string;
   displayName: string;
   state: Connection['state'];
-  account?: { upn?: string; oid: string; tid: string };
+  account?: ConnectionAccount;
   grantedScopes: string[];
   lastRefreshAt?: string;
   nextRefreshAt?: string;
@@ -23,8 +26,6 @@ export interface ConnectionView {
   /** Where an administrator starts (or repeats) the authorization. */
   authorizePath: string;
 }
-
-const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 export async function createConnection(deps: AuthorizeDeps, body: unknown): Promise<ConnectionView> {
   const input = (body && typeof body === 'object' ? body : {}) as Record<string, unknown>;
@@ -37,7 +38,7 @@ export async function createConnection(deps: AuthorizeDeps, body: unknown): Prom
     throw new BadRequestError('invalid_display_name', '"displayName" must be 1 to 64 characters.');
   }
   const id = input.id === undefined ? randomUUID() : input.id;
-  if (typeof id !== 'string' || !ID.test(id)) {
+  if (typeof id !== 'string' || !isConnectionId(id)) {
     throw new BadRequestError('invalid_id', '"id" must be 1 to 63 lowercase letters, digits and dashes.');
   }
   const tenant = input.tenant === undefined ? deps.config.tenant : input.tenant;
@@ -53,17 +54,51 @@ export async function listConnections(deps: AuthorizeDeps): Promise<ConnectionVi
 }
 
 export async function getConnection(deps: AuthorizeDeps, id: string): Promise<ConnectionView> {
-  const c = await deps.connections.get(id);
+  const c = await deps.connections.get(checkConnectionId(id));
   if (!c) throw new ConnectionNotFoundError(id);
   return view(deps, c);
 }
 
+export interface RefreshResult {
+  outcome: 'refreshed';
+  connection: ConnectionView;
+}
+
+/**
+ * Refreshes one connection now, for an administrator who wants to know at once (after fixing
+ * consent, say): a connection that needs reauthorization is tried with its stored tokens too and is
+ * authorized again when they work. Refused: 409 when it must be authorized again (the reason
+ * says why), 503 when the identity platform failed transiently (tokens kept, the timer retries).
+ */
+export async function refreshConnectionNow(deps: AuthorizeDeps, id: string, now = new Date()): Promise<RefreshResult> {
+  const connection = await deps.connections.get(checkConnectionId(id));
+  if (!connection) throw new ConnectionNotFoundError(id);
+  if (!connection.account || connection.state === 'pending' || connection.state === 'error') {
+    throw new ReauthorizationRequiredError(id, `it has no authorization to refresh (state ${connection.state}). Authorize it: ${authorizePath(id)}.`);
+  }
+  let failure: unknown;
+  const outcome = await refreshConnection(deps, connection, now, { retryReauthorization: true, onFailure: (err) => (failure = err) });
+  const latest = (await deps.connections.get(id)) ?? connection;
+  if (outcome === 'refreshed') return { outcome, connection: view(deps, latest) };
+  if (failure instanceof ReauthorizationRequiredError) throw failure;
+  if (outcome === 'reauthorization_required') throw new ReauthorizationRequiredError(id, latest.lastError ?? 'authorize it again.');
+  throw new AppError(
+    503,
+    'refresh_failed',
+    `The identity platform did not complete the refresh of '${id}' (${describeError(failure).message ?? 'error'}); the tokens are kept and the timer retries${
+      latest.nextRefreshAt ? ` at ${latest.nextRefreshAt.toISOString()}` : ''
+    }. Try again in a few minutes.`.slice(0, 1000),
+  );
+}
+
 /** Deletes the connection and its tokens. */
 export async function deleteConnection(deps: AuthorizeDeps, id: string): Promise<void> {
-  if (!(await deps.connections.get(id))) throw new ConnectionNotFoundError(id);
+  if (!(await deps.connections.get(checkConnectionId(id)))) throw new ConnectionNotFoundError(id);
   await deps.tokenCaches.delete(id);
   await deps.connections.delete(id);
 }
+
+const authorizePath = (id: string) => `/api/oauth2/client/${id}/authorize`;
 
 function view(deps: AuthorizeDeps, c: Connection): ConnectionView {
   let uri: string | undefined;
@@ -85,6 +120,6 @@ function view(deps: AuthorizeDeps, c: Connection): ConnectionView {
     consecutiveFailures: c.consecutiveFailures,
     lastError: c.lastError,
     redirectUri: uri,
-    authorizePath: `/api/oauth2/client/${c.id}/authorize`,
+    authorizePath: authorizePath(c.id),
   };
 }

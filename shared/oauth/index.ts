@@ -55,5 +55,6 @@ export * from './permissions';
 export * from './tokenCipher';
 export * from './tokens';
 export * from './connections';
+export * from './connectionId';
 export * from './callbackPage';
 export * from './secretExpiry';

@@ -14,6 +14,7 @@ import type { MsalClients } from './msalClient';
 import { requestedScopes, type ConnectionType } from './permissions';
 import type { TokenCipher } from './tokenCipher';
 import { forEachLimited } from '../concurrency';
+import { nextOccurrence } from '../schedule';
 
 export interface TokenDeps {
   config: OAuthConfig;
@@ -50,6 +51,15 @@ export async function getAccessToken(
   if (connection.state !== 'authorized' || !connection.account) {
     throw new ReauthorizationRequiredError(connectionId, connection.lastError ?? `its state is ${connection.state}.`);
   }
+  return useStoredTokens(deps, connection, options);
+}
+
+/**
+ * An access token from the connection's stored tokens, whatever its recorded state (getAccessToken
+ * checks the state first; an administrator's refresh tries the stored tokens of a connection that
+ * needs reauthorization too, since fixing consent may have made them work again).
+ */
+async function useStoredTokens(deps: TokenDeps, connection: Connection, options: { scopes?: string[]; forceRefresh?: boolean }): Promise<AccessToken> {
   const type = connection.type as ConnectionType;
   const scopes = options.scopes ?? requestedScopes(type).filter((s) => !OIDC_SCOPES.has(s));
   for (let attempt = 1; ; attempt++) {
@@ -65,7 +75,7 @@ export async function getAccessToken(
       if (needsReauthorization(err)) {
         const reason = reauthReason(err);
         await markReauthorizationRequired(deps, connection, reason);
-        throw new ReauthorizationRequiredError(connectionId, reason);
+        throw new ReauthorizationRequiredError(connection.id, reason);
       }
       throw err;
     }
@@ -75,9 +85,10 @@ export async function getAccessToken(
 async function acquire(deps: TokenDeps, connection: Connection, type: ConnectionType, scopes: string[], forceRefresh: boolean): Promise<AuthenticationResult> {
   const plugin = new EncryptedTableCachePlugin(connection.id, deps.tokenCaches, deps.cipher);
   const client = await deps.msal.create(type, plugin, connection.tenant);
-  const account: AccountInfo | null = await client
-    .getTokenCache()
-    .getAccountByHomeId(`${connection.account!.oid}.${connection.account!.tid}`);
+  // MSAL keys the account by client_info's home account (uid.utid), not by the ID token's oid.tid:
+  // for a guest they differ. Connections authorized before homeAccountId was kept are members.
+  const { homeAccountId, oid, tid } = connection.account!;
+  const account: AccountInfo | null = await client.getTokenCache().getAccountByHomeId(homeAccountId ?? `${oid}.${tid}`);
   if (!account) throw Object.assign(new Error('No tokens are stored for this connection.'), { errorCode: 'no_tokens_found' });
   return client.acquireTokenSilent({ account, scopes, forceRefresh });
 }
@@ -91,7 +102,11 @@ function reauthReason(err: unknown): string {
 
 async function markReauthorizationRequired(deps: TokenDeps, connection: Connection, reason: string): Promise<void> {
   for (let current: Connection | undefined = connection; current; current = await deps.connections.get(connection.id)) {
-    if (current.state === 'reauthorization_required') return;
+    if (current.state === 'reauthorization_required') {
+      // Already known; only the reason may be newer (an administrator's refresh shows it).
+      if (current.lastError === reason || (await deps.connections.update(current, { lastError: reason }))) return;
+      continue;
+    }
     const updated = await deps.connections.update(current, { state: 'reauthorization_required', lastError: reason });
     if (updated) {
       // Said once, when the state changes, not on every later attempt.
@@ -103,11 +118,24 @@ async function markReauthorizationRequired(deps: TokenDeps, connection: Connecti
 
 export type RefreshOutcome = 'refreshed' | 'reauthorization_required' | 'failed';
 
+export interface RefreshOptions {
+  /**
+   * Also try the stored tokens of a connection in state reauthorization_required, and make it
+   * authorized again when they work (an administrator's refresh on demand, after fixing consent).
+   */
+  retryReauthorization?: boolean;
+  /** Called with the failure when the outcome is not 'refreshed' (the on-demand refresh reports it). */
+  onFailure?: (err: unknown) => void;
+}
+
 /** Refreshes one connection's tokens and records the outcome on the connection. */
-export async function refreshConnection(deps: TokenDeps, connection: Connection, now = new Date()): Promise<RefreshOutcome> {
+export async function refreshConnection(deps: TokenDeps, connection: Connection, now = new Date(), options: RefreshOptions = {}): Promise<RefreshOutcome> {
+  const retry = options.retryReauthorization === true && connection.state === 'reauthorization_required' && connection.account !== undefined;
+  let token: AccessToken;
   try {
-    await getAccessToken(deps, connection.id, { forceRefresh: true });
+    token = retry ? await useStoredTokens(deps, connection, { forceRefresh: true }) : await getAccessToken(deps, connection.id, { forceRefresh: true });
   } catch (err) {
+    options.onFailure?.(err);
     if (err instanceof ReauthorizationRequiredError) return 'reauthorization_required';
     const failures = connection.consecutiveFailures + 1;
     const backoffMs = Math.min(2 ** Math.min(failures, 10) * 5 * 60_000, deps.config.refreshMaxAgeHours * 3600_000);
@@ -119,34 +147,65 @@ export async function refreshConnection(deps: TokenDeps, connection: Connection,
     });
     return 'failed';
   }
-  await updateLatest(deps, connection.id, {
-    lastRefreshAt: now,
-    nextRefreshAt: new Date(now.getTime() + deps.config.refreshMaxAgeHours * 3600_000),
-    consecutiveFailures: 0,
-    lastError: undefined,
-  });
+  await updateLatest(
+    deps,
+    connection.id,
+    {
+      ...(retry ? { state: 'authorized' as const } : {}),
+      lastRefreshAt: now,
+      nextRefreshAt: new Date(now.getTime() + deps.config.refreshMaxAgeHours * 3600_000),
+      accessTokenExpiresAt: token.expiresOn,
+      consecutiveFailures: 0,
+      lastError: undefined,
+    },
+    retry ? ['authorized', 'reauthorization_required'] : ['authorized'],
+  );
+  if (retry) deps.log.info('oauth: connection authorized again by a refresh', { connectionId: connection.id });
   return 'refreshed';
 }
 
-async function updateLatest(deps: TokenDeps, id: string, changes: Parameters<ConnectionRepository['update']>[1]): Promise<void> {
+/** Applies `changes` to the connection as it is now, if its state is still one of `states`. */
+async function updateLatest(
+  deps: TokenDeps,
+  id: string,
+  changes: Parameters<ConnectionRepository['update']>[1],
+  states: Connection['state'][] = ['authorized'],
+): Promise<void> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const current = await deps.connections.get(id);
-    if (!current || current.state !== 'authorized') return;
+    if (!current || !states.includes(current.state)) return;
     if (await deps.connections.update(current, changes)) return;
   }
 }
 
-/** Whether a connection is due: its last refresh is too old, or its planned refresh time has come. */
-export function isDue(connection: Connection, config: OAuthConfig, now: Date): boolean {
+/** An access token is renewed when it has less than this left (MSAL's own renewal offset is 5 minutes). */
+const EXPIRY_MARGIN_MS = 5 * 60_000;
+
+/** When the refresh timer runs next after `now` (TOKEN_REFRESH_SCHEDULE); at the latest the refresh age away. */
+export function nextTimerRun(config: OAuthConfig, now: Date): Date {
+  const fallback = new Date(now.getTime() + config.refreshMaxAgeHours * 3600_000);
+  const next = nextOccurrence(config.refreshSchedule, now);
+  return next && next < fallback ? next : fallback;
+}
+
+/**
+ * Whether a connection is due: its last refresh is too old, its planned refresh time has come, or
+ * its access token expires before the timer's next run (`nextRun`, computed once per run). A
+ * connection backing off after failures waits for its planned time, whatever its token.
+ */
+export function isDue(connection: Connection, config: OAuthConfig, now: Date, nextRun = nextTimerRun(config, now)): boolean {
   if (connection.state !== 'authorized') return false;
   if (connection.nextRefreshAt && connection.nextRefreshAt <= now) return true;
   const last = connection.lastRefreshAt?.getTime() ?? 0;
-  return now.getTime() - last >= config.refreshMaxAgeHours * 3600_000;
+  if (now.getTime() - last >= config.refreshMaxAgeHours * 3600_000) return true;
+  const expires = connection.accessTokenExpiresAt?.getTime();
+  return connection.consecutiveFailures === 0 && expires !== undefined && expires - EXPIRY_MARGIN_MS <= nextRun.getTime();
 }
 
 /** The timer's work: refresh every due connection, a few at a time; one slow connection does not hold up the rest. */
 export async function refreshDueConnections(deps: TokenDeps, now = new Date(), concurrency = 4): Promise<Record<RefreshOutcome, number>> {
-  const due = (await deps.connections.list()).filter((c) => isDue(c, deps.config, now));
+  const nextRun = nextTimerRun(deps.config, now);
+  const due = (await deps.connections.list()).filter((c) => isDue(c, deps.config, now, nextRun));
   const counts: Record<RefreshOutcome, number> = { refreshed: 0, reauthorization_required: 0, failed: 0 };
   await forEachLimited(due, concurrency, async (c) => {
     counts[await refreshConnection(deps, c, now)]++;

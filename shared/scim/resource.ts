@@ -48,8 +48,14 @@ export interface ValidatedResource {
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Quotes a client-supplied name in an error detail: short and printable. */
-export const quoteName = (s: string): string => `"${(s.length > 60 ? s.slice(0, 60) + '…' : s).replace(/[^\x20-\x7e]/g, '?')}"`;
+/** Quotes a client-supplied name in an error detail: printable, and cut (with '…') past `max` characters. */
+export const quoteName = (s: string, max = 60): string => {
+  const printable = s.replace(/[^\x20-\x7e]/g, '?');
+  return `"${printable.length > max ? `${printable.slice(0, max)}…` : printable}"`;
+};
+
+/** Schema URNs are long (Microsoft's run past 70 characters): quoted whole up to this length. */
+const MAX_URN_SHOWN = 200;
 
 const MANAGER = ENTERPRISE_USER.attributes.find((a) => a.name === 'manager')!;
 
@@ -152,9 +158,9 @@ function checkSchemas(value: unknown, type: ResourceType): void {
   if (!Array.isArray(value) || !value.every((s) => typeof s === 'string')) {
     throw badRequest('invalidSyntax', `"schemas" must be an array of schema URNs, such as ["${type.schema.id}"].`);
   }
-  const known = [type.schema, ...type.extensions].map((s) => s.id.toLowerCase());
+  const known = [type.schema.id, ...type.extensions.map((e) => e.id), ...type.acceptedSchemas].map((id) => id.toLowerCase());
   for (const s of value as string[]) {
-    if (!known.includes(s.toLowerCase())) throw badRequest('invalidSyntax', `Unknown schema ${quoteName(s)} for a ${type.name}; see /Schemas.`);
+    if (!known.includes(s.toLowerCase())) throw badRequest('invalidSyntax', `Unknown schema ${quoteName(s, MAX_URN_SHOWN)} for a ${type.name}; see /Schemas.`);
   }
   if (!(value as string[]).some((s) => s.toLowerCase() === type.schema.id.toLowerCase())) {
     throw badRequest('invalidSyntax', `"schemas" must include "${type.schema.id}".`);
@@ -424,13 +430,32 @@ function projectAttribute(scope: string, attr: Attribute, value: unknown, includ
   return pick(value);
 }
 
-/** The comma-separated `attributes` / `excludedAttributes` query parameter (RFC 7644 §3.4.2.5); undefined when absent or empty. */
-export function parseAttributeList(param: string | null | undefined): string[] | undefined {
+/**
+ * RFC 7644 §3.10 attribute notation: `[schema URN ":"] attrName ["." subAttr]`, names of letters,
+ * digits, '-', '_' (and `$ref`); a URN adds ':' and '.'. No filter, no space, no quote.
+ */
+const ATTRIBUTE_NOTATION = /^[A-Za-z0-9:._$-]+$/;
+
+/**
+ * The comma-separated `attributes` / `excludedAttributes` query parameter (RFC 7644 §3.4.2.5);
+ * undefined when absent or empty. `parameter` names it in errors. A name that is not attribute
+ * notation (a value filter such as `emails[type eq "work"]`) is refused with 400 invalidValue
+ * rather than ignored: it would otherwise silently return something else than asked for. A
+ * well-formed name of no known attribute is ignored, as the RFC gives no error for it.
+ */
+export function parseAttributeList(param: string | null | undefined, parameter = 'attributes'): string[] | undefined {
   if (param === null || param === undefined) return undefined;
   const names = param
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s.length > 0)
     .slice(0, 200);
+  const bad = names.find((n) => !ATTRIBUTE_NOTATION.test(n));
+  if (bad !== undefined) {
+    throw badRequest(
+      'invalidValue',
+      `${parameter}: ${quoteName(bad, 120)} is not an attribute name. ${parameter} takes attribute names in RFC 7644 §3.10 notation (such as emails or emails.value), without filters.`,
+    );
+  }
   return names.length > 0 ? names : undefined;
 }

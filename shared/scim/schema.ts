@@ -189,10 +189,18 @@ export interface ResourceType {
   endpoint: '/Users' | '/Groups';
   schema: Schema;
   extensions: Schema[];
+  /** Schema URNs a request body may name that carry no attributes here: accepted, not returned. */
+  acceptedSchemas: string[];
 }
 
-export const USER_TYPE: ResourceType = { name: 'User', endpoint: '/Users', schema: USER, extensions: [ENTERPRISE_USER, SCANRELAY_USER] };
-export const GROUP_TYPE: ResourceType = { name: 'Group', endpoint: '/Groups', schema: GROUP, extensions: [] };
+/**
+ * The schema Microsoft Learn's "Develop and plan provisioning for a SCIM endpoint" shows in Entra's
+ * group create request, beside the core Group schema; it adds no attribute ScanRelay keeps.
+ */
+export const ADSCIM_GROUP_SCHEMA = 'http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group';
+
+export const USER_TYPE: ResourceType = { name: 'User', endpoint: '/Users', schema: USER, extensions: [ENTERPRISE_USER, SCANRELAY_USER], acceptedSchemas: [] };
+export const GROUP_TYPE: ResourceType = { name: 'Group', endpoint: '/Groups', schema: GROUP, extensions: [], acceptedSchemas: [ADSCIM_GROUP_SCHEMA] };
 export const RESOURCE_TYPES: readonly ResourceType[] = [USER_TYPE, GROUP_TYPE];
 export const SCHEMAS: readonly Schema[] = [USER, ENTERPRISE_USER, SCANRELAY_USER, GROUP];
 

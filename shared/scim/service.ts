@@ -366,7 +366,10 @@ function parseBody(req: ScimRequest): unknown {
 }
 
 function viewOptions(req: ScimRequest) {
-  return { attributes: parseAttributeList(req.query.get('attributes')), excludedAttributes: parseAttributeList(req.query.get('excludedAttributes')) };
+  return {
+    attributes: parseAttributeList(req.query.get('attributes'), 'attributes'),
+    excludedAttributes: parseAttributeList(req.query.get('excludedAttributes'), 'excludedAttributes'),
+  };
 }
 
 function wants(view: { attributes?: string[]; excludedAttributes?: string[] }, name: string): boolean {
@@ -384,7 +387,7 @@ function positiveInt(raw: string | null, name: string, fallback: number, min = 1
 
 function uniqueness(err: unknown): unknown {
   if (err instanceof DirectoryConflictError) {
-    return conflict(`The ${err.attribute === 'username' ? 'userName' : err.attribute} "${truncate(err.value)}" is already in use by another resource.`);
+    return conflict(`The ${err.attribute} "${truncate(err.value)}" is already in use by another resource (compared without regard to case).`);
   }
   return err;
 }

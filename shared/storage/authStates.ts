@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { TableClient } from '@azure/data-tables';
-import { hasStatus, once } from './clients';
+import { odata, type TableClient } from '@azure/data-tables';
+import { forEachLimited } from '../concurrency';
+import { hasStatus, once, unlessStatus } from './clients';
 
 export const AUTH_STATES_TABLE = 'oauthstates';
 
@@ -8,9 +9,12 @@ export const AUTH_STATES_TABLE = 'oauthstates';
 export interface AuthState {
   connectionId: string;
   connectionType: string;
-  /** PKCE code verifier (S256), sent with the code exchange. */
-  codeVerifier: string;
   redirectUri: string;
+  /**
+   * What must stay secret until the callback, sealed by the caller (the PKCE code verifier and the
+   * nonce): this repository never sees them in clear.
+   */
+  sealed: string;
   expiresAt: Date;
 }
 
@@ -19,6 +23,8 @@ export type ConsumeResult = { ok: true; state: AuthState } | { ok: false; reason
 /**
  * OAuth `state` values (`oauthstates`), keyed by the SHA-256 of the state so the table never
  * holds a usable value. Consuming deletes the row with its ETag: exactly one callback wins.
+ * Rows of sign-ins nobody finished are deleted once expired (`deleteExpired`, run by the token
+ * refresh timer).
  */
 export class AuthStateRepository {
   private readonly ready: () => Promise<void>;
@@ -50,12 +56,30 @@ export class AuthStateRepository {
     const value: AuthState = {
       connectionId: e.connectionId as string,
       connectionType: e.connectionType as string,
-      codeVerifier: e.codeVerifier as string,
       redirectUri: e.redirectUri as string,
+      sealed: e.sealed as string,
       expiresAt: new Date(e.expiresAt as string),
     };
     if (value.expiresAt.getTime() <= now.getTime()) return { ok: false, reason: 'expired' };
+    // A row without a sealed part was written before verifiers were sealed: start again.
+    if (typeof value.sealed !== 'string' || value.sealed === '') return { ok: false, reason: 'unknown' };
     return { ok: true, state: value };
+  }
+
+  /** Deletes the rows whose sign-in expired before `now` (each with its ETag); returns how many went. */
+  async deleteExpired(now = new Date()): Promise<number> {
+    await this.ready();
+    const expired: Array<{ partitionKey: string; rowKey: string; etag: string }> = [];
+    const filter = odata`expiresAt lt ${now}`;
+    for await (const e of this.table.listEntities({ queryOptions: { filter, select: ['PartitionKey', 'RowKey'] } })) {
+      expired.push({ partitionKey: e.partitionKey!, rowKey: e.rowKey!, etag: e.etag });
+    }
+    let deleted = 0;
+    await forEachLimited(expired, 8, async (e) => {
+      // A callback that consumed it meanwhile got there first: nothing to do.
+      if (await unlessStatus(this.table.deleteEntity(e.partitionKey, e.rowKey, { etag: e.etag }), 404, 412)) deleted++;
+    });
+    return deleted;
   }
 }
 

@@ -11,17 +11,31 @@ export interface Connection {
   tenant: string;
   displayName: string;
   state: ConnectionState;
-  /** The account: UPN for display, oid + tid as its identity. */
-  account?: { upn?: string; oid: string; tid: string };
+  /**
+   * The account: UPN for display, oid + tid (the ID token's: the object in the tenant signed in to)
+   * as its identity, and MSAL's homeAccountId (`uid.utid` of client_info: the home account, which
+   * differs from `oid.tid` for a guest) under which its tokens are cached.
+   */
+  account?: ConnectionAccount;
   grantedScopes: string[];
   lastRefreshAt?: Date;
   nextRefreshAt?: Date;
+  /** When the access token of the last authorization or refresh expires (the timer refreshes it before). */
+  accessTokenExpiresAt?: Date;
   consecutiveFailures: number;
   /** What went wrong last, in words for an administrator (never a token). */
   lastError?: string;
   createdAt: Date;
   updatedAt: Date;
   etag: string;
+}
+
+export interface ConnectionAccount {
+  upn?: string;
+  oid: string;
+  tid: string;
+  /** Absent on connections authorized before it was recorded: their home account is `oid.tid`. */
+  homeAccountId?: string;
 }
 
 export type NewConnection = Pick<Connection, 'id' | 'type' | 'tenant' | 'displayName'>;
@@ -87,9 +101,11 @@ function toEntity(c: Omit<Connection, 'etag'>) {
     accountUpn: c.account?.upn,
     accountOid: c.account?.oid,
     accountTid: c.account?.tid,
+    accountHomeId: c.account?.homeAccountId,
     grantedScopes: JSON.stringify(c.grantedScopes),
     lastRefreshAt: c.lastRefreshAt,
     nextRefreshAt: c.nextRefreshAt,
+    accessTokenExpiresAt: c.accessTokenExpiresAt,
     consecutiveFailures: c.consecutiveFailures,
     lastError: c.lastError,
     createdAt: c.createdAt,
@@ -105,10 +121,18 @@ function fromEntity(e: Record<string, unknown> & { etag: string }): Connection {
     tenant: e.tenant as string,
     displayName: e.displayName as string,
     state: e.state as ConnectionState,
-    account: e.accountOid ? { upn: e.accountUpn as string | undefined, oid: e.accountOid as string, tid: e.accountTid as string } : undefined,
+    account: e.accountOid
+      ? {
+          upn: e.accountUpn as string | undefined,
+          oid: e.accountOid as string,
+          tid: e.accountTid as string,
+          ...(e.accountHomeId ? { homeAccountId: e.accountHomeId as string } : {}),
+        }
+      : undefined,
     grantedScopes: JSON.parse((e.grantedScopes as string) || '[]') as string[],
     lastRefreshAt: date(e.lastRefreshAt),
     nextRefreshAt: date(e.nextRefreshAt),
+    accessTokenExpiresAt: date(e.accessTokenExpiresAt),
     consecutiveFailures: Number(e.consecutiveFailures ?? 0),
     lastError: e.lastError as string | undefined,
     createdAt: date(e.createdAt)!,

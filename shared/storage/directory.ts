@@ -49,7 +49,7 @@ export interface StoredGroup extends StoredResource {
   displayName: string;
 }
 
-/** A userName that another user already has (compared case-insensitively). */
+/** A unique value (a userName, a SCIM group's displayName) that another resource already has (compared case-insensitively). */
 export class DirectoryConflictError extends Error {
   constructor(
     readonly attribute: string,
@@ -75,6 +75,8 @@ const date = (v: unknown) => new Date(v as string);
 
 interface IndexSpec<T> {
   kind: string;
+  /** The attribute, as a conflict names it. */
+  attribute: string;
   value(r: T): string | undefined;
   /** One owner per value (userName) or many (externalId, displayName). */
   unique: boolean;
@@ -193,13 +195,13 @@ abstract class ResourceRepository<T extends StoredResource> {
       if (!row) continue;
       if (row.owner === id) return;
       const holder = row.owner ? await this.get(row.owner) : undefined;
-      if (holder && same(spec.value(holder), value)) throw new DirectoryConflictError(spec.kind, value);
+      if (holder && same(spec.value(holder), value)) throw new DirectoryConflictError(spec.attribute, value);
       // A stale claim (its owner is gone or was renamed before a crash): take it over, if nobody else did.
       if (await unlessStatus(this.index.updateEntity({ partitionKey: pk, rowKey: 'unique', owner: id }, 'Replace', { etag: row.etag }), 412, 404)) {
         return;
       }
     }
-    throw new DirectoryConflictError(spec.kind, value);
+    throw new DirectoryConflictError(spec.attribute, value);
   }
 
   /** Removes the index rows of `current` that `next` (if any) no longer has. Best effort: lookups check the owner. */
@@ -248,8 +250,8 @@ abstract class ResourceRepository<T extends StoredResource> {
 }
 
 export class DirectoryUsers extends ResourceRepository<StoredUser> {
-  private static readonly userName: IndexSpec<StoredUser> = { kind: 'username', unique: true, value: (u) => u.userName };
-  private static readonly externalId: IndexSpec<StoredUser> = { kind: 'userext', unique: false, caseExact: true, value: (u) => u.externalId };
+  private static readonly userName: IndexSpec<StoredUser> = { kind: 'username', attribute: 'userName', unique: true, value: (u) => u.userName };
+  private static readonly externalId: IndexSpec<StoredUser> = { kind: 'userext', attribute: 'externalId', unique: false, caseExact: true, value: (u) => u.externalId };
 
   constructor(table: TableClient, index: TableClient) {
     super(table, index, 'user', [DirectoryUsers.userName, DirectoryUsers.externalId]);
@@ -283,11 +285,21 @@ export class DirectoryUsers extends ResourceRepository<StoredUser> {
 }
 
 export class DirectoryGroups extends ResourceRepository<StoredGroup> {
-  private static readonly displayName: IndexSpec<StoredGroup> = { kind: 'groupname', unique: false, value: (g) => g.displayName };
-  private static readonly externalId: IndexSpec<StoredGroup> = { kind: 'groupext', unique: false, caseExact: true, value: (g) => g.externalId };
+  private static readonly displayName: IndexSpec<StoredGroup> = { kind: 'groupname', attribute: 'displayName', unique: false, value: (g) => g.displayName };
+  /**
+   * Groups provisioned over SCIM have unique displayNames, whatever the case (Microsoft lists it as
+   * a requirement for Entra's provisioning); synced groups mirror Entra, where names may repeat.
+   */
+  private static readonly uniqueName: IndexSpec<StoredGroup> = {
+    kind: 'groupuname',
+    attribute: 'displayName',
+    unique: true,
+    value: (g) => (g.source === 'scim' ? g.displayName : undefined),
+  };
+  private static readonly externalId: IndexSpec<StoredGroup> = { kind: 'groupext', attribute: 'externalId', unique: false, caseExact: true, value: (g) => g.externalId };
 
   constructor(table: TableClient, index: TableClient) {
-    super(table, index, 'group', [DirectoryGroups.displayName, DirectoryGroups.externalId]);
+    super(table, index, 'group', [DirectoryGroups.displayName, DirectoryGroups.uniqueName, DirectoryGroups.externalId]);
   }
 
   protected facts(r: Record<string, unknown>) {

@@ -18,6 +18,29 @@
  * - error responses look like Entra's: `{ error, error_description: 'AADSTSnnnn: ...', error_codes,
  *   timestamp, trace_id, correlation_id }` (the AADSTS codes are the real ones where known).
  *
+ * Where Entra's details decide whether a client works, it behaves like Entra (each rule with the
+ * page it comes from):
+ * - Guests (B2B). An account has a home tenant and a tenant profile in each tenant it was invited
+ *   to; the tenant profile is another object with its own object id
+ *   (https://learn.microsoft.com/entra/identity-platform/accounts-overview). The ID token names the
+ *   tenant signed in to and the object there (`tid`, `oid`), and `idp` names the home tenant's issuer
+ *   when it differs, as for guests (https://learn.microsoft.com/entra/identity-platform/id-token-claims-reference).
+ *   `client_info` names the home account (`uid` = home object id, `utid` = home tenant), which is
+ *   what MSAL keys its cache with (homeAccountId `uid.utid`; MSAL's "Send client_info=1 parameter on
+ *   token endpoint", AzureAD/microsoft-authentication-library-for-dotnet#67). So for a guest
+ *   (`OidcUser.home`) `uid.utid` differs from `oid.tid`. A personal Microsoft account invited as a
+ *   guest has the home tenant 9188040d-6c67-4c5b-b112-36a304b66dad (accounts-overview).
+ * - `client_info` is only in a token response whose request had `client_info=1` (MSAL sends it).
+ * - `prompt` (https://learn.microsoft.com/entra/identity-platform/msal-js-prompt-behavior,
+ *   https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow): with
+ *   `prompt=select_account` the account picker is shown and `login_hint` plays no part (the
+ *   configured user is the one picked; MSAL itself drops account hints with select_account because
+ *   Entra refuses the two together, AzureAD/microsoft-authentication-library-for-js#3315); otherwise
+ *   a `login_hint` naming a known account (`addAccount`) signs that account in, as Entra's sign-in
+ *   page does with the username it prefills.
+ * - `nonce` from the authorize request is echoed in the ID token of the code redemption
+ *   (id-token-claims-reference); `forgeNonce` replaces it, as an injected code from another sign-in would.
+ *
  * It was meant to be built on the npm package oauth2-mock-server, but its current major (9.x) is
  * ESM-only and needs Node >= 22 (this project runs on Node 20 under ts-jest/CommonJS), and its fixed
  * paths (/authorize, /token, /jwks) do not fit Entra's tenant paths anyway; so it is written here
@@ -53,10 +76,16 @@ const OIDC_SCOPES = new Set(['openid', 'profile', 'offline_access', 'email']);
 const GRAPH_RESOURCE = 'https://graph.microsoft.com';
 
 export interface OidcUser {
-  /** Object id of the user in its tenant (claim `oid`, and `uid` in client_info). */
+  /** Object id of the user in the tenant it signs in to (claim `oid`; `uid` in client_info unless a guest). */
   oid: string;
-  /** Home tenant of the user (claim `tid`, and `utid` in client_info). */
+  /** The tenant it signs in to (claim `tid`; `utid` in client_info unless a guest). */
   tid: string;
+  /**
+   * A guest's home account: its object id and tenant in its home tenant, which client_info names
+   * (`uid`, `utid`) while the ID token's `oid`/`tid` name the guest object in `tid`. Absent for a
+   * member of `tid`.
+   */
+  home?: { oid: string; tid: string };
   /** User principal name (claim `preferred_username`). */
   upn: string;
   /** Display name (claim `name`). */
@@ -75,6 +104,8 @@ export interface OidcServerOptions {
   clients?: OidcClientRegistration[];
   /** The user who signs in at the authorize endpoint; DEFAULT_USER when left out. */
   user?: OidcUser;
+  /** Other known accounts, which a `login_hint` (without prompt=select_account) signs in. */
+  accounts?: OidcUser[];
   /** Lifetime of access and id tokens, in seconds (expires_in); 3600 by default. */
   tokenLifetimeSeconds?: number;
 }
@@ -107,6 +138,8 @@ export interface AuthorizeRequestRecord {
   /** All query parameters as sent. */
   params: Record<string, string>;
   status: number;
+  /** The UPN of the account that signed in, when one did. */
+  signedIn?: string;
 }
 
 export interface DecodedJwt {
@@ -129,11 +162,25 @@ export interface OidcServer {
   readonly clients: readonly OidcClientRegistration[];
   /** The user who signs in next at the authorize endpoint. */
   readonly user: OidcUser;
+  /** Changes the user who signs in next (merged: give `home: undefined` to make a guest a member again). */
   setUser(user: Partial<OidcUser>): void;
+  /** Makes an account known, so that a `login_hint` naming its UPN signs it in. */
+  addAccount(user: OidcUser): void;
   /** When true, the authorize endpoint redirects with error=access_denied (AADSTS65004). */
   denyConsent: boolean;
   /** Refresh responses carry no new refresh token (Entra may keep the old one valid instead). */
   omitRefreshTokenOnRefresh: boolean;
+  /** The account consents to everything but `offline_access`: the code redemption gets no refresh token. */
+  withholdOfflineAccess: boolean;
+  /**
+   * Consent to the application was revoked: refreshes answer 400 invalid_grant AADSTS65001
+   * (suberror consent_required) while true; the same refresh tokens work again once consent is back.
+   */
+  consentRevoked: boolean;
+  /** When set, ID tokens of code redemptions carry this nonce instead of the one the authorize request sent. */
+  forgeNonce: string | null;
+  /** Lifetime of the access and ID tokens issued from now on, in seconds (expires_in). */
+  tokenLifetimeSeconds: number;
   /** The application permissions (app roles) granted to the app: the `roles` of client-credentials tokens. */
   appRoles: string[];
   /**
@@ -145,6 +192,8 @@ export interface OidcServer {
   revokeRefreshTokens(options?: RevokeOptions): void;
   /** Answer the next `count` token requests with `status` (e.g. 503, or 429 with Retry-After). */
   failNextTokenRequests(count: number, status: number, retryAfterSeconds?: number): void;
+  /** Drop the connection of the next `count` token requests without an answer (a network failure). */
+  dropNextTokenRequests(count: number): void;
   /** Every request to a token endpoint, in order. */
   readonly tokenRequests: TokenRequestRecord[];
   /** Every request to an authorize endpoint, in order. */
@@ -238,8 +287,9 @@ async function readBody(req: IncomingMessage): Promise<string> {
 
 export async function startOidcServer(options: OidcServerOptions = {}): Promise<OidcServer> {
   const clients = (options.clients ?? [DEFAULT_CLIENT]).map((c) => ({ ...c, redirectUris: [...c.redirectUris] }));
-  const lifetime = options.tokenLifetimeSeconds ?? 3600;
   let user: OidcUser = { ...(options.user ?? DEFAULT_USER) };
+  const accounts: OidcUser[] = (options.accounts ?? []).map((a) => ({ ...a }));
+  let drops = 0;
   let grantOnlyScopes: Set<string> | null = null;
   let failures: { remaining: number; status: number; retryAfter?: number } | null = null;
 
@@ -424,14 +474,20 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
       );
     }
 
+    // prompt=select_account shows the account picker: the hint plays no part and the configured
+    // user is the one picked. Otherwise a hint naming a known account signs that account in.
+    const hint = params.login_hint?.toLowerCase();
+    const hinted = params.prompt !== 'select_account' && hint ? [user, ...accounts].find((a) => a.upn.toLowerCase() === hint) : undefined;
+    const signedIn = hinted ?? user;
+    record.signedIn = signedIn.upn;
     const code = `1.${b64url(randomBytes(48))}`;
     codes.set(code, {
       clientId: client.clientId,
       redirectUri,
-      scopes,
+      scopes: server.withholdOfflineAccess ? scopes.filter((s) => s !== 'offline_access') : scopes,
       codeChallenge: params.code_challenge,
       nonce: params.nonce,
-      user: { ...user },
+      user: { ...signedIn },
       expiresAt: Date.now() + 10 * 60 * 1000,
       redeemed: false,
     });
@@ -494,10 +550,11 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
       iss,
       iat: now,
       nbf: now,
-      exp: now + lifetime,
+      exp: now + server.tokenLifetimeSeconds,
       azp: client.clientId,
       azpacr: '1',
       name: tokenUser.name,
+      ...(tokenUser.home ? { idp: `https://sts.windows.net/${tokenUser.home.tid}/` } : {}),
       oid: tokenUser.oid,
       preferred_username: tokenUser.upn,
       scp: resourceScopes.map(scopeName).join(' '),
@@ -509,8 +566,8 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
     const body: Record<string, unknown> = {
       token_type: 'Bearer',
       scope: resourceScopes.join(' '),
-      expires_in: lifetime,
-      ext_expires_in: lifetime,
+      expires_in: server.tokenLifetimeSeconds,
+      ext_expires_in: server.tokenLifetimeSeconds,
       access_token: accessToken,
     };
     if (consentedScopes.includes('offline_access')) {
@@ -525,8 +582,9 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
         iss,
         iat: now,
         nbf: now,
-        exp: now + lifetime,
+        exp: now + server.tokenLifetimeSeconds,
         name: tokenUser.name,
+        ...(tokenUser.home ? { idp: `https://sts.windows.net/${tokenUser.home.tid}/` } : {}),
         ...(nonce ? { nonce } : {}),
         oid: tokenUser.oid,
         preferred_username: tokenUser.upn,
@@ -535,7 +593,9 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
         ver: '2.0',
       });
     }
-    if (includeClientInfo) body.client_info = b64url(JSON.stringify({ uid: tokenUser.oid, utid: tokenUser.tid }));
+    // client_info names the home account: for a guest not the oid/tid of the ID token.
+    const home = tokenUser.home ?? { oid: tokenUser.oid, tid: tokenUser.tid };
+    if (includeClientInfo) body.client_info = b64url(JSON.stringify({ uid: home.oid, utid: home.tid }));
     return body;
   };
 
@@ -545,6 +605,13 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
     const record: TokenRequestRecord = { grant_type: grantType, at: new Date(), status: 0 };
     tokenRequests.push(record);
 
+    if (drops > 0) {
+      drops -= 1;
+      record.status = 0;
+      record.error = 'connection_dropped';
+      req.socket.destroy();
+      return;
+    }
     if (failures && failures.remaining > 0) {
       failures.remaining -= 1;
       const { status, retryAfter } = failures;
@@ -575,7 +642,7 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
           iss: issuer(tid),
           iat: now,
           nbf: now,
-          exp: now + lifetime,
+          exp: now + server.tokenLifetimeSeconds,
           azp: client.clientId,
           azpacr: '1',
           idtyp: 'app',
@@ -587,7 +654,7 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
           ver: '2.0',
         });
         record.status = 200;
-        return sendJson(res, 200, { token_type: 'Bearer', expires_in: lifetime, ext_expires_in: lifetime, access_token: accessToken });
+        return sendJson(res, 200, { token_type: 'Bearer', expires_in: server.tokenLifetimeSeconds, ext_expires_in: server.tokenLifetimeSeconds, access_token: accessToken });
       }
       if (grantType !== 'authorization_code' && grantType !== 'refresh_token') {
         throw new OAuthError(400, 'unsupported_grant_type', 70003, `The app requested an unsupported grant type '${grantType}'.`);
@@ -624,7 +691,8 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
         entry.redeemed = true;
         // The token request may name scopes too; the code's scopes are what was consented.
         const asked = splitScopes(form.get('scope'));
-        body = mintTokens(client, entry.user, asked.length > 0 ? asked : entry.scopes, entry.scopes, entry.nonce, includeClientInfo);
+        const nonce = server.forgeNonce ?? entry.nonce;
+        body = mintTokens(client, entry.user, asked.length > 0 ? asked : entry.scopes, entry.scopes, nonce, includeClientInfo);
       } else {
         const rt = form.get('refresh_token');
         if (!rt) throw new OAuthError(400, 'invalid_request', 900144, "The request body must contain the following parameter: 'refresh_token'.");
@@ -638,6 +706,15 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
         }
         if (entry.clientId !== client.clientId) {
           throw new OAuthError(400, 'invalid_grant', 70000, 'The refresh token was issued to a different client.');
+        }
+        if (server.consentRevoked) {
+          throw new OAuthError(
+            400,
+            'invalid_grant',
+            65001,
+            `The user or administrator has not consented to use the application with ID '${client.clientId}'. Send an interactive authorization request for this user and resource.`,
+            'consent_required',
+          );
         }
         const asked = splitScopes(form.get('scope'));
         // Entra rotates: a new refresh token each time, and the old one keeps working.
@@ -699,8 +776,15 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
     setUser(u) {
       user = { ...user, ...u };
     },
+    addAccount(a) {
+      accounts.push({ ...a });
+    },
     denyConsent: false,
     omitRefreshTokenOnRefresh: false,
+    withholdOfflineAccess: false,
+    consentRevoked: false,
+    forgeNonce: null,
+    tokenLifetimeSeconds: options.tokenLifetimeSeconds ?? 3600,
     appRoles: ['User.Read.All', 'Files.ReadWrite.All'],
     grantOnly(scopes) {
       grantOnlyScopes = scopes ? new Set(scopes) : null;
@@ -710,6 +794,9 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
     },
     failNextTokenRequests(count, status, retryAfterSeconds) {
       failures = count > 0 ? { remaining: count, status, retryAfter: retryAfterSeconds } : null;
+    },
+    dropNextTokenRequests(count) {
+      drops = Math.max(0, count);
     },
     tokenRequests,
     authorizeRequests,

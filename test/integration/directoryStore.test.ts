@@ -92,9 +92,9 @@ describe('users', () => {
 });
 
 describe('groups and members', () => {
-  it('finds groups by displayName (not unique) and keeps members as rows', async () => {
-    const g1 = await dir.groups.create({ displayName: 'Scanners' }, 'scim');
-    const g2 = await dir.groups.create({ displayName: 'scanners' }, 'scim');
+  it('finds groups by displayName (not unique among synced groups) and keeps members as rows', async () => {
+    const g1 = await dir.groups.create({ displayName: 'Scanners' }, 'sync');
+    const g2 = await dir.groups.create({ displayName: 'scanners' }, 'sync');
     expect((await dir.groups.findByDisplayName('SCANNERS')).map((g) => g.id).sort()).toEqual([g1.id, g2.id].sort());
     const users = await Promise.all([1, 2, 3].map((i) => dir.users.create(user(`member${i}@x`), 'scim')));
     for (const u of users) await dir.members.add(g1.id, u.id, 'User');
@@ -111,5 +111,17 @@ describe('groups and members', () => {
     const after: string[] = [];
     for await (const m of dir.members.list(g1.id)) after.push(m.value);
     expect(after).toEqual([]);
+  });
+
+  it('keeps the displayNames of SCIM groups unique regardless of case, and lets synced groups repeat them', async () => {
+    const g = await dir.groups.create({ displayName: 'Front Desk' }, 'scim');
+    await expect(dir.groups.create({ displayName: 'FRONT DESK' }, 'scim')).rejects.toMatchObject({ name: 'DirectoryConflictError', attribute: 'displayName' });
+    const synced = await dir.groups.create({ displayName: 'front desk' }, 'sync');
+    expect((await dir.groups.findByDisplayName('Front Desk')).map((x) => x.id).sort()).toEqual([g.id, synced.id].sort());
+    const other = await dir.groups.create({ displayName: 'Back Office' }, 'scim');
+    await expect(dir.groups.replace(other, { displayName: 'front desk' })).rejects.toBeInstanceOf(DirectoryConflictError);
+    expect(await dir.groups.replace(g, { displayName: 'Front desk' })).toMatchObject({ displayName: 'Front desk' });
+    expect(await dir.groups.delete(g.id)).toBe(true);
+    await expect(dir.groups.create({ displayName: 'FRONT DESK' }, 'scim')).resolves.toMatchObject({ displayName: 'FRONT DESK' });
   });
 });

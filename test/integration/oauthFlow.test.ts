@@ -34,9 +34,10 @@ afterAll(async () => {
   await idp?.stop();
 });
 beforeEach(() => {
-  idp.setUser(DEFAULT_USER);
+  idp.setUser({ ...DEFAULT_USER, home: undefined });
   idp.denyConsent = false;
   idp.grantOnly(null);
+  idp.tokenLifetimeSeconds = 3600;
 });
 
 async function newConnection(type: (typeof CONNECTION_TYPES)[number] = 'smtpMicrosoft') {
@@ -203,11 +204,38 @@ describe('refresh', () => {
     const id = await authorized();
     const now = new Date();
     const later = new Date(now.getTime() + 25 * 3600_000);
+    // Tokens issued by the refresh outlive the next run after `later` (they would be due otherwise).
+    idp.tokenLifetimeSeconds = 30 * 3600;
     const counts = await refreshDueConnections(deps, later);
     expect(counts.refreshed).toBeGreaterThanOrEqual(1);
     expect((await stack.services.storage.connections.get(id))?.lastRefreshAt?.getTime()).toBe(later.getTime());
     const again = await refreshDueConnections(deps, new Date(later.getTime() + 60_000));
     expect(again.refreshed).toBe(0);
+  });
+});
+
+describe('the refresh timer and access-token expiry (hourly schedule, the default)', () => {
+  async function authorizedNow() {
+    const id = await newConnection();
+    expect((await completeAuthorization(deps, 'smtpMicrosoft', await signIn(id))).ok).toBe(true);
+    return id;
+  }
+  const lastRefresh = async (id: string) => (await stack.services.storage.connections.get(id))?.lastRefreshAt?.getTime();
+
+  it('refreshes a connection whose access token expires before the next run', async () => {
+    const id = await authorizedNow(); // its access token lives an hour
+    // 59 minutes on, the next hourly run comes after the token has expired.
+    const in59 = new Date(Date.now() + 59 * 60_000);
+    await refreshDueConnections(deps, in59);
+    expect(await lastRefresh(id)).toBe(in59.getTime());
+  });
+
+  it('leaves one whose access token outlives the next run', async () => {
+    idp.tokenLifetimeSeconds = 10 * 3600;
+    const id = await authorizedNow();
+    const before = await lastRefresh(id);
+    await refreshDueConnections(deps, new Date(Date.now() + 59 * 60_000));
+    expect(await lastRefresh(id)).toBe(before);
   });
 });
 

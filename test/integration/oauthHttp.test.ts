@@ -1,9 +1,11 @@
 /** The OAuth endpoints over real HTTP through the local host, with the real MSAL and the local OIDC server. */
+import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { CONNECTION_TYPES, getAccessToken, newKeyRingSecret } from '../../shared/oauth';
+import { InvocationContext } from '@azure/functions';
+import { CONNECTION_TYPES, deleteExpiredAuthStates, getAccessToken, newKeyRingSecret, refreshConnection } from '../../shared/oauth';
 import { silentLogger } from '../../shared/log';
 import { httpRequest } from '../helpers/http';
-import { startOidcServer, type OidcServer } from '../helpers/oidcServer';
+import { CONSUMER_TENANT_ID, DEFAULT_USER, startOidcServer, type OidcServer } from '../helpers/oidcServer';
 import { startScanHost, type ScanHost } from '../helpers/scanStack';
 
 const CLIENT_ID = '3f1c2b7a-9d4e-4c8a-a1b2-0c9d8e7f6a5b';
@@ -32,6 +34,12 @@ afterAll(async () => {
   await host?.stop();
   await idp?.stop();
 });
+beforeEach(() => {
+  idp.setUser({ ...DEFAULT_USER, home: undefined });
+  idp.consentRevoked = false;
+  idp.withholdOfflineAccess = false;
+  idp.forgeNonce = null;
+});
 
 const api = (path: string) => `${host.server.url}/api/${path}`;
 const admin = { 'x-functions-key': ADMIN };
@@ -49,6 +57,28 @@ function callbackOnHost(location: string): string {
   const u = new URL(location);
   return `${host.server.url}${u.pathname}${u.search}`;
 }
+
+/**
+ * Plays the administrator: creates the connection (unless it exists), starts the authorization on
+ * the host, signs in at the identity platform and follows its redirect back to the host's callback.
+ */
+async function authorizeOnHost(id: string, options: { type?: string; loginHint?: string } = {}) {
+  if ((await httpRequest(api(`connections/${id}`), { headers: admin })).status === 404) {
+    expect((await create({ type: options.type ?? 'smtpMicrosoft', displayName: id, id })).status).toBe(201);
+  }
+  const hint = options.loginHint ? `&login_hint=${encodeURIComponent(options.loginHint)}` : '';
+  const start = await httpRequest(`${api(`oauth2/client/${id}/authorize`)}?code=${ADMIN}${hint}`);
+  expect(start.status).toBe(302);
+  const authorizeUrl = new URL(start.headers.location as string);
+  const signIn = await fetch(authorizeUrl, { redirect: 'manual' });
+  expect(signIn.status).toBe(302);
+  const callback = await httpRequest(callbackOnHost(signIn.headers.get('location')!));
+  return { authorizeUrl, callback };
+}
+
+const refreshRequests = () => idp.tokenRequests.filter((r) => r.grant_type === 'refresh_token').length;
+const refreshNow = (id: string, headers: Record<string, string> = admin) => httpRequest(api(`connections/${id}/refresh`), { method: 'POST', headers });
+const shown = async (id: string) => (await httpRequest(api(`connections/${id}`), { headers: admin })).json;
 
 describe('connection administration', () => {
   it('needs the admin key', async () => {
@@ -143,5 +173,266 @@ describe('authorize through the local host', () => {
     expect(page.status).toBe(400);
     expect(page.text).not.toContain('<script>');
     expect(page.text).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('connection ids', () => {
+  it('answers a malformed connection id with 400 invalid_id at once, without a storage call', async () => {
+    const get = jest.spyOn(host.services.storage.connections, 'get');
+    try {
+      for (const [method, path] of [
+        ['GET', 'connections/%2Fx'],
+        ['DELETE', 'connections/%2Fx'],
+        ['GET', 'connections/a%23b'],
+        ['GET', 'connections/..%5Cx'],
+        ['GET', 'connections/Scans-Mailbox'],
+        ['GET', `connections/${'a'.repeat(64)}`],
+        ['GET', 'oauth2/client/%2Fx/authorize'],
+      ] as const) {
+        const res = await httpRequest(api(path), { method, headers: admin });
+        expect([path, res.status, res.json?.error]).toEqual([path, 400, 'invalid_id']);
+        expect(res.json.message).toMatch(/lowercase letters, digits and dashes/);
+      }
+      expect(get).not.toHaveBeenCalled();
+    } finally {
+      get.mockRestore();
+    }
+  });
+
+  it('answers a well-formed id that names no connection with 404', async () => {
+    const res = await httpRequest(api('connections/no-such-connection'), { headers: admin });
+    expect(res).toMatchObject({ status: 404, json: { error: 'connection_not_found' } });
+  });
+});
+
+describe('refresh on demand: POST /api/connections/{id}/refresh', () => {
+  it('refreshes the connection now and shows it; with consent revoked it says so, and once consent is back it recovers', async () => {
+    const id = 'refresh-now';
+    expect((await authorizeOnHost(id)).callback.status).toBe(200);
+    const before = refreshRequests();
+    const res = await refreshNow(id);
+    expect(res.status).toBe(200);
+    expect(res.json).toMatchObject({ outcome: 'refreshed', connection: { id, state: 'authorized', consecutiveFailures: 0, lastRefreshAt: expect.any(String) } });
+    expect(refreshRequests()).toBe(before + 1);
+    for (const rt of idp.issuedRefreshTokens) expect(res.text).not.toContain(rt);
+    expect(res.text).not.toContain('eyJ');
+
+    idp.consentRevoked = true;
+    const revoked = await refreshNow(id);
+    expect(revoked).toMatchObject({ status: 409, json: { error: 'reauthorization_required', message: expect.stringMatching(/AADSTS65001/) } });
+    expect(await shown(id)).toMatchObject({ state: 'reauthorization_required' });
+
+    // The administrator grants consent again: the stored refresh token works, the connection is back.
+    idp.consentRevoked = false;
+    const back = await refreshNow(id);
+    expect(back.status).toBe(200);
+    expect(back.json).toMatchObject({ outcome: 'refreshed', connection: { state: 'authorized', consecutiveFailures: 0 } });
+    expect(back.json.connection.lastError).toBeUndefined();
+    expect(await shown(id)).toMatchObject({ state: 'authorized' });
+  });
+
+  it('keeps the tokens on a transient failure and answers 503 saying the timer retries', async () => {
+    const id = 'refresh-busy';
+    expect((await authorizeOnHost(id)).callback.status).toBe(200);
+    const sealed = (await host.services.storage.tokenCaches.read(id))!.sealed;
+    idp.failNextTokenRequests(1, 503);
+    const res = await refreshNow(id);
+    expect(res).toMatchObject({ status: 503, json: { error: 'refresh_failed', message: expect.stringMatching(/tokens are kept/) } });
+    expect((await host.services.storage.tokenCaches.read(id))!.sealed).toBe(sealed);
+    expect(await shown(id)).toMatchObject({ state: 'authorized', consecutiveFailures: 1 });
+    expect((await refreshNow(id)).status).toBe(200);
+  });
+
+  it('needs the admin key, answers 404 for no such connection and 409 for one never authorized', async () => {
+    expect((await refreshNow('refresh-none', {})).status).toBe(401);
+    expect(await refreshNow('refresh-none')).toMatchObject({ status: 404, json: { error: 'connection_not_found' } });
+    expect((await create({ type: 'oneDrive', displayName: 'Never authorized', id: 'refresh-pending' })).status).toBe(201);
+    expect(await refreshNow('refresh-pending')).toMatchObject({ status: 409, json: { error: 'reauthorization_required', message: expect.stringMatching(/Authorize/) } });
+    expect(await refreshNow('%2Fx')).toMatchObject({ status: 400, json: { error: 'invalid_id' } });
+  });
+});
+
+describe('guest (B2B) accounts', () => {
+  const GUEST_OID = '00000000-0000-0000-0000-0000000000c4';
+  const HOME = { oid: '00000000-0000-0000-0000-0000000000c3', tid: 'aaaaaaaa-0000-4000-8000-00000000000f' };
+
+  it('keep their connection across refreshes: the tokens are found under the home account client_info names', async () => {
+    const id = 'guest-mailbox';
+    idp.setUser({ oid: GUEST_OID, upn: 'carol_fabrikam.example#EXT#@contoso.example', name: 'Carol Guest', home: HOME });
+    const { callback } = await authorizeOnHost(id);
+    expect(callback.status).toBe(200);
+    expect(await shown(id)).toMatchObject({ state: 'authorized', account: { oid: GUEST_OID, tid: DEFAULT_USER.tid } });
+
+    const before = refreshRequests();
+    const res = await refreshNow(id);
+    expect(res.status).toBe(200);
+    expect(res.json).toMatchObject({ outcome: 'refreshed', connection: { state: 'authorized' } });
+    expect(refreshRequests()).toBe(before + 1);
+    // The timer's refresh and the connectors' tokens work the same way.
+    const deps = host.services.oauthDeps(silentLogger);
+    const c = (await host.services.storage.connections.get(id))!;
+    expect(await refreshConnection(deps, c)).toBe('refreshed');
+    await expect(getAccessToken(deps, id)).resolves.toMatchObject({ accessToken: expect.any(String) });
+    expect(refreshRequests()).toBe(before + 2);
+  });
+
+  it('refuses a personal Microsoft account invited as a guest (home tenant: the consumer tenant) and keeps no tokens', async () => {
+    const id = 'msa-guest';
+    idp.setUser({
+      oid: '00000000-0000-0000-0000-0000000000e6',
+      upn: 'someone_outlook.com#EXT#@contoso.example',
+      name: 'Someone',
+      home: { oid: '00000000-0000-0000-0000-0000000000e7', tid: CONSUMER_TENANT_ID },
+    });
+    const { callback } = await authorizeOnHost(id);
+    expect(callback.status).toBe(400);
+    expect(callback.text).toContain('Personal Microsoft accounts are not supported');
+    expect(await shown(id)).toMatchObject({ state: 'error', lastError: expect.stringMatching(/Personal Microsoft accounts/) });
+    expect((await shown(id)).account).toBeUndefined();
+    expect(await host.services.storage.tokenCaches.read(id)).toBeUndefined();
+  });
+});
+
+describe('authorizing a working connection again', () => {
+  it.each([
+    ['503 (AADSTS90033)', 'again-503', () => idp.failNextTokenRequests(1, 503)],
+    ['a network failure', 'again-net', () => idp.dropNextTokenRequests(1)],
+  ])('a transient failure of the code exchange (%s) leaves it as it was, and the page says to try again', async (_, id, fail) => {
+    expect((await authorizeOnHost(id)).callback.status).toBe(200);
+    const before = await shown(id);
+    const sealed = (await host.services.storage.tokenCaches.read(id))!.sealed;
+    fail();
+    const { callback } = await authorizeOnHost(id);
+    expect(callback.status).toBe(503);
+    expect(callback.text).toMatch(/try again/i);
+    expect(callback.text).toMatch(/earlier authorization/);
+    expect(await shown(id)).toEqual(before);
+    expect((await host.services.storage.tokenCaches.read(id))!.sealed).toBe(sealed);
+    expect((await refreshNow(id)).status).toBe(200);
+    // And the next attempt goes through.
+    expect((await authorizeOnHost(id)).callback.status).toBe(200);
+  });
+
+  it('a refused grant still clears the earlier authorization (validation fails: cleared, as the vendor material requires)', async () => {
+    const id = 'again-refused';
+    expect((await authorizeOnHost(id)).callback.status).toBe(200);
+    idp.grantOnly(['https://outlook.office.com/IMAP.AccessAsUser.All']);
+    try {
+      const { callback } = await authorizeOnHost(id);
+      expect(callback.status).toBe(400);
+      expect(callback.text).toContain('SMTP.Send was not granted');
+    } finally {
+      idp.grantOnly(null);
+    }
+    expect(await shown(id)).toMatchObject({ state: 'error' });
+    expect(await host.services.storage.tokenCaches.read(id)).toBeUndefined();
+  });
+});
+
+describe('offline_access', () => {
+  it('a grant without a refresh token is refused with what to grant, and nothing is kept', async () => {
+    const id = 'no-offline';
+    idp.withholdOfflineAccess = true;
+    const { callback } = await authorizeOnHost(id);
+    expect(callback.status).toBe(400);
+    expect(callback.text).toContain('offline_access');
+    expect(callback.text).toMatch(/refresh token/);
+    expect(await shown(id)).toMatchObject({ state: 'error', lastError: expect.stringContaining('offline_access') });
+    expect(await host.services.storage.tokenCaches.read(id)).toBeUndefined();
+    idp.withholdOfflineAccess = false;
+    expect((await authorizeOnHost(id)).callback.status).toBe(200);
+  });
+});
+
+describe('login_hint', () => {
+  const SCANS = { oid: '00000000-0000-0000-0000-0000000000f8', tid: DEFAULT_USER.tid, upn: 'scans@contoso.example', name: 'Scans mailbox' };
+
+  it('reaches the identity platform, which signs the hinted account in; without one the account picker is asked for', async () => {
+    idp.addAccount(SCANS);
+    const { authorizeUrl, callback } = await authorizeOnHost('hinted', { loginHint: SCANS.upn });
+    expect(authorizeUrl.searchParams.get('login_hint')).toBe(SCANS.upn);
+    expect(authorizeUrl.searchParams.get('prompt')).not.toBe('select_account');
+    expect(callback.status).toBe(200);
+    expect(await shown('hinted')).toMatchObject({ state: 'authorized', account: { upn: SCANS.upn, oid: SCANS.oid } });
+
+    const plain = await authorizeOnHost('not-hinted');
+    expect(plain.authorizeUrl.searchParams.get('prompt')).toBe('select_account');
+    expect(plain.authorizeUrl.searchParams.has('login_hint')).toBe(false);
+    expect(await shown('not-hinted')).toMatchObject({ account: { upn: DEFAULT_USER.upn } });
+  });
+});
+
+describe('sign-in state (oauthstates)', () => {
+  const sha256 = (v: string) => createHash('sha256').update(v).digest('base64url');
+  const stateRows = async () => {
+    const rows: Array<Record<string, unknown>> = [];
+    const table = host.services.storage.clients.table('oauthstates');
+    for await (const e of table.listEntities<Record<string, unknown>>()) rows.push(e);
+    return rows;
+  };
+  const rowOf = async (state: string) => {
+    const key = createHash('sha256').update(state, 'utf8').digest('hex');
+    return (await stateRows()).find((r) => r.partitionKey === key);
+  };
+  async function startOnly(id: string) {
+    if ((await httpRequest(api(`connections/${id}`), { headers: admin })).status === 404) await create({ type: 'oneDrive', displayName: id, id });
+    const start = await httpRequest(`${api(`oauth2/client/${id}/authorize`)}?code=${ADMIN}`);
+    expect(start.status).toBe(302);
+    return new URL(start.headers.location as string).searchParams;
+  }
+
+  it('keeps the PKCE verifier and the nonce encrypted: no value of the row is the verifier of the challenge sent', async () => {
+    const params = await startOnly('state-sealed');
+    const challenge = params.get('code_challenge')!;
+    const nonce = params.get('nonce');
+    expect(nonce).toMatch(/^[A-Za-z0-9_-]{32,}$/);
+    const row = (await rowOf(params.get('state')!))!;
+    expect(row).toBeDefined();
+    expect(row).not.toHaveProperty('codeVerifier');
+    for (const value of Object.values(row)) {
+      if (typeof value !== 'string') continue;
+      expect(sha256(value)).not.toBe(challenge);
+      expect(value).not.toContain(nonce);
+    }
+  });
+
+  it('sends a nonce and refuses an ID token whose nonce is another sign-in\'s', async () => {
+    const id = 'nonce-checked';
+    expect((await authorizeOnHost(id)).authorizeUrl.searchParams.get('nonce')).toBeTruthy();
+    idp.forgeNonce = 'another-sign-in';
+    const { callback } = await authorizeOnHost(id);
+    expect(callback.status).toBe(400);
+    expect(callback.text).toMatch(/nonce/);
+    expect(await shown(id)).toMatchObject({ state: 'error' });
+  });
+
+  it('expires abandoned sign-ins: the refresh timer deletes rows past their expiry and keeps the others', async () => {
+    const abandoned = await startOnly('state-abandoned');
+    const fresh = await startOnly('state-fresh');
+    const deps = host.services.oauthDeps(silentLogger);
+    // Eleven minutes later, both are expired: deleted, and a late callback is refused as unknown.
+    const later = new Date(Date.now() + 11 * 60_000);
+    expect(await deleteExpiredAuthStates(deps, new Date())).toBe(0);
+    expect(await rowOf(abandoned.get('state')!)).toBeDefined();
+
+    // The timer, at its real time: only what has expired goes.
+    const { refreshTokens } = await import('../../functions/refreshTokens');
+    const logged: string[] = [];
+    const context = new InvocationContext({ functionName: 'refreshTokens', logHandler: (level, ...args) => logged.push(`${level} ${JSON.stringify(args)}`) });
+    await host.services.storage.authStates.save('expired-' + abandoned.get('state'), {
+      connectionId: 'state-abandoned',
+      connectionType: 'oneDrive',
+      redirectUri: `${BASE}/api/oauth2/client/oneDrive/authorize-callback`,
+      sealed: 'g1.k1.x.y.z',
+      expiresAt: new Date(Date.now() - 1000),
+    });
+    await refreshTokens.handler({ isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: { last: '', next: '', lastUpdated: '' } }, context);
+    expect(await rowOf('expired-' + abandoned.get('state'))).toBeUndefined();
+    expect(await rowOf(abandoned.get('state')!)).toBeDefined();
+    expect(logged.some((l) => l.includes('expiredSignIns'))).toBe(true);
+
+    expect(await deleteExpiredAuthStates(deps, later)).toBeGreaterThanOrEqual(2);
+    expect(await rowOf(abandoned.get('state')!)).toBeUndefined();
+    expect(await rowOf(fresh.get('state')!)).toBeUndefined();
   });
 });

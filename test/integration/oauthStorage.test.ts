@@ -21,7 +21,7 @@ describe('ConnectionRepository', () => {
 
     const updated = await repo.update(created, {
       state: 'authorized',
-      account: { upn: 'scans@contoso.com', oid: 'oid-1', tid: 'tid-1' },
+      account: { upn: 'scans@contoso.com', oid: 'oid-1', tid: 'tid-1', homeAccountId: 'home-oid.home-tid' },
       grantedScopes: ['https://outlook.office.com/SMTP.Send', 'offline_access'],
       lastRefreshAt: new Date('2026-11-23T10:00:00Z'),
     });
@@ -29,7 +29,7 @@ describe('ConnectionRepository', () => {
     const read = await repo.get(id);
     expect(read).toMatchObject({
       state: 'authorized',
-      account: { upn: 'scans@contoso.com', oid: 'oid-1', tid: 'tid-1' },
+      account: { upn: 'scans@contoso.com', oid: 'oid-1', tid: 'tid-1', homeAccountId: 'home-oid.home-tid' },
       grantedScopes: ['https://outlook.office.com/SMTP.Send', 'offline_access'],
       lastRefreshAt: new Date('2026-11-23T10:00:00Z'),
       consecutiveFailures: 0,
@@ -68,8 +68,8 @@ describe('AuthStateRepository', () => {
   const value = (expiresAt: Date) => ({
     connectionId: 'c1',
     connectionType: 'smtpMicrosoft',
-    codeVerifier: 'verifier',
     redirectUri: 'https://scanrelay.example/api/oauth2/client/smtpMicrosoft/authorize-callback',
+    sealed: 'g1.k1.iv.tag.body',
     expiresAt,
   });
 
@@ -99,5 +99,17 @@ describe('AuthStateRepository', () => {
     await stack.services.storage.authStates.save(state, value(new Date(Date.now() + 600_000)));
     const table = stack.services.storage.clients.table('oauthstates');
     for await (const e of table.listEntities()) expect(JSON.stringify(e)).not.toContain(state);
+  });
+
+  it('deletes the rows of expired sign-ins, and only those', async () => {
+    const repo = stack.services.storage.authStates;
+    const now = Date.now();
+    const gone = [randomUUID(), randomUUID()];
+    const kept = randomUUID();
+    for (const s of gone) await repo.save(s, value(new Date(now - 1000)));
+    await repo.save(kept, value(new Date(now + 600_000)));
+    expect(await repo.deleteExpired(new Date(now))).toBeGreaterThanOrEqual(2);
+    for (const s of gone) await expect(repo.consume(s)).resolves.toEqual({ ok: false, reason: 'unknown' });
+    await expect(repo.consume(kept)).resolves.toMatchObject({ ok: true });
   });
 });

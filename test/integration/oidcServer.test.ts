@@ -32,7 +32,12 @@ beforeEach(() => {
     tid: '72f988bf-0000-4000-8000-000000000001',
     upn: 'alice@contoso.example',
     name: 'Alice Example',
+    home: undefined,
   });
+  server.withholdOfflineAccess = false;
+  server.consentRevoked = false;
+  server.forgeNonce = null;
+  server.tokenLifetimeSeconds = 3600;
 });
 
 function makeCca(clientSecret = DEFAULT_CLIENT.clientSecret): ConfidentialClientApplication {
@@ -49,10 +54,15 @@ function makeCca(clientSecret = DEFAULT_CLIENT.clientSecret): ConfidentialClient
 }
 
 /** Runs the authorize step (no redirect following) and returns the redirect URL plus PKCE verifier. */
-async function authorize(cca: ConfidentialClientApplication, scopes = SCOPES, redirectUri = REDIRECT_URI) {
+async function authorize(
+  cca: ConfidentialClientApplication,
+  scopes = SCOPES,
+  redirectUri = REDIRECT_URI,
+  extra: { loginHint?: string; prompt?: string; nonce?: string } = {},
+) {
   const { verifier, challenge } = await new CryptoProvider().generatePkceCodes();
   const state = `state-${Math.random()}`;
-  const url = await cca.getAuthCodeUrl({ scopes, redirectUri, codeChallenge: challenge, codeChallengeMethod: 'S256', state });
+  const url = await cca.getAuthCodeUrl({ scopes, redirectUri, codeChallenge: challenge, codeChallengeMethod: 'S256', state, ...extra });
   const res = await fetch(url, { redirect: 'manual' });
   return { res, verifier, state, url };
 }
@@ -269,4 +279,106 @@ describe('oidcServer with the real MSAL node', () => {
     const jwks = (await (await fetch(doc.jwks_uri!)).json()) as { keys: Array<Record<string, string>> };
     expect(jwks.keys[0]).toMatchObject({ kty: 'RSA', alg: 'RS256', kid: server.publicJwk.kid });
   });
+
+  test('a guest: client_info names the home account, the ID token the guest object in this tenant', async () => {
+    const home = { oid: '00000000-0000-0000-0000-0000000000c3', tid: 'aaaaaaaa-0000-4000-8000-00000000000f' };
+    server.setUser({ oid: '00000000-0000-0000-0000-0000000000c4', upn: 'carol_fabrikam.example#EXT#@contoso.example', home });
+    const { result } = await signIn(makeCca());
+    expect(result.account?.homeAccountId).toBe(`${home.oid}.${home.tid}`);
+    expect(result.idTokenClaims).toMatchObject({
+      oid: '00000000-0000-0000-0000-0000000000c4',
+      tid: '72f988bf-0000-4000-8000-000000000001',
+      idp: `https://sts.windows.net/${home.tid}/`,
+    });
+    // The raw token response, as Entra sends it to a client that asks for client_info.
+    const { res, verifier } = await authorize(makeCca());
+    const code = new URL(res.headers.get('location')!).searchParams.get('code')!;
+    const body = (await (
+      await fetch(`${server.authority('organizations')}/oauth2/v2.0/token`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: REDIRECT_URI, client_info: '1',
+          client_id: DEFAULT_CLIENT.clientId, client_secret: DEFAULT_CLIENT.clientSecret,
+        }),
+      })
+    ).json()) as { client_info: string };
+    expect(JSON.parse(Buffer.from(body.client_info, 'base64url').toString('utf8'))).toEqual({ uid: home.oid, utid: home.tid });
+  });
+
+  test('login_hint signs the hinted account in, except with prompt=select_account (the picker: the hint plays no part)', async () => {
+    const bob = { oid: '00000000-0000-0000-0000-0000000000d5', tid: '72f988bf-0000-4000-8000-000000000001', upn: 'Bob@Contoso.example', name: 'Bob' };
+    server.addAccount(bob);
+    const hinted = await authorize(makeCca(), SCOPES, REDIRECT_URI, { loginHint: 'bob@contoso.example' });
+    expect(new URL(hinted.url).searchParams.get('login_hint')).toBe('bob@contoso.example');
+    expect(server.authorizeRequests.at(-1)).toMatchObject({ status: 302, signedIn: bob.upn });
+
+    // MSAL drops the hint itself with select_account; sent anyway, the picker ignores it.
+    await authorize(makeCca(), SCOPES, REDIRECT_URI, { loginHint: 'bob@contoso.example', prompt: 'select_account' });
+    expect(server.authorizeRequests.at(-1)).toMatchObject({ params: { prompt: 'select_account' }, signedIn: 'alice@contoso.example' });
+    expect(server.authorizeRequests.at(-1)!.params.login_hint).toBeUndefined();
+    const raw = new URL(`${server.authority('organizations')}/oauth2/v2.0/authorize`);
+    raw.search = new URLSearchParams({
+      client_id: DEFAULT_CLIENT.clientId, redirect_uri: REDIRECT_URI, response_type: 'code', scope: 'openid User.Read', state: 's',
+      code_challenge: 'x'.repeat(43), code_challenge_method: 'S256', prompt: 'select_account', login_hint: 'bob@contoso.example',
+    }).toString();
+    expect((await fetch(raw, { redirect: 'manual' })).status).toBe(302);
+    expect(server.authorizeRequests.at(-1)).toMatchObject({ signedIn: 'alice@contoso.example' });
+  });
+
+  test('withholdOfflineAccess: the code redemption gets no refresh token', async () => {
+    server.withholdOfflineAccess = true;
+    const cca = makeCca();
+    const issued = server.issuedRefreshTokens.length;
+    await signIn(cca);
+    expect(server.issuedRefreshTokens).toHaveLength(issued);
+    const cache = JSON.parse(cca.getTokenCache().serialize()) as { RefreshToken?: Record<string, unknown> };
+    expect(Object.keys(cache.RefreshToken ?? {})).toHaveLength(0);
+  });
+
+  test('consentRevoked: refreshes answer invalid_grant AADSTS65001 until consent is back', async () => {
+    const cca = makeCca();
+    const { result } = await signIn(cca);
+    server.consentRevoked = true;
+    const err = await cca.acquireTokenSilent({ account: result.account!, scopes: SCOPES, forceRefresh: true }).then(() => null, (e: unknown) => e);
+    expect(err).toMatchObject({ errorCode: 'invalid_grant', subError: 'consent_required' });
+    expect((err as ServerError).errorMessage).toContain('AADSTS65001');
+    server.consentRevoked = false;
+    await expect(cca.acquireTokenSilent({ account: result.account!, scopes: SCOPES, forceRefresh: true })).resolves.toMatchObject({ accessToken: expect.any(String) });
+  });
+
+  test('the nonce of the authorize request comes back in the ID token; forgeNonce replaces it, and MSAL refuses that', async () => {
+    const cca = makeCca();
+    const { res, verifier } = await authorize(cca, SCOPES, REDIRECT_URI, { nonce: 'the-nonce' });
+    const code = new URL(res.headers.get('location')!).searchParams.get('code')!;
+    const result = await cca.acquireTokenByCode({ code, scopes: SCOPES, redirectUri: REDIRECT_URI, codeVerifier: verifier, nonce: 'the-nonce' });
+    expect(result.idTokenClaims).toMatchObject({ nonce: 'the-nonce' });
+
+    server.forgeNonce = 'another-sign-in';
+    const second = await authorize(cca, SCOPES, REDIRECT_URI, { nonce: 'the-nonce' });
+    const code2 = new URL(second.res.headers.get('location')!).searchParams.get('code')!;
+    await expect(cca.acquireTokenByCode({ code: code2, scopes: SCOPES, redirectUri: REDIRECT_URI, codeVerifier: second.verifier, nonce: 'the-nonce' })).rejects.toMatchObject({
+      errorCode: 'nonce_mismatch',
+    });
+  });
+
+  test('dropNextTokenRequests: the token request fails on the network, and the next one is answered', async () => {
+    const cca = makeCca();
+    const { res, verifier } = await authorize(cca);
+    const code = new URL(res.headers.get('location')!).searchParams.get('code')!;
+    server.dropNextTokenRequests(1);
+    const err = await cca.acquireTokenByCode({ code, scopes: SCOPES, redirectUri: REDIRECT_URI, codeVerifier: verifier }).then(() => null, (e: unknown) => e);
+    expect(err).toBeTruthy();
+    expect(server.tokenRequests.at(-1)).toMatchObject({ error: 'connection_dropped' });
+    await expect(cca.acquireTokenByCode({ code, scopes: SCOPES, redirectUri: REDIRECT_URI, codeVerifier: verifier })).resolves.toMatchObject({ accessToken: expect.any(String) });
+  });
+
+  test('tokenLifetimeSeconds sets expires_in of the tokens issued from then on', async () => {
+    server.tokenLifetimeSeconds = 7200;
+    const { result } = await signIn(makeCca());
+    const exp = server.verifyJwt(result.accessToken).payload.exp as number;
+    const iat = server.verifyJwt(result.accessToken).payload.iat as number;
+    expect(exp - iat).toBe(7200);
+  });
 });
+

@@ -232,3 +232,50 @@ describe.each<Dialect>(['default', 'aadOptscim062020'])('Entra provisioning cycl
     expect(lookup.json).toEqual(emptyList);
   });
 });
+
+describe('group provisioning as Microsoft documents it for Entra', () => {
+  const ADSCIM_GROUP = 'http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group';
+
+  it('accepts the create request with the ADSCIM Group schema, and answers with the core schema', async () => {
+    const displayName = `ADSCIM ${randomUUID()}`;
+    const res = await scim.post('/Groups', { schemas: [GROUP_SCHEMA, ADSCIM_GROUP], externalId: randomUUID(), displayName, meta: { resourceType: 'Group' } });
+    expect(res.status).toBe(201);
+    expect(res.json).toMatchObject({ schemas: [GROUP_SCHEMA], displayName });
+    const read = await scim.get(`/Groups/${res.json.id}`);
+    expect(read.json.schemas).toEqual([GROUP_SCHEMA]);
+    expect((await scim.request('PUT', `/Groups/${res.json.id}`, { schemas: [GROUP_SCHEMA, ADSCIM_GROUP], displayName })).status).toBe(200);
+    expect((await scim.delete(`/Groups/${res.json.id}`)).status).toBe(204);
+  });
+
+  it('names an unknown schema whole in the error detail', async () => {
+    const unknown = 'http://schemas.example.com/2006/11/ResourceManagement/SomethingElse/2.0/Group';
+    const res = await scim.post('/Groups', { schemas: [GROUP_SCHEMA, unknown], displayName: `Unknown ${randomUUID()}` });
+    expect(res.status).toBe(400);
+    expect(res.json.detail).toContain(`"${unknown}"`);
+    expect(res.json.detail).not.toContain('?');
+  });
+
+  it('keeps group displayNames unique regardless of case: 409 uniqueness on create, PUT and PATCH', async () => {
+    const name = `Printers ${randomUUID()}`;
+    const first = await scim.post('/Groups', { schemas: [GROUP_SCHEMA], displayName: name });
+    expect(first.status).toBe(201);
+    const dup = await scim.post('/Groups', { schemas: [GROUP_SCHEMA], displayName: name.toUpperCase() });
+    expect(dup.status).toBe(409);
+    expect(dup.json).toEqual({ schemas: [ERROR], status: '409', scimType: 'uniqueness', detail: expect.stringContaining('displayName') });
+
+    const other = await scim.post('/Groups', { schemas: [GROUP_SCHEMA], displayName: `Other ${randomUUID()}` });
+    expect(other.status).toBe(201);
+    const patched = await scim.patch(`/Groups/${other.json.id}`, [{ op: 'replace', path: 'displayName', value: name.toLowerCase() }]);
+    expect(patched).toMatchObject({ status: 409, json: { scimType: 'uniqueness' } });
+    const put = await scim.request('PUT', `/Groups/${other.json.id}`, { schemas: [GROUP_SCHEMA], displayName: name });
+    expect(put).toMatchObject({ status: 409, json: { scimType: 'uniqueness' } });
+    expect((await scim.get(`/Groups/${other.json.id}`)).json.displayName).toBe(other.json.displayName);
+
+    // A group may change the case of its own name; a deleted group's name is free again.
+    expect((await scim.patch(`/Groups/${first.json.id}`, [{ op: 'replace', path: 'displayName', value: name.toLowerCase() }])).status).toBe(204);
+    expect((await scim.delete(`/Groups/${first.json.id}`)).status).toBe(204);
+    const again = await scim.post('/Groups', { schemas: [GROUP_SCHEMA], displayName: name });
+    expect(again.status).toBe(201);
+    for (const id of [other.json.id, again.json.id]) expect((await scim.delete(`/Groups/${id}`)).status).toBe(204);
+  });
+});

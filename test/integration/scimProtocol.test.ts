@@ -197,6 +197,22 @@ describe('reading', () => {
     }
   });
 
+  it('answers a filter in attributes or excludedAttributes with 400 invalidValue naming it (RFC 7644 §3.10 notation has none)', async () => {
+    for (const [param, value] of [
+      ['attributes', 'emails[type eq "work"]'],
+      ['attributes', 'userName,emails[type eq "work"].value'],
+      ['excludedAttributes', 'members[value eq "x"]'],
+      ['attributes', 'name givenName'],
+    ] as const) {
+      const res = await scim.get(`/Users?${param}=${encodeURIComponent(value)}`);
+      expectError(res, 400, 'invalidValue');
+      expect(res.json.detail).toContain(param);
+      expect(res.json.detail).toContain(value.split(',').pop()!.slice(0, 20));
+    }
+    // Attribute notation itself, URNs with their dots included, is fine.
+    expect((await scim.get(`/Users?attributes=${encodeURIComponent(`userName,emails.value,${ENTERPRISE}:department,$ref`)}`)).status).toBe(200);
+  });
+
   it('answers bad paging parameters with 400 invalidValue', async () => {
     expectError(await scim.get('/Users?startIndex=abc'), 400, 'invalidValue');
     expectError(await scim.get('/Users?count=-1'), 400, 'invalidValue');

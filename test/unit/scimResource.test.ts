@@ -310,4 +310,10 @@ describe('parseAttributeList', () => {
   ])('%p', (param, expected) => {
     expect(parseAttributeList(param)).toEqual(expected);
   });
+
+  test.each(['emails[type eq "work"]', 'emails[type eq "work"].value', 'name givenName', 'userName,"x"'])('refuses %p with invalidValue naming it', (param) => {
+    const e = scimError(() => parseAttributeList(param, 'excludedAttributes'));
+    expect(e).toMatchObject({ status: 400, scimType: 'invalidValue' });
+    expect(e.message).toMatch(/^excludedAttributes: ".+" is not an attribute name/);
+  });
 });
