@@ -1,4 +1,8 @@
-/** GET /api/health — liveness: answers without touching a secret or storage. */
+/**
+ * GET /api/health — 200 when the app can work; 503 naming the setting when a setting or the
+ * destinations file is invalid. Touches neither a secret nor storage.
+ */
+import { checkHealth } from '../shared/services';
 import type { HttpFunction } from '../host/definitions';
 
 export const health: HttpFunction = {
@@ -7,5 +11,8 @@ export const health: HttpFunction = {
   route: 'health',
   methods: ['GET'],
   authLevel: 'anonymous',
-  handler: async () => ({ status: 200, jsonBody: { status: 'ok', time: new Date().toISOString() } }),
+  handler: async () => {
+    const report = checkHealth();
+    return { status: report.status === 'ok' ? 200 : 503, jsonBody: { ...report, time: new Date().toISOString() } };
+  },
 };

@@ -8,8 +8,10 @@ import { connection } from '../functions/connection';
 import { connectionRefresh } from '../functions/connectionRefresh';
 import { connections } from '../functions/connections';
 import { deliver } from '../functions/deliver';
+import { deliverPoisoned } from '../functions/deliverPoisoned';
 import { directorySync } from '../functions/directorySync';
 import { health } from '../functions/health';
+import { redeliver } from '../functions/redeliver';
 import { refreshTokens } from '../functions/refreshTokens';
 import { scan } from '../functions/scan';
 import { scanStatus } from '../functions/scanStatus';
@@ -22,7 +24,9 @@ export const registry: readonly FunctionDefinition[] = [
   scan,
   sweepIngests,
   scanStatus,
+  redeliver,
   deliver,
+  deliverPoisoned,
   connections,
   connection,
   connectionRefresh,

@@ -31,6 +31,18 @@ function wantsDevelopmentStorage(env: NodeJS.ProcessEnv): boolean {
   return !Object.keys(env).some((k) => k.startsWith('AzureWebJobsStorage__') && env[k]);
 }
 
+/**
+ * LOCAL_QUEUE_VISIBILITY_SECONDS (local host only, for tests): how long a message being processed
+ * stays invisible, in place of the Functions host's fixed 10 minutes.
+ */
+function processingVisibility(value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (!/^\d+$/.test(value) || Number(value) < 2 || Number(value) > 600) {
+    throw new ConfigError('LOCAL_QUEUE_VISIBILITY_SECONDS', 'must be a whole number from 2 to 600.');
+  }
+  return Number(value);
+}
+
 let azurite: RunningAzurite | undefined;
 
 async function main(): Promise<void> {
@@ -57,12 +69,22 @@ async function main(): Promise<void> {
   process.env.INGEST_SWEEP_SCHEDULE ??= config.scan.sweepSchedule;
   console.log(`Secrets: ${config.secrets.kind === 'keyVault' ? config.secrets.vaultUrl : `environment (SECRET_*) and ${config.secrets.file}`}`);
   const services = getServices();
+  // A bad destinations file stops the app here, as a bad setting does, not at the first scan.
+  const destinations = services.destinations();
+  console.log(
+    destinations.file
+      ? `Destinations: ${destinations.destinations.length} from ${destinations.file}`
+      : 'Destinations: none (no destinations.json and no DESTINATIONS_FILE): jobs are stored, and marked undeliverable',
+  );
   const server = await startLocalServer({
     registry,
     port: Number(process.env.PORT || 7071),
     adminKey: () => services.secrets.tryGet('admin-key'),
   });
-  const triggers = startTriggers(registry, (name) => services.storage.clients.queue(name), queueSettings());
+  const triggers = startTriggers(registry, (name) => services.storage.clients.queue(name), {
+    ...queueSettings(),
+    processingVisibilitySeconds: processingVisibility(process.env.LOCAL_QUEUE_VISIBILITY_SECONDS),
+  });
 
   console.log('\nFunctions:');
   for (const r of server.routes) console.log(`  ${r.name}: [${r.methods.join(',')}] ${r.url}`);

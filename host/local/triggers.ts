@@ -4,9 +4,17 @@
  * - storage queues polled, messages base64-decoded (JSON parsed when it is JSON), deleted on
  *   success, made visible again after `visibilityTimeout` on failure, and moved to
  *   `<queue>-poison` after `maxDequeueCount` attempts (values from host.json).
+ *
+ * As the Functions host's queue listener does (Azure/azure-webjobs-sdk,
+ * src/Microsoft.Azure.WebJobs.Extensions.Storage/Queues/Listeners/QueueListener.cs and
+ * QueueProcessor.cs), a message is received invisible for 10 minutes and made invisible again
+ * halfway through for as long as its function runs. So when the process dies mid-invocation,
+ * the message comes back 5 to 10 minutes later with its dequeue count one higher, and a message
+ * received with a count above maxDequeueCount goes to poison without running the function.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { formatWithOptions } from 'node:util';
 import { InvocationContext, type Timer } from '@azure/functions';
 import type { QueueClient } from '@azure/storage-queue';
 import { parseSchedule } from '../../shared/schedule';
@@ -16,10 +24,19 @@ export { parseSchedule };
 
 export interface QueueSettings {
   maxDequeueCount: number;
+  /** How long a failed message stays invisible before its next attempt (host.json). */
   visibilityTimeoutSeconds: number;
   batchSize: number;
   pollIntervalMs: number;
+  /**
+   * How long a message being processed stays invisible, renewed halfway for as long as its
+   * function runs: 10 minutes in the Functions host (not configurable there).
+   */
+  processingVisibilitySeconds?: number;
 }
+
+/** The Functions host's visibility for a message being processed. */
+export const PROCESSING_VISIBILITY_SECONDS = 600;
 
 /** Reads the queue settings from host.json (`extensions.queues`), with the host's defaults. */
 export function queueSettings(hostJsonPath = 'host.json'): QueueSettings {
@@ -60,12 +77,13 @@ export function startTriggers(
   return { stop: async () => void (await Promise.all(stops.map((s) => s()))) };
 }
 
-function context(name: string, triggerMetadata?: Record<string, unknown>): InvocationContext {
+function context(name: string, log: (line: string) => void, triggerMetadata?: Record<string, unknown>): InvocationContext {
   return new InvocationContext({
     invocationId: randomUUID(),
     functionName: name,
     triggerMetadata,
-    logHandler: (level, ...args) => console.log(`[${name}] ${level}:`, ...args),
+    // Through the host's log (tests and benchmarks pass a quiet one), like every other line it writes.
+    logHandler: (level, ...args) => log(formatWithOptions({ breakLength: Infinity }, `[${name}] ${level}:`, ...args)),
   });
 }
 
@@ -88,7 +106,7 @@ function runTimer(fn: TimerFunction, log: (line: string) => void): () => Promise
       if (!matches(new Date(s * 1000)) || running) continue;
       const timer: Timer = { isPastDue: s < now, scheduleStatus: { last: '', next: '', lastUpdated: '' } } as Timer;
       running = fn
-        .handler(timer, context(fn.name))
+        .handler(timer, context(fn.name, log))
         .catch((err: unknown) => log(`[${fn.name}] failed: ${(err as Error)?.message}`))
         .finally(() => (running = undefined));
     }
@@ -107,41 +125,49 @@ function runQueue(
   settings: QueueSettings,
   log: (line: string) => void,
 ): () => Promise<void> {
+  const processing = settings.processingVisibilitySeconds ?? PROCESSING_VISIBILITY_SECONDS;
   let stopped = false;
   let wake: (() => void) | undefined;
+  const toPoison = async (m: ReceivedMessage, popReceipt: string) => {
+    await poison.createIfNotExists();
+    await poison.sendMessage(m.messageText);
+    await queue.deleteMessage(m.messageId, popReceipt);
+  };
+  const processOne = async (m: ReceivedMessage) => {
+    if (m.dequeueCount > settings.maxDequeueCount) {
+      log(`[${fn.name}] message ${m.messageId} has reached maxDequeueCount ${settings.maxDequeueCount}: moved to ${poison.name}`);
+      return toPoison(m, m.popReceipt);
+    }
+    let popReceipt = m.popReceipt;
+    // Halfway to becoming visible, make it invisible again, for as long as the function runs.
+    const renewal = setInterval(() => {
+      queue.updateMessage(m.messageId, popReceipt, undefined, processing).then(
+        (r) => void (popReceipt = r.popReceipt!),
+        (err: unknown) => log(`[${fn.name}] renewing a message's invisibility failed: ${(err as Error)?.message}`),
+      );
+    }, (processing * 1000) / 2);
+    let failure: unknown;
+    try {
+      await fn.handler(decode(m.messageText), context(fn.name, log, { id: m.messageId, dequeueCount: m.dequeueCount, insertionTime: m.insertedOn, popReceipt }));
+    } catch (err) {
+      failure = err ?? new Error('failed');
+    } finally {
+      clearInterval(renewal);
+    }
+    if (failure === undefined) return void (await queue.deleteMessage(m.messageId, popReceipt));
+    log(`[${fn.name}] attempt ${m.dequeueCount} failed: ${(failure as Error)?.message}`);
+    if (m.dequeueCount >= settings.maxDequeueCount) await toPoison(m, popReceipt);
+    else await queue.updateMessage(m.messageId, popReceipt, undefined, settings.visibilityTimeoutSeconds);
+  };
   const loop = (async () => {
     await queue.createIfNotExists();
     while (!stopped) {
       let received = 0;
       try {
-        const batch = await queue.receiveMessages({ numberOfMessages: settings.batchSize, visibilityTimeout: 300 });
+        const batch = await queue.receiveMessages({ numberOfMessages: settings.batchSize, visibilityTimeout: processing });
         received = batch.receivedMessageItems.length;
         await Promise.all(
-          batch.receivedMessageItems.map(async (m) => {
-            const text = Buffer.from(m.messageText, 'base64').toString('utf8');
-            let body: unknown = text;
-            try {
-              body = JSON.parse(text);
-            } catch {
-              // a plain string message
-            }
-            try {
-              await fn.handler(
-                body,
-                context(fn.name, { id: m.messageId, dequeueCount: m.dequeueCount, insertionTime: m.insertedOn, popReceipt: m.popReceipt }),
-              );
-              await queue.deleteMessage(m.messageId, m.popReceipt);
-            } catch (err) {
-              log(`[${fn.name}] attempt ${m.dequeueCount} failed: ${(err as Error)?.message}`);
-              if (m.dequeueCount >= settings.maxDequeueCount) {
-                await poison.createIfNotExists();
-                await poison.sendMessage(m.messageText);
-                await queue.deleteMessage(m.messageId, m.popReceipt);
-              } else {
-                await queue.updateMessage(m.messageId, m.popReceipt, undefined, settings.visibilityTimeoutSeconds);
-              }
-            }
-          }),
+          batch.receivedMessageItems.map((m) => processOne(m).catch((err: unknown) => log(`[${fn.name}] completing a message failed: ${(err as Error)?.message}`))),
         );
       } catch (err) {
         log(`[${fn.name}] queue poll failed: ${(err as Error)?.message}`);
@@ -159,4 +185,16 @@ function runQueue(
     wake?.();
     await loop;
   };
+}
+
+type ReceivedMessage = Awaited<ReturnType<QueueClient['receiveMessages']>>['receivedMessageItems'][number];
+
+/** base64-decoded; JSON parsed when it is JSON, as the Functions host binds it. */
+function decode(messageText: string): unknown {
+  const text = Buffer.from(messageText, 'base64').toString('utf8');
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text; // a plain string message
+  }
 }

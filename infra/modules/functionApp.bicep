@@ -113,7 +113,9 @@ var appSettings = {
   PUBLIC_BASE_URL: publicBaseUrl
   TOKEN_REFRESH_SCHEDULE: '0 0 * * * *'
   TOKEN_REFRESH_MAX_AGE_HOURS: '24'
+  // Required in Azure: a deployment without the file is unhealthy (GET /api/health says so).
   DESTINATIONS_FILE: 'destinations.json'
+  DELIVERY_LEASE_SECONDS: '60'
   // Empty: the code's default, the global Microsoft Graph (https://graph.microsoft.com/v1.0).
   GRAPH_BASE_URL: ''
   DIRECTORY_SOURCE: directorySource

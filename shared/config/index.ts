@@ -82,8 +82,10 @@ export interface Config {
   secrets: SecretsConfig;
   oauth: OAuthConfig;
   delivery: {
-    /** The administrator's destinations and routing rules (JSON). */
-    destinationsFile: string;
+    /** The administrator's destinations and routing rules (JSON); unset: destinations.json if it exists. */
+    destinationsFile?: string;
+    /** How long a worker's hold on a (job, destination) lasts unrenewed; renewed every third of it. */
+    leaseMs: number;
     /** Microsoft Graph's endpoint with its version (national clouds differ). */
     graphBaseUrl: string;
   };
@@ -196,7 +198,8 @@ const schema = z.object({
   WEBSITE_HOSTNAME: optionalString,
   TOKEN_REFRESH_SCHEDULE: ncrontab('0 0 * * * *'),
   TOKEN_REFRESH_MAX_AGE_HOURS: wholeNumber(1, 24 * 80, 24),
-  DESTINATIONS_FILE: z.preprocess(blankToUndefined, z.string().optional().default('destinations.json')),
+  DESTINATIONS_FILE: optionalString,
+  DELIVERY_LEASE_SECONDS: wholeNumber(3, 600, 60),
   GRAPH_BASE_URL: z.preprocess(
     blankToUndefined,
     z
@@ -264,7 +267,7 @@ export function loadConfig(env: Env): Config {
       sweepSchedule: s.INGEST_SWEEP_SCHEDULE,
     },
     oauth: oauthConfig(s, env),
-    delivery: { destinationsFile: s.DESTINATIONS_FILE, graphBaseUrl: s.GRAPH_BASE_URL },
+    delivery: { destinationsFile: s.DESTINATIONS_FILE, graphBaseUrl: s.GRAPH_BASE_URL, leaseMs: s.DELIVERY_LEASE_SECONDS * 1000 },
     directory: directoryConfig(s),
   });
 }

@@ -1,6 +1,7 @@
 /**
  * Destinations and routing, defined by the administrator in a versioned JSON file deployed with
- * the app (DESTINATIONS_FILE, default destinations.json), validated at start-up:
+ * the app (DESTINATIONS_FILE; without it destinations.json when there is one), validated at
+ * start-up:
  *
  *   { "version": 1, "destinations": [
  *       { "id": "fax", "type": "email", "when": { "workflowName": "Scan to Fax" }, "options": { ... } },
@@ -71,21 +72,37 @@ function parseWhen(when: unknown, where: string, bad: (w: string, m: string) => 
   return out;
 }
 
-export function loadDestinations(file: string, connectors: Readonly<Record<string, Connector>>): Destination[] {
+/** The destinations in force, and the file they came from (none: no destinations are configured). */
+export interface DestinationSet {
+  destinations: readonly Destination[];
+  file?: string;
+}
+
+/** The file used when DESTINATIONS_FILE is not set, if it exists. */
+export const DEFAULT_DESTINATIONS_FILE = 'destinations.json';
+
+/**
+ * Reads and validates the destinations. A file named by DESTINATIONS_FILE must exist; without
+ * the setting, destinations.json is read when there is one, and otherwise there are none.
+ * Throws a ConfigError naming the setting and what is wrong.
+ */
+export function loadDestinations(file: string | undefined, connectors: Readonly<Record<string, Connector>>): DestinationSet {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readFileSync(file ?? DEFAULT_DESTINATIONS_FILE, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new ConfigError('DESTINATIONS_FILE', `${file} cannot be read (${(err as NodeJS.ErrnoException).code}).`);
+    if (file === undefined) return { destinations: [] };
+    throw new ConfigError('DESTINATIONS_FILE', `${file} does not exist; deploy it with the app (see destinations.example.json).`);
   }
+  const name = file ?? DEFAULT_DESTINATIONS_FILE;
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch {
-    throw new ConfigError('DESTINATIONS_FILE', `${file} is not valid JSON.`);
+    throw new ConfigError('DESTINATIONS_FILE', `${name} is not valid JSON.`);
   }
-  return parseDestinations(raw, connectors);
+  return { destinations: parseDestinations(raw, connectors), file: name };
 }
 
 /** The destinations whose rule selects the job. */

@@ -1,35 +1,50 @@
 /**
  * Delivery: the queue-triggered deliverer takes a stored job to every destination its rules
  * select, exactly once per (job, destination): a row in `deliveries` is leased before a
- * connector runs and records `delivered` (with the remote id) or `failed` (with the reason).
- * Transient failures are retried through the queue (visibility timeout, maxDequeueCount in
- * host.json); after the last attempt the job's record says why and the message goes to poison.
+ * connector runs (the lease is renewed while it runs, so it never outlives the worker by more
+ * than DELIVERY_LEASE_SECONDS) and records `delivered` (with the remote id) or `failed` (with the
+ * reason). Transient failures are retried through the queue (visibility timeout,
+ * maxDequeueCount in host.json); after the last attempt the job's record says why and the
+ * message goes to poison. A message the host moved to poison without our verdict (the worker
+ * died on the last attempt) is delivered again by the poison handler, a bounded number of times.
  */
-import { withDirectoryFacts, type FindUser } from '../directory';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { keepRenewed } from '../concurrency';
+import type { FindUser } from '../directory';
+import { ConfigError } from '../errors';
 import { describeError, type Logger } from '../log';
-import type { DeliveryRepository, ScanBlobStore, ScanJob, ScanJobRepository } from '../storage';
-import { route, type Destination } from './destinations';
+import { leaseHeld, type Delivery, type DeliveryMessage, type DeliveryQueue, type DeliveryRepository, type ScanBlobStore, type ScanJob, type ScanJobRepository } from '../storage';
+import type { Destination, DestinationSet } from './destinations';
+import { targetsOf } from './targets';
 import { PermanentDeliveryError, type DeliveryContext, type DeliveryJob } from './types';
 
 /** Must equal host.json's extensions.queues.maxDequeueCount (a test checks it). */
 export const DELIVERY_MAX_ATTEMPTS = 5;
-/** How long one worker holds a (job, destination) before another may try it. */
-const LEASE_MS = 10 * 60 * 1000;
-/** A job still `pending` this long after it was received was abandoned by its request. */
-const ABANDONED_MS = 10 * 60 * 1000;
+/** How often a message the host poisoned without our verdict (a worker died) is sent again. */
+export const DELIVERY_MAX_RECOVERIES = 3;
+/** A job held back by invalid destinations is looked at again this much later. */
+export const BLOCKED_RETRY_SECONDS = 300;
+/** A job still pending when its message arrives: how long to wait for its request to mark it stored. */
+const PENDING_WAIT_MS = 5000;
 
 export interface DelivererDeps {
   scanJobs: Pick<ScanJobRepository, 'get' | 'setDeliveryState'>;
   scanBlobs: Pick<ScanBlobStore, 'download'>;
   deliveries: DeliveryRepository;
-  destinations: readonly Destination[];
+  deliveryQueue: Pick<DeliveryQueue, 'enqueue'>;
+  /** The destinations in force; throws a ConfigError when DESTINATIONS_FILE is invalid. */
+  destinations: () => DestinationSet;
   context: Omit<DeliveryContext, 'log'>;
   /** The directory's user by userName/UPN, to fill fields the printer did not send. */
   findUser?: FindUser;
+  /** True while the request storing a pending job is alive (its ingest lease is current). */
+  ingestAlive: (jobId: string) => Promise<boolean>;
+  /** The delivery lease's length (DELIVERY_LEASE_SECONDS). */
+  leaseMs: number;
   log: Logger;
 }
 
-export type JobOutcome = 'delivered' | 'partially_failed' | 'failed' | 'undeliverable' | 'skipped';
+export type JobOutcome = 'delivered' | 'partially_failed' | 'failed' | 'undeliverable' | 'blocked' | 'in_progress' | 'skipped';
 
 /** Thrown to make the queue retry the message (the job's record says why). */
 export class RetryLaterError extends Error {
@@ -39,26 +54,34 @@ export class RetryLaterError extends Error {
   }
 }
 
+type Target = 'delivered' | 'failed' | 'retry' | 'busy';
+
 export async function deliverJob(message: unknown, attempt: number, deps: DelivererDeps): Promise<JobOutcome> {
-  const jobId = (message as { jobId?: unknown } | null)?.jobId;
-  if (typeof jobId !== 'string' || !jobId) {
+  const jobId = jobIdOf(message);
+  if (!jobId) {
     deps.log.warn('deliver: a message without a jobId was dropped');
     return 'skipped';
   }
-  const job = await deps.scanJobs.get(jobId);
-  if (!job) {
-    deps.log.warn('deliver: no such job (rolled back or removed)', { jobId });
-    return 'skipped';
-  }
-  if (job.status !== 'stored') {
-    if (Date.now() - job.receivedAt.getTime() > ABANDONED_MS) return 'skipped';
-    throw new RetryLaterError(`Job ${jobId} is not stored yet.`);
+  const job = await storedJob(jobId, deps);
+  if (!job) return 'skipped';
+
+  let destinations: DestinationSet;
+  try {
+    destinations = deps.destinations();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    // Held, not failed: the message comes back once the file may have been fixed.
+    await deps.scanJobs.setDeliveryState(jobId, 'blocked', `Delivery is held until the destinations are fixed: ${err.message}`);
+    await deps.deliveryQueue.enqueue({ jobId }, { delaySeconds: BLOCKED_RETRY_SECONDS });
+    deps.log.error('deliver: held, the destinations are invalid', { jobId, ...describeError(err) });
+    return 'blocked';
   }
 
-  const fields = await withDirectoryFacts(job.fields, deps.findUser, deps.log);
-  const targets = route(fields, deps.destinations);
+  const { fields, targets } = await targetsOf(job, destinations, deps);
   if (targets.length === 0) {
-    const reason = `No destination rule selects this job (workflowName '${fields.workflowName ?? ''}').`;
+    const reason = destinations.file
+      ? `No destination rule selects this job (workflowName '${fields.workflowName ?? ''}').`
+      : 'No destinations are configured: create destinations.json (see destinations.example.json) or set DESTINATIONS_FILE.';
     await deps.scanJobs.setDeliveryState(jobId, 'undeliverable', reason);
     deps.log.warn('deliver: undeliverable', { jobId });
     return 'undeliverable';
@@ -66,12 +89,13 @@ export async function deliverJob(message: unknown, attempt: number, deps: Delive
 
   const deliveryJob = toDeliveryJob({ ...job, fields }, deps);
   const outcomes = await Promise.all(targets.map((d) => deliverTo(deliveryJob, d, attempt, deps)));
-  const retry = targets.filter((_, i) => outcomes[i] === 'retry');
-  const failed = outcomes.filter((o) => o === 'failed').length;
-  const delivered = outcomes.filter((o) => o === 'delivered').length;
+  const named = (o: Target) => targets.filter((_, i) => outcomes[i] === o).map((d) => d.id);
+  const retry = named('retry');
+  const delivered = named('delivered').length;
+  const failed = named('failed').length;
 
   if (retry.length) {
-    const names = retry.map((d) => d.id).join(', ');
+    const names = retry.join(', ');
     if (attempt >= DELIVERY_MAX_ATTEMPTS) {
       await deps.scanJobs.setDeliveryState(jobId, delivered ? 'partially_failed' : 'failed', `Gave up after ${attempt} attempts: ${names}.`);
       throw new RetryLaterError(`Job ${jobId}: ${names} still failing after ${attempt} attempts; the message goes to the poison queue.`);
@@ -79,10 +103,44 @@ export async function deliverJob(message: unknown, attempt: number, deps: Delive
     await deps.scanJobs.setDeliveryState(jobId, 'retrying', `Attempt ${attempt} failed for: ${names}.`);
     throw new RetryLaterError(`Job ${jobId}: ${names} will be retried.`);
   }
+  // Another worker holds a destination: it records the job's outcome when it is done.
+  if (named('busy').length) {
+    deps.log.info('deliver: another worker is delivering the rest', { jobId, busy: named('busy') });
+    return 'in_progress';
+  }
   const state: JobOutcome = failed === 0 ? 'delivered' : delivered ? 'partially_failed' : 'failed';
   await deps.scanJobs.setDeliveryState(jobId, state, failed ? `${failed} destination(s) failed; see deliveries.` : undefined);
   deps.log.info('deliver: done', { jobId, delivered, failed });
   return state;
+}
+
+function jobIdOf(message: unknown): string | undefined {
+  const jobId = (message as { jobId?: unknown } | null)?.jobId;
+  return typeof jobId === 'string' && jobId ? jobId : undefined;
+}
+
+/** The job when it is stored; undefined when it is gone, abandoned, or its request died. */
+async function storedJob(jobId: string, deps: DelivererDeps): Promise<ScanJob | undefined> {
+  const deadline = Date.now() + PENDING_WAIT_MS;
+  for (;;) {
+    const job = await deps.scanJobs.get(jobId);
+    if (!job) {
+      deps.log.warn('deliver: no such job (rolled back or removed)', { jobId });
+      return undefined;
+    }
+    if (job.status === 'stored') return job;
+    if (job.status === 'abandoned') {
+      deps.log.warn('deliver: the job was abandoned by its request', { jobId });
+      return undefined;
+    }
+    // Pending: its request sends the message just before it marks the job stored.
+    if (!(await deps.ingestAlive(jobId))) {
+      deps.log.warn('deliver: the request storing this job died; the ingest sweeper removes it', { jobId });
+      return undefined;
+    }
+    if (Date.now() > deadline) throw new RetryLaterError(`Job ${jobId} is not stored yet.`);
+    await sleep(250);
+  }
 }
 
 function toDeliveryJob(job: ScanJob, deps: DelivererDeps): DeliveryJob {
@@ -100,37 +158,103 @@ function toDeliveryJob(job: ScanJob, deps: DelivererDeps): DeliveryJob {
   };
 }
 
-/** Delivers to one destination unless already done or held by another worker. */
-async function deliverTo(job: DeliveryJob, d: Destination, attempt: number, deps: DelivererDeps): Promise<'delivered' | 'failed' | 'retry'> {
-  const now = Date.now();
+/**
+ * Delivers to one destination unless it is done or another worker holds it. A lease that ran
+ * out (its worker died) is taken over.
+ */
+async function deliverTo(job: DeliveryJob, d: Destination, attempt: number, deps: DelivererDeps): Promise<Target> {
   const row = await deps.deliveries.get(job.jobId, d.id);
   if (row?.status === 'delivered') return 'delivered';
   if (row?.status === 'failed') return 'failed';
-  if (row?.status === 'delivering' && row.leaseUntil && row.leaseUntil.getTime() > now) return 'retry';
-  const lease = { status: 'delivering' as const, leaseUntil: new Date(now + LEASE_MS), attempts: (row?.attempts ?? 0) + 1 };
+  if (leaseHeld(row)) return 'busy';
+  const lease = { status: 'delivering' as const, leaseUntil: new Date(Date.now() + deps.leaseMs), attempts: (row?.attempts ?? 0) + 1 };
   const held = row ? await deps.deliveries.update(row, lease) : await deps.deliveries.create(job.jobId, d.id, lease);
-  if (!held) return 'retry'; // another worker took it this instant
+  if (!held) return 'busy'; // another worker took it this instant
+  if (row?.status === 'delivering') deps.log.warn('deliver: took over a lease that ran out (its worker stopped)', { jobId: job.jobId, destination: d.id });
 
+  const renewal = keepRenewed(held, {
+    everyMs: deps.leaseMs / 3,
+    renew: (current) => deps.deliveries.update(current, { leaseUntil: new Date(Date.now() + deps.leaseMs) }),
+    expiresAt: (current) => current.leaseUntil?.getTime() ?? 0,
+    lost: (why) => new Error(`The lease on ${d.id} was ${why === 'taken' ? 'taken by another worker' : 'not renewed in time'}.`),
+  });
+  let outcome: { result: Awaited<ReturnType<typeof d.connector.deliver>> } | { err: unknown };
   try {
-    const result = await d.connector.deliver(job, d.options, { ...deps.context, log: deps.log });
-    await deps.deliveries.update(held, { status: 'delivered', remoteId: result.remoteId, leaseUntil: undefined, lastError: undefined });
+    outcome = { result: await d.connector.deliver(job, d.options, { ...deps.context, log: deps.log }) };
+  } catch (err) {
+    outcome = { err };
+  } finally {
+    await renewal.stop();
+  }
+  if (renewal.signal.aborted) {
+    deps.log.warn('deliver: lost the lease while delivering; another worker may deliver again', { jobId: job.jobId, destination: d.id });
+  }
+  const current = renewal.current;
+  if ('result' in outcome) {
+    await deps.deliveries.update(current, { status: 'delivered', remoteId: outcome.result.remoteId, leaseUntil: undefined, lastError: undefined });
     deps.log.info('deliver: delivered', { jobId: job.jobId, destination: d.id });
     return 'delivered';
-  } catch (err) {
-    const reason = (describeError(err).message as string | undefined) ?? 'error';
-    const permanent = err instanceof PermanentDeliveryError;
-    const final = permanent || attempt >= DELIVERY_MAX_ATTEMPTS;
-    await deps.deliveries.update(held, {
-      status: final ? 'failed' : 'retrying',
-      leaseUntil: undefined,
-      lastError: (final && !permanent ? `Gave up after ${attempt} attempts: ${reason}` : reason).slice(0, 1000),
-    });
-    deps.log.warn('deliver: failed', { jobId: job.jobId, destination: d.id, permanent, attempt, ...describeError(err) });
-    return permanent ? 'failed' : 'retry';
   }
+  const err = outcome.err;
+  const reason = (describeError(err).message as string | undefined) ?? 'error';
+  const permanent = err instanceof PermanentDeliveryError;
+  const final = permanent || attempt >= DELIVERY_MAX_ATTEMPTS;
+  await deps.deliveries.update(current, {
+    status: final ? 'failed' : 'retrying',
+    leaseUntil: undefined,
+    lastError: (final && !permanent ? `Gave up after ${attempt} attempts: ${reason}` : reason).slice(0, 1000),
+  });
+  deps.log.warn('deliver: failed', { jobId: job.jobId, destination: d.id, permanent, attempt, ...describeError(err) });
+  return permanent ? 'failed' : 'retry';
+}
+
+/**
+ * A message in the poison queue. Our own last attempt records every destination's verdict
+ * before it gives up; a destination left without one means the host gave up for us, because
+ * the worker died while delivering on the last attempt (a crash, a restart, a lost instance).
+ * Such a job is sent again, at most DELIVERY_MAX_RECOVERIES times; after that its unfinished
+ * destinations fail, saying why and how to deliver them again.
+ */
+export async function handlePoisoned(message: unknown, deps: DelivererDeps): Promise<'recovered' | 'failed' | 'done'> {
+  const jobId = jobIdOf(message);
+  if (!jobId) return 'done';
+  const job = await deps.scanJobs.get(jobId);
+  if (job?.status !== 'stored') return 'done';
+  let set: DestinationSet;
+  try {
+    set = deps.destinations();
+  } catch {
+    return 'done'; // held: the blocked job's own message comes back
+  }
+  const { targets } = await targetsOf(job, set, deps);
+  const unfinished: Array<{ d: Destination; row?: Delivery }> = [];
+  for (const d of targets) {
+    const row = await deps.deliveries.get(jobId, d.id);
+    // A live lease: a worker is on it, with a message of its own.
+    if (row?.status !== 'delivered' && row?.status !== 'failed' && !leaseHeld(row)) unfinished.push({ d, row });
+  }
+  if (unfinished.length === 0) return 'done';
+  const recoveries = Number((message as DeliveryMessage).recoveries ?? 0);
+  if (recoveries < DELIVERY_MAX_RECOVERIES) {
+    await deps.scanJobs.setDeliveryState(jobId, 'retrying', `The worker stopped during the last attempt; delivering again (${recoveries + 1} of ${DELIVERY_MAX_RECOVERIES}).`);
+    await deps.deliveryQueue.enqueue({ jobId, recoveries: recoveries + 1 });
+    deps.log.warn('deliver: a job the host poisoned after its worker stopped is sent again', { jobId, recoveries: recoveries + 1 });
+    return 'recovered';
+  }
+  const reason = `The worker stopped while delivering, ${DELIVERY_MAX_RECOVERIES + 1} times in a row (crash or restart); deliver it again with POST /api/scan/${jobId}/redeliver once the cause is fixed.`;
+  for (const { d, row } of unfinished) {
+    if (row) await deps.deliveries.update(row, { status: 'failed', leaseUntil: undefined, lastError: reason });
+    else await deps.deliveries.create(jobId, d.id, { status: 'failed', lastError: reason });
+  }
+  const delivered = targets.length > unfinished.length;
+  await deps.scanJobs.setDeliveryState(jobId, delivered ? 'partially_failed' : 'failed', reason);
+  deps.log.error('deliver: gave up on a job whose worker kept stopping', { jobId });
+  return 'failed';
 }
 
 export * from './destinations';
+export * from './redeliver';
+export * from './targets';
 export * from './template';
 export * from './types';
 export { CONNECTORS } from './connectors';

@@ -19,7 +19,6 @@ import type {
   EnqueueReceipt,
   IngestLease,
   IngestLeaseRepository,
-  JobKeyClaim,
   ScanBlobStore,
   ScanJobRepository,
   StoredFile,
@@ -285,7 +284,7 @@ async function claimScanJobId(
     if (res.claimed) return { etag: res.etag };
     const held = res.existing;
     if (held.status === 'stored') return { duplicate: await duplicateOf(held.jobId, deps) };
-    if (!(await ownerAlive(held, deps))) {
+    if (!(await ingestAlive(deps.ingestLeases, held.jobId, leaseMs(deps)))) {
       const first = await deps.scanJobs.get(held.jobId);
       if (first?.status === 'stored') {
         await deps.scanJobs.completeClaim(scanJobId, held.etag);
@@ -312,10 +311,13 @@ async function duplicateOf(firstJobId: string, deps: IngestDeps): Promise<Ingest
   return { jobId: firstJobId, files: (first?.files ?? []).map(publicFile), duplicate: true };
 }
 
-/** True while the request holding a claim still renews its lease (a little grace for clocks). */
-async function ownerAlive(held: JobKeyClaim, deps: IngestDeps): Promise<boolean> {
-  const lease = await deps.ingestLeases.get(held.jobId);
-  return !!lease && Date.now() <= lease.leaseUntil.getTime() + leaseMs(deps) / 3;
+/**
+ * True while the request storing a job still renews its lease (a third of the lease's length of
+ * grace, for clocks). The deliverer asks this of a pending job; a retry, of a claim's owner.
+ */
+export async function ingestAlive(ingestLeases: Pick<IngestLeaseRepository, 'get'>, jobId: string, leaseMs: number): Promise<boolean> {
+  const lease = await ingestLeases.get(jobId);
+  return !!lease && Date.now() <= lease.leaseUntil.getTime() + leaseMs / 3;
 }
 
 function leaseMs(deps: IngestDeps): number {

@@ -3,8 +3,9 @@
  * first use and shared by every function.
  */
 import { getConfig, type Config } from '../config';
-import { CONNECTORS, loadDestinations, type DelivererDeps, type Destination } from '../delivery';
-import type { IngestDeps, SweepDeps } from '../ingest';
+import { ConfigError } from '../errors';
+import { CONNECTORS, loadDestinations, type DelivererDeps, type DestinationSet, type RedeliverDeps } from '../delivery';
+import { ingestAlive, type IngestDeps, type SweepDeps } from '../ingest';
 import type { Logger } from '../log';
 import { createOAuthDeps, getAccessToken, type OAuthDeps } from '../oauth';
 import type { ScimDeps } from '../scim';
@@ -18,9 +19,10 @@ export interface Services {
   ingestDeps(log: Logger): IngestDeps;
   sweepDeps(log: Logger): SweepDeps;
   oauthDeps(log: Logger): OAuthDeps;
-  /** The destinations, read and validated on first use. */
-  destinations(): readonly Destination[];
+  /** The destinations, read and validated once (throws the ConfigError every time when invalid). */
+  destinations(): DestinationSet;
   delivererDeps(log: Logger): DelivererDeps;
+  redeliverDeps(log: Logger): RedeliverDeps;
   scimDeps(log: Logger): ScimDeps;
 }
 
@@ -28,8 +30,19 @@ export function createServices(config: Config): Services {
   const secrets = createSecretStore(config.secrets);
   const storage = createStorage(config.storage);
   const oauthDeps = createOAuthDeps(config.oauth, secrets, storage);
-  let destinations: readonly Destination[] | undefined;
-  const loadedDestinations = () => (destinations ??= loadDestinations(config.delivery.destinationsFile, CONNECTORS));
+  let destinations: { set: DestinationSet } | { error: unknown } | undefined;
+  const loadedDestinations = (): DestinationSet => {
+    if (!destinations) {
+      try {
+        destinations = { set: loadDestinations(config.delivery.destinationsFile, CONNECTORS) };
+      } catch (error) {
+        destinations = { error };
+      }
+    }
+    if ('error' in destinations) throw destinations.error;
+    return destinations.set;
+  };
+
   return {
     config,
     secrets,
@@ -58,13 +71,24 @@ export function createServices(config: Config): Services {
       scanJobs: storage.scanJobs,
       scanBlobs: storage.scanBlobs,
       deliveries: storage.deliveries,
-      destinations: loadedDestinations(),
+      deliveryQueue: storage.deliveryQueue,
+      destinations: loadedDestinations,
+      ingestAlive: (jobId) => ingestAlive(storage.ingestLeases, jobId, config.scan.leaseMs),
+      leaseMs: config.delivery.leaseMs,
       context: {
         getAccessToken: async (connectionId, options) => (await getAccessToken(oauthDeps(log), connectionId, options)).accessToken,
         getApplicationToken: (resource, options) => oauthDeps(log).applicationTokens.get(resource, options?.forceRefresh),
         graphBaseUrl: config.delivery.graphBaseUrl,
         getSecret: (name) => secrets.get(name),
       },
+      findUser: (userName) => storage.directory.users.findByUserName(userName),
+      log,
+    }),
+    redeliverDeps: (log) => ({
+      scanJobs: storage.scanJobs,
+      deliveries: storage.deliveries,
+      deliveryQueue: storage.deliveryQueue,
+      destinations: loadedDestinations,
       findUser: (userName) => storage.directory.users.findByUserName(userName),
       log,
     }),
@@ -82,4 +106,25 @@ export function getServices(): Services {
 /** Replaces the process's services (tests), or forgets them with `undefined`. */
 export function setServices(replacement: Services | undefined): void {
   services = replacement;
+}
+
+export interface HealthReport {
+  status: 'ok' | 'unhealthy';
+  /** What stops the app from working, each naming the setting to fix (never a value). */
+  problems: Array<{ setting: string; message: string }>;
+}
+
+/**
+ * The settings and the destinations, as read at start-up: a bad one makes the app unhealthy
+ * with the reason (in Azure, where the local host's refusal to start has no counterpart).
+ * Touches neither storage nor a secret.
+ */
+export function checkHealth(): HealthReport {
+  try {
+    getServices().destinations();
+    return { status: 'ok', problems: [] };
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return { status: 'unhealthy', problems: [{ setting: err.setting, message: err.message }] };
+  }
 }

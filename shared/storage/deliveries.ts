@@ -19,6 +19,11 @@ export interface Delivery {
   etag: string;
 }
 
+/** True when a worker holds the row: `delivering` with a lease still in the future. */
+export function leaseHeld(row: Delivery | undefined, now = Date.now()): boolean {
+  return row?.status === 'delivering' && !!row.leaseUntil && row.leaseUntil.getTime() > now;
+}
+
 export type DeliveryChanges = Partial<Pick<Delivery, 'status' | 'attempts' | 'remoteId' | 'lastError' | 'leaseUntil'>>;
 
 /** One row per (job, destination) in `deliveries`: the record that makes delivery idempotent. */

@@ -5,6 +5,8 @@ export const DELIVERY_QUEUE = 'scan-delivery';
 
 export interface DeliveryMessage {
   jobId: string;
+  /** How often the job was sent again after the host poisoned it because its worker died. */
+  recoveries?: number;
 }
 
 export interface EnqueueReceipt {
@@ -23,9 +25,10 @@ export class DeliveryQueue {
     this.ready = once(() => queue.createIfNotExists());
   }
 
-  async enqueue(message: DeliveryMessage): Promise<EnqueueReceipt> {
+  /** Sends a message; `delaySeconds` keeps it invisible that long first. */
+  async enqueue(message: DeliveryMessage, options: { delaySeconds?: number } = {}): Promise<EnqueueReceipt> {
     await this.ready();
-    const res = await this.queue.sendMessage(encodeMessage(message));
+    const res = await this.queue.sendMessage(encodeMessage(message), { visibilityTimeout: options.delaySeconds });
     return { messageId: res.messageId, popReceipt: res.popReceipt };
   }
 

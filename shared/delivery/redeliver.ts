@@ -1,0 +1,84 @@
+/**
+ * Delivering a job again (POST /api/scan/{jobId}/redeliver): after a failure was fixed, an
+ * administrator sends a failed, poisoned or undeliverable job once more, to one destination or
+ * to every destination its rules select. Exactly once still holds: a destination already
+ * delivered is never sent again, and one a worker is delivering right now is left to it; the
+ * others are reset (ETag-guarded) and one new queue message delivers them.
+ */
+import type { FindUser } from '../directory';
+import { AppError, ConfigError } from '../errors';
+import type { Logger } from '../log';
+import { leaseHeld, type Delivery, type DeliveryQueue, type DeliveryRepository, type ScanJobRepository } from '../storage';
+import type { DestinationSet } from './destinations';
+import { targetsOf } from './targets';
+
+export type RedeliveryAction = 'queued' | 'already_delivered' | 'in_progress';
+
+export interface RedeliveryResult {
+  jobId: string;
+  destinations: Array<{ destination: string; action: RedeliveryAction; previousStatus?: Delivery['status'] }>;
+}
+
+export interface RedeliverDeps {
+  scanJobs: Pick<ScanJobRepository, 'get' | 'setDeliveryState'>;
+  deliveries: Pick<DeliveryRepository, 'get' | 'update'>;
+  deliveryQueue: Pick<DeliveryQueue, 'enqueue'>;
+  /** The destinations in force; throws a ConfigError when DESTINATIONS_FILE is invalid. */
+  destinations: () => DestinationSet;
+  findUser?: FindUser;
+  log: Logger;
+}
+
+export async function redeliver(jobId: string, destinationId: string | undefined, deps: RedeliverDeps): Promise<RedeliveryResult> {
+  const job = /^[0-9a-f-]{36}$/i.test(jobId) ? await deps.scanJobs.get(jobId) : undefined;
+  if (!job || job.status === 'abandoned') throw new AppError(404, 'job_not_found', `There is no scan job '${jobId.slice(0, 64)}'.`);
+  if (job.status !== 'stored') throw new AppError(409, 'job_not_stored', 'The job is still being stored; try again in a moment.', 5);
+  let set: DestinationSet;
+  try {
+    set = deps.destinations();
+  } catch (err) {
+    if (err instanceof ConfigError) throw new AppError(503, 'destinations_invalid', `Fix the destinations first: ${err.message}`);
+    throw err;
+  }
+  let { targets } = await targetsOf(job, set, deps);
+  if (destinationId !== undefined) {
+    if (!set.destinations.some((d) => d.id === destinationId)) {
+      throw new AppError(404, 'destination_not_found', `There is no destination '${destinationId.slice(0, 64)}' in ${set.file ?? 'the destinations'}.`);
+    }
+    targets = targets.filter((d) => d.id === destinationId);
+    if (!targets.length) {
+      throw new AppError(409, 'destination_not_selected', `Destination '${destinationId}' does not select this job (its "when" rule); change the rule first.`);
+    }
+  }
+  if (!targets.length) throw new AppError(409, 'nothing_to_redeliver', 'No destination rule selects this job; change the rules first.');
+
+  const result: RedeliveryResult = { jobId, destinations: [] };
+  for (const d of targets) {
+    result.destinations.push({ destination: d.id, ...(await reset(jobId, d.id, deps)) });
+  }
+  const queued = result.destinations.filter((r) => r.action === 'queued').map((r) => r.destination);
+  if (!queued.length) {
+    throw new AppError(
+      409,
+      'nothing_to_redeliver',
+      `Nothing to deliver again: ${result.destinations.map((r) => `${r.destination} is ${r.action === 'already_delivered' ? 'delivered' : 'being delivered'}`).join(', ')}.`,
+    );
+  }
+  await deps.scanJobs.setDeliveryState(jobId, 'redelivering', `Delivery asked for again: ${queued.join(', ')}.`);
+  await deps.deliveryQueue.enqueue({ jobId });
+  deps.log.info('redeliver: queued', { jobId, destinations: queued });
+  return result;
+}
+
+/** Makes one destination deliverable again, unless it is delivered or being delivered. */
+async function reset(jobId: string, destinationId: string, deps: RedeliverDeps): Promise<Omit<RedeliveryResult['destinations'][number], 'destination'>> {
+  for (;;) {
+    const row = await deps.deliveries.get(jobId, destinationId);
+    if (!row) return { action: 'queued' };
+    if (row.status === 'delivered') return { action: 'already_delivered', previousStatus: row.status };
+    if (leaseHeld(row)) return { action: 'in_progress', previousStatus: row.status };
+    if (row.status === 'retrying' && !row.leaseUntil) return { action: 'queued', previousStatus: row.status };
+    // failed, or delivering with a lease that ran out: deliverable again, its history kept.
+    if (await deps.deliveries.update(row, { status: 'retrying', leaseUntil: undefined })) return { action: 'queued', previousStatus: row.status };
+  }
+}
