@@ -23,11 +23,15 @@ export interface StoredState {
   leases: string[];
 }
 
+const hosts: Array<ScanHost['services']> = [];
+
 export async function startScanHost(
   settings: Record<string, string> = {},
   serverOptions: Pick<LocalServerOptions, 'minBodyRate'> = {},
 ): Promise<ScanHost> {
   const stack = await startStack(settings);
+  // Hosts may nest (a test starts a second one): stopping one gives the process back the one before.
+  hosts.push(stack.services);
   setServices(stack.services);
   let finished = 0;
   const waiters: Array<{ count: number; resolve: () => void }> = [];
@@ -70,7 +74,8 @@ export async function startScanHost(
     },
     stop: async () => {
       await server.close();
-      setServices(undefined);
+      hosts.splice(hosts.lastIndexOf(stack.services), 1);
+      setServices(hosts[hosts.length - 1]);
       await stack.stop();
     },
   };

@@ -6,7 +6,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { postHead, rawHttp } from '../helpers/http';
 import { multipart, pdfBytes } from '../helpers/multipart';
-import { setServices } from '../../shared/services';
 import { startScanHost, type ScanHost } from '../helpers/scanStack';
 
 const KiB = 1024;
@@ -99,7 +98,6 @@ describe('1. every request settles, and a truncated one leaves nothing', () => {
       expect(await fresh.snapshot()).toEqual(before);
     } finally {
       await fresh.stop();
-      setServices(host.services); // the fresh host had replaced this file's services
     }
   });
 });

@@ -285,6 +285,47 @@ describe('startTriggers with Azurite', () => {
     expect(logs.filter((l) => l.startsWith('[failingWorker] attempt'))).toHaveLength(3);
   });
 
+  it('moves a message received with a count above maxDequeueCount to poison without running the function (a worker died on its last attempt)', async () => {
+    const queue = queueClient('work-died');
+    const poison = queueClient('work-died-poison');
+    await queue.createIfNotExists();
+    await send(queue, { job: 'died' });
+    // Three receptions whose workers "died" (never completed): the count is now 3 = maxDequeueCount.
+    for (let i = 0; i < 3; i++) {
+      const got = await queue.receiveMessages({ numberOfMessages: 1, visibilityTimeout: 1 });
+      expect(got.receivedMessageItems).toHaveLength(1);
+      await new Promise((r) => setTimeout(r, 1100));
+    }
+    let ran = 0;
+    const runner = run({ kind: 'queue', name: 'diedWorker', queueName: 'work-died', handler: async () => void ran++ });
+    await waitFor(async () => (await count(poison)) > 0, 'the message in the poison queue');
+    await runner.stop();
+    expect(ran).toBe(0);
+    expect(await count(queue)).toBe(0);
+  });
+
+  it('keeps a message invisible for as long as its function runs (renewed halfway), however long that is', async () => {
+    const queue = queueClient('work-long');
+    await queue.createIfNotExists();
+    const release = deferred();
+    const started: number[] = [];
+    const runner = startTriggers(
+      [{ kind: 'queue', name: 'longWorker', queueName: 'work-long', handler: async (_m, c) => (started.push(Number(c.triggerMetadata?.dequeueCount)), await release.promise) }],
+      queueClient,
+      { ...settings, processingVisibilitySeconds: 1 },
+      log,
+    );
+    runners.push(runner);
+    await send(queue, { job: 'long' });
+    await waitFor(async () => started.length > 0, 'the first invocation');
+    // Three times the visibility: without renewal the message would have come back twice by now.
+    await new Promise((r) => setTimeout(r, 3000));
+    release.resolve();
+    await waitFor(async () => (await count(queue)) === 0, 'the message to be deleted');
+    await runner.stop();
+    expect(started).toEqual([1]);
+  });
+
   it('retries a message that fails once and then succeeds, without poisoning it', async () => {
     const queue = queueClient('work-flaky');
     await queue.createIfNotExists();
