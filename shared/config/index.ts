@@ -199,7 +199,9 @@ const schema = z.object({
   TOKEN_REFRESH_SCHEDULE: ncrontab('0 0 * * * *'),
   TOKEN_REFRESH_MAX_AGE_HOURS: wholeNumber(1, 24 * 80, 24),
   DESTINATIONS_FILE: optionalString,
-  DELIVERY_LEASE_SECONDS: wholeNumber(3, 600, 60),
+  // At most 4 minutes: a message whose worker died comes back after 5 to 10 minutes (the
+  // Functions host keeps it invisible 10 minutes, renewed halfway), when the lease must be over.
+  DELIVERY_LEASE_SECONDS: wholeNumber(3, 240, 60),
   GRAPH_BASE_URL: z.preprocess(
     blankToUndefined,
     z

@@ -54,7 +54,7 @@ export class RetryLaterError extends Error {
   }
 }
 
-type Target = 'delivered' | 'failed' | 'retry' | 'busy';
+type Target = 'delivered' | 'failed' | 'retry' | { busyUntil: Date };
 
 export async function deliverJob(message: unknown, attempt: number, deps: DelivererDeps): Promise<JobOutcome> {
   const jobId = jobIdOf(message);
@@ -90,6 +90,7 @@ export async function deliverJob(message: unknown, attempt: number, deps: Delive
   const deliveryJob = toDeliveryJob({ ...job, fields }, deps);
   const outcomes = await Promise.all(targets.map((d) => deliverTo(deliveryJob, d, attempt, deps)));
   const named = (o: Target) => targets.filter((_, i) => outcomes[i] === o).map((d) => d.id);
+  const busyUntil = outcomes.flatMap((o) => (typeof o === 'object' ? [o.busyUntil.getTime()] : []));
   const retry = named('retry');
   const delivered = named('delivered').length;
   const failed = named('failed').length;
@@ -103,9 +104,14 @@ export async function deliverJob(message: unknown, attempt: number, deps: Delive
     await deps.scanJobs.setDeliveryState(jobId, 'retrying', `Attempt ${attempt} failed for: ${names}.`);
     throw new RetryLaterError(`Job ${jobId}: ${names} will be retried.`);
   }
-  // Another worker holds a destination: it records the job's outcome when it is done.
-  if (named('busy').length) {
-    deps.log.info('deliver: another worker is delivering the rest', { jobId, busy: named('busy') });
+  // Another worker holds a destination. Its lease is renewed while it lives, so look again once
+  // the lease could have run out: by then it is done, or its worker died and the lease is taken
+  // over. (Retrying through this message would spend its attempts; dropping it would trust a
+  // worker that may be dead, whose own message may be this one.)
+  if (busyUntil.length) {
+    const delaySeconds = Math.max(1, Math.ceil((Math.max(...busyUntil) - Date.now()) / 1000) + 1);
+    await deps.deliveryQueue.enqueue({ jobId, recoveries: (message as DeliveryMessage).recoveries }, { delaySeconds });
+    deps.log.info('deliver: another worker holds a destination; looking again later', { jobId, delaySeconds });
     return 'in_progress';
   }
   const state: JobOutcome = failed === 0 ? 'delivered' : delivered ? 'partially_failed' : 'failed';
@@ -166,10 +172,10 @@ async function deliverTo(job: DeliveryJob, d: Destination, attempt: number, deps
   const row = await deps.deliveries.get(job.jobId, d.id);
   if (row?.status === 'delivered') return 'delivered';
   if (row?.status === 'failed') return 'failed';
-  if (leaseHeld(row)) return 'busy';
+  if (leaseHeld(row)) return { busyUntil: row!.leaseUntil! };
   const lease = { status: 'delivering' as const, leaseUntil: new Date(Date.now() + deps.leaseMs), attempts: (row?.attempts ?? 0) + 1 };
   const held = row ? await deps.deliveries.update(row, lease) : await deps.deliveries.create(job.jobId, d.id, lease);
-  if (!held) return 'busy'; // another worker took it this instant
+  if (!held) return { busyUntil: new Date(Date.now() + deps.leaseMs) }; // another worker took it this instant
   if (row?.status === 'delivering') deps.log.warn('deliver: took over a lease that ran out (its worker stopped)', { jobId: job.jobId, destination: d.id });
 
   const renewal = keepRenewed(held, {
