@@ -110,7 +110,11 @@ describe('8. the delivery lease', () => {
     expect(renewed.status).toBe('delivering');
     expect(renewed.leaseUntil!.getTime()).toBeGreaterThan(leased.leaseUntil!.getTime());
     expect(renewed.leaseUntil!.getTime()).toBeGreaterThan(Date.now());
+    const queue = storage().clients.queue(DELIVERY_QUEUE);
+    const queued = (await queue.getProperties()).approximateMessagesCount ?? 0;
     await expect(deliverJob({ jobId }, 2, d)).resolves.toBe('in_progress');
+    // It looks again later (a delayed copy of its message), whether that worker lives or not.
+    expect((await queue.getProperties()).approximateMessagesCount).toBe(queued + 1);
     g.release();
     await expect(first).resolves.toBe('delivered');
     expect(g.runs).toBe(1);
