@@ -10,11 +10,24 @@ export class FileMeter extends Transform {
   private readonly hash: Hash = createHash('sha256');
   size = 0;
 
+  /**
+   * `endAfter`: the stream ends only once this resolves (fails if it rejects). The upload commits
+   * the blob only after the stream's end, so whatever it stands for exists before the blob does.
+   */
   constructor(
     private readonly maxBytes: number,
     private readonly label: string,
+    private readonly endAfter?: Promise<unknown>,
   ) {
     super();
+  }
+
+  override _flush(done: TransformCallback): void {
+    if (!this.endAfter) return done();
+    this.endAfter.then(
+      () => done(),
+      (err: Error) => done(err),
+    );
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {

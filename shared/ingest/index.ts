@@ -127,11 +127,14 @@ export async function ingestScan(request: ScanRequest, deps: IngestDeps): Promis
             part.stream.resume();
             throw new BadRequestError('empty_file', `File '${label(part)}' is empty.`);
           }
-          await owner.start(fields['scanJobID']?.trim() || undefined);
+          // The lease is written while the first file streams in; the file's blob cannot be
+          // committed before it exists (see storeFile).
+          const leased = owner.start(fields['scanJobID']?.trim() || undefined);
+          leased.catch(() => undefined);
           await uploadSlots.take();
           try {
             part.signal.throwIfAborted(); // the request failed while this part waited
-            files[part.index] = await storeFile(jobId, part, deps);
+            files[part.index] = await storeFile(jobId, part, deps, leased);
           } finally {
             uploadSlots.give();
           }
@@ -154,9 +157,11 @@ export async function ingestScan(request: ScanRequest, deps: IngestDeps): Promis
     if ((await removeBlobs(jobId, deps, log)) && !undo.incomplete) await owner.release();
     throw err;
   }
-  await owner.stopRenewing();
-  // A duplicate answers with the first job: this request's copy of the files goes.
-  if (!result.duplicate || (await removeBlobs(jobId, deps, log))) await owner.release();
+  // A duplicate answers with the first job: this request's copy of the files goes, then its lease.
+  if (result.duplicate) {
+    await owner.stopRenewing();
+    if (await removeBlobs(jobId, deps, log)) await owner.release();
+  }
   log.info(result.duplicate ? 'scan: duplicate of a stored job' : 'scan: job stored', {
     jobId: result.jobId,
     files: files.length,
@@ -187,8 +192,9 @@ async function checkSharedSecret(given: string, deps: IngestDeps): Promise<void>
   }
 }
 
-async function storeFile(jobId: string, part: FilePart, deps: IngestDeps): Promise<StoredFile> {
-  const meter = new FileMeter(deps.limits.maxFileBytes, `'${label(part)}'`);
+/** Streams one file into its blob, which is committed only once `leased` resolved. */
+async function storeFile(jobId: string, part: FilePart, deps: IngestDeps, leased: Promise<void>): Promise<StoredFile> {
+  const meter = new FileMeter(deps.limits.maxFileBytes, `'${label(part)}'`, leased);
   const contentType = sniffContentType(part.head) ?? part.declaredType;
   const blobName = Blobs.blobName(jobId, part.index);
   const results = await Promise.allSettled([
@@ -252,13 +258,15 @@ async function commit(job: NewJob, deps: IngestDeps, owner: OwnerLease, undone: 
     }
     throw err;
   }
-  // Stored. A claim left pending by a crash here is completed by the next retry (it finds the
-  // owner gone and the job stored).
-  if (job.scanJobId) {
-    await scanJobs.completeClaim(job.scanJobId, claimEtag!).catch((e: unknown) => {
-      log.warn('scan: completing the scanJobID claim failed; a retry completes it', { jobId: job.jobId, ...describeError(e) });
-    });
-  }
+  // Stored. The claim is completed and the lease deleted together: a claim left pending by a
+  // crash here is completed by the next retry (it finds the owner gone and the job stored).
+  await Promise.all([
+    job.scanJobId &&
+      scanJobs.completeClaim(job.scanJobId, claimEtag!).catch((e: unknown) => {
+        log.warn('scan: completing the scanJobID claim failed; a retry completes it', { jobId: job.jobId, ...describeError(e) });
+      }),
+    owner.stopRenewing().then(() => owner.release()),
+  ]);
   return { jobId: job.jobId, files: job.files.map(publicFile), duplicate: false };
 }
 

@@ -166,3 +166,34 @@ describe('a request that stalls past its lease', () => {
     expect(await blobsOf(jobId)).toEqual([]);
   });
 });
+
+describe('the lease comes first', () => {
+  it("a file's blob is committed only once the request's lease exists (the lease is written while the file streams in)", async () => {
+    const s = storage();
+    let jobId = '';
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const deps: IngestDeps = {
+      ...stack.services.ingestDeps(quiet),
+      ingestLeases: {
+        create: async (id, until, scanJobId) => {
+          jobId = id;
+          await gate;
+          return s.ingestLeases.create(id, until, scanJobId);
+        },
+        get: (id) => s.ingestLeases.get(id),
+        renew: (l, u, k) => s.ingestLeases.renew(l, u, k),
+        delete: (l) => s.ingestLeases.delete(l),
+      },
+    };
+    const mp = multipart([{ name: 'file1', filename: 'a.pdf', data: pdfBytes(2048) }]);
+    const outcome = ingestScan({ contentType: mp.contentType, body: Readable.from([mp.body]) }, deps);
+    while (!jobId) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 300)); // the whole body has long been read
+    expect(await blobsOf(jobId)).toEqual([]);
+    release();
+    await expect(outcome).resolves.toMatchObject({ jobId, duplicate: false });
+    expect(await blobsOf(jobId)).toEqual([`${jobId}/0`]);
+    expect(await s.ingestLeases.get(jobId)).toBeUndefined();
+  });
+});
