@@ -1,6 +1,8 @@
 /** A running local host over a test stack, plus ways to look at what it stored. */
 import { startLocalServer, type LocalServer, type LocalServerOptions } from '../../host/local/server';
 import { registry } from '../../host/registry';
+import { startTriggers, type TriggerRunner } from '../../host/local/triggers';
+import { DELIVERY_MAX_ATTEMPTS } from '../../shared/delivery';
 import { setServices } from '../../shared/services';
 import { SCAN_CONTAINER, SCAN_JOBS_TABLE, INGEST_LEASES_TABLE, decodeMessage, DELIVERY_QUEUE, type DeliveryMessage } from '../../shared/storage';
 import { startStack, type TestStack } from './env';
@@ -13,6 +15,8 @@ export interface ScanHost extends TestStack {
   requestsFinished(count: number): Promise<void>;
   /** How many requests the local host has finished so far. */
   finished(): number;
+  /** Runs the `deliver` queue trigger as the local host does (quietly, polling fast); stop it after. */
+  startDelivering(): TriggerRunner;
 }
 
 export interface StoredState {
@@ -53,6 +57,13 @@ export async function startScanHost(
     server,
     scanUrl: `${server.url}/api/scan`,
     finished: () => finished,
+    startDelivering: () =>
+      startTriggers(
+        registry.filter((f) => f.name === 'deliver'),
+        (name) => clients.queue(name),
+        { maxDequeueCount: DELIVERY_MAX_ATTEMPTS, visibilityTimeoutSeconds: 0, batchSize: 4, pollIntervalMs: 100 },
+        () => undefined,
+      ),
     requestsFinished: (count) => (finished >= count ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ count, resolve }))),
     snapshot: async () => {
       const container = clients.container(SCAN_CONTAINER);

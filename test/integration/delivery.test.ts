@@ -12,8 +12,6 @@ import { CONNECTORS, DELIVERY_MAX_ATTEMPTS, RetryLaterError, deliverJob, parseDe
 import { isPrivateAddress } from '../../shared/delivery/httpForward/ssrf';
 import { ingestScan } from '../../shared/ingest';
 import { silentLogger } from '../../shared/log';
-import { registry } from '../../host/registry';
-import { startTriggers } from '../../host/local/triggers';
 import { startStack, type TestStack } from '../helpers/env';
 import { postMultipart } from '../helpers/http';
 import { multipart, pdfBytes } from '../helpers/multipart';
@@ -183,12 +181,7 @@ describe('end to end through the local host', () => {
     const file = join(dir, 'destinations.json');
     writeFileSync(file, JSON.stringify({ version: 1, destinations: [{ id: 'e2e', type: 'httpForward', when: { custom_RoutingKey: 'e2e' }, options: forward(receiver.url) }] }));
     const host = await startScanHost({ DESTINATIONS_FILE: file });
-    const triggers = startTriggers(registry.filter((f) => f.name === 'deliver'), (name) => host.services.storage.clients.queue(name), {
-      maxDequeueCount: DELIVERY_MAX_ATTEMPTS,
-      visibilityTimeoutSeconds: 0,
-      batchSize: 4,
-      pollIntervalMs: 100,
-    }, () => undefined);
+    const triggers = host.startDelivering();
     try {
       const data = pdfBytes(2 * 1024 * 1024);
       const count = receiver.received.length;

@@ -12,12 +12,10 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { SMTPServer, type SMTPServerAuthentication } from 'smtp-server';
-import { DELIVERY_MAX_ATTEMPTS } from '../../shared/delivery';
 import { silentLogger } from '../../shared/log';
 import { CONNECTION_TYPES, completeAuthorization, newKeyRingSecret, startAuthorization } from '../../shared/oauth';
 import { DELIVERY_QUEUE } from '../../shared/storage';
-import { registry } from '../../host/registry';
-import { startTriggers, type TriggerRunner } from '../../host/local/triggers';
+import type { TriggerRunner } from '../../host/local/triggers';
 import { httpRequest, postMultipart } from '../helpers/http';
 import { multipart, pdfBytes } from '../helpers/multipart';
 import { DEFAULT_USER, startOidcServer, type OidcServer } from '../helpers/oidcServer';
@@ -160,12 +158,7 @@ beforeAll(async () => {
     }),
   );
 
-  triggers = startTriggers(
-    registry.filter((f) => f.name === 'deliver'),
-    (name) => host.services.storage.clients.queue(name),
-    { maxDequeueCount: DELIVERY_MAX_ATTEMPTS, visibilityTimeoutSeconds: 0, batchSize: 4, pollIntervalMs: 100 },
-    () => undefined,
-  );
+  triggers = host.startDelivering();
 });
 
 afterAll(async () => {

@@ -10,8 +10,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { registry } from '../../host/registry';
-import { startTriggers } from '../../host/local/triggers';
 import {
   CONNECTORS,
   DELIVERY_MAX_ATTEMPTS,
@@ -230,12 +228,7 @@ describe('8. POST /api/scan/{jobId}/redeliver through the local host', () => {
 
   it('delivers the failed destinations again, exactly once, and never a delivered one', async () => {
     const jobId = await failedJob();
-    const triggers = startTriggers(registry.filter((f) => f.name === 'deliver'), (name) => storage().clients.queue(name), {
-      maxDequeueCount: DELIVERY_MAX_ATTEMPTS,
-      visibilityTimeoutSeconds: 0,
-      batchSize: 4,
-      pollIntervalMs: 100,
-    }, () => undefined);
+    const triggers = host.startDelivering();
     try {
       const before = receiver.received.length;
       const only = await post(redeliverUrl(jobId), { destination: 'fax' });

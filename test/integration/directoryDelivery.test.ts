@@ -7,11 +7,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DELIVERY_MAX_ATTEMPTS } from '../../shared/delivery';
 import { userFacts, withDirectoryFacts } from '../../shared/directory';
 import { silentLogger } from '../../shared/log';
-import { registry } from '../../host/registry';
-import { startTriggers } from '../../host/local/triggers';
 import { postMultipart } from '../helpers/http';
 import { multipart, pdfBytes } from '../helpers/multipart';
 import { startReceiver, type Receiver } from '../helpers/receiver';
@@ -37,12 +34,7 @@ beforeAll(async () => {
   const token = newToken();
   await host.services.secrets.set('scim-bearer-token', token);
   scim = scimClient(host.server.url, token);
-  const triggers = startTriggers(registry.filter((f) => f.name === 'deliver'), (name) => host.services.storage.clients.queue(name), {
-    maxDequeueCount: DELIVERY_MAX_ATTEMPTS,
-    visibilityTimeoutSeconds: 0,
-    batchSize: 4,
-    pollIntervalMs: 100,
-  }, () => undefined);
+  const triggers = host.startDelivering();
   stopTriggers = () => triggers.stop();
 });
 afterAll(async () => {

@@ -14,9 +14,8 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { httpForwardConnector, type HttpForwardOptions } from '../../shared/delivery/httpForward';
-import { PermanentDeliveryError, TransientDeliveryError, type DeliveryContext, type DeliveryJob } from '../../shared/delivery/types';
-import { silentLogger } from '../../shared/log';
-import { memoryFile } from '../helpers/deliveryFiles';
+import { PermanentDeliveryError, TransientDeliveryError, type DeliveryJob } from '../../shared/delivery/types';
+import { memoryFile, testContext } from '../helpers/deliveryFiles';
 import { recordProcessWarnings } from '../helpers/processWarnings';
 import { startReceiver, type Receiver } from '../helpers/receiver';
 
@@ -30,26 +29,7 @@ function job(): DeliveryJob {
   return { jobId: `job-${randomBytes(4).toString('hex')}`, receivedAt: new Date(), fields: { deviceName: 'MFP-3F', faxNumber: '+420123456789' }, files: [file] };
 }
 
-/** A context whose secrets are the given ones; records which were read. */
-function context(secrets: Record<string, string> = {}) {
-  const read: string[] = [];
-  const ctx: DeliveryContext = {
-    getAccessToken: async () => {
-      throw new Error('no OAuth here');
-    },
-    getApplicationToken: async () => {
-      throw new Error('no app-only tokens here');
-    },
-    graphBaseUrl: 'https://graph.invalid/v1.0',
-    getSecret: async (name) => {
-      read.push(name);
-      if (Object.hasOwn(secrets, name)) return secrets[name]!;
-      throw new Error(`no secret ${name}`);
-    },
-    log: silentLogger,
-  };
-  return { ctx, read };
-}
+const context = (secrets: Record<string, string> = {}) => testContext(secrets);
 
 const forward = (url: string, extra: Record<string, unknown> = {}): HttpForwardOptions =>
   httpForwardConnector.parseOptions({ url, allowPrivateNetworks: true, bearerTokenSecret: 'fax-api-token', ...extra });

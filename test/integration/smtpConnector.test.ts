@@ -5,7 +5,7 @@
  * attachments compared by SHA-256 after parsing, header injection, the size limit, and how SMTP
  * and network failures are classified.
  */
-import { memoryFile as inMemory } from '../helpers/deliveryFiles';
+import { memoryFile as inMemory, testContext } from '../helpers/deliveryFiles';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
@@ -104,23 +104,7 @@ function job(fields: Record<string, string>, files: DeliveryFile[]): DeliveryJob
   return { jobId: randomUUID(), receivedAt: new Date(), fields, files };
 }
 
-function context(overrides: Partial<DeliveryContext> = {}): DeliveryContext {
-  return {
-    getAccessToken: async () => {
-      throw new Error('no OAuth here');
-    },
-    getApplicationToken: async () => {
-      throw new Error('no app-only tokens here');
-    },
-    graphBaseUrl: 'https://graph.invalid/v1.0',
-    getSecret: async (name) => {
-      if (name === 'smtp-password') return 'pa55word';
-      throw new Error(`no secret ${name}`);
-    },
-    log: silentLogger,
-    ...overrides,
-  };
-}
+const context = (overrides: Partial<DeliveryContext> = {}): DeliveryContext => testContext({ 'smtp-password': 'pa55word' }, overrides).ctx;
 
 function systemOptions(port: number, extra: Record<string, unknown> = {}): SmtpOptions {
   return smtpConnector.parseOptions({
