@@ -146,10 +146,32 @@ class Reader {
         this.fail(tooLarge(this.limits));
         continue;
       }
-      this.buf = this.buf.length ? Buffer.concat([this.buf, next.value]) : next.value;
+      await this.append(next.value);
       await this.parse(false);
     }
     if (this.failure === undefined) await this.parse(true);
+  }
+
+  /**
+   * Adds a chunk to `buf`. Inside a part, `buf` holds at most a delimiter's length of bytes
+   * that could begin one; when none begins there, those bytes are content and the chunk becomes
+   * `buf` as it is, uncopied (copying every chunk of a large file cost a fifth of the CPU).
+   */
+  private async append(chunk: Buffer): Promise<void> {
+    const tail = this.buf.length;
+    if (tail === 0) {
+      this.buf = chunk;
+      return;
+    }
+    if ((this.state === 'file' || this.state === 'field') && tail < this.delimiter.length && chunk.length > 4 * this.delimiter.length) {
+      const at = Buffer.concat([this.buf, chunk.subarray(0, this.delimiter.length)]).indexOf(this.delimiter);
+      if (at < 0 || at >= tail) {
+        await this.contentUpTo(tail);
+        if (this.failure === undefined) this.buf = chunk;
+        return;
+      }
+    }
+    this.buf = Buffer.concat([this.buf, chunk]);
   }
 
   /** Drops `n` parsed bytes from the front of `buf`. */
