@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { formatWithOptions } from 'node:util';
 import { HttpRequest, HttpResponse, InvocationContext, type HttpResponseInit } from '@azure/functions';
-import { secretsEqual } from '../../shared/ingest/sharedSecret';
+import { secretsEqual } from '../../shared/secrets';
 import type { FunctionDefinition, HttpFunction } from '../definitions';
 
 export interface LocalServerOptions {

@@ -63,3 +63,24 @@ export function keepRenewed<T>(initial: T, options: RenewalOptions<T>): Renewal<
     },
   };
 }
+
+/** A counting semaphore: at most `free` holders at once; `take` waits for a turn, `give` ends one. */
+export class Semaphore {
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private free: number) {}
+
+  async take(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  give(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.free++;
+  }
+}

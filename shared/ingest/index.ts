@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { keepRenewed, type Renewal } from '../concurrency';
+import { keepRenewed, Semaphore, type Renewal } from '../concurrency';
 import type { ScanLimits } from '../config';
 import { AppError, BadRequestError, UnauthorizedError } from '../errors';
 import { describeError, silentLogger, type Logger } from '../log';
@@ -26,7 +26,7 @@ import type {
 import { ScanBlobStore as Blobs } from '../storage/scanBlobs';
 import { FileMeter, sniffContentType } from './fileMeter';
 import { parseMultipart, type FilePart } from './multipart';
-import { secretsEqual } from './sharedSecret';
+import { secretsEqual } from '../secrets';
 
 export { sweepIngests, type SweepDeps, type SweepResult } from './sweeper';
 
@@ -98,7 +98,7 @@ export async function ingestScan(request: ScanRequest, deps: IngestDeps): Promis
   const receivedAt = new Date();
   const fields: Record<string, string> = Object.create(null);
   const files: StoredFile[] = [];
-  const uploadSlots = new Slots(PARALLEL_FILE_UPLOADS);
+  const uploadSlots = new Semaphore(PARALLEL_FILE_UPLOADS);
   const owner = new OwnerLease(jobId, deps);
   /** Set when undoing a partial commit failed: the lease stays, so that the sweeper finishes it. */
   const undo = { incomplete: false };
@@ -394,26 +394,5 @@ class OwnerLease {
     await this.deps.ingestLeases.delete(this.renewal.current).catch((e: unknown) =>
       (this.deps.log ?? silentLogger).warn('scan: deleting the ingest lease failed; the sweeper removes it', { jobId: this.jobId, ...describeError(e) }),
     );
-  }
-}
-
-/** A counting semaphore. */
-class Slots {
-  private readonly waiting: Array<() => void> = [];
-
-  constructor(private free: number) {}
-
-  async take(): Promise<void> {
-    if (this.free > 0) {
-      this.free--;
-      return;
-    }
-    await new Promise<void>((resolve) => this.waiting.push(resolve));
-  }
-
-  give(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.free++;
   }
 }

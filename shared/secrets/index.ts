@@ -16,3 +16,4 @@ export function createSecretStore(config: SecretsConfig, env: NodeJS.ProcessEnv 
 export { KeyVaultSecretStore, LocalSecretStore };
 export { assertSecretName, type SecretStore } from './types';
 export { secretEnvName } from './local';
+export { secretsEqual } from './compare';

@@ -63,6 +63,7 @@ export function createStorage(config: StorageConfig): Storage {
 
 export * from './authStates';
 export * from './clients';
+export * from './conditionalWrite';
 export * from './connections';
 export * from './deliveries';
 export * from './directory';
