@@ -184,18 +184,15 @@ function startRelay(): Promise<Server> {
 async function baselineRequest(scenario: Scenario): Promise<void> {
   const prefix = randomUUID();
   for (let i = 0; i < scenario.filesPerRequest; i++) {
-    await container!.getBlockBlobClient(`${prefix}/${i}`).uploadStream(
-      fileStream(scenario.fileBytes),
-      UPLOAD_BUFFER_BYTES,
-      UPLOAD_CONCURRENCY,
-      {
+    await container!
+      .getBlockBlobClient(`${prefix}/${i}`)
+      .uploadStream(fileStream(scenario.fileBytes), UPLOAD_BUFFER_BYTES, UPLOAD_CONCURRENCY, {
         blobHTTPHeaders: {
           blobContentType: 'application/pdf',
           blobContentDisposition: `attachment; filename="scan-${i + 1}.pdf"; filename*=UTF-8''scan-${i + 1}.pdf`,
         },
         metadata: { originalname: `scan-${i + 1}.pdf` },
-      },
-    );
+      });
   }
 }
 

@@ -64,7 +64,7 @@ export function forkChild(role: ChildRole, profileDir?: string): BenchChild {
         resolve: (v) => (clearTimeout(timer), resolve(v as T)),
         reject: (e) => (clearTimeout(timer), reject(e)),
       });
-      child.send({ ...cmd, id } as Command);
+      child.send({ ...cmd, id });
     });
   }
 

@@ -10,7 +10,12 @@ export interface ScanAnswer {
 }
 
 /** POSTs one generated scan job (Content-Length set, body streamed) and reads the answer. */
-export function postScan(url: string, fileSizes: readonly number[], agent: Agent, fields: Readonly<Record<string, string>> = {}): Promise<ScanAnswer> {
+export function postScan(
+  url: string,
+  fileSizes: readonly number[],
+  agent: Agent,
+  fields: Readonly<Record<string, string>> = {},
+): Promise<ScanAnswer> {
   const body = multipartBody(fileSizes, fields);
   return new Promise((resolve, reject) => {
     const req = request(

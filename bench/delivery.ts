@@ -79,7 +79,13 @@ function destinations(sinks: Sinks, ids: string[]): string {
       id: 'mail',
       type: 'smtp',
       when: { workflowName: 'mail' },
-      options: { auth: { kind: 'system', host: '127.0.0.1', port: sinks.smtpPort, secure: false }, from: 'scanrelay@contoso.example', to: '%userEmail%', subject: 'Scan %scanJobID%', body: 'Scanned.' },
+      options: {
+        auth: { kind: 'system', host: '127.0.0.1', port: sinks.smtpPort, secure: false },
+        from: 'scanrelay@contoso.example',
+        to: '%userEmail%',
+        subject: 'Scan %scanJobID%',
+        body: 'Scanned.',
+      },
     },
     drive: { id: 'drive', type: 'oneDrive', when: { workflowName: 'drive' }, options: { auth: 'application', folder: 'Bench' } },
     big: { id: 'big', type: 'oneDrive', when: { workflowName: 'big' }, options: { auth: 'application', folder: 'Big' } },
@@ -107,11 +113,14 @@ async function direct(sinks: Sinks, destination: string): Promise<number> {
       } else {
         const chunks: Buffer[] = [];
         for await (const c of fileStream(FILE_BYTES)) chunks.push(c as Buffer);
-        const res = await fetch(`${sinks.graphBaseUrl}/users/${BENCH_UPN}/drive/root:/Direct/scan-${i}.pdf:/content?@microsoft.graph.conflictBehavior=rename`, {
-          method: 'PUT',
-          headers: { authorization: 'Bearer direct', 'content-type': 'application/octet-stream' },
-          body: Buffer.concat(chunks),
-        });
+        const res = await fetch(
+          `${sinks.graphBaseUrl}/users/${BENCH_UPN}/drive/root:/Direct/scan-${i}.pdf:/content?@microsoft.graph.conflictBehavior=rename`,
+          {
+            method: 'PUT',
+            headers: { authorization: 'Bearer direct', 'content-type': 'application/octet-stream' },
+            body: Buffer.concat(chunks),
+          },
+        );
         if (!res.ok) throw new Error(`bench: direct Graph PUT answered ${res.status}`);
         await res.arrayBuffer();
       }
@@ -125,7 +134,11 @@ async function direct(sinks: Sinks, destination: string): Promise<number> {
 let hostOutput = '';
 
 function startHost(env: NodeJS.ProcessEnv, cwd: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [join(__dirname, '..', 'host', 'local', 'main.js')], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(__dirname, '..', 'host', 'local', 'main.js')], {
+    cwd,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return new Promise((done, reject) => {
     let ready = false;
     child.once('exit', (code) => !ready && reject(new Error(`bench: the local host exited with ${code}:\n${hostOutput}`)));
@@ -137,8 +150,8 @@ function startHost(env: NodeJS.ProcessEnv, cwd: string): Promise<{ child: ChildP
         done({ child, url: m[1]! });
       }
     };
-    child.stdout!.on('data', keep);
-    child.stderr!.on('data', keep);
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
   });
 }
 
@@ -148,7 +161,10 @@ export async function runDeliveryBench(reps: number): Promise<DeliveryFigures> {
   const sinks = await forkSinks();
   let host: ChildProcess | undefined;
   try {
-    writeFileSync(join(dir, 'secrets.json'), JSON.stringify({ 'oauth-client-secret': sinks.clientSecret, 'token-encryption-keys': newKeyRingSecret('k1'), 'admin-key': 'bench' }));
+    writeFileSync(
+      join(dir, 'secrets.json'),
+      JSON.stringify({ 'oauth-client-secret': sinks.clientSecret, 'token-encryption-keys': newKeyRingSecret('k1'), 'admin-key': 'bench' }),
+    );
     writeFileSync(join(dir, 'host-destinations.json'), destinations(sinks, ['mail', 'drive']));
     writeFileSync(join(dir, 'big-destinations.json'), destinations(sinks, ['big']));
     const env: NodeJS.ProcessEnv = {
@@ -176,7 +192,10 @@ export async function runDeliveryBench(reps: number): Promise<DeliveryFigures> {
     // Warm-up (unmeasured): a few jobs through each destination, and the direct path.
     for (const d of ['mail', 'drive']) {
       const before = await arrived(d);
-      await sendScans(scanUrl, { key: 'w', title: 'warm-up', requests: 4, filesPerRequest: 1, fileBytes: FILE_BYTES, inFlight: 4 }, check, { workflowName: d, userEmail: BENCH_UPN });
+      await sendScans(scanUrl, { key: 'w', title: 'warm-up', requests: 4, filesPerRequest: 1, fileBytes: FILE_BYTES, inFlight: 4 }, check, {
+        workflowName: d,
+        userEmail: BENCH_UPN,
+      });
       await waitFor(`${d} warm-up`, async () => (await arrived(d)) >= before + 4);
     }
 
@@ -187,7 +206,12 @@ export async function runDeliveryBench(reps: number): Promise<DeliveryFigures> {
       for (let rep = 0; rep < reps; rep++) {
         const before = await arrived(d);
         const t0 = process.hrtime.bigint();
-        await sendScans(scanUrl, { key: d, title: d, requests: JOBS, filesPerRequest: 1, fileBytes: FILE_BYTES, inFlight: IN_FLIGHT }, check, { workflowName: d, userEmail: BENCH_UPN });
+        await sendScans(
+          scanUrl,
+          { key: d, title: d, requests: JOBS, filesPerRequest: 1, fileBytes: FILE_BYTES, inFlight: IN_FLIGHT },
+          check,
+          { workflowName: d, userEmail: BENCH_UPN },
+        );
         await waitFor(`${d} deliveries`, async () => (await arrived(d)) >= before + JOBS);
         relayMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
         const beforeDirect = await arrived(d);
@@ -195,7 +219,11 @@ export async function runDeliveryBench(reps: number): Promise<DeliveryFigures> {
         if ((await arrived(d)) < beforeDirect + JOBS) throw new Error('bench: the direct sends did not all arrive');
       }
       const perMinute = (ms: number[]) => (JOBS / median(ms)) * 60_000;
-      rows.push({ destination: d === 'mail' ? 'E-mail (SMTP sink)' : 'OneDrive (Graph test server)', scanRelayJobsPerMinute: perMinute(relayMs), directJobsPerMinute: perMinute(directMs) });
+      rows.push({
+        destination: d === 'mail' ? 'E-mail (SMTP sink)' : 'OneDrive (Graph test server)',
+        scanRelayJobsPerMinute: perMinute(relayMs),
+        directJobsPerMinute: perMinute(directMs),
+      });
     }
 
     // One 200 MiB scan: ingested by the host (no destination there selects it), then delivered by a process doing only that.
@@ -244,7 +272,10 @@ export function deliveryMarkdown(f: DeliveryFigures): string {
     '',
     '| Destination | ScanRelay, ingest → delivered (jobs/min) | Direct to the sink (jobs/min) | ScanRelay / direct |',
     '|---|---:|---:|---:|',
-    ...f.rows.map((r) => `| ${r.destination} | ${r.scanRelayJobsPerMinute.toFixed(0)} | ${r.directJobsPerMinute.toFixed(0)} | ${((r.scanRelayJobsPerMinute / r.directJobsPerMinute) * 100).toFixed(0)} % |`),
+    ...f.rows.map(
+      (r) =>
+        `| ${r.destination} | ${r.scanRelayJobsPerMinute.toFixed(0)} | ${r.directJobsPerMinute.toFixed(0)} | ${((r.scanRelayJobsPerMinute / r.directJobsPerMinute) * 100).toFixed(0)} % |`,
+    ),
     '',
     `**Deliverer memory.** One ${mib(f.big.bytes)} scan delivered to OneDrive through an upload session (3.125 MiB chunks) by a process doing only that delivery (\`bench/deliverOnce.ts\`: the queue function's \`deliverJob\` with the app's services): RSS ${mib(f.big.startRss)} before, peak ${mib(f.big.peakRss)}, growth **${mib(f.big.peakRss - f.big.startRss)}** for a ${mib(f.big.bytes)} file; ${(f.big.ms / 1000).toFixed(1)} s (${(f.big.bytes / MiB / (f.big.ms / 1000)).toFixed(0)} MiB/s).`,
     '',

@@ -78,10 +78,7 @@ export function multipartBody(fileSizes: readonly number[], extraFields: Readonl
   const tail = Buffer.from(`--${boundary}--\r\n`);
   const fieldBytes = head.reduce((n, b) => n + b.length, 0);
   const length =
-    fieldBytes +
-    fileHeaders.reduce((n, b) => n + b.length, 0) +
-    fileSizes.reduce((n, s) => n + s + crlf.length, 0) +
-    tail.length;
+    fieldBytes + fileHeaders.reduce((n, b) => n + b.length, 0) + fileSizes.reduce((n, s) => n + s + crlf.length, 0) + tail.length;
 
   function* chunks(): Generator<Buffer> {
     yield Buffer.concat(head);

@@ -14,7 +14,15 @@ import { startAzurite } from '../host/local/azurite';
 import { loadConfig } from '../shared/config';
 import { forEachLimited } from '../shared/concurrency';
 import { silentLogger } from '../shared/log';
-import { completeAuthorization, createOAuthDeps, isDue, newKeyRingSecret, refreshConnection, startAuthorization, CONNECTION_TYPES } from '../shared/oauth';
+import {
+  completeAuthorization,
+  createOAuthDeps,
+  isDue,
+  newKeyRingSecret,
+  refreshConnection,
+  startAuthorization,
+  CONNECTION_TYPES,
+} from '../shared/oauth';
 import { createSecretStore } from '../shared/secrets';
 import { createStorage } from '../shared/storage';
 import { startOidcServer } from '../test/helpers/oidcServer';
@@ -65,7 +73,13 @@ class TimingNetworkClient implements INetworkModule {
 export async function runRefreshBench(log: (line: string) => void, count = 2000, concurrency = 16): Promise<RefreshFigures> {
   const azurite = await startAzurite();
   const idp = await startOidcServer({
-    clients: [{ clientId: CLIENT_ID, clientSecret: 'bench-secret', redirectUris: CONNECTION_TYPES.map((t) => `${BASE}/api/oauth2/client/${t}/authorize-callback`) }],
+    clients: [
+      {
+        clientId: CLIENT_ID,
+        clientSecret: 'bench-secret',
+        redirectUris: CONNECTION_TYPES.map((t) => `${BASE}/api/oauth2/client/${t}/authorize-callback`),
+      },
+    ],
   });
   const dir = mkdtempSync(join(tmpdir(), 'scanrelay-refresh-'));
   try {
@@ -94,7 +108,12 @@ export async function runRefreshBench(log: (line: string) => void, count = 2000,
     const ids = Array.from({ length: count }, (_, i) => `bench-${i}`);
     await forEachLimited(ids, 32, async (id) => {
       const c = await storage.connections.create({ id, type: 'smtpMicrosoft', tenant: 'organizations', displayName: id });
-      await storage.connections.update(c, { state: 'authorized', account: template.account, grantedScopes: template.grantedScopes, lastRefreshAt: new Date() });
+      await storage.connections.update(c, {
+        state: 'authorized',
+        account: template.account,
+        grantedScopes: template.grantedScopes,
+        lastRefreshAt: new Date(),
+      });
       await storage.tokenCaches.write(id, await deps.cipher.encrypt(cache, `tokencache:${id}`), undefined);
     });
 
@@ -151,7 +170,7 @@ export function refreshMarkdown(f: RefreshFigures): string {
     'against the local Entra-style OIDC server over HTTPS on loopback and Azurite (in memory). The time a refresh',
     "waits for the identity server is measured around MSAL's HTTP calls (its network-client hook); the rest is",
     "ScanRelay's own (MSAL's cache work, AES-GCM, table round trips). The same process runs the OIDC server,",
-    'so the identity server\'s CPU is in the CPU figure too.',
+    "so the identity server's CPU is in the CPU figure too.",
     '',
     '| Figure | Value |',
     '|---|---:|',

@@ -76,7 +76,7 @@ export function scenarioBytes(s: Scenario): number {
 }
 
 function optionalMedian(values: Array<number | undefined>): number | undefined {
-  return values.every((v) => v !== undefined) ? median(values as number[]) : undefined;
+  return values.every((v) => v !== undefined) ? median(values) : undefined;
 }
 
 function sideFigures(scenario: Scenario, runs: Measurement[]): SideFigures {
@@ -103,7 +103,13 @@ function sideFigures(scenario: Scenario, runs: Measurement[]): SideFigures {
 export function figures(scenario: Scenario, measurements: Measurement[]): ScenarioFigures {
   const mine = measurements.filter((m) => m.scenario === scenario.key);
   const sides = Object.fromEntries(
-    SIDES.map((side) => [side, sideFigures(scenario, mine.filter((m) => m.side === side))]),
+    SIDES.map((side) => [
+      side,
+      sideFigures(
+        scenario,
+        mine.filter((m) => m.side === side),
+      ),
+    ]),
   ) as Record<Side, SideFigures>;
   return {
     scenario,
@@ -160,7 +166,7 @@ export function scenarioTable(fig: ScenarioFigures): string[] {
     row('Requests/s', (f) => f.reqPerSec.toFixed(2), pct(fig.ratio), pct(fig.relayRatio)),
     row('Wall time, median (ms)', (f) => f.ms.toFixed(0)),
     row('Peak RSS (MiB), median (max)', (f) => `${mib(f.peakMedian)} (${mib(f.peakMax)})`),
-    row('RSS growth over the repetition\'s start (MiB), median (max)', (f) => `${mib(f.growthMedian)} (${mib(f.growthMax)})`),
+    row("RSS growth over the repetition's start (MiB), median (max)", (f) => `${mib(f.growthMedian)} (${mib(f.growthMax)})`),
     row('CPU of the measured process, median (s)', (f) => secs(f.cpuMs)),
     row('CPU of the measured process per MiB (ms)', (f) => f.cpuMsPerMiB.toFixed(2)),
     row('CPU of Azurite, median (s)', (f) => secs(f.azuriteCpuMs)),
@@ -244,12 +250,12 @@ export function markdown(r: ReportInput): string {
     '     code path of `POST /api/scan` (web-stream request body, the multipart reader, SHA-256 and size metering,',
     '     owner lease, `uploadStream` into the `scans` container, claim of the scanJobID, job record, delivery message);',
     `   - **Baseline**: uploads the same file bytes straight to Azurite with \`BlockBlobClient.uploadStream\``,
-    `     (${UPLOAD_BUFFER_BYTES / MiB} MiB buffers, concurrency ${UPLOAD_CONCURRENCY}: what ScanRelay passes) in the same pattern: a request\'s`,
+    `     (${UPLOAD_BUFFER_BYTES / MiB} MiB buffers, concurrency ${UPLOAD_CONCURRENCY}: what ScanRelay passes) in the same pattern: a request's`,
     '     files one after the other, requests with the same number in flight;',
     '   - **Reference relay**: the least an HTTP relay can do: `node:http` → busboy → the same `uploadStream`',
     '     per file part. No web-stream adapters, hashing, limits, job record or queue message. It is not',
-    '     part of the issue\'s comparison; it shows how much of the gap to the baseline is the extra hop',
-    '     (receiving the body, on the same cores) and how much is ScanRelay\'s own work;',
+    "     part of the issue's comparison; it shows how much of the gap to the baseline is the extra hop",
+    "     (receiving the body, on the same cores) and how much is ScanRelay's own work;",
     `2. gives every repetition a fresh, empty Azurite (\`startAzurite()\`, free ports, ${r.storage}), warms it`,
     '   and every side up with a few small unmeasured requests, runs the sides one after the other (their',
     '   order rotating from one repetition to the next), then stops Azurite and deletes its data;',
@@ -259,10 +265,10 @@ export function markdown(r: ReportInput): string {
     '   The baseline child makes the same file bytes with the same generator;',
     '4. has each child sample its own `process.memoryUsage.rss()` every 20 ms. Before a repetition the child',
     '   runs `gc()` twice and takes its RSS as the start; after it, it reports the peak. On Linux it also',
-    '   resets the kernel\'s high-water mark (`/proc/self/clear_refs` = 5) and reads `VmHWM`, which catches',
+    "   resets the kernel's high-water mark (`/proc/self/clear_refs` = 5) and reads `VmHWM`, which catches",
     '   peaks between samples; growth figures take the larger of the two;',
     '5. checks correctness: every ScanRelay answer must be `200` and list one file per part with the right',
-    '   `size` and `sha256`; after every repetition each side\'s container must hold exactly the expected',
+    "   `size` and `sha256`; after every repetition each side's container must hold exactly the expected",
     '   blobs, each of the expected `contentLength`;',
     '6. writes this file and prints the tables; stops the children and Azurite also on failure or Ctrl-C.',
     '',
@@ -270,10 +276,10 @@ export function markdown(r: ReportInput): string {
     'long-lived one accumulates every byte of the run. Whether it kept them in memory (`--inMemoryPersistence`),',
     'on disk or on tmpfs, once ~1.2 GB had gone in, Azurite needed 2-3x the CPU per MiB (first-touch page',
     'faults on this VM; with disk, also write-back) and runs drifted by 2x within a run. In memory its',
-    'RSS reached 1.7 GB. A fresh Azurite per repetition holds at most one repetition\'s data; tmpfs is the',
-    'cheapest place for it (no write-back, no growth of Azurite\'s own heap), so the sink is as fast and',
-    'steady as it gets and the comparison measures the senders. Azurite\'s memory is never part of the',
-    'RSS figures, which are the measured children\'s own.',
+    "RSS reached 1.7 GB. A fresh Azurite per repetition holds at most one repetition's data; tmpfs is the",
+    "cheapest place for it (no write-back, no growth of Azurite's own heap), so the sink is as fast and",
+    "steady as it gets and the comparison measures the senders. Azurite's memory is never part of the",
+    "RSS figures, which are the measured children's own.",
     '',
     'Reading the figures: on a 2-core machine the load generator, the relay and Azurite share the cores,',
     'and the baseline needs no receiving process at all, so the relay hop itself is expensive here; the',
@@ -303,13 +309,13 @@ function analyse(fig: ScenarioFigures): string[] {
     busy(f) >= 0.85
       ? 'so its single JavaScript thread is what limits it'
       : f.azuriteCpuMs !== undefined && f.azuriteCpuMs / f.ms >= 0.85
-        ? 'so Azurite\'s thread is what limits it'
+        ? "so Azurite's thread is what limits it"
         : 'so neither it nor Azurite alone is the limit (the two cores are shared)';
   return [
     `- ${fig.scenario.title}: ScanRelay's process used ${perMiB(sr.cpuMs)} ms of CPU per MiB and was busy ` +
       `${pct(busy(sr))} of the wall time, ${limit(sr)}. The baseline process used ${perMiB(bl.cpuMs)} ms per MiB ` +
       `(busy ${pct(busy(bl))}) and Azurite ${perMiB(bl.azuriteCpuMs)} ms per MiB (busy ` +
-      `${bl.azuriteCpuMs === undefined ? 'n/a' : pct(bl.azuriteCpuMs / bl.ms)}), ${limit(bl).replace('its single JavaScript thread', 'the baseline\'s thread')}. ` +
+      `${bl.azuriteCpuMs === undefined ? 'n/a' : pct(bl.azuriteCpuMs / bl.ms)}), ${limit(bl).replace('its single JavaScript thread', "the baseline's thread")}. ` +
       `The reference relay, which only receives and forwards, used ${perMiB(relay.cpuMs)} ms per MiB and reached ` +
       `${pct(relay.mibPerSec / bl.mibPerSec)} of the baseline; ScanRelay reached ${pct(fig.relayRatio)} of the reference relay.`,
     '',
@@ -331,7 +337,11 @@ export function consoleTable(all: ScenarioFigures[], targets: Target[]): string 
         `${pad(pct(f.ratio), 7)}${pad(pct(f.relayRatio), 7)}${pad(mib(sr.peakMedian), 9)}${pad(mib(sr.growthMax), 9)}${pad(mib(bl.growthMax), 9)}`,
     );
   }
-  out.push('(SR = ScanRelay, ref = reference relay, BL = direct-upload baseline; RSS in MiB: peak = median of the', ' peaks, grow = largest growth over a repetition\'s start)', '');
+  out.push(
+    '(SR = ScanRelay, ref = reference relay, BL = direct-upload baseline; RSS in MiB: peak = median of the',
+    " peaks, grow = largest growth over a repetition's start)",
+    '',
+  );
   for (const t of targets) out.push(`${t.met ? 'MET   ' : 'MISSED'} ${t.label}: ${t.detail}`);
   return out.join('\n');
 }

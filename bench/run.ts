@@ -48,7 +48,9 @@ const ALL_SCENARIOS: Scenario[] = [
   { key: 'b', title: '(b) 20 files of 1 MiB in one request', requests: 1, filesPerRequest: 20, fileBytes: MiB, inFlight: 1 },
   { key: 'c', title: '(c) 200 requests of 100 KiB, 16 in flight', requests: 200, filesPerRequest: 1, fileBytes: 100 * KiB, inFlight: 16 },
 ];
-const ONLY = process.env.BENCH_SCENARIOS?.split(',').map((k) => k.trim()).filter(Boolean);
+const ONLY = process.env.BENCH_SCENARIOS?.split(',')
+  .map((k) => k.trim())
+  .filter(Boolean);
 const SCENARIOS = ONLY ? ALL_SCENARIOS.filter((s) => ONLY.includes(s.key)) : ALL_SCENARIOS;
 /**
  * Run on every side before every repetition, unmeasured: creates the containers, tables and
@@ -128,7 +130,9 @@ function checkScanRelayAnswer(scenario: Scenario, answer: ScanAnswer): void {
   }
   const files = body?.files;
   if (typeof body?.jobId !== 'string' || !Array.isArray(files) || files.length !== scenario.filesPerRequest) {
-    throw new Error(`ScanRelay's answer in ${scenario.title} does not list ${scenario.filesPerRequest} files: ${answer.text.slice(0, 500)}`);
+    throw new Error(
+      `ScanRelay's answer in ${scenario.title} does not list ${scenario.filesPerRequest} files: ${answer.text.slice(0, 500)}`,
+    );
   }
   files.forEach((f, i) => {
     if (f.size !== scenario.fileBytes) {
@@ -152,7 +156,9 @@ async function checkAndClearBlobs(container: ContainerClient, scenario: Scenario
   const names: string[] = [];
   for await (const blob of container.listBlobsFlat()) {
     if (blob.properties.contentLength !== scenario.fileBytes) {
-      throw new Error(`${side}: blob ${blob.name} of ${scenario.title} has ${blob.properties.contentLength} bytes, not ${scenario.fileBytes}`);
+      throw new Error(
+        `${side}: blob ${blob.name} of ${scenario.title} has ${blob.properties.contentLength} bytes, not ${scenario.fileBytes}`,
+      );
     }
     names.push(blob.name);
   }
@@ -204,17 +210,15 @@ interface Store {
 /** An empty Azurite for one repetition; `stop` also deletes its data. */
 async function startStore(): Promise<Store> {
   const location =
-    AZURITE_MODE === 'memory'
-      ? undefined
-      : mkdtempSync(join(AZURITE_MODE === 'shm' ? '/dev/shm' : tmpdir(), 'scanrelay-bench-azurite-'));
-  const removeData = async () => {
+    AZURITE_MODE === 'memory' ? undefined : mkdtempSync(join(AZURITE_MODE === 'shm' ? '/dev/shm' : tmpdir(), 'scanrelay-bench-azurite-'));
+  const removeData = () => {
     if (location) rmSync(location, { recursive: true, force: true });
   };
   let azurite: RunningAzurite;
   try {
     azurite = await startAzurite({ location });
   } catch (err) {
-    await removeData();
+    removeData();
     throw err;
   }
   let stopped: Promise<void> | undefined;
@@ -354,7 +358,7 @@ async function main(): Promise<number> {
 
   let deliverySection = '';
   if (!ONLY || ONLY.includes('delivery')) {
-    log('end-to-end delivery (ingest → queue → SMTP sink / Graph test server), and the deliverer\'s RSS with a 200 MiB file');
+    log("end-to-end delivery (ingest → queue → SMTP sink / Graph test server), and the deliverer's RSS with a 200 MiB file");
     const f = await runDeliveryBench(Math.min(REPS, 3));
     deliverySection = deliveryMarkdown(f);
     console.log('\n' + deliverySection);
@@ -400,7 +404,7 @@ async function main(): Promise<number> {
   return STRICT && targets.some((t) => !t.met) ? 1 : 0;
 }
 
-main()
+void main()
   .then(
     (code) => cleanup().then(() => code),
     async (err: unknown) => {

@@ -33,7 +33,20 @@ const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 const SCIM_JSON = 'application/scim+json';
 const DEPARTMENTS = ['Finance', 'Engineering', 'Sales', 'Operations', 'Legal', 'Human Resources', 'Facilities', 'Marketing'];
 const GIVEN = ['Ada', 'Grace', 'Alan', 'Edsger', 'Barbara', 'Donald', 'Frances', 'Ken', 'Radia', 'Niklaus', 'Margaret', 'Tony'];
-const FAMILY = ['Lovelace', 'Hopper', 'Turing', 'Dijkstra', 'Liskov', 'Knuth', 'Allen', 'Thompson', 'Perlman', 'Wirth', 'Hamilton', 'Hoare'];
+const FAMILY = [
+  'Lovelace',
+  'Hopper',
+  'Turing',
+  'Dijkstra',
+  'Liskov',
+  'Knuth',
+  'Allen',
+  'Thompson',
+  'Perlman',
+  'Wirth',
+  'Hamilton',
+  'Hoare',
+];
 
 /** Lookups timed per figure, one at a time; the warm-up before them is not timed. */
 const LOOKUPS = 1000;
@@ -253,7 +266,12 @@ async function hostMain(): Promise<void> {
     );
     setServices(services);
     await services.secrets.set('scim-bearer-token', process.env.SCIM_BENCH_TOKEN!);
-    const server = await startLocalServer({ registry, port: 0, log: () => undefined, adminKey: () => services.secrets.tryGet('admin-key') });
+    const server = await startLocalServer({
+      registry,
+      port: 0,
+      log: () => undefined,
+      adminKey: () => services.secrets.tryGet('admin-key'),
+    });
     const quit = async () => {
       await server.close().catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
@@ -283,13 +301,23 @@ interface ScimSide {
   duplicateStatus: number;
 }
 
-async function runScanRelaySide(log: (line: string) => void, azurite: RunningAzurite, users: BenchUser[], warmup: BenchUser[], inFlight: number): Promise<ScimSide> {
+async function runScanRelaySide(
+  log: (line: string) => void,
+  azurite: RunningAzurite,
+  users: BenchUser[],
+  warmup: BenchUser[],
+  inFlight: number,
+): Promise<ScimSide> {
   const token = randomBytes(32).toString('base64url');
   const host = await forkHost(azurite.connectionString, token);
   try {
     const azuritePid = findChildPid('azurite');
     const auth = { authorization: `Bearer ${token}` };
-    const call = async (method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> | undefined }> => {
+    const call = async (
+      method: string,
+      path: string,
+      body?: unknown,
+    ): Promise<{ status: number; json: Record<string, unknown> | undefined }> => {
       const res = await fetch(`${host.url}${path}`, {
         method,
         headers: body === undefined ? auth : { ...auth, 'content-type': SCIM_JSON },
@@ -341,9 +369,14 @@ async function runScanRelaySide(log: (line: string) => void, azurite: RunningAzu
     for (let i = 0; i < SPOT_CHECKS; i++) {
       const u = users[randomInt(users.length)]!;
       const r = await lookup(randomCase(u.userName), 1);
-      const got = (r!.Resources as Array<Record<string, unknown>>)[0]!;
+      const got = (r.Resources as Array<Record<string, unknown>>)[0]!;
       const dept = (got[ENTERPRISE] as { department?: unknown } | undefined)?.department;
-      if (got.userName !== u.userName || got.externalId !== u.externalId || got.active !== true || dept !== (u.body[ENTERPRISE] as { department: string }).department) {
+      if (
+        got.userName !== u.userName ||
+        got.externalId !== u.externalId ||
+        got.active !== true ||
+        dept !== (u.body[ENTERPRISE] as { department: string }).department
+      ) {
         throw new Error(`SCIM: ${u.userName} is stored as ${JSON.stringify(got).slice(0, 500)}`);
       }
     }
@@ -353,7 +386,11 @@ async function runScanRelaySide(log: (line: string) => void, azurite: RunningAzu
     log(`scim bench: ScanRelay userName eq lookups, ${LOOKUPS} hits and ${LOOKUPS} misses, one at a time`);
     const pick = () => randomCase(users[randomInt(users.length)]!.userName);
     const unknown = () => `nobody.${randomBytes(6).toString('hex')}@contoso-bench.example`;
-    await timedSequential(LOOKUP_WARMUP, () => lookup(pick(), 1).then(() => lookup(unknown(), 0)).then(() => undefined));
+    await timedSequential(LOOKUP_WARMUP, () =>
+      lookup(pick(), 1)
+        .then(() => lookup(unknown(), 0))
+        .then(() => undefined),
+    );
     const hit = latency(await timedSequential(LOOKUPS, () => lookup(pick(), 1).then(() => undefined)));
     const miss = latency(await timedSequential(LOOKUPS, () => lookup(unknown(), 0).then(() => undefined)));
     return { provision, hit, miss, stored, spotChecks: SPOT_CHECKS, duplicateStatus: dup.status };
@@ -388,7 +425,13 @@ function userRow(id: string, u: BenchUser): Record<string, unknown> & { partitio
   };
 }
 
-async function runBaselineSide(log: (line: string) => void, azurite: RunningAzurite, users: BenchUser[], warmup: BenchUser[], inFlight: number): Promise<BaselineSide> {
+async function runBaselineSide(
+  log: (line: string) => void,
+  azurite: RunningAzurite,
+  users: BenchUser[],
+  warmup: BenchUser[],
+  inFlight: number,
+): Promise<BaselineSide> {
   const azuritePid = findChildPid('azurite');
   const table = TableClient.fromConnectionString(azurite.connectionString, 'benchusers', { allowInsecureConnection: true });
   const warmTable = TableClient.fromConnectionString(azurite.connectionString, 'benchwarmup', { allowInsecureConnection: true });
@@ -430,7 +473,11 @@ async function runBaselineSide(log: (line: string) => void, azurite: RunningAzur
 
 // ---- the bench -----------------------------------------------------------------------------
 
-export async function runScimBench(log: (line: string) => void, users = Number(process.env.BENCH_SCIM_USERS || 10000), inFlight = 8): Promise<ScimFigures> {
+export async function runScimBench(
+  log: (line: string) => void,
+  users = Number(process.env.BENCH_SCIM_USERS || 10000),
+  inFlight = 8,
+): Promise<ScimFigures> {
   const began = Date.now();
   const m = machine();
   const warmupCount = Math.min(200, Math.max(20, Math.floor(users / 10)));
@@ -460,7 +507,12 @@ export async function runScimBench(log: (line: string) => void, users = Number(p
     provision: { scanrelay: scanrelay.provision, baseline: baseline.provision },
     lookupHit: { scanrelay: scanrelay.hit, baseline: baseline.hit, twoReads: baseline.twoReads },
     lookupMiss: { scanrelay: scanrelay.miss, baseline: baseline.miss },
-    checks: { storedScanRelay: scanrelay.stored, storedBaseline: baseline.stored, spotChecks: scanrelay.spotChecks, duplicateStatus: scanrelay.duplicateStatus },
+    checks: {
+      storedScanRelay: scanrelay.stored,
+      storedBaseline: baseline.stored,
+      spotChecks: scanrelay.spotChecks,
+      duplicateStatus: scanrelay.duplicateStatus,
+    },
     cores: m.cores,
     cpu: m.cpu,
     node: m.node,
@@ -471,8 +523,10 @@ export async function runScimBench(log: (line: string) => void, users = Number(p
 
 export function scimMarkdown(f: ScimFigures): string {
   const ms = (v: number | undefined) => (v === undefined ? 'n/a' : v.toFixed(2));
-  const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || b === 0 ? 'n/a' : `${(a / b).toFixed(2)}×`);
-  const row = (label: string, a: number | undefined, b: number | undefined, fmt = ms) => `| ${label} | ${fmt(a)} | ${fmt(b)} | ${ratio(a, b)} |`;
+  const ratio = (a: number | undefined, b: number | undefined) =>
+    a === undefined || b === undefined || b === 0 ? 'n/a' : `${(a / b).toFixed(2)}×`;
+  const row = (label: string, a: number | undefined, b: number | undefined, fmt = ms) =>
+    `| ${label} | ${fmt(a)} | ${fmt(b)} | ${ratio(a, b)} |`;
   const { scanrelay: sp, baseline: bp } = f.provision;
   const n = f.users.toLocaleString('en-US');
   const latencyRows = (s: LatencyFigures, b: LatencyFigures) => [

@@ -20,7 +20,12 @@ export const directorySync: TimerFunction = {
   handler: async (_timer, context) => {
     const services = getServices();
     const log = invocationLogger(context);
-    const deps = createDirectorySyncDeps({ config: services.config, storage: services.storage, applicationTokens: services.oauthDeps(log).applicationTokens, log });
+    const deps = createDirectorySyncDeps({
+      config: services.config,
+      storage: services.storage,
+      applicationTokens: services.oauthDeps(log).applicationTokens,
+      log,
+    });
     try {
       const result = await runDirectorySync(deps);
       if (result.status === 'skipped') {

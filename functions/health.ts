@@ -11,7 +11,7 @@ export const health: HttpFunction = {
   route: 'health',
   methods: ['GET'],
   authLevel: 'anonymous',
-  handler: async () => {
+  handler: () => {
     const report = checkHealth();
     return { status: report.status === 'ok' ? 200 : 503, jsonBody: { ...report, time: new Date().toISOString() } };
   },

@@ -38,7 +38,11 @@ export const scim: HttpFunction = {
       if (isAppError(err)) return toHttp(scimErrorResponse(err.status, undefined, err.message));
       context.error('scim: internal error', describeError(err));
       return toHttp(
-        scimErrorResponse(500, undefined, `The request could not be completed; if it keeps failing, give your administrator the invocation id ${context.invocationId}.`),
+        scimErrorResponse(
+          500,
+          undefined,
+          `The request could not be completed; if it keeps failing, give your administrator the invocation id ${context.invocationId}.`,
+        ),
       );
     }
   },

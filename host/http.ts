@@ -46,7 +46,7 @@ export function withErrors(handler: HttpHandler): HttpHandler {
 
 /** The request body as a Node stream (an empty one when there is none). */
 export function bodyStream(request: HttpRequest): Readable {
-  return request.body ? Readable.fromWeb(request.body as import('node:stream/web').ReadableStream) : Readable.from([]);
+  return request.body ? Readable.fromWeb(request.body) : Readable.from([]);
 }
 
 /** Content-Length as a number, when the sender gave one. */

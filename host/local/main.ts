@@ -67,7 +67,9 @@ async function main(): Promise<void> {
   process.env.TOKEN_REFRESH_SCHEDULE ??= config.oauth.refreshSchedule;
   process.env.DIRECTORY_SYNC_SCHEDULE ??= config.directory.sync.schedule;
   process.env.INGEST_SWEEP_SCHEDULE ??= config.scan.sweepSchedule;
-  console.log(`Secrets: ${config.secrets.kind === 'keyVault' ? config.secrets.vaultUrl : `environment (SECRET_*) and ${config.secrets.file}`}`);
+  console.log(
+    `Secrets: ${config.secrets.kind === 'keyVault' ? config.secrets.vaultUrl : `environment (SECRET_*) and ${config.secrets.file}`}`,
+  );
   const services = getServices();
   // A bad destinations file stops the app here, as a bad setting does, not at the first scan.
   const destinations = services.destinations();
@@ -92,7 +94,9 @@ async function main(): Promise<void> {
     if (fn.kind === 'timer') console.log(`  ${fn.name}: timer ${fn.schedule} = ${resolveSchedule(fn.schedule)}`);
     if (fn.kind === 'queue') console.log(`  ${fn.name}: queue ${fn.queueName}`);
   }
-  console.log(`\nTry: curl -F username=jdoe -F scanJobID=$(node -e "console.log(crypto.randomUUID())") -F file1=@some.pdf ${server.url}/api/scan\nPress Ctrl-C to stop.`);
+  console.log(
+    `\nTry: curl -F username=jdoe -F scanJobID=$(node -e "console.log(crypto.randomUUID())") -F file1=@some.pdf ${server.url}/api/scan\nPress Ctrl-C to stop.`,
+  );
 
   let stopping = false;
   const stop = async (signal: string) => {

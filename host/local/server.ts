@@ -165,7 +165,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, routes: Route[]
     invocationId: randomUUID(),
     functionName: route.fn.name,
     // Through the host's log (tests and benchmarks pass a quiet one), like every other line it writes.
-    logHandler: (level, ...args) => (options.log ?? console.log)(formatWithOptions({ breakLength: Infinity }, `[${route.fn.name}] ${level}:`, ...args)),
+    logHandler: (level, ...args) =>
+      (options.log ?? console.log)(formatWithOptions({ breakLength: Infinity }, `[${route.fn.name}] ${level}:`, ...args)),
   });
   const result = await route.fn.handler(request, context);
   // A stalled body will not end: answer, then close the connection. (A body refused early is
@@ -185,19 +186,22 @@ function watchBodyRate(req: IncomingMessage, rate: { bytesPerSecond: number; gra
   let bytes = 0;
   let last = Date.now();
   req.on('data', (chunk: Buffer) => (bytes += chunk.length));
-  const check = setInterval(() => {
-    const now = Date.now();
-    // The handler waits for data while the body flows and nothing is buffered for it.
-    if (req.readableFlowing && body.readableLength === 0) waitedMs += now - last;
-    last = now;
-    if (waitedMs > rate.graceMs && bytes / (waitedMs / 1000) < rate.bytesPerSecond) {
-      clearInterval(check);
-      body.stalled = true;
-      req.unpipe(body);
-      req.resume(); // whatever still comes is discarded
-      body.destroy(new Error(`The request body arrived slower than ${rate.bytesPerSecond} bytes/s.`));
-    }
-  }, Math.min(1000, Math.max(50, rate.graceMs / 5)));
+  const check = setInterval(
+    () => {
+      const now = Date.now();
+      // The handler waits for data while the body flows and nothing is buffered for it.
+      if (req.readableFlowing && body.readableLength === 0) waitedMs += now - last;
+      last = now;
+      if (waitedMs > rate.graceMs && bytes / (waitedMs / 1000) < rate.bytesPerSecond) {
+        clearInterval(check);
+        body.stalled = true;
+        req.unpipe(body);
+        req.resume(); // whatever still comes is discarded
+        body.destroy(new Error(`The request body arrived slower than ${rate.bytesPerSecond} bytes/s.`));
+      }
+    },
+    Math.min(1000, Math.max(50, rate.graceMs / 5)),
+  );
   check.unref();
   const stop = () => clearInterval(check);
   req.once('end', stop);
@@ -224,7 +228,10 @@ async function send(res: ServerResponse, result: HttpResponse | HttpResponseInit
   res.statusCode = response.status;
   for (const [k, v] of response.headers.entries()) res.setHeader(k, v);
   for (const c of response.cookies) {
-    res.appendHeader('set-cookie', `${c.name}=${c.value}${c.path ? `; Path=${c.path}` : ''}${c.httpOnly ? '; HttpOnly' : ''}${c.secure ? '; Secure' : ''}${c.sameSite ? `; SameSite=${c.sameSite}` : ''}${c.maxAge !== undefined ? `; Max-Age=${c.maxAge}` : ''}`);
+    res.appendHeader(
+      'set-cookie',
+      `${c.name}=${c.value}${c.path ? `; Path=${c.path}` : ''}${c.httpOnly ? '; HttpOnly' : ''}${c.secure ? '; Secure' : ''}${c.sameSite ? `; SameSite=${c.sameSite}` : ''}${c.maxAge !== undefined ? `; Max-Age=${c.maxAge}` : ''}`,
+    );
   }
   if (response.body) {
     for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {

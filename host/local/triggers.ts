@@ -42,8 +42,7 @@ export const PROCESSING_VISIBILITY_SECONDS = 600;
 export function queueSettings(hostJsonPath = 'host.json'): QueueSettings {
   let q: Record<string, unknown> = {};
   try {
-    q = (JSON.parse(readFileSync(hostJsonPath, 'utf8')) as { extensions?: { queues?: Record<string, unknown> } })
-      .extensions?.queues ?? {};
+    q = (JSON.parse(readFileSync(hostJsonPath, 'utf8')) as { extensions?: { queues?: Record<string, unknown> } }).extensions?.queues ?? {};
   } catch {
     // defaults below
   }
@@ -140,15 +139,21 @@ function runQueue(
     }
     let popReceipt = m.popReceipt;
     // Halfway to becoming visible, make it invisible again, for as long as the function runs.
-    const renewal = setInterval(() => {
-      queue.updateMessage(m.messageId, popReceipt, undefined, processing).then(
-        (r) => void (popReceipt = r.popReceipt!),
-        (err: unknown) => log(`[${fn.name}] renewing a message's invisibility failed: ${(err as Error)?.message}`),
-      );
-    }, (processing * 1000) / 2);
+    const renewal = setInterval(
+      () => {
+        queue.updateMessage(m.messageId, popReceipt, undefined, processing).then(
+          (r) => void (popReceipt = r.popReceipt!),
+          (err: unknown) => log(`[${fn.name}] renewing a message's invisibility failed: ${(err as Error)?.message}`),
+        );
+      },
+      (processing * 1000) / 2,
+    );
     let failure: unknown;
     try {
-      await fn.handler(decode(m.messageText), context(fn.name, log, { id: m.messageId, dequeueCount: m.dequeueCount, insertionTime: m.insertedOn, popReceipt }));
+      await fn.handler(
+        decode(m.messageText),
+        context(fn.name, log, { id: m.messageId, dequeueCount: m.dequeueCount, insertionTime: m.insertedOn, popReceipt }),
+      );
     } catch (err) {
       failure = err ?? new Error('failed');
     } finally {
@@ -167,7 +172,9 @@ function runQueue(
         const batch = await queue.receiveMessages({ numberOfMessages: settings.batchSize, visibilityTimeout: processing });
         received = batch.receivedMessageItems.length;
         await Promise.all(
-          batch.receivedMessageItems.map((m) => processOne(m).catch((err: unknown) => log(`[${fn.name}] completing a message failed: ${(err as Error)?.message}`))),
+          batch.receivedMessageItems.map((m) =>
+            processOne(m).catch((err: unknown) => log(`[${fn.name}] completing a message failed: ${(err as Error)?.message}`)),
+          ),
         );
       } catch (err) {
         log(`[${fn.name}] queue poll failed: ${(err as Error)?.message}`);

@@ -27,9 +27,7 @@ export type StorageConfig =
       clientId?: string;
     };
 
-export type SecretsConfig =
-  | { kind: 'keyVault'; vaultUrl: string; clientId?: string }
-  | { kind: 'local'; file: string };
+export type SecretsConfig = { kind: 'keyVault'; vaultUrl: string; clientId?: string } | { kind: 'local'; file: string };
 
 export interface ScanLimits {
   /** Largest request body accepted, in bytes. */
@@ -122,12 +120,7 @@ const wholeNumber = (min: number, max: number, fallback: number) =>
       .default(fallback),
   );
 
-const httpsUrl = z.preprocess(
-  blankToUndefined,
-  z
-    .url({ protocol: /^https$/, error: 'must be an https:// URL' })
-    .optional(),
-);
+const httpsUrl = z.preprocess(blankToUndefined, z.url({ protocol: /^https$/, error: 'must be an https:// URL' }).optional());
 
 const optionalString = z.preprocess(blankToUndefined, z.string().optional());
 
@@ -192,7 +185,10 @@ const schema = z.object({
   ),
   OAUTH_CLIENT_ID: z.preprocess(
     blankToUndefined,
-    z.string().regex(/^[0-9a-fA-F-]{36}$/, { error: 'must be an application (client) ID, a GUID' }).optional(),
+    z
+      .string()
+      .regex(/^[0-9a-fA-F-]{36}$/, { error: 'must be an application (client) ID, a GUID' })
+      .optional(),
   ),
   PUBLIC_BASE_URL: baseUrl,
   WEBSITE_HOSTNAME: optionalString,
@@ -220,11 +216,18 @@ const schema = z.object({
   DIRECTORY_SYNC_SCHEDULE: ncrontab('0 */15 * * * *'),
   DIRECTORY_SYNC_GROUP_ID: z.preprocess(
     blankToUndefined,
-    z.string().regex(/^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$/, { error: "must be the group's object ID, a GUID" }).optional(),
+    z
+      .string()
+      .regex(/^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$/, { error: "must be the group's object ID, a GUID" })
+      .optional(),
   ),
   DIRECTORY_SYNC_GROUP_PREFIX: z.preprocess(
     blankToUndefined,
-    z.string().max(120, { error: 'must be at most 120 characters' }).regex(/^[^'"\\\p{Cc}]+$/u, { error: 'must not contain quotes, backslashes or control characters' }).optional(),
+    z
+      .string()
+      .max(120, { error: 'must be at most 120 characters' })
+      .regex(/^[^'"\\\p{Cc}]+$/u, { error: 'must not contain quotes, backslashes or control characters' })
+      .optional(),
   ),
   SCAN_SHARED_SECRET_FIELD: z.preprocess(
     blankToUndefined,
@@ -348,7 +351,11 @@ function directoryConfig(s: Settings): DirectoryConfig {
   }
   return {
     source: s.DIRECTORY_SOURCE,
-    sync: { schedule: s.DIRECTORY_SYNC_SCHEDULE, groupId: s.DIRECTORY_SYNC_GROUP_ID?.toLowerCase(), groupPrefix: s.DIRECTORY_SYNC_GROUP_PREFIX },
+    sync: {
+      schedule: s.DIRECTORY_SYNC_SCHEDULE,
+      groupId: s.DIRECTORY_SYNC_GROUP_ID?.toLowerCase(),
+      groupPrefix: s.DIRECTORY_SYNC_GROUP_PREFIX,
+    },
   };
 }
 
@@ -357,10 +364,7 @@ function secretsConfig(s: Settings): SecretsConfig {
     return { kind: 'keyVault', vaultUrl: s.KEY_VAULT_URL, clientId: s.AZURE_CLIENT_ID };
   }
   if (s.WEBSITE_INSTANCE_ID) {
-    throw new ConfigError(
-      'KEY_VAULT_URL',
-      'is required when running in Azure (the local secret store is for development only).',
-    );
+    throw new ConfigError('KEY_VAULT_URL', 'is required when running in Azure (the local secret store is for development only).');
   }
   return { kind: 'local', file: s.SECRETS_LOCAL_FILE ?? '.secrets.local.json' };
 }

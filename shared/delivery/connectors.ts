@@ -8,10 +8,10 @@ import { smtpConnector } from './smtp';
 import type { Connector } from './types';
 
 export const CONNECTORS: Readonly<Record<string, Connector>> = {
-  [fileShareConnector.type]: fileShareConnector as Connector,
-  [graphMailConnector.type]: graphMailConnector as Connector,
-  [httpForwardConnector.type]: httpForwardConnector as Connector,
-  [oneDriveConnector.type]: oneDriveConnector as Connector,
-  [sharePointConnector.type]: sharePointConnector as Connector,
-  [smtpConnector.type]: smtpConnector as Connector,
+  [fileShareConnector.type]: fileShareConnector,
+  [graphMailConnector.type]: graphMailConnector,
+  [httpForwardConnector.type]: httpForwardConnector,
+  [oneDriveConnector.type]: oneDriveConnector,
+  [sharePointConnector.type]: sharePointConnector,
+  [smtpConnector.type]: smtpConnector,
 };

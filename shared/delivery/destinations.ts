@@ -26,7 +26,11 @@ export interface Destination {
 
 const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
-export function parseDestinations(raw: unknown, connectors: Readonly<Record<string, Connector>>, setting = 'DESTINATIONS_FILE'): Destination[] {
+export function parseDestinations(
+  raw: unknown,
+  connectors: Readonly<Record<string, Connector>>,
+  setting = 'DESTINATIONS_FILE',
+): Destination[] {
   const bad = (where: string, message: string) => new ConfigError(setting, `${where}: ${message}`);
   if (!raw || typeof raw !== 'object' || (raw as { version?: unknown }).version !== 1) {
     throw bad('the file', 'must be an object with "version": 1 and "destinations": [...].');
@@ -56,11 +60,13 @@ export function parseDestinations(raw: unknown, connectors: Readonly<Record<stri
 }
 
 function parseWhen(when: unknown, where: string, bad: (w: string, m: string) => Error): Record<string, Matcher> {
-  if (!when || typeof when !== 'object' || Array.isArray(when)) throw bad(where, 'must be an object of field → value(s); {} selects every job.');
+  if (!when || typeof when !== 'object' || Array.isArray(when))
+    throw bad(where, 'must be an object of field → value(s); {} selects every job.');
   const out: Record<string, Matcher> = {};
   for (const [field, rule] of Object.entries(when as Record<string, unknown>)) {
     if (typeof rule === 'string') out[field] = { equals: [rule.toLowerCase()] };
-    else if (Array.isArray(rule) && rule.every((r) => typeof r === 'string')) out[field] = { equals: rule.map((r: string) => r.toLowerCase()) };
+    else if (Array.isArray(rule) && rule.every((r) => typeof r === 'string'))
+      out[field] = { equals: rule.map((r: string) => r.toLowerCase()) };
     else if (rule && typeof rule === 'object' && typeof (rule as { matches?: unknown }).matches === 'string') {
       try {
         out[field] = { matches: new RegExp((rule as { matches: string }).matches) };
@@ -91,7 +97,8 @@ export function loadDestinations(file: string | undefined, connectors: Readonly<
   try {
     text = readFileSync(file ?? DEFAULT_DESTINATIONS_FILE, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new ConfigError('DESTINATIONS_FILE', `${file} cannot be read (${(err as NodeJS.ErrnoException).code}).`);
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw new ConfigError('DESTINATIONS_FILE', `${file} cannot be read (${(err as NodeJS.ErrnoException).code}).`);
     if (file === undefined) return { destinations: [] };
     throw new ConfigError('DESTINATIONS_FILE', `${file} does not exist; deploy it with the app (see destinations.example.json).`);
   }

@@ -59,7 +59,11 @@ export function fileNames(
     const { stem, ext } = extensionOf(file);
     // %fileExtension% may be empty, which renderTemplate would refuse: it goes in first (it is safe text).
     const source = (template ?? '%fileName%%fileExtension%').replaceAll('%fileExtension%', ext);
-    const rendered = renderTemplate(source, { ...job.fields, fileName: stem.trim() === '' ? 'scan' : stem, fileIndex: String(i + 1) }, escaping);
+    const rendered = renderTemplate(
+      source,
+      { ...job.fields, fileName: stem.trim() === '' ? 'scan' : stem, fileIndex: String(i + 1) },
+      escaping,
+    );
     const parts = splitExtension(finish(rendered.trim() === '' ? 'scan' : rendered));
     let name = finish(withSuffix(parts, ''));
     for (let n = 2; used.has(name.toLowerCase()); n++) name = finish(withSuffix(parts, ` (${n})`));

@@ -13,7 +13,16 @@ import { keepRenewed } from '../concurrency';
 import type { FindUser } from '../directory';
 import { ConfigError } from '../errors';
 import { describeError, type Logger } from '../log';
-import { leaseHeld, type Delivery, type DeliveryMessage, type DeliveryQueue, type DeliveryRepository, type ScanBlobStore, type ScanJob, type ScanJobRepository } from '../storage';
+import {
+  leaseHeld,
+  type Delivery,
+  type DeliveryMessage,
+  type DeliveryQueue,
+  type DeliveryRepository,
+  type ScanBlobStore,
+  type ScanJob,
+  type ScanJobRepository,
+} from '../storage';
 import type { Destination, DestinationSet } from './destinations';
 import { targetsOf } from './targets';
 import { PermanentDeliveryError, type DeliveryContext, type DeliveryJob } from './types';
@@ -98,7 +107,11 @@ export async function deliverJob(message: unknown, attempt: number, deps: Delive
   if (retry.length) {
     const names = retry.join(', ');
     if (attempt >= DELIVERY_MAX_ATTEMPTS) {
-      await deps.scanJobs.setDeliveryState(jobId, delivered ? 'partially_failed' : 'failed', `Gave up after ${attempt} attempts: ${names}.`);
+      await deps.scanJobs.setDeliveryState(
+        jobId,
+        delivered ? 'partially_failed' : 'failed',
+        `Gave up after ${attempt} attempts: ${names}.`,
+      );
       throw new RetryLaterError(`Job ${jobId}: ${names} still failing after ${attempt} attempts; the message goes to the poison queue.`);
     }
     await deps.scanJobs.setDeliveryState(jobId, 'retrying', `Attempt ${attempt} failed for: ${names}.`);
@@ -176,7 +189,8 @@ async function deliverTo(job: DeliveryJob, d: Destination, attempt: number, deps
   const lease = { status: 'delivering' as const, leaseUntil: new Date(Date.now() + deps.leaseMs), attempts: (row?.attempts ?? 0) + 1 };
   const held = row ? await deps.deliveries.update(row, lease) : await deps.deliveries.create(job.jobId, d.id, lease);
   if (!held) return { busyUntil: new Date(Date.now() + deps.leaseMs) }; // another worker took it this instant
-  if (row?.status === 'delivering') deps.log.warn('deliver: took over a lease that ran out (its worker stopped)', { jobId: job.jobId, destination: d.id });
+  if (row?.status === 'delivering')
+    deps.log.warn('deliver: took over a lease that ran out (its worker stopped)', { jobId: job.jobId, destination: d.id });
 
   const renewal = keepRenewed(held, {
     everyMs: deps.leaseMs / 3,
@@ -197,12 +211,17 @@ async function deliverTo(job: DeliveryJob, d: Destination, attempt: number, deps
   }
   const current = renewal.current;
   if ('result' in outcome) {
-    await deps.deliveries.update(current, { status: 'delivered', remoteId: outcome.result.remoteId, leaseUntil: undefined, lastError: undefined });
+    await deps.deliveries.update(current, {
+      status: 'delivered',
+      remoteId: outcome.result.remoteId,
+      leaseUntil: undefined,
+      lastError: undefined,
+    });
     deps.log.info('deliver: delivered', { jobId: job.jobId, destination: d.id });
     return 'delivered';
   }
   const err = outcome.err;
-  const reason = (describeError(err).message as string | undefined) ?? 'error';
+  const reason = describeError(err).message ?? 'error';
   const permanent = err instanceof PermanentDeliveryError;
   const final = permanent || attempt >= DELIVERY_MAX_ATTEMPTS;
   await deps.deliveries.update(current, {
@@ -242,7 +261,11 @@ export async function handlePoisoned(message: unknown, deps: DelivererDeps): Pro
   if (unfinished.length === 0) return 'done';
   const recoveries = Number((message as DeliveryMessage).recoveries ?? 0);
   if (recoveries < DELIVERY_MAX_RECOVERIES) {
-    await deps.scanJobs.setDeliveryState(jobId, 'retrying', `The worker stopped during the last attempt; delivering again (${recoveries + 1} of ${DELIVERY_MAX_RECOVERIES}).`);
+    await deps.scanJobs.setDeliveryState(
+      jobId,
+      'retrying',
+      `The worker stopped during the last attempt; delivering again (${recoveries + 1} of ${DELIVERY_MAX_RECOVERIES}).`,
+    );
     await deps.deliveryQueue.enqueue({ jobId, recoveries: recoveries + 1 });
     deps.log.warn('deliver: a job the host poisoned after its worker stopped is sent again', { jobId, recoveries: recoveries + 1 });
     return 'recovered';

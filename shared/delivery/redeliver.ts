@@ -43,11 +43,19 @@ export async function redeliver(jobId: string, destinationId: string | undefined
   let { targets } = await targetsOf(job, set, deps);
   if (destinationId !== undefined) {
     if (!set.destinations.some((d) => d.id === destinationId)) {
-      throw new AppError(404, 'destination_not_found', `There is no destination '${destinationId.slice(0, 64)}' in ${set.file ?? 'the destinations'}.`);
+      throw new AppError(
+        404,
+        'destination_not_found',
+        `There is no destination '${destinationId.slice(0, 64)}' in ${set.file ?? 'the destinations'}.`,
+      );
     }
     targets = targets.filter((d) => d.id === destinationId);
     if (!targets.length) {
-      throw new AppError(409, 'destination_not_selected', `Destination '${destinationId}' does not select this job (its "when" rule); change the rule first.`);
+      throw new AppError(
+        409,
+        'destination_not_selected',
+        `Destination '${destinationId}' does not select this job (its "when" rule); change the rule first.`,
+      );
     }
   }
   if (!targets.length) throw new AppError(409, 'nothing_to_redeliver', 'No destination rule selects this job; change the rules first.');
@@ -71,7 +79,11 @@ export async function redeliver(jobId: string, destinationId: string | undefined
 }
 
 /** Makes one destination deliverable again, unless it is delivered or being delivered. */
-async function reset(jobId: string, destinationId: string, deps: RedeliverDeps): Promise<Omit<RedeliveryResult['destinations'][number], 'destination'>> {
+async function reset(
+  jobId: string,
+  destinationId: string,
+  deps: RedeliverDeps,
+): Promise<Omit<RedeliveryResult['destinations'][number], 'destination'>> {
   for (;;) {
     const row = await deps.deliveries.get(jobId, destinationId);
     if (!row) return { action: 'queued' };
@@ -79,6 +91,7 @@ async function reset(jobId: string, destinationId: string, deps: RedeliverDeps):
     if (leaseHeld(row)) return { action: 'in_progress', previousStatus: row.status };
     if (row.status === 'retrying' && !row.leaseUntil) return { action: 'queued', previousStatus: row.status };
     // failed, or delivering with a lease that ran out: deliverable again, its history kept.
-    if (await deps.deliveries.update(row, { status: 'retrying', leaseUntil: undefined })) return { action: 'queued', previousStatus: row.status };
+    if (await deps.deliveries.update(row, { status: 'retrying', leaseUntil: undefined }))
+      return { action: 'queued', previousStatus: row.status };
   }
 }

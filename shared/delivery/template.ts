@@ -20,7 +20,10 @@ export type Escaping =
 const VARIABLE = /%([A-Za-z_][A-Za-z0-9_]*)%/g;
 
 export class MissingVariableError extends PermanentDeliveryError {
-  constructor(readonly variable: string, template: string) {
+  constructor(
+    readonly variable: string,
+    template: string,
+  ) {
     super(`The template '${template}' needs %${variable}%, which this scan job does not have (or has empty).`);
     this.name = 'MissingVariableError';
   }
@@ -56,7 +59,10 @@ export function escapeValue(value: string, escaping: Escaping): string {
 
 function safeSegment(value: string): string {
   // Runs of dots collapse first, so that no value ('..', '...') can end up as '.' or '..'.
-  const cleaned = value.replace(/[\u0000-\u001f\u007f]/g, '').trim().replace(/\.\.+/g, '.');
+  const cleaned = value
+    .replace(/[\u0000-\u001f\u007f]/g, '')
+    .trim()
+    .replace(/\.\.+/g, '.');
   return cleaned === '' || cleaned === '.' ? '_' : cleaned;
 }
 
@@ -64,6 +70,10 @@ function safeSegment(value: string): string {
  * Renders a path template (`/Scans/%deviceName%/%scanDate%`): variables are escaped as path
  * segments, so no value can add a separator or climb with `..`.
  */
-export function renderPath(template: string, fields: Readonly<Record<string, string>>, escaping: 'pathSegment' | 'driveItemName' = 'pathSegment'): string {
+export function renderPath(
+  template: string,
+  fields: Readonly<Record<string, string>>,
+  escaping: 'pathSegment' | 'driveItemName' = 'pathSegment',
+): string {
   return renderTemplate(template, fields, escaping);
 }

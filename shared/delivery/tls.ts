@@ -27,9 +27,15 @@ type Kind = 'trust' | 'validity' | 'name' | 'other';
 const CERTIFICATE_ERRORS: Readonly<Record<string, { kind: Kind; words: string }>> = {
   DEPTH_ZERO_SELF_SIGNED_CERT: { kind: 'trust', words: 'it is self-signed and not trusted' },
   SELF_SIGNED_CERT_IN_CHAIN: { kind: 'trust', words: 'its chain ends in a self-signed root CA that is not trusted' },
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: { kind: 'trust', words: 'it is not issued by a trusted CA (an unknown CA, or the server does not send its intermediate certificates)' },
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: {
+    kind: 'trust',
+    words: 'it is not issued by a trusted CA (an unknown CA, or the server does not send its intermediate certificates)',
+  },
   UNABLE_TO_GET_ISSUER_CERT_LOCALLY: { kind: 'trust', words: 'it is issued by a CA that is not trusted (an unknown CA)' },
-  UNABLE_TO_GET_ISSUER_CERT: { kind: 'trust', words: "its issuer's certificate is missing (the server does not send its intermediate certificates)" },
+  UNABLE_TO_GET_ISSUER_CERT: {
+    kind: 'trust',
+    words: "its issuer's certificate is missing (the server does not send its intermediate certificates)",
+  },
   CERT_UNTRUSTED: { kind: 'trust', words: 'it is not trusted for this purpose' },
   CERT_REJECTED: { kind: 'trust', words: 'its root CA is marked to reject this purpose' },
   INVALID_CA: { kind: 'trust', words: 'a certificate in its chain is not a valid CA certificate' },
@@ -62,7 +68,11 @@ export function certificateError(err: unknown): CertificateError | undefined {
   for (let depth = 0; e && typeof e === 'object' && depth < 5; depth++, e = e.cause as typeof e) {
     for (const code of [e.originalCode, e.code]) {
       if (typeof code === 'string' && Object.hasOwn(CERTIFICATE_ERRORS, code)) {
-        return { code, cert: e.cert && typeof e.cert === 'object' ? e.cert : undefined, reason: typeof e.reason === 'string' ? e.reason : undefined };
+        return {
+          code,
+          cert: e.cert && typeof e.cert === 'object' ? e.cert : undefined,
+          reason: typeof e.reason === 'string' ? e.reason : undefined,
+        };
       }
     }
   }
@@ -107,7 +117,9 @@ export async function certificateRefused(err: unknown, ctx: RefusalContext): Pro
   if (found.code === 'CERT_HAS_EXPIRED' && cert?.valid_to) words = `it expired on ${day(cert.valid_to)}`;
   if (found.code === 'CERT_NOT_YET_VALID' && cert?.valid_from) words = `it is valid only from ${day(cert.valid_from)}`;
   if (kind === 'name') words = `it is not issued for ${target.host.replace(/^\[|\]$/g, '')}`;
-  const trust = ctx.caOptions ? `trust its CA with ${ctx.caOptions} (or NODE_EXTRA_CA_CERTS for the whole app)` : 'trust its CA with NODE_EXTRA_CA_CERTS';
+  const trust = ctx.caOptions
+    ? `trust its CA with ${ctx.caOptions} (or NODE_EXTRA_CA_CERTS for the whole app)`
+    : 'trust its CA with NODE_EXTRA_CA_CERTS';
   const advice: Record<Kind, string> = {
     trust: `Give the server a certificate from a trusted CA (with its intermediate certificates), or ${trust}.`,
     validity: "Renew the server's certificate (or check the clocks).",
@@ -121,7 +133,10 @@ export async function certificateRefused(err: unknown, ctx: RefusalContext): Pro
 
 /** Certificate text from the peer: no control characters, bounded (it is the server's to choose). */
 function clean(s: string, max = 200): string {
-  return s.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim().slice(0, max);
+  return s
+    .replace(/[\u0000-\u001f\u007f]+/g, ' ')
+    .trim()
+    .slice(0, max);
 }
 
 function day(date: string): string {
@@ -193,7 +208,14 @@ function presentedCertificate(target: TlsTarget): Promise<PeerCertificate | unde
     timer.unref();
     const handshake = (socket?: Socket) => {
       const secure = tlsConnect(
-        { socket, host, port: target.port, servername: serverName(target.host), rejectUnauthorized: false, checkServerIdentity: () => undefined },
+        {
+          socket,
+          host,
+          port: target.port,
+          servername: serverName(target.host),
+          rejectUnauthorized: false,
+          checkServerIdentity: () => undefined,
+        },
         () => finish(secure.getPeerCertificate()),
       );
       sockets.push(secure);

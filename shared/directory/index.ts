@@ -22,7 +22,9 @@ export type FindUser = (userName: string) => Promise<StoredUser | undefined>;
 /** The facts of a stored user: work e-mail (primary first), given and family name, home folder. */
 export function userFacts(user: StoredUser): UserFacts {
   const r = user.resource;
-  const emails = Array.isArray(r.emails) ? (r.emails as Array<Record<string, unknown>>).filter((e) => typeof e?.value === 'string' && e.value) : [];
+  const emails = Array.isArray(r.emails)
+    ? (r.emails as Array<Record<string, unknown>>).filter((e) => typeof e?.value === 'string' && e.value)
+    : [];
   const rank = (e: Record<string, unknown>) => (e.type === 'work' ? 0 : 2) + (e.primary === true ? 0 : 1);
   const email = [...emails].sort((a, b) => rank(a) - rank(b))[0]?.value as string | undefined;
   const name = (r.name ?? {}) as Record<string, unknown>;
@@ -56,7 +58,7 @@ export async function withDirectoryFacts(
   const user = await findUser(username);
   if (!user) return fields;
   if (!user.active) {
-    log.warn('deliver: the job\'s user is inactive in the directory; its fields were not filled from it', { userId: user.id });
+    log.warn("deliver: the job's user is inactive in the directory; its fields were not filled from it", { userId: user.id });
     return fields;
   }
   const facts = userFacts(user);

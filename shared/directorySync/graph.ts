@@ -106,7 +106,10 @@ export class DirectoryGraph {
   /** GET a path or a link Graph gave, as JSON; Graph's refusals as the sync's errors. */
   async get<T>(pathOrLink: string): Promise<T> {
     if (/^https?:\/\//.test(pathOrLink) && !this.ownsLink(pathOrLink)) {
-      throw new DirectorySyncError('graph', `Microsoft Graph returned a link to another host (${new URL(pathOrLink).host}); it is not followed.`);
+      throw new DirectorySyncError(
+        'graph',
+        `Microsoft Graph returned a link to another host (${new URL(pathOrLink).host}); it is not followed.`,
+      );
     }
     let res: Response;
     try {
@@ -130,7 +133,10 @@ export class DirectoryGraph {
         `Microsoft Graph refused the app (403 ${code || 'Forbidden'}): grant the app registration the application permissions ${REQUIRED_PERMISSIONS} (admin consent).`,
       );
     }
-    throw new DirectorySyncError('graph', `Microsoft Graph answered ${res.status}${code ? ` ${code}` : ''}${message ? `: ${message.slice(0, 300)}` : ''}`);
+    throw new DirectorySyncError(
+      'graph',
+      `Microsoft Graph answered ${res.status}${code ? ` ${code}` : ''}${message ? `: ${message.slice(0, 300)}` : ''}`,
+    );
   }
 
   /** Every page of a collection, following @odata.nextLink; the last page may carry a deltaLink. */

@@ -36,11 +36,35 @@ import type { Config, DirectoryConfig } from '../config';
 import { ConfigError } from '../errors';
 import type { GraphClient } from '../delivery/graph/client';
 import type { Logger } from '../log';
-import { DirectoryConflictError, type DirectoryGroups, type DirectoryMembers, type DirectoryUsers, type MemberType, type StoredGroup, type StoredUser } from '../storage/directory';
+import {
+  DirectoryConflictError,
+  type DirectoryGroups,
+  type DirectoryMembers,
+  type DirectoryUsers,
+  type MemberType,
+  type StoredGroup,
+  type StoredUser,
+} from '../storage/directory';
 import type { DeltaState, DirectorySyncStateRepository } from '../storage/directorySync';
 import type { Storage } from '../storage';
-import { DeltaExpiredError, DirectoryGraph, directoryGraphClient, DirectorySyncError, GraphNotFoundError, SyncInterruptedError, type GraphPage } from './graph';
-import { groupResource, isComplete, sameResource, USER_SELECT, userResource, type GraphGroup, type GraphMemberRef, type GraphUser } from './mapping';
+import {
+  DeltaExpiredError,
+  DirectoryGraph,
+  directoryGraphClient,
+  DirectorySyncError,
+  GraphNotFoundError,
+  SyncInterruptedError,
+} from './graph';
+import {
+  groupResource,
+  isComplete,
+  sameResource,
+  USER_SELECT,
+  userResource,
+  type GraphGroup,
+  type GraphMemberRef,
+  type GraphUser,
+} from './mapping';
 
 export { DirectorySyncError, SyncInterruptedError, directoryGraphClient, REQUIRED_PERMISSIONS } from './graph';
 
@@ -108,7 +132,10 @@ export function createDirectorySyncDeps(parts: {
 
 export async function runDirectorySync(deps: DirectorySyncDeps): Promise<DirectorySyncResult> {
   if (deps.config.source !== 'sync') {
-    return { status: 'skipped', reason: `DIRECTORY_SOURCE is '${deps.config.source}': users and groups come from SCIM provisioning, the sync does not run.` };
+    return {
+      status: 'skipped',
+      reason: `DIRECTORY_SOURCE is '${deps.config.source}': users and groups come from SCIM provisioning, the sync does not run.`,
+    };
   }
   const run = new SyncRun(deps);
   try {
@@ -149,10 +176,15 @@ class SyncRun {
     const groupId = this.deps.config.sync.groupId;
     if (!groupId) throw new ConfigError('DIRECTORY_SYNC_GROUP_ID', "is required when DIRECTORY_SOURCE is 'sync'.");
     try {
-      this.scope = new Set(await this.graph.ids(`/groups/${encodeURIComponent(groupId)}/transitiveMembers/microsoft.graph.user?$select=id&${PAGE}`));
+      this.scope = new Set(
+        await this.graph.ids(`/groups/${encodeURIComponent(groupId)}/transitiveMembers/microsoft.graph.user?$select=id&${PAGE}`),
+      );
     } catch (err) {
       if (err instanceof GraphNotFoundError) {
-        throw new DirectorySyncError('group_not_found', `The group DIRECTORY_SYNC_GROUP_ID (${groupId}) does not exist in the tenant: give the object ID of an existing group.`);
+        throw new DirectorySyncError(
+          'group_not_found',
+          `The group DIRECTORY_SYNC_GROUP_ID (${groupId}) does not exist in the tenant: give the object ID of an existing group.`,
+        );
       }
       throw err;
     }
@@ -266,7 +298,9 @@ class SyncRun {
     const entra = await this.fetchUser(holder.externalId);
     if (entra?.userPrincipalName?.toLowerCase() === userName.toLowerCase()) return false; // still that account's name
     const before = this.counts.users.conflicts;
-    await this.updateUser(holder, (r) => (entra ? userResource(r, entra, false) : { ...r, userName: `${holder.externalId}@removed.invalid` }));
+    await this.updateUser(holder, (r) =>
+      entra ? userResource(r, entra, false) : { ...r, userName: `${holder.externalId}@removed.invalid` },
+    );
     if (this.counts.users.conflicts !== before) return false;
     this.deps.log.info('directorySync: the userName of a deleted or renamed Entra account was released for another account', {
       storedUserId: holder.id,
@@ -495,12 +529,13 @@ class SyncRun {
     let previous = await this.deps.state.get(name);
     let link = initial;
     if (previous && this.graph.ownsLink(previous.deltaLink)) link = previous.deltaLink;
-    else if (previous) this.deps.log.warn('directorySync: the stored delta link is for another Graph endpoint; reading everything', { query: name });
+    else if (previous)
+      this.deps.log.warn('directorySync: the stored delta link is for another Graph endpoint; reading everything', { query: name });
     for (;;) {
       const full = link === initial;
       handlers.start(full);
       try {
-        for await (const page of this.graph.pages<T>(link) as AsyncGenerator<GraphPage<T>>) {
+        for await (const page of this.graph.pages<T>(link)) {
           await handlers.page(page.value);
           const deltaLink = page['@odata.deltaLink'];
           if (deltaLink) return { deltaLink, previous };

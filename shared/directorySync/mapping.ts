@@ -14,7 +14,18 @@
 import { ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA } from '../scim/schema';
 
 /** The user properties the sync asks for ($select); Graph returns only a default set otherwise. */
-export const USER_SELECT = ['id', 'userPrincipalName', 'mail', 'givenName', 'surname', 'displayName', 'accountEnabled', 'department', 'employeeId', 'jobTitle'];
+export const USER_SELECT = [
+  'id',
+  'userPrincipalName',
+  'mail',
+  'givenName',
+  'surname',
+  'displayName',
+  'accountEnabled',
+  'department',
+  'employeeId',
+  'jobTitle',
+];
 
 export interface GraphUser {
   id: string;
@@ -80,7 +91,9 @@ export function userResource(base: Record<string, unknown> | undefined, u: Graph
     if ('employeeId' in u) setOrDelete(ent, 'employeeNumber', u.employeeId);
     setOrDelete(r, ENTERPRISE_USER_SCHEMA, Object.keys(ent).length > 0 ? ent : undefined);
   }
-  r.schemas = (r.schemas as string[]).filter((s) => s !== ENTERPRISE_USER_SCHEMA).concat(r[ENTERPRISE_USER_SCHEMA] ? [ENTERPRISE_USER_SCHEMA] : []);
+  r.schemas = (r.schemas as string[])
+    .filter((s) => s !== ENTERPRISE_USER_SCHEMA)
+    .concat(r[ENTERPRISE_USER_SCHEMA] ? [ENTERPRISE_USER_SCHEMA] : []);
   return r;
 }
 
@@ -97,7 +110,7 @@ export function sameResource(a: unknown, b: unknown): boolean {
 function canonical(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
   if (v && typeof v === 'object') {
-    return `{${Object.keys(v as object)
+    return `{${Object.keys(v)
       .sort()
       .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
       .join(',')}}`;

@@ -55,10 +55,7 @@ export interface ScanRequest {
 
 export interface IngestDeps {
   scanBlobs: Pick<ScanBlobStore, 'upload' | 'deleteJob'>;
-  scanJobs: Pick<
-    ScanJobRepository,
-    'create' | 'markStored' | 'get' | 'delete' | 'claim' | 'takeOver' | 'completeClaim' | 'releaseClaim'
-  >;
+  scanJobs: Pick<ScanJobRepository, 'create' | 'markStored' | 'get' | 'delete' | 'claim' | 'takeOver' | 'completeClaim' | 'releaseClaim'>;
   ingestLeases: Pick<IngestLeaseRepository, 'create' | 'get' | 'renew' | 'delete'>;
   deliveryQueue: Pick<DeliveryQueue, 'enqueue' | 'remove'>;
   secrets: Pick<SecretStore, 'get'>;
@@ -96,7 +93,7 @@ export async function ingestScan(request: ScanRequest, deps: IngestDeps): Promis
   }
   const jobId = randomUUID();
   const receivedAt = new Date();
-  const fields: Record<string, string> = Object.create(null);
+  const fields = Object.create(null) as Record<string, string>;
   const files: StoredFile[] = [];
   const uploadSlots = new Semaphore(PARALLEL_FILE_UPLOADS);
   const owner = new OwnerLease(jobId, deps);
@@ -224,7 +221,13 @@ type NewJob = Parameters<ScanJobRepository['create']>[0];
  * Claims the scanJobID, writes the record and the queue message, then marks the job stored.
  * On failure undoes what it wrote (the caller removes the blobs).
  */
-async function commit(job: NewJob, deps: IngestDeps, owner: OwnerLease, undone: { incomplete: boolean }, log: Logger): Promise<IngestResult> {
+async function commit(
+  job: NewJob,
+  deps: IngestDeps,
+  owner: OwnerLease,
+  undone: { incomplete: boolean },
+  log: Logger,
+): Promise<IngestResult> {
   const { scanJobs, deliveryQueue } = deps;
   await owner.noteScanJobId(job.scanJobId);
   let claimEtag: string | undefined;
@@ -303,12 +306,7 @@ async function claimScanJobId(
       continue;
     }
     if (Date.now() > deadline) {
-      throw new AppError(
-        409,
-        'duplicate_in_progress',
-        'A scan job with the same scanJobID is still being stored; retry in a moment.',
-        5,
-      );
+      throw new AppError(409, 'duplicate_in_progress', 'A scan job with the same scanJobID is still being stored; retry in a moment.', 5);
     }
     await sleep(200);
   }
@@ -392,7 +390,10 @@ class OwnerLease {
   async release(): Promise<void> {
     if (!this.renewal) return;
     await this.deps.ingestLeases.delete(this.renewal.current).catch((e: unknown) =>
-      (this.deps.log ?? silentLogger).warn('scan: deleting the ingest lease failed; the sweeper removes it', { jobId: this.jobId, ...describeError(e) }),
+      (this.deps.log ?? silentLogger).warn('scan: deleting the ingest lease failed; the sweeper removes it', {
+        jobId: this.jobId,
+        ...describeError(e),
+      }),
     );
   }
 }

@@ -20,7 +20,7 @@
  */
 import { Readable } from 'node:stream';
 import type { ScanLimits } from '../config';
-import { AppError, BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../errors';
+import { type AppError, BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../errors';
 
 export interface FilePart {
   /** 0-based position among the request's files. */
@@ -127,7 +127,9 @@ class Reader {
   private answer(): void {
     if (this.answered) return;
     this.answered = true;
-    void Promise.allSettled(this.pending).then(() => (this.failure === undefined ? this.settle.resolve() : this.settle.reject(this.failure)));
+    void Promise.allSettled(this.pending).then(() =>
+      this.failure === undefined ? this.settle.resolve() : this.settle.reject(this.failure),
+    );
   }
 
   private async read(): Promise<void> {
@@ -251,7 +253,7 @@ class Reader {
           const block = this.buf.subarray(0, end);
           this.consume(end === 0 ? 0 : end + 2);
           this.lead = 2;
-          await this.startPart(block);
+          this.startPart(block);
           continue;
         }
         case 'epilogue':
@@ -297,7 +299,7 @@ class Reader {
     if (head.length) await file.stream.write(head);
   }
 
-  private async startPart(block: Buffer): Promise<void> {
+  private startPart(block: Buffer): void {
     this.partNumber++;
     const headers = parseHeaders(block, this.partNumber);
     const disposition = headers.get('content-disposition');
@@ -365,7 +367,10 @@ class Reader {
       try {
         value = new TextDecoder(f.charset).decode(Buffer.concat(f.chunks));
       } catch {
-        throw new BadRequestError('unsupported_charset', `Field '${shorten(f.name)}' has charset '${shorten(f.charset)}', which is not supported; send UTF-8.`);
+        throw new BadRequestError(
+          'unsupported_charset',
+          `Field '${shorten(f.name)}' has charset '${shorten(f.charset)}', which is not supported; send UTF-8.`,
+        );
       }
       try {
         this.track(this.handlers.onField(f.name, value));
@@ -467,7 +472,10 @@ export function boundaryOf(contentType: string | undefined): string {
   // RFC 2046 §5.1.1 allows 1 to 70 of `0-9A-Za-z'()+_,-./:=?` and space; senders stray a
   // little, so any printable ASCII up to 200 is taken (a CR would break delimiter matching).
   if (!/^[\x20-\x7e]{0,199}[\x21-\x7e]$/.test(boundary)) {
-    throw new BadRequestError('malformed_content_type', 'The multipart boundary must be 1 to 200 printable ASCII characters (RFC 2046 §5.1.1).');
+    throw new BadRequestError(
+      'malformed_content_type',
+      'The multipart boundary must be 1 to 200 printable ASCII characters (RFC 2046 §5.1.1).',
+    );
   }
   return boundary;
 }
@@ -584,6 +592,8 @@ function parseContentType(header: string | undefined): { mediaType?: string; cha
     if (err instanceof BadRequestError) throw new BadRequestError('malformed_content_type', err.message);
     throw err;
   }
-  const mediaType = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(parsed.value) ? parsed.value.toLowerCase() : undefined;
+  const mediaType = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(parsed.value)
+    ? parsed.value.toLowerCase()
+    : undefined;
   return { mediaType, charset: parsed.params.get('charset')?.toLowerCase(), params: parsed.params };
 }

@@ -44,7 +44,10 @@ export async function sweepIngests(deps: SweepDeps): Promise<SweepResult> {
       if (outcome) result[outcome]++;
     } catch (err) {
       result.failed++;
-      deps.log.warn('sweepIngests: could not sweep a dead request; the next sweep tries again', { jobId: lease.jobId, ...describeError(err) });
+      deps.log.warn('sweepIngests: could not sweep a dead request; the next sweep tries again', {
+        jobId: lease.jobId,
+        ...describeError(err),
+      });
     }
   });
   if (result.abandoned || result.completed || result.failed) deps.log.info('sweepIngests: done', { ...result });

@@ -18,11 +18,23 @@ const SECRET_PATTERNS: RegExp[] = [
 
 /** Masks credentials that SDK error messages may carry (keys, SAS signatures, tokens). */
 export function redact(text: string): string {
-  return SECRET_PATTERNS.reduce((t, re) => t.replace(re, (_m, k: string) => `${k}${k.endsWith('=') || /\s$/.test(k) ? '' : '='}[redacted]`), text);
+  return SECRET_PATTERNS.reduce(
+    (t, re) => t.replace(re, (_m, k: string) => `${k}${k.endsWith('=') || /\s$/.test(k) ? '' : '='}[redacted]`),
+    text,
+  );
+}
+
+/** What describeError tells of an error. */
+export interface ErrorDescription {
+  [key: string]: unknown;
+  error: string;
+  code?: string;
+  status?: number;
+  message?: string;
 }
 
 /** A safe one-line description of an error for a log line (no stack, no request data, no credentials). */
-export function describeError(err: unknown): Record<string, unknown> {
+export function describeError(err: unknown): ErrorDescription {
   const e = err as { name?: string; code?: string; statusCode?: number; message?: string };
   return {
     error: e?.name ?? typeof err,

@@ -7,7 +7,14 @@ import { randomBytes } from 'node:crypto';
 import { CryptoProvider, type AuthenticationResult, type ConfidentialClientApplication } from '@azure/msal-node';
 import { AppError, BadRequestError, ConfigError, SecretNotFoundError } from '../errors';
 import { describeError, type Logger } from '../log';
-import { ConcurrentWriteError, type Connection, type ConnectionChanges, type ConnectionRepository, type AuthStateRepository, type TokenCacheRepository } from '../storage';
+import {
+  ConcurrentWriteError,
+  type Connection,
+  type ConnectionChanges,
+  type ConnectionRepository,
+  type AuthStateRepository,
+  type TokenCacheRepository,
+} from '../storage';
 import type { OAuthConfig } from '../config';
 import { tokenCacheContext } from './cachePlugin';
 import { CONSUMER_TENANT_ID, ConnectionNotFoundError, OIDC_SCOPES } from './errors';
@@ -42,7 +49,10 @@ export async function startAuthorization(deps: AuthorizeDeps, connectionId: stri
   if (!connection) throw new ConnectionNotFoundError(connectionId);
   const hint = loginHint?.trim();
   if (hint && (hint.length > 256 || /[\u0000-\u001f\u007f]/.test(hint))) {
-    throw new BadRequestError('invalid_login_hint', 'login_hint must be the account to sign in as (a UPN such as scans@contoso.com), at most 256 characters.');
+    throw new BadRequestError(
+      'invalid_login_hint',
+      'login_hint must be the account to sign in as (a UPN such as scans@contoso.com), at most 256 characters.',
+    );
   }
   const type = connection.type as ConnectionType;
   const uri = redirectUri(deps.config, type);
@@ -101,8 +111,7 @@ export interface CallbackQuery {
 }
 
 export type CallbackOutcome =
-  | { ok: true; connection: Connection }
-  | { ok: false; status: number; title: string; message: string; connectionId?: string };
+  { ok: true; connection: Connection } | { ok: false; status: number; title: string; message: string; connectionId?: string };
 
 /** Completes an authorization from the identity platform's redirect to the callback. */
 export async function completeAuthorization(deps: AuthorizeDeps, typeInPath: string, query: CallbackQuery): Promise<CallbackOutcome> {
@@ -126,27 +135,50 @@ export async function completeAuthorization(deps: AuthorizeDeps, typeInPath: str
     signIn = JSON.parse(await deps.cipher.decrypt(state.sealed, signInContext(query.state))) as SealedSignIn;
   } catch (err) {
     if (!(err instanceof TokenDecryptError)) throw err;
-    return { ok: false, status: 400, title: 'Sign-in not accepted', message: 'This sign-in response is not valid: it was not started by ScanRelay. Start again from Authorize.' };
+    return {
+      ok: false,
+      status: 400,
+      title: 'Sign-in not accepted',
+      message: 'This sign-in response is not valid: it was not started by ScanRelay. Start again from Authorize.',
+    };
   }
   if (state.connectionType !== typeInPath) {
-    return { ok: false, status: 400, title: 'Sign-in not accepted', message: 'The sign-in response arrived at another connection type\'s address. Start again from Authorize.' };
+    return {
+      ok: false,
+      status: 400,
+      title: 'Sign-in not accepted',
+      message: "The sign-in response arrived at another connection type's address. Start again from Authorize.",
+    };
   }
   const connection = await deps.connections.get(state.connectionId);
-  if (!connection) return { ok: false, status: 404, title: 'Connection not found', message: `Connection '${state.connectionId}' was deleted.` };
+  if (!connection)
+    return { ok: false, status: 404, title: 'Connection not found', message: `Connection '${state.connectionId}' was deleted.` };
 
   if (query.error) {
     const description = (query.error_description ?? '').slice(0, 500);
     // The sign-in was abandoned or refused before any token: an earlier authorization stays as it was.
     await deps.connections.update(connection, { lastError: `Sign-in failed: ${query.error}. ${description}`.trim().slice(0, 1000) });
-    return { ok: false, status: 400, title: describeEntraError(query.error), message: explain(description, state.redirectUri), connectionId: connection.id };
+    return {
+      ok: false,
+      status: 400,
+      title: describeEntraError(query.error),
+      message: explain(description, state.redirectUri),
+      connectionId: connection.id,
+    };
   }
   if (!query.code) {
-    return { ok: false, status: 400, title: 'Missing code', message: 'The sign-in response has no authorization code. Start again from Authorize.' };
+    return {
+      ok: false,
+      status: 400,
+      title: 'Missing code',
+      message: 'The sign-in response has no authorization code. Start again from Authorize.',
+    };
   }
 
   // The code is exchanged into a client of its own (MSAL's in-memory cache): whatever tokens the
   // connection has stay as they are until the new grant is validated, and then it replaces them.
-  const kept = () => `Nothing was changed${connection.state === 'authorized' ? `: '${connection.id}' keeps its earlier authorization` : ''}. Try again in a few minutes: start again from Authorize.`;
+  const kept = () =>
+    `Nothing was changed${connection.state === 'authorized' ? `: '${connection.id}' keeps its earlier authorization` : ''}. Try again in a few minutes: start again from Authorize.`;
   let client: ConfidentialClientApplication;
   try {
     client = await deps.msal.create(typeInPath, undefined, connection.tenant);
@@ -170,7 +202,13 @@ export async function completeAuthorization(deps: AuthorizeDeps, typeInPath: str
     const e = err as { errorCode?: string; errorMessage?: string };
     deps.log.warn('oauth: code exchange failed', { connectionId: connection.id, ...describeError(err) });
     if (isTransient(err)) {
-      return { ok: false, status: 503, title: 'The identity platform is temporarily unavailable', message: kept(), connectionId: connection.id };
+      return {
+        ok: false,
+        status: 503,
+        title: 'The identity platform is temporarily unavailable',
+        message: kept(),
+        connectionId: connection.id,
+      };
     }
     if (e.errorCode === 'nonce_mismatch') {
       await clearAuthorization(deps, connection, NONCE_MISMATCH);
@@ -198,7 +236,12 @@ export async function completeAuthorization(deps: AuthorizeDeps, typeInPath: str
   const now = new Date();
   const changes: ConnectionChanges = {
     state: 'authorized',
-    account: { upn: claims.upn ?? claims.preferred_username, oid: claims.oid!, tid: claims.tid!, homeAccountId: result.account!.homeAccountId },
+    account: {
+      upn: claims.upn ?? claims.preferred_username,
+      oid: claims.oid!,
+      tid: claims.tid!,
+      homeAccountId: result.account!.homeAccountId,
+    },
     grantedScopes: result.scopes,
     lastRefreshAt: now,
     nextRefreshAt: new Date(now.getTime() + deps.config.refreshMaxAgeHours * 3600_000),
@@ -215,7 +258,12 @@ export async function completeAuthorization(deps: AuthorizeDeps, typeInPath: str
   }
   if (!updated) {
     if (!(await deps.connections.get(connection.id))) await deps.tokenCaches.delete(connection.id);
-    return { ok: false, status: 409, title: 'Connection changed', message: 'The connection was changed or deleted while you signed in. Start again from Authorize.' };
+    return {
+      ok: false,
+      status: 409,
+      title: 'Connection changed',
+      message: 'The connection was changed or deleted while you signed in. Start again from Authorize.',
+    };
   }
   deps.log.info('oauth: connection authorized', { connectionId: connection.id, type: typeInPath });
   return { ok: true, connection: updated };
@@ -261,12 +309,14 @@ function isTransient(err: unknown): boolean {
   return /^(90033|50196)$/.test(e?.errorCode ?? '') || /AADSTS(90033|50196)\b/.test(e?.errorMessage ?? '');
 }
 
-const NONCE_MISMATCH = "The ID token does not belong to the sign-in ScanRelay started (its nonce is another sign-in's). Start again from Authorize.";
+const NONCE_MISMATCH =
+  "The ID token does not belong to the sign-in ScanRelay started (its nonce is another sign-in's). Start again from Authorize.";
 
 function validate(type: ConnectionType, result: AuthenticationResult, nonce: string): string | undefined {
   const claims = result.idTokenClaims as { oid?: string; tid?: string; idp?: string; nonce?: string };
   if (claims?.nonce !== nonce) return NONCE_MISMATCH;
-  if (!claims?.oid || !claims.tid || !result.account?.homeAccountId) return 'The sign-in returned no account identity (oid, tid). Authorize again.';
+  if (!claims?.oid || !claims.tid || !result.account?.homeAccountId)
+    return 'The sign-in returned no account identity (oid, tid). Authorize again.';
   if (isPersonalAccount(claims, result.account.homeAccountId)) {
     return 'Personal Microsoft accounts are not supported (also not when invited as a guest). Sign in with a work or school account.';
   }
@@ -316,7 +366,7 @@ function explain(description: string, redirect: string): string {
   if (/AADSTS50011/.test(description)) {
     return `The app registration does not list this redirect URI. Add exactly ${redirect} as a Web redirect URI, then authorize again.`;
   }
-  if (/AADSTS65004|declined/i.test(description)) return 'The account did not consent to the permissions ScanRelay asks for. Authorize again and accept, or ask an administrator to grant consent.';
+  if (/AADSTS65004|declined/i.test(description))
+    return 'The account did not consent to the permissions ScanRelay asks for. Authorize again and accept, or ask an administrator to grant consent.';
   return description ? `The identity platform said: ${description}` : 'The sign-in failed. Authorize again.';
 }
-

@@ -1,8 +1,7 @@
 /** The small HTML page the administrator sees after signing in. Every value is escaped. */
 import type { CallbackOutcome } from './authorize';
 
-const escape = (s: string) =>
-  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const escape = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 export function renderCallbackPage(outcome: CallbackOutcome): string {
   const body = outcome.ok

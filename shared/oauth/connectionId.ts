@@ -15,7 +15,10 @@ export function isConnectionId(id: string): boolean {
 export function checkConnectionId(id: string): string {
   if (!ID.test(id)) {
     const shown = (id.length > 40 ? `${id.slice(0, 40)}…` : id).replace(/[^\x20-\x7e…]/g, '?');
-    throw new BadRequestError('invalid_id', `'${shown}' is not a connection id: connection ids are 1 to 63 lowercase letters, digits and dashes.`);
+    throw new BadRequestError(
+      'invalid_id',
+      `'${shown}' is not a connection id: connection ids are 1 to 63 lowercase letters, digits and dashes.`,
+    );
   }
   return id;
 }

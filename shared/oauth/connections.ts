@@ -74,7 +74,10 @@ export async function refreshConnectionNow(deps: AuthorizeDeps, id: string, now 
   const connection = await deps.connections.get(checkConnectionId(id));
   if (!connection) throw new ConnectionNotFoundError(id);
   if (!connection.account || connection.state === 'pending' || connection.state === 'error') {
-    throw new ReauthorizationRequiredError(id, `it has no authorization to refresh (state ${connection.state}). Authorize it: ${authorizePath(id)}.`);
+    throw new ReauthorizationRequiredError(
+      id,
+      `it has no authorization to refresh (state ${connection.state}). Authorize it: ${authorizePath(id)}.`,
+    );
   }
   let failure: unknown;
   const outcome = await refreshConnection(deps, connection, now, { retryReauthorization: true, onFailure: (err) => (failure = err) });

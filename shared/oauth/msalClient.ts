@@ -49,7 +49,12 @@ export class MsalClients {
     return this.build(this.config.clientId, OAUTH_CLIENT_SECRET, tenant);
   }
 
-  private async build(clientId: string, secretName: string, tenant: string, cachePlugin?: ICachePlugin): Promise<ConfidentialClientApplication> {
+  private async build(
+    clientId: string,
+    secretName: string,
+    tenant: string,
+    cachePlugin?: ICachePlugin,
+  ): Promise<ConfidentialClientApplication> {
     const authority = this.authority(tenant);
     return new ConfidentialClientApplication({
       auth: {

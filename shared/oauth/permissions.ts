@@ -51,7 +51,7 @@ const profile: ScopeUse = {
   scope: 'profile',
   required: false,
   why: 'Optional: shows who authorized the connection',
-  how: "The user principal name (preferred_username) is shown to the administrator and prefilled as the username.",
+  how: 'The user principal name (preferred_username) is shown to the administrator and prefilled as the username.',
 };
 
 export const PERMISSIONS: Readonly<Record<ConnectionType, ConnectionTypePermissions>> = {
@@ -144,7 +144,7 @@ export const APPLICATION_PERMISSIONS: readonly ApplicationPermission[] = [
     permission: 'Files.ReadWrite.All',
     usedBy: 'OneDrive for Business (registered app) delivery',
     why: "Required to upload into any user's OneDrive without that user's sign-in",
-    how: "Uploads the scanned document into the drive of the user the scan job names.",
+    how: 'Uploads the scanned document into the drive of the user the scan job names.',
   },
   {
     permission: 'GroupMember.Read.All',

@@ -59,7 +59,11 @@ export async function getAccessToken(
  * checks the state first; an administrator's refresh tries the stored tokens of a connection that
  * needs reauthorization too, since fixing consent may have made them work again).
  */
-async function useStoredTokens(deps: TokenDeps, connection: Connection, options: { scopes?: string[]; forceRefresh?: boolean }): Promise<AccessToken> {
+async function useStoredTokens(
+  deps: TokenDeps,
+  connection: Connection,
+  options: { scopes?: string[]; forceRefresh?: boolean },
+): Promise<AccessToken> {
   const type = connection.type as ConnectionType;
   const scopes = options.scopes ?? requestedScopes(type).filter((s) => !OIDC_SCOPES.has(s));
   for (let attempt = 1; ; attempt++) {
@@ -82,7 +86,13 @@ async function useStoredTokens(deps: TokenDeps, connection: Connection, options:
   }
 }
 
-async function acquire(deps: TokenDeps, connection: Connection, type: ConnectionType, scopes: string[], forceRefresh: boolean): Promise<AuthenticationResult> {
+async function acquire(
+  deps: TokenDeps,
+  connection: Connection,
+  type: ConnectionType,
+  scopes: string[],
+  forceRefresh: boolean,
+): Promise<AuthenticationResult> {
   const plugin = new EncryptedTableCachePlugin(connection.id, deps.tokenCaches, deps.cipher);
   const client = await deps.msal.create(type, plugin, connection.tenant);
   // MSAL keys the account by client_info's home account (uid.utid), not by the ID token's oid.tid:
@@ -129,11 +139,19 @@ export interface RefreshOptions {
 }
 
 /** Refreshes one connection's tokens and records the outcome on the connection. */
-export async function refreshConnection(deps: TokenDeps, connection: Connection, now = new Date(), options: RefreshOptions = {}): Promise<RefreshOutcome> {
-  const retry = options.retryReauthorization === true && connection.state === 'reauthorization_required' && connection.account !== undefined;
+export async function refreshConnection(
+  deps: TokenDeps,
+  connection: Connection,
+  now = new Date(),
+  options: RefreshOptions = {},
+): Promise<RefreshOutcome> {
+  const retry =
+    options.retryReauthorization === true && connection.state === 'reauthorization_required' && connection.account !== undefined;
   let token: AccessToken;
   try {
-    token = retry ? await useStoredTokens(deps, connection, { forceRefresh: true }) : await getAccessToken(deps, connection.id, { forceRefresh: true });
+    token = retry
+      ? await useStoredTokens(deps, connection, { forceRefresh: true })
+      : await getAccessToken(deps, connection.id, { forceRefresh: true });
   } catch (err) {
     options.onFailure?.(err);
     if (err instanceof ReauthorizationRequiredError) return 'reauthorization_required';
@@ -143,7 +161,10 @@ export async function refreshConnection(deps: TokenDeps, connection: Connection,
     await updateLatest(deps, connection.id, {
       consecutiveFailures: failures,
       nextRefreshAt: new Date(now.getTime() + backoffMs),
-      lastError: `Refresh failed (${describeError(err).message ?? 'error'}); the tokens are kept and the refresh is retried.`.slice(0, 1000),
+      lastError: `Refresh failed (${describeError(err).message ?? 'error'}); the tokens are kept and the refresh is retried.`.slice(
+        0,
+        1000,
+      ),
     });
     return 'failed';
   }

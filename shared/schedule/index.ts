@@ -16,8 +16,17 @@ interface Fields {
 function parseFields(expression: string): Fields {
   const fields = expression.trim().split(/\s+/);
   if (fields.length !== 6) throw new Error(`Schedule '${expression}' must have 6 fields (sec min hour day month weekday).`);
-  const ranges: Array<[number, number]> = [[0, 59], [0, 59], [0, 23], [1, 31], [1, 12], [0, 6]];
-  const [seconds, minutes, hours, days, months, weekdays] = fields.map((f, i) => parseField(numberNames(f, i), ranges[i]![0], ranges[i]![1], expression));
+  const ranges: Array<[number, number]> = [
+    [0, 59],
+    [0, 59],
+    [0, 23],
+    [1, 31],
+    [1, 12],
+    [0, 6],
+  ];
+  const [seconds, minutes, hours, days, months, weekdays] = fields.map((f, i) =>
+    parseField(numberNames(f, i), ranges[i]![0], ranges[i]![1], expression),
+  );
   return { seconds: seconds!, minutes: minutes!, hours: hours!, days: days!, months: months!, weekdays: weekdays! };
 }
 

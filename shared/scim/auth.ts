@@ -17,7 +17,6 @@ export const SCIM_PREVIOUS_TOKEN_SECRET = 'scim-bearer-token-previous';
 /** Shorter configured tokens are refused: they could be guessed. */
 export const MIN_TOKEN_LENGTH = 32;
 
-
 /** Throws a 401 ScimError unless the Authorization header carries a current SCIM token. */
 export async function authenticate(secrets: SecretStore, authorization: string | null | undefined, log: Logger): Promise<void> {
   const [current, previous] = await Promise.all([secrets.tryGet(SCIM_TOKEN_SECRET), secrets.tryGet(SCIM_PREVIOUS_TOKEN_SECRET)]);

@@ -9,8 +9,8 @@
  * compared in memory — nothing here builds a query string, so `userName eq "a' or 1 eq '1"` is
  * just a user name with quotes in it.
  */
-import { badRequest, ScimType } from './errors';
-import { Attribute, coreAttribute, extensionFor, resolvePath, ResourceType, subAttribute } from './schema';
+import { badRequest, type ScimType } from './errors';
+import { type Attribute, coreAttribute, extensionFor, resolvePath, type ResourceType, subAttribute } from './schema';
 
 export const FILTER_LIMITS = {
   /** Characters of filter text; Entra's filters are well under 300. */
@@ -214,7 +214,8 @@ class Parser {
     this.enter();
     const f = this.parseOr(scope);
     this.skipSpace();
-    if (this.text[this.pos] !== ')') this.fail(this.pos >= this.text.length ? 'a "(" is never closed' : 'expected ")"', this.pos >= this.text.length ? open : this.pos);
+    if (this.text[this.pos] !== ')')
+      this.fail(this.pos >= this.text.length ? 'a "(" is never closed' : 'expected ")"', this.pos >= this.text.length ? open : this.pos);
     this.pos++;
     this.depth--;
     return f;
@@ -249,7 +250,8 @@ class Parser {
     if (this.text[this.pos] === ']') this.fail('the value filter "[]" is empty');
     const inner = this.parseOr({ type: this.type, parent: attribute });
     this.skipSpace();
-    if (this.text[this.pos] !== ']') this.fail(this.pos >= this.text.length ? 'a "[" is never closed' : 'expected "]"', this.pos >= this.text.length ? open : this.pos);
+    if (this.text[this.pos] !== ']')
+      this.fail(this.pos >= this.text.length ? 'a "[" is never closed' : 'expected "]"', this.pos >= this.text.length ? open : this.pos);
     this.pos++;
     this.depth--;
     return inner;
@@ -261,7 +263,8 @@ class Parser {
     const start = this.pos;
     const word = this.takeWord();
     if (!word) this.fail(`expected an attribute name`);
-    if (/^[-0-9]/.test(word) || /^(true|false|null)$/i.test(word)) this.fail(`expected an attribute name, found the value ${clip(word)}`, start);
+    if (/^[-0-9]/.test(word) || /^(true|false|null)$/i.test(word))
+      this.fail(`expected an attribute name, found the value ${clip(word)}`, start);
     const { path, attribute, sub } = this.resolve(word, scope, start);
 
     if (this.text[this.pos] === '[') {
@@ -284,13 +287,19 @@ class Parser {
   }
 
   private parseOperator(path: AttrPath, attribute: Attribute, sub: Attribute | undefined, at: number): Filter {
-    if (!isSpace(this.text[this.pos])) this.fail('expected a space and an operator (eq, ne, co, sw, ew, gt, ge, lt, le, pr) after the attribute');
+    if (!isSpace(this.text[this.pos]))
+      this.fail('expected a space and an operator (eq, ne, co, sw, ew, gt, ge, lt, le, pr) after the attribute');
     this.skipSpace();
     const opAt = this.pos;
     const opWord = this.takeWord().toLowerCase();
     if (opWord === 'pr') return this.node({ kind: 'present', path });
     if (!COMPARE_OPS.has(opWord)) {
-      this.fail(opWord ? `unknown operator "${clip(opWord)}" (use eq, ne, co, sw, ew, gt, ge, lt, le or pr)` : 'expected an operator (eq, ne, co, sw, ew, gt, ge, lt, le or pr)', opAt);
+      this.fail(
+        opWord
+          ? `unknown operator "${clip(opWord)}" (use eq, ne, co, sw, ew, gt, ge, lt, le or pr)`
+          : 'expected an operator (eq, ne, co, sw, ew, gt, ge, lt, le or pr)',
+        opAt,
+      );
     }
     const op = opWord as CompareOp;
     this.skipSpace();
@@ -298,7 +307,11 @@ class Parser {
     const value = this.parseValue();
     // What the comparison is made on: the sub-attribute, or a complex attribute's `value` (RFC 7644 §3.4.2.2).
     const leaf = sub ?? (attribute.type === 'complex' ? subAttribute(attribute, 'value') : attribute);
-    if (!leaf) this.fail(`"${attribute.name}" is complex: compare one of its sub-attributes (as in ${attribute.name}.${attribute.subAttributes?.[0]?.name ?? 'value'})`, at);
+    if (!leaf)
+      this.fail(
+        `"${attribute.name}" is complex: compare one of its sub-attributes (as in ${attribute.name}.${attribute.subAttributes?.[0]?.name ?? 'value'})`,
+        at,
+      );
     checkComparison(op, leaf, value, (m) => this.fail(m, valueAt));
     return this.node({ kind: 'compare', path, op, value });
   }
@@ -320,7 +333,12 @@ class Parser {
     if (lower === 'false') return false;
     if (lower === 'null') return null;
     if (c === "'") this.fail('strings are written in double quotes', at);
-    return this.fail(w ? `expected a value ("a string", a number, true, false or null), found ${clip(w)}` : 'expected a value ("a string", a number, true, false or null)', at);
+    return this.fail(
+      w
+        ? `expected a value ("a string", a number, true, false or null), found ${clip(w)}`
+        : 'expected a value ("a string", a number, true, false or null)',
+      at,
+    );
   }
 
   private parseString(): string {
@@ -589,7 +607,9 @@ const LOOKUP_ATTRIBUTES: Record<ResourceType['name'], readonly string[]> = {
 export function equalityLookup(filter: Filter, type: ResourceType): { attribute: string; value: string } | undefined {
   if (filter.kind !== 'compare' || filter.op !== 'eq' || typeof filter.value !== 'string') return undefined;
   if (filter.path.extension || filter.path.sub) return undefined;
-  return LOOKUP_ATTRIBUTES[type.name].includes(filter.path.attribute) ? { attribute: filter.path.attribute, value: filter.value } : undefined;
+  return LOOKUP_ATTRIBUTES[type.name].includes(filter.path.attribute)
+    ? { attribute: filter.path.attribute, value: filter.value }
+    : undefined;
 }
 
 /**

@@ -16,7 +16,16 @@
 import { badRequest, isScimError, ScimError } from './errors';
 import { getProperty, matchesValue, parsePatchPath, type Filter } from './filter';
 import { normaliseValue, quoteName, RESOURCE_LIMITS, validateMembers, validateResource, type MemberRef } from './resource';
-import { Attribute, coreAttribute, ENTERPRISE_USER, extensionFor, PATCH_OP, ResourceType, Schema, subAttribute } from './schema';
+import {
+  type Attribute,
+  coreAttribute,
+  ENTERPRISE_USER,
+  extensionFor,
+  PATCH_OP,
+  type ResourceType,
+  type Schema,
+  subAttribute,
+} from './schema';
 
 export const PATCH_LIMITS = {
   /** Operations in one PATCH (ServiceProviderConfig has no such field; Entra sends a handful). */
@@ -62,13 +71,15 @@ const clip = (s: string): string => (s.length > 80 ? s.slice(0, 80) + '…' : s)
  * the operation when anything cannot be applied; the input is never modified.
  */
 export function applyPatch(resource: Record<string, unknown>, body: unknown, type: ResourceType): PatchResult {
-  if (!isObject(body)) throw badRequest('invalidSyntax', `The body of a PATCH must be a JSON object: {"schemas": ["${PATCH_OP}"], "Operations": [...]}.`);
+  if (!isObject(body))
+    throw badRequest('invalidSyntax', `The body of a PATCH must be a JSON object: {"schemas": ["${PATCH_OP}"], "Operations": [...]}.`);
   const schemas = getProperty(body, 'schemas');
   if (!Array.isArray(schemas) || !schemas.some((s) => typeof s === 'string' && s.toLowerCase() === PATCH_OP.toLowerCase())) {
     throw badRequest('invalidSyntax', `A PATCH body's "schemas" must be ["${PATCH_OP}"].`);
   }
   const operations = getProperty(body, 'Operations');
-  if (!Array.isArray(operations)) throw badRequest('invalidSyntax', 'A PATCH body needs "Operations": an array of {"op", "path", "value"}.');
+  if (!Array.isArray(operations))
+    throw badRequest('invalidSyntax', 'A PATCH body needs "Operations": an array of {"op", "path", "value"}.');
   if (operations.length === 0) throw badRequest('invalidSyntax', '"Operations" is empty: send at least one operation.');
   if (operations.length > PATCH_LIMITS.maxOperations) {
     throw badRequest('invalidSyntax', `${operations.length} operations in one PATCH; send at most ${PATCH_LIMITS.maxOperations}.`);
@@ -105,7 +116,10 @@ class Patcher {
       const op = typeof opName === 'string' ? opName.toLowerCase() : undefined;
       // Entra's default dialect capitalises ops ("Add", "Replace", "Remove"); RFC 7644 §3.5.2 uses lower case.
       if (op !== 'add' && op !== 'replace' && op !== 'remove') {
-        throw badRequest('invalidSyntax', `"op" must be "add", "replace" or "remove"${typeof opName === 'string' ? `, not ${quoteName(opName)}` : ''}.`);
+        throw badRequest(
+          'invalidSyntax',
+          `"op" must be "add", "replace" or "remove"${typeof opName === 'string' ? `, not ${quoteName(opName)}` : ''}.`,
+        );
       }
       const path = getProperty(raw, 'path');
       if (path !== undefined && path !== null && typeof path !== 'string') throw badRequest('invalidPath', '"path" must be a string.');
@@ -172,7 +186,8 @@ class Patcher {
       if (op === 'replace') delete this.resource[ext.id];
       return;
     }
-    if (!isObject(value)) throw badRequest('invalidValue', `the value for ${quoteName(label)} must be an object of ${ext.name} attributes.`);
+    if (!isObject(value))
+      throw badRequest('invalidValue', `the value for ${quoteName(label)} must be an object of ${ext.name} attributes.`);
     for (const key of Object.keys(value)) {
       const attribute = ext.attributes.find((a) => a.name.toLowerCase() === key.toLowerCase());
       if (!attribute) throw badRequest('invalidPath', `unknown attribute ${quoteName(key)} in ${ext.id}.`);
@@ -203,7 +218,8 @@ class Patcher {
   }
 
   private tidy(t: Target): void {
-    if (t.ext && isObject(this.resource[t.ext.id]) && Object.keys(this.resource[t.ext.id] as object).length === 0) delete this.resource[t.ext.id];
+    if (t.ext && isObject(this.resource[t.ext.id]) && Object.keys(this.resource[t.ext.id] as object).length === 0)
+      delete this.resource[t.ext.id];
   }
 
   /** The whole attribute: `active`, `emails`, `name`, `urn:...:manager`. */
@@ -263,7 +279,7 @@ class Patcher {
     const c = this.container(t, op !== 'remove');
     if (!c) return;
     if (!attribute.multiValued) {
-      const cur = isObject(c[name]) ? (c[name] as Record<string, unknown>) : undefined;
+      const cur = isObject(c[name]) ? c[name] : undefined;
       const v = op === 'remove' ? undefined : normaliseValue(sub, value, t.label);
       if (v === undefined) {
         if (cur) {
@@ -322,7 +338,8 @@ class Patcher {
       return (Array.isArray(v) ? v[0] : v) as Record<string, unknown> | undefined;
     };
     const subValue = sub ? normaliseValue(sub, value, t.label) : undefined;
-    if (!sub && value !== null && !isObject(value)) throw badRequest('invalidValue', `the value for ${quoteName(t.label)} must be an object of ${name} sub-attributes.`);
+    if (!sub && value !== null && !isObject(value))
+      throw badRequest('invalidValue', `the value for ${quoteName(t.label)} must be an object of ${name} sub-attributes.`);
 
     if (hit.length === 0) {
       // Entra adds a work e-mail with `{"op":"add"/"replace","path":"emails[type eq \"work\"].value"}`
@@ -365,7 +382,7 @@ class Patcher {
   /** Group members: handed back as MemberChanges, never written into the resource. */
   private membersOp(op: Op, t: Target, value: unknown): void {
     if (t.sub) throw badRequest('invalidPath', 'members are added and removed whole: use "members" or members[value eq "<id>"].');
-    const m = (this.members ??= { removeAll: false, add: new Map(), remove: new Set() });
+    const m = (this.members ??= { removeAll: false, add: new Map<string, MemberRef>(), remove: new Set<string>() });
     const count = (n: number): void => {
       this.memberCount += n;
       if (this.memberCount > RESOURCE_LIMITS.maxMembers) {
@@ -395,7 +412,11 @@ class Patcher {
     if (op === 'remove') {
       if (t.filter) {
         const ids = memberIds(t.filter);
-        if (!ids) throw badRequest('invalidFilter', 'members can only be removed by id: members[value eq "<id>"] (several may be joined with "or").');
+        if (!ids)
+          throw badRequest(
+            'invalidFilter',
+            'members can only be removed by id: members[value eq "<id>"] (several may be joined with "or").',
+          );
         remove(ids);
       } else if (value !== undefined && value !== null) {
         // Entra's default dialect: {"op":"Remove","path":"members","value":[{"value":"<id>"}]}.
@@ -406,7 +427,8 @@ class Patcher {
       }
       return;
     }
-    if (t.filter) throw badRequest('invalidPath', `"${op}" takes "members" with a value array; only "remove" takes members[value eq "<id>"].`);
+    if (t.filter)
+      throw badRequest('invalidPath', `"${op}" takes "members" with a value array; only "remove" takes members[value eq "<id>"].`);
     const refs = validateMembers(value);
     // RFC 7644 §3.5.2.3: replacing a multi-valued attribute without a filter replaces all its values.
     if (op === 'replace') removeAll();

@@ -14,13 +14,13 @@
  */
 import { badRequest } from './errors';
 import {
-  Attribute,
+  type Attribute,
   coreAttribute,
   ENTERPRISE_USER,
   extensionFor,
   resolvePath,
-  ResourceType,
-  Schema,
+  type ResourceType,
+  type Schema,
   subAttribute,
 } from './schema';
 
@@ -88,7 +88,8 @@ export function validateResource(body: unknown, type: ResourceType, mode: 'creat
 
   const put = (target: Record<string, unknown>, scope: string, attr: Attribute, value: unknown, label: string): void => {
     const key = `${scope}|${attr.name}`;
-    if (seen.has(key)) throw badRequest('invalidSyntax', `Attribute ${quoteName(label)} is given twice (attribute names are case-insensitive).`);
+    if (seen.has(key))
+      throw badRequest('invalidSyntax', `Attribute ${quoteName(label)} is given twice (attribute names are case-insensitive).`);
     seen.add(key);
     if (attr.mutability === 'readOnly' || attr.mutability === 'writeOnly') return;
     const v = normaliseValue(attr, value, label);
@@ -128,9 +129,14 @@ export function validateResource(body: unknown, type: ResourceType, mode: 'creat
       continue;
     }
     const attr = coreAttribute(type, key);
-    if (!attr) throw badRequest('invalidSyntax', `Unknown attribute ${quoteName(key)} for a ${type.name}; see /Schemas for the attributes ScanRelay keeps.`);
+    if (!attr)
+      throw badRequest(
+        'invalidSyntax',
+        `Unknown attribute ${quoteName(key)} for a ${type.name}; see /Schemas for the attributes ScanRelay keeps.`,
+      );
     if (type.name === 'Group' && attr.name === 'members') {
-      if (seen.has('|members')) throw badRequest('invalidSyntax', 'Attribute "members" is given twice (attribute names are case-insensitive).');
+      if (seen.has('|members'))
+        throw badRequest('invalidSyntax', 'Attribute "members" is given twice (attribute names are case-insensitive).');
       seen.add('|members');
       members = validateMembers(value);
       continue;
@@ -159,10 +165,11 @@ function checkSchemas(value: unknown, type: ResourceType): void {
     throw badRequest('invalidSyntax', `"schemas" must be an array of schema URNs, such as ["${type.schema.id}"].`);
   }
   const known = [type.schema.id, ...type.extensions.map((e) => e.id), ...type.acceptedSchemas].map((id) => id.toLowerCase());
-  for (const s of value as string[]) {
-    if (!known.includes(s.toLowerCase())) throw badRequest('invalidSyntax', `Unknown schema ${quoteName(s, MAX_URN_SHOWN)} for a ${type.name}; see /Schemas.`);
+  for (const s of value) {
+    if (!known.includes(s.toLowerCase()))
+      throw badRequest('invalidSyntax', `Unknown schema ${quoteName(s, MAX_URN_SHOWN)} for a ${type.name}; see /Schemas.`);
   }
-  if (!(value as string[]).some((s) => s.toLowerCase() === type.schema.id.toLowerCase())) {
+  if (!value.some((s) => s.toLowerCase() === type.schema.id.toLowerCase())) {
     throw badRequest('invalidSyntax', `"schemas" must include "${type.schema.id}".`);
   }
 }
@@ -185,11 +192,18 @@ export function normaliseValue(attr: Attribute, value: unknown, label: string = 
   if (attr.multiValued) {
     if (!Array.isArray(value)) throw badRequest('invalidValue', `Attribute ${quoteName(label)} is multi-valued: it must be an array.`);
     if (value.length > RESOURCE_LIMITS.maxValues) {
-      throw badRequest('invalidValue', `Attribute ${quoteName(label)} has ${value.length} values; at most ${RESOURCE_LIMITS.maxValues} are accepted.`);
+      throw badRequest(
+        'invalidValue',
+        `Attribute ${quoteName(label)} has ${value.length} values; at most ${RESOURCE_LIMITS.maxValues} are accepted.`,
+      );
     }
     const out: unknown[] = [];
     for (const el of value) {
-      if (el === null || Array.isArray(el)) throw badRequest('invalidValue', `Attribute ${quoteName(label)} must be an array of ${attr.type === 'complex' ? 'objects' : attr.type + ' values'}.`);
+      if (el === null || Array.isArray(el))
+        throw badRequest(
+          'invalidValue',
+          `Attribute ${quoteName(label)} must be an array of ${attr.type === 'complex' ? 'objects' : attr.type + ' values'}.`,
+        );
       const v = single(attr, el, label);
       if (v !== undefined) out.push(v);
     }
@@ -206,7 +220,10 @@ function single(attr: Attribute, value: unknown, label: string): unknown {
   switch (attr.type) {
     case 'complex': {
       if (!isObject(value)) {
-        const subs = (attr.subAttributes ?? []).map((s) => s.name).slice(0, 3).join(', ');
+        const subs = (attr.subAttributes ?? [])
+          .map((s) => s.name)
+          .slice(0, 3)
+          .join(', ');
         throw badRequest('invalidValue', `Attribute ${quoteName(label)} must be an object (with ${subs}...).`);
       }
       const out: Record<string, unknown> = {};
@@ -214,7 +231,11 @@ function single(attr: Attribute, value: unknown, label: string): unknown {
       for (const key of Object.keys(value)) {
         const sub = subAttribute(attr, key);
         if (!sub) throw badRequest('invalidSyntax', `Unknown attribute ${quoteName(`${label}.${key}`)}.`);
-        if (seen.has(sub.name)) throw badRequest('invalidSyntax', `Attribute ${quoteName(`${label}.${sub.name}`)} is given twice (attribute names are case-insensitive).`);
+        if (seen.has(sub.name))
+          throw badRequest(
+            'invalidSyntax',
+            `Attribute ${quoteName(`${label}.${sub.name}`)} is given twice (attribute names are case-insensitive).`,
+          );
         seen.add(sub.name);
         if (sub.mutability === 'readOnly') continue;
         const v = normaliseValue(sub, value[key], `${label}.${sub.name}`);
@@ -228,7 +249,10 @@ function single(attr: Attribute, value: unknown, label: string): unknown {
     case 'binary':
       if (typeof value !== 'string') throw badRequest('invalidValue', `Attribute ${quoteName(label)} must be a string.`);
       if (value.length > RESOURCE_LIMITS.maxString) {
-        throw badRequest('invalidValue', `Attribute ${quoteName(label)} is ${value.length} characters long; at most ${RESOURCE_LIMITS.maxString} are accepted.`);
+        throw badRequest(
+          'invalidValue',
+          `Attribute ${quoteName(label)} is ${value.length} characters long; at most ${RESOURCE_LIMITS.maxString} are accepted.`,
+        );
       }
       return value;
     case 'boolean': {
@@ -237,10 +261,12 @@ function single(attr: Attribute, value: unknown, label: string): unknown {
       return b;
     }
     case 'integer':
-      if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw badRequest('invalidValue', `Attribute ${quoteName(label)} must be an integer.`);
+      if (typeof value !== 'number' || !Number.isSafeInteger(value))
+        throw badRequest('invalidValue', `Attribute ${quoteName(label)} must be an integer.`);
       return value;
     case 'decimal':
-      if (typeof value !== 'number' || !Number.isFinite(value)) throw badRequest('invalidValue', `Attribute ${quoteName(label)} must be a number.`);
+      if (typeof value !== 'number' || !Number.isFinite(value))
+        throw badRequest('invalidValue', `Attribute ${quoteName(label)} must be a number.`);
       return value;
     case 'dateTime':
       if (typeof value !== 'string' || !ISO_DATE_TIME.test(value) || Number.isNaN(Date.parse(value))) {
@@ -289,7 +315,8 @@ export function validateMembers(value: unknown, label = 'members'): MemberRef[] 
   }
   const out = new Map<string, MemberRef>();
   for (const el of list) {
-    if (!isObject(el)) throw badRequest('invalidValue', `Each of ${quoteName(label)} must be an object such as {"value": "<user or group id>"}.`);
+    if (!isObject(el))
+      throw badRequest('invalidValue', `Each of ${quoteName(label)} must be an object such as {"value": "<user or group id>"}.`);
     let id: unknown;
     let memberType: unknown;
     for (const key of Object.keys(el)) {
@@ -298,10 +325,16 @@ export function validateMembers(value: unknown, label = 'members'): MemberRef[] 
       const v = el[key];
       if (sub.name === 'value') id = v;
       else if (sub.name === 'type') memberType = v;
-      else if (v !== null && typeof v !== 'string') throw badRequest('invalidValue', `Attribute ${quoteName(`${label}.${sub.name}`)} must be a string.`);
+      else if (v !== null && typeof v !== 'string')
+        throw badRequest('invalidValue', `Attribute ${quoteName(`${label}.${sub.name}`)} must be a string.`);
     }
-    if (typeof id !== 'string' || id === '') throw badRequest('invalidValue', `Each of ${quoteName(label)} needs a "value": the id of a user or group.`);
-    if (id.length > RESOURCE_LIMITS.maxString) throw badRequest('invalidValue', `A member "value" is ${id.length} characters long; at most ${RESOURCE_LIMITS.maxString} are accepted.`);
+    if (typeof id !== 'string' || id === '')
+      throw badRequest('invalidValue', `Each of ${quoteName(label)} needs a "value": the id of a user or group.`);
+    if (id.length > RESOURCE_LIMITS.maxString)
+      throw badRequest(
+        'invalidValue',
+        `A member "value" is ${id.length} characters long; at most ${RESOURCE_LIMITS.maxString} are accepted.`,
+      );
     const ref: MemberRef = { value: id };
     if (memberType !== undefined && memberType !== null) {
       const t = typeof memberType === 'string' ? memberType.toLowerCase() : '';
@@ -365,7 +398,8 @@ function selection(names: readonly string[], type: ResourceType): Selection {
  */
 export function project(resource: Record<string, unknown>, type: ResourceType, options: ProjectOptions = {}): Record<string, unknown> {
   const include = options.attributes && options.attributes.length > 0 ? selection(options.attributes, type) : undefined;
-  const exclude = options.excludedAttributes && options.excludedAttributes.length > 0 ? selection(options.excludedAttributes, type) : undefined;
+  const exclude =
+    options.excludedAttributes && options.excludedAttributes.length > 0 ? selection(options.excludedAttributes, type) : undefined;
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(resource)) {
     const value = resource[key];
@@ -394,7 +428,13 @@ export function project(resource: Record<string, unknown>, type: ResourceType, o
   return out;
 }
 
-function projectAttribute(scope: string, attr: Attribute, value: unknown, include: Selection | undefined, exclude: Selection | undefined): unknown {
+function projectAttribute(
+  scope: string,
+  attr: Attribute,
+  value: unknown,
+  include: Selection | undefined,
+  exclude: Selection | undefined,
+): unknown {
   const returned = attr.returned ?? 'default';
   if (returned === 'never' || value === undefined) return undefined;
   if (returned === 'always') return value;
@@ -418,7 +458,7 @@ function projectAttribute(scope: string, attr: Attribute, value: unknown, includ
       if (!sub) continue;
       const r = sub.returned ?? 'default';
       if (r === 'never') continue;
-      if (r !== 'always' && ((keep !== 'all' && !keep!.has(sub.name)) || drop?.has(sub.name))) continue;
+      if (r !== 'always' && ((keep !== 'all' && !keep.has(sub.name)) || drop?.has(sub.name))) continue;
       part[sub.name] = el[k];
     }
     return Object.keys(part).length > 0 ? part : undefined;

@@ -199,8 +199,20 @@ export interface ResourceType {
  */
 export const ADSCIM_GROUP_SCHEMA = 'http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group';
 
-export const USER_TYPE: ResourceType = { name: 'User', endpoint: '/Users', schema: USER, extensions: [ENTERPRISE_USER, SCANRELAY_USER], acceptedSchemas: [] };
-export const GROUP_TYPE: ResourceType = { name: 'Group', endpoint: '/Groups', schema: GROUP, extensions: [], acceptedSchemas: [ADSCIM_GROUP_SCHEMA] };
+export const USER_TYPE: ResourceType = {
+  name: 'User',
+  endpoint: '/Users',
+  schema: USER,
+  extensions: [ENTERPRISE_USER, SCANRELAY_USER],
+  acceptedSchemas: [],
+};
+export const GROUP_TYPE: ResourceType = {
+  name: 'Group',
+  endpoint: '/Groups',
+  schema: GROUP,
+  extensions: [],
+  acceptedSchemas: [ADSCIM_GROUP_SCHEMA],
+};
 export const RESOURCE_TYPES: readonly ResourceType[] = [USER_TYPE, GROUP_TYPE];
 export const SCHEMAS: readonly Schema[] = [USER, ENTERPRISE_USER, SCANRELAY_USER, GROUP];
 

@@ -20,15 +20,7 @@ import { equalityLookup, matches, parseFilter, type Filter } from './filter';
 import type { ScimDeps, ScimRequest, ScimResponse } from './index';
 import { applyPatch, type MemberChanges } from './patch';
 import { parseAttributeList, project, validateResource } from './resource';
-import {
-  GROUP_TYPE,
-  LIST_RESPONSE,
-  RESOURCE_TYPES,
-  SCHEMAS,
-  USER_TYPE,
-  schemaResource,
-  type ResourceType,
-} from './schema';
+import { GROUP_TYPE, LIST_RESPONSE, RESOURCE_TYPES, SCHEMAS, USER_TYPE, schemaResource, type ResourceType } from './schema';
 
 /** Most resources in one list response (ServiceProviderConfig filter.maxResults). */
 export const MAX_RESULTS = 200;
@@ -122,7 +114,9 @@ async function* candidates(directory: Directory, type: ResourceType, filter: Fil
     return;
   }
   if (lookup && attribute === 'externalid') {
-    yield* type === USER_TYPE ? await directory.users.findByExternalId(lookup.value) : await directory.groups.findByExternalId(lookup.value);
+    yield* type === USER_TYPE
+      ? await directory.users.findByExternalId(lookup.value)
+      : await directory.groups.findByExternalId(lookup.value);
     return;
   }
   if (lookup && type === GROUP_TYPE && attribute === 'displayname') {
@@ -139,7 +133,8 @@ async function create(deps: ScimDeps, req: ScimRequest, type: ResourceType): Pro
   const { resource, members } = validateResource(parseBody(req), type, 'create');
   let stored: Stored;
   try {
-    stored = type === USER_TYPE ? await deps.directory.users.create(resource, 'scim') : await deps.directory.groups.create(resource, 'scim');
+    stored =
+      type === USER_TYPE ? await deps.directory.users.create(resource, 'scim') : await deps.directory.groups.create(resource, 'scim');
   } catch (err) {
     throw uniqueness(err);
   }
@@ -223,7 +218,13 @@ async function applyMemberChanges(directory: Directory, groupId: string, changes
   const adds = await Promise.all(changes.add.map(async (m) => ({ value: m.value, type: await memberType(directory, m.value, m.type) })));
   const unknown = adds.filter((m) => m.type === undefined).map((m) => m.value);
   if (unknown.length > 0) {
-    throw badRequest('invalidValue', `No user or group has the id ${unknown.slice(0, 3).map((v) => `"${truncate(v)}"`).join(', ')}; provision it before adding it as a member.`);
+    throw badRequest(
+      'invalidValue',
+      `No user or group has the id ${unknown
+        .slice(0, 3)
+        .map((v) => `"${truncate(v)}"`)
+        .join(', ')}; provision it before adding it as a member.`,
+    );
   }
   await forEachLimited(changes.remove, 8, (memberId) => directory.members.remove(groupId, memberId));
   await forEachLimited(adds as Member[], 8, (m) => directory.members.add(groupId, m.value, m.type));
@@ -245,7 +246,13 @@ interface RenderOptions {
   groups: boolean;
 }
 
-async function render(directory: Directory, type: ResourceType, stored: Stored, baseUrl: string, options: RenderOptions): Promise<Record<string, unknown>> {
+async function render(
+  directory: Directory,
+  type: ResourceType,
+  stored: Stored,
+  baseUrl: string,
+  options: RenderOptions,
+): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {
     ...stored.resource,
     schemas: schemasOf(type, stored.resource),
@@ -353,7 +360,8 @@ async function load(directory: Directory, type: ResourceType, id: string): Promi
 }
 
 function parseBody(req: ScimRequest): unknown {
-  if (req.body === undefined || req.body.trim() === '') throw badRequest('invalidSyntax', 'The request has no body; send a SCIM JSON object.');
+  if (req.body === undefined || req.body.trim() === '')
+    throw badRequest('invalidSyntax', 'The request has no body; send a SCIM JSON object.');
   const type = req.headers.contentType?.split(';')[0]?.trim().toLowerCase();
   if (type && type !== 'application/scim+json' && type !== 'application/json') {
     throw new ScimError(415, undefined, `The body must be application/scim+json (got ${truncate(type)}).`);
@@ -374,7 +382,8 @@ function viewOptions(req: ScimRequest) {
 
 function wants(view: { attributes?: string[]; excludedAttributes?: string[] }, name: string): boolean {
   const n = name.toLowerCase();
-  const mentions = (list?: string[]) => list?.some((a) => a.toLowerCase() === n || a.toLowerCase().endsWith(`:${n}`) || a.toLowerCase().startsWith(`${n}.`));
+  const mentions = (list?: string[]) =>
+    list?.some((a) => a.toLowerCase() === n || a.toLowerCase().endsWith(`:${n}`) || a.toLowerCase().startsWith(`${n}.`));
   if (view.attributes?.length) return !!mentions(view.attributes);
   return !mentions(view.excludedAttributes);
 }
@@ -387,7 +396,9 @@ function positiveInt(raw: string | null, name: string, fallback: number, min = 1
 
 function uniqueness(err: unknown): unknown {
   if (err instanceof DirectoryConflictError) {
-    return conflict(`The ${err.attribute} "${truncate(err.value)}" is already in use by another resource (compared without regard to case).`);
+    return conflict(
+      `The ${err.attribute} "${truncate(err.value)}" is already in use by another resource (compared without regard to case).`,
+    );
   }
   return err;
 }

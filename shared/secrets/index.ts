@@ -8,9 +8,7 @@ import { LocalSecretStore } from './local';
 import type { SecretStore } from './types';
 
 export function createSecretStore(config: SecretsConfig, env: NodeJS.ProcessEnv = process.env): SecretStore {
-  return config.kind === 'keyVault'
-    ? new KeyVaultSecretStore(config.vaultUrl, config.clientId)
-    : new LocalSecretStore(config.file, env);
+  return config.kind === 'keyVault' ? new KeyVaultSecretStore(config.vaultUrl, config.clientId) : new LocalSecretStore(config.file, env);
 }
 
 export { KeyVaultSecretStore, LocalSecretStore };

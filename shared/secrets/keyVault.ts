@@ -16,8 +16,7 @@ export class KeyVaultSecretStore implements SecretStore {
     managedIdentityClientId?: string,
     client?: SecretClient,
   ) {
-    this.client =
-      client ?? new SecretClient(vaultUrl, new DefaultAzureCredential({ managedIdentityClientId }));
+    this.client = client ?? new SecretClient(vaultUrl, new DefaultAzureCredential({ managedIdentityClientId }));
   }
 
   async get(name: string): Promise<string> {

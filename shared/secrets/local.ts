@@ -23,8 +23,7 @@ export class LocalSecretStore implements SecretStore {
     if (value === undefined) {
       throw new SecretNotFoundError(
         name,
-        `Secret '${name}' not found: set the environment variable ${secretEnvName(name)} ` +
-          `or add "${name}" to ${this.file}.`,
+        `Secret '${name}' not found: set the environment variable ${secretEnvName(name)} ` + `or add "${name}" to ${this.file}.`,
       );
     }
     return value;

@@ -18,4 +18,3 @@ export function assertSecretName(name: string): void {
     throw new Error(`Secret name '${name}' is not kebab-case (lowercase letters, digits and single dashes).`);
   }
 }
-

@@ -17,7 +17,10 @@ export function packText(name: string, text: string): Record<string, string | nu
 export function unpackText(name: string, entity: Record<string, unknown>): string {
   const chunks = Number(entity[`${name}Chunks`] ?? 0);
   let text = '';
-  for (let i = 0; i < chunks; i++) text += String(entity[`${name}${i}`] ?? '');
+  for (let i = 0; i < chunks; i++) {
+    const chunk = entity[`${name}${i}`];
+    text += typeof chunk === 'string' ? chunk : '';
+  }
   return text;
 }
 

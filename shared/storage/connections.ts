@@ -57,7 +57,7 @@ export class ConnectionRepository {
       const res = await this.table.createEntity(entity);
       return { ...c, state: 'pending', grantedScopes: [], consecutiveFailures: 0, createdAt: now, updatedAt: now, etag: res.etag! };
     } catch (err) {
-      if (hasStatus(err, 409)) throw new Error(`A connection with id '${c.id}' already exists.`);
+      if (hasStatus(err, 409)) throw new Error(`A connection with id '${c.id}' already exists.`, { cause: err });
       throw err;
     }
   }
@@ -72,7 +72,7 @@ export class ConnectionRepository {
     await this.ready();
     const out: Connection[] = [];
     for await (const e of this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter: `PartitionKey eq 'connection'` } })) {
-      out.push(fromEntity(e as Record<string, unknown> & { etag: string }));
+      out.push(fromEntity(e));
     }
     return out;
   }

@@ -45,7 +45,7 @@ export class DeliveryRepository {
     const out: Delivery[] = [];
     const filter = `PartitionKey eq '${jobId.replace(/'/g, "''")}'`;
     for await (const e of this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter } })) {
-      out.push(fromEntity(e as Record<string, unknown> & { etag: string }));
+      out.push(fromEntity(e));
     }
     return out;
   }

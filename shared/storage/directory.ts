@@ -107,14 +107,14 @@ abstract class ResourceRepository<T extends StoredResource> {
     await this.ready();
     if (!isKeySafe(id)) return undefined;
     const e = await unlessStatus(this.table.getEntity<Record<string, unknown>>(id, this.rowKey), 404);
-    return e && this.read(e as Entity);
+    return e && this.read(e);
   }
 
   async create(resource: Record<string, unknown>, source: DirectorySource): Promise<T> {
     await this.ready();
     const id = randomUUID();
     const now = new Date();
-    const draft = this.fromRow({ etag: '', ...this.entity(id, resource, source, now, now) } as Entity, resource);
+    const draft = this.fromRow({ etag: '', ...this.entity(id, resource, source, now, now) }, resource);
     await this.claim(draft);
     const res = await this.table.createEntity(this.entity(id, resource, source, now, now));
     return { ...draft, etag: res.etag! };
@@ -125,7 +125,7 @@ abstract class ResourceRepository<T extends StoredResource> {
     await this.ready();
     const now = new Date();
     const entity = this.entity(current.id, resource, current.source, current.created, now);
-    const next = this.fromRow({ etag: '', ...entity } as Entity, resource);
+    const next = this.fromRow({ etag: '', ...entity }, resource);
     await this.claim(next, current);
     const res = await unlessStatus(this.table.updateEntity(entity, 'Replace', { etag: current.etag }), 412, 404);
     if (!res) return undefined;
@@ -148,7 +148,7 @@ abstract class ResourceRepository<T extends StoredResource> {
     await this.ready();
     const rowFilter = `RowKey eq '${this.rowKey}'` + (filter ? ` and (${filter})` : '');
     for await (const e of this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter: rowFilter } })) {
-      yield this.read(e as Entity);
+      yield this.read(e);
     }
   }
 
@@ -197,7 +197,13 @@ abstract class ResourceRepository<T extends StoredResource> {
       const holder = row.owner ? await this.get(row.owner) : undefined;
       if (holder && same(spec.value(holder), value)) throw new DirectoryConflictError(spec.attribute, value);
       // A stale claim (its owner is gone or was renamed before a crash): take it over, if nobody else did.
-      if (await unlessStatus(this.index.updateEntity({ partitionKey: pk, rowKey: 'unique', owner: id }, 'Replace', { etag: row.etag }), 412, 404)) {
+      if (
+        await unlessStatus(
+          this.index.updateEntity({ partitionKey: pk, rowKey: 'unique', owner: id }, 'Replace', { etag: row.etag }),
+          412,
+          404,
+        )
+      ) {
         return;
       }
     }
@@ -250,8 +256,19 @@ abstract class ResourceRepository<T extends StoredResource> {
 }
 
 export class DirectoryUsers extends ResourceRepository<StoredUser> {
-  private static readonly userName: IndexSpec<StoredUser> = { kind: 'username', attribute: 'userName', unique: true, value: (u) => u.userName };
-  private static readonly externalId: IndexSpec<StoredUser> = { kind: 'userext', attribute: 'externalId', unique: false, caseExact: true, value: (u) => u.externalId };
+  private static readonly userName: IndexSpec<StoredUser> = {
+    kind: 'username',
+    attribute: 'userName',
+    unique: true,
+    value: (u) => u.userName,
+  };
+  private static readonly externalId: IndexSpec<StoredUser> = {
+    kind: 'userext',
+    attribute: 'externalId',
+    unique: false,
+    caseExact: true,
+    value: (u) => u.externalId,
+  };
 
   constructor(table: TableClient, index: TableClient) {
     super(table, index, 'user', [DirectoryUsers.userName, DirectoryUsers.externalId]);
@@ -285,7 +302,12 @@ export class DirectoryUsers extends ResourceRepository<StoredUser> {
 }
 
 export class DirectoryGroups extends ResourceRepository<StoredGroup> {
-  private static readonly displayName: IndexSpec<StoredGroup> = { kind: 'groupname', attribute: 'displayName', unique: false, value: (g) => g.displayName };
+  private static readonly displayName: IndexSpec<StoredGroup> = {
+    kind: 'groupname',
+    attribute: 'displayName',
+    unique: false,
+    value: (g) => g.displayName,
+  };
   /**
    * Groups provisioned over SCIM have unique displayNames, whatever the case (Microsoft lists it as
    * a requirement for Entra's provisioning); synced groups mirror Entra, where names may repeat.
@@ -296,7 +318,13 @@ export class DirectoryGroups extends ResourceRepository<StoredGroup> {
     unique: true,
     value: (g) => (g.source === 'scim' ? g.displayName : undefined),
   };
-  private static readonly externalId: IndexSpec<StoredGroup> = { kind: 'groupext', attribute: 'externalId', unique: false, caseExact: true, value: (g) => g.externalId };
+  private static readonly externalId: IndexSpec<StoredGroup> = {
+    kind: 'groupext',
+    attribute: 'externalId',
+    unique: false,
+    caseExact: true,
+    value: (g) => g.externalId,
+  };
 
   constructor(table: TableClient, index: TableClient) {
     super(table, index, 'group', [DirectoryGroups.displayName, DirectoryGroups.uniqueName, DirectoryGroups.externalId]);
@@ -309,7 +337,6 @@ export class DirectoryGroups extends ResourceRepository<StoredGroup> {
   protected fromRow(e: Entity, resource: Record<string, unknown>): StoredGroup {
     return { ...this.common(e, resource), displayName: e.displayName as string };
   }
-
 
   findByDisplayName(displayName: string): Promise<StoredGroup[]> {
     return this.lookup(DirectoryGroups.displayName, displayName);
@@ -380,7 +407,9 @@ export class DirectoryMembers {
     for await (const m of this.list(groupId)) members.push(m);
     await forEachLimited(members, 8, (m) => unlessStatus(this.table.deleteEntity(`m-${m.value}`, groupId), 404));
     for (let i = 0; i < members.length; i += 100) {
-      const batch: TableTransaction['actions'] = members.slice(i, i + 100).map((m) => ['delete', { partitionKey: `g-${groupId}`, rowKey: m.value }]);
+      const batch: TableTransaction['actions'] = members
+        .slice(i, i + 100)
+        .map((m) => ['delete', { partitionKey: `g-${groupId}`, rowKey: m.value }]);
       await deleteBatch(this.table, batch);
     }
     return members.length;
@@ -402,7 +431,6 @@ async function deleteBatch(table: TableClient, actions: TableTransaction['action
     for (const [, e] of actions) await unlessStatus(table.deleteEntity(e.partitionKey, e.rowKey), 404);
   }
 }
-
 
 /** Table keys cannot hold / \ # ? or control characters; ids from the outside are checked before use. */
 export function isKeySafe(id: string): boolean {

@@ -41,7 +41,7 @@ export class IngestLeaseRepository {
   async list(): Promise<IngestLease[]> {
     await this.ready();
     const out: IngestLease[] = [];
-    for await (const e of this.table.listEntities<Record<string, unknown>>()) out.push(fromEntity(e as Record<string, unknown> & { etag: string }));
+    for await (const e of this.table.listEntities<Record<string, unknown>>()) out.push(fromEntity(e));
     return out;
   }
 

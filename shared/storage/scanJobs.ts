@@ -98,7 +98,11 @@ export class ScanJobRepository {
 
   /** Marks a pending job stored, only if nobody changed it since `etag` (false when it changed). */
   async markStored(jobId: string, etag: string): Promise<boolean> {
-    const res = await unlessStatus(this.jobs.updateEntity({ partitionKey: jobId, rowKey: 'job', status: 'stored' }, 'Merge', { etag }), 412, 404);
+    const res = await unlessStatus(
+      this.jobs.updateEntity({ partitionKey: jobId, rowKey: 'job', status: 'stored' }, 'Merge', { etag }),
+      412,
+      404,
+    );
     return res !== undefined;
   }
 
@@ -110,10 +114,17 @@ export class ScanJobRepository {
   async abandon(jobId: string, receivedAt: Date): Promise<'stored' | 'abandoned'> {
     await this.ready();
     for (;;) {
-      const e = await unlessStatus(this.jobs.getEntity<Record<string, unknown>>(jobId, 'job', { queryOptions: { select: ['status'] } }), 404);
+      const e = await unlessStatus(
+        this.jobs.getEntity<Record<string, unknown>>(jobId, 'job', { queryOptions: { select: ['status'] } }),
+        404,
+      );
       if (e?.status === 'stored' || e?.status === 'abandoned') return e.status;
       const done = e
-        ? await unlessStatus(this.jobs.updateEntity({ partitionKey: jobId, rowKey: 'job', status: 'abandoned' }, 'Merge', { etag: e.etag }), 412, 404)
+        ? await unlessStatus(
+            this.jobs.updateEntity({ partitionKey: jobId, rowKey: 'job', status: 'abandoned' }, 'Merge', { etag: e.etag }),
+            412,
+            404,
+          )
         : await unlessStatus(
             this.jobs.createEntity({
               partitionKey: jobId,
@@ -207,7 +218,11 @@ export class ScanJobRepository {
 
   /** Marks a claim stored, only if unchanged since `etag` (false when it changed or is gone). */
   async completeClaim(scanJobId: string, etag: string): Promise<boolean> {
-    const res = await unlessStatus(this.keys.updateEntity({ partitionKey: keyOf(scanJobId), rowKey: '', status: 'stored' }, 'Merge', { etag }), 412, 404);
+    const res = await unlessStatus(
+      this.keys.updateEntity({ partitionKey: keyOf(scanJobId), rowKey: '', status: 'stored' }, 'Merge', { etag }),
+      412,
+      404,
+    );
     return res !== undefined;
   }
 

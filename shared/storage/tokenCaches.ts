@@ -40,9 +40,7 @@ export class TokenCacheRepository {
     await this.ready();
     const entity = { partitionKey: connectionId, rowKey: 'msal', updatedAt: new Date(), ...packText('cache', sealed) };
     try {
-      const res = etag
-        ? await this.table.updateEntity(entity, 'Replace', { etag })
-        : await this.table.createEntity(entity);
+      const res = etag ? await this.table.updateEntity(entity, 'Replace', { etag }) : await this.table.createEntity(entity);
       return res.etag!;
     } catch (err) {
       if (hasStatus(err, 412) || hasStatus(err, 409) || hasStatus(err, 404)) throw new ConcurrentWriteError(connectionId);

@@ -7,7 +7,12 @@ import { silentLogger } from '../../shared/log';
 export const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /** A file whose content is served in `pieceBytes` pieces, so that a connector really streams it. */
-export function memoryFile(content: Buffer, name = 'scan.pdf', contentType = 'application/pdf', pieceBytes = 64 * 1024): DeliveryFile & { opened: number } {
+export function memoryFile(
+  content: Buffer,
+  name = 'scan.pdf',
+  contentType = 'application/pdf',
+  pieceBytes = 64 * 1024,
+): DeliveryFile & { opened: number } {
   const file = {
     name,
     contentType,
@@ -30,7 +35,10 @@ export function memoryFile(content: Buffer, name = 'scan.pdf', contentType = 'ap
  * A DeliveryContext for connector tests: no OAuth, no app-only tokens, Graph unreachable, and
  * the given secrets (`read` records which were asked for); `overrides` replaces any part.
  */
-export function testContext(secrets: Record<string, string> = {}, overrides: Partial<DeliveryContext> = {}): { ctx: DeliveryContext; read: string[] } {
+export function testContext(
+  secrets: Record<string, string> = {},
+  overrides: Partial<DeliveryContext> = {},
+): { ctx: DeliveryContext; read: string[] } {
   const read: string[] = [];
   const ctx: DeliveryContext = {
     getAccessToken: async () => {

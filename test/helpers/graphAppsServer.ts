@@ -97,7 +97,12 @@ export interface Application {
   displayName: string;
   signInAudience: string;
   createdDateTime: string;
-  web: { redirectUris: string[]; homePageUrl: string | null; logoutUrl: string | null; implicitGrantSettings: { enableAccessTokenIssuance: boolean; enableIdTokenIssuance: boolean } };
+  web: {
+    redirectUris: string[];
+    homePageUrl: string | null;
+    logoutUrl: string | null;
+    implicitGrantSettings: { enableAccessTokenIssuance: boolean; enableIdTokenIssuance: boolean };
+  };
   requiredResourceAccess: RequiredResourceAccess[];
   passwordCredentials: PasswordCredential[];
   tags: string[];
@@ -140,8 +145,16 @@ export interface GraphAppsTestServer {
 }
 
 const DEFAULT_GRAPH_SCOPES = [
-  'openid', 'profile', 'email', 'offline_access', 'User.Read',
-  'Mail.Send', 'Mail.ReadWrite', 'Files.ReadWrite', 'Files.ReadWrite.All', 'Sites.ReadWrite.All',
+  'openid',
+  'profile',
+  'email',
+  'offline_access',
+  'User.Read',
+  'Mail.Send',
+  'Mail.ReadWrite',
+  'Files.ReadWrite',
+  'Files.ReadWrite.All',
+  'Sites.ReadWrite.All',
 ];
 const DEFAULT_GRAPH_ROLES = ['User.Read.All', 'Files.ReadWrite.All', 'GroupMember.Read.All', 'Mail.Send', 'Sites.ReadWrite.All'];
 const DEFAULT_EXCHANGE_SCOPES = ['SMTP.Send', 'IMAP.AccessAsUser.All', 'EWS.AccessAsUser.All'];
@@ -199,9 +212,7 @@ export async function startGraphAppsServer(options: GraphAppsServerOptions): Pro
   const permissionId = (resourceAppId: string, value: string, type: 'Scope' | 'Role'): string => {
     const sp = spByAppId(resourceAppId);
     const found =
-      type === 'Scope'
-        ? sp?.oauth2PermissionScopes.find((s) => s.value === value)
-        : sp?.appRoles.find((r) => r.value === value);
+      type === 'Scope' ? sp?.oauth2PermissionScopes.find((s) => s.value === value) : sp?.appRoles.find((r) => r.value === value);
     if (!found) throw new Error(`${resourceAppId} publishes no ${type} '${value}'`);
     return found.id;
   };
@@ -290,7 +301,10 @@ export async function startGraphAppsServer(options: GraphAppsServerOptions): Pro
       if (method === 'GET') {
         const filter = parseFilter(query.$filter, ['displayName', 'appId']);
         const list = [...applications.values()].filter((a) => !filter || (a as any)[filter[0]] === filter[1]);
-        return [200, { '@odata.context': 'https://graph.microsoft.com/v1.0/$metadata#applications', value: list.map((a) => select(view(a), query)) }];
+        return [
+          200,
+          { '@odata.context': 'https://graph.microsoft.com/v1.0/$metadata#applications', value: list.map((a) => select(view(a), query)) },
+        ];
       }
       if (method === 'POST') {
         validateAppBody(body, true);
@@ -313,7 +327,12 @@ export async function startGraphAppsServer(options: GraphAppsServerOptions): Pro
     }
     if ((m = /^\/v1\.0\/applications\/([^/]+)$/.exec(path))) {
       const app = applications.get(decodeURIComponent(m[1]!));
-      if (!app) throw new GraphError(404, 'Request_ResourceNotFound', `Resource '${m[1]}' does not exist or one of its queried reference-property objects are not present.`);
+      if (!app)
+        throw new GraphError(
+          404,
+          'Request_ResourceNotFound',
+          `Resource '${m[1]}' does not exist or one of its queried reference-property objects are not present.`,
+        );
       if (method === 'GET') return [200, select(view(app), query)];
       if (method === 'PATCH') {
         validateAppBody(body, false);
@@ -365,7 +384,11 @@ export async function startGraphAppsServer(options: GraphAppsServerOptions): Pro
           throw bad(`The appId '${appId}' of the service principal does not reference a valid application object.`);
         }
         if (spByAppId(appId)) {
-          throw new GraphError(409, 'Request_MultipleObjectsWithSameKeyValue', 'Another object with the same value for property servicePrincipalNames already exists.');
+          throw new GraphError(
+            409,
+            'Request_MultipleObjectsWithSameKeyValue',
+            'Another object with the same value for property servicePrincipalNames already exists.',
+          );
         }
         const sp: ServicePrincipal = { id: randomUUID(), appId, displayName: app.displayName, oauth2PermissionScopes: [], appRoles: [] };
         servicePrincipals.set(sp.id, sp);
@@ -399,10 +422,12 @@ export async function startGraphAppsServer(options: GraphAppsServerOptions): Pro
       if (!auth) {
         throw Object.assign(new GraphError(401, 'InvalidAuthenticationToken', 'Access token is empty.'), { challenge: true });
       }
-      if (auth !== `Bearer ${options.token}`) throw new GraphError(401, 'InvalidAuthenticationToken', 'Access token validation failure. Invalid audience.');
+      if (auth !== `Bearer ${options.token}`)
+        throw new GraphError(401, 'InvalidAuthenticationToken', 'Access token validation failure. Invalid audience.');
       let body: any;
       if (raw) {
-        if (!/^application\/json/i.test(req.headers['content-type'] ?? '')) throw bad('Content-Type must be application/json.', 'BadRequest');
+        if (!/^application\/json/i.test(req.headers['content-type'] ?? ''))
+          throw bad('Content-Type must be application/json.', 'BadRequest');
         try {
           body = JSON.parse(raw);
         } catch {
@@ -414,8 +439,14 @@ export async function startGraphAppsServer(options: GraphAppsServerOptions): Pro
       send(status, json);
     } catch (err) {
       if (err instanceof GraphError) {
-        const headers: Record<string, string> = (err as any).challenge ? { 'www-authenticate': 'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize"' } : {};
-        send(err.status, { error: { code: err.code, message: err.message, innerError: { date: new Date().toISOString(), 'request-id': randomUUID() } } }, headers);
+        const headers: Record<string, string> = (err as any).challenge
+          ? { 'www-authenticate': 'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize"' }
+          : {};
+        send(
+          err.status,
+          { error: { code: err.code, message: err.message, innerError: { date: new Date().toISOString(), 'request-id': randomUUID() } } },
+          headers,
+        );
       } else {
         send(500, { error: { code: 'InternalServerError', message: String((err as Error)?.message) } });
       }

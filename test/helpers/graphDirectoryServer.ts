@@ -58,7 +58,18 @@ import type { AddressInfo } from 'node:net';
 import { decodeJwt } from './oidcServer';
 import { HttpError } from './graphServer';
 
-export const USER_PROPERTIES = ['id', 'userPrincipalName', 'mail', 'givenName', 'surname', 'displayName', 'accountEnabled', 'department', 'employeeId', 'jobTitle'] as const;
+export const USER_PROPERTIES = [
+  'id',
+  'userPrincipalName',
+  'mail',
+  'givenName',
+  'surname',
+  'displayName',
+  'accountEnabled',
+  'department',
+  'employeeId',
+  'jobTitle',
+] as const;
 const GROUP_PROPERTIES = ['id', 'displayName', 'description', 'mailNickname', 'securityEnabled'] as const;
 
 export interface GraphUser {
@@ -183,13 +194,17 @@ export async function startGraphDirectoryServer(options: GraphDirectoryServerOpt
     for (const p of select) if (p !== 'members' && p in obj) out[p] = obj[p];
     return out;
   };
-  const userSelect = (q: Record<string, string>) => parseSelect(q.$select, USER_PROPERTIES as readonly string[]);
+  const userSelect = (q: Record<string, string>) => parseSelect(q.$select, USER_PROPERTIES);
   const groupSelect = (q: Record<string, string>) => parseSelect(q.$select, [...GROUP_PROPERTIES, 'members']);
 
   function requireRoles(payload: Record<string, unknown>, anyOf: string[], what: string): void {
     const roles = Array.isArray(payload.roles) ? (payload.roles as string[]) : [];
     if (!roles.some((r) => anyOf.includes(r))) {
-      throw new HttpError(403, 'Authorization_RequestDenied', `Insufficient privileges to complete the operation. (${what} needs ${anyOf[0]})`);
+      throw new HttpError(
+        403,
+        'Authorization_RequestDenied',
+        `Insufficient privileges to complete the operation. (${what} needs ${anyOf[0]})`,
+      );
     }
   }
 
@@ -198,7 +213,8 @@ export async function startGraphDirectoryServer(options: GraphDirectoryServerOpt
     const m = /^Bearer\s+(\S+)$/i.exec(header);
     if (!m) {
       throw new HttpError(401, 'InvalidAuthenticationToken', 'Access token is empty.', {
-        'WWW-Authenticate': 'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"',
+        'WWW-Authenticate':
+          'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"',
       });
     }
     let payload: Record<string, unknown>;
@@ -286,7 +302,10 @@ export async function startGraphDirectoryServer(options: GraphDirectoryServerOpt
     };
     const memberRef = (id: string) => ({ '@odata.type': typeOf(id), id });
     if (since === undefined) return [...groups.values()].flatMap((g) => entries(g, select, [...g.members].map(memberRef)));
-    const changed = new Map<string, { created: boolean; props: Set<string>; removed?: 'changed' | 'deleted'; members: Map<string, boolean> }>();
+    const changed = new Map<
+      string,
+      { created: boolean; props: Set<string>; removed?: 'changed' | 'deleted'; members: Map<string, boolean> }
+    >();
     for (const e of events) {
       if (e.seq <= since || e.kind !== 'groups') continue;
       const c = changed.get(e.id) ?? { created: false, props: new Set<string>(), members: new Map<string, boolean>() };
@@ -307,7 +326,9 @@ export async function startGraphDirectoryServer(options: GraphDirectoryServerOpt
         out.push(...entries(g, select, [...g.members].map(memberRef)));
         continue;
       }
-      const memberDelta = [...c.members].map(([m, removed]) => (removed ? { ...memberRef(m), '@removed': { reason: 'deleted' } } : memberRef(m)));
+      const memberDelta = [...c.members].map(([m, removed]) =>
+        removed ? { ...memberRef(m), '@removed': { reason: 'deleted' } } : memberRef(m),
+      );
       const props = select.filter((p) => c.props.has(p));
       if (props.length === 0 && memberDelta.length === 0) continue;
       out.push(...entries(g, props, memberDelta));
@@ -332,8 +353,16 @@ export async function startGraphDirectoryServer(options: GraphDirectoryServerOpt
       if (!state || state.kind !== kind) throw new HttpError(400, 'Request_BadRequest', 'Invalid delta token.');
       if (state.generation !== generation) {
         throw expiredStatus === 410
-          ? new HttpError(410, 'resyncRequired', 'Resync required. Replace any local items with the server versions (including deletes) if you are sure the service was up to date with your local changes when you last sync.')
-          : new HttpError(400, 'syncStateNotFound', 'The sync state generation is not found. The delta token is expired and data must be synchronized again.');
+          ? new HttpError(
+              410,
+              'resyncRequired',
+              'Resync required. Replace any local items with the server versions (including deletes) if you are sure the service was up to date with your local changes when you last sync.',
+            )
+          : new HttpError(
+              400,
+              'syncStateNotFound',
+              'The sync state generation is not found. The delta token is expired and data must be synchronized again.',
+            );
       }
       since = state.seq;
       select = state.select;
@@ -350,13 +379,19 @@ export async function startGraphDirectoryServer(options: GraphDirectoryServerOpt
   function topOf(q: Record<string, string>): number {
     if (q.$top === undefined) return pageSizeNow();
     const n = Number(q.$top);
-    if (!Number.isInteger(n) || n < 1 || n > 999) throw new HttpError(400, 'Request_BadRequest', "Invalid page size specified: '" + q.$top + "'. Must be between 1 and 999 inclusive.");
+    if (!Number.isInteger(n) || n < 1 || n > 999)
+      throw new HttpError(400, 'Request_BadRequest', "Invalid page size specified: '" + q.$top + "'. Must be between 1 and 999 inclusive.");
     return n;
   }
 
   function groupOr404(id: string): GraphGroup {
     const g = groups.get(id.toLowerCase());
-    if (!g) throw new HttpError(404, 'Request_ResourceNotFound', `Resource '${id}' does not exist or one of its queried reference-property objects are not present.`);
+    if (!g)
+      throw new HttpError(
+        404,
+        'Request_ResourceNotFound',
+        `Resource '${id}' does not exist or one of its queried reference-property objects are not present.`,
+      );
     return g;
   }
 
@@ -387,8 +422,13 @@ export async function startGraphDirectoryServer(options: GraphDirectoryServerOpt
   }
 
   function listObjects(ids: string[], cast: string | undefined, q: Record<string, string>, path: string): Record<string, unknown> {
-    const filtered = ids.filter((id) => (cast === 'microsoft.graph.user' ? users.has(id) : cast === 'microsoft.graph.group' ? groups.has(id) : true));
-    const select = parseSelect(q.$select, cast === 'microsoft.graph.group' ? GROUP_PROPERTIES : cast === 'microsoft.graph.user' ? USER_PROPERTIES : ['id', 'displayName']);
+    const filtered = ids.filter((id) =>
+      cast === 'microsoft.graph.user' ? users.has(id) : cast === 'microsoft.graph.group' ? groups.has(id) : true,
+    );
+    const select = parseSelect(
+      q.$select,
+      cast === 'microsoft.graph.group' ? GROUP_PROPERTIES : cast === 'microsoft.graph.user' ? USER_PROPERTIES : ['id', 'displayName'],
+    );
     const top = topOf(q);
     if (q.$skiptoken) return continueSession(q.$skiptoken, path, `${baseUrl}/$metadata#directoryObjects`);
     return startSession({ items: filtered.map((id) => objectOf(id, select)), top, path }, `${baseUrl}/$metadata#directoryObjects`);
@@ -403,26 +443,48 @@ export async function startGraphDirectoryServer(options: GraphDirectoryServerOpt
       requireRoles(payload, MEMBER_READ, `groups: ${m[2]}`);
       const g = groupOr404(decodeURIComponent(m[1]!));
       const ids =
-        m[2] === 'transitiveMembers' ? transitive(g) : m[2] === 'members' ? [...g.members] : [...groups.values()].filter((p) => p.members.has(g.id)).map((p) => p.id);
+        m[2] === 'transitiveMembers'
+          ? transitive(g)
+          : m[2] === 'members'
+            ? [...g.members]
+            : [...groups.values()].filter((p) => p.members.has(g.id)).map((p) => p.id);
       return listObjects(ids, m[3], q, path);
     }
     if ((m = /^\/users\/([^/]+)\/memberOf(?:\/(microsoft\.graph\.group))?$/.exec(path))) {
       requireRoles(payload, USER_READ, 'users: memberOf');
       const id = decodeURIComponent(m[1]!).toLowerCase();
-      if (!users.has(id)) throw new HttpError(404, 'Request_ResourceNotFound', `Resource '${id}' does not exist or one of its queried reference-property objects are not present.`);
-      return listObjects([...groups.values()].filter((g) => g.members.has(id)).map((g) => g.id), m[2], q, path);
+      if (!users.has(id))
+        throw new HttpError(
+          404,
+          'Request_ResourceNotFound',
+          `Resource '${id}' does not exist or one of its queried reference-property objects are not present.`,
+        );
+      return listObjects(
+        [...groups.values()].filter((g) => g.members.has(id)).map((g) => g.id),
+        m[2],
+        q,
+        path,
+      );
     }
     if ((m = /^\/users\/([^/]+)$/.exec(path))) {
       requireRoles(payload, USER_READ, 'users: get');
       const key = decodeURIComponent(m[1]!).toLowerCase();
       const u = users.get(key) ?? [...users.values()].find((x) => x.userPrincipalName.toLowerCase() === key);
-      if (!u) throw new HttpError(404, 'Request_ResourceNotFound', `Resource '${key}' does not exist or one of its queried reference-property objects are not present.`);
+      if (!u)
+        throw new HttpError(
+          404,
+          'Request_ResourceNotFound',
+          `Resource '${key}' does not exist or one of its queried reference-property objects are not present.`,
+        );
       return { '@odata.context': `${baseUrl}/$metadata#users/$entity`, ...pick(u as unknown as Record<string, unknown>, userSelect(q)) };
     }
     if ((m = /^\/groups\/([^/]+)$/.exec(path))) {
       requireRoles(payload, MEMBER_READ, 'groups: get');
       const g = groupOr404(decodeURIComponent(m[1]!));
-      return { '@odata.context': `${baseUrl}/$metadata#groups/$entity`, ...pick(g as unknown as Record<string, unknown>, parseSelect(q.$select, GROUP_PROPERTIES)) };
+      return {
+        '@odata.context': `${baseUrl}/$metadata#groups/$entity`,
+        ...pick(g as unknown as Record<string, unknown>, parseSelect(q.$select, GROUP_PROPERTIES)),
+      };
     }
     throw new HttpError(400, 'BadRequest', `Resource not found for the segment '${path.split('/').pop()}'.`);
   }
@@ -445,13 +507,19 @@ export async function startGraphDirectoryServer(options: GraphDirectoryServerOpt
         if (!url.pathname.startsWith('/v1.0/')) throw new HttpError(404, 'BadRequest', 'Invalid version.');
         if (throttle && throttle.remaining > 0) {
           throttle.remaining -= 1;
-          throw new HttpError(429, 'TooManyRequests', 'Too many requests are being made. Please try again later.', { 'Retry-After': String(throttle.retryAfter) });
+          throw new HttpError(429, 'TooManyRequests', 'Too many requests are being made. Please try again later.', {
+            'Retry-After': String(throttle.retryAfter),
+          });
         }
         const payload = authenticate(req);
         send(200, route(entry.method, path, query, payload));
       } catch (err) {
         if (err instanceof HttpError) {
-          send(err.status, { error: { code: err.code, message: err.message, innerError: { date: new Date().toISOString(), 'request-id': randomUUID() } } }, err.headers);
+          send(
+            err.status,
+            { error: { code: err.code, message: err.message, innerError: { date: new Date().toISOString(), 'request-id': randomUUID() } } },
+            err.headers,
+          );
         } else {
           send(500, { error: { code: 'InternalServerError', message: (err as Error).message } });
         }
@@ -518,7 +586,14 @@ export async function startGraphDirectoryServer(options: GraphDirectoryServerOpt
     user: (id) => users.get(id),
     addGroup(g) {
       const id = (g.id ?? randomUUID()).toLowerCase();
-      groups.set(id, { id, displayName: g.displayName, description: g.description ?? null, mailNickname: g.displayName.replace(/\W/g, ''), securityEnabled: true, members: new Set() });
+      groups.set(id, {
+        id,
+        displayName: g.displayName,
+        description: g.description ?? null,
+        mailNickname: g.displayName.replace(/\W/g, ''),
+        securityEnabled: true,
+        members: new Set(),
+      });
       record({ kind: 'groups', id, created: true });
       return id;
     },
@@ -563,9 +638,13 @@ export async function startGraphDirectoryServer(options: GraphDirectoryServerOpt
 /** `$select`: known properties only (Graph answers 400 for an unknown one); all of `all` when absent. */
 function parseSelect(raw: string | undefined, all: readonly string[]): string[] {
   if (raw === undefined) return all.filter((p) => p !== 'members');
-  const props = raw.split(',').map((p) => p.trim()).filter(Boolean);
+  const props = raw
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
   for (const p of props) {
-    if (!all.includes(p)) throw new HttpError(400, 'Request_BadRequest', `Could not find a property named '${p}' on type 'microsoft.graph.directoryObject'.`);
+    if (!all.includes(p))
+      throw new HttpError(400, 'Request_BadRequest', `Could not find a property named '${p}' on type 'microsoft.graph.directoryObject'.`);
   }
   return props;
 }

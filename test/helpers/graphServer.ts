@@ -281,8 +281,17 @@ function normalisePath(raw: string): string {
 function mimeType(name: string): string {
   const ext = name.slice(name.lastIndexOf('.') + 1).toLowerCase();
   return (
-    ({ pdf: 'application/pdf', txt: 'text/plain', jpg: 'image/jpeg', jpeg: 'image/jpeg', png: 'image/png', tif: 'image/tiff', tiff: 'image/tiff' } as Record<string, string>)[ext] ??
-    'application/octet-stream'
+    (
+      {
+        pdf: 'application/pdf',
+        txt: 'text/plain',
+        jpg: 'image/jpeg',
+        jpeg: 'image/jpeg',
+        png: 'image/png',
+        tif: 'image/tiff',
+        tiff: 'image/tiff',
+      } as Record<string, string>
+    )[ext] ?? 'application/octet-stream'
   );
 }
 
@@ -320,13 +329,29 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
 
   function newItem(path: string, folder: boolean): Item {
     const t = now();
-    return { id: randomBytes(12).toString('hex').toUpperCase(), name: splitPath(path).name, path, folder, chunks: [], size: 0, created: t, modified: t, version: 1 };
+    return {
+      id: randomBytes(12).toString('hex').toUpperCase(),
+      name: splitPath(path).name,
+      path,
+      folder,
+      chunks: [],
+      size: 0,
+      created: t,
+      modified: t,
+      version: 1,
+    };
   }
 
   function addDrive(id: string, o: { ownerUpn?: string; name?: string; driveType?: Drive['driveType'] } = {}): Drive {
     let d = drives.get(id);
     if (!d) {
-      d = { id, name: o.name ?? (o.ownerUpn ? 'OneDrive' : 'Documents'), ownerUpn: o.ownerUpn, driveType: o.driveType ?? 'business', items: new Map() };
+      d = {
+        id,
+        name: o.name ?? (o.ownerUpn ? 'OneDrive' : 'Documents'),
+        ownerUpn: o.ownerUpn,
+        driveType: o.driveType ?? 'business',
+        items: new Map(),
+      };
       const root = newItem('', true);
       root.name = 'root';
       d.items.set('', root);
@@ -377,7 +402,13 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
   }
 
   /** Write a file with the conflict rules; returns the item and whether it was created. */
-  function commitFile(d: Drive, path: string, chunks: Buffer[], size: number, behavior: ConflictBehavior): { item: Item; created: boolean } {
+  function commitFile(
+    d: Drive,
+    path: string,
+    chunks: Buffer[],
+    size: number,
+    behavior: ConflictBehavior,
+  ): { item: Item; created: boolean } {
     ensureParents(d, path);
     const parent = d.items.get(lower(splitPath(path).parent))!;
     const displayPath = (parent.path ? `${parent.path}/` : '') + splitPath(path).name;
@@ -509,7 +540,9 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
         if (n > limit) over = true;
         if (!over) chunks.push(c);
       });
-      req.on('end', () => (over ? reject(new HttpError(413, code, `The request body is larger than ${limit} bytes.`)) : resolve(Buffer.concat(chunks, n))));
+      req.on('end', () =>
+        over ? reject(new HttpError(413, code, `The request body is larger than ${limit} bytes.`)) : resolve(Buffer.concat(chunks, n)),
+      );
       req.on('error', reject);
     });
   }
@@ -538,10 +571,15 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
     const h = req.headers.authorization;
     const m = h ? /^Bearer\s+(\S.*)$/i.exec(h) : null;
     if (!m || !m[1]!.trim()) {
-      throw new HttpError(401, 'InvalidAuthenticationToken', h ? 'CompactToken parsing failed with error code: 80049217' : 'Access token is empty.', {
-        'www-authenticate':
-          'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"',
-      });
+      throw new HttpError(
+        401,
+        'InvalidAuthenticationToken',
+        h ? 'CompactToken parsing failed with error code: 80049217' : 'Access token is empty.',
+        {
+          'www-authenticate':
+            'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"',
+        },
+      );
     }
     const verdict = tokenCheck(m[1]!.trim());
     if (verdict === false) {
@@ -593,11 +631,21 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
       throw new HttpError(400, 'invalidRange', `The total size ${total} differs from the session's ${s.total}.`);
     }
     if (start !== s.received) {
-      throw new HttpError(416, 'invalidRange', `The uploaded fragment overlaps or skips data; next expected byte is ${s.received}.`, {}, sessionStatus(s));
+      throw new HttpError(
+        416,
+        'invalidRange',
+        `The uploaded fragment overlaps or skips data; next expected byte is ${s.received}.`,
+        {},
+        sessionStatus(s),
+      );
     }
     const last = end === total - 1;
     if (s.kind === 'drive' && !last && length % KIB_320 !== 0) {
-      throw new HttpError(400, 'invalidRange', `Fragments other than the last must be a multiple of 320 KiB (327,680 bytes); got ${length}.`);
+      throw new HttpError(
+        400,
+        'invalidRange',
+        `Fragments other than the last must be a multiple of 320 KiB (327,680 bytes); got ${length}.`,
+      );
     }
 
     // Read the fragment (buffers are kept as they arrive: no copy).
@@ -644,7 +692,13 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
     } else {
       const draft = drafts.get(s.messageId);
       if (!draft) throw new HttpError(404, 'ErrorItemNotFound', 'The message was deleted.');
-      const att = { id: randomBytes(12).toString('base64url'), name: s.name, contentType: s.contentType, chunks: s.chunks, size: s.received };
+      const att = {
+        id: randomBytes(12).toString('base64url'),
+        name: s.name,
+        contentType: s.contentType,
+        chunks: s.chunks,
+        size: s.received,
+      };
       draft.attachments.push(att);
       sessions.delete(s.id);
       sendJson(res, 201, undefined, {
@@ -680,7 +734,14 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
     return null;
   }
 
-  async function handleDrive(req: IncomingMessage, res: ServerResponse, url: URL, d: Drive, rest: string, log: { bodyBytes: number }): Promise<void> {
+  async function handleDrive(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    d: Drive,
+    rest: string,
+    log: { bodyBytes: number },
+  ): Promise<void> {
     const method = req.method ?? 'GET';
     if (rest === '' || rest === '/') {
       if (method !== 'GET') throw new HttpError(405, 'BadRequest', 'Method not allowed.');
@@ -694,7 +755,8 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
     if (m[2] !== undefined) {
       const id = decodeURIComponent(m[2]);
       const found = id === 'root' ? { driveId: d.id, item: d.items.get('')! } : itemsById.get(id);
-      if (!found || found.driveId !== d.id || !d.items.has(lower(found.item.path))) throw new HttpError(404, 'itemNotFound', 'The resource could not be found.');
+      if (!found || found.driveId !== d.id || !d.items.has(lower(found.item.path)))
+        throw new HttpError(404, 'itemNotFound', 'The resource could not be found.');
       basePath = found.item.path;
     }
     const rel = m[3] !== undefined ? normalisePath(m[3]) : '';
@@ -792,7 +854,10 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
 
   function validateRecipients(message: any): void {
     const all = [...(message?.toRecipients ?? []), ...(message?.ccRecipients ?? []), ...(message?.bccRecipients ?? [])];
-    if (all.length === 0 || !all.every((r: any) => typeof r?.emailAddress?.address === 'string' && /^[^@\s]+@[^@\s]+$/.test(r.emailAddress.address))) {
+    if (
+      all.length === 0 ||
+      !all.every((r: any) => typeof r?.emailAddress?.address === 'string' && /^[^@\s]+@[^@\s]+$/.test(r.emailAddress.address))
+    ) {
       throw new HttpError(400, 'ErrorInvalidRecipients', 'At least one recipient is not valid.');
     }
   }
@@ -801,7 +866,8 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
     if (list === undefined) return [];
     if (!Array.isArray(list)) throw new HttpError(400, 'RequestBodyRead', 'attachments must be an array.');
     return list.map((a: any) => {
-      if (a?.['@odata.type'] !== '#microsoft.graph.fileAttachment') throw new HttpError(400, 'RequestBodyRead', 'Only #microsoft.graph.fileAttachment is modelled.');
+      if (a?.['@odata.type'] !== '#microsoft.graph.fileAttachment')
+        throw new HttpError(400, 'RequestBodyRead', 'Only #microsoft.graph.fileAttachment is modelled.');
       if (typeof a.name !== 'string' || !a.name) throw new HttpError(400, 'ErrorInvalidRequest', 'An attachment needs a name.');
       if (typeof a.contentBytes !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(a.contentBytes)) {
         throw new HttpError(400, 'ErrorInvalidRequest', 'contentBytes must be base64.');
@@ -816,7 +882,13 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
     return copy;
   }
 
-  async function handleMail(req: IncomingMessage, res: ServerResponse, p: string, me: string, log: { bodyBytes: number }): Promise<boolean> {
+  async function handleMail(
+    req: IncomingMessage,
+    res: ServerResponse,
+    p: string,
+    me: string,
+    log: { bodyBytes: number },
+  ): Promise<boolean> {
     const method = req.method ?? 'GET';
     let m = /^\/(?:me|users\/([^/]+))(\/.*)$/.exec(p);
     if (!m) return false;
@@ -831,17 +903,30 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
       } catch {
         throw new HttpError(400, 'BadRequest', 'Unable to read JSON request payload.');
       }
-      if (!body?.message || typeof body.message !== 'object') throw new HttpError(400, 'ErrorInvalidParameter', "The value of the parameter 'Message' is empty.");
+      if (!body?.message || typeof body.message !== 'object')
+        throw new HttpError(400, 'ErrorInvalidParameter', "The value of the parameter 'Message' is empty.");
       validateRecipients(body.message);
       const attachments = decodeAttachments(body.message.attachments);
-      sentMail.push({ from: owner, message: stripContent(body.message), saveToSentItems: body.saveToSentItems !== false, attachments, via: 'sendMail' });
+      sentMail.push({
+        from: owner,
+        message: stripContent(body.message),
+        saveToSentItems: body.saveToSentItems !== false,
+        attachments,
+        via: 'sendMail',
+      });
       sendJson(res, 202, undefined);
       return true;
     }
     if (rest === '/messages' && method === 'POST') {
       const body = await readJson(req, opts.maxSendMailBytes);
       const id = randomBytes(24).toString('base64url');
-      const attachments = decodeAttachments(body.attachments).map((a) => ({ id: randomBytes(12).toString('base64url'), name: a.name, contentType: a.contentType, chunks: [a.content], size: a.content.length }));
+      const attachments = decodeAttachments(body.attachments).map((a) => ({
+        id: randomBytes(12).toString('base64url'),
+        name: a.name,
+        contentType: a.contentType,
+        chunks: [a.content],
+        size: a.content.length,
+      }));
       drafts.set(id, { id, owner, message: stripContent(body), attachments, sent: false });
       sendJson(res, 201, { ...stripContent(body), id, isDraft: true, createdDateTime: now(), hasAttachments: attachments.length > 0 });
       return true;
@@ -858,10 +943,23 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
       // Small attachments only: "If the file size is under 3 MB, do a single POST".
       const body = await readJson(req, 4 * MIB);
       const [a] = decodeAttachments([body]);
-      if (a!.content.length >= 3 * 1000 * 1000) throw new HttpError(413, 'ErrorRequestEntityTooLarge', 'Attachments of 3 MB or more need an upload session.');
-      const att = { id: randomBytes(12).toString('base64url'), name: a!.name, contentType: a!.contentType, chunks: [a!.content], size: a!.content.length };
+      if (a!.content.length >= 3 * 1000 * 1000)
+        throw new HttpError(413, 'ErrorRequestEntityTooLarge', 'Attachments of 3 MB or more need an upload session.');
+      const att = {
+        id: randomBytes(12).toString('base64url'),
+        name: a!.name,
+        contentType: a!.contentType,
+        chunks: [a!.content],
+        size: a!.content.length,
+      };
       draft.attachments.push(att);
-      sendJson(res, 201, { '@odata.type': '#microsoft.graph.fileAttachment', id: att.id, name: att.name, size: att.size, contentType: att.contentType });
+      sendJson(res, 201, {
+        '@odata.type': '#microsoft.graph.fileAttachment',
+        id: att.id,
+        name: att.name,
+        size: att.size,
+        contentType: att.contentType,
+      });
       return true;
     }
     if (sub === '/attachments/createUploadSession' && method === 'POST') {
@@ -870,8 +968,10 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
       if (!ai || ai.attachmentType !== 'file' || typeof ai.name !== 'string' || !ai.name || !Number.isInteger(ai.size) || ai.size <= 0) {
         throw new HttpError(400, 'ErrorInvalidRequest', "AttachmentItem { attachmentType: 'file', name, size } is required.");
       }
-      if (ai.size > opts.maxAttachmentBytes) throw new HttpError(413, 'ErrorAttachmentSizeExceeded', `Attachments may be at most ${opts.maxAttachmentBytes} bytes.`);
-      if (ai.size < opts.minAttachmentSessionBytes) throw new HttpError(400, 'ErrorAttachmentSizeShouldNotBeLessThanMinimumSize', 'Use a plain POST for attachments under 3 MB.');
+      if (ai.size > opts.maxAttachmentBytes)
+        throw new HttpError(413, 'ErrorAttachmentSizeExceeded', `Attachments may be at most ${opts.maxAttachmentBytes} bytes.`);
+      if (ai.size < opts.minAttachmentSessionBytes)
+        throw new HttpError(400, 'ErrorAttachmentSizeShouldNotBeLessThanMinimumSize', 'Use a plain POST for attachments under 3 MB.');
       const id = randomUUID();
       const s: AttachmentSession = {
         kind: 'attachment',
@@ -899,7 +999,8 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
       validateRecipients(draft.message);
       const bodySize = Buffer.byteLength(JSON.stringify(draft.message));
       const total = draft.attachments.reduce((n, a) => n + a.size, bodySize);
-      if (total > opts.maxMessageBytes) throw new HttpError(413, 'ErrorMessageSizeExceeded', `The message exceeds the maximum size of ${opts.maxMessageBytes} bytes.`);
+      if (total > opts.maxMessageBytes)
+        throw new HttpError(413, 'ErrorMessageSizeExceeded', `The message exceeds the maximum size of ${opts.maxMessageBytes} bytes.`);
       draft.sent = true;
       drafts.delete(draft.id);
       sentMail.push({
@@ -940,7 +1041,12 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
     if (fail503.n > 0) {
       fail503.n--;
       await drain(req);
-      throw new HttpError(503, 'serviceNotAvailable', 'Service unavailable.', fail503.retryAfter !== undefined ? { 'retry-after': String(fail503.retryAfter) } : {});
+      throw new HttpError(
+        503,
+        'serviceNotAvailable',
+        'Service unavailable.',
+        fail503.retryAfter !== undefined ? { 'retry-after': String(fail503.retryAfter) } : {},
+      );
     }
 
     let m: RegExpExecArray | null;
@@ -1006,7 +1112,9 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
       await drain(req);
       const site = sites.get(decodeURIComponent(m[1]!));
       if (!site) throw new HttpError(404, 'itemNotFound', 'Requested site could not be found');
-      return sendJson(res, 200, { value: site.libraries.map((l) => ({ ...driveJson(getDrive(l.driveId)), name: l.name, driveType: 'documentLibrary' })) });
+      return sendJson(res, 200, {
+        value: site.libraries.map((l) => ({ ...driveJson(getDrive(l.driveId)), name: l.name, driveType: 'documentLibrary' })),
+      });
     }
     if ((m = /^\/sites\/([^/:]+)$/.exec(gp)) && method === 'GET') {
       await drain(req);

@@ -65,7 +65,11 @@ export interface RawExchange {
  * connection stays open (`hangUp`: it is closed, as a sender that goes away). Rejects when no
  * answer comes within `timeoutMs` (the safety net that turns a hang into a failure).
  */
-export function rawHttp(url: string, pieces: Array<Buffer | string | number>, options: { hangUp?: boolean; timeoutMs?: number } = {}): Promise<RawExchange> {
+export function rawHttp(
+  url: string,
+  pieces: Array<Buffer | string | number>,
+  options: { hangUp?: boolean; timeoutMs?: number } = {},
+): Promise<RawExchange> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
     const socket = connect({ host: hostname === 'localhost' ? '127.0.0.1' : hostname, port: Number(port) });
@@ -83,7 +87,8 @@ export function rawHttp(url: string, pieces: Array<Buffer | string | number>, op
     };
     const tryParse = (closed: boolean) => {
       const end = received.indexOf('\r\n\r\n');
-      if (end < 0) return closed ? finish(new Error(`connection closed without an answer: ${received.toString('latin1').slice(0, 200)}`)) : undefined;
+      if (end < 0)
+        return closed ? finish(new Error(`connection closed without an answer: ${received.toString('latin1').slice(0, 200)}`)) : undefined;
       const [statusLine, ...lines] = received.subarray(0, end).toString('latin1').split('\r\n');
       const headers: Record<string, string> = {};
       for (const l of lines) headers[l.slice(0, l.indexOf(':')).toLowerCase()] = l.slice(l.indexOf(':') + 1).trim();
@@ -126,14 +131,15 @@ export function rawHttp(url: string, pieces: Array<Buffer | string | number>, op
       if (err.code === 'EPIPE' || err.code === 'ECONNRESET') tryParse(true);
       else finish(err);
     });
-    socket.on('connect', async () => {
+    socket.on('connect', () => void send());
+    const send = async () => {
       for (const piece of pieces) {
         if (settled) return;
         if (typeof piece === 'number') await new Promise((r) => setTimeout(r, piece));
         else if (!socket.write(piece)) await new Promise((r) => socket.once('drain', r));
       }
       if (options.hangUp && !settled) finish(new Error('hung up'));
-    });
+    };
   });
 }
 

@@ -294,7 +294,10 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
   let failures: { remaining: number; status: number; retryAfter?: number } | null = null;
 
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const kid = createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('base64url').slice(0, 27);
+  const kid = createHash('sha256')
+    .update(publicKey.export({ type: 'spki', format: 'der' }))
+    .digest('base64url')
+    .slice(0, 27);
   const publicJwk = { kty: 'RSA', use: 'sig', alg: 'RS256', kid, ...(publicKey.export({ format: 'jwk' }) as Record<string, unknown>) };
 
   const codes = new Map<string, AuthCode>();
@@ -337,9 +340,25 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
       frontchannel_logout_supported: true,
       end_session_endpoint: `${baseUrl}/${tenant}/oauth2/v2.0/logout`,
       claims_supported: [
-        'sub', 'iss', 'cloud_instance_name', 'cloud_instance_host_name', 'cloud_graph_host_name', 'msgraph_host',
-        'aud', 'exp', 'iat', 'auth_time', 'acr', 'nonce', 'preferred_username', 'name', 'tid', 'ver', 'at_hash',
-        'c_hash', 'email',
+        'sub',
+        'iss',
+        'cloud_instance_name',
+        'cloud_instance_host_name',
+        'cloud_graph_host_name',
+        'msgraph_host',
+        'aud',
+        'exp',
+        'iat',
+        'auth_time',
+        'acr',
+        'nonce',
+        'preferred_username',
+        'name',
+        'tid',
+        'ver',
+        'at_hash',
+        'c_hash',
+        'email',
       ],
       kerberos_endpoint: `${baseUrl}/${tenant}/kerberos`,
       tenant_region_scope: null,
@@ -360,7 +379,10 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
   const errorBody = (req: IncomingMessage, e: OAuthError) => {
     const traceId = randomUUID();
     const correlationId = (req.headers['client-request-id'] as string | undefined) ?? randomUUID();
-    const timestamp = new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+    const timestamp = new Date()
+      .toISOString()
+      .replace('T', ' ')
+      .replace(/\.\d+Z$/, 'Z');
     return {
       error: e.error,
       error_description: `AADSTS${e.code}: ${e.text} Trace ID: ${traceId} Correlation ID: ${correlationId} Timestamp: ${timestamp}`,
@@ -397,12 +419,7 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
     }
     if (!client) {
       record.status = 400;
-      return sendHtmlError(
-        res,
-        400,
-        700016,
-        `Application with identifier '${clientId}' was not found in the directory '${tenant}'.`,
-      );
+      return sendHtmlError(res, 400, 700016, `Application with identifier '${clientId}' was not found in the directory '${tenant}'.`);
     }
     const redirectUri = params.redirect_uri;
     if (!redirectUri || !client.redirectUris.includes(redirectUri)) {
@@ -444,7 +461,11 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
       });
 
     if (params.response_type !== 'code') {
-      return redirectError('unsupported_response_type', 700054, `response_type '${params.response_type ?? ''}' is not enabled for the application.`);
+      return redirectError(
+        'unsupported_response_type',
+        700054,
+        `response_type '${params.response_type ?? ''}' is not enabled for the application.`,
+      );
     }
     const scopes = splitScopes(params.scope);
     if (scopes.length === 0) {
@@ -467,11 +488,7 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
       );
     }
     if (server.denyConsent) {
-      return redirectError(
-        'access_denied',
-        65004,
-        'User declined to consent to access the app.',
-      );
+      return redirectError('access_denied', 65004, 'User declined to consent to access the app.');
     }
 
     // prompt=select_account shows the account picker: the hint plays no part and the configured
@@ -620,7 +637,12 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
       record.error = status === 429 ? 'too_many_requests' : 'temporarily_unavailable';
       const e =
         status === 429
-          ? new OAuthError(429, 'temporarily_unavailable', 50196, 'The server terminated an operation because it encountered a client request loop.')
+          ? new OAuthError(
+              429,
+              'temporarily_unavailable',
+              50196,
+              'The server terminated an operation because it encountered a client request loop.',
+            )
           : new OAuthError(status, 'temporarily_unavailable', 90033, 'A transient error has occurred. Please try again.');
       return sendJson(res, status, errorBody(req, e), status === 429 ? { 'Retry-After': String(retryAfter ?? 1) } : {});
     }
@@ -629,11 +651,21 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
       if (grantType === 'client_credentials') {
         const client = authenticateClient(req, form);
         if (['common', 'organizations', 'consumers'].includes(tenant.toLowerCase())) {
-          throw new OAuthError(400, 'invalid_request', 700016, "AADSTS700016: client credentials need a tenant-specific authority, not '" + tenant + "'.");
+          throw new OAuthError(
+            400,
+            'invalid_request',
+            700016,
+            "AADSTS700016: client credentials need a tenant-specific authority, not '" + tenant + "'.",
+          );
         }
         const scopes = splitScopes(form.get('scope'));
         if (scopes.length !== 1 || !scopes[0]!.endsWith('/.default')) {
-          throw new OAuthError(400, 'invalid_scope', 1002012, 'The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).');
+          throw new OAuthError(
+            400,
+            'invalid_scope',
+            1002012,
+            'The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).',
+          );
         }
         const now = Math.floor(Date.now() / 1000);
         const tid = /^[0-9a-f-]{36}$/i.test(tenant) ? tenant.toLowerCase() : DEFAULT_USER.tid;
@@ -654,7 +686,12 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
           ver: '2.0',
         });
         record.status = 200;
-        return sendJson(res, 200, { token_type: 'Bearer', expires_in: server.tokenLifetimeSeconds, ext_expires_in: server.tokenLifetimeSeconds, access_token: accessToken });
+        return sendJson(res, 200, {
+          token_type: 'Bearer',
+          expires_in: server.tokenLifetimeSeconds,
+          ext_expires_in: server.tokenLifetimeSeconds,
+          access_token: accessToken,
+        });
       }
       if (grantType !== 'authorization_code' && grantType !== 'refresh_token') {
         throw new OAuthError(400, 'unsupported_grant_type', 70003, `The app requested an unsupported grant type '${grantType}'.`);
@@ -669,10 +706,20 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
         const entry = codes.get(code);
         if (!entry) throw new OAuthError(400, 'invalid_grant', 9002313, 'Invalid request. Request is malformed or invalid.');
         if (entry.redeemed) {
-          throw new OAuthError(400, 'invalid_grant', 54005, 'OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.');
+          throw new OAuthError(
+            400,
+            'invalid_grant',
+            54005,
+            'OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.',
+          );
         }
         if (entry.expiresAt < Date.now()) {
-          throw new OAuthError(400, 'invalid_grant', 70008, 'The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.');
+          throw new OAuthError(
+            400,
+            'invalid_grant',
+            70008,
+            'The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.',
+          );
         }
         if (entry.clientId !== client.clientId) {
           throw new OAuthError(400, 'invalid_grant', 70000, 'The provided authorization code was issued to a different client.');
@@ -686,7 +733,12 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
           throw new OAuthError(400, 'invalid_request', 900144, "The request body must contain the following parameter: 'code_verifier'.");
         }
         if (createHash('sha256').update(verifier).digest('base64url') !== entry.codeChallenge) {
-          throw new OAuthError(400, 'invalid_grant', 501481, 'The Code_Verifier does not match the code_challenge supplied in the authorization request.');
+          throw new OAuthError(
+            400,
+            'invalid_grant',
+            501481,
+            'The Code_Verifier does not match the code_challenge supplied in the authorization request.',
+          );
         }
         entry.redeemed = true;
         // The token request may name scopes too; the code's scopes are what was consented.
@@ -695,14 +747,27 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
         body = mintTokens(client, entry.user, asked.length > 0 ? asked : entry.scopes, entry.scopes, nonce, includeClientInfo);
       } else {
         const rt = form.get('refresh_token');
-        if (!rt) throw new OAuthError(400, 'invalid_request', 900144, "The request body must contain the following parameter: 'refresh_token'.");
+        if (!rt)
+          throw new OAuthError(400, 'invalid_request', 900144, "The request body must contain the following parameter: 'refresh_token'.");
         const entry = refreshTokens.get(rt);
         if (!entry) throw new OAuthError(400, 'invalid_grant', 9002313, 'Invalid request. Request is malformed or invalid.');
         if (entry.revoked) {
           if (entry.revoked.code === 700082) {
-            throw new OAuthError(400, 'invalid_grant', 700082, 'The refresh token has expired due to inactivity. The token was issued on 2020-01-01T00:00:00Z and was inactive for 90.00:00:00.', entry.revoked.suberror);
+            throw new OAuthError(
+              400,
+              'invalid_grant',
+              700082,
+              'The refresh token has expired due to inactivity. The token was issued on 2020-01-01T00:00:00Z and was inactive for 90.00:00:00.',
+              entry.revoked.suberror,
+            );
           }
-          throw new OAuthError(400, 'invalid_grant', 50173, 'The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password.', entry.revoked.suberror);
+          throw new OAuthError(
+            400,
+            'invalid_grant',
+            50173,
+            'The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password.',
+            entry.revoked.suberror,
+          );
         }
         if (entry.clientId !== client.clientId) {
           throw new OAuthError(400, 'invalid_grant', 70000, 'The refresh token was issued to a different client.');
@@ -735,7 +800,10 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'https://localhost');
-    const m = /^\/([^/]+)\/(v2\.0\/\.well-known\/openid-configuration|oauth2\/v2\.0\/authorize|oauth2\/v2\.0\/token|discovery\/v2\.0\/keys)$/.exec(url.pathname);
+    const m =
+      /^\/([^/]+)\/(v2\.0\/\.well-known\/openid-configuration|oauth2\/v2\.0\/authorize|oauth2\/v2\.0\/token|discovery\/v2\.0\/keys)$/.exec(
+        url.pathname,
+      );
     if (!m) return sendJson(res, 404, { error: 'not_found', error_description: `No route for ${req.method} ${url.pathname}` });
     const tenant = decodeURIComponent(m[1]!);
     const route = m[2]!;

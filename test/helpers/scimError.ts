@@ -6,7 +6,7 @@ export function scimError(fn: () => unknown): ScimError {
     fn();
   } catch (e) {
     if (isScimError(e)) return e;
-    throw new Error(`expected a ScimError, got ${String(e)}`);
+    throw new Error(`expected a ScimError, got ${String(e)}`, { cause: e });
   }
   throw new Error('expected a ScimError, nothing was thrown');
 }

@@ -31,7 +31,11 @@ let vaultBodies: Array<{ method: string; url: string; body: any }>;
 const recorder = {
   name: 'record-bodies',
   sendRequest: async (request: any, next: any) => {
-    vaultBodies.push({ method: request.method, url: request.url, body: typeof request.body === 'string' ? JSON.parse(request.body) : undefined });
+    vaultBodies.push({
+      method: request.method,
+      url: request.url,
+      body: typeof request.body === 'string' ? JSON.parse(request.body) : undefined,
+    });
     return next(request);
   },
 };
@@ -49,7 +53,7 @@ async function run(args: string[], env: Record<string, string> = {}): Promise<Ru
     env: { SR_TEST_TOKEN: TOKEN, ...env },
     stdout: (l) => out.push(l),
     stderr: (l) => err.push(l),
-    secretClientOptions: { additionalPolicies: [{ policy: recorder as any, position: 'perCall' }], retryOptions: { maxRetries: 0 } },
+    secretClientOptions: { additionalPolicies: [{ policy: recorder, position: 'perCall' }], retryOptions: { maxRetries: 0 } },
     sleep: async () => undefined,
   };
   const code = await main(['--config', config, '--access-token-env', 'SR_TEST_TOKEN', '--graph-base-url', graph.baseUrl, ...args], io);
@@ -105,14 +109,38 @@ describe('the CLI process, --dry-run, on a tenant without the app', () => {
     try {
       const tsc = spawnSync(
         process.execPath,
-        [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), join(ROOT, 'tools', 'appRegistration', 'main.ts'), '--outDir', outDir,
-          '--rootDir', ROOT, '--module', 'commonjs', '--target', 'es2022', '--esModuleInterop', '--skipLibCheck', '--strict', '--types', 'node'],
+        [
+          join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'),
+          join(ROOT, 'tools', 'appRegistration', 'main.ts'),
+          '--outDir',
+          outDir,
+          '--rootDir',
+          ROOT,
+          '--module',
+          'commonjs',
+          '--target',
+          'es2022',
+          '--esModuleInterop',
+          '--skipLibCheck',
+          '--strict',
+          '--types',
+          'node',
+        ],
         { encoding: 'utf8' },
       );
       expect(tsc.stdout + tsc.stderr).toBe('');
       // Asynchronously: the servers answering it live in this process.
       const cli = await runProcess(
-        [join(outDir, 'tools', 'appRegistration', 'main.js'), '--config', config, '--dry-run', '--access-token-env', 'SR_TEST_TOKEN', '--graph-base-url', graph.baseUrl],
+        [
+          join(outDir, 'tools', 'appRegistration', 'main.js'),
+          '--config',
+          config,
+          '--dry-run',
+          '--access-token-env',
+          'SR_TEST_TOKEN',
+          '--graph-base-url',
+          graph.baseUrl,
+        ],
         { PATH: process.env.PATH, NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS, SR_TEST_TOKEN: TOKEN },
       );
       expect(cli.stderr).toBe('');
@@ -125,7 +153,9 @@ describe('the CLI process, --dry-run, on a tenant without the app', () => {
       expect(cli.stdout).toContain('+ permission Microsoft Graph offline_access (delegated)');
       expect(cli.stdout).toContain('+ permission Microsoft Graph User.Read.All (application)');
       expect(cli.stdout).toContain('+ service principal');
-      expect(cli.stdout).toMatch(/\+ client secret 'ScanRelay oauth-client-secret' expiring \d{4}-\d\d-\d\d, stored in Key Vault https:\/\/localhost:\d+ as oauth-client-secret/);
+      expect(cli.stdout).toMatch(
+        /\+ client secret 'ScanRelay oauth-client-secret' expiring \d{4}-\d\d-\d\d, stored in Key Vault https:\/\/localhost:\d+ as oauth-client-secret/,
+      );
       expect(cli.stdout).toContain('+ Key Vault secret token-encryption-keys');
       expect(cli.stdout).toContain('Dry run: nothing was changed.');
     } finally {
@@ -150,7 +180,9 @@ describe('create, then run again, then a redirect URI added', () => {
 
     // Permission IDs resolved from the service principals (this server makes new IDs every run).
     const access = Object.fromEntries(app.requiredResourceAccess.map((r) => [r.resourceAppId, r.resourceAccess]));
-    expect(access[EXCHANGE_ONLINE_APP_ID]).toEqual([{ id: graph.permissionId(EXCHANGE_ONLINE_APP_ID, 'SMTP.Send', 'Scope'), type: 'Scope' }]);
+    expect(access[EXCHANGE_ONLINE_APP_ID]).toEqual([
+      { id: graph.permissionId(EXCHANGE_ONLINE_APP_ID, 'SMTP.Send', 'Scope'), type: 'Scope' },
+    ]);
     const graphAccess = access[GRAPH_APP_ID]!;
     for (const scope of ['Mail.Send', 'Files.ReadWrite', 'Sites.ReadWrite.All', 'Mail.ReadWrite', 'offline_access', 'openid', 'profile']) {
       expect(graphAccess).toContainEqual({ id: graph.permissionId(GRAPH_APP_ID, scope, 'Scope'), type: 'Scope' });
@@ -267,7 +299,7 @@ describe('create, then run again, then a redirect URI added', () => {
 });
 
 describe('failures', () => {
-  it('a rejected token stops at the first request, with Graph\'s reason', async () => {
+  it("a rejected token stops at the first request, with Graph's reason", async () => {
     const writes = graph.writes().length;
     const r = await run([], { SR_TEST_TOKEN: 'wrong' });
     expect(r.code).toBe(1);

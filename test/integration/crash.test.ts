@@ -77,7 +77,13 @@ beforeAll(async () => {
           id: 'mail',
           type: 'smtp',
           when: {},
-          options: { auth: { kind: 'system', host: '127.0.0.1', port: smtpPort, secure: false }, from: 'scans@example.com', to: 'archive@example.com', subject: 'scan %scanJobID%', body: '' },
+          options: {
+            auth: { kind: 'system', host: '127.0.0.1', port: smtpPort, secure: false },
+            from: 'scans@example.com',
+            to: 'archive@example.com',
+            subject: 'scan %scanJobID%',
+            body: '',
+          },
         },
       ],
     }),
@@ -128,7 +134,10 @@ async function leaseCount(): Promise<number> {
 }
 
 function scanBody(scanJobID: string, files: Buffer[]) {
-  return multipart([{ name: 'scanJobID', value: scanJobID }, ...files.map((data, i) => ({ name: `file${i + 1}`, filename: `p${i}.pdf`, data }))]);
+  return multipart([
+    { name: 'scanJobID', value: scanJobID },
+    ...files.map((data, i) => ({ name: `file${i + 1}`, filename: `p${i}.pdf`, data })),
+  ]);
 }
 
 /** What must hold once the dust settles: one stored job, delivered, one mail, nothing left over. */
@@ -145,12 +154,15 @@ async function settled(scanJobID: string, jobId: string, deadJobId?: string) {
   expect(mails.filter((s) => s === `scan ${scanJobID}`)).toHaveLength(1);
 }
 
-it('a kill mid-upload: the retry stores the job, the dead request\'s blobs are swept, one mail', async () => {
+it("a kill mid-upload: the retry stores the job, the dead request's blobs are swept, one mail", async () => {
   const scanJobID = randomUUID();
   const mp = scanBody(scanJobID, [pdfBytes(300_000), pdfBytes(300_000), pdfBytes(3_000_000)]);
   const before = await blobJobIds();
   const first = await start();
-  const sending = rawHttp(first.scanUrl, [postHead(first.scanUrl, { 'Content-Type': mp.contentType, 'Content-Length': mp.body.length }), mp.body.subarray(0, 1_500_000)]);
+  const sending = rawHttp(first.scanUrl, [
+    postHead(first.scanUrl, { 'Content-Type': mp.contentType, 'Content-Length': mp.body.length }),
+    mp.body.subarray(0, 1_500_000),
+  ]);
   sending.catch(() => undefined);
   // Two files are in Blob Storage and the third is arriving when the host dies.
   let dead = '';
@@ -165,7 +177,11 @@ it('a kill mid-upload: the retry stores the job, the dead request\'s blobs are s
   await first.kill();
 
   const second = await start();
-  const retry = await rawHttp(second.scanUrl, [postHead(second.scanUrl, { 'Content-Type': mp.contentType, 'Content-Length': mp.body.length }), mp.body], { timeoutMs: 60_000 });
+  const retry = await rawHttp(
+    second.scanUrl,
+    [postHead(second.scanUrl, { 'Content-Type': mp.contentType, 'Content-Length': mp.body.length }), mp.body],
+    { timeoutMs: 60_000 },
+  );
   expect(retry.status).toBe(200);
   await settled(scanJobID, retry.json.jobId, dead);
   await second.stop();
@@ -173,26 +189,40 @@ it('a kill mid-upload: the retry stores the job, the dead request\'s blobs are s
 
 it.each([
   ['before the queue message (held: the enqueue)', { method: /^POST$/, path: /\/scan-delivery\/messages/ }, queueProxyOf],
-  ['after the queue message (held: marking the job stored)', { method: /^(PATCH|MERGE|PUT)$/, path: /\/scanjobs\(PartitionKey=/, body: /"status":"stored"/ }, tableProxyOf],
-] as const)('a kill mid-commit, %s: the retry takes the claim over within a lease, the dead job is swept, one mail', async (_n, rule, proxyOf) => {
-  const scanJobID = randomUUID();
-  const mp = scanBody(scanJobID, [pdfBytes(100_000), pdfBytes(100_000)]);
-  const first = await start();
-  const held = proxyOf().holdNext(rule);
-  const sending = rawHttp(first.scanUrl, [postHead(first.scanUrl, { 'Content-Type': mp.contentType, 'Content-Length': mp.body.length }), mp.body]);
-  sending.catch(() => undefined);
-  await held;
-  await first.kill();
-  proxyOf().releaseHeld();
-  const dead = (await storage.scanJobs.getClaim(scanJobID))!.jobId;
+  [
+    'after the queue message (held: marking the job stored)',
+    { method: /^(PATCH|MERGE|PUT)$/, path: /\/scanjobs\(PartitionKey=/, body: /"status":"stored"/ },
+    tableProxyOf,
+  ],
+] as const)(
+  'a kill mid-commit, %s: the retry takes the claim over within a lease, the dead job is swept, one mail',
+  async (_n, rule, proxyOf) => {
+    const scanJobID = randomUUID();
+    const mp = scanBody(scanJobID, [pdfBytes(100_000), pdfBytes(100_000)]);
+    const first = await start();
+    const held = proxyOf().holdNext(rule);
+    const sending = rawHttp(first.scanUrl, [
+      postHead(first.scanUrl, { 'Content-Type': mp.contentType, 'Content-Length': mp.body.length }),
+      mp.body,
+    ]);
+    sending.catch(() => undefined);
+    await held;
+    await first.kill();
+    proxyOf().releaseHeld();
+    const dead = (await storage.scanJobs.getClaim(scanJobID))!.jobId;
 
-  const second = await start();
-  const retry = await rawHttp(second.scanUrl, [postHead(second.scanUrl, { 'Content-Type': mp.contentType, 'Content-Length': mp.body.length }), mp.body], { timeoutMs: 60_000 });
-  expect(retry.status).toBe(200);
-  expect(retry.json.jobId).not.toBe(dead);
-  await settled(scanJobID, retry.json.jobId, dead);
-  await second.stop();
-});
+    const second = await start();
+    const retry = await rawHttp(
+      second.scanUrl,
+      [postHead(second.scanUrl, { 'Content-Type': mp.contentType, 'Content-Length': mp.body.length }), mp.body],
+      { timeoutMs: 60_000 },
+    );
+    expect(retry.status).toBe(200);
+    expect(retry.json.jobId).not.toBe(dead);
+    await settled(scanJobID, retry.json.jobId, dead);
+    await second.stop();
+  },
+);
 
 function queueProxyOf() {
   return queueProxy;
@@ -206,7 +236,11 @@ it('a kill mid-delivery (a 10 MiB mail half sent): after the restart the job is 
   const mp = scanBody(scanJobID, [Buffer.concat([Buffer.from('%PDF-1.7\n'), randomBytes(10 * 1024 * 1024)])]);
   const first = await start();
   const sending = new Promise<void>((resolve) => (holdNextMail = resolve));
-  const stored = await rawHttp(first.scanUrl, [postHead(first.scanUrl, { 'Content-Type': mp.contentType, 'Content-Length': mp.body.length }), mp.body], { timeoutMs: 60_000 });
+  const stored = await rawHttp(
+    first.scanUrl,
+    [postHead(first.scanUrl, { 'Content-Type': mp.contentType, 'Content-Length': mp.body.length }), mp.body],
+    { timeoutMs: 60_000 },
+  );
   expect(stored.status).toBe(200);
   await sending;
   await first.kill();

@@ -8,7 +8,15 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { CONNECTORS, DELIVERY_MAX_ATTEMPTS, RetryLaterError, deliverJob, parseDestinations, type Connector, type DelivererDeps } from '../../shared/delivery';
+import {
+  CONNECTORS,
+  DELIVERY_MAX_ATTEMPTS,
+  RetryLaterError,
+  deliverJob,
+  parseDestinations,
+  type Connector,
+  type DelivererDeps,
+} from '../../shared/delivery';
 import { isPrivateAddress } from '../../shared/delivery/httpForward/ssrf';
 import { ingestScan } from '../../shared/ingest';
 import { silentLogger } from '../../shared/log';
@@ -35,7 +43,7 @@ afterAll(async () => {
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const forward = (url: string, extra: Record<string, unknown> = {}) => ({ url, allowHttp: true, allowPrivateNetworks: true, ...extra });
 
-function deps(destinations: unknown[], connectors: Record<string, Connector> = CONNECTORS as Record<string, Connector>): DelivererDeps {
+function deps(destinations: unknown[], connectors: Record<string, Connector> = CONNECTORS): DelivererDeps {
   return {
     ...stack.services.delivererDeps(silentLogger),
     destinations: () => ({ destinations: parseDestinations({ version: 1, destinations }, connectors), file: 'destinations.json' }),
@@ -56,7 +64,12 @@ describe('routing and delivery', () => {
     const before = receiver.received.length;
     const { jobId, files } = await storeJob({ workflowName: 'Scan to Fax', faxNumber: '+420123' });
     const d = deps([
-      { id: 'fax', type: 'httpForward', when: { workflowName: 'scan to fax' }, options: forward(receiver.url, { extraFields: { to: '%faxNumber%@fax.example.net' } }) },
+      {
+        id: 'fax',
+        type: 'httpForward',
+        when: { workflowName: 'scan to fax' },
+        options: forward(receiver.url, { extraFields: { to: '%faxNumber%@fax.example.net' } }),
+      },
       { id: 'other', type: 'httpForward', when: { workflowName: 'Archive' }, options: forward(other.url) },
     ]);
     expect(await deliverJob({ jobId }, 1, d)).toBe('delivered');
@@ -72,7 +85,13 @@ describe('routing and delivery', () => {
 
   it('marks a job no rule selects undeliverable, with the reason', async () => {
     const { jobId } = await storeJob({ workflowName: 'Unknown' });
-    expect(await deliverJob({ jobId }, 1, deps([{ id: 'fax', type: 'httpForward', when: { workflowName: 'Fax' }, options: forward(receiver.url) }]))).toBe('undeliverable');
+    expect(
+      await deliverJob(
+        { jobId },
+        1,
+        deps([{ id: 'fax', type: 'httpForward', when: { workflowName: 'Fax' }, options: forward(receiver.url) }]),
+      ),
+    ).toBe('undeliverable');
     const job = await stack.services.storage.scanJobs.get(jobId);
     expect(job).toMatchObject({ deliveryState: 'undeliverable', deliveryReason: expect.stringMatching(/No destination rule/) });
   });
@@ -96,7 +115,10 @@ describe('routing and delivery', () => {
     receiver.failNext(503);
     const accepted = receiver.received.length;
     await expect(deliverJob({ jobId }, 1, d)).rejects.toBeInstanceOf(RetryLaterError);
-    expect(await stack.services.storage.deliveries.get(jobId, 'flaky')).toMatchObject({ status: 'retrying', lastError: expect.stringMatching(/503/) });
+    expect(await stack.services.storage.deliveries.get(jobId, 'flaky')).toMatchObject({
+      status: 'retrying',
+      lastError: expect.stringMatching(/503/),
+    });
     await expect(deliverJob({ jobId }, 2, d)).resolves.toBe('delivered');
     expect(receiver.received.length - accepted).toBe(1);
     expect(await stack.services.storage.deliveries.get(jobId, 'flaky')).toMatchObject({ status: 'delivered', attempts: 2 });
@@ -113,7 +135,10 @@ describe('routing and delivery', () => {
     }
     await expect(deliverJob({ jobId }, DELIVERY_MAX_ATTEMPTS, d)).rejects.toThrow('poison');
     expect(await stack.services.storage.deliveries.get(jobId, 'good')).toMatchObject({ status: 'delivered', attempts: 1 });
-    expect(await stack.services.storage.deliveries.get(jobId, 'down')).toMatchObject({ status: 'failed', lastError: expect.stringMatching(/Gave up after 5 attempts/) });
+    expect(await stack.services.storage.deliveries.get(jobId, 'down')).toMatchObject({
+      status: 'failed',
+      lastError: expect.stringMatching(/Gave up after 5 attempts/),
+    });
     expect(await stack.services.storage.scanJobs.get(jobId)).toMatchObject({ deliveryState: 'partially_failed' });
   });
 
@@ -139,7 +164,10 @@ describe('destinations file', () => {
     [{ version: 2, destinations: [] }, /version/],
     [{ version: 1, destinations: [{ ...http, type: 'carrierPigeon' }] }, /destinations\[0\]\.type/],
     [{ version: 1, destinations: [http, http] }, /used twice/],
-    [{ version: 1, destinations: [{ ...http, options: { url: 'http://fax.example.net' } }] }, /destinations\[0\]\.options: "url" must be https/],
+    [
+      { version: 1, destinations: [{ ...http, options: { url: 'http://fax.example.net' } }] },
+      /destinations\[0\]\.options: "url" must be https/,
+    ],
     [{ version: 1, destinations: [{ ...http, when: { workflowName: { matches: '(' } } }] }, /regular expression/],
     [{ version: 1, destinations: [{ ...http, when: 'all' }] }, /when/],
   ])('refuses %j naming where', (raw, message) => {
@@ -152,8 +180,10 @@ describe('destinations file', () => {
     expect(new Set(parsed.map((d) => d.type))).toEqual(new Set(Object.keys(CONNECTORS)));
   });
 
-  it("every destination example in docs/destinations.md is valid", () => {
-    const blocks = [...readFileSync(join(root, 'docs', 'destinations.md'), 'utf8').matchAll(/```json\n(\{\n  "id"[\s\S]*?)```/g)].map((m) => JSON.parse(m[1]!));
+  it('every destination example in docs/destinations.md is valid', () => {
+    const blocks = [...readFileSync(join(root, 'docs', 'destinations.md'), 'utf8').matchAll(/```json\n(\{\n {2}"id"[\s\S]*?)```/g)].map(
+      (m) => JSON.parse(m[1]!),
+    );
     expect(blocks.length).toBeGreaterThanOrEqual(7);
     const parsed = parseDestinations({ version: 1, destinations: blocks }, CONNECTORS);
     expect(new Set(parsed.map((d) => d.type))).toEqual(new Set(Object.keys(CONNECTORS)));
@@ -161,16 +191,28 @@ describe('destinations file', () => {
 });
 
 describe('SSRF guard', () => {
-  it.each(['127.0.0.1', '10.1.2.3', '172.20.0.1', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', 'fe80::1', 'fd00::1', '::ffff:10.0.0.1', 'not-an-ip'])(
-    'refuses %s',
-    (a) => expect(isPrivateAddress(a)).toBe(true),
-  );
+  it.each([
+    '127.0.0.1',
+    '10.1.2.3',
+    '172.20.0.1',
+    '192.168.1.1',
+    '169.254.169.254',
+    '100.64.0.1',
+    '0.0.0.0',
+    '::1',
+    'fe80::1',
+    'fd00::1',
+    '::ffff:10.0.0.1',
+    'not-an-ip',
+  ])('refuses %s', (a) => expect(isPrivateAddress(a)).toBe(true));
   it.each(['8.8.8.8', '20.50.2.1', '2606:4700::1111'])('allows %s', (a) => expect(isPrivateAddress(a)).toBe(false));
 });
 
 describe('host.json', () => {
   it('retries delivery as many times as the deliverer expects', () => {
-    const host = JSON.parse(readFileSync(join(__dirname, '..', '..', 'host.json'), 'utf8')) as { extensions: { queues: { maxDequeueCount: number } } };
+    const host = JSON.parse(readFileSync(join(__dirname, '..', '..', 'host.json'), 'utf8')) as {
+      extensions: { queues: { maxDequeueCount: number } };
+    };
     expect(host.extensions.queues.maxDequeueCount).toBe(DELIVERY_MAX_ATTEMPTS);
   });
 });
@@ -179,13 +221,25 @@ describe('end to end through the local host', () => {
   it('POST /api/scan → queue trigger → forwarded to the destination', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'scanrelay-dest-'));
     const file = join(dir, 'destinations.json');
-    writeFileSync(file, JSON.stringify({ version: 1, destinations: [{ id: 'e2e', type: 'httpForward', when: { custom_RoutingKey: 'e2e' }, options: forward(receiver.url) }] }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        version: 1,
+        destinations: [{ id: 'e2e', type: 'httpForward', when: { custom_RoutingKey: 'e2e' }, options: forward(receiver.url) }],
+      }),
+    );
     const host = await startScanHost({ DESTINATIONS_FILE: file });
     const triggers = host.startDelivering();
     try {
       const data = pdfBytes(2 * 1024 * 1024);
       const count = receiver.received.length;
-      const res = await postMultipart(host.scanUrl, multipart([{ name: 'custom_RoutingKey', value: 'e2e' }, { name: 'file1', filename: 'e2e.pdf', data }]));
+      const res = await postMultipart(
+        host.scanUrl,
+        multipart([
+          { name: 'custom_RoutingKey', value: 'e2e' },
+          { name: 'file1', filename: 'e2e.pdf', data },
+        ]),
+      );
       expect(res.status).toBe(200);
       await receiver.waitFor(count + 1);
       const got = receiver.received.find((r) => r.fields.custom_RoutingKey === 'e2e')!;

@@ -32,7 +32,11 @@ const ADMIN_KEY = 'e2e-admin-key-0123456789abcdef';
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /** Polls `probe` until it returns something truthy, failing with `what` after the deadline. */
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 60_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -84,8 +88,10 @@ async function startSmtp(): Promise<void> {
       }
       try {
         const { payload } = idp.verifyJwt(auth.accessToken);
-        if (!String(payload.scp ?? '').split(' ').includes('SMTP.Send')) return refuse('5.7.3 token lacks SMTP.Send');
-        if (payload.preferred_username !== undefined && payload.preferred_username !== auth.username) return refuse('5.7.3 token of another user');
+        if (!(typeof payload.scp === 'string' ? payload.scp : '').split(' ').includes('SMTP.Send'))
+          return refuse('5.7.3 token lacks SMTP.Send');
+        if (payload.preferred_username !== undefined && payload.preferred_username !== auth.username)
+          return refuse('5.7.3 token of another user');
       } catch (err) {
         return refuse(`5.7.3 ${(err as Error).message}`);
       }
@@ -117,11 +123,22 @@ async function startSmtp(): Promise<void> {
 
 beforeAll(async () => {
   idp = await startOidcServer({
-    clients: [{ clientId: CLIENT_ID, clientSecret: 'the-client-secret', redirectUris: CONNECTION_TYPES.map((t) => `${BASE}/api/oauth2/client/${t}/authorize-callback`) }],
+    clients: [
+      {
+        clientId: CLIENT_ID,
+        clientSecret: 'the-client-secret',
+        redirectUris: CONNECTION_TYPES.map((t) => `${BASE}/api/oauth2/client/${t}/authorize-callback`),
+      },
+    ],
   });
   await startSmtp();
   const destinationsFile = join(mkdtempSync(join(tmpdir(), 'scanrelay-e2e-smtp-')), 'destinations.json');
-  host = await startScanHost({ OAUTH_AUTHORITY_HOST: idp.baseUrl, OAUTH_CLIENT_ID: CLIENT_ID, PUBLIC_BASE_URL: BASE, DESTINATIONS_FILE: destinationsFile });
+  host = await startScanHost({
+    OAUTH_AUTHORITY_HOST: idp.baseUrl,
+    OAUTH_CLIENT_ID: CLIENT_ID,
+    PUBLIC_BASE_URL: BASE,
+    DESTINATIONS_FILE: destinationsFile,
+  });
   writeFileSync(
     host.secretsFile,
     JSON.stringify({ 'oauth-client-secret': 'the-client-secret', 'token-encryption-keys': newKeyRingSecret('k1'), 'admin-key': ADMIN_KEY }),
@@ -130,7 +147,12 @@ beforeAll(async () => {
   // Authorize an smtpMicrosoft connection as the administrator would (see oauthFlow.test.ts).
   const deps = host.services.oauthDeps(silentLogger);
   connectionId = randomUUID();
-  await host.services.storage.connections.create({ id: connectionId, type: 'smtpMicrosoft', tenant: 'organizations', displayName: 'Scans mailbox' });
+  await host.services.storage.connections.create({
+    id: connectionId,
+    type: 'smtpMicrosoft',
+    tenant: 'organizations',
+    displayName: 'Scans mailbox',
+  });
   const res = await fetch(await startAuthorization(deps, connectionId, DEFAULT_USER.upn), { redirect: 'manual' });
   const query = Object.fromEntries(new URL(res.headers.get('location')!).searchParams);
   expect(await completeAuthorization(deps, 'smtpMicrosoft', query)).toMatchObject({ ok: true });
@@ -173,7 +195,12 @@ afterAll(async () => {
 function scan(fields: Record<string, string>) {
   const files = [
     { name: 'file1', filename: 'Überweisung – März 2026.pdf', data: pdfBytes(2.5 * 1024 * 1024), contentType: 'application/pdf' },
-    { name: 'file2', filename: 'photo.jpg', data: Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), randomBytes(20 * 1024)]), contentType: 'image/jpeg' },
+    {
+      name: 'file2',
+      filename: 'photo.jpg',
+      data: Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), randomBytes(20 * 1024)]),
+      contentType: 'image/jpeg',
+    },
   ];
   return { files, body: multipart([...Object.entries(fields).map(([name, value]) => ({ name, value })), ...files]) };
 }
@@ -249,7 +276,10 @@ it('POST /api/scan → queue trigger → SMTP with XOAUTH2 (token from the OIDC 
     jobId,
     scanJobId: fields.scanJobID,
     files: files.map((f) => ({ name: f.filename, size: f.data.length, sha256: sha256(f.data) })),
-    delivery: { state: 'delivered', destinations: [{ destination: 'mail', status: 'delivered', attempts: 1, remoteId: message!.parsed.messageId }] },
+    delivery: {
+      state: 'delivered',
+      destinations: [{ destination: 'mail', status: 'delivered', attempts: 1, remoteId: message!.parsed.messageId }],
+    },
   });
   expect(status.json.delivery.destinations[0].remoteId).toEqual(expect.any(String));
   expect(status.text).not.toContain(token);
@@ -284,6 +314,8 @@ it('535 to the first AUTH: the connector gets a fresh token and the message arri
   expect(got).toHaveLength(1);
   expect(got[0]!.parsed.attachments.map((a) => sha256(a.content))).toEqual(files.map((f) => sha256(f.data)));
   // Renewed inside the one attempt, not by a queue retry.
-  expect(status.json.delivery.destinations).toEqual([expect.objectContaining({ destination: 'mail', status: 'delivered', attempts: 1, remoteId: got[0]!.parsed.messageId })]);
+  expect(status.json.delivery.destinations).toEqual([
+    expect.objectContaining({ destination: 'mail', status: 'delivered', attempts: 1, remoteId: got[0]!.parsed.messageId }),
+  ]);
   for (const t of [refused!, accepted!]) expect(status.text).not.toContain(t);
 });

@@ -44,8 +44,18 @@ beforeAll(async () => {
     JSON.stringify({
       version: 1,
       destinations: [
-        { id: 'archive', type: 'httpForward', when: { custom_RoutingKey: 'redeliver' }, options: { url: receiver.url, allowHttp: true, allowPrivateNetworks: true } },
-        { id: 'fax', type: 'httpForward', when: { custom_RoutingKey: 'redeliver' }, options: { url: receiver.url, allowHttp: true, allowPrivateNetworks: true } },
+        {
+          id: 'archive',
+          type: 'httpForward',
+          when: { custom_RoutingKey: 'redeliver' },
+          options: { url: receiver.url, allowHttp: true, allowPrivateNetworks: true },
+        },
+        {
+          id: 'fax',
+          type: 'httpForward',
+          when: { custom_RoutingKey: 'redeliver' },
+          options: { url: receiver.url, allowHttp: true, allowPrivateNetworks: true },
+        },
       ],
     }),
   );
@@ -140,12 +150,18 @@ describe('8. a message the host poisoned because its worker died', () => {
   const queued = async (jobId: string) => {
     const peeked = await storage().clients.queue(DELIVERY_QUEUE).peekMessages({ numberOfMessages: 32 });
     // The job's first message (from ingest) is there too: only messages sent again count.
-    return peeked.peekedMessageItems.map((m) => decodeMessage(m.messageText)).filter((m) => m.jobId === jobId && m.recoveries !== undefined);
+    return peeked.peekedMessageItems
+      .map((m) => decodeMessage(m.messageText))
+      .filter((m) => m.jobId === jobId && m.recoveries !== undefined);
   };
 
   it('is sent again when a destination has no verdict (its lease ran out)', async () => {
     const jobId = await storeJob();
-    await storage().deliveries.create(jobId, 'crashed', { status: 'delivering', attempts: DELIVERY_MAX_ATTEMPTS, leaseUntil: new Date(Date.now() - 1000) });
+    await storage().deliveries.create(jobId, 'crashed', {
+      status: 'delivering',
+      attempts: DELIVERY_MAX_ATTEMPTS,
+      leaseUntil: new Date(Date.now() - 1000),
+    });
     const { d } = poisonDeps('crashed');
     await expect(handlePoisoned({ jobId }, d)).resolves.toBe('recovered');
     expect(await queued(jobId)).toEqual([{ jobId, recoveries: 1 }]);
@@ -157,8 +173,14 @@ describe('8. a message the host poisoned because its worker died', () => {
     await storage().deliveries.create(jobId, 'crashing', { status: 'delivering', attempts: 9, leaseUntil: new Date(Date.now() - 1000) });
     const { d } = poisonDeps('crashing');
     await expect(handlePoisoned({ jobId, recoveries: DELIVERY_MAX_RECOVERIES }, d)).resolves.toBe('failed');
-    expect(await storage().deliveries.get(jobId, 'crashing')).toMatchObject({ status: 'failed', lastError: expect.stringMatching(/redeliver/) });
-    expect(await storage().scanJobs.get(jobId)).toMatchObject({ deliveryState: 'failed', deliveryReason: expect.stringMatching(/redeliver/) });
+    expect(await storage().deliveries.get(jobId, 'crashing')).toMatchObject({
+      status: 'failed',
+      lastError: expect.stringMatching(/redeliver/),
+    });
+    expect(await storage().scanJobs.get(jobId)).toMatchObject({
+      deliveryState: 'failed',
+      deliveryReason: expect.stringMatching(/redeliver/),
+    });
     expect(await queued(jobId)).toEqual([]);
   });
 
@@ -181,7 +203,10 @@ describe('9. destinations that are missing or invalid', () => {
       },
     };
     await expect(deliverJob({ jobId }, 1, d)).resolves.toBe('blocked');
-    expect(await storage().scanJobs.get(jobId)).toMatchObject({ deliveryState: 'blocked', deliveryReason: expect.stringContaining('destinations[0].options') });
+    expect(await storage().scanJobs.get(jobId)).toMatchObject({
+      deliveryState: 'blocked',
+      deliveryReason: expect.stringContaining('destinations[0].options'),
+    });
     // Parked: invisible for now (not in a peek), but in the queue.
     const props = await storage().clients.queue(DELIVERY_QUEUE).getProperties();
     expect(props.approximateMessagesCount).toBeGreaterThan(0);
@@ -201,7 +226,10 @@ describe('9. destinations that are missing or invalid', () => {
     try {
       const health = await httpRequest(`${bad.server.url}/api/health`);
       expect(health.status).toBe(503);
-      expect(health.json).toMatchObject({ status: 'unhealthy', problems: [{ setting: 'DESTINATIONS_FILE', message: expect.stringContaining('is not valid JSON') }] });
+      expect(health.json).toMatchObject({
+        status: 'unhealthy',
+        problems: [{ setting: 'DESTINATIONS_FILE', message: expect.stringContaining('is not valid JSON') }],
+      });
       const scan = await postMultipart(bad.scanUrl, multipart([{ name: 'file1', filename: 'a.pdf', data: pdfBytes() }]));
       expect(scan.status).toBe(200);
     } finally {
@@ -210,14 +238,20 @@ describe('9. destinations that are missing or invalid', () => {
   });
 
   it('a DESTINATIONS_FILE that does not exist is an error, not "no destinations"', () => {
-    expect(() => loadDestinations(join(tmpdir(), `missing-${randomUUID()}.json`), CONNECTORS)).toThrow(/DESTINATIONS_FILE: .* does not exist/);
+    expect(() => loadDestinations(join(tmpdir(), `missing-${randomUUID()}.json`), CONNECTORS)).toThrow(
+      /DESTINATIONS_FILE: .* does not exist/,
+    );
   });
 });
 
 describe('8. POST /api/scan/{jobId}/redeliver through the local host', () => {
   const redeliverUrl = (jobId: string, query = '') => `${host.server.url}/api/scan/${jobId}/redeliver${query}`;
   const post = (url: string, body?: unknown, key = ADMIN_KEY) =>
-    httpRequest(url, { method: 'POST', headers: { 'x-functions-key': key, 'content-type': 'application/json' }, body: Buffer.from(body === undefined ? '' : JSON.stringify(body)) });
+    httpRequest(url, {
+      method: 'POST',
+      headers: { 'x-functions-key': key, 'content-type': 'application/json' },
+      body: Buffer.from(body === undefined ? '' : JSON.stringify(body)),
+    });
 
   async function failedJob() {
     const jobId = await storeJob({ custom_RoutingKey: 'redeliver' });
@@ -278,7 +312,11 @@ describe('8. POST /api/scan/{jobId}/redeliver through the local host', () => {
 
   it('a permanent failure stays failed until redelivered', async () => {
     const jobId = await storeJob();
-    const connector: Connector = { type: 'refusing', parseOptions: () => ({}), deliver: async () => Promise.reject(new PermanentDeliveryError('refused')) };
+    const connector: Connector = {
+      type: 'refusing',
+      parseOptions: () => ({}),
+      deliver: async () => Promise.reject(new PermanentDeliveryError('refused')),
+    };
     const d = deps([{ id: 'refusing', type: 'refusing', when: {}, options: {} }], { refusing: connector });
     await expect(deliverJob({ jobId }, 1, d)).resolves.toBe('failed');
     await expect(deliverJob({ jobId }, 2, d)).resolves.toBe('failed');

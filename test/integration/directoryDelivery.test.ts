@@ -28,7 +28,12 @@ beforeAll(async () => {
   const file = join(dir, 'destinations.json');
   writeFileSync(
     file,
-    JSON.stringify({ version: 1, destinations: [{ id: 'fwd', type: 'httpForward', when: {}, options: { url: receiver.url, allowHttp: true, allowPrivateNetworks: true } }] }),
+    JSON.stringify({
+      version: 1,
+      destinations: [
+        { id: 'fwd', type: 'httpForward', when: {}, options: { url: receiver.url, allowHttp: true, allowPrivateNetworks: true } },
+      ],
+    }),
   );
   host = await startScanHost({ DESTINATIONS_FILE: file });
   const token = newToken();
@@ -66,7 +71,10 @@ async function scanAndReceive(fields: Record<string, string>) {
   const before = receiver.received.length;
   const res = await postMultipart(
     host.scanUrl,
-    multipart([...Object.entries({ ...fields, scanJobID: key }).map(([name, value]) => ({ name, value })), { name: 'file1', filename: 'a.pdf', data: pdfBytes(1024) }]),
+    multipart([
+      ...Object.entries({ ...fields, scanJobID: key }).map(([name, value]) => ({ name, value })),
+      { name: 'file1', filename: 'a.pdf', data: pdfBytes(1024) },
+    ]),
   );
   expect(res.status).toBe(200);
   await receiver.waitFor(before + 1);
@@ -105,18 +113,39 @@ it('fills nothing for an inactive user or an unknown one', async () => {
 describe('withDirectoryFacts', () => {
   it('does not look the user up when the job already has every field', async () => {
     let calls = 0;
-    const fields = { username: 'a@b', userEmail: 'x', userFirstName: 'x', userSurname: 'x', userHome: 'x', userDisplayName: 'x', userDepartment: 'x' };
-    const out = await withDirectoryFacts(fields, async () => {
-      calls++;
-      return undefined;
-    }, silentLogger);
+    const fields = {
+      username: 'a@b',
+      userEmail: 'x',
+      userFirstName: 'x',
+      userSurname: 'x',
+      userHome: 'x',
+      userDisplayName: 'x',
+      userDepartment: 'x',
+    };
+    const out = await withDirectoryFacts(
+      fields,
+      async () => {
+        calls++;
+        return undefined;
+      },
+      silentLogger,
+    );
     expect(out).toBe(fields);
     expect(calls).toBe(0);
   });
 
   it('prefers the primary work e-mail', () => {
     const base = { id: '1', userName: 'u', active: true, source: 'scim' as const, created: new Date(), lastModified: new Date(), etag: '' };
-    const facts = userFacts({ ...base, resource: { emails: [{ type: 'work', value: 'second@x' }, { type: 'other', primary: true, value: 'other@x' }, { type: 'work', primary: true, value: 'first@x' }] } });
+    const facts = userFacts({
+      ...base,
+      resource: {
+        emails: [
+          { type: 'work', value: 'second@x' },
+          { type: 'other', primary: true, value: 'other@x' },
+          { type: 'work', primary: true, value: 'first@x' },
+        ],
+      },
+    });
     expect(facts.userEmail).toBe('first@x');
     expect(userFacts({ ...base, resource: { emails: [{ type: 'home', value: 'home@x' }] } }).userEmail).toBe('home@x');
     expect(userFacts({ ...base, resource: {} })).toEqual({});

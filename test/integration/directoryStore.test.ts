@@ -115,7 +115,10 @@ describe('groups and members', () => {
 
   it('keeps the displayNames of SCIM groups unique regardless of case, and lets synced groups repeat them', async () => {
     const g = await dir.groups.create({ displayName: 'Front Desk' }, 'scim');
-    await expect(dir.groups.create({ displayName: 'FRONT DESK' }, 'scim')).rejects.toMatchObject({ name: 'DirectoryConflictError', attribute: 'displayName' });
+    await expect(dir.groups.create({ displayName: 'FRONT DESK' }, 'scim')).rejects.toMatchObject({
+      name: 'DirectoryConflictError',
+      attribute: 'displayName',
+    });
     const synced = await dir.groups.create({ displayName: 'front desk' }, 'sync');
     expect((await dir.groups.findByDisplayName('Front Desk')).map((x) => x.id).sort()).toEqual([g.id, synced.id].sort());
     const other = await dir.groups.create({ displayName: 'Back Office' }, 'scim');

@@ -6,10 +6,24 @@
  */
 import { writeFileSync } from 'node:fs';
 import type { Config } from '../../shared/config';
-import { createDirectorySyncDeps, directoryGraphClient, DirectorySyncError, runDirectorySync, USERS_STATE, type DirectorySyncDeps } from '../../shared/directorySync';
+import {
+  createDirectorySyncDeps,
+  directoryGraphClient,
+  DirectorySyncError,
+  runDirectorySync,
+  USERS_STATE,
+  type DirectorySyncDeps,
+} from '../../shared/directorySync';
 import { silentLogger, type Logger } from '../../shared/log';
 import { createServices } from '../../shared/services';
-import { DIRECTORY_GROUPS_TABLE, DIRECTORY_INDEX_TABLE, DIRECTORY_MEMBERS_TABLE, DIRECTORY_SYNC_TABLE, DIRECTORY_USERS_TABLE, type StoredUser } from '../../shared/storage';
+import {
+  DIRECTORY_GROUPS_TABLE,
+  DIRECTORY_INDEX_TABLE,
+  DIRECTORY_MEMBERS_TABLE,
+  DIRECTORY_SYNC_TABLE,
+  DIRECTORY_USERS_TABLE,
+  type StoredUser,
+} from '../../shared/storage';
 import { startStack, type TestStack } from '../helpers/env';
 import { startGraphDirectoryServer, type GraphDirectoryServer } from '../helpers/graphDirectoryServer';
 import { DEFAULT_USER, startOidcServer, type OidcServer } from '../helpers/oidcServer';
@@ -43,7 +57,13 @@ beforeEach(async () => {
   // The server checks the token really comes from the identity platform (signature, expiry).
   graph = await startGraphDirectoryServer({ pageSize: 3, membersPerEntry: 2, verifyToken: (t) => idp.verifyJwt(t).payload });
   graph.addGroup({ id: GROUP_ID, displayName: 'ScanRelay users' });
-  for (const name of [DIRECTORY_USERS_TABLE, DIRECTORY_GROUPS_TABLE, DIRECTORY_INDEX_TABLE, DIRECTORY_MEMBERS_TABLE, DIRECTORY_SYNC_TABLE]) {
+  for (const name of [
+    DIRECTORY_USERS_TABLE,
+    DIRECTORY_GROUPS_TABLE,
+    DIRECTORY_INDEX_TABLE,
+    DIRECTORY_MEMBERS_TABLE,
+    DIRECTORY_SYNC_TABLE,
+  ]) {
     const table = stack.services.storage.clients.table(name);
     await table.createTable();
     for await (const e of table.listEntities()) await table.deleteEntity(e.partitionKey!, e.rowKey!);
@@ -54,7 +74,10 @@ afterEach(() => graph.stop());
 const storage = () => stack.services.storage;
 
 /** The deps the timer builds, on this test's Graph server, with optional directory settings. */
-function deps(directory: Partial<Config['directory']['sync']> & { source?: 'scim' | 'sync' } = {}, log: Logger = silentLogger): DirectorySyncDeps {
+function deps(
+  directory: Partial<Config['directory']['sync']> & { source?: 'scim' | 'sync' } = {},
+  log: Logger = silentLogger,
+): DirectorySyncDeps {
   const { source, ...sync } = directory;
   const config: Config = {
     ...stack.config,
@@ -88,13 +111,19 @@ async function syncGroups() {
 
 function addMembers(count: number, prefix: string, group = GROUP_ID): string[] {
   return Array.from({ length: count }, (_, i) => {
-    const id = graph.addUser({ userPrincipalName: `${prefix}${i}@contoso.example`, givenName: `Given${i}`, surname: `${prefix}`, department: 'Sales', employeeId: `E${i}` });
+    const id = graph.addUser({
+      userPrincipalName: `${prefix}${i}@contoso.example`,
+      givenName: `Given${i}`,
+      surname: `${prefix}`,
+      department: 'Sales',
+      employeeId: `E${i}`,
+    });
     graph.addMember(group, id);
     return id;
   });
 }
 
-it('first run: the group\'s transitive users, over several pages, as SCIM users with the Entra object id as externalId', async () => {
+it("first run: the group's transitive users, over several pages, as SCIM users with the Entra object id as externalId", async () => {
   const direct = addMembers(7, 'direct');
   const nested = graph.addGroup({ displayName: 'Nested team' });
   graph.addMember(GROUP_ID, nested);
@@ -102,7 +131,12 @@ it('first run: the group\'s transitive users, over several pages, as SCIM users 
   addMembers(3, 'outsider', graph.addGroup({ displayName: 'Elsewhere' }));
 
   const result = await sync();
-  expect(result).toMatchObject({ status: 'completed', inScope: 9, fullRound: { users: true, groups: true }, users: { created: 9, conflicts: 0 } });
+  expect(result).toMatchObject({
+    status: 'completed',
+    inScope: 9,
+    fullRound: { users: true, groups: true },
+    users: { created: 9, conflicts: 0 },
+  });
   const users = await syncUsers();
   expect([...users.keys()].sort()).toEqual([...direct, ...inner].sort()); // outsiders not stored
   const u = users.get(direct[3]!)!;
@@ -133,13 +167,20 @@ it('a later run follows the deltaLink and reads only changes (a changed attribut
   graph.updateUser(ids[1]!, { givenName: null });
 
   const result = await sync();
-  expect(result).toMatchObject({ status: 'completed', fullRound: { users: false, groups: false }, users: { created: 0, updated: 2, deactivated: 0, fetched: 0 } });
+  expect(result).toMatchObject({
+    status: 'completed',
+    fullRound: { users: false, groups: false },
+    users: { created: 0, updated: 2, deactivated: 0, fetched: 0 },
+  });
   const usersDelta = graph.requests.filter((r) => r.path === '/users/delta');
   expect(usersDelta.length).toBeGreaterThan(0);
   expect(usersDelta.every((r) => r.query.$deltatoken || r.query.$skiptoken)).toBe(true); // never a full read
   expect(graph.requests.some((r) => /^\/users\/[^/]+$/.test(r.path) && r.path !== '/users/delta')).toBe(false);
   const users = await syncUsers();
-  expect(users.get(ids[0]!)!.resource).toMatchObject({ title: 'Lead', 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User': { department: 'Finance', employeeNumber: 'E0' } });
+  expect(users.get(ids[0]!)!.resource).toMatchObject({
+    title: 'Lead',
+    'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User': { department: 'Finance', employeeNumber: 'E0' },
+  });
   expect(users.get(ids[1]!)!.resource.name).toEqual({ familyName: 'user' }); // cleared in Entra, gone here; the rest kept
   expect(users.get(ids[2]!)!.resource.name).toEqual({ givenName: 'Given2', familyName: 'user' });
 });
@@ -158,7 +199,8 @@ it('removed from the group, disabled or deleted: inactive and still stored; back
   expect(second.users).toMatchObject({ deactivated: 4, created: 0 });
   let users = await syncUsers();
   expect(users.size).toBe(4);
-  for (const id of [left, disabled, deleted, back]) expect(users.get(id!)).toMatchObject({ active: false, resource: expect.objectContaining({ active: false }) });
+  for (const id of [left, disabled, deleted, back])
+    expect(users.get(id!)).toMatchObject({ active: false, resource: expect.objectContaining({ active: false }) });
 
   // Re-added through the nested group: unchanged in Entra, so the delta says nothing; read by id.
   graph.addMember(nested, back!);
@@ -260,8 +302,18 @@ it('an expired delta token (400 syncStateNotFound, or 410) drops the link and re
   graph.updateUser(b!, { displayName: 'B. Renamed' });
   graph.clearRequests();
   const result = await sync();
-  expect(result).toMatchObject({ status: 'completed', fullRound: { users: true, groups: true }, users: { created: 0, updated: 1 }, groups: { deleted: 1 } });
-  expect(graph.requests.filter((r) => r.status === 400).map((r) => r.path).sort()).toEqual(['/groups/delta', '/users/delta']);
+  expect(result).toMatchObject({
+    status: 'completed',
+    fullRound: { users: true, groups: true },
+    users: { created: 0, updated: 1 },
+    groups: { deleted: 1 },
+  });
+  expect(
+    graph.requests
+      .filter((r) => r.status === 400)
+      .map((r) => r.path)
+      .sort(),
+  ).toEqual(['/groups/delta', '/users/delta']);
   expect(graph.requests.some((r) => r.path === '/users/delta' && Object.keys(r.query).join() === '$select')).toBe(true); // a fresh first request
   expect((await syncUsers()).get(b!)!.resource.displayName).toBe('B. Renamed');
   expect([...(await syncGroups()).keys()]).toEqual([kept]);
@@ -283,7 +335,10 @@ it('without the application permissions: a clear error naming them, and nothing 
   idp.appRoles = [];
   const err = await runDirectorySync(deps()).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(DirectorySyncError);
-  expect(err).toMatchObject({ code: 'forbidden', message: expect.stringMatching(/403 Authorization_RequestDenied.*User\.Read\.All and GroupMember\.Read\.All/) });
+  expect(err).toMatchObject({
+    code: 'forbidden',
+    message: expect.stringMatching(/403 Authorization_RequestDenied.*User\.Read\.All and GroupMember\.Read\.All/),
+  });
   expect((err as Error).message).not.toMatch(/eyJ|Bearer/);
   expect((await syncUsers()).size).toBe(0);
   expect(await storage().directorySync.get(USERS_STATE)).toBeUndefined();
@@ -292,8 +347,12 @@ it('without the application permissions: a clear error naming them, and nothing 
   idp.appRoles = ['User.Read.All'];
   const tokens = createServices(stack.config).oauthDeps(silentLogger).applicationTokens;
   graph.clearRequests();
-  await expect(runDirectorySync({ ...deps(), graph: directoryGraphClient(graph.baseUrl, (r, f) => tokens.get(r, f)) })).rejects.toMatchObject({ code: 'forbidden' });
-  expect(graph.requests).toEqual([expect.objectContaining({ path: `/groups/${GROUP_ID}/transitiveMembers/microsoft.graph.user`, status: 403 })]);
+  await expect(
+    runDirectorySync({ ...deps(), graph: directoryGraphClient(graph.baseUrl, (r, f) => tokens.get(r, f)) }),
+  ).rejects.toMatchObject({ code: 'forbidden' });
+  expect(graph.requests).toEqual([
+    expect.objectContaining({ path: `/groups/${GROUP_ID}/transitiveMembers/microsoft.graph.user`, status: 403 }),
+  ]);
   expect((await syncUsers()).size).toBe(0);
 });
 
@@ -311,7 +370,10 @@ it('an unknown group is a clear error; a userName that a SCIM user already has i
   await expect(sync({ groupId: '11111111-2222-4333-8444-555555555555' })).rejects.toMatchObject({ code: 'group_not_found' });
 
   const [taken, free] = addMembers(2, 'c');
-  const scimUser = await storage().directory.users.create({ schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'C0@contoso.example', active: true }, 'scim');
+  const scimUser = await storage().directory.users.create(
+    { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'C0@contoso.example', active: true },
+    'scim',
+  );
   const result = await sync();
   expect(result.users).toMatchObject({ created: 1, conflicts: 1 });
   expect([...(await syncUsers()).keys()]).toEqual([free]);
@@ -330,7 +392,11 @@ it('a UPN reused by a new account after the old one was deleted: the new account
   expect(result.users).toMatchObject({ created: 1, conflicts: 0 });
   const users = await syncUsers();
   expect(users.get(fresh)).toMatchObject({ userName: 'REUSE0@contoso.example', active: true });
-  expect(users.get(old!)).toMatchObject({ userName: `${old}@removed.invalid`, active: false, resource: expect.objectContaining({ displayName: 'reuse0' }) });
+  expect(users.get(old!)).toMatchObject({
+    userName: `${old}@removed.invalid`,
+    active: false,
+    resource: expect.objectContaining({ displayName: 'reuse0' }),
+  });
 });
 
 it('an ETag conflict (another writer changed the user since it was read) is re-read and the change applied on top', async () => {
@@ -355,7 +421,10 @@ it('an ETag conflict (another writer changed the user since it was read) is re-r
   const result = await runDirectorySync({ ...deps(), users });
   expect(raced).toBe(2); // the stale write lost, the re-read one won
   expect(result).toMatchObject({ status: 'completed', users: { updated: 1 } });
-  expect((await syncUsers()).get(u!)!.resource).toMatchObject({ nickName: 'Ed', 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User': { department: 'Audit' } });
+  expect((await syncUsers()).get(u!)!.resource).toMatchObject({
+    nickName: 'Ed',
+    'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User': { department: 'Audit' },
+  });
 });
 
 it('without a prefix no group is synced: groups synced before are deleted, and a prefix set again starts with a full round', async () => {
@@ -372,16 +441,24 @@ it('without a prefix no group is synced: groups synced before are deleted, and a
   expect((await syncGroups()).get(g)!.members).toHaveLength(1);
 });
 
-it('the timer: runs the sync with the app\'s services, and with SCIM chosen says so once, not on every run', async () => {
+it("the timer: runs the sync with the app's services, and with SCIM chosen says so once, not on every run", async () => {
   const { directorySync } = await import('../../functions/directorySync');
   const { setServices } = await import('../../shared/services');
   const { InvocationContext } = await import('@azure/functions');
   const logged: string[] = [];
-  const context = () => new InvocationContext({ functionName: 'directorySync', logHandler: (level, ...args) => logged.push(`${level} ${JSON.stringify(args)}`) });
+  const context = () =>
+    new InvocationContext({
+      functionName: 'directorySync',
+      logHandler: (level, ...args) => logged.push(`${level} ${JSON.stringify(args)}`),
+    });
   const timer = { isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: { last: '', next: '', lastUpdated: '' } };
   const [u] = addMembers(1, 'timer');
   const withSource = (source: 'scim' | 'sync') =>
-    createServices({ ...stack.config, delivery: { ...stack.config.delivery, graphBaseUrl: graph.baseUrl }, directory: { ...stack.config.directory, source } });
+    createServices({
+      ...stack.config,
+      delivery: { ...stack.config.delivery, graphBaseUrl: graph.baseUrl },
+      directory: { ...stack.config.directory, source },
+    });
   try {
     setServices(withSource('scim'));
     await directorySync.handler(timer, context());

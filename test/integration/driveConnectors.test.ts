@@ -7,7 +7,14 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { PDFDocument } from 'pdf-lib';
-import { MissingVariableError, PermanentDeliveryError, TransientDeliveryError, type DeliveryContext, type DeliveryFile, type DeliveryJob } from '../../shared/delivery';
+import {
+  MissingVariableError,
+  PermanentDeliveryError,
+  TransientDeliveryError,
+  type DeliveryContext,
+  type DeliveryFile,
+  type DeliveryJob,
+} from '../../shared/delivery';
 import { KIB_320 } from '../../shared/delivery/graph';
 import { oneDriveConnector } from '../../shared/delivery/oneDrive';
 import { sharePointConnector } from '../../shared/delivery/sharePoint';
@@ -98,7 +105,11 @@ describe('options', () => {
     expect(() => oneDriveConnector.parseOptions({})).toThrow(/"connectionId"/);
     expect(() => oneDrive({ auth: 'robot' })).toThrow(/"auth"/);
     expect(() => oneDrive({ auth: 'application' })).toThrow(/"connectionId" is for "auth": "delegated"/);
-    expect(oneDriveConnector.parseOptions({ auth: 'application' })).toMatchObject({ auth: 'application', user: '%userEmail%', conflictBehavior: 'keepBoth' });
+    expect(oneDriveConnector.parseOptions({ auth: 'application' })).toMatchObject({
+      auth: 'application',
+      user: '%userEmail%',
+      conflictBehavior: 'keepBoth',
+    });
     expect(() => oneDrive({ conflictBehavior: 'append' })).toThrow(/"conflictBehavior" must be one of: fail, replace, keepBoth/);
     expect(() => oneDrive({ folder: 'Scans/../..' })).toThrow(/"folder"/);
     expect(() => oneDrive({ fileName: 'a/b.pdf' })).toThrow(/"fileName"/);
@@ -108,14 +119,20 @@ describe('options', () => {
     // append is for PDFs: refused unless the destination names one fixed PDF document.
     expect(() => sharePoint({ conflictBehavior: 'append' })).toThrow(/"append" needs a "fileName" ending in \.pdf/);
     expect(() => sharePoint({ conflictBehavior: 'append', fileName: '%username%.tif' })).toThrow(/PDF documents only/);
-    expect(sharePoint({ conflictBehavior: 'append', fileName: '%username% scans.pdf' })).toMatchObject({ library: 'Documents', conflictBehavior: 'append' });
+    expect(sharePoint({ conflictBehavior: 'append', fileName: '%username% scans.pdf' })).toMatchObject({
+      library: 'Documents',
+      conflictBehavior: 'append',
+    });
   });
 });
 
 describe('OneDrive (delegated)', () => {
   it('uploads small files with a simple PUT into the rendered folder, names escaped, bytes identical', async () => {
     const a = await pdf(2);
-    const j = job({ scanDate: '2026-11-23 10:15:00', deviceName: 'MFP<1>*' }, [fileOf(a, 'Invoice: March?.pdf'), fileOf(Buffer.from('jpegdata'), 'photo.jpg', 'image/jpeg')]);
+    const j = job({ scanDate: '2026-11-23 10:15:00', deviceName: 'MFP<1>*' }, [
+      fileOf(a, 'Invoice: March?.pdf'),
+      fileOf(Buffer.from('jpegdata'), 'photo.jpg', 'image/jpeg'),
+    ]);
     const ctx = context();
     const result = await oneDriveConnector.deliver(j, oneDrive({ folder: 'Scans/%deviceName%/%scanDate%' }), ctx);
     expect(graph.fileInfo('drv-alice', 'Scans/MFP_1__/2026-11-23 10_15_00/Invoice_ March_.pdf')?.sha256).toBe(sha(a));
@@ -186,7 +203,9 @@ describe('OneDrive (delegated)', () => {
     const folder = `Conflicts-${size}`;
     graph.putFile('drv-alice', `${folder}/report.pdf`, 'original');
     const first = bigFile(size, 'report.pdf');
-    const err = await oneDriveConnector.deliver(job({}, [first]), oneDrive({ folder, conflictBehavior: 'fail' }), context()).catch((e) => e);
+    const err = await oneDriveConnector
+      .deliver(job({}, [first]), oneDrive({ folder, conflictBehavior: 'fail' }), context())
+      .catch((e) => e);
     expect(err).toBeInstanceOf(PermanentDeliveryError);
     expect(err.message).toMatch(/already exists/);
     expect(graph.fileContent('drv-alice', `${folder}/report.pdf`)?.toString()).toBe('original');
@@ -239,13 +258,20 @@ describe('OneDrive (application: client credentials, the drive of %userEmail%)',
   function appTokens(tenant = TENANT): ApplicationTokens {
     const client = idp.clients[0]!;
     const msal = new MsalClients(
-      { authorityHost: idp.baseUrl, tenant, clientId: client.clientId, clientIdByType: {}, refreshSchedule: '0 0 * * * *', refreshMaxAgeHours: 24 },
+      {
+        authorityHost: idp.baseUrl,
+        tenant,
+        clientId: client.clientId,
+        clientIdByType: {},
+        refreshSchedule: '0 0 * * * *',
+        refreshMaxAgeHours: 24,
+      },
       { get: async () => client.clientSecret },
     );
     return new ApplicationTokens(msal, tenant);
   }
 
-  it('gets an app-only token with the granted roles and uploads into the named user\'s drive', async () => {
+  it("gets an app-only token with the granted roles and uploads into the named user's drive", async () => {
     const tokens = appTokens();
     const seen: Array<Record<string, unknown>> = [];
     graph.acceptToken((t) => {
@@ -259,7 +285,11 @@ describe('OneDrive (application: client credentials, the drive of %userEmail%)',
     });
     const ctx = context({ getApplicationToken: (resource, o) => tokens.get(resource, o?.forceRefresh) });
     const content = await pdf(1);
-    await oneDriveConnector.deliver(job({ userEmail: BOB }, [fileOf(content, 'for bob.pdf')]), oneDriveConnector.parseOptions({ auth: 'application', folder: 'Scans' }), ctx);
+    await oneDriveConnector.deliver(
+      job({ userEmail: BOB }, [fileOf(content, 'for bob.pdf')]),
+      oneDriveConnector.parseOptions({ auth: 'application', folder: 'Scans' }),
+      ctx,
+    );
     expect(graph.fileInfo('drv-bob', 'Scans/for bob.pdf')?.sha256).toBe(sha(content));
     expect(seen[0]).toMatchObject({ idtyp: 'app', aud: graph.origin, tid: TENANT });
     expect(idp.tokenRequests.some((r) => r.grant_type === 'client_credentials' && r.status === 200)).toBe(true);
@@ -269,16 +299,22 @@ describe('OneDrive (application: client credentials, the drive of %userEmail%)',
     const tokens = appTokens('organizations');
     const ctx = context({ getApplicationToken: (resource, o) => tokens.get(resource, o?.forceRefresh) });
     const options = oneDriveConnector.parseOptions({ auth: 'application' });
-    await expect(oneDriveConnector.deliver(job({ userEmail: '../drives/x' }, [fileOf(Buffer.from('x'), 'a.pdf')]), options, ctx)).rejects.toThrow(/not a user principal name/);
+    await expect(
+      oneDriveConnector.deliver(job({ userEmail: '../drives/x' }, [fileOf(Buffer.from('x'), 'a.pdf')]), options, ctx),
+    ).rejects.toThrow(/not a user principal name/);
     await expect(oneDriveConnector.deliver(job({ userEmail: BOB }, [fileOf(Buffer.from('x'), 'a.pdf')]), options, ctx)).rejects.toThrow(
       expect.objectContaining({ name: 'PermanentDeliveryError', message: expect.stringMatching(/OAUTH_TENANT.*tenant ID/) }),
     );
   });
 
-  it('a user without a OneDrive is a permanent failure naming Graph\'s answer', async () => {
+  it("a user without a OneDrive is a permanent failure naming Graph's answer", async () => {
     const ctx = context({ getApplicationToken: async () => 'good-app' });
     await expect(
-      oneDriveConnector.deliver(job({ userEmail: 'nobody@contoso.example' }, [fileOf(Buffer.from('x'), 'a.pdf')]), oneDriveConnector.parseOptions({ auth: 'application' }), ctx),
+      oneDriveConnector.deliver(
+        job({ userEmail: 'nobody@contoso.example' }, [fileOf(Buffer.from('x'), 'a.pdf')]),
+        oneDriveConnector.parseOptions({ auth: 'application' }),
+        ctx,
+      ),
     ).rejects.toThrow(expect.objectContaining({ name: 'PermanentDeliveryError', message: expect.stringMatching(/404 itemNotFound/) }));
   });
 });
@@ -286,14 +322,18 @@ describe('OneDrive (application: client credentials, the drive of %userEmail%)',
 describe('SharePoint Online', () => {
   it('finds the site and library by name and uploads into the folder', async () => {
     const content = await pdf(1);
-    await sharePointConnector.deliver(job({ workflowName: 'Invoices' }, [fileOf(content, 'inv.pdf')]), sharePoint({ library: 'invoices', folder: '%workflowName%/2026' }), context());
+    await sharePointConnector.deliver(
+      job({ workflowName: 'Invoices' }, [fileOf(content, 'inv.pdf')]),
+      sharePoint({ library: 'invoices', folder: '%workflowName%/2026' }),
+      context(),
+    );
     expect(graph.fileInfo('drv-invoices', 'Invoices/2026/inv.pdf')?.sha256).toBe(sha(content));
   });
 
   it('a library the site does not have is permanent and lists the ones it has', async () => {
-    await expect(sharePointConnector.deliver(job({}, [fileOf(Buffer.from('x'), 'a.pdf')]), sharePoint({ library: 'Archive' }), context())).rejects.toThrow(
-      /no document library named 'Archive' \(it has: Documents, Invoices\)/,
-    );
+    await expect(
+      sharePointConnector.deliver(job({}, [fileOf(Buffer.from('x'), 'a.pdf')]), sharePoint({ library: 'Archive' }), context()),
+    ).rejects.toThrow(/no document library named 'Archive' \(it has: Documents, Invoices\)/);
   });
 
   it('append adds the new pages to the existing PDF (page count checked), and creates it when missing', async () => {
@@ -321,7 +361,9 @@ describe('SharePoint Online', () => {
 
   it('append refuses a non-PDF scan and a damaged existing document, permanently, leaving it as it was', async () => {
     const options = sharePoint({ folder: 'AppendBad', fileName: 'doc.pdf', conflictBehavior: 'append' });
-    await expect(sharePointConnector.deliver(job({}, [fileOf(Buffer.from('jpeg'), 'a.jpg', 'image/jpeg')]), options, context())).rejects.toThrow(/PDF documents only/);
+    await expect(
+      sharePointConnector.deliver(job({}, [fileOf(Buffer.from('jpeg'), 'a.jpg', 'image/jpeg')]), options, context()),
+    ).rejects.toThrow(/PDF documents only/);
     graph.putFile('drv-docs', 'AppendBad/doc.pdf', 'not a pdf at all');
     await expect(sharePointConnector.deliver(job({}, [fileOf(await pdf(1), 'a.pdf')]), options, context())).rejects.toThrow(
       expect.objectContaining({ name: 'PermanentDeliveryError', message: expect.stringMatching(/not a PDF that can be appended to/) }),
@@ -331,7 +373,11 @@ describe('SharePoint Online', () => {
 
   it('replace and keepBoth in a library', async () => {
     graph.putFile('drv-docs', 'Lib/a.pdf', 'old');
-    await sharePointConnector.deliver(job({}, [fileOf(Buffer.from('new'), 'a.pdf')]), sharePoint({ folder: 'Lib', conflictBehavior: 'replace' }), context());
+    await sharePointConnector.deliver(
+      job({}, [fileOf(Buffer.from('new'), 'a.pdf')]),
+      sharePoint({ folder: 'Lib', conflictBehavior: 'replace' }),
+      context(),
+    );
     expect(graph.fileContent('drv-docs', 'Lib/a.pdf')?.toString()).toBe('new');
     await sharePointConnector.deliver(job({}, [fileOf(Buffer.from('both'), 'a.pdf')]), sharePoint({ folder: 'Lib' }), context());
     expect(graph.fileContent('drv-docs', 'Lib/a 1.pdf')?.toString()).toBe('both');

@@ -38,7 +38,9 @@ it('a Graph endpoint whose certificate fails verification is permanent at once, 
   expect(err).toBeInstanceOf(PermanentDeliveryError);
   const message = (err as Error).message;
   const where = new URL(baseUrl).host;
-  expect(message).toContain(`Microsoft Graph at ${where}: the TLS certificate of ${where} was refused: it is self-signed and not trusted (DEPTH_ZERO_SELF_SIGNED_CERT)`);
+  expect(message).toContain(
+    `Microsoft Graph at ${where}: the TLS certificate of ${where} was refused: it is self-signed and not trusted (DEPTH_ZERO_SELF_SIGNED_CERT)`,
+  );
   expect(message).toContain('subject "CN=localhost", issuer "CN=localhost"');
   expect(message).toMatch(/NODE_EXTRA_CA_CERTS/);
   expect(message).not.toContain(TOKEN);

@@ -54,7 +54,10 @@ it('needs a bearer token for Graph (401 with WWW-Authenticate), of this audience
 
   const noRoles = await get('/users/delta', token({ aud: graph.origin, idtyp: 'app' }));
   expect(noRoles.status).toBe(403);
-  expect(noRoles.body.error).toMatchObject({ code: 'Authorization_RequestDenied', message: expect.stringMatching(/^Insufficient privileges/) });
+  expect(noRoles.body.error).toMatchObject({
+    code: 'Authorization_RequestDenied',
+    message: expect.stringMatching(/^Insufficient privileges/),
+  });
   const usersOnly = appToken(['User.Read.All']);
   expect((await get('/users/delta', usersOnly)).status).toBe(200);
   expect((await get('/groups/delta', usersOnly)).status).toBe(403);
@@ -109,14 +112,23 @@ it('group delta carries members@delta, split over entries; later rounds report m
   expect(entries.length).toBe(2); // 3 members, 2 per entry
   expect(entries[0]).toMatchObject({ displayName: 'Scan-Team' });
   expect(entries[1]).not.toHaveProperty('displayName');
-  expect(entries.flatMap((e) => e['members@delta']).map((m: any) => m.id).sort()).toEqual([...users].sort());
-  expect(entries[0]['members@delta'][0]['@odata.type']).toBe('#microsoft.graph.user');
+  expect(
+    entries
+      .flatMap((e) => e['members@delta'])
+      .map((m: any) => m.id)
+      .sort(),
+  ).toEqual([...users].sort());
+  expect(entries[0]!['members@delta'][0]['@odata.type']).toBe('#microsoft.graph.user');
 
   graph.removeMember(g, users[0]!);
   graph.renameGroup(g, 'Scan-Crew');
   const next = await all(round.deltaLink!);
   expect(next.values).toEqual([
-    { id: g, displayName: 'Scan-Crew', 'members@delta': [{ '@odata.type': '#microsoft.graph.user', id: users[0], '@removed': { reason: 'deleted' } }] },
+    {
+      id: g,
+      displayName: 'Scan-Crew',
+      'members@delta': [{ '@odata.type': '#microsoft.graph.user', id: users[0], '@removed': { reason: 'deleted' } }],
+    },
   ]);
   graph.deleteGroup(g);
   expect((await all(next.deltaLink!)).values).toEqual([{ id: g, '@removed': { reason: 'deleted' } }]);
@@ -138,7 +150,9 @@ it('lists transitive members through nested groups (cast to users), pages by $to
   expect(users.values.map((v) => v.id).sort()).toEqual([a, b].sort());
   expect(users.deltaLink).toBeUndefined();
   expect((await all(`/groups/${outer}/members?$select=id`)).values.map((v) => v.id).sort()).toEqual([a, inner].sort());
-  expect((await all(`/users/${a}/memberOf/microsoft.graph.group?$select=id`)).values.map((v) => v.id).sort()).toEqual([outer, inner].sort());
+  expect((await all(`/users/${a}/memberOf/microsoft.graph.group?$select=id`)).values.map((v) => v.id).sort()).toEqual(
+    [outer, inner].sort(),
+  );
   expect((await get(`/users/${c}?$select=id,userPrincipalName`)).body).toMatchObject({ id: c, userPrincipalName: 'c@contoso.example' });
   const missing = await get('/groups/00000000-0000-0000-0000-000000000000/transitiveMembers');
   expect(missing.status).toBe(404);

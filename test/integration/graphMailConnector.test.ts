@@ -11,7 +11,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { CONNECTORS } from '../../shared/delivery/connectors';
 import { graphMailConnector, type GraphMailOptions } from '../../shared/delivery/graphMail';
 import { MissingVariableError } from '../../shared/delivery/template';
-import { PermanentDeliveryError, TransientDeliveryError, type DeliveryContext, type DeliveryFile, type DeliveryJob } from '../../shared/delivery/types';
+import {
+  PermanentDeliveryError,
+  TransientDeliveryError,
+  type DeliveryContext,
+  type DeliveryFile,
+  type DeliveryJob,
+} from '../../shared/delivery/types';
 import { silentLogger } from '../../shared/log';
 import { MIB, startGraphServer, type GraphServer, type GraphServerOptions } from '../helpers/graphServer';
 
@@ -188,7 +194,9 @@ describe('small messages: sendMail', () => {
       expect(err).toBeInstanceOf(PermanentDeliveryError);
       expect((err as Error).message).toContain(`must be authorized again: ${code}`);
     }
-    const err = await graphMailConnector.deliver(job([]), options(), context(srv, { fail: new Error('token endpoint unreachable') })).catch((e: unknown) => e);
+    const err = await graphMailConnector
+      .deliver(job([]), options(), context(srv, { fail: new Error('token endpoint unreachable') }))
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TransientDeliveryError);
     expect(srv.requests).toHaveLength(0);
   });
@@ -198,7 +206,9 @@ describe('refused before any request', () => {
   test('over maxMessageBytes: permanent, no token asked, no request, no file opened', async () => {
     const srv = await start();
     const ctx = context(srv);
-    const err = await graphMailConnector.deliver(job([unreadable(3 * MIB), unreadable(3 * MIB)]), options({ maxMessageBytes: 5 * MIB }), ctx).catch((e: unknown) => e);
+    const err = await graphMailConnector
+      .deliver(job([unreadable(3 * MIB), unreadable(3 * MIB)]), options({ maxMessageBytes: 5 * MIB }), ctx)
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PermanentDeliveryError);
     expect((err as Error).message).toMatch(/maxMessageBytes/);
     expect(ctx.calls).toHaveLength(0);
@@ -253,7 +263,9 @@ describe('large messages: draft + attachment upload sessions', () => {
     expect(draftPost.status).toBe(201);
     expect(draftPost.headers.prefer).toBe('IdType="ImmutableId"');
     expect(typeof result.remoteId).toBe('string');
-    expect(srv.requests.some((r) => r.url === `/v1.0/me/messages/${encodeURIComponent(result.remoteId!)}/send` && r.status === 202)).toBe(true);
+    expect(srv.requests.some((r) => r.url === `/v1.0/me/messages/${encodeURIComponent(result.remoteId!)}/send` && r.status === 202)).toBe(
+      true,
+    );
 
     const uploads = uploadRequests(srv);
     expect(uploads.length).toBe(Math.ceil((40 * MIB) / (3.125 * MIB)));

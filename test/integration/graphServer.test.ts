@@ -27,7 +27,7 @@ async function createSession(path: string, item: Record<string, unknown> = {}) {
     body: JSON.stringify({ item }),
   });
   expect(res.status).toBe(200);
-  return (await res.json() as any) as { uploadUrl: string; expirationDateTime: string; nextExpectedRanges: string[] };
+  return (await res.json()) as any as { uploadUrl: string; expirationDateTime: string; nextExpectedRanges: string[] };
 }
 
 const putRange = (uploadUrl: string, data: Buffer, start: number, total: number, headers: Record<string, string> = {}) =>
@@ -42,7 +42,7 @@ describe('auth', () => {
     const res = await fetch(`${server.baseUrl}/me/drive`);
     expect(res.status).toBe(401);
     expect(res.headers.get('www-authenticate')).toMatch(/^Bearer /);
-    const body = await res.json() as any;
+    const body = (await res.json()) as any;
     expect(body.error.code).toBe('InvalidAuthenticationToken');
     expect(typeof body.error.message).toBe('string');
   });
@@ -53,9 +53,9 @@ describe('auth', () => {
       expect((await fetch(`${server.baseUrl}/me/drive`, { headers: { authorization: 'Bearer other' } })).status).toBe(401);
       const ok = await g('/me/drive');
       expect(ok.status).toBe(200);
-      expect((await ok.json() as any).id).toBe('drv-alice');
+      expect(((await ok.json()) as any).id).toBe('drv-alice');
       const bob = await g('/users/bob@contoso.example/drive');
-      expect((await bob.json() as any).id).toBe('drv-bob');
+      expect(((await bob.json()) as any).id).toBe('drv-bob');
     } finally {
       server.acceptToken((t) => t.length > 0);
     }
@@ -69,16 +69,16 @@ describe('simple upload and conflict behaviour', () => {
   test('creates parent folders; metadata, download; fail / replace / rename', async () => {
     const created = await put('Scans/2024/report.pdf', 'v1');
     expect(created.status).toBe(201);
-    const item = await created.json() as any;
+    const item = (await created.json()) as any;
     expect(item).toMatchObject({ name: 'report.pdf', size: 2, file: { mimeType: 'application/pdf' } });
     expect(item.parentReference.path).toBe('/drive/root:/Scans/2024');
     expect(server.folders('drv-alice')).toEqual(expect.arrayContaining(['Scans', 'Scans/2024']));
 
     const meta = await g('/drives/drv-alice/root:/scans/2024/REPORT.pdf'); // case-insensitive
     expect(meta.status).toBe(200);
-    expect((await meta.json() as any).id).toBe(item.id);
+    expect(((await meta.json()) as any).id).toBe(item.id);
     expect((await g('/drives/drv-alice/root:/Scans/nope.pdf')).status).toBe(404);
-    const missing = await (await g('/drives/drv-alice/root:/Scans/nope.pdf')).json() as any;
+    const missing = (await (await g('/drives/drv-alice/root:/Scans/nope.pdf')).json()) as any;
     expect(missing.error.code).toBe('itemNotFound');
 
     const dl = await g(`/drives/drv-alice/items/${item.id}/content`);
@@ -87,17 +87,17 @@ describe('simple upload and conflict behaviour', () => {
 
     const fail = await put('Scans/2024/report.pdf', 'v2', 'fail');
     expect(fail.status).toBe(409);
-    expect((await fail.json() as any).error.code).toBe('nameAlreadyExists');
+    expect(((await fail.json()) as any).error.code).toBe('nameAlreadyExists');
 
     const replaced = await put('Scans/2024/report.pdf', 'v2', 'replace');
     expect(replaced.status).toBe(200);
-    expect((await replaced.json() as any).id).toBe(item.id);
+    expect(((await replaced.json()) as any).id).toBe(item.id);
 
     const r1 = await put('Scans/2024/report.pdf', 'v3', 'rename');
     expect(r1.status).toBe(201);
-    expect((await r1.json() as any).name).toBe('report 1.pdf');
+    expect(((await r1.json()) as any).name).toBe('report 1.pdf');
     const r2 = await put('Scans/2024/report.pdf', 'v4', 'rename');
-    expect((await r2.json() as any).name).toBe('report 2.pdf');
+    expect(((await r2.json()) as any).name).toBe('report 2.pdf');
 
     const files = server.files('drv-alice');
     expect(files.get('Scans/2024/report.pdf')!.toString()).toBe('v2');
@@ -114,9 +114,9 @@ describe('simple upload and conflict behaviour', () => {
 
   test('SharePoint: site by path, libraries by name, upload into a library', async () => {
     const siteId = server.addSite('contoso.sharepoint.com', 'sites/Finance', { Documents: 'lib-docs', Invoices: 'lib-inv' });
-    const site = await (await g('/sites/contoso.sharepoint.com:/sites/Finance')).json() as any;
+    const site = (await (await g('/sites/contoso.sharepoint.com:/sites/Finance')).json()) as any;
     expect(site.id).toBe(siteId);
-    const drives = await (await g(`/sites/${encodeURIComponent(siteId)}/drives`)).json() as any;
+    const drives = (await (await g(`/sites/${encodeURIComponent(siteId)}/drives`)).json()) as any;
     const inv = drives.value.find((d: { name: string }) => d.name === 'Invoices');
     expect(inv).toMatchObject({ id: 'lib-inv', driveType: 'documentLibrary' });
     const up = await g(`/drives/${inv.id}/root:/2024/a.pdf:/content`, { method: 'PUT', body: 'pdf' });
@@ -138,11 +138,11 @@ describe('upload session', () => {
       last = await putRange(s.uploadUrl, data.subarray(off, off + fragment), off, data.length);
       if (off + fragment < data.length) {
         expect(last.status).toBe(202);
-        expect((await last.json() as any).nextExpectedRanges).toEqual([`${off + fragment}-${data.length - 1}`]);
+        expect(((await last.json()) as any).nextExpectedRanges).toEqual([`${off + fragment}-${data.length - 1}`]);
       }
     }
     expect(last!.status).toBe(201);
-    expect(await last!.json() as any).toMatchObject({ name: 'five.bin', size: data.length });
+    expect((await last!.json()) as any).toMatchObject({ name: 'five.bin', size: data.length });
     expect(server.fileContent('drv-alice', 'Big/five.bin')!.equals(data)).toBe(true);
     expect((await fetch(s.uploadUrl)).status).toBe(404); // the session is gone once completed
   });
@@ -159,11 +159,11 @@ describe('upload session', () => {
     const s = await createSession('Big/odd.bin');
     const res = await putRange(s.uploadUrl, Buffer.alloc(KIB_320 + 1), 0, 3 * KIB_320);
     expect(res.status).toBe(400);
-    expect((await res.json() as any).error.code).toBe('invalidRange');
+    expect(((await res.json()) as any).error.code).toBe('invalidRange');
     const huge = await putRange(s.uploadUrl, Buffer.alloc(60 * MIB + KIB_320), 0, 200 * MIB);
     expect(huge.status).toBe(413);
     // nothing was accepted
-    expect((await (await fetch(s.uploadUrl)).json() as any).nextExpectedRanges).toEqual(['0-']);
+    expect(((await (await fetch(s.uploadUrl)).json()) as any).nextExpectedRanges).toEqual(['0-']);
   });
 
   test('a fragment that does not start at the next expected byte → 416 with nextExpectedRanges', async () => {
@@ -172,7 +172,7 @@ describe('upload session', () => {
     expect((await putRange(s.uploadUrl, Buffer.alloc(KIB_320), 0, total)).status).toBe(202);
     const again = await putRange(s.uploadUrl, Buffer.alloc(KIB_320), 0, total); // already received
     expect(again.status).toBe(416);
-    expect((await again.json() as any).nextExpectedRanges).toEqual([`${KIB_320}-${total - 1}`]);
+    expect(((await again.json()) as any).nextExpectedRanges).toEqual([`${KIB_320}-${total - 1}`]);
     const gap = await putRange(s.uploadUrl, Buffer.alloc(KIB_320), 2 * KIB_320, total); // skips a fragment
     expect(gap.status).toBe(416);
     const otherTotal = await putRange(s.uploadUrl, Buffer.alloc(KIB_320), KIB_320, total + 1);
@@ -188,7 +188,7 @@ describe('upload session', () => {
     await expect(putRange(s.uploadUrl, data.subarray(frag, 2 * frag), frag, data.length)).rejects.toThrow();
     const status = await fetch(s.uploadUrl);
     expect(status.status).toBe(200);
-    const { nextExpectedRanges } = await status.json() as any;
+    const { nextExpectedRanges } = (await status.json()) as any;
     expect(nextExpectedRanges).toEqual([`${frag}-${data.length - 1}`]);
     let off = Number(nextExpectedRanges[0].split('-')[0]);
     let res: Response | undefined;
@@ -206,12 +206,12 @@ describe('upload session', () => {
     const failing = await createSession('Big/taken.pdf', { '@microsoft.graph.conflictBehavior': 'fail' });
     const r = await putRange(failing.uploadUrl, Buffer.from('new'), 0, 3);
     expect(r.status).toBe(409);
-    expect((await r.json() as any).error.code).toBe('nameAlreadyExists');
+    expect(((await r.json()) as any).error.code).toBe('nameAlreadyExists');
 
     const renaming = await createSession('Big/taken.pdf', { '@microsoft.graph.conflictBehavior': 'rename' });
     const r2 = await putRange(renaming.uploadUrl, Buffer.from('new'), 0, 3);
     expect(r2.status).toBe(201);
-    expect((await r2.json() as any).name).toBe('taken 1.pdf');
+    expect(((await r2.json()) as any).name).toBe('taken 1.pdf');
 
     const replacing = await createSession('Big/taken.pdf', { '@microsoft.graph.conflictBehavior': 'replace' });
     const r3 = await putRange(replacing.uploadUrl, Buffer.from('newer'), 0, 5);
@@ -227,7 +227,7 @@ describe('throttling', () => {
       const res = await g('/me/drive');
       expect(res.status).toBe(429);
       expect(res.headers.get('retry-after')).toBe('7');
-      expect((await res.json() as any).error.code).toBe('TooManyRequests');
+      expect(((await res.json()) as any).error.code).toBe('TooManyRequests');
     }
     expect((await g('/me/drive')).status).toBe(200);
     server.fail503Next(1, 2);
@@ -252,7 +252,14 @@ describe('mail', () => {
           subject: 'Scan',
           body: { contentType: 'Text', content: 'see attached' },
           toRecipients: [recipient],
-          attachments: [{ '@odata.type': '#microsoft.graph.fileAttachment', name: 'scan.pdf', contentType: 'application/pdf', contentBytes: pdf.toString('base64') }],
+          attachments: [
+            {
+              '@odata.type': '#microsoft.graph.fileAttachment',
+              name: 'scan.pdf',
+              contentType: 'application/pdf',
+              contentBytes: pdf.toString('base64'),
+            },
+          ],
         },
         saveToSentItems: false,
       }),
@@ -267,11 +274,21 @@ describe('mail', () => {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({
-        message: { subject: 'x', toRecipients: [recipient], attachments: [{ '@odata.type': '#microsoft.graph.fileAttachment', name: 'a', contentBytes: randomBytes(3.1 * MIB).toString('base64') }] },
+        message: {
+          subject: 'x',
+          toRecipients: [recipient],
+          attachments: [
+            { '@odata.type': '#microsoft.graph.fileAttachment', name: 'a', contentBytes: randomBytes(3.1 * MIB).toString('base64') },
+          ],
+        },
       }),
     });
     expect(big.status).toBe(413);
-    const noRcpt = await g('/me/sendMail', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message: { subject: 'x' } }) });
+    const noRcpt = await g('/me/sendMail', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ message: { subject: 'x' } }),
+    });
     expect(noRcpt.status).toBe(400);
   });
 
@@ -282,7 +299,7 @@ describe('mail', () => {
       body: JSON.stringify({ subject: 'Large scan', toRecipients: [recipient] }),
     });
     expect(draftRes.status).toBe(201);
-    const { id } = await draftRes.json() as any;
+    const { id } = (await draftRes.json()) as any;
     const data = randomBytes(9 * MIB + 17);
     const sessRes = await g(`/me/messages/${encodeURIComponent(id)}/attachments/createUploadSession`, {
       method: 'POST',
@@ -290,7 +307,7 @@ describe('mail', () => {
       body: JSON.stringify({ AttachmentItem: { attachmentType: 'file', name: 'large.pdf', size: data.length } }),
     });
     expect(sessRes.status).toBe(201);
-    const { uploadUrl, nextExpectedRanges } = await sessRes.json() as any;
+    const { uploadUrl, nextExpectedRanges } = (await sessRes.json()) as any;
     expect(nextExpectedRanges).toEqual(['0-']);
 
     // Over 4 MiB in one request → 413.
@@ -302,7 +319,7 @@ describe('mail', () => {
       res = await putRange(uploadUrl, data.subarray(off, off + frag), off, data.length, { 'content-type': 'application/octet-stream' });
       if (off + frag < data.length) {
         expect(res.status).toBe(200);
-        expect((await res.json() as any).nextExpectedRanges).toEqual([String(off + frag)]);
+        expect(((await res.json()) as any).nextExpectedRanges).toEqual([String(off + frag)]);
       }
     }
     expect(res!.status).toBe(201);

@@ -26,7 +26,12 @@ const BEARER = 'the-fax-api-token-7f3a';
 
 function job(): DeliveryJob {
   const file = memoryFile(randomBytes(40_000), 'scan.pdf');
-  return { jobId: `job-${randomBytes(4).toString('hex')}`, receivedAt: new Date(), fields: { deviceName: 'MFP-3F', faxNumber: '+420123456789' }, files: [file] };
+  return {
+    jobId: `job-${randomBytes(4).toString('hex')}`,
+    receivedAt: new Date(),
+    fields: { deviceName: 'MFP-3F', faxNumber: '+420123456789' },
+    files: [file],
+  };
 }
 
 const context = (secrets: Record<string, string> = {}) => testContext(secrets);
@@ -37,7 +42,8 @@ const forward = (url: string, extra: Record<string, unknown> = {}): HttpForwardO
 const secrets = { 'fax-api-token': BEARER };
 
 /** An HTTPS receiver with the fixture `name` (name.pem, name-key.pem). */
-const receiverWith = (name: string, host?: string) => startReceiver({ tls: { cert: read(`${name}.pem`), key: read(`${name}-key.pem`) }, host });
+const receiverWith = (name: string, host?: string) =>
+  startReceiver({ tls: { cert: read(`${name}.pem`), key: read(`${name}-key.pem`) }, host });
 
 const receivers: Receiver[] = [];
 async function serve(name: string, host?: string): Promise<Receiver> {
@@ -114,7 +120,9 @@ describe("the destination's own CA (tls.ca, tls.caFile, tls.caSecret)", () => {
   it('a secret that holds no PEM certificate is permanent, naming the secret but not its value; nothing sent', async () => {
     const receiver = await serve('other-server');
     const { ctx } = context({ ...secrets, 'fax-api-ca': 'not-a-certificate-s3cr3t' });
-    const err = await httpForwardConnector.deliver(job(), forward(receiver.url, { tls: { caSecret: 'fax-api-ca' } }), ctx).catch((e: unknown) => e);
+    const err = await httpForwardConnector
+      .deliver(job(), forward(receiver.url, { tls: { caSecret: 'fax-api-ca' } }), ctx)
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PermanentDeliveryError);
     expect((err as Error).message).toMatch(/secret 'fax-api-ca' \("tls\.caSecret"\) must be PEM text/);
     expect((err as Error).message).not.toContain('s3cr3t');
@@ -123,7 +131,9 @@ describe("the destination's own CA (tls.ca, tls.caFile, tls.caSecret)", () => {
 
   it("a destination's CA replaces Node's trusted CAs for it: a server of the process-wide test CA is then refused", async () => {
     const receiver = await serve('server');
-    const err = await httpForwardConnector.deliver(job(), forward(receiver.url, { tls: { ca: OTHER_CA } }), context(secrets).ctx).catch((e: unknown) => e);
+    const err = await httpForwardConnector
+      .deliver(job(), forward(receiver.url, { tls: { ca: OTHER_CA } }), context(secrets).ctx)
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PermanentDeliveryError);
     expect((err as Error).message).toContain('issuer "CN=ScanRelay Test CA (test only, do not trust)"');
     expect(receiver.requests).toBe(0);
@@ -143,7 +153,11 @@ describe("the destination's own CA (tls.ca, tls.caFile, tls.caSecret)", () => {
       ['an array', [OTHER_CA], /"tls" must be an object/],
       ['empty', {}, /exactly one of "ca".*"caFile".*"caSecret"/],
       ['two sources', { ca: OTHER_CA, caSecret: 'x' }, /exactly one of/],
-      ['an unknown key', { ca: OTHER_CA, rejectUnauthorized: false }, /"tls" accepts "ca", "caFile" or "caSecret" only, not "rejectUnauthorized"/],
+      [
+        'an unknown key',
+        { ca: OTHER_CA, rejectUnauthorized: false },
+        /"tls" accepts "ca", "caFile" or "caSecret" only, not "rejectUnauthorized"/,
+      ],
       ['ca not a string', { ca: 42 }, /"tls\.ca" must be a non-empty string/],
       ['ca without a certificate', { ca: 'hello' }, /"tls\.ca" must be PEM text with one or more certificates/],
       ['ca that cannot be read', { ca: garbled }, /"tls\.ca": certificate 1 of 1 is not a readable X\.509 certificate/],
@@ -159,7 +173,9 @@ describe("the destination's own CA (tls.ca, tls.caFile, tls.caSecret)", () => {
     });
 
     it('refuses tls on an http:// URL', () => {
-      expect(() => httpForwardConnector.parseOptions({ url: 'http://fax.example.net/api', allowHttp: true, tls: { ca: OTHER_CA } })).toThrow(/"tls" applies to an https:\/\/ "url" only/);
+      expect(() =>
+        httpForwardConnector.parseOptions({ url: 'http://fax.example.net/api', allowHttp: true, tls: { ca: OTHER_CA } }),
+      ).toThrow(/"tls" applies to an https:\/\/ "url" only/);
     });
 
     it('keeps only the certificates of the PEM text', () => {
@@ -173,18 +189,70 @@ describe("the destination's own CA (tls.ca, tls.caFile, tls.caSecret)", () => {
 describe('certificates that fail verification: permanent at once, naming the certificate and why', () => {
   const OTHER_CA_NAME = 'CN=ScanRelay Other Test CA (test only, do not trust)';
   const cases = [
-    { name: 'a self-signed certificate', cert: 'self-signed', ca: undefined, host: '127.0.0.1', code: 'DEPTH_ZERO_SELF_SIGNED_CERT', words: /is self-signed/, subject: 'CN=localhost', issuer: 'CN=localhost', advice: /"tls\.ca", "tls\.caFile" or "tls\.caSecret"/ },
-    { name: 'an unknown CA', cert: 'other-server', ca: undefined, host: '127.0.0.1', code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', words: /not issued by a trusted CA/, subject: 'CN=localhost', issuer: OTHER_CA_NAME, advice: /"tls\.ca"/ },
-    { name: 'an expired certificate', cert: 'expired', ca: OTHER_CA, host: '127.0.0.1', code: 'CERT_HAS_EXPIRED', words: /expired on 2021-01-01/, subject: 'CN=localhost', issuer: OTHER_CA_NAME, advice: /Renew/ },
-    { name: 'the wrong address', cert: 'wrong-host', ca: OTHER_CA, host: '127.0.0.1', code: 'ERR_TLS_CERT_ALTNAME_INVALID', words: /not issued for 127\.0\.0\.1/, subject: 'CN=wrong-host.scanrelay.test', issuer: OTHER_CA_NAME, advice: /"url"/ },
-    { name: 'the wrong host name', cert: 'wrong-host', ca: OTHER_CA, host: 'localhost', code: 'ERR_TLS_CERT_ALTNAME_INVALID', words: /not issued for localhost/, subject: 'CN=wrong-host.scanrelay.test', issuer: OTHER_CA_NAME, advice: /"url"/ },
+    {
+      name: 'a self-signed certificate',
+      cert: 'self-signed',
+      ca: undefined,
+      host: '127.0.0.1',
+      code: 'DEPTH_ZERO_SELF_SIGNED_CERT',
+      words: /is self-signed/,
+      subject: 'CN=localhost',
+      issuer: 'CN=localhost',
+      advice: /"tls\.ca", "tls\.caFile" or "tls\.caSecret"/,
+    },
+    {
+      name: 'an unknown CA',
+      cert: 'other-server',
+      ca: undefined,
+      host: '127.0.0.1',
+      code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+      words: /not issued by a trusted CA/,
+      subject: 'CN=localhost',
+      issuer: OTHER_CA_NAME,
+      advice: /"tls\.ca"/,
+    },
+    {
+      name: 'an expired certificate',
+      cert: 'expired',
+      ca: OTHER_CA,
+      host: '127.0.0.1',
+      code: 'CERT_HAS_EXPIRED',
+      words: /expired on 2021-01-01/,
+      subject: 'CN=localhost',
+      issuer: OTHER_CA_NAME,
+      advice: /Renew/,
+    },
+    {
+      name: 'the wrong address',
+      cert: 'wrong-host',
+      ca: OTHER_CA,
+      host: '127.0.0.1',
+      code: 'ERR_TLS_CERT_ALTNAME_INVALID',
+      words: /not issued for 127\.0\.0\.1/,
+      subject: 'CN=wrong-host.scanrelay.test',
+      issuer: OTHER_CA_NAME,
+      advice: /"url"/,
+    },
+    {
+      name: 'the wrong host name',
+      cert: 'wrong-host',
+      ca: OTHER_CA,
+      host: 'localhost',
+      code: 'ERR_TLS_CERT_ALTNAME_INVALID',
+      words: /not issued for localhost/,
+      subject: 'CN=wrong-host.scanrelay.test',
+      issuer: OTHER_CA_NAME,
+      advice: /"url"/,
+    },
   ];
 
   it.each(cases)('$name ($host): PermanentDeliveryError with $code, subject and issuer; nothing sent', async (c) => {
     const receiver = await serve(c.cert);
     const url = receiver.url.replace('127.0.0.1', c.host);
     const where = `${c.host}:${new URL(url).port}`.replace(/\./g, '\\.');
-    const err = await httpForwardConnector.deliver(job(), forward(url, c.ca ? { tls: { ca: c.ca } } : {}), context(secrets).ctx).catch((e: unknown) => e);
+    const err = await httpForwardConnector
+      .deliver(job(), forward(url, c.ca ? { tls: { ca: c.ca } } : {}), context(secrets).ctx)
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PermanentDeliveryError);
     const message = (err as Error).message;
     expect(message).toMatch(new RegExp(`^HTTP forward to ${where}: the TLS certificate of ${where} was refused: `));

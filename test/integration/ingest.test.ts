@@ -2,7 +2,7 @@
  * The ingest core called directly (and the scan function's handler called directly, as the
  * Functions worker would), with failures injected into real storage.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { HttpRequest, InvocationContext } from '@azure/functions';
@@ -116,7 +116,7 @@ describe('the shared secret', () => {
     ['wrong, sent after the file', 'nope', false],
   ])('%s: 401 and nothing stored', async (_n, value, first) => {
     const before = await counts();
-    await expect(ingestScan(withSecret(value as string | undefined, first as boolean), secured)).rejects.toMatchObject({ status: 401 });
+    await expect(ingestScan(withSecret(value, first), secured)).rejects.toMatchObject({ status: 401 });
     expect(await counts()).toEqual(before);
   });
 
@@ -135,7 +135,10 @@ describe('the shared secret', () => {
 describe('the scan function called as the Functions worker calls it', () => {
   it('answers 200 with the job, and a typed 4xx for bad input', async () => {
     setServices(createServices(loadConfig({ AzureWebJobsStorage: stack.azurite.connectionString, SECRETS_LOCAL_FILE: stack.secretsFile })));
-    const mp = multipart([{ name: 'scanJobID', value: randomUUID() }, { name: 'file1', filename: 'a.pdf', data: pdfBytes() }]);
+    const mp = multipart([
+      { name: 'scanJobID', value: randomUUID() },
+      { name: 'file1', filename: 'a.pdf', data: pdfBytes() },
+    ]);
     const ok = await scan.handler(
       new HttpRequest({
         method: 'POST',
@@ -150,7 +153,12 @@ describe('the scan function called as the Functions worker calls it', () => {
     expect(job?.senderAddress).toBe('203.0.113.9');
 
     const bad = await scan.handler(
-      new HttpRequest({ method: 'POST', url: 'https://scanrelay.example/api/scan', headers: { 'content-type': 'text/plain' }, body: { string: 'hi' } }),
+      new HttpRequest({
+        method: 'POST',
+        url: 'https://scanrelay.example/api/scan',
+        headers: { 'content-type': 'text/plain' },
+        body: { string: 'hi' },
+      }),
       new InvocationContext({ functionName: 'scan', logHandler: () => undefined }),
     );
     expect(bad).toMatchObject({ status: 415, jsonBody: { error: 'unsupported_media_type' } });
@@ -162,12 +170,24 @@ describe('the scan function called as the Functions worker calls it', () => {
     const leaky = new Error('connect ECONNREFUSED 127.0.0.1:10000 AccountKey=c2VjcmV0');
     setServices({
       ...services,
-      ingestDeps: (log) => ({ ...services.ingestDeps(log), scanBlobs: { upload: () => Promise.reject(leaky), deleteJob: async () => undefined } }),
+      ingestDeps: (log) => ({
+        ...services.ingestDeps(log),
+        scanBlobs: { upload: () => Promise.reject(leaky), deleteJob: async () => undefined },
+      }),
     });
     const mp = multipart([{ name: 'file1', filename: 'a.pdf', data: pdfBytes() }]);
     const res = await scan.handler(
-      new HttpRequest({ method: 'POST', url: 'https://scanrelay.example/api/scan', headers: { 'content-type': mp.contentType }, body: { bytes: mp.body } }),
-      new InvocationContext({ functionName: 'scan', invocationId: 'inv-123', logHandler: (_level, ...args) => logged.push(JSON.stringify(args)) }),
+      new HttpRequest({
+        method: 'POST',
+        url: 'https://scanrelay.example/api/scan',
+        headers: { 'content-type': mp.contentType },
+        body: { bytes: mp.body },
+      }),
+      new InvocationContext({
+        functionName: 'scan',
+        invocationId: 'inv-123',
+        logHandler: (_level, ...args) => logged.push(JSON.stringify(args)),
+      }),
     );
     expect(logged.join('\n')).toContain('ECONNREFUSED');
     expect(logged.join('\n')).not.toContain('c2VjcmV0');
@@ -233,11 +253,11 @@ describe('a scanJobID claimed by another request', () => {
     const first = await ingestScan(request(scanJobID, 1), deps());
     // As if the first request died between marking its job stored and completing its claim.
     const claim = (await scanJobs.getClaim(scanJobID))!;
-    await stack.services.storage.clients.table('scanjobkeys').updateEntity(
-      { partitionKey: require('node:crypto').createHash('sha256').update(scanJobID).digest('hex'), rowKey: '', status: 'pending' },
-      'Merge',
-      { etag: claim.etag },
-    );
+    await stack.services.storage.clients
+      .table('scanjobkeys')
+      .updateEntity({ partitionKey: createHash('sha256').update(scanJobID).digest('hex'), rowKey: '', status: 'pending' }, 'Merge', {
+        etag: claim.etag,
+      });
     const before = await counts();
     const retry = await ingestScan(request(scanJobID, 1), deps({ duplicateWaitMs: 0 }));
     expect(retry).toMatchObject({ jobId: first.jobId, duplicate: true });

@@ -29,7 +29,10 @@ const ago = (ms: number) => new Date(Date.now() - ms);
 
 async function blobsOf(jobId: string): Promise<string[]> {
   const names: string[] = [];
-  for await (const b of storage().clients.container('scans').listBlobsFlat({ prefix: `${jobId}/` })) names.push(b.name);
+  for await (const b of storage()
+    .clients.container('scans')
+    .listBlobsFlat({ prefix: `${jobId}/` }))
+    names.push(b.name);
   return names;
 }
 
@@ -93,7 +96,10 @@ describe('sweepIngests', () => {
 
   it('a sweep that fails half-way is finished by the next one', async () => {
     const { jobId } = await deadRequest();
-    const failing: SweepDeps = { ...sweepDeps(), scanBlobs: { deleteJob: async () => Promise.reject(new Error('injected: blob service down')) } };
+    const failing: SweepDeps = {
+      ...sweepDeps(),
+      scanBlobs: { deleteJob: async () => Promise.reject(new Error('injected: blob service down')) },
+    };
     expect(await sweepIngests(failing)).toMatchObject({ failed: 1 });
     expect(await storage().ingestLeases.get(jobId)).toBeDefined();
     // The sweep took the lease for one lease length; once that has run out, the next sweep finishes.

@@ -34,7 +34,10 @@ function secretClient(vaultUrl: string, credential: TokenCredential): SecretClie
 }
 
 /** A raw HTTPS request to the test vault (trusting the test CA through NODE_EXTRA_CA_CERTS). */
-function rawRequest(url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, unknown>; json: any }> {
+function rawRequest(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Record<string, unknown>; json: any }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { headers }, (res) => {
       const chunks: Buffer[] = [];

@@ -5,7 +5,17 @@
  */
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { CONNECTION_TYPES, completeAuthorization, getAccessToken, newKeyRingSecret, refreshConnection, refreshDueConnections, startAuthorization, ReauthorizationRequiredError, type OAuthDeps } from '../../shared/oauth';
+import {
+  CONNECTION_TYPES,
+  completeAuthorization,
+  getAccessToken,
+  newKeyRingSecret,
+  refreshConnection,
+  refreshDueConnections,
+  startAuthorization,
+  ReauthorizationRequiredError,
+  type OAuthDeps,
+} from '../../shared/oauth';
 import { silentLogger } from '../../shared/log';
 import { CONSUMER_TENANT_ID, DEFAULT_USER, startOidcServer, type OidcServer } from '../helpers/oidcServer';
 import { startStack, type TestStack } from '../helpers/env';
@@ -19,14 +29,23 @@ let deps: OAuthDeps;
 
 beforeAll(async () => {
   idp = await startOidcServer({
-    clients: [{ clientId: CLIENT_ID, clientSecret: 'the-client-secret', redirectUris: CONNECTION_TYPES.map((t) => `${BASE}/api/oauth2/client/${t}/authorize-callback`) }],
+    clients: [
+      {
+        clientId: CLIENT_ID,
+        clientSecret: 'the-client-secret',
+        redirectUris: CONNECTION_TYPES.map((t) => `${BASE}/api/oauth2/client/${t}/authorize-callback`),
+      },
+    ],
   });
   stack = await startStack({
     OAUTH_AUTHORITY_HOST: idp.baseUrl,
     OAUTH_CLIENT_ID: CLIENT_ID,
     PUBLIC_BASE_URL: BASE,
   });
-  writeFileSync(stack.secretsFile, JSON.stringify({ 'oauth-client-secret': 'the-client-secret', 'token-encryption-keys': newKeyRingSecret('k1') }));
+  writeFileSync(
+    stack.secretsFile,
+    JSON.stringify({ 'oauth-client-secret': 'the-client-secret', 'token-encryption-keys': newKeyRingSecret('k1') }),
+  );
   deps = stack.services.oauthDeps(silentLogger);
 });
 afterAll(async () => {
@@ -65,7 +84,10 @@ describe('authorize and callback', () => {
     const query = await signIn(id);
     expect(query.code).toBeTruthy();
     const outcome = await completeAuthorization(deps, 'smtpMicrosoft', query);
-    expect(outcome).toMatchObject({ ok: true, connection: { state: 'authorized', account: { upn: 'alice@contoso.example', oid: DEFAULT_USER.oid, tid: DEFAULT_USER.tid } } });
+    expect(outcome).toMatchObject({
+      ok: true,
+      connection: { state: 'authorized', account: { upn: 'alice@contoso.example', oid: DEFAULT_USER.oid, tid: DEFAULT_USER.tid } },
+    });
     expect((await stack.services.storage.connections.get(id))?.grantedScopes).toContain('https://outlook.office.com/SMTP.Send');
 
     const sealed = await storedCache(id);
@@ -98,7 +120,11 @@ describe('authorize and callback', () => {
     expect((await completeAuthorization(deps, 'smtpMicrosoft', first)).ok).toBe(true);
     const second = await signIn(id);
     const outcome = await completeAuthorization(deps, 'smtpMicrosoft', { code: first.code, state: second.state });
-    expect(outcome).toMatchObject({ ok: false, title: 'The identity platform refused the sign-in', message: expect.stringMatching(/AADSTS54005/) });
+    expect(outcome).toMatchObject({
+      ok: false,
+      title: 'The identity platform refused the sign-in',
+      message: expect.stringMatching(/AADSTS54005/),
+    });
     expect(await storedCache(id)).toBeUndefined();
     expect(await stack.services.storage.connections.get(id)).toMatchObject({ state: 'error' });
   });
@@ -163,7 +189,11 @@ describe('refresh', () => {
     expect(failed.nextRefreshAt!.getTime()).toBeGreaterThan(Date.now());
 
     expect(await refreshConnection(deps, failed)).toBe('refreshed');
-    expect(await stack.services.storage.connections.get(id)).toMatchObject({ state: 'authorized', consecutiveFailures: 0, lastError: undefined });
+    expect(await stack.services.storage.connections.get(id)).toMatchObject({
+      state: 'authorized',
+      consecutiveFailures: 0,
+      lastError: undefined,
+    });
   });
 
   it('two refreshes of one connection at once: both succeed, nothing is lost, the stored refresh token is the newest', async () => {
@@ -183,8 +213,11 @@ describe('refresh', () => {
     const id = await authorized();
     const storedRefreshTokens = async () =>
       Object.values(
-        (JSON.parse(await deps.cipher.decrypt((await storedCache(id))!, `tokencache:${id}`)) as { RefreshToken: Record<string, { secret: string }> })
-          .RefreshToken,
+        (
+          JSON.parse(await deps.cipher.decrypt((await storedCache(id))!, `tokencache:${id}`)) as {
+            RefreshToken: Record<string, { secret: string }>;
+          }
+        ).RefreshToken,
       ).map((r) => r.secret);
     const before = await storedRefreshTokens();
     expect(before).toHaveLength(1);

@@ -17,7 +17,13 @@ let host: ScanHost;
 
 beforeAll(async () => {
   idp = await startOidcServer({
-    clients: [{ clientId: CLIENT_ID, clientSecret: 'the-client-secret', redirectUris: CONNECTION_TYPES.map((t) => `${BASE}/api/oauth2/client/${t}/authorize-callback`) }],
+    clients: [
+      {
+        clientId: CLIENT_ID,
+        clientSecret: 'the-client-secret',
+        redirectUris: CONNECTION_TYPES.map((t) => `${BASE}/api/oauth2/client/${t}/authorize-callback`),
+      },
+    ],
   });
   host = await startScanHost({ OAUTH_AUTHORITY_HOST: idp.baseUrl, OAUTH_CLIENT_ID: CLIENT_ID, PUBLIC_BASE_URL: BASE });
   writeFileSync(
@@ -77,7 +83,8 @@ async function authorizeOnHost(id: string, options: { type?: string; loginHint?:
 }
 
 const refreshRequests = () => idp.tokenRequests.filter((r) => r.grant_type === 'refresh_token').length;
-const refreshNow = (id: string, headers: Record<string, string> = admin) => httpRequest(api(`connections/${id}/refresh`), { method: 'POST', headers });
+const refreshNow = (id: string, headers: Record<string, string> = admin) =>
+  httpRequest(api(`connections/${id}/refresh`), { method: 'POST', headers });
 const shown = async (id: string) => (await httpRequest(api(`connections/${id}`), { headers: admin })).json;
 
 describe('connection administration', () => {
@@ -212,14 +219,20 @@ describe('refresh on demand: POST /api/connections/{id}/refresh', () => {
     const before = refreshRequests();
     const res = await refreshNow(id);
     expect(res.status).toBe(200);
-    expect(res.json).toMatchObject({ outcome: 'refreshed', connection: { id, state: 'authorized', consecutiveFailures: 0, lastRefreshAt: expect.any(String) } });
+    expect(res.json).toMatchObject({
+      outcome: 'refreshed',
+      connection: { id, state: 'authorized', consecutiveFailures: 0, lastRefreshAt: expect.any(String) },
+    });
     expect(refreshRequests()).toBe(before + 1);
     for (const rt of idp.issuedRefreshTokens) expect(res.text).not.toContain(rt);
     expect(res.text).not.toContain('eyJ');
 
     idp.consentRevoked = true;
     const revoked = await refreshNow(id);
-    expect(revoked).toMatchObject({ status: 409, json: { error: 'reauthorization_required', message: expect.stringMatching(/AADSTS65001/) } });
+    expect(revoked).toMatchObject({
+      status: 409,
+      json: { error: 'reauthorization_required', message: expect.stringMatching(/AADSTS65001/) },
+    });
     expect(await shown(id)).toMatchObject({ state: 'reauthorization_required' });
 
     // The administrator grants consent again: the stored refresh token works, the connection is back.
@@ -247,7 +260,10 @@ describe('refresh on demand: POST /api/connections/{id}/refresh', () => {
     expect((await refreshNow('refresh-none', {})).status).toBe(401);
     expect(await refreshNow('refresh-none')).toMatchObject({ status: 404, json: { error: 'connection_not_found' } });
     expect((await create({ type: 'oneDrive', displayName: 'Never authorized', id: 'refresh-pending' })).status).toBe(201);
-    expect(await refreshNow('refresh-pending')).toMatchObject({ status: 409, json: { error: 'reauthorization_required', message: expect.stringMatching(/Authorize/) } });
+    expect(await refreshNow('refresh-pending')).toMatchObject({
+      status: 409,
+      json: { error: 'reauthorization_required', message: expect.stringMatching(/Authorize/) },
+    });
     expect(await refreshNow('%2Fx')).toMatchObject({ status: 400, json: { error: 'invalid_id' } });
   });
 });
@@ -375,7 +391,8 @@ describe('sign-in state (oauthstates)', () => {
     return (await stateRows()).find((r) => r.partitionKey === key);
   };
   async function startOnly(id: string) {
-    if ((await httpRequest(api(`connections/${id}`), { headers: admin })).status === 404) await create({ type: 'oneDrive', displayName: id, id });
+    if ((await httpRequest(api(`connections/${id}`), { headers: admin })).status === 404)
+      await create({ type: 'oneDrive', displayName: id, id });
     const start = await httpRequest(`${api(`oauth2/client/${id}/authorize`)}?code=${ADMIN}`);
     expect(start.status).toBe(302);
     return new URL(start.headers.location as string).searchParams;
@@ -396,7 +413,7 @@ describe('sign-in state (oauthstates)', () => {
     }
   });
 
-  it('sends a nonce and refuses an ID token whose nonce is another sign-in\'s', async () => {
+  it("sends a nonce and refuses an ID token whose nonce is another sign-in's", async () => {
     const id = 'nonce-checked';
     expect((await authorizeOnHost(id)).authorizeUrl.searchParams.get('nonce')).toBeTruthy();
     idp.forgeNonce = 'another-sign-in';
@@ -418,7 +435,10 @@ describe('sign-in state (oauthstates)', () => {
     // The timer, at its real time: only what has expired goes.
     const { refreshTokens } = await import('../../functions/refreshTokens');
     const logged: string[] = [];
-    const context = new InvocationContext({ functionName: 'refreshTokens', logHandler: (level, ...args) => logged.push(`${level} ${JSON.stringify(args)}`) });
+    const context = new InvocationContext({
+      functionName: 'refreshTokens',
+      logHandler: (level, ...args) => logged.push(`${level} ${JSON.stringify(args)}`),
+    });
     await host.services.storage.authStates.save('expired-' + abandoned.get('state'), {
       connectionId: 'state-abandoned',
       connectionType: 'oneDrive',
@@ -426,7 +446,10 @@ describe('sign-in state (oauthstates)', () => {
       sealed: 'g1.k1.x.y.z',
       expiresAt: new Date(Date.now() - 1000),
     });
-    await refreshTokens.handler({ isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: { last: '', next: '', lastUpdated: '' } }, context);
+    await refreshTokens.handler(
+      { isPastDue: false, schedule: { adjustForDST: false }, scheduleStatus: { last: '', next: '', lastUpdated: '' } },
+      context,
+    );
     expect(await rowOf('expired-' + abandoned.get('state'))).toBeUndefined();
     expect(await rowOf(abandoned.get('state')!)).toBeDefined();
     expect(logged.some((l) => l.includes('expiredSignIns'))).toBe(true);

@@ -155,7 +155,10 @@ describe('oidcServer with the real MSAL node', () => {
     const { code, verifier } = await signIn(cca);
     const err = await makeCca()
       .acquireTokenByCode({ code, scopes: SCOPES, redirectUri: REDIRECT_URI, codeVerifier: verifier })
-      .then(() => null, (e: unknown) => e);
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
     expect(err).toBeInstanceOf(ServerError);
     expect(err).toMatchObject({ errorCode: 'invalid_grant' });
     expect((err as ServerError).errorMessage).toContain('AADSTS54005');
@@ -167,7 +170,10 @@ describe('oidcServer with the real MSAL node', () => {
     const code = new URL(res.headers.get('location')!).searchParams.get('code')!;
     const wrongVerifier = await cca
       .acquireTokenByCode({ code, scopes: SCOPES, redirectUri: REDIRECT_URI, codeVerifier: 'x'.repeat(43) })
-      .then(() => null, (e: unknown) => e);
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
     expect(wrongVerifier).toMatchObject({ errorCode: 'invalid_grant' });
     expect((wrongVerifier as ServerError).errorMessage).toContain('AADSTS501481');
 
@@ -175,7 +181,10 @@ describe('oidcServer with the real MSAL node', () => {
     const code2 = new URL(second.res.headers.get('location')!).searchParams.get('code')!;
     const wrongRedirect = await cca
       .acquireTokenByCode({ code: code2, scopes: SCOPES, redirectUri: 'https://localhost/other', codeVerifier: second.verifier })
-      .then(() => null, (e: unknown) => e);
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
     expect(wrongRedirect).toMatchObject({ errorCode: 'invalid_grant' });
     expect((wrongRedirect as ServerError).errorMessage).toContain('AADSTS50148');
 
@@ -183,7 +192,10 @@ describe('oidcServer with the real MSAL node', () => {
     const code3 = new URL(third.res.headers.get('location')!).searchParams.get('code')!;
     const wrongSecret = await makeCca('not-the-secret')
       .acquireTokenByCode({ code: code3, scopes: SCOPES, redirectUri: REDIRECT_URI, codeVerifier: third.verifier })
-      .then(() => null, (e: unknown) => e);
+      .then(
+        () => null,
+        (e: unknown) => e,
+      );
     expect(wrongSecret).toMatchObject({ errorCode: 'invalid_client' });
     expect((wrongSecret as ServerError).errorMessage).toContain('AADSTS7000215');
     expect(server.tokenRequests.at(-1)).toMatchObject({ status: 401, error: 'invalid_client' });
@@ -193,9 +205,10 @@ describe('oidcServer with the real MSAL node', () => {
     const cca = makeCca();
     const { result } = await signIn(cca);
     server.revokeRefreshTokens();
-    const err = await cca
-      .acquireTokenSilent({ account: result.account!, scopes: SCOPES, forceRefresh: true })
-      .then(() => null, (e: unknown) => e);
+    const err = await cca.acquireTokenSilent({ account: result.account!, scopes: SCOPES, forceRefresh: true }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     // MSAL node 7.2.3 raises a plain ServerError (not InteractionRequiredAuthError) for
     // invalid_grant without a suberror such as 'bad_token'; the AADSTS text is in errorMessage.
     expect(err).toBeInstanceOf(ServerError);
@@ -208,9 +221,10 @@ describe('oidcServer with the real MSAL node', () => {
     const cca = makeCca();
     const { result } = await signIn(cca);
     server.revokeRefreshTokens({ code: 700082, suberror: 'bad_token' });
-    const err = await cca
-      .acquireTokenSilent({ account: result.account!, scopes: SCOPES, forceRefresh: true })
-      .then(() => null, (e: unknown) => e);
+    const err = await cca.acquireTokenSilent({ account: result.account!, scopes: SCOPES, forceRefresh: true }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(InteractionRequiredAuthError);
     expect(err).toMatchObject({ errorCode: 'invalid_grant', subError: 'bad_token' });
     expect((err as InteractionRequiredAuthError).errorMessage).toContain('AADSTS700082');
@@ -221,15 +235,18 @@ describe('oidcServer with the real MSAL node', () => {
     const { result } = await signIn(cca);
     server.failNextTokenRequests(1, 503);
     const before = server.tokenRequests.length;
-    await expect(cca.acquireTokenSilent({ account: result.account!, scopes: SCOPES, forceRefresh: true })).rejects.toBeInstanceOf(ServerError);
+    await expect(cca.acquireTokenSilent({ account: result.account!, scopes: SCOPES, forceRefresh: true })).rejects.toBeInstanceOf(
+      ServerError,
+    );
     // MSAL does not retry a 5xx token response itself.
     expect(server.tokenRequests.slice(before).map((r) => r.status)).toEqual([503]);
     // But it remembers it: MSAL's throttling cache answers the same request (same client, authority,
     // scopes, account) for the next 60 s (or Retry-After seconds on a 429) with a ServerError whose
     // errorCode is the joined error_codes ('90033'), without asking the server.
-    const throttled = await cca
-      .acquireTokenSilent({ account: result.account!, scopes: SCOPES, forceRefresh: true })
-      .then(() => null, (e: unknown) => e);
+    const throttled = await cca.acquireTokenSilent({ account: result.account!, scopes: SCOPES, forceRefresh: true }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(throttled).toBeInstanceOf(ServerError);
     expect(throttled).toMatchObject({ errorCode: '90033' });
     expect(server.tokenRequests.length).toBe(before + 1);
@@ -271,7 +288,10 @@ describe('oidcServer with the real MSAL node', () => {
   });
 
   test('discovery document and JWKS are served on tenant paths', async () => {
-    const doc = (await (await fetch(`${server.baseUrl}/organizations/v2.0/.well-known/openid-configuration`)).json()) as Record<string, string>;
+    const doc = (await (await fetch(`${server.baseUrl}/organizations/v2.0/.well-known/openid-configuration`)).json()) as Record<
+      string,
+      string
+    >;
     expect(doc).toEqual(JSON.parse(server.authorityMetadata('organizations')));
     expect(doc.issuer).toBe(`${server.baseUrl}/{tenantid}/v2.0`);
     const tenantDoc = JSON.parse(server.authorityMetadata('contoso.example')) as Record<string, string>;
@@ -298,8 +318,13 @@ describe('oidcServer with the real MSAL node', () => {
         method: 'POST',
         headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
         body: new URLSearchParams({
-          grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: REDIRECT_URI, client_info: '1',
-          client_id: DEFAULT_CLIENT.clientId, client_secret: DEFAULT_CLIENT.clientSecret,
+          grant_type: 'authorization_code',
+          code,
+          code_verifier: verifier,
+          redirect_uri: REDIRECT_URI,
+          client_info: '1',
+          client_id: DEFAULT_CLIENT.clientId,
+          client_secret: DEFAULT_CLIENT.clientSecret,
         }),
       })
     ).json()) as { client_info: string };
@@ -307,7 +332,12 @@ describe('oidcServer with the real MSAL node', () => {
   });
 
   test('login_hint signs the hinted account in, except with prompt=select_account (the picker: the hint plays no part)', async () => {
-    const bob = { oid: '00000000-0000-0000-0000-0000000000d5', tid: '72f988bf-0000-4000-8000-000000000001', upn: 'Bob@Contoso.example', name: 'Bob' };
+    const bob = {
+      oid: '00000000-0000-0000-0000-0000000000d5',
+      tid: '72f988bf-0000-4000-8000-000000000001',
+      upn: 'Bob@Contoso.example',
+      name: 'Bob',
+    };
     server.addAccount(bob);
     const hinted = await authorize(makeCca(), SCOPES, REDIRECT_URI, { loginHint: 'bob@contoso.example' });
     expect(new URL(hinted.url).searchParams.get('login_hint')).toBe('bob@contoso.example');
@@ -319,8 +349,15 @@ describe('oidcServer with the real MSAL node', () => {
     expect(server.authorizeRequests.at(-1)!.params.login_hint).toBeUndefined();
     const raw = new URL(`${server.authority('organizations')}/oauth2/v2.0/authorize`);
     raw.search = new URLSearchParams({
-      client_id: DEFAULT_CLIENT.clientId, redirect_uri: REDIRECT_URI, response_type: 'code', scope: 'openid User.Read', state: 's',
-      code_challenge: 'x'.repeat(43), code_challenge_method: 'S256', prompt: 'select_account', login_hint: 'bob@contoso.example',
+      client_id: DEFAULT_CLIENT.clientId,
+      redirect_uri: REDIRECT_URI,
+      response_type: 'code',
+      scope: 'openid User.Read',
+      state: 's',
+      code_challenge: 'x'.repeat(43),
+      code_challenge_method: 'S256',
+      prompt: 'select_account',
+      login_hint: 'bob@contoso.example',
     }).toString();
     expect((await fetch(raw, { redirect: 'manual' })).status).toBe(302);
     expect(server.authorizeRequests.at(-1)).toMatchObject({ signedIn: 'alice@contoso.example' });
@@ -340,24 +377,37 @@ describe('oidcServer with the real MSAL node', () => {
     const cca = makeCca();
     const { result } = await signIn(cca);
     server.consentRevoked = true;
-    const err = await cca.acquireTokenSilent({ account: result.account!, scopes: SCOPES, forceRefresh: true }).then(() => null, (e: unknown) => e);
+    const err = await cca.acquireTokenSilent({ account: result.account!, scopes: SCOPES, forceRefresh: true }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ errorCode: 'invalid_grant', subError: 'consent_required' });
     expect((err as ServerError).errorMessage).toContain('AADSTS65001');
     server.consentRevoked = false;
-    await expect(cca.acquireTokenSilent({ account: result.account!, scopes: SCOPES, forceRefresh: true })).resolves.toMatchObject({ accessToken: expect.any(String) });
+    await expect(cca.acquireTokenSilent({ account: result.account!, scopes: SCOPES, forceRefresh: true })).resolves.toMatchObject({
+      accessToken: expect.any(String),
+    });
   });
 
   test('the nonce of the authorize request comes back in the ID token; forgeNonce replaces it, and MSAL refuses that', async () => {
     const cca = makeCca();
     const { res, verifier } = await authorize(cca, SCOPES, REDIRECT_URI, { nonce: 'the-nonce' });
     const code = new URL(res.headers.get('location')!).searchParams.get('code')!;
-    const result = await cca.acquireTokenByCode({ code, scopes: SCOPES, redirectUri: REDIRECT_URI, codeVerifier: verifier, nonce: 'the-nonce' });
+    const result = await cca.acquireTokenByCode({
+      code,
+      scopes: SCOPES,
+      redirectUri: REDIRECT_URI,
+      codeVerifier: verifier,
+      nonce: 'the-nonce',
+    });
     expect(result.idTokenClaims).toMatchObject({ nonce: 'the-nonce' });
 
     server.forgeNonce = 'another-sign-in';
     const second = await authorize(cca, SCOPES, REDIRECT_URI, { nonce: 'the-nonce' });
     const code2 = new URL(second.res.headers.get('location')!).searchParams.get('code')!;
-    await expect(cca.acquireTokenByCode({ code: code2, scopes: SCOPES, redirectUri: REDIRECT_URI, codeVerifier: second.verifier, nonce: 'the-nonce' })).rejects.toMatchObject({
+    await expect(
+      cca.acquireTokenByCode({ code: code2, scopes: SCOPES, redirectUri: REDIRECT_URI, codeVerifier: second.verifier, nonce: 'the-nonce' }),
+    ).rejects.toMatchObject({
       errorCode: 'nonce_mismatch',
     });
   });
@@ -367,10 +417,15 @@ describe('oidcServer with the real MSAL node', () => {
     const { res, verifier } = await authorize(cca);
     const code = new URL(res.headers.get('location')!).searchParams.get('code')!;
     server.dropNextTokenRequests(1);
-    const err = await cca.acquireTokenByCode({ code, scopes: SCOPES, redirectUri: REDIRECT_URI, codeVerifier: verifier }).then(() => null, (e: unknown) => e);
+    const err = await cca.acquireTokenByCode({ code, scopes: SCOPES, redirectUri: REDIRECT_URI, codeVerifier: verifier }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeTruthy();
     expect(server.tokenRequests.at(-1)).toMatchObject({ error: 'connection_dropped' });
-    await expect(cca.acquireTokenByCode({ code, scopes: SCOPES, redirectUri: REDIRECT_URI, codeVerifier: verifier })).resolves.toMatchObject({ accessToken: expect.any(String) });
+    await expect(
+      cca.acquireTokenByCode({ code, scopes: SCOPES, redirectUri: REDIRECT_URI, codeVerifier: verifier }),
+    ).resolves.toMatchObject({ accessToken: expect.any(String) });
   });
 
   test('tokenLifetimeSeconds sets expires_in of the tokens issued from then on', async () => {
@@ -381,4 +436,3 @@ describe('oidcServer with the real MSAL node', () => {
     expect(exp - iat).toBe(7200);
   });
 });
-

@@ -121,7 +121,10 @@ describe('a valid scan job', () => {
   });
 
   it('accepts a job without scanJobID (no idempotency key) and a chunked body without Content-Length', async () => {
-    const mp = multipart([{ name: 'username', value: 'jdoe' }, { name: 'file1', filename: 'a.pdf', data: pdfBytes() }]);
+    const mp = multipart([
+      { name: 'username', value: 'jdoe' },
+      { name: 'file1', filename: 'a.pdf', data: pdfBytes() },
+    ]);
     const res = await httpRequest(host.scanUrl, {
       method: 'POST',
       headers: { 'content-type': mp.contentType },
@@ -193,11 +196,17 @@ describe('bad input gets a clear 4xx and stores nothing', () => {
       400,
       'malformed_multipart',
     ],
-    ['an empty body', () => postMultipart(host.scanUrl, { contentType: 'multipart/form-data; boundary=abc', body: Buffer.alloc(0) }), 400, 'malformed_multipart'],
+    [
+      'an empty body',
+      () => postMultipart(host.scanUrl, { contentType: 'multipart/form-data; boundary=abc', body: Buffer.alloc(0) }),
+      400,
+      'malformed_multipart',
+    ],
     ['no file part', () => postMultipart(host.scanUrl, multipart(scanFields())), 400, 'no_file'],
     [
       'an empty file',
-      () => postMultipart(host.scanUrl, multipart([...scanFields(), file(), { name: 'file2', filename: 'empty.pdf', data: Buffer.alloc(0) }])),
+      () =>
+        postMultipart(host.scanUrl, multipart([...scanFields(), file(), { name: 'file2', filename: 'empty.pdf', data: Buffer.alloc(0) }])),
       400,
       'empty_file',
     ],
@@ -209,7 +218,8 @@ describe('bad input gets a clear 4xx and stores nothing', () => {
     ],
     [
       'too many fields',
-      () => postMultipart(host.scanUrl, multipart([...scanFields(), ...[1, 2, 3, 4, 5].map((i) => ({ name: `x${i}`, value: 'v' })), file()])),
+      () =>
+        postMultipart(host.scanUrl, multipart([...scanFields(), ...[1, 2, 3, 4, 5].map((i) => ({ name: `x${i}`, value: 'v' })), file()])),
       400,
       'too_many_fields',
     ],
@@ -227,7 +237,11 @@ describe('bad input gets a clear 4xx and stores nothing', () => {
     ],
     [
       'a file over the size limit (after a good one)',
-      () => postMultipart(host.scanUrl, multipart([...scanFields(), file(), { name: 'file2', filename: 'big.pdf', data: pdfBytes(1024 * KiB + 1) }])),
+      () =>
+        postMultipart(
+          host.scanUrl,
+          multipart([...scanFields(), file(), { name: 'file2', filename: 'big.pdf', data: pdfBytes(1024 * KiB + 1) }]),
+        ),
       413,
       'file_too_large',
     ],
@@ -245,7 +259,10 @@ describe('bad input gets a clear 4xx and stores nothing', () => {
     [
       'a chunked body that grows past the request limit',
       () => {
-        const mp = multipart([...scanFields(), ...[1, 2, 3, 4].map((i) => ({ name: `f${i}`, filename: `${i}.pdf`, data: pdfBytes(900 * KiB) }))]);
+        const mp = multipart([
+          ...scanFields(),
+          ...[1, 2, 3, 4].map((i) => ({ name: `f${i}`, filename: `${i}.pdf`, data: pdfBytes(900 * KiB) })),
+        ]);
         return httpRequest(host.scanUrl, { method: 'POST', headers: { 'content-type': mp.contentType }, body: Readable.from([mp.body]) });
       },
       413,

@@ -15,7 +15,13 @@ const SEED = 20261201;
 
 let host: ScanHost;
 beforeAll(async () => {
-  host = await startScanHost({ SCAN_MAX_FILES: '4', SCAN_MAX_FIELDS: '12', SCAN_MAX_FIELD_BYTES: '512', SCAN_MAX_REQUEST_BYTES: String(1024 * 1024), SCAN_MAX_FILE_BYTES: String(512 * 1024) });
+  host = await startScanHost({
+    SCAN_MAX_FILES: '4',
+    SCAN_MAX_FIELDS: '12',
+    SCAN_MAX_FIELD_BYTES: '512',
+    SCAN_MAX_REQUEST_BYTES: String(1024 * 1024),
+    SCAN_MAX_FILE_BYTES: String(512 * 1024),
+  });
 });
 afterAll(async () => {
   await host?.stop();
@@ -38,18 +44,35 @@ function prng(seed: number) {
 }
 type Random = ReturnType<typeof prng>;
 
-const MAGIC = [Buffer.from('%PDF-1.7\n'), Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.from('II*\0'), Buffer.from('MM\0*'), Buffer.alloc(0)];
+const MAGIC = [
+  Buffer.from('%PDF-1.7\n'),
+  Buffer.from([0xff, 0xd8, 0xff, 0xe0]),
+  Buffer.from('II*\0'),
+  Buffer.from('MM\0*'),
+  Buffer.alloc(0),
+];
 
 function validBody(r: Random, n: number): { boundary: string; body: Buffer } {
   const boundary = r.pick(['b', '----WebKitFormBoundary7MA4YWxkTrZu0gW', `------------------------${r.int(1e9)}`, 'x-y_z.(1)']);
   const parts: Buffer[] = [];
-  const field = (name: string, value: string) => parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`));
+  const field = (name: string, value: string) =>
+    parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`));
   field('scanJobID', `fuzz-${SEED}-${n}`);
-  for (let i = 0, k = r.int(4); i < k; i++) field(r.pick(['username', 'userEmail', 'workflowName', `custom_${i}`, 'deviceName']) + (i ? `_${i}` : ''), r.bytes(r.int(40)).toString('base64'));
+  for (let i = 0, k = r.int(4); i < k; i++)
+    field(
+      r.pick(['username', 'userEmail', 'workflowName', `custom_${i}`, 'deviceName']) + (i ? `_${i}` : ''),
+      r.bytes(r.int(40)).toString('base64'),
+    );
   for (let i = 0, k = 1 + r.int(3); i < k; i++) {
     const data = Buffer.concat([r.pick(MAGIC), r.bytes(r.pick([1, 15, 16, 17, 100, 5000, 70_000]))]);
     const type = r.pick(['application/pdf', 'text/plain', 'application/octet-stream', 'image/tiff']);
-    parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file${i}"; filename="scan ${i}.pdf"\r\nContent-Type: ${type}\r\n\r\n`), data, Buffer.from('\r\n'));
+    parts.push(
+      Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="file${i}"; filename="scan ${i}.pdf"\r\nContent-Type: ${type}\r\n\r\n`,
+      ),
+      data,
+      Buffer.from('\r\n'),
+    );
   }
   parts.push(Buffer.from(`--${boundary}--\r\n`));
   return { boundary, body: Buffer.concat(parts) };
@@ -67,7 +90,11 @@ function mutate(r: Random, body: Buffer, boundary: string): Buffer {
   switch (r.int(13)) {
     case 0: // flip a byte
       if (!body.length) return body;
-      return Buffer.concat([body.subarray(0, at), Buffer.from([(body[Math.min(at, body.length - 1)]! ^ (1 + r.int(255))) & 0xff]), body.subarray(at + 1)]);
+      return Buffer.concat([
+        body.subarray(0, at),
+        Buffer.from([(body[Math.min(at, body.length - 1)]! ^ (1 + r.int(255))) & 0xff]),
+        body.subarray(at + 1),
+      ]);
     case 1: // delete a range
       return Buffer.concat([body.subarray(0, at), body.subarray(at + len)]);
     case 2: // insert random bytes
@@ -76,21 +103,28 @@ function mutate(r: Random, body: Buffer, boundary: string): Buffer {
       return Buffer.concat([body.subarray(0, at + len), body.subarray(at, at + len), body.subarray(at + len)]);
     case 4: // truncate
       return body.subarray(0, at);
-    case 5: { // a CRLF becomes a bare LF
+    case 5: {
+      // a CRLF becomes a bare LF
       const o = occurrences('\r\n');
       if (!o.length) return body;
       const i = r.pick(o);
       return Buffer.concat([body.subarray(0, i), body.subarray(i + 1)]);
     }
     case 6: // the boundary and one more character, somewhere
-      return Buffer.concat([body.subarray(0, at), Buffer.from(`\r\n--${boundary}${r.pick(['X', '-', ' ', '\t', '\r', '-x'])}`), body.subarray(at)]);
-    case 7: { // transport padding after a boundary
+      return Buffer.concat([
+        body.subarray(0, at),
+        Buffer.from(`\r\n--${boundary}${r.pick(['X', '-', ' ', '\t', '\r', '-x'])}`),
+        body.subarray(at),
+      ]);
+    case 7: {
+      // transport padding after a boundary
       const o = occurrences(`--${boundary}\r\n`);
       if (!o.length) return body;
       const i = r.pick(o) + boundary.length + 2;
       return Buffer.concat([body.subarray(0, i), Buffer.from(' '.repeat(1 + r.int(4))), body.subarray(i)]);
     }
-    case 8: { // a header line goes
+    case 8: {
+      // a header line goes
       const o = occurrences('Content-');
       if (!o.length) return body;
       const i = r.pick(o);
@@ -98,9 +132,20 @@ function mutate(r: Random, body: Buffer, boundary: string): Buffer {
       return end < 0 ? body : Buffer.concat([body.subarray(0, i), body.subarray(end + 2)]);
     }
     case 9: // another disposition type
-      return Buffer.from(body.toString('latin1').replace('form-data;', r.pick(['attachment;', 'inline;', 'form-data ;', 'FORM-DATA;', ';'])), 'latin1');
+      return Buffer.from(
+        body.toString('latin1').replace('form-data;', r.pick(['attachment;', 'inline;', 'form-data ;', 'FORM-DATA;', ';'])),
+        'latin1',
+      );
     case 10: // a parameter changed
-      return Buffer.from(body.toString('latin1').replace(/name="file\d"/, r.pick(['name=""', 'name', 'name="f"; name="g"', `name="${'n'.repeat(300)}"`, 'name="a\\"b"', 'filename*=UTF-8\'\'%ZZ'])), 'latin1');
+      return Buffer.from(
+        body
+          .toString('latin1')
+          .replace(
+            /name="file\d"/,
+            r.pick(['name=""', 'name', 'name="f"; name="g"', `name="${'n'.repeat(300)}"`, 'name="a\\"b"', "filename*=UTF-8''%ZZ"]),
+          ),
+        'latin1',
+      );
     case 11: // a duplicated scanJobID (a retry in the same body)
       return Buffer.concat([Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="scanJobID"\r\n\r\nsame\r\n`), body]);
     default:
@@ -113,8 +158,13 @@ function send(r: Random, boundary: string, body: Buffer): Promise<RawExchange> {
   const type = r.int(8) === 0 ? `multipart/form-data; boundary="${boundary}"` : `multipart/form-data; boundary=${boundary}`;
   const pieces: Array<Buffer | number> = [];
   const chunked = r.int(2) === 0;
-  pieces.push(postHead(host.scanUrl, chunked ? { 'Content-Type': type, 'Transfer-Encoding': 'chunked' } : { 'Content-Type': type, 'Content-Length': body.length }));
-  for (let at = 0; at < body.length; ) {
+  pieces.push(
+    postHead(
+      host.scanUrl,
+      chunked ? { 'Content-Type': type, 'Transfer-Encoding': 'chunked' } : { 'Content-Type': type, 'Content-Length': body.length },
+    ),
+  );
+  for (let at = 0; at < body.length;) {
     const n = 1 + r.int(r.pick([8, 300, 20_000, 200_000]));
     const piece = body.subarray(at, at + n);
     pieces.push(chunked ? Buffer.concat([Buffer.from(`${piece.length.toString(16)}\r\n`), piece, Buffer.from('\r\n')]) : piece);

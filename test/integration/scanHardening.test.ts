@@ -13,7 +13,10 @@ const MAX_FIELD = 256;
 
 let host: ScanHost;
 beforeAll(async () => {
-  host = await startScanHost({ SCAN_MAX_FIELD_BYTES: String(MAX_FIELD), SCAN_MAX_FILES: '8' }, { minBodyRate: { bytesPerSecond: 240, graceMs: 400 } });
+  host = await startScanHost(
+    { SCAN_MAX_FIELD_BYTES: String(MAX_FIELD), SCAN_MAX_FILES: '8' },
+    { minBodyRate: { bytesPerSecond: 240, graceMs: 400 } },
+  );
 });
 afterAll(async () => {
   await host?.stop();
@@ -28,14 +31,21 @@ function post(body: Buffer, options: { boundary?: string; headers?: Record<strin
   if (options.chunked) {
     const head = postHead(url, { 'Content-Type': type, 'Transfer-Encoding': 'chunked', ...options.headers });
     const chunks = [body.subarray(0, 7), body.subarray(7)].filter((c) => c.length);
-    return rawHttp(url, [head, ...chunks.map((c) => Buffer.concat([Buffer.from(`${c.length.toString(16)}\r\n`), c, Buffer.from('\r\n')])), '0\r\n\r\n']);
+    return rawHttp(url, [
+      head,
+      ...chunks.map((c) => Buffer.concat([Buffer.from(`${c.length.toString(16)}\r\n`), c, Buffer.from('\r\n')])),
+      '0\r\n\r\n',
+    ]);
   }
   return rawHttp(url, [postHead(url, { 'Content-Type': type, 'Content-Length': body.length, ...options.headers }), body]);
 }
 
 /** The issue's part builder: `--b`, a file part named f<i>, `%PDF-1.4\n` and n bytes of 'a'. */
 const part = (i: number, n: number) =>
-  Buffer.concat([Buffer.from(`--b\r\nContent-Disposition: form-data; name="f${i}"; filename="f${i}.pdf"\r\n\r\n%PDF-1.4\n`), Buffer.alloc(n, 'a')]);
+  Buffer.concat([
+    Buffer.from(`--b\r\nContent-Disposition: form-data; name="f${i}"; filename="f${i}.pdf"\r\n\r\n%PDF-1.4\n`),
+    Buffer.alloc(n, 'a'),
+  ]);
 const crlf = Buffer.from('\r\n');
 const text = (name: string, value: string) => Buffer.from(`--b\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`);
 const close = Buffer.from('--b--\r\n');
@@ -69,7 +79,10 @@ describe('1. every request settles, and a truncated one leaves nothing', () => {
   it.each([
     ['10 KB into the third file', Buffer.concat([part(0, 100), crlf, part(1, 100), crlf, part(2, 10_000)])],
     ['1 MiB into the fifth file', Buffer.concat([0, 1, 2, 3].flatMap((i) => [part(i, 64 * KiB), crlf]).concat(part(4, 1024 * KiB)))],
-    ['inside the headers of the fourth part', Buffer.concat([part(0, 100), crlf, part(1, 100), crlf, part(2, 30_000), crlf, Buffer.from('--b\r\nContent-Dispos')])],
+    [
+      'inside the headers of the fourth part',
+      Buffer.concat([part(0, 100), crlf, part(1, 100), crlf, part(2, 30_000), crlf, Buffer.from('--b\r\nContent-Dispos')]),
+    ],
     ['right after a boundary', Buffer.concat([part(0, 100), crlf, part(1, 40_000), crlf, Buffer.from('--b')])],
   ])('a body that ends %s: 400, nothing left', async (_name, body) => {
     await refused(() => post(body), 400, 'malformed_multipart');
@@ -107,7 +120,13 @@ describe('2. a text part without a name', () => {
     ['Content-Disposition: form-data alone', 'form-data'],
     ['name=""', 'form-data; name=""'],
   ])('%s: 400 unnamed_part', async (_n, disposition) => {
-    const body = Buffer.concat([text('username', 'jdoe'), Buffer.from(`--b\r\nContent-Disposition: ${disposition}\r\n\r\nvalue\r\n`), part(0, 100), crlf, close]);
+    const body = Buffer.concat([
+      text('username', 'jdoe'),
+      Buffer.from(`--b\r\nContent-Disposition: ${disposition}\r\n\r\nvalue\r\n`),
+      part(0, 100),
+      crlf,
+      close,
+    ]);
     const message = await refused(() => post(body), 400, 'unnamed_part');
     expect(message).toContain('Part 2');
   });
@@ -121,7 +140,11 @@ describe('3. no file part is dropped silently', () => {
     ['attachment instead of form-data', 'Content-Disposition: attachment; name="file2"; filename="b.pdf"', "part 2 ('file2')"],
     ['an unterminated quoted file name', 'Content-Disposition: form-data; name="file2"; filename="b.pdf', 'part 2'],
     ['a header line without a colon', 'Content-Disposition: form-data; name="file2"; filename="b.pdf"\r\nX-Broken header', 'Part 2'],
-    ['Content-Disposition twice', 'Content-Disposition: form-data; name="file2"; filename="b.pdf"\r\nContent-Disposition: form-data; name="x"', 'Part 2'],
+    [
+      'Content-Disposition twice',
+      'Content-Disposition: form-data; name="file2"; filename="b.pdf"\r\nContent-Disposition: form-data; name="x"',
+      'Part 2',
+    ],
   ])('%s: 400 naming the part', async (_n, headers, named) => {
     const body = Buffer.concat([filePart('Content-Disposition: form-data; name="file1"; filename="a.pdf"'), filePart(headers), close]);
     const message = await refused(() => post(body), 400, 'malformed_multipart');
@@ -131,18 +154,28 @@ describe('3. no file part is dropped silently', () => {
   it.each([
     ['spaces around =', 'form-data; name="file2"; filename = "b.pdf"', 'b.pdf'],
     ['a trailing parameter without a value', 'form-data; name="file2"; filename="b.pdf"; foo', 'b.pdf'],
-    ["raw characters in filename*", "form-data; name=\"file2\"; filename*=UTF-8''a b.pdf", 'a b.pdf'],
+    ['raw characters in filename*', 'form-data; name="file2"; filename*=UTF-8\'\'a b.pdf', 'a b.pdf'],
     ['filename="" (still a file)', 'form-data; name="file2"; filename=""', ''],
   ])('%s: read as meant, and the file is stored', async (_n, disposition, name) => {
     const second = pdfBytes(700);
-    const body = Buffer.concat([filePart('Content-Disposition: form-data; name="file1"; filename="a.pdf"'), filePart(`Content-Disposition: ${disposition}`, second), close]);
+    const body = Buffer.concat([
+      filePart('Content-Disposition: form-data; name="file1"; filename="a.pdf"'),
+      filePart(`Content-Disposition: ${disposition}`, second),
+      close,
+    ]);
     const { res, job } = await stored(() => post(body));
     expect(res.json.files.map((f: { name: string }) => f.name)).toEqual(['a.pdf', name]);
     expect(job.files[1]).toMatchObject({ field: 'file2', size: second.length, sha256: sha256(second) });
   });
 
   it('a part with Content-Transfer-Encoding base64: 400, never stored encoded', async () => {
-    const body = Buffer.concat([filePart('Content-Disposition: form-data; name="file1"; filename="a.pdf"\r\nContent-Transfer-Encoding: base64', Buffer.from(pdfBytes(300).toString('base64'))), close]);
+    const body = Buffer.concat([
+      filePart(
+        'Content-Disposition: form-data; name="file1"; filename="a.pdf"\r\nContent-Transfer-Encoding: base64',
+        Buffer.from(pdfBytes(300).toString('base64')),
+      ),
+      close,
+    ]);
     await refused(() => post(body), 400, 'unsupported_transfer_encoding');
   });
 });
@@ -194,9 +227,16 @@ describe('7. limits, encodings and boundaries', () => {
     await refused(() => post(withField('n'.repeat(201), 'v')), 400, 'field_name_too_long');
   });
 
-  it.each(['gzip', 'deflate', 'br'])('Content-Encoding: %s is refused with 415 (the compressed bytes are never stored as the file)', async (encoding) => {
-    await refused(() => post(withField('username', 'jdoe'), { headers: { 'Content-Encoding': encoding } }), 415, 'unsupported_content_encoding');
-  });
+  it.each(['gzip', 'deflate', 'br'])(
+    'Content-Encoding: %s is refused with 415 (the compressed bytes are never stored as the file)',
+    async (encoding) => {
+      await refused(
+        () => post(withField('username', 'jdoe'), { headers: { 'Content-Encoding': encoding } }),
+        415,
+        'unsupported_content_encoding',
+      );
+    },
+  );
 
   it('Content-Encoding: identity is accepted', async () => {
     await stored(() => post(withField('username', 'jdoe'), { headers: { 'Content-Encoding': 'identity' } }));
@@ -221,17 +261,22 @@ describe('7. limits, encodings and boundaries', () => {
     // A whole first file, then 200 bytes of the second: under 240 bytes/s once the 400 ms grace
     // (this host's) has passed and 2.5 s of waiting have brought the average down.
     const full = Buffer.concat([part(0, 100), crlf, part(1, 50_000), crlf, close]);
-    const res = await rawHttp(
-      host.scanUrl,
-      [postHead(host.scanUrl, { 'Content-Type': 'multipart/form-data; boundary=b', 'Content-Length': full.length }), full.subarray(0, 400)],
-    );
+    const res = await rawHttp(host.scanUrl, [
+      postHead(host.scanUrl, { 'Content-Type': 'multipart/form-data; boundary=b', 'Content-Length': full.length }),
+      full.subarray(0, 400),
+    ]);
     expect({ status: res.status, code: res.json?.error }).toEqual({ status: 400, code: 'request_aborted' });
     expect(res.headers.connection).toBe('close');
     expect(await host.snapshot()).toEqual(before);
   });
 
   it('a field in a charset ScanRelay cannot decode: 400 naming it', async () => {
-    const body = Buffer.concat([Buffer.from('--b\r\nContent-Disposition: form-data; name="username"\r\nContent-Type: text/plain; charset=x-klingon\r\n\r\njdoe\r\n'), part(0, 100), crlf, close]);
+    const body = Buffer.concat([
+      Buffer.from('--b\r\nContent-Disposition: form-data; name="username"\r\nContent-Type: text/plain; charset=x-klingon\r\n\r\njdoe\r\n'),
+      part(0, 100),
+      crlf,
+      close,
+    ]);
     const message = await refused(() => post(body), 400, 'unsupported_charset');
     expect(message).toContain("'username'");
   });

@@ -8,7 +8,17 @@
  */
 import { randomUUID } from 'node:crypto';
 import { startScanHost, type ScanHost } from '../helpers/scanStack';
-import { ENTERPRISE, ERROR, filterQuery, GROUP_SCHEMA, LIST_RESPONSE, newToken, scimClient, USER_SCHEMA, type ScimClient } from '../helpers/scimClient';
+import {
+  ENTERPRISE,
+  ERROR,
+  filterQuery,
+  GROUP_SCHEMA,
+  LIST_RESPONSE,
+  newToken,
+  scimClient,
+  USER_SCHEMA,
+  type ScimClient,
+} from '../helpers/scimClient';
 
 let host: ScanHost;
 let scim: ScimClient;
@@ -62,7 +72,10 @@ describe.each<Dialect>(['default', 'aadOptscim062020'])('Entra provisioning cycl
     const lookup = await scim.get(`/Users${filterQuery(`userName eq "${alice.userName}"`)}`);
     expect(lookup.json).toEqual(emptyList);
 
-    for (const [name, body] of [['alice', alice], ['bob', bob]] as const) {
+    for (const [name, body] of [
+      ['alice', alice],
+      ['bob', bob],
+    ] as const) {
       const res = await scim.post('/Users', body);
       expect(res.status).toBe(201);
       const { id, meta, ...rest } = res.json;
@@ -86,7 +99,12 @@ describe.each<Dialect>(['default', 'aadOptscim062020'])('Entra provisioning cycl
   it('refuses the same userName in another letter case: 409 uniqueness', async () => {
     const res = await scim.post('/Users', { ...entraUser('dup'), userName: alice.userName.toUpperCase() });
     expect(res.status).toBe(409);
-    expect(res.json).toEqual({ schemas: [ERROR], status: '409', scimType: 'uniqueness', detail: expect.stringContaining('already in use') });
+    expect(res.json).toEqual({
+      schemas: [ERROR],
+      status: '409',
+      scimType: 'uniqueness',
+      detail: expect.stringContaining('already in use'),
+    });
   });
 
   it('accepts a second user with the same externalId (externalId is not unique)', async () => {
@@ -101,10 +119,7 @@ describe.each<Dialect>(['default', 'aadOptscim062020'])('Entra provisioning cycl
   });
 
   it('finds users by userName (any case), externalId and work e-mail', async () => {
-    for (const filter of [
-      `userName eq "${alice.userName.toLowerCase()}"`,
-      `emails[type eq "work"].value eq "${alice.emails[0]!.value}"`,
-    ]) {
+    for (const filter of [`userName eq "${alice.userName.toLowerCase()}"`, `emails[type eq "work"].value eq "${alice.emails[0]!.value}"`]) {
       const res = await scim.get(`/Users${filterQuery(filter)}`);
       expect(res.status).toBe(200);
       expect(res.json).toMatchObject({ schemas: [LIST_RESPONSE], totalResults: 1, startIndex: 1, itemsPerPage: 1 });
@@ -113,9 +128,18 @@ describe.each<Dialect>(['default', 'aadOptscim062020'])('Entra provisioning cycl
   });
 
   it('creates a group, and finds it by displayName without members', async () => {
-    const res = await scim.post('/Groups', { schemas: [GROUP_SCHEMA], externalId: randomUUID(), displayName: groupName, meta: { resourceType: 'Group' } });
+    const res = await scim.post('/Groups', {
+      schemas: [GROUP_SCHEMA],
+      externalId: randomUUID(),
+      displayName: groupName,
+      meta: { resourceType: 'Group' },
+    });
     expect(res.status).toBe(201);
-    expect(res.json).toMatchObject({ schemas: [GROUP_SCHEMA], displayName: groupName, meta: { resourceType: 'Group', location: `${scim.base}/Groups/${res.json.id}` } });
+    expect(res.json).toMatchObject({
+      schemas: [GROUP_SCHEMA],
+      displayName: groupName,
+      meta: { resourceType: 'Group', location: `${scim.base}/Groups/${res.json.id}` },
+    });
     ids.group = res.json.id;
     const found = await scim.get(`/Groups${filterQuery(`displayName eq "${groupName}"`, '&excludedAttributes=members')}`);
     expect(found.status).toBe(200);
@@ -126,7 +150,14 @@ describe.each<Dialect>(['default', 'aadOptscim062020'])('Entra provisioning cycl
 
   it('adds members (value array, $ref null): 204, and the group lists them', async () => {
     const res = await scim.patch(`/Groups/${ids.group}`, [
-      { op: op('add'), path: 'members', value: [{ $ref: null, value: ids.alice }, { $ref: null, value: ids.bob }] },
+      {
+        op: op('add'),
+        path: 'members',
+        value: [
+          { $ref: null, value: ids.alice },
+          { $ref: null, value: ids.bob },
+        ],
+      },
     ]);
     expect(res.status).toBe(204);
     expect(res.text).toBe('');
@@ -178,7 +209,9 @@ describe.each<Dialect>(['default', 'aadOptscim062020'])('Entra provisioning cycl
   });
 
   it('takes the manager as [{ value }] too, and removes it', async () => {
-    const set = await scim.patch(`/Users/${ids.bob}`, [{ op: op('replace'), path: `${ENTERPRISE}:manager`, value: [{ value: ids.alice }] }]);
+    const set = await scim.patch(`/Users/${ids.bob}`, [
+      { op: op('replace'), path: `${ENTERPRISE}:manager`, value: [{ value: ids.alice }] },
+    ]);
     expect(set.status).toBe(200);
     expect(set.json[ENTERPRISE].manager).toEqual({ value: ids.alice });
     const removed = await scim.patch(`/Users/${ids.bob}`, [{ op: op('remove'), path: `${ENTERPRISE}:manager` }]);
@@ -218,7 +251,12 @@ describe.each<Dialect>(['default', 'aadOptscim062020'])('Entra provisioning cycl
   });
 
   it('deletes users and the group: 204, then 404', async () => {
-    for (const [path, id] of [['/Users', ids.alice], ['/Users', ids.bob], ['/Users', ids.twin], ['/Groups', ids.group]] as const) {
+    for (const [path, id] of [
+      ['/Users', ids.alice],
+      ['/Users', ids.bob],
+      ['/Users', ids.twin],
+      ['/Groups', ids.group],
+    ] as const) {
       const res = await scim.delete(`${path}/${id}`);
       expect(res.status).toBe(204);
       expect(res.text).toBe('');
@@ -238,7 +276,12 @@ describe('group provisioning as Microsoft documents it for Entra', () => {
 
   it('accepts the create request with the ADSCIM Group schema, and answers with the core schema', async () => {
     const displayName = `ADSCIM ${randomUUID()}`;
-    const res = await scim.post('/Groups', { schemas: [GROUP_SCHEMA, ADSCIM_GROUP], externalId: randomUUID(), displayName, meta: { resourceType: 'Group' } });
+    const res = await scim.post('/Groups', {
+      schemas: [GROUP_SCHEMA, ADSCIM_GROUP],
+      externalId: randomUUID(),
+      displayName,
+      meta: { resourceType: 'Group' },
+    });
     expect(res.status).toBe(201);
     expect(res.json).toMatchObject({ schemas: [GROUP_SCHEMA], displayName });
     const read = await scim.get(`/Groups/${res.json.id}`);
@@ -272,7 +315,9 @@ describe('group provisioning as Microsoft documents it for Entra', () => {
     expect((await scim.get(`/Groups/${other.json.id}`)).json.displayName).toBe(other.json.displayName);
 
     // A group may change the case of its own name; a deleted group's name is free again.
-    expect((await scim.patch(`/Groups/${first.json.id}`, [{ op: 'replace', path: 'displayName', value: name.toLowerCase() }])).status).toBe(204);
+    expect((await scim.patch(`/Groups/${first.json.id}`, [{ op: 'replace', path: 'displayName', value: name.toLowerCase() }])).status).toBe(
+      204,
+    );
     expect((await scim.delete(`/Groups/${first.json.id}`)).status).toBe(204);
     const again = await scim.post('/Groups', { schemas: [GROUP_SCHEMA], displayName: name });
     expect(again.status).toBe(201);

@@ -6,7 +6,18 @@
 import { randomUUID } from 'node:crypto';
 import { httpRequest } from '../helpers/http';
 import { startScanHost, type ScanHost } from '../helpers/scanStack';
-import { ENTERPRISE, ERROR, filterQuery, GROUP_SCHEMA, LIST_RESPONSE, newToken, PATCH_OP, scimClient, USER_SCHEMA, type ScimClient } from '../helpers/scimClient';
+import {
+  ENTERPRISE,
+  ERROR,
+  filterQuery,
+  GROUP_SCHEMA,
+  LIST_RESPONSE,
+  newToken,
+  PATCH_OP,
+  scimClient,
+  USER_SCHEMA,
+  type ScimClient,
+} from '../helpers/scimClient';
 
 let host: ScanHost;
 let token: string;
@@ -36,7 +47,14 @@ function expectError(res: { status: number; json: any }, status: number, scimTyp
 describe('authentication', () => {
   it('answers 401 with a SCIM error and a Bearer challenge when the token is missing or wrong, and changes nothing', async () => {
     const before = await userCount();
-    for (const authorization of [undefined, 'Bearer', `Bearer ${newToken()}`, `Basic ${Buffer.from(`x:${token}`).toString('base64')}`, `Bearer ${token}x`, `Bearer ${token.slice(0, -1)}`]) {
+    for (const authorization of [
+      undefined,
+      'Bearer',
+      `Bearer ${newToken()}`,
+      `Basic ${Buffer.from(`x:${token}`).toString('base64')}`,
+      `Bearer ${token}x`,
+      `Bearer ${token.slice(0, -1)}`,
+    ]) {
       const res = await httpRequest(`${scim.base}/Users`, {
         method: 'POST',
         headers: { 'content-type': 'application/scim+json', ...(authorization ? { authorization } : {}) },
@@ -91,7 +109,12 @@ describe('discovery', () => {
     const spc = await scim.get('/ServiceProviderConfig');
     expect(spc.status).toBe(200);
     expect(spc.headers['content-type']).toMatch(/^application\/scim\+json/);
-    expect(spc.json).toMatchObject({ patch: { supported: true }, bulk: { supported: false }, filter: { supported: true, maxResults: 200 }, etag: { supported: true } });
+    expect(spc.json).toMatchObject({
+      patch: { supported: true },
+      bulk: { supported: false },
+      filter: { supported: true, maxResults: 200 },
+      etag: { supported: true },
+    });
     expect(spc.json.authenticationSchemes[0].type).toBe('oauthbearertoken');
 
     const schemas = await scim.get('/Schemas');
@@ -102,7 +125,11 @@ describe('discovery', () => {
       GROUP_SCHEMA,
     ]);
     const userSchema = await scim.get(`/Schemas/${USER_SCHEMA}`);
-    expect(userSchema.json.attributes.find((a: { name: string }) => a.name === 'userName')).toMatchObject({ uniqueness: 'server', required: true, caseExact: false });
+    expect(userSchema.json.attributes.find((a: { name: string }) => a.name === 'userName')).toMatchObject({
+      uniqueness: 'server',
+      required: true,
+      caseExact: false,
+    });
 
     const types = await scim.get('/ResourceTypes');
     expect(types.json.Resources).toEqual([
@@ -121,7 +148,10 @@ describe('reading', () => {
 
   beforeAll(async () => {
     for (let i = 0; i < 5; i++) {
-      const res = await scim.post('/Users', user(`${prefix}-${i}@contoso.com`, { displayName: `Page ${i}`, name: { givenName: `G${i}`, familyName: 'F' } }));
+      const res = await scim.post(
+        '/Users',
+        user(`${prefix}-${i}@contoso.com`, { displayName: `Page ${i}`, name: { givenName: `G${i}`, familyName: 'F' } }),
+      );
       expect(res.status).toBe(201);
       ids.push(res.json.id);
     }
@@ -210,7 +240,9 @@ describe('reading', () => {
       expect(res.json.detail).toContain(value.split(',').pop()!.slice(0, 20));
     }
     // Attribute notation itself, URNs with their dots included, is fine.
-    expect((await scim.get(`/Users?attributes=${encodeURIComponent(`userName,emails.value,${ENTERPRISE}:department,$ref`)}`)).status).toBe(200);
+    expect((await scim.get(`/Users?attributes=${encodeURIComponent(`userName,emails.value,${ENTERPRISE}:department,$ref`)}`)).status).toBe(
+      200,
+    );
   });
 
   it('answers bad paging parameters with 400 invalidValue', async () => {
@@ -223,7 +255,9 @@ describe('writing', () => {
   it('answers 412 to a stale If-Match and applies a current one', async () => {
     const created = await scim.post('/Users', user(`etag-${randomUUID()}@x`));
     const v1 = created.json.meta.version as string;
-    const changed = await scim.patch(`/Users/${created.json.id}`, [{ op: 'replace', path: 'displayName', value: 'One' }], { 'if-match': v1 });
+    const changed = await scim.patch(`/Users/${created.json.id}`, [{ op: 'replace', path: 'displayName', value: 'One' }], {
+      'if-match': v1,
+    });
     expect(changed.status).toBe(200);
     const v2 = changed.json.meta.version as string;
     expect(v2).not.toBe(v1);
@@ -276,7 +310,11 @@ describe('writing', () => {
   it('refuses bad PATCH requests', async () => {
     const created = await scim.post('/Users', user(`patch-${randomUUID()}@x`));
     const path = `/Users/${created.json.id}`;
-    expectError(await scim.request('PATCH', path, { Operations: [{ op: 'replace', path: 'displayName', value: 'x' }] }), 400, 'invalidSyntax');
+    expectError(
+      await scim.request('PATCH', path, { Operations: [{ op: 'replace', path: 'displayName', value: 'x' }] }),
+      400,
+      'invalidSyntax',
+    );
     expectError(await scim.request('PATCH', path, { schemas: [PATCH_OP], Operations: {} }), 400, 'invalidSyntax');
     expectError(await scim.patch(path, [{ op: 'move', path: 'displayName', value: 'x' }]), 400);
     expectError(await scim.patch(path, [{ op: 'replace', path: 'shoeSize', value: 'x' }]), 400, 'invalidPath');
@@ -291,7 +329,9 @@ describe('writing', () => {
   it('refuses to add a member that does not exist, and adds none of the batch', async () => {
     const group = await scim.post('/Groups', { schemas: [GROUP_SCHEMA], displayName: `G-${randomUUID()}` });
     const member = await scim.post('/Users', user(`m-${randomUUID()}@x`));
-    const res = await scim.patch(`/Groups/${group.json.id}`, [{ op: 'add', path: 'members', value: [{ value: member.json.id }, { value: randomUUID() }] }]);
+    const res = await scim.patch(`/Groups/${group.json.id}`, [
+      { op: 'add', path: 'members', value: [{ value: member.json.id }, { value: randomUUID() }] },
+    ]);
     expectError(res, 400, 'invalidValue');
     expect((await scim.get(`/Groups/${group.json.id}`)).json.members ?? []).toEqual([]);
   });

@@ -14,9 +14,22 @@ import { simpleParser } from 'mailparser';
 import { SMTPServer, type SMTPServerAuthentication, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import { smtpConnector, type SmtpOptions } from '../../shared/delivery/smtp';
 import { MissingVariableError } from '../../shared/delivery/template';
-import { PermanentDeliveryError, TransientDeliveryError, type DeliveryContext, type DeliveryFile, type DeliveryJob } from '../../shared/delivery/types';
+import {
+  PermanentDeliveryError,
+  TransientDeliveryError,
+  type DeliveryContext,
+  type DeliveryFile,
+  type DeliveryJob,
+} from '../../shared/delivery/types';
 import { silentLogger } from '../../shared/log';
-import { CONNECTION_TYPES, completeAuthorization, getAccessToken, newKeyRingSecret, startAuthorization, type OAuthDeps } from '../../shared/oauth';
+import {
+  CONNECTION_TYPES,
+  completeAuthorization,
+  getAccessToken,
+  newKeyRingSecret,
+  startAuthorization,
+  type OAuthDeps,
+} from '../../shared/oauth';
 import { startStack, type TestStack } from '../helpers/env';
 import { DEFAULT_USER, startOidcServer, type OidcServer } from '../helpers/oidcServer';
 
@@ -127,8 +140,12 @@ describe('options', () => {
     const base = { from: 'a@b.example', to: 'c@d.example', subject: 's', body: 'b' };
     const sys = smtpConnector.parseOptions({ ...base, auth: { kind: 'system', host: 'mail.example', port: 465 } });
     expect(sys).toMatchObject({ auth: { secure: true }, maxMessageBytes: 25 * 1024 * 1024 });
-    expect(smtpConnector.parseOptions({ ...base, auth: { kind: 'system', host: 'mail.example', port: 25 } }).auth).toMatchObject({ secure: false });
-    expect(smtpConnector.parseOptions({ ...base, auth: { kind: 'microsoft365', connectionId: 'c1', user: 'scans@contoso.example' } }).auth).toEqual({
+    expect(smtpConnector.parseOptions({ ...base, auth: { kind: 'system', host: 'mail.example', port: 25 } }).auth).toMatchObject({
+      secure: false,
+    });
+    expect(
+      smtpConnector.parseOptions({ ...base, auth: { kind: 'microsoft365', connectionId: 'c1', user: 'scans@contoso.example' } }).auth,
+    ).toEqual({
       kind: 'microsoft365',
       connectionId: 'c1',
       user: 'scans@contoso.example',
@@ -138,11 +155,17 @@ describe('options', () => {
     expect(() => smtpConnector.parseOptions({ ...base })).toThrow(/"auth"/);
     expect(() => smtpConnector.parseOptions({ ...base, auth: { kind: 'other' } })).toThrow(/"auth.kind"/);
     expect(() => smtpConnector.parseOptions({ ...base, auth: { kind: 'system', host: 'mail.example', port: 0 } })).toThrow(/"auth.port"/);
-    expect(() => smtpConnector.parseOptions({ ...base, auth: { kind: 'system', host: 'mail.example', port: 25, user: 'u' } })).toThrow(/"auth.user"/);
+    expect(() => smtpConnector.parseOptions({ ...base, auth: { kind: 'system', host: 'mail.example', port: 25, user: 'u' } })).toThrow(
+      /"auth.user"/,
+    );
     expect(() => smtpConnector.parseOptions({ ...base, auth: { kind: 'microsoft365', connectionId: 'c1' } })).toThrow(/"auth.user"/);
     expect(() => smtpConnector.parseOptions({ ...base, to: '', auth: { kind: 'system', host: 'h', port: 25 } })).toThrow(/"to"/);
-    expect(() => smtpConnector.parseOptions({ ...base, maxMessageBytes: -1, auth: { kind: 'system', host: 'h', port: 25 } })).toThrow(/"maxMessageBytes"/);
-    expect(() => smtpConnector.parseOptions({ ...base, tls: { ca: 'nope' }, auth: { kind: 'system', host: 'h', port: 25 } })).toThrow(/"tls.ca"/);
+    expect(() => smtpConnector.parseOptions({ ...base, maxMessageBytes: -1, auth: { kind: 'system', host: 'h', port: 25 } })).toThrow(
+      /"maxMessageBytes"/,
+    );
+    expect(() => smtpConnector.parseOptions({ ...base, tls: { ca: 'nope' }, auth: { kind: 'system', host: 'h', port: 25 } })).toThrow(
+      /"tls.ca"/,
+    );
   });
 });
 
@@ -161,7 +184,8 @@ describe('system SMTP server', () => {
       authOptional: false,
       authMethods: ['PLAIN'],
       onAuth(auth, _session, callback) {
-        if (auth.method === 'PLAIN' && auth.username === 'scanner' && auth.password === 'pa55word') return callback(null, { user: 'scanner' });
+        if (auth.method === 'PLAIN' && auth.username === 'scanner' && auth.password === 'pa55word')
+          return callback(null, { user: 'scanner' });
         callback(new Error('Invalid credentials'));
       },
     });
@@ -212,10 +236,10 @@ describe('system SMTP server', () => {
   });
 
   it('refuses a wrong password as permanent', async () => {
-    const options = systemOptions(plainOnly.port, { auth: { kind: 'system', host: '127.0.0.1', port: plainOnly.port, user: 'scanner', passwordSecret: 'smtp-password' } });
-    const err = await smtpConnector
-      .deliver(job(FIELDS, []), options, context({ getSecret: async () => 'wrong' }))
-      .catch((e: unknown) => e);
+    const options = systemOptions(plainOnly.port, {
+      auth: { kind: 'system', host: '127.0.0.1', port: plainOnly.port, user: 'scanner', passwordSecret: 'smtp-password' },
+    });
+    const err = await smtpConnector.deliver(job(FIELDS, []), options, context({ getSecret: async () => 'wrong' })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PermanentDeliveryError);
     expect((err as Error).message).toMatch(/535/);
   });
@@ -265,7 +289,9 @@ describe('system SMTP server', () => {
   it('attachments over maxMessageBytes: permanent, before any connection, files never opened', async () => {
     const connections = smtp.connections;
     const files = [memoryFile('a.pdf', randomBytes(600)), memoryFile('b.pdf', randomBytes(600))];
-    const err = await smtpConnector.deliver(job(FIELDS, files), systemOptions(smtp.port, { maxMessageBytes: 1000 }), context()).catch((e: unknown) => e);
+    const err = await smtpConnector
+      .deliver(job(FIELDS, files), systemOptions(smtp.port, { maxMessageBytes: 1000 }), context())
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PermanentDeliveryError);
     expect((err as Error).message).toMatch(/maxMessageBytes/);
     expect((err as Error).message).toMatch(/1000 bytes/);
@@ -275,12 +301,18 @@ describe('system SMTP server', () => {
 
   it('a 550 reply is permanent, a 451 reply transient', async () => {
     const rejected = await smtpConnector
-      .deliver(job({ ...FIELDS, userEmail: 'nobody@contoso.example' }, [memoryFile('a.pdf', randomBytes(1000))]), systemOptions(smtp.port), context())
+      .deliver(
+        job({ ...FIELDS, userEmail: 'nobody@contoso.example' }, [memoryFile('a.pdf', randomBytes(1000))]),
+        systemOptions(smtp.port),
+        context(),
+      )
       .catch((e: unknown) => e);
     expect(rejected).toBeInstanceOf(PermanentDeliveryError);
     expect((rejected as Error).message).toMatch(/550/);
 
-    const busy = await smtpConnector.deliver(job({ ...FIELDS, userEmail: 'busy@contoso.example' }, []), systemOptions(smtp.port), context()).catch((e: unknown) => e);
+    const busy = await smtpConnector
+      .deliver(job({ ...FIELDS, userEmail: 'busy@contoso.example' }, []), systemOptions(smtp.port), context())
+      .catch((e: unknown) => e);
     expect(busy).toBeInstanceOf(TransientDeliveryError);
     expect((busy as Error).message).toMatch(/451/);
   });
@@ -313,12 +345,21 @@ describe('TLS before authentication (system auth)', () => {
   let noTls: TestSmtpServer;
   /** Implicit TLS (SMTPS) from the first byte. */
   let implicitTls: TestSmtpServer;
-  const acceptScanner = (auth: SMTPServerAuthentication, _session: SMTPServerSession, callback: (err: Error | null | undefined, response?: { user: string }) => void) => {
+  const acceptScanner = (
+    auth: SMTPServerAuthentication,
+    _session: SMTPServerSession,
+    callback: (err: Error | null | undefined, response?: { user: string }) => void,
+  ) => {
     if (auth.username === 'scanner' && auth.password === 'pa55word') return callback(null, { user: 'scanner' });
     callback(new Error('Invalid credentials'));
   };
   beforeAll(async () => {
-    noTls = await startSmtp({ disabledCommands: ['STARTTLS'], allowInsecureAuth: true, authMethods: ['PLAIN', 'LOGIN'], onAuth: acceptScanner });
+    noTls = await startSmtp({
+      disabledCommands: ['STARTTLS'],
+      allowInsecureAuth: true,
+      authMethods: ['PLAIN', 'LOGIN'],
+      onAuth: acceptScanner,
+    });
     implicitTls = await startSmtp({ secure: true, authMethods: ['PLAIN'], onAuth: acceptScanner });
   });
   afterAll(async () => {
@@ -331,7 +372,9 @@ describe('TLS before authentication (system auth)', () => {
 
   it('never sends the password to a server that offers no STARTTLS: permanent, no AUTH, nothing sent, the way out named', async () => {
     const before = { auths: noTls.auths.length, messages: noTls.messages.length };
-    const err = await smtpConnector.deliver(job(FIELDS, [memoryFile('a.pdf', randomBytes(1000))]), withPassword(noTls.port), context()).catch((e: unknown) => e);
+    const err = await smtpConnector
+      .deliver(job(FIELDS, [memoryFile('a.pdf', randomBytes(1000))]), withPassword(noTls.port), context())
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PermanentDeliveryError);
     const message = (err as Error).message;
     expect(message).toContain(`127.0.0.1:${noTls.port}`);
@@ -384,13 +427,19 @@ describe('TLS before authentication (system auth)', () => {
 
   it('validates allowPlaintextAuth', () => {
     const base = { from: 'a@b.example', to: 'c@d.example', subject: 's', body: 'b' };
-    const sys = (auth: Record<string, unknown>) => smtpConnector.parseOptions({ ...base, auth: { kind: 'system', host: 'mail.example', port: 587, ...auth } });
+    const sys = (auth: Record<string, unknown>) =>
+      smtpConnector.parseOptions({ ...base, auth: { kind: 'system', host: 'mail.example', port: 587, ...auth } });
     expect(sys({ user: 'u', passwordSecret: 'p' }).auth).toMatchObject({ allowPlaintextAuth: false });
     expect(sys({ user: 'u', passwordSecret: 'p', allowPlaintextAuth: true }).auth).toMatchObject({ allowPlaintextAuth: true });
-    expect(() => sys({ user: 'u', passwordSecret: 'p', allowPlaintextAuth: 'yes' })).toThrow(/"auth\.allowPlaintextAuth" must be true or false/);
+    expect(() => sys({ user: 'u', passwordSecret: 'p', allowPlaintextAuth: 'yes' })).toThrow(
+      /"auth\.allowPlaintextAuth" must be true or false/,
+    );
     expect(() => sys({ allowPlaintextAuth: true })).toThrow(/"auth\.allowPlaintextAuth".*"auth\.user"/);
     expect(() =>
-      smtpConnector.parseOptions({ ...base, auth: { kind: 'microsoft365', connectionId: 'c1', user: 'scans@contoso.example', allowPlaintextAuth: true } }),
+      smtpConnector.parseOptions({
+        ...base,
+        auth: { kind: 'microsoft365', connectionId: 'c1', user: 'scans@contoso.example', allowPlaintextAuth: true },
+      }),
     ).toThrow(/"auth\.allowPlaintextAuth".*microsoft365/);
   });
 });
@@ -399,10 +448,46 @@ describe('certificates that fail verification: permanent at once, naming the cer
   const OTHER_CA = readFileSync(join(TLS_DIR, 'other-ca.pem'), 'utf8');
   const OTHER_CA_NAME = 'CN=ScanRelay Other Test CA (test only, do not trust)';
   const cases = [
-    { name: 'a self-signed certificate', cert: 'self-signed', ca: CA, code: 'DEPTH_ZERO_SELF_SIGNED_CERT', words: /is self-signed/, subject: 'CN=localhost', issuer: 'CN=localhost', advice: /"tls\.ca"/ },
-    { name: 'an unknown CA', cert: 'other-server', ca: CA, code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', words: /not issued by a trusted CA/, subject: 'CN=localhost', issuer: OTHER_CA_NAME, advice: /"tls\.ca"/ },
-    { name: 'an expired certificate', cert: 'expired', ca: OTHER_CA, code: 'CERT_HAS_EXPIRED', words: /expired on 2021-01-01/, subject: 'CN=localhost', issuer: OTHER_CA_NAME, advice: /Renew/ },
-    { name: 'the wrong host name', cert: 'wrong-host', ca: OTHER_CA, code: 'ERR_TLS_CERT_ALTNAME_INVALID', words: /not issued for 127\.0\.0\.1/, subject: 'CN=wrong-host.scanrelay.test', issuer: OTHER_CA_NAME, advice: /"auth\.host"/ },
+    {
+      name: 'a self-signed certificate',
+      cert: 'self-signed',
+      ca: CA,
+      code: 'DEPTH_ZERO_SELF_SIGNED_CERT',
+      words: /is self-signed/,
+      subject: 'CN=localhost',
+      issuer: 'CN=localhost',
+      advice: /"tls\.ca"/,
+    },
+    {
+      name: 'an unknown CA',
+      cert: 'other-server',
+      ca: CA,
+      code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+      words: /not issued by a trusted CA/,
+      subject: 'CN=localhost',
+      issuer: OTHER_CA_NAME,
+      advice: /"tls\.ca"/,
+    },
+    {
+      name: 'an expired certificate',
+      cert: 'expired',
+      ca: OTHER_CA,
+      code: 'CERT_HAS_EXPIRED',
+      words: /expired on 2021-01-01/,
+      subject: 'CN=localhost',
+      issuer: OTHER_CA_NAME,
+      advice: /Renew/,
+    },
+    {
+      name: 'the wrong host name',
+      cert: 'wrong-host',
+      ca: OTHER_CA,
+      code: 'ERR_TLS_CERT_ALTNAME_INVALID',
+      words: /not issued for 127\.0\.0\.1/,
+      subject: 'CN=wrong-host.scanrelay.test',
+      issuer: OTHER_CA_NAME,
+      advice: /"auth\.host"/,
+    },
   ];
   const serve = (cert: string, extra: Partial<SMTPServerOptions> = {}) =>
     startSmtp({
@@ -413,15 +498,22 @@ describe('certificates that fail verification: permanent at once, naming the cer
       ...extra,
     });
   const withPassword = (port: number, ca: string, auth: Record<string, unknown> = {}) =>
-    systemOptions(port, { auth: { kind: 'system', host: '127.0.0.1', port, user: 'scanner', passwordSecret: 'smtp-password', ...auth }, tls: { ca } });
+    systemOptions(port, {
+      auth: { kind: 'system', host: '127.0.0.1', port, user: 'scanner', passwordSecret: 'smtp-password', ...auth },
+      tls: { ca },
+    });
 
   it.each(cases)('$name (STARTTLS): PermanentDeliveryError with $code, subject and issuer; no AUTH, nothing sent', async (c) => {
     const server = await serve(c.cert);
     try {
-      const err = await smtpConnector.deliver(job(FIELDS, [memoryFile('a.pdf', randomBytes(1000))]), withPassword(server.port, c.ca), context()).catch((e: unknown) => e);
+      const err = await smtpConnector
+        .deliver(job(FIELDS, [memoryFile('a.pdf', randomBytes(1000))]), withPassword(server.port, c.ca), context())
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(PermanentDeliveryError);
       const message = (err as Error).message;
-      expect(message).toMatch(new RegExp(`^SMTP delivery to 127\\.0\\.0\\.1:${server.port}: the TLS certificate of 127\\.0\\.0\\.1:${server.port} was refused: `));
+      expect(message).toMatch(
+        new RegExp(`^SMTP delivery to 127\\.0\\.0\\.1:${server.port}: the TLS certificate of 127\\.0\\.0\\.1:${server.port} was refused: `),
+      );
       expect(message).toMatch(c.words);
       expect(message).toContain(`(${c.code})`);
       expect(message).toContain(`subject "${c.subject}"`);
@@ -439,7 +531,9 @@ describe('certificates that fail verification: permanent at once, naming the cer
   it('a self-signed certificate with implicit TLS ("secure": true) is permanent too, naming it', async () => {
     const server = await serve('self-signed', { secure: true });
     try {
-      const err = await smtpConnector.deliver(job(FIELDS, []), withPassword(server.port, CA, { secure: true }), context()).catch((e: unknown) => e);
+      const err = await smtpConnector
+        .deliver(job(FIELDS, []), withPassword(server.port, CA, { secure: true }), context())
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(PermanentDeliveryError);
       expect((err as Error).message).toMatch(/is self-signed.*\(DEPTH_ZERO_SELF_SIGNED_CERT\).*subject "CN=localhost"/);
       expect(server.auths).toEqual([]);
@@ -474,15 +568,29 @@ describe('Microsoft 365 (XOAUTH2 with connection tokens)', () => {
 
   beforeAll(async () => {
     idp = await startOidcServer({
-      clients: [{ clientId: CLIENT_ID, clientSecret: 'the-client-secret', redirectUris: CONNECTION_TYPES.map((t) => `${BASE}/api/oauth2/client/${t}/authorize-callback`) }],
+      clients: [
+        {
+          clientId: CLIENT_ID,
+          clientSecret: 'the-client-secret',
+          redirectUris: CONNECTION_TYPES.map((t) => `${BASE}/api/oauth2/client/${t}/authorize-callback`),
+        },
+      ],
     });
     stack = await startStack({ OAUTH_AUTHORITY_HOST: idp.baseUrl, OAUTH_CLIENT_ID: CLIENT_ID, PUBLIC_BASE_URL: BASE });
-    writeFileSync(stack.secretsFile, JSON.stringify({ 'oauth-client-secret': 'the-client-secret', 'token-encryption-keys': newKeyRingSecret('k1') }));
+    writeFileSync(
+      stack.secretsFile,
+      JSON.stringify({ 'oauth-client-secret': 'the-client-secret', 'token-encryption-keys': newKeyRingSecret('k1') }),
+    );
     deps = stack.services.oauthDeps(silentLogger);
 
     // Authorize a connection as the administrator would (see oauthFlow.test.ts).
     connectionId = randomUUID();
-    await stack.services.storage.connections.create({ id: connectionId, type: 'smtpMicrosoft', tenant: 'organizations', displayName: 'Scans mailbox' });
+    await stack.services.storage.connections.create({
+      id: connectionId,
+      type: 'smtpMicrosoft',
+      tenant: 'organizations',
+      displayName: 'Scans mailbox',
+    });
     const url = await startAuthorization(deps, connectionId, DEFAULT_USER.upn);
     const res = await fetch(url, { redirect: 'manual' });
     const query = Object.fromEntries(new URL(res.headers.get('location')!).searchParams);
@@ -495,12 +603,14 @@ describe('Microsoft 365 (XOAUTH2 with connection tokens)', () => {
         if (!session.secure) return callback(new Error('5.7.0 STARTTLS first'));
         if (auth.method !== 'XOAUTH2' || !auth.accessToken) return callback(new Error('XOAUTH2 only'));
         if (challenge.has(auth.accessToken)) return callback(null, { data: { status: '401', schemes: 'bearer' } });
-        if (refuse.has(auth.accessToken)) return callback(Object.assign(new Error('5.7.3 Authentication unsuccessful'), { responseCode: 535 }));
+        if (refuse.has(auth.accessToken))
+          return callback(Object.assign(new Error('5.7.3 Authentication unsuccessful'), { responseCode: 535 }));
         try {
           const { payload } = idp.verifyJwt(auth.accessToken);
-          const scopes = String(payload.scp ?? '').split(' ');
+          const scopes = (typeof payload.scp === 'string' ? payload.scp : '').split(' ');
           if (!scopes.includes('SMTP.Send')) return callback(new Error('5.7.3 token lacks SMTP.Send'));
-          if (payload.preferred_username !== undefined && payload.preferred_username !== auth.username) return callback(new Error('5.7.3 token of another user'));
+          if (payload.preferred_username !== undefined && payload.preferred_username !== auth.username)
+            return callback(new Error('5.7.3 token of another user'));
           callback(null, { user: auth.username });
         } catch (err) {
           callback(Object.assign(new Error(`5.7.3 ${(err as Error).message}`), { responseCode: 535 }));
@@ -544,7 +654,9 @@ describe('Microsoft 365 (XOAUTH2 with connection tokens)', () => {
     const file = memoryFile('scan.pdf', randomBytes(50_000));
     const result = await smtpConnector.deliver(job(FIELDS, [file]), m365Options(), ctx);
     expect(issued).toHaveLength(1);
-    expect(smtp.auths.slice(before.auths)).toEqual([expect.objectContaining({ method: 'XOAUTH2', username: DEFAULT_USER.upn, accessToken: issued[0] })]);
+    expect(smtp.auths.slice(before.auths)).toEqual([
+      expect.objectContaining({ method: 'XOAUTH2', username: DEFAULT_USER.upn, accessToken: issued[0] }),
+    ]);
     expect(String(idp.verifyJwt(issued[0]!).payload.scp).split(' ')).toContain('SMTP.Send');
     expect(smtp.messages).toHaveLength(before.messages + 1);
     const parsed = await simpleParser(smtp.messages[before.messages]!.raw);
@@ -607,7 +719,10 @@ describe('Microsoft 365 (XOAUTH2 with connection tokens)', () => {
     });
     try {
       const { ctx, issued } = oauthContext();
-      const options = { ...m365Options(), auth: { ...(m365Options().auth as Extract<SmtpOptions['auth'], { kind: 'microsoft365' }>), port: noTls.port } };
+      const options = {
+        ...m365Options(),
+        auth: { ...(m365Options().auth as Extract<SmtpOptions['auth'], { kind: 'microsoft365' }>), port: noTls.port },
+      };
       const err = await smtpConnector.deliver(job(FIELDS, []), options, ctx).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(PermanentDeliveryError);
       expect((err as Error).message).toMatch(/did not start TLS.*the access token was not sent/);
@@ -622,7 +737,14 @@ describe('Microsoft 365 (XOAUTH2 with connection tokens)', () => {
 
   it('a connection that needs reauthorization is permanent', async () => {
     const err = await smtpConnector
-      .deliver(job(FIELDS, []), { ...m365Options(), auth: { ...(m365Options().auth as Extract<SmtpOptions['auth'], { kind: 'microsoft365' }>), connectionId: 'no-such-connection' } }, oauthContext().ctx)
+      .deliver(
+        job(FIELDS, []),
+        {
+          ...m365Options(),
+          auth: { ...(m365Options().auth as Extract<SmtpOptions['auth'], { kind: 'microsoft365' }>), connectionId: 'no-such-connection' },
+        },
+        oauthContext().ctx,
+      )
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PermanentDeliveryError);
   });

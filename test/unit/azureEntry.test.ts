@@ -20,6 +20,8 @@ import { registry } from '../../host/registry';
 
 describe('the Azure Functions entry point', () => {
   beforeAll(() => {
+    // Registers every function with the real `app` as the worker loads package.json's main.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     require('../../host/azure');
   });
 

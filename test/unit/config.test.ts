@@ -283,9 +283,9 @@ describe('secrets', () => {
   it('requires KEY_VAULT_URL when running in Azure (WEBSITE_INSTANCE_ID set)', () => {
     const err = expectRejected({ ...DEV, WEBSITE_INSTANCE_ID: 'a1b2c3' }, 'KEY_VAULT_URL');
     expect(err.message).toMatch(/Azure/);
-    expect(
-      loadConfig({ ...DEV, WEBSITE_INSTANCE_ID: 'a1b2c3', KEY_VAULT_URL: 'https://scanrelay-kv.vault.azure.net' }).secrets.kind,
-    ).toBe('keyVault');
+    expect(loadConfig({ ...DEV, WEBSITE_INSTANCE_ID: 'a1b2c3', KEY_VAULT_URL: 'https://scanrelay-kv.vault.azure.net' }).secrets.kind).toBe(
+      'keyVault',
+    );
   });
 
   it('uses SECRETS_LOCAL_FILE for the local store', () => {

@@ -5,7 +5,13 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { classify, fileShareConnector, type FileShareOptions } from '../../shared/delivery/fileShare';
 import { MissingVariableError } from '../../shared/delivery/template';
-import { PermanentDeliveryError, TransientDeliveryError, type DeliveryContext, type DeliveryFile, type DeliveryJob } from '../../shared/delivery/types';
+import {
+  PermanentDeliveryError,
+  TransientDeliveryError,
+  type DeliveryContext,
+  type DeliveryFile,
+  type DeliveryJob,
+} from '../../shared/delivery/types';
 import { silentLogger } from '../../shared/log';
 
 // The file share connector only logs; the rest of the context is never called.
@@ -95,7 +101,12 @@ describe('fileShare delivery', () => {
     expect(result.remoteId).toBe(`${path.join(dir, 'Scan.pdf')}; ${path.join(dir, 'photo.jpg')}`);
     expect(sha256(await readFile(path.join(dir, 'Scan.pdf')))).toBe(sha256(pdf));
     expect(sha256(await readFile(path.join(dir, 'photo.jpg')))).toBe(sha256(jpeg));
-    expect(await tree(root)).toEqual(['MFP-3rd-floor/', 'MFP-3rd-floor/2021-02-17/', 'MFP-3rd-floor/2021-02-17/Scan.pdf', 'MFP-3rd-floor/2021-02-17/photo.jpg']);
+    expect(await tree(root)).toEqual([
+      'MFP-3rd-floor/',
+      'MFP-3rd-floor/2021-02-17/',
+      'MFP-3rd-floor/2021-02-17/Scan.pdf',
+      'MFP-3rd-floor/2021-02-17/photo.jpg',
+    ]);
   });
 
   it('renders a fileName template with %fileName%, %fileExtension%, %fileIndex% and job fields', async () => {
@@ -139,8 +150,32 @@ describe('fileShare delivery', () => {
       return undefined;
     };
     const hostile = [
-      'a:b', 'q?"*<>|', 'x|y', 'trailing.', 'trailing ', 'dots...', 'both . .', 'CON', 'con', 'Con.txt', 'PRN.pdf', 'aux', 'NUL.tar.gz', 'NUL .pdf',
-      'COM1', 'com9.log', 'LPT1', 'lpt9.pdf', 'COM0', 'LPT¹', 'CLOCK$', 'AUX ', ' prn', 'back\\slash', 'ctl\u0001\u001fchars', `:${'é'.repeat(130)}`,
+      'a:b',
+      'q?"*<>|',
+      'x|y',
+      'trailing.',
+      'trailing ',
+      'dots...',
+      'both . .',
+      'CON',
+      'con',
+      'Con.txt',
+      'PRN.pdf',
+      'aux',
+      'NUL.tar.gz',
+      'NUL .pdf',
+      'COM1',
+      'com9.log',
+      'LPT1',
+      'lpt9.pdf',
+      'COM0',
+      'LPT¹',
+      'CLOCK$',
+      'AUX ',
+      ' prn',
+      'back\\slash',
+      'ctl\u0001\u001fchars',
+      `:${'é'.repeat(130)}`,
     ];
 
     it.each(hostile)('a folder value and a file name %j become valid names', async (value) => {
@@ -153,7 +188,8 @@ describe('fileShare delivery', () => {
         expect(segments).toHaveLength(3);
         for (const s of segments) expect([s, smbProblem(s)]).toEqual([s, undefined]);
       }
-      for (const entry of await tree(root)) for (const s of entry.replace(/\/$/, '').split('/')) expect([s, smbProblem(s)]).toEqual([s, undefined]);
+      for (const entry of await tree(root))
+        for (const s of entry.replace(/\/$/, '').split('/')) expect([s, smbProblem(s)]).toEqual([s, undefined]);
     });
 
     it('replaces forbidden characters with _, drops trailing dots and spaces, and marks reserved names with _', async () => {
@@ -193,14 +229,20 @@ describe('fileShare delivery', () => {
       ['"basePath"', { basePath: '/mounts/scans/%userHome%/nul' }, /"basePath": "nul" is a reserved name/],
       ['"fileName"', { basePath: '/mounts/scans', fileName: '%deviceName%*.pdf' }, /"fileName" must not contain/],
       ['"fileName"', { basePath: '/mounts/scans', fileName: 'aux.pdf' }, /"fileName": "aux\.pdf" is a reserved name/],
-      ['"fileName"', { basePath: '/mounts/scans', fileName: '%deviceName%.' }, /"fileName": "%deviceName%\." must not end with a dot or a space/],
+      [
+        '"fileName"',
+        { basePath: '/mounts/scans', fileName: '%deviceName%.' },
+        /"fileName": "%deviceName%\." must not end with a dot or a space/,
+      ],
     ])('refuses a %s whose own text SMB does not allow', (_name, raw, message) => {
       expect(() => options(raw)).toThrow(message);
     });
 
     it('accepts a root that already exists whatever its name, and text SMB allows', () => {
       expect(options({ basePath: '/mnt/c:/scans/%deviceName%' }).root).toBe(path.resolve('/mnt/c:/scans'));
-      expect(() => options({ basePath: '/mounts/scans', folder: 'Scans #1 (100%)/%deviceName%.d/CONSOLE', fileName: '.%fileName%%fileExtension%' })).not.toThrow();
+      expect(() =>
+        options({ basePath: '/mounts/scans', folder: 'Scans #1 (100%)/%deviceName%.d/CONSOLE', fileName: '.%fileName%%fileExtension%' }),
+      ).not.toThrow();
     });
   });
 
@@ -343,7 +385,11 @@ describe('fileShare delivery', () => {
     expect(r.remoteId!.split('; ').map((p) => path.basename(p))).toEqual(['scan.pdf', 'scan (2).pdf', 'SCAN (3).pdf']);
     const fixed = options({ basePath: root, folder: 'fixed', fileName: '%deviceName%.pdf' });
     const r2 = await deliver(job([file('a.pdf', pdf), file('b.pdf', jpeg), file('c.pdf', pdf)]), fixed);
-    expect(r2.remoteId!.split('; ').map((p) => path.basename(p))).toEqual(['MFP-3rd-floor.pdf', 'MFP-3rd-floor (2).pdf', 'MFP-3rd-floor (3).pdf']);
+    expect(r2.remoteId!.split('; ').map((p) => path.basename(p))).toEqual([
+      'MFP-3rd-floor.pdf',
+      'MFP-3rd-floor (2).pdf',
+      'MFP-3rd-floor (3).pdf',
+    ]);
     expect(sha256(await readFile(path.join(root, 'fixed', 'MFP-3rd-floor (2).pdf')))).toBe(sha256(jpeg));
   });
 
@@ -361,7 +407,9 @@ describe('fileShare delivery', () => {
 
   it('refuses a root or folder that is a file', async () => {
     await writeFile(path.join(root, 'afile'), 'x');
-    await expect(deliver(job([file('x.pdf', pdf)]), options({ basePath: path.join(root, 'afile') }))).rejects.toThrow(PermanentDeliveryError);
+    await expect(deliver(job([file('x.pdf', pdf)]), options({ basePath: path.join(root, 'afile') }))).rejects.toThrow(
+      PermanentDeliveryError,
+    );
     await expect(deliver(job([file('x.pdf', pdf)]), options({ basePath: root, folder: 'afile/sub' }))).rejects.toThrow(/not a folder/);
     expect(await tree(root)).toEqual(['afile']);
   });

@@ -101,9 +101,7 @@ describe('storage account', () => {
     expect(rule.enabled).toBe(true);
     expect(rule.definition.filters.prefixMatch).toEqual(["[format('{0}/', variables('facts').storage.scanContainer)]"]);
     expect(rule.definition.actions.baseBlob.delete.daysAfterCreationGreaterThan).toBe("[parameters('scanRetentionDays')]");
-    expect(moduleTemplate('storage').deployment.properties.parameters.scanRetentionDays.value).toBe(
-      "[parameters('scanRetentionDays')]",
-    );
+    expect(moduleTemplate('storage').deployment.properties.parameters.scanRetentionDays.value).toBe("[parameters('scanRetentionDays')]");
     expect(arm.parameters.scanRetentionDays).toMatchObject({ type: 'int', minValue: 1 });
   });
 });
@@ -145,7 +143,7 @@ describe('function app', () => {
       userAssignedIdentityResourceId: "[parameters('identityId')]",
     });
     const passed = moduleTemplate('functionApp').deployment.properties.parameters;
-    expect(passed.identityId.value).toContain("Microsoft.ManagedIdentity/userAssignedIdentities");
+    expect(passed.identityId.value).toContain('Microsoft.ManagedIdentity/userAssignedIdentities');
     expect(passed.identityClientId.value).toContain('.clientId');
   });
 
@@ -177,14 +175,12 @@ describe('function app', () => {
     const fa = moduleTemplate('functionApp').template;
     const config = one('Microsoft.Web/sites/config').resource;
     expect(config.name).toContain("'appsettings'");
-    expect(config.properties).toBe(
-      "[union(variables('appSettings'), variables('perTypeClientIds'), variables('secretReferences'))]",
-    );
+    expect(config.properties).toBe("[union(variables('appSettings'), variables('perTypeClientIds'), variables('secretReferences'))]");
     expect(fa.variables.secretReferences).toContain("format('@Microsoft.KeyVault(SecretUri={0}secrets/{1}/)', parameters('keyVaultUri')");
     // Setting names that sound secret, and why each one is not.
     const notSecrets: Record<string, string> = {
       KEY_VAULT_URL: 'the vault address',
-      SCAN_SHARED_SECRET_FIELD: "the name of the form field; the secret is in Key Vault",
+      SCAN_SHARED_SECRET_FIELD: 'the name of the form field; the secret is in Key Vault',
       TOKEN_REFRESH_SCHEDULE: 'a schedule',
       TOKEN_REFRESH_MAX_AGE_HOURS: 'a number of hours',
       APPLICATIONINSIGHTS_CONNECTION_STRING: 'only says where to send telemetry: local authentication is disabled',
@@ -241,7 +237,11 @@ describe('role assignments', () => {
           roles: [ROLE.storageBlobDataOwner, ROLE.storageQueueDataContributor, ROLE.storageTableDataContributor],
         },
         { module: 'keyVault', scope: "[resourceId('Microsoft.KeyVault/vaults', parameters('name'))]", roles: [ROLE.keyVaultSecretsUser] },
-        { module: 'monitoring', scope: "[resourceId('Microsoft.Insights/components', parameters('appInsightsName'))]", roles: [ROLE.monitoringMetricsPublisher] },
+        {
+          module: 'monitoring',
+          scope: "[resourceId('Microsoft.Insights/components', parameters('appInsightsName'))]",
+          roles: [ROLE.monitoringMetricsPublisher],
+        },
       ]),
     );
     expect(granted.flatMap((g) => g.roles).sort()).toEqual(
@@ -289,7 +289,7 @@ describe('outputs and secrets', () => {
       ['baseUrl', 'functionAppName', 'keyVaultUrl', 'managedIdentityClientId', 'redirectUris', 'storageAccountName', 'tenantId'].sort(),
     );
     for (const { template } of [{ template: arm }, ...modules(arm).values()]) {
-      for (const [name, output] of Object.entries(template.outputs ?? {}) as Array<[string, any]>) {
+      for (const [name, output] of Object.entries<any>(template.outputs ?? {})) {
         expect(output.type).not.toMatch(/^secure/i);
         // The App Insights connection string is no credential with local authentication disabled.
         if (name !== 'connectionString') expect(name).not.toMatch(/secret|password|key(?!Vault)|token|connectionString/i);

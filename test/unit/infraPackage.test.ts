@@ -17,7 +17,13 @@ beforeEach(() => {
   writeFileSync(join(root, 'package-lock.json'), '{}');
   writeFileSync(
     join(root, 'package.json'),
-    JSON.stringify({ name: 'scanrelay', main: 'dist/host/azure.js', scripts: { build: 'tsc' }, dependencies: { zod: '^4' }, devDependencies: { jest: '^29' } }),
+    JSON.stringify({
+      name: 'scanrelay',
+      main: 'dist/host/azure.js',
+      scripts: { build: 'tsc' },
+      dependencies: { zod: '^4' },
+      devDependencies: { jest: '^29' },
+    }),
   );
 });
 

@@ -10,6 +10,7 @@ import { QueueServiceClient, type QueueClient } from '@azure/storage-queue';
 import { startAzurite, type RunningAzurite } from '../../host/local/azurite';
 import type { QueueFunction, TimerFunction } from '../../host/definitions';
 import { parseSchedule, queueSettings, startTriggers, type QueueSettings, type TriggerRunner } from '../../host/local/triggers';
+import type * as Triggers from '../../host/local/triggers';
 
 /** Local time, as the schedule is matched against local time (month is 1-12 here). */
 const at = (y: number, mo: number, d: number, h: number, mi: number, s: number) => new Date(y, mo - 1, d, h, mi, s);
@@ -176,7 +177,9 @@ describe('queueSettings', () => {
 
   it('reads hours, minutes and seconds of visibilityTimeout and caps batchSize at 32', () => {
     expect(
-      queueSettings(hostJson({ version: '2.0', extensions: { queues: { maxDequeueCount: 2, visibilityTimeout: '01:02:03', batchSize: 64 } } })),
+      queueSettings(
+        hostJson({ version: '2.0', extensions: { queues: { maxDequeueCount: 2, visibilityTimeout: '01:02:03', batchSize: 64 } } }),
+      ),
     ).toEqual({ maxDequeueCount: 2, visibilityTimeoutSeconds: 3723, batchSize: 32, pollIntervalMs: 1000 });
   });
 
@@ -310,7 +313,14 @@ describe('startTriggers with Azurite', () => {
     const release = deferred();
     const started: number[] = [];
     const runner = startTriggers(
-      [{ kind: 'queue', name: 'longWorker', queueName: 'work-long', handler: async (_m, c) => (started.push(Number(c.triggerMetadata?.dequeueCount)), await release.promise) }],
+      [
+        {
+          kind: 'queue',
+          name: 'longWorker',
+          queueName: 'work-long',
+          handler: async (_m, c) => (started.push(Number(c.triggerMetadata?.dequeueCount)), await release.promise),
+        },
+      ],
       queueClient,
       { ...settings, processingVisibilitySeconds: 1 },
       log,
@@ -389,7 +399,7 @@ describe('startTriggers with Azurite', () => {
 });
 
 describe('resolveSchedule', () => {
-  const { resolveSchedule } = jest.requireActual('../../host/local/triggers') as typeof import('../../host/local/triggers');
+  const { resolveSchedule } = jest.requireActual<typeof Triggers>('../../host/local/triggers');
   it('resolves %SETTING% from the environment, and leaves a plain expression alone', () => {
     expect(resolveSchedule('%TOKEN_REFRESH_SCHEDULE%', { TOKEN_REFRESH_SCHEDULE: '0 */5 * * * *' })).toBe('0 */5 * * * *');
     expect(resolveSchedule('0 0 * * * *', {})).toBe('0 0 * * * *');

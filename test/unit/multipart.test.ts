@@ -18,15 +18,28 @@ interface Seen {
 
 async function read(chunks: Buffer[], boundary = 'b', options: Partial<ScanLimits> = {}): Promise<Seen> {
   const seen: Seen = { fields: [], files: [] };
-  await parseMultipart(Readable.from(chunks), `multipart/form-data; boundary=${boundary}`, undefined, { ...limits, ...options }, {
-    onField: (name, value) => void seen.fields.push([name, value]),
-    onFile: async (part: FilePart) => {
-      const parts: Buffer[] = [];
-      for await (const c of part.stream) parts.push(c as Buffer);
-      const all = Buffer.concat(parts);
-      seen.files[part.index] = { field: part.field, filename: part.filename, declaredType: part.declaredType, head: part.head.toString('hex'), sha256: sha256(all), size: all.length };
+  await parseMultipart(
+    Readable.from(chunks),
+    `multipart/form-data; boundary=${boundary}`,
+    undefined,
+    { ...limits, ...options },
+    {
+      onField: (name, value) => void seen.fields.push([name, value]),
+      onFile: async (part: FilePart) => {
+        const parts: Buffer[] = [];
+        for await (const c of part.stream) parts.push(c as Buffer);
+        const all = Buffer.concat(parts);
+        seen.files[part.index] = {
+          field: part.field,
+          filename: part.filename,
+          declaredType: part.declaredType,
+          head: part.head.toString('hex'),
+          sha256: sha256(all),
+          size: all.length,
+        };
+      },
     },
-  });
+  );
   return seen;
 }
 
@@ -46,9 +59,23 @@ const expected: Seen = {
     ['empty', ''],
   ],
   files: [
-    { field: 'file1', filename: 'p.tif', declaredType: 'text/plain', head: tiff.subarray(0, SNIFF_BYTES).toString('hex'), sha256: sha256(tiff), size: tiff.length },
+    {
+      field: 'file1',
+      filename: 'p.tif',
+      declaredType: 'text/plain',
+      head: tiff.subarray(0, SNIFF_BYTES).toString('hex'),
+      sha256: sha256(tiff),
+      size: tiff.length,
+    },
     // '\r\n--bX\r\n--b-\r\n' is content: neither '--bX' nor '--b-\r' ends a delimiter.
-    { field: 'file2', filename: 'x.bin', declaredType: 'application/octet-stream', head: Buffer.from('\r\n--bX\r\n--b-\r\n').toString('hex'), sha256: sha256(Buffer.from('\r\n--bX\r\n--b-\r\n')), size: 14 },
+    {
+      field: 'file2',
+      filename: 'x.bin',
+      declaredType: 'application/octet-stream',
+      head: Buffer.from('\r\n--bX\r\n--b-\r\n').toString('hex'),
+      sha256: sha256(Buffer.from('\r\n--bX\r\n--b-\r\n')),
+      size: 14,
+    },
   ],
 };
 
@@ -69,10 +96,10 @@ describe('the same parts however the body is split', () => {
 
   it('in random pieces (fixed seed)', async () => {
     let seed = 42;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     for (let round = 0; round < 200; round++) {
       const chunks: Buffer[] = [];
-      for (let at = 0; at < body.length; ) {
+      for (let at = 0; at < body.length;) {
         const n = 1 + Math.floor(random() * 24);
         chunks.push(body.subarray(at, at + n));
         at += n;
@@ -108,14 +135,26 @@ describe('the grammar', () => {
   });
 
   it('a field in ISO-8859-1 is decoded from its charset', async () => {
-    const part = Buffer.concat([Buffer.from('--b\r\nContent-Disposition: form-data; name="n"\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\n'), Buffer.from([0xe4]), Buffer.from('\r\n--b--')]);
+    const part = Buffer.concat([
+      Buffer.from('--b\r\nContent-Disposition: form-data; name="n"\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\n'),
+      Buffer.from([0xe4]),
+      Buffer.from('\r\n--b--'),
+    ]);
     expect((await read([part])).fields).toEqual([['n', 'ä']]);
   });
 
   it.each([
-    ['garbage after the boundary', Buffer.from('--b\r\nContent-Disposition: form-data; name="a"\r\n\r\nv\r\n--b  x\r\n--b--'), 'malformed_multipart'],
+    [
+      'garbage after the boundary',
+      Buffer.from('--b\r\nContent-Disposition: form-data; name="a"\r\n\r\nv\r\n--b  x\r\n--b--'),
+      'malformed_multipart',
+    ],
     ['no closing boundary', Buffer.from('--b\r\nContent-Disposition: form-data; name="a"\r\n\r\nv'), 'malformed_multipart'],
-    ['headers over 16 KiB', Buffer.from(`--b\r\nContent-Disposition: form-data; name="a"\r\nX: ${'y'.repeat(17000)}\r\n\r\nv\r\n--b--`), 'malformed_multipart'],
+    [
+      'headers over 16 KiB',
+      Buffer.from(`--b\r\nContent-Disposition: form-data; name="a"\r\nX: ${'y'.repeat(17000)}\r\n\r\nv\r\n--b--`),
+      'malformed_multipart',
+    ],
     ['a parameter given twice', one('Content-Disposition: form-data; name="a"; name="b"'), 'malformed_multipart'],
     ['text after a quoted value', one('Content-Disposition: form-data; name="a"x'), 'malformed_multipart'],
     ['a NUL in a header', one('Content-Disposition: form-data; name="a\0"'), 'malformed_multipart'],
@@ -130,10 +169,16 @@ describe('the grammar', () => {
 
   it('a quoted boundary holding a semicolon', async () => {
     const seen: string[] = [];
-    await parseMultipart(Readable.from([Buffer.from('--a;b\r\nContent-Disposition: form-data; name="x"\r\n\r\n1\r\n--a;b--')]), 'multipart/form-data; boundary="a;b"', undefined, limits, {
-      onField: (n) => void seen.push(n),
-      onFile: async () => undefined,
-    });
+    await parseMultipart(
+      Readable.from([Buffer.from('--a;b\r\nContent-Disposition: form-data; name="x"\r\n\r\n1\r\n--a;b--')]),
+      'multipart/form-data; boundary="a;b"',
+      undefined,
+      limits,
+      {
+        onField: (n) => void seen.push(n),
+        onFile: async () => undefined,
+      },
+    );
     expect(seen).toEqual(['x']);
   });
 
@@ -162,7 +207,14 @@ describe('the grammar', () => {
     const abort = new AbortController();
     const never = new Readable({ read() {} });
     never.push(Buffer.from('--b\r\nContent-Disposition: form-data; name="a"\r\n\r\n'));
-    const outcome = parseMultipart(never, 'multipart/form-data; boundary=b', undefined, limits, { onField: () => undefined, onFile: async () => undefined }, abort.signal);
+    const outcome = parseMultipart(
+      never,
+      'multipart/form-data; boundary=b',
+      undefined,
+      limits,
+      { onField: () => undefined, onFile: async () => undefined },
+      abort.signal,
+    );
     abort.abort(new Error('lease lost'));
     await expect(outcome).rejects.toThrow('lease lost');
   });

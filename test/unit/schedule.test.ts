@@ -23,11 +23,14 @@ describe('nextOccurrence', () => {
     expect(nextOccurrence(expression, from)).toEqual(expected);
   });
 
-  it.each(['0 0 * * * *', '0 */15 * * * *', '15,45 * 10-11 * * *', '0 0 9-17 * * 1-5', '0 0 0 * * Sun'])('%s agrees with the matcher', (expression) => {
-    for (const start of [from, new Date(2026, 10, 23, 10, 59, 59), new Date(2026, 10, 28, 23, 59, 59)]) {
-      expect(nextOccurrence(expression, start)).toEqual(bruteForce(expression, start, 8 * 86_400));
-    }
-  });
+  it.each(['0 0 * * * *', '0 */15 * * * *', '15,45 * 10-11 * * *', '0 0 9-17 * * 1-5', '0 0 0 * * Sun'])(
+    '%s agrees with the matcher',
+    (expression) => {
+      for (const start of [from, new Date(2026, 10, 23, 10, 59, 59), new Date(2026, 10, 28, 23, 59, 59)]) {
+        expect(nextOccurrence(expression, start)).toEqual(bruteForce(expression, start, 8 * 86_400));
+      }
+    },
+  );
 
   it('is strictly after the given time, even on a firing second', () => {
     expect(nextOccurrence('0 0 * * * *', new Date(2026, 10, 23, 11, 0, 0))).toEqual(new Date(2026, 10, 23, 12, 0, 0));

@@ -102,7 +102,10 @@ describe("Entra's compliant dialect (aadOptscim062020)", () => {
   });
 
   test('add emails[type eq "work"].value when there is no work e-mail', () => {
-    const { resource } = userPatch({ op: 'remove', path: 'emails[type eq "work"]' }, { op: 'add', path: 'emails[type eq "work"].value', value: 'new@x' });
+    const { resource } = userPatch(
+      { op: 'remove', path: 'emails[type eq "work"]' },
+      { op: 'add', path: 'emails[type eq "work"].value', value: 'new@x' },
+    );
     expect(resource.emails).toEqual([
       { value: 'babs@jensen.org', type: 'home' },
       { type: 'work', value: 'new@x' },
@@ -123,7 +126,9 @@ describe('manager in its three shapes', () => {
     expect(ent(userPatch({ op: 'replace', path: `${path}.value`, value: 'm9' }).resource)?.manager).toEqual({ value: 'm9' });
   });
   test('manager in a path-less extension object', () => {
-    expect(ent(userPatch({ op: 'replace', value: { [ENTERPRISE_USER_SCHEMA]: { manager: 'm9' } } }).resource)?.manager).toEqual({ value: 'm9' });
+    expect(ent(userPatch({ op: 'replace', value: { [ENTERPRISE_USER_SCHEMA]: { manager: 'm9' } } }).resource)?.manager).toEqual({
+      value: 'm9',
+    });
   });
   test('remove manager; replace with an empty value clears it', () => {
     expect(ent(userPatch({ op: 'Remove', path }).resource)).toEqual({ department: 'Tour Operations' });
@@ -141,13 +146,24 @@ describe('RFC 7644 §3.5.2 semantics', () => {
   });
 
   test('operation keys and paths are case-insensitive', () => {
-    const { resource } = applyPatch(stored(), { SCHEMAS: [PATCH_OP.toUpperCase()], operations: [{ OP: 'replace', PATH: 'NAME.GIVENNAME', VALUE: 'X' }] }, USER_TYPE);
+    const { resource } = applyPatch(
+      stored(),
+      { SCHEMAS: [PATCH_OP.toUpperCase()], operations: [{ OP: 'replace', PATH: 'NAME.GIVENNAME', VALUE: 'X' }] },
+      USER_TYPE,
+    );
     expect(resource.name).toEqual({ givenName: 'X', familyName: 'Jensen' });
   });
 
   test('add to a multi-valued attribute appends, without duplicates; a single object is accepted', () => {
     const { resource } = userPatch(
-      { op: 'add', path: 'emails', value: [{ value: 'babs@jensen.org', type: 'home' }, { value: 'o@x', type: 'other' }] },
+      {
+        op: 'add',
+        path: 'emails',
+        value: [
+          { value: 'babs@jensen.org', type: 'home' },
+          { value: 'o@x', type: 'other' },
+        ],
+      },
       { op: 'add', path: 'phoneNumbers', value: { value: '+1 555', type: 'work' } },
     );
     expect(resource.emails).toHaveLength(3);
@@ -166,38 +182,59 @@ describe('RFC 7644 §3.5.2 semantics', () => {
   });
 
   test('replace of a complex attribute keeps the sub-attributes not given', () => {
-    expect(userPatch({ op: 'replace', path: 'name', value: { givenName: 'B' } }).resource.name).toEqual({ givenName: 'B', familyName: 'Jensen' });
+    expect(userPatch({ op: 'replace', path: 'name', value: { givenName: 'B' } }).resource.name).toEqual({
+      givenName: 'B',
+      familyName: 'Jensen',
+    });
   });
 
   test('add with a value filter merges into the matching value; replace replaces it', () => {
     const added = userPatch({ op: 'add', path: 'emails[type eq "home"]', value: { display: 'Home' } }).resource.emails as unknown[];
     expect(added[1]).toEqual({ value: 'babs@jensen.org', type: 'home', display: 'Home' });
-    const replaced = userPatch({ op: 'replace', path: 'emails[type eq "home"]', value: { value: 'h@x', type: 'home' } }).resource.emails as unknown[];
+    const replaced = userPatch({ op: 'replace', path: 'emails[type eq "home"]', value: { value: 'h@x', type: 'home' } }).resource
+      .emails as unknown[];
     expect(replaced[1]).toEqual({ value: 'h@x', type: 'home' });
   });
 
   test('remove with a value filter; a sub-attribute of the matching values', () => {
-    expect(userPatch({ op: 'remove', path: 'emails[type eq "home"]' }).resource.emails).toEqual([{ value: 'bjensen@example.com', type: 'work', primary: true }]);
-    expect((userPatch({ op: 'remove', path: 'emails[type eq "work"].primary' }).resource.emails as unknown[])[0]).toEqual({ value: 'bjensen@example.com', type: 'work' });
+    expect(userPatch({ op: 'remove', path: 'emails[type eq "home"]' }).resource.emails).toEqual([
+      { value: 'bjensen@example.com', type: 'work', primary: true },
+    ]);
+    expect((userPatch({ op: 'remove', path: 'emails[type eq "work"].primary' }).resource.emails as unknown[])[0]).toEqual({
+      value: 'bjensen@example.com',
+      type: 'work',
+    });
     expect(userPatch({ op: 'remove', path: 'emails[value co "@"]' }).resource).not.toHaveProperty('emails');
   });
 
   test('remove of something missing is a no-op (Entra retries)', () => {
     const before = stored();
-    for (const path of ['emails[type eq "other"]', 'emails[type eq "other"].value', 'nickName', 'phoneNumbers', 'name.middleName', `${ENTERPRISE_USER_SCHEMA}:costCenter`, 'urn:ietf:params:scim:schemas:extension:scanrelay:2.0:User:homeDirectory']) {
+    for (const path of [
+      'emails[type eq "other"]',
+      'emails[type eq "other"].value',
+      'nickName',
+      'phoneNumbers',
+      'name.middleName',
+      `${ENTERPRISE_USER_SCHEMA}:costCenter`,
+      'urn:ietf:params:scim:schemas:extension:scanrelay:2.0:User:homeDirectory',
+    ]) {
       expect(applyPatch(before, patch({ op: 'remove', path }), USER_TYPE).resource).toEqual(before);
     }
   });
 
   test('remove listed values of a multi-valued attribute', () => {
-    expect(userPatch({ op: 'remove', path: 'emails', value: [{ value: 'BABS@jensen.org' }] }).resource.emails).toEqual([{ value: 'bjensen@example.com', type: 'work', primary: true }]);
+    expect(userPatch({ op: 'remove', path: 'emails', value: [{ value: 'BABS@jensen.org' }] }).resource.emails).toEqual([
+      { value: 'bjensen@example.com', type: 'work', primary: true },
+    ]);
   });
 
   test('replace with a filter that matches nothing: noTarget unless the filter names a new value', () => {
     const err = scimError(() => userPatch({ op: 'replace', path: 'emails[value co "nobody"].type', value: 'work' }));
     expect(err.scimType).toBe('noTarget');
     expect(err.message).toMatch(/^Operation 1 \(replace emails\[value co "nobody"\]\.type\): /);
-    expect(scimError(() => userPatch({ op: 'replace', path: 'emails[type eq "x" or type eq "y"].value', value: 'a' })).scimType).toBe('noTarget');
+    expect(scimError(() => userPatch({ op: 'replace', path: 'emails[type eq "x" or type eq "y"].value', value: 'a' })).scimType).toBe(
+      'noTarget',
+    );
     const { resource } = userPatch({ op: 'replace', path: 'emails[type eq "other" and primary eq false]', value: { value: 'o@x' } });
     expect((resource.emails as unknown[])[2]).toEqual({ type: 'other', primary: false, value: 'o@x' });
   });
@@ -209,14 +246,22 @@ describe('RFC 7644 §3.5.2 semantics', () => {
 
   test('a whole extension by its URN', () => {
     expect(userPatch({ op: 'remove', path: ENTERPRISE_USER_SCHEMA }).resource).not.toHaveProperty([ENTERPRISE_USER_SCHEMA]);
-    expect(ent(userPatch({ op: 'replace', path: ENTERPRISE_USER_SCHEMA, value: { division: 'D' } }).resource)).toMatchObject({ division: 'D', department: 'Tour Operations' });
+    expect(ent(userPatch({ op: 'replace', path: ENTERPRISE_USER_SCHEMA, value: { division: 'D' } }).resource)).toMatchObject({
+      division: 'D',
+      department: 'Tour Operations',
+    });
   });
 
   test('operations apply in order, atomically; the input is never modified', () => {
     const before = stored();
     const copy = structuredClone(before);
-    expect(applyPatch(before, patch({ op: 'replace', path: 'title', value: 'A' }, { op: 'replace', path: 'title', value: 'B' }), USER_TYPE).resource.title).toBe('B');
-    expect(() => applyPatch(before, patch({ op: 'replace', path: 'title', value: 'A' }, { op: 'replace', path: 'nope', value: 'B' }), USER_TYPE)).toThrow();
+    expect(
+      applyPatch(before, patch({ op: 'replace', path: 'title', value: 'A' }, { op: 'replace', path: 'title', value: 'B' }), USER_TYPE)
+        .resource.title,
+    ).toBe('B');
+    expect(() =>
+      applyPatch(before, patch({ op: 'replace', path: 'title', value: 'A' }, { op: 'replace', path: 'nope', value: 'B' }), USER_TYPE),
+    ).toThrow();
     expect(before).toEqual(copy);
   });
 
@@ -232,7 +277,16 @@ describe('group members', () => {
   const groupPatch = (...ops: unknown[]) => applyPatch(group(), patch(...ops), GROUP_TYPE);
 
   test('default dialect: Add members with $ref null, Remove members by value array', () => {
-    expect(groupPatch({ op: 'Add', path: 'members', value: [{ $ref: null, value: 'u1' }, { $ref: null, value: 'u2' }] })).toEqual({
+    expect(
+      groupPatch({
+        op: 'Add',
+        path: 'members',
+        value: [
+          { $ref: null, value: 'u1' },
+          { $ref: null, value: 'u2' },
+        ],
+      }),
+    ).toEqual({
       resource: group(),
       members: { add: [{ value: 'u1' }, { value: 'u2' }], remove: [] },
     });
@@ -241,11 +295,18 @@ describe('group members', () => {
 
   test('compliant dialect: remove members[value eq "id"]', () => {
     expect(groupPatch({ op: 'remove', path: 'members[value eq "u1"]' }).members).toEqual({ add: [], remove: ['u1'] });
-    expect(groupPatch({ op: 'remove', path: 'members[value eq "u1" or value eq "u2"]' }).members).toEqual({ add: [], remove: ['u1', 'u2'] });
+    expect(groupPatch({ op: 'remove', path: 'members[value eq "u1" or value eq "u2"]' }).members).toEqual({
+      add: [],
+      remove: ['u1', 'u2'],
+    });
   });
 
   test('replace members = remove all + add; remove members alone = remove all', () => {
-    expect(groupPatch({ op: 'replace', path: 'members', value: [{ value: 'u3', type: 'User' }] }).members).toEqual({ removeAll: true, add: [{ value: 'u3', type: 'User' }], remove: [] });
+    expect(groupPatch({ op: 'replace', path: 'members', value: [{ value: 'u3', type: 'User' }] }).members).toEqual({
+      removeAll: true,
+      add: [{ value: 'u3', type: 'User' }],
+      remove: [],
+    });
     expect(groupPatch({ op: 'remove', path: 'members' }).members).toEqual({ removeAll: true, add: [], remove: [] });
   });
 
@@ -271,7 +332,11 @@ describe('group members', () => {
   });
 
   test('members in the stored resource are never written back', () => {
-    const r = applyPatch({ displayName: 'Ops', members: [{ value: 'u1' }] }, patch({ op: 'replace', path: 'displayName', value: 'X' }), GROUP_TYPE);
+    const r = applyPatch(
+      { displayName: 'Ops', members: [{ value: 'u1' }] },
+      patch({ op: 'replace', path: 'displayName', value: 'X' }),
+      GROUP_TYPE,
+    );
     expect(r.resource).toEqual({ displayName: 'X' });
   });
 
@@ -302,12 +367,20 @@ describe('hostile and malformed PATCH bodies', () => {
     ['null', null, 'invalidSyntax'],
     ['an array', [{ op: 'add' }], 'invalidSyntax'],
     ['no schemas', { Operations: [{ op: 'add', path: 'title', value: 'x' }] }, 'invalidSyntax'],
-    ['wrong schema', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], Operations: [{ op: 'add', path: 'title', value: 'x' }] }, 'invalidSyntax'],
+    [
+      'wrong schema',
+      { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], Operations: [{ op: 'add', path: 'title', value: 'x' }] },
+      'invalidSyntax',
+    ],
     ['schemas a string', { schemas: PATCH_OP, Operations: [{ op: 'add', path: 'title', value: 'x' }] }, 'invalidSyntax'],
     ['Operations missing', { schemas: [PATCH_OP] }, 'invalidSyntax'],
     ['Operations an object', { schemas: [PATCH_OP], Operations: { op: 'add', path: 'title', value: 'x' } }, 'invalidSyntax'],
     ['Operations empty', patch(), 'invalidSyntax'],
-    ['too many operations', patch(...Array.from({ length: PATCH_LIMITS.maxOperations + 1 }, () => ({ op: 'add', path: 'title', value: 'x' }))), 'invalidSyntax'],
+    [
+      'too many operations',
+      patch(...Array.from({ length: PATCH_LIMITS.maxOperations + 1 }, () => ({ op: 'add', path: 'title', value: 'x' }))),
+      'invalidSyntax',
+    ],
     ['operation not an object', patch('add'), 'invalidSyntax'],
     ['operation null', patch(null), 'invalidSyntax'],
     ['unknown op', patch({ op: 'move', path: 'title', value: 'x' }), 'invalidSyntax'],
@@ -322,12 +395,20 @@ describe('hostile and malformed PATCH bodies', () => {
     ['malformed filter path', patch({ op: 'replace', path: 'emails[type eq "work"', value: 'x' }), 'invalidPath'],
     ['unknown path-less key', patch({ op: 'replace', value: { favouriteColour: 'x' } }), 'invalidPath'],
     ['unknown extension key', patch({ op: 'replace', value: { [ENTERPRISE_USER_SCHEMA]: { nope: 1 } } }), 'invalidPath'],
-    ['unknown extension', patch({ op: 'replace', path: 'urn:ietf:params:scim:schemas:extension:custom:2.0:User:x', value: 'x' }), 'invalidPath'],
+    [
+      'unknown extension',
+      patch({ op: 'replace', path: 'urn:ietf:params:scim:schemas:extension:custom:2.0:User:x', value: 'x' }),
+      'invalidPath',
+    ],
     ['readOnly id', patch({ op: 'replace', path: 'id', value: 'x' }), 'mutability'],
     ['readOnly meta', patch({ op: 'replace', path: 'meta.lastModified', value: '2020-01-01T00:00:00Z' }), 'mutability'],
     ['readOnly groups', patch({ op: 'add', path: 'groups', value: [{ value: 'g' }] }), 'mutability'],
     ['remove readOnly id', patch({ op: 'remove', path: 'id' }), 'mutability'],
-    ['readOnly manager.displayName', patch({ op: 'replace', path: `${ENTERPRISE_USER_SCHEMA}:manager.displayName`, value: 'x' }), 'mutability'],
+    [
+      'readOnly manager.displayName',
+      patch({ op: 'replace', path: `${ENTERPRISE_USER_SCHEMA}:manager.displayName`, value: 'x' }),
+      'mutability',
+    ],
     ['active "yes"', patch({ op: 'replace', path: 'active', value: 'yes' }), 'invalidValue'],
     ['title a number', patch({ op: 'replace', path: 'title', value: 5 }), 'invalidValue'],
     ['name a string', patch({ op: 'replace', path: 'name', value: 'A B' }), 'invalidValue'],
@@ -339,10 +420,30 @@ describe('hostile and malformed PATCH bodies', () => {
     ['a long string', patch({ op: 'replace', path: 'title', value: 'x'.repeat(5000) }), 'invalidValue'],
     ['__proto__ path', patch({ op: 'add', path: '__proto__', value: { polluted: true } }), 'invalidPath'],
     ['constructor.prototype path', patch({ op: 'add', path: 'constructor.prototype', value: { polluted: true } }), 'invalidPath'],
-    ['__proto__ path-less key', JSON.parse(`{"schemas":["${PATCH_OP}"],"Operations":[{"op":"add","value":{"__proto__":{"polluted":true}}}]}`), 'invalidPath'],
-    ['__proto__ in a complex value', JSON.parse(`{"schemas":["${PATCH_OP}"],"Operations":[{"op":"replace","path":"name","value":{"__proto__":{"polluted":true}}}]}`), 'invalidSyntax'],
-    ['__proto__ in an element', JSON.parse(`{"schemas":["${PATCH_OP}"],"Operations":[{"op":"add","path":"emails","value":[{"value":"a","__proto__":{"polluted":true}}]}]}`), 'invalidSyntax'],
-    ['__proto__ in an extension value', JSON.parse(`{"schemas":["${PATCH_OP}"],"Operations":[{"op":"replace","path":"${ENTERPRISE_USER_SCHEMA}","value":{"__proto__":{"polluted":true}}}]}`), 'invalidPath'],
+    [
+      '__proto__ path-less key',
+      JSON.parse(`{"schemas":["${PATCH_OP}"],"Operations":[{"op":"add","value":{"__proto__":{"polluted":true}}}]}`),
+      'invalidPath',
+    ],
+    [
+      '__proto__ in a complex value',
+      JSON.parse(`{"schemas":["${PATCH_OP}"],"Operations":[{"op":"replace","path":"name","value":{"__proto__":{"polluted":true}}}]}`),
+      'invalidSyntax',
+    ],
+    [
+      '__proto__ in an element',
+      JSON.parse(
+        `{"schemas":["${PATCH_OP}"],"Operations":[{"op":"add","path":"emails","value":[{"value":"a","__proto__":{"polluted":true}}]}]}`,
+      ),
+      'invalidSyntax',
+    ],
+    [
+      '__proto__ in an extension value',
+      JSON.parse(
+        `{"schemas":["${PATCH_OP}"],"Operations":[{"op":"replace","path":"${ENTERPRISE_USER_SCHEMA}","value":{"__proto__":{"polluted":true}}}]}`,
+      ),
+      'invalidPath',
+    ],
     ['filter injection in a path', patch({ op: 'remove', path: 'emails[value eq "x" or 1 eq 1]' }), 'invalidPath'],
   ])('%s → 400 %s', (_, body, scimType) => {
     const before = stored();

@@ -1,5 +1,12 @@
 import { scimError } from '../helpers/scimError';
-import { normaliseValue, parseAttributeList, project, RESOURCE_LIMITS, validateMembers, validateResource } from '../../shared/scim/resource';
+import {
+  normaliseValue,
+  parseAttributeList,
+  project,
+  RESOURCE_LIMITS,
+  validateMembers,
+  validateResource,
+} from '../../shared/scim/resource';
 import { ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, GROUP_TYPE, SCANRELAY_USER_SCHEMA, USER_SCHEMA, USER_TYPE } from '../../shared/scim/schema';
 
 /** What Entra's provisioning service POSTs to /Users (Microsoft Learn, "Develop and plan provisioning for a SCIM endpoint"). */
@@ -50,7 +57,11 @@ describe('validateResource: users', () => {
   });
 
   test('a fully qualified attribute name at the top level goes into its extension', () => {
-    const { resource } = validateResource({ userName: 'a', [`${ENTERPRISE_USER_SCHEMA}:department`]: 'X', [`${USER_SCHEMA}:title`]: 'T' }, USER_TYPE, 'create');
+    const { resource } = validateResource(
+      { userName: 'a', [`${ENTERPRISE_USER_SCHEMA}:department`]: 'X', [`${USER_SCHEMA}:title`]: 'T' },
+      USER_TYPE,
+      'create',
+    );
     expect(resource).toEqual({ userName: 'a', title: 'T', [ENTERPRISE_USER_SCHEMA]: { department: 'X' } });
   });
 
@@ -68,7 +79,10 @@ describe('validateResource: users', () => {
     [{ value: 'm1' }, { value: 'm1' }],
     [[{ value: 'm1' }], { value: 'm1' }],
     ['m1', { value: 'm1' }],
-    [{ value: 'm1', $ref: '../Users/m1', displayName: 'Ignored (readOnly)' }, { value: 'm1', $ref: '../Users/m1' }],
+    [
+      { value: 'm1', $ref: '../Users/m1', displayName: 'Ignored (readOnly)' },
+      { value: 'm1', $ref: '../Users/m1' },
+    ],
     ['', undefined],
     [[], undefined],
     [null, undefined],
@@ -109,21 +123,41 @@ describe('validateResource: users', () => {
     ['null', null, 'invalidSyntax', 'must be a JSON object'],
     ['unknown attribute', { userName: 'a', foo: 1 }, 'invalidSyntax', 'Unknown attribute "foo"'],
     ['unknown sub-attribute', { userName: 'a', name: { nickname: 'x' } }, 'invalidSyntax', 'Unknown attribute "name.nickname"'],
-    ['unknown extension', { userName: 'a', 'urn:ietf:params:scim:schemas:extension:custom:2.0:User': { x: 1 } }, 'invalidSyntax', 'Unknown schema or attribute'],
-    ['unknown extension attribute', { userName: 'a', [ENTERPRISE_USER_SCHEMA]: { favouriteColour: 'red' } }, 'invalidSyntax', 'Unknown attribute "favouriteColour"'],
+    [
+      'unknown extension',
+      { userName: 'a', 'urn:ietf:params:scim:schemas:extension:custom:2.0:User': { x: 1 } },
+      'invalidSyntax',
+      'Unknown schema or attribute',
+    ],
+    [
+      'unknown extension attribute',
+      { userName: 'a', [ENTERPRISE_USER_SCHEMA]: { favouriteColour: 'red' } },
+      'invalidSyntax',
+      'Unknown attribute "favouriteColour"',
+    ],
     ['unknown schema listed', { schemas: [USER_SCHEMA, 'urn:x'], userName: 'a' }, 'invalidSyntax', 'Unknown schema "urn:x"'],
     ['group schema on a user', { schemas: [GROUP_SCHEMA], userName: 'a' }, 'invalidSyntax', 'Unknown schema'],
     ['schemas without the core schema', { schemas: [ENTERPRISE_USER_SCHEMA], userName: 'a' }, 'invalidSyntax', 'must include'],
     ['schemas not an array', { schemas: USER_SCHEMA, userName: 'a' }, 'invalidSyntax', 'array of schema URNs'],
     ['duplicate names in different case', { userName: 'a', USERNAME: 'b' }, 'invalidSyntax', 'given twice'],
     ['duplicate sub-attributes', { userName: 'a', name: { givenName: 'a', GivenName: 'b' } }, 'invalidSyntax', 'given twice'],
-    ['duplicate via URN', { userName: 'a', [ENTERPRISE_USER_SCHEMA]: { department: 'a' }, [`${ENTERPRISE_USER_SCHEMA}:department`]: 'b' }, 'invalidSyntax', 'given twice'],
+    [
+      'duplicate via URN',
+      { userName: 'a', [ENTERPRISE_USER_SCHEMA]: { department: 'a' }, [`${ENTERPRISE_USER_SCHEMA}:department`]: 'b' },
+      'invalidSyntax',
+      'given twice',
+    ],
     ['missing userName', { active: true }, 'invalidValue', '"userName" is required'],
     ['empty userName', { userName: '' }, 'invalidValue', '"userName" is required'],
     ['blank userName', { userName: '   ' }, 'invalidValue', '"userName" is required'],
     ['null userName', { userName: null }, 'invalidValue', '"userName" is required'],
     ['userName a number', { userName: 42 }, 'invalidValue', 'Attribute "userName" must be a string.'],
-    ['givenName an object', { userName: 'a', name: { givenName: { x: 1 } } }, 'invalidValue', 'Attribute "name.givenName" must be a string.'],
+    [
+      'givenName an object',
+      { userName: 'a', name: { givenName: { x: 1 } } },
+      'invalidValue',
+      'Attribute "name.givenName" must be a string.',
+    ],
     ['name a string', { userName: 'a', name: 'A B' }, 'invalidValue', 'Attribute "name" must be an object'],
     ['active "yes"', { userName: 'a', active: 'yes' }, 'invalidValue', 'must be true or false'],
     ['active 1', { userName: 'a', active: 1 }, 'invalidValue', 'must be true or false'],
@@ -131,17 +165,53 @@ describe('validateResource: users', () => {
     ['emails of strings', { userName: 'a', emails: ['a@b'] }, 'invalidValue', 'must be an object'],
     ['emails with null', { userName: 'a', emails: [null] }, 'invalidValue', 'must be an array of objects'],
     ['emails nested arrays', { userName: 'a', emails: [[{ value: 'a' }]] }, 'invalidValue', 'must be an array of objects'],
-    ['two primaries', { userName: 'a', emails: [{ value: 'a', primary: true }, { value: 'b', primary: 'True' }] }, 'invalidValue', 'primary'],
-    ['too many values', { userName: 'a', emails: Array.from({ length: 101 }, (_, i) => ({ value: `${i}@x` })) }, 'invalidValue', 'at most 100'],
+    [
+      'two primaries',
+      {
+        userName: 'a',
+        emails: [
+          { value: 'a', primary: true },
+          { value: 'b', primary: 'True' },
+        ],
+      },
+      'invalidValue',
+      'primary',
+    ],
+    [
+      'too many values',
+      { userName: 'a', emails: Array.from({ length: 101 }, (_, i) => ({ value: `${i}@x` })) },
+      'invalidValue',
+      'at most 100',
+    ],
     ['a long string', { userName: 'a'.repeat(RESOURCE_LIMITS.maxString + 1) }, 'invalidValue', 'at most 4096'],
     ['an extension not an object', { userName: 'a', [ENTERPRISE_USER_SCHEMA]: 'x' }, 'invalidValue', 'must be an object'],
-    ['two managers', { userName: 'a', [ENTERPRISE_USER_SCHEMA]: { manager: [{ value: 'a' }, { value: 'b' }] } }, 'invalidValue', 'one manager'],
+    [
+      'two managers',
+      { userName: 'a', [ENTERPRISE_USER_SCHEMA]: { manager: [{ value: 'a' }, { value: 'b' }] } },
+      'invalidValue',
+      'one manager',
+    ],
     ['manager a number', { userName: 'a', [ENTERPRISE_USER_SCHEMA]: { manager: 5 } }, 'invalidValue', 'must be an object'],
     ['deep nesting', { userName: 'a', name: { givenName: nest(5000) } }, 'invalidValue', 'must be a string'],
     ['__proto__ key', JSON.parse('{"userName":"a","__proto__":{"polluted":true}}'), 'invalidSyntax', 'Unknown attribute "__proto__"'],
-    ['constructor key', { userName: 'a', constructor: { prototype: { polluted: true } } }, 'invalidSyntax', 'Unknown attribute "constructor"'],
-    ['__proto__ sub-attribute', JSON.parse('{"userName":"a","name":{"__proto__":{"polluted":true}}}'), 'invalidSyntax', 'Unknown attribute "name.__proto__"'],
-    ['prototype in an extension', JSON.parse(`{"userName":"a","${ENTERPRISE_USER_SCHEMA}":{"prototype":{"x":1}}}`), 'invalidSyntax', 'Unknown attribute "prototype"'],
+    [
+      'constructor key',
+      { userName: 'a', constructor: { prototype: { polluted: true } } },
+      'invalidSyntax',
+      'Unknown attribute "constructor"',
+    ],
+    [
+      '__proto__ sub-attribute',
+      JSON.parse('{"userName":"a","name":{"__proto__":{"polluted":true}}}'),
+      'invalidSyntax',
+      'Unknown attribute "name.__proto__"',
+    ],
+    [
+      'prototype in an extension',
+      JSON.parse(`{"userName":"a","${ENTERPRISE_USER_SCHEMA}":{"prototype":{"x":1}}}`),
+      'invalidSyntax',
+      'Unknown attribute "prototype"',
+    ],
   ];
 
   test.each(invalid)('%s → 400', (_, body, scimType, detail) => {
@@ -199,11 +269,21 @@ describe('validateResource: groups', () => {
   test.each<[string, unknown, string, string]>([
     ['no displayName', { members: [] }, 'invalidValue', '"displayName" is required'],
     ['userName on a group', { displayName: 'x', userName: 'a' }, 'invalidSyntax', 'Unknown attribute "userName" for a Group'],
-    ['enterprise extension on a group', { displayName: 'x', [ENTERPRISE_USER_SCHEMA]: { department: 'a' } }, 'invalidSyntax', 'Unknown schema or attribute'],
+    [
+      'enterprise extension on a group',
+      { displayName: 'x', [ENTERPRISE_USER_SCHEMA]: { department: 'a' } },
+      'invalidSyntax',
+      'Unknown schema or attribute',
+    ],
     ['member without value', { displayName: 'x', members: [{ display: 'a' }] }, 'invalidValue', 'needs a "value"'],
     ['member value a number', { displayName: 'x', members: [{ value: 5 }] }, 'invalidValue', 'needs a "value"'],
     ['member a string', { displayName: 'x', members: ['u1'] }, 'invalidValue', 'must be an object'],
-    ['member unknown key', { displayName: 'x', members: [{ value: 'u1', role: 'owner' }] }, 'invalidSyntax', 'Unknown attribute "members.role"'],
+    [
+      'member unknown key',
+      { displayName: 'x', members: [{ value: 'u1', role: 'owner' }] },
+      'invalidSyntax',
+      'Unknown attribute "members.role"',
+    ],
     ['member bad type', { displayName: 'x', members: [{ value: 'u1', type: 'Device' }] }, 'invalidValue', '"User" or "Group"'],
     ['member $ref a number', { displayName: 'x', members: [{ value: 'u1', $ref: 1 }] }, 'invalidValue', 'must be a string'],
     ['members twice', { displayName: 'x', members: [], MEMBERS: [] }, 'invalidSyntax', 'given twice'],
@@ -249,11 +329,24 @@ describe('project', () => {
     ['USERNAME,Active', { schemas: full.schemas, id: 'u1', userName: 'bjensen', active: true }],
     ['name.givenName', { schemas: full.schemas, id: 'u1', name: { givenName: 'Barbara' } }],
     ['emails.value', { schemas: full.schemas, id: 'u1', emails: [{ value: 'b@x' }, { value: 'c@y' }] }],
-    ['emails.value,emails.type', { schemas: full.schemas, id: 'u1', emails: [{ value: 'b@x', type: 'work' }, { value: 'c@y', type: 'home' }] }],
-    ['emails,emails.value', { schemas: full.schemas, id: 'u1', emails: full.emails as unknown[] }],
+    [
+      'emails.value,emails.type',
+      {
+        schemas: full.schemas,
+        id: 'u1',
+        emails: [
+          { value: 'b@x', type: 'work' },
+          { value: 'c@y', type: 'home' },
+        ],
+      },
+    ],
+    ['emails,emails.value', { schemas: full.schemas, id: 'u1', emails: full.emails }],
     [`${ENTERPRISE_USER_SCHEMA}:department`, { schemas: full.schemas, id: 'u1', [ENTERPRISE_USER_SCHEMA]: { department: 'Ops' } }],
-    [ENTERPRISE_USER_SCHEMA, { schemas: full.schemas, id: 'u1', [ENTERPRISE_USER_SCHEMA]: full[ENTERPRISE_USER_SCHEMA] as object }],
-    [`${ENTERPRISE_USER_SCHEMA}:manager.value`, { schemas: full.schemas, id: 'u1', [ENTERPRISE_USER_SCHEMA]: { manager: { value: 'm1' } } }],
+    [ENTERPRISE_USER_SCHEMA, { schemas: full.schemas, id: 'u1', [ENTERPRISE_USER_SCHEMA]: full[ENTERPRISE_USER_SCHEMA] }],
+    [
+      `${ENTERPRISE_USER_SCHEMA}:manager.value`,
+      { schemas: full.schemas, id: 'u1', [ENTERPRISE_USER_SCHEMA]: { manager: { value: 'm1' } } },
+    ],
     ['meta.created', { schemas: full.schemas, id: 'u1', meta: { created: '2024-01-01T00:00:00Z' } }],
     ['password', { schemas: full.schemas, id: 'u1' }],
     ['nope,foo.bar', { schemas: full.schemas, id: 'u1' }],
@@ -279,17 +372,37 @@ describe('project', () => {
   });
 
   test('excluding sub-attributes', () => {
-    const out = project(full, USER_TYPE, { excludedAttributes: ['name.familyName', 'emails.primary', `${ENTERPRISE_USER_SCHEMA}:manager`] });
+    const out = project(full, USER_TYPE, {
+      excludedAttributes: ['name.familyName', 'emails.primary', `${ENTERPRISE_USER_SCHEMA}:manager`],
+    });
     expect(out.name).toEqual({ givenName: 'Barbara' });
-    expect(out.emails).toEqual([{ value: 'b@x', type: 'work' }, { value: 'c@y', type: 'home' }]);
+    expect(out.emails).toEqual([
+      { value: 'b@x', type: 'work' },
+      { value: 'c@y', type: 'home' },
+    ]);
     expect(out[ENTERPRISE_USER_SCHEMA]).toEqual({ department: 'Ops', employeeNumber: '7' });
   });
 
   test('groups: excludedAttributes=members (Entra) and attributes=displayName', () => {
-    const g = { schemas: [GROUP_SCHEMA], id: 'g1', displayName: 'Ops', members: [{ value: 'u1', type: 'User', $ref: 'x' }], meta: { resourceType: 'Group' } };
-    expect(project(g, GROUP_TYPE, { excludedAttributes: ['members'] })).toEqual({ schemas: [GROUP_SCHEMA], id: 'g1', displayName: 'Ops', meta: { resourceType: 'Group' } });
+    const g = {
+      schemas: [GROUP_SCHEMA],
+      id: 'g1',
+      displayName: 'Ops',
+      members: [{ value: 'u1', type: 'User', $ref: 'x' }],
+      meta: { resourceType: 'Group' },
+    };
+    expect(project(g, GROUP_TYPE, { excludedAttributes: ['members'] })).toEqual({
+      schemas: [GROUP_SCHEMA],
+      id: 'g1',
+      displayName: 'Ops',
+      meta: { resourceType: 'Group' },
+    });
     expect(project(g, GROUP_TYPE, { attributes: ['displayName'] })).toEqual({ schemas: [GROUP_SCHEMA], id: 'g1', displayName: 'Ops' });
-    expect(project(g, GROUP_TYPE, { attributes: ['members.value'] })).toEqual({ schemas: [GROUP_SCHEMA], id: 'g1', members: [{ value: 'u1' }] });
+    expect(project(g, GROUP_TYPE, { attributes: ['members.value'] })).toEqual({
+      schemas: [GROUP_SCHEMA],
+      id: 'g1',
+      members: [{ value: 'u1' }],
+    });
   });
 
   test('the input is not modified', () => {
@@ -311,9 +424,12 @@ describe('parseAttributeList', () => {
     expect(parseAttributeList(param)).toEqual(expected);
   });
 
-  test.each(['emails[type eq "work"]', 'emails[type eq "work"].value', 'name givenName', 'userName,"x"'])('refuses %p with invalidValue naming it', (param) => {
-    const e = scimError(() => parseAttributeList(param, 'excludedAttributes'));
-    expect(e).toMatchObject({ status: 400, scimType: 'invalidValue' });
-    expect(e.message).toMatch(/^excludedAttributes: ".+" is not an attribute name/);
-  });
+  test.each(['emails[type eq "work"]', 'emails[type eq "work"].value', 'name givenName', 'userName,"x"'])(
+    'refuses %p with invalidValue naming it',
+    (param) => {
+      const e = scimError(() => parseAttributeList(param, 'excludedAttributes'));
+      expect(e).toMatchObject({ status: 400, scimType: 'invalidValue' });
+      expect(e.message).toMatch(/^excludedAttributes: ".+" is not an attribute name/);
+    },
+  );
 });

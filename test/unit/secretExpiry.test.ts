@@ -1,5 +1,6 @@
 import { loadConfig } from '../../shared/config';
 import { clientSecretWarnings, configuredClientSecrets } from '../../shared/oauth';
+import type * as MsalClient from '../../shared/oauth/msalClient';
 import { LocalSecretStore } from '../../shared/secrets';
 
 const ID = '3f1c2b7a-9d4e-4c8a-a1b2-0c9d8e7f6a5b';
@@ -35,11 +36,11 @@ describe('client secret expiry', () => {
 });
 
 describe('app registrations per connection type', () => {
-  const { clientIdFor, clientSecretName } = jest.requireActual('../../shared/oauth/msalClient') as typeof import('../../shared/oauth/msalClient');
+  const { clientIdFor, clientSecretName } = jest.requireActual<typeof MsalClient>('../../shared/oauth/msalClient');
   const OTHER = '99999999-8888-4777-8666-555555555555';
   const c = loadConfig({ AzureWebJobsStorage: 'UseDevelopmentStorage=true', OAUTH_CLIENT_ID: ID, OAUTH_CLIENT_ID_SHAREPOINT: OTHER }).oauth;
 
-  it('uses the one app registration by default, and a type\'s own where configured', () => {
+  it("uses the one app registration by default, and a type's own where configured", () => {
     expect(clientIdFor('smtpMicrosoft', c)).toBe(ID);
     expect(clientSecretName('smtpMicrosoft', c)).toBe('oauth-client-secret');
     expect(clientIdFor('sharePoint', c)).toBe(OTHER);

@@ -48,7 +48,8 @@ const NOT_IN_AZURE: Record<string, string> = {
 
 /** Settings whose literal value differs between the two files on purpose, and why. */
 const DIFFERENT_LOCALLY: Record<string, string> = {
-  DESTINATIONS_FILE: 'empty locally: destinations.json is read when it exists, so a new checkout starts without one; in Azure the file must be deployed',
+  DESTINATIONS_FILE:
+    'empty locally: destinations.json is read when it exists, so a new checkout starts without one; in Azure the file must be deployed',
 };
 
 /** Settings that are not ScanRelay's own but belong in one file or the other, and why. */
@@ -65,8 +66,7 @@ const PATTERNS: Array<[RegExp, string]> = [
   [/^OAUTH_CLIENT_ID_[A-Z0-9]+$/, "a connection type's own app registration (shared/config)"],
 ];
 
-const known = (name: string, schema: string[]) =>
-  schema.includes(name) || name in HOST_SETTINGS || PATTERNS.some(([re]) => re.test(name));
+const known = (name: string, schema: string[]) => schema.includes(name) || name in HOST_SETTINGS || PATTERNS.some(([re]) => re.test(name));
 
 let schema: string[];
 let local: Record<string, string>;
@@ -113,7 +113,8 @@ describe('the settings of the code, local.settings.example.json and the Bicep ap
     expect(config.secrets).toEqual({ kind: 'local', file: '.secrets.local.json' });
     for (const [name, value] of Object.entries(azure)) {
       // Literal values (not ARM expressions) are the same in both files, e.g. the schedule and limits.
-      if (!value.startsWith('[') && name in local && value !== '' && !(name in DIFFERENT_LOCALLY)) expect([name, local[name]]).toEqual([name, value]);
+      if (!value.startsWith('[') && name in local && value !== '' && !(name in DIFFERENT_LOCALLY))
+        expect([name, local[name]]).toEqual([name, value]);
     }
   });
 });

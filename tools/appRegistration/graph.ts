@@ -60,7 +60,7 @@ export class GraphClient {
           body: body === undefined ? undefined : JSON.stringify(body),
         });
       } catch (err) {
-        throw new Error(`Microsoft Graph ${method} ${path}: ${(err as Error).message}`);
+        throw new Error(`Microsoft Graph ${method} ${path}: ${(err as Error).message}`, { cause: err });
       }
       if (RETRYABLE.has(res.status) && attempt < 4) {
         const retryAfter = Number(res.headers.get('retry-after'));

@@ -32,10 +32,10 @@ class EnvTokenCredential implements TokenCredential {
     private readonly name: string,
     private readonly env: NodeJS.ProcessEnv,
   ) {}
-  async getToken(): Promise<AccessToken> {
+  getToken(): Promise<AccessToken> {
     const token = this.env[this.name];
-    if (!token) throw new Error(`Environment variable ${this.name} (--access-token-env) is empty.`);
-    return { token, expiresOnTimestamp: Date.now() + 3600_000 };
+    if (!token) return Promise.reject(new Error(`Environment variable ${this.name} (--access-token-env) is empty.`));
+    return Promise.resolve({ token, expiresOnTimestamp: Date.now() + 3600_000 });
   }
 }
 

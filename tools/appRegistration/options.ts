@@ -120,7 +120,8 @@ export function parseExpiry(value: string, now = new Date()): Date {
       throw new UsageError(`--secret-expiry '${value}' is neither a duration (6m, 12m, 90d, 1y) nor a date (2027-06-30).`);
     }
   }
-  if (date.getTime() < now.getTime() + 86400_000) throw new UsageError(`The secret expiry ${date.toISOString()} must be at least a day ahead.`);
+  if (date.getTime() < now.getTime() + 86400_000)
+    throw new UsageError(`The secret expiry ${date.toISOString()} must be at least a day ahead.`);
   return date;
 }
 
@@ -192,7 +193,8 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv, now = new Date
   const str = (key: string, required: boolean): string | undefined => {
     const value = get(key);
     if (value === undefined || value === '') {
-      if (required) throw new UsageError(`${key} is required (in the config file or as --${key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}).`);
+      if (required)
+        throw new UsageError(`${key} is required (in the config file or as --${key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}).`);
       return undefined;
     }
     if (typeof value !== 'string') throw new UsageError(`${key} must be a string.`);
@@ -223,14 +225,15 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv, now = new Date
   const types = get('connectionTypes');
   let connectionTypes: ConnectionType[] = [...CONNECTION_TYPES];
   if (types !== undefined) {
-    if (!Array.isArray(types) || types.some((t) => !(CONNECTION_TYPES as readonly string[]).includes(t))) {
+    if (!Array.isArray(types) || types.some((t: unknown) => !(CONNECTION_TYPES as readonly unknown[]).includes(t))) {
       throw new UsageError(`connectionTypes must be a list of ${CONNECTION_TYPES.join(', ')}.`);
     }
     connectionTypes = types as ConnectionType[];
   }
 
   const auth = (str('auth', false) ?? (flags.accessTokenEnv ? 'token-env' : 'browser')) as AuthMode;
-  if (!['browser', 'device-code', 'azure-cli', 'token-env'].includes(auth)) throw new UsageError(`--auth must be browser, device-code or azure-cli.`);
+  if (!['browser', 'device-code', 'azure-cli', 'token-env'].includes(auth))
+    throw new UsageError(`--auth must be browser, device-code or azure-cli.`);
   const accessTokenEnv = str('accessTokenEnv', false);
   if (auth === 'token-env' && !accessTokenEnv) throw new UsageError('--access-token-env is required with --auth token-env.');
 

@@ -21,7 +21,7 @@
 import { randomBytes } from 'node:crypto';
 import type { SecretClient } from '@azure/keyvault-secrets';
 import { APPLICATION_PERMISSIONS, PERMISSIONS, redirectPath } from '../../shared/oauth/permissions';
-import { GraphClient, GraphRequestError, odataString } from './graph';
+import { type GraphClient, GraphRequestError, odataString } from './graph';
 import type { AppRegistrationOptions } from './options';
 
 export const GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000';
@@ -144,7 +144,9 @@ async function resolvePermissions(graph: GraphClient, wanted: WantedPermission[]
       const found =
         w.type === 'Scope'
           ? sp?.oauth2PermissionScopes?.find((s) => s.value === w.value && s.isEnabled !== false)
-          : sp?.appRoles?.find((r) => r.value === w.value && r.isEnabled !== false && (r.allowedMemberTypes ?? ['Application']).includes('Application'));
+          : sp?.appRoles?.find(
+              (r) => r.value === w.value && r.isEnabled !== false && (r.allowedMemberTypes ?? ['Application']).includes('Application'),
+            );
       if (found) ids.set(w, found.id);
       else missing.push(sp ? describe(w) : `${describe(w)}: the tenant has no service principal for ${w.resourceName} (${appId})`);
     }
@@ -154,8 +156,14 @@ async function resolvePermissions(graph: GraphClient, wanted: WantedPermission[]
 }
 
 /** requiredResourceAccess with the wanted permissions added to what is there (nothing removed). */
-function mergeAccess(existing: ResourceAccess[], ids: Map<WantedPermission, string>): { merged: ResourceAccess[]; added: WantedPermission[] } {
-  const merged: ResourceAccess[] = existing.map((r) => ({ resourceAppId: r.resourceAppId, resourceAccess: r.resourceAccess.map((a) => ({ id: a.id, type: a.type })) }));
+function mergeAccess(
+  existing: ResourceAccess[],
+  ids: Map<WantedPermission, string>,
+): { merged: ResourceAccess[]; added: WantedPermission[] } {
+  const merged: ResourceAccess[] = existing.map((r) => ({
+    resourceAppId: r.resourceAppId,
+    resourceAccess: r.resourceAccess.map((a) => ({ id: a.id, type: a.type })),
+  }));
   const added: WantedPermission[] = [];
   for (const [w, id] of ids) {
     let entry = merged.find((r) => r.resourceAppId === w.resourceAppId);
@@ -221,10 +229,13 @@ export async function runAppRegistration(options: AppRegistrationOptions, deps: 
     const { merged, added } = mergeAccess(app.requiredResourceAccess ?? [], ids);
     const wantedIds = new Set(ids.values());
     for (const r of app.requiredResourceAccess ?? []) {
-      for (const a of r.resourceAccess) if (!wantedIds.has(a.id)) notes.push(`= kept permission ${a.id} (${a.type}) of resource ${r.resourceAppId} (not in the manifest)`);
+      for (const a of r.resourceAccess)
+        if (!wantedIds.has(a.id)) notes.push(`= kept permission ${a.id} (${a.type}) of resource ${r.resourceAppId} (not in the manifest)`);
     }
     if (app.signInAudience !== options.signInAudience) {
-      notes.push(`! sign-in audience is ${app.signInAudience}, not ${options.signInAudience}: left as it is (change it in the portal if needed)`);
+      notes.push(
+        `! sign-in audience is ${app.signInAudience}, not ${options.signInAudience}: left as it is (change it in the portal if needed)`,
+      );
     }
     if (missingUris.length || added.length) {
       patchBody = {};
@@ -261,6 +272,7 @@ export async function runAppRegistration(options: AppRegistrationOptions, deps: 
       throw new Error(
         `Key Vault ${options.keyVaultUrl} refused to read secret ${options.secretName} (403): you need the Key Vault Secrets Officer ` +
           'role on the vault (deploy with operatorPrincipalId = your object ID).',
+        { cause: err },
       );
     }
     if (statusOf(err) !== 404) throw err;
@@ -343,7 +355,9 @@ export async function runAppRegistration(options: AppRegistrationOptions, deps: 
     } catch (err) {
       // The secret exists nowhere else: remove the credential rather than leave one nobody can use.
       await graph.post(`/applications/${application.id}/removePassword`, { keyId: added.keyId }).catch(() => undefined);
-      throw new Error(`Storing the client secret in Key Vault failed, so the new credential was removed again: ${(err as Error).message}`);
+      throw new Error(`Storing the client secret in Key Vault failed, so the new credential was removed again: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     secretKeyId = added.keyId;
     secretExpiresOn = added.endDateTime;

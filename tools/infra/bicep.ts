@@ -33,6 +33,7 @@ export function bicepBinary(env: NodeJS.ProcessEnv = process.env): string {
       throw new Error(
         `Could not restore the Bicep compiler with \`dotnet restore ${CSPROJ}\` ` +
           `(needs the .NET SDK and NuGet): ${e.stderr?.toString() || e.message}`,
+        { cause: err },
       );
     }
     if (!existsSync(binary)) throw new Error(`dotnet restore did not produce ${binary}.`);

@@ -10,7 +10,9 @@ import { stagePackage } from './stage';
 const [name = process.env.SCANRELAY_FUNCTION_APP, ...rest] = process.argv.slice(2);
 if (!name || name.startsWith('-')) {
   console.error('Usage: npm run deploy -- <functionAppName> [more func azure functionapp publish options]');
-  console.error('The name is the deployment output functionAppName (az deployment group show ... --query properties.outputs.functionAppName.value).');
+  console.error(
+    'The name is the deployment output functionAppName (az deployment group show ... --query properties.outputs.functionAppName.value).',
+  );
   process.exit(2);
 }
 const target = stagePackage(join(__dirname, '..', '..', '..'), { install: true, log: console.log });

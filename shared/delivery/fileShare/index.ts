@@ -82,7 +82,6 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
 const USER_HOME = '%userHome%';
 const MAX_KEEP_BOTH = 10_000;
 
-
 function templateSegments(value: string, option: string): string[] {
   const segments = value.split(SEPARATORS).filter((s) => s !== '');
   for (const s of segments) {
@@ -106,9 +105,12 @@ function checkSmbText(template: string, option: string): void {
   const variables = [...template.matchAll(VARIABLE)];
   const last = variables.at(-1);
   const endsWithVariable = last !== undefined && last.index + last[0].length === template.length;
-  if (!endsWithVariable && /[. ]$/.test(template)) throw new Error(`"${option}": "${template}" must not end with a dot or a space (SMB and Azure Files do not allow it).`);
+  if (!endsWithVariable && /[. ]$/.test(template))
+    throw new Error(`"${option}": "${template}" must not end with a dot or a space (SMB and Azure Files do not allow it).`);
   if (variables.length === 0 && SMB_RESERVED.test(template)) {
-    throw new Error(`"${option}": "${template}" is a reserved name on SMB and Azure Files (CON, PRN, AUX, NUL, COM0-9, LPT0-9, CLOCK$, also with an extension).`);
+    throw new Error(
+      `"${option}": "${template}" is a reserved name on SMB and Azure Files (CON, PRN, AUX, NUL, COM0-9, LPT0-9, CLOCK$, also with an extension).`,
+    );
   }
 }
 
@@ -116,7 +118,8 @@ export const fileShareConnector: Connector<FileShareOptions> = {
   type: 'fileShare',
   parseOptions(raw) {
     const o = (raw ?? {}) as Record<string, unknown>;
-    if (typeof o.basePath !== 'string' || o.basePath.trim() === '') throw new Error('"basePath" must be a non-empty absolute path template.');
+    if (typeof o.basePath !== 'string' || o.basePath.trim() === '')
+      throw new Error('"basePath" must be a non-empty absolute path template.');
     const basePath = o.basePath;
     if (CONTROL.test(basePath)) throw new Error('"basePath" must not contain control characters.');
     const first = basePath.search(VARIABLE);
@@ -132,18 +135,21 @@ export const fileShareConnector: Connector<FileShareOptions> = {
       rest = basePath.slice(cut + 1);
     }
     if (root === '' || !path.isAbsolute(root)) {
-      throw new Error('"basePath" must be an absolute path whose part before the first variable is a fixed folder (e.g. "/mounts/scans/%userHome%").');
+      throw new Error(
+        '"basePath" must be an absolute path whose part before the first variable is a fixed folder (e.g. "/mounts/scans/%userHome%").',
+      );
     }
     templateSegments(root, 'basePath');
     const baseSegments = templateSegments(rest, 'basePath');
     for (const s of baseSegments) {
-      if (s.includes(USER_HOME) && s !== USER_HOME) throw new Error('"basePath": %userHome% must be a whole path segment (e.g. "/mounts/scans/%userHome%/Scans").');
+      if (s.includes(USER_HOME) && s !== USER_HOME)
+        throw new Error('"basePath": %userHome% must be a whole path segment (e.g. "/mounts/scans/%userHome%/Scans").');
       // The root exists already (whatever its name); what is below it is created on the share.
       checkSmbText(s, 'basePath');
     }
 
     if (o.folder !== undefined && typeof o.folder !== 'string') throw new Error('"folder" must be a path template string.');
-    const folder = (o.folder as string | undefined) ?? '';
+    const folder = o.folder ?? '';
     if (CONTROL.test(folder)) throw new Error('"folder" must not contain control characters.');
     const folderSegments = templateSegments(folder, 'folder');
     for (const s of folderSegments) checkSmbText(s, 'folder');
@@ -151,7 +157,8 @@ export const fileShareConnector: Connector<FileShareOptions> = {
     let fileName: string | undefined;
     if (o.fileName !== undefined) {
       if (typeof o.fileName !== 'string' || o.fileName.trim() === '') throw new Error('"fileName" must be a non-empty file name template.');
-      if (SEPARATORS.test(o.fileName) || CONTROL.test(o.fileName)) throw new Error('"fileName" must not contain path separators or control characters.');
+      if (SEPARATORS.test(o.fileName) || CONTROL.test(o.fileName))
+        throw new Error('"fileName" must not contain path separators or control characters.');
       if (o.fileName.trim() === '.' || o.fileName.trim() === '..') throw new Error('"fileName" must not be "." or "..".');
       checkSmbText(o.fileName, 'fileName');
       fileName = o.fileName;
@@ -170,7 +177,7 @@ export const fileShareConnector: Connector<FileShareOptions> = {
       folderSegments,
       fileName,
       conflictBehavior,
-      createFolders: (o.createFolders as boolean | undefined) ?? true,
+      createFolders: o.createFolders ?? true,
     };
   },
 
@@ -203,7 +210,8 @@ export const fileShareConnector: Connector<FileShareOptions> = {
       }
     } catch (err) {
       await Promise.all(staged.filter((s) => s.temp).map((s) => unlink(s.temp).catch(() => undefined)));
-      if (delivered.length > 0) context.log.warn('fileShare: delivery failed after some files were written', { jobId: job.jobId, written: delivered.length });
+      if (delivered.length > 0)
+        context.log.warn('fileShare: delivery failed after some files were written', { jobId: job.jobId, written: delivered.length });
       throw err;
     }
     return { remoteId: delivered.join('; ') };
@@ -287,13 +295,16 @@ async function prepareFolder(root: string, relative: string[], createFolders: bo
         }
       }
       const real = await realpath(next);
-      if (!isInside(realRoot, real)) throw new PermanentDeliveryError('File share: the destination folder is a link that leads outside the share root; refused.');
+      if (!isInside(realRoot, real))
+        throw new PermanentDeliveryError('File share: the destination folder is a link that leads outside the share root; refused.');
       if (!(await stat(real)).isDirectory()) throw new PermanentDeliveryError(`File share: ${next} is not a folder.`);
       current = real;
     } catch (err) {
       if (err instanceof PermanentDeliveryError) throw err;
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new PermanentDeliveryError(`File share: the folder ${next} does not exist${createFolders ? '' : ' ("createFolders" is false)'}.`);
+        throw new PermanentDeliveryError(
+          `File share: the folder ${next} does not exist${createFolders ? '' : ' ("createFolders" is false)'}.`,
+        );
       }
       throw classify(err, next);
     }
@@ -315,7 +326,7 @@ async function writeTemp(file: DeliveryFile, temp: string, shown: string): Promi
     await pipeline(source, async (chunks: AsyncIterable<Buffer | string>) => {
       for await (const chunk of chunks) {
         const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-        for (let offset = 0; offset < buffer.length; ) offset += (await out.write(buffer, offset, buffer.length - offset)).bytesWritten;
+        for (let offset = 0; offset < buffer.length;) offset += (await out.write(buffer, offset, buffer.length - offset)).bytesWritten;
       }
     });
     await handle.sync();
@@ -383,8 +394,28 @@ async function placeNoOverwrite(temp: string, target: string): Promise<boolean> 
 }
 
 const TRANSIENT = new Set([
-  'ENOSPC', 'EDQUOT', 'EIO', 'ENOENT', 'EAGAIN', 'EBUSY', 'ETIMEDOUT', 'ESTALE', 'EINTR', 'EMFILE', 'ENFILE', 'ECANCELED',
-  'ECONNRESET', 'ECONNABORTED', 'ECONNREFUSED', 'ENOTCONN', 'EPIPE', 'EHOSTDOWN', 'EHOSTUNREACH', 'ENETDOWN', 'ENETUNREACH', 'ENETRESET',
+  'ENOSPC',
+  'EDQUOT',
+  'EIO',
+  'ENOENT',
+  'EAGAIN',
+  'EBUSY',
+  'ETIMEDOUT',
+  'ESTALE',
+  'EINTR',
+  'EMFILE',
+  'ENFILE',
+  'ECANCELED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ECONNREFUSED',
+  'ENOTCONN',
+  'EPIPE',
+  'EHOSTDOWN',
+  'EHOSTUNREACH',
+  'ENETDOWN',
+  'ENETUNREACH',
+  'ENETRESET',
 ]);
 
 const REASONS: Readonly<Record<string, string>> = {

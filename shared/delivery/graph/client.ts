@@ -143,7 +143,8 @@ export async function toDeliveryError(res: Response): Promise<Error> {
   if (res.status === 429 || res.status >= 500 || res.status === 408) {
     return new TransientDeliveryError(reason, RETRYABLE.has(res.status) ? retryAfterSeconds(res, 0) : undefined);
   }
-  if (res.status === 401) return new PermanentDeliveryError(`${reason}. The token was refused twice: authorize the connection again or grant the permission.`);
+  if (res.status === 401)
+    return new PermanentDeliveryError(`${reason}. The token was refused twice: authorize the connection again or grant the permission.`);
   if (res.status === 403) return new PermanentDeliveryError(`${reason}. The account or app lacks the permission for this destination.`);
   return Object.assign(new PermanentDeliveryError(reason), { status: res.status, code });
 }

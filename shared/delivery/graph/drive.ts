@@ -49,7 +49,8 @@ export interface DriveItem {
 export function parseDriveFolderOptions(o: Record<string, unknown>, allowed: readonly ConflictBehavior[]): DriveFolderOptions {
   const folder = o.folder ?? '';
   if (typeof folder !== 'string') throw new Error('"folder" must be a string (a template such as "Scans/%deviceName%").');
-  if (folder.split('/').some((s) => s.trim() === '.' || s.trim() === '..')) throw new Error('"folder" must not contain "." or ".." segments.');
+  if (folder.split('/').some((s) => s.trim() === '.' || s.trim() === '..'))
+    throw new Error('"folder" must not contain "." or ".." segments.');
   if (o.fileName !== undefined && (typeof o.fileName !== 'string' || o.fileName.trim() === '' || /[\\/]/.test(o.fileName))) {
     throw new Error('"fileName" must be a non-empty template without "/" or "\\".');
   }
@@ -58,7 +59,7 @@ export function parseDriveFolderOptions(o: Record<string, unknown>, allowed: rea
   if (conflictBehavior === 'append' && o.fileName !== undefined && !/\.pdf$/i.test(o.fileName)) {
     throw new Error('"conflictBehavior": "append" works for PDF documents only: "fileName" must end in .pdf.');
   }
-  return { folder, fileName: o.fileName as string | undefined, conflictBehavior };
+  return { folder, fileName: o.fileName, conflictBehavior };
 }
 
 /** The folder path, each segment a rendered template escaped as a drive item name. */
@@ -75,7 +76,12 @@ const encodePath = (segments: readonly string[]) => segments.map(encodeURICompon
  * Uploads every file of the job into `folder` of the drive at `drivePath` (`/me/drive`,
  * `/users/{id}/drive`, `/drives/{id}`). Returns the uploaded items' web URLs (or names).
  */
-export async function deliverToDrive(graph: GraphClient, drivePath: string, job: DeliveryJob, options: DriveFolderOptions): Promise<string[]> {
+export async function deliverToDrive(
+  graph: GraphClient,
+  drivePath: string,
+  job: DeliveryJob,
+  options: DriveFolderOptions,
+): Promise<string[]> {
   const folder = renderFolder(options.folder, job.fields);
   const names = fileNames(job, options.fileName, 'driveItemName');
   if (options.conflictBehavior === 'append') {
@@ -122,7 +128,10 @@ async function upload(
     return result.body as unknown as DriveItem;
   } catch (err) {
     const { status } = graphStatus(err);
-    if (status === 409) throw new PermanentDeliveryError(`A file named '${decodeURIComponent(itemPath.split('/').pop()!.replace(/:$/, ''))}' already exists (conflictBehavior "fail").`);
+    if (status === 409)
+      throw new PermanentDeliveryError(
+        `A file named '${decodeURIComponent(itemPath.split('/').pop()!.replace(/:$/, ''))}' already exists (conflictBehavior "fail").`,
+      );
     if (status === 412) throw new TransientDeliveryError('The document changed while it was being appended to; trying again.');
     throw err;
   }
@@ -144,7 +153,7 @@ async function appendPdf(graph: GraphClient, itemPath: string, file: DeliveryFil
     ? Buffer.from(await (await graph.request(downloadUrl, { auth: false })).arrayBuffer())
     : Buffer.from(await (await graph.request(`${itemPath}/content`)).arrayBuffer());
   const merged = await mergePdfs(current, await readAll(await file.open(), file.size), existing.name);
-  return upload(graph, itemPath, merged.length, async () => Readable.from([merged]), 'replace', existing.eTag);
+  return upload(graph, itemPath, merged.length, () => Promise.resolve(Readable.from([merged])), 'replace', existing.eTag);
 }
 
 /** `first` followed by every page of `second`. */

@@ -33,7 +33,8 @@ export function graphFor(context: DeliveryContext, auth: GraphAuth): GraphClient
 
 /** Parses `connectionId` (delegated) for a connector's options; throws an Error naming the option. */
 export function parseConnectionId(o: Record<string, unknown>): string {
-  if (typeof o.connectionId !== 'string' || o.connectionId.trim() === '') throw new Error('"connectionId" must name an authorized connection.');
+  if (typeof o.connectionId !== 'string' || o.connectionId.trim() === '')
+    throw new Error('"connectionId" must name an authorized connection.');
   return o.connectionId;
 }
 

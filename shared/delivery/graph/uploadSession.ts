@@ -87,7 +87,13 @@ export async function uploadToSession(
 }
 
 /** Sends one chunk (resending the part the session did not keep). Returns the final response after the last byte. */
-async function sendChunk(graph: GraphClient, uploadUrl: string, chunk: Buffer, chunkStart: number, size: number): Promise<SessionUploadResult | undefined> {
+async function sendChunk(
+  graph: GraphClient,
+  uploadUrl: string,
+  chunk: Buffer,
+  chunkStart: number,
+  size: number,
+): Promise<SessionUploadResult | undefined> {
   let from = chunkStart;
   const chunkEnd = chunkStart + chunk.length;
   for (let attempt = 1; ; attempt++) {
@@ -122,11 +128,14 @@ async function sendChunk(graph: GraphClient, uploadUrl: string, chunk: Buffer, c
       return { body, status: res.status, headers: res.headers };
     }
     if (res) await res.body?.cancel();
-    if (attempt >= CHUNK_ATTEMPTS) throw failure ?? new TransientDeliveryError(`Bytes ${from}-${chunkEnd - 1} were refused ${attempt} times.`);
+    if (attempt >= CHUNK_ATTEMPTS)
+      throw failure ?? new TransientDeliveryError(`Bytes ${from}-${chunkEnd - 1} were refused ${attempt} times.`);
     if (failure) await sleep(Math.min(2 ** attempt, 10) * 100);
     const next = await expectedStart(graph, uploadUrl);
     if (next === undefined || next < chunkStart || next > chunkEnd) {
-      throw new TransientDeliveryError(`The upload session expects byte ${next ?? '?'}, outside the chunk ${chunkStart}-${chunkEnd - 1}; the upload starts over.`);
+      throw new TransientDeliveryError(
+        `The upload session expects byte ${next ?? '?'}, outside the chunk ${chunkStart}-${chunkEnd - 1}; the upload starts over.`,
+      );
     }
     if (next === chunkEnd) return undefined; // the interrupted request was kept after all
     from = next;

@@ -50,7 +50,14 @@ import type { Readable } from 'node:stream';
 import { renderAddresses, type MailAddress } from '../addresses';
 import { DEFAULT_CHUNK_BYTES, graphFor, uploadToSession, type GraphClient } from '../graph';
 import { MissingVariableError, renderTemplate } from '../template';
-import { PermanentDeliveryError, TransientDeliveryError, type Connector, type DeliveryContext, type DeliveryFile, type DeliveryJob } from '../types';
+import {
+  PermanentDeliveryError,
+  TransientDeliveryError,
+  type Connector,
+  type DeliveryContext,
+  type DeliveryFile,
+  type DeliveryJob,
+} from '../types';
 
 export interface GraphMailOptions {
   /** The OAuth connection (type exchangeMicrosoft). */
@@ -109,9 +116,7 @@ export function renderBody(template: string, fields: Readonly<Record<string, str
 
 /** The sender's file name, safe to show: no control or bidi-override characters (an `exe` cannot pose as a `pdf`), Unicode kept. */
 export function attachmentName(name: string): string {
-  const cleaned = name
-    .replace(/[\p{Cc}\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu, '')
-    .trim();
+  const cleaned = name.replace(/[\p{Cc}\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu, '').trim();
   return [...(cleaned || 'attachment')].slice(0, 255).join('');
 }
 
@@ -147,7 +152,10 @@ async function readSmallFile(file: DeliveryFile): Promise<Buffer> {
   } finally {
     stream.destroy();
   }
-  if (n !== file.size) throw new TransientDeliveryError(`The stored file '${attachmentName(file.name)}' has ${n > file.size ? 'more' : 'fewer'} bytes than its recorded size ${file.size}.`);
+  if (n !== file.size)
+    throw new TransientDeliveryError(
+      `The stored file '${attachmentName(file.name)}' has ${n > file.size ? 'more' : 'fewer'} bytes than its recorded size ${file.size}.`,
+    );
   return Buffer.concat(parts, n);
 }
 
@@ -164,7 +172,12 @@ async function fileAttachment(file: DeliveryFile): Promise<FileAttachment> {
 function sendMailRequestBytes(message: Record<string, unknown>, files: readonly DeliveryFile[]): number {
   let n = Buffer.byteLength(JSON.stringify({ message: { ...message, attachments: [] }, saveToSentItems: true }));
   for (const f of files) {
-    const meta: FileAttachment = { '@odata.type': '#microsoft.graph.fileAttachment', name: attachmentName(f.name), contentType: contentTypeOf(f), contentBytes: '' };
+    const meta: FileAttachment = {
+      '@odata.type': '#microsoft.graph.fileAttachment',
+      name: attachmentName(f.name),
+      contentType: contentTypeOf(f),
+      contentBytes: '',
+    };
     n += Buffer.byteLength(JSON.stringify(meta)) + 1 + Math.ceil(f.size / 3) * 4;
   }
   return n;
@@ -179,7 +192,8 @@ function classify(err: unknown): Error {
 export const graphMailConnector: Connector<GraphMailOptions> = {
   type: 'graphMail',
   parseOptions(raw) {
-    if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new Error('The options must be an object with "connectionId", "to" and "subject".');
+    if (!raw || typeof raw !== 'object' || Array.isArray(raw))
+      throw new Error('The options must be an object with "connectionId", "to" and "subject".');
     const o = raw as Record<string, unknown>;
     if (o.body !== undefined && typeof o.body !== 'string') throw new Error('"body" must be a string (a template).');
     const bodyType = o.bodyType ?? 'text';
@@ -188,7 +202,9 @@ export const graphMailConnector: Connector<GraphMailOptions> = {
     if (typeof save !== 'boolean') throw new Error('"saveToSentItems" must be true or false.');
     const max = o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > MAX_MESSAGE_BYTES) {
-      throw new Error(`"maxMessageBytes" must be a whole number of bytes from 1 to ${MAX_MESSAGE_BYTES} (150 MB, Exchange Online's largest).`);
+      throw new Error(
+        `"maxMessageBytes" must be a whole number of bytes from 1 to ${MAX_MESSAGE_BYTES} (150 MB, Exchange Online's largest).`,
+      );
     }
     return {
       connectionId: nonEmptyString(o, 'connectionId'),
@@ -196,7 +212,7 @@ export const graphMailConnector: Connector<GraphMailOptions> = {
       cc: optionalString(o, 'cc'),
       bcc: optionalString(o, 'bcc'),
       subject: nonEmptyString(o, 'subject'),
-      body: (o.body as string | undefined) ?? '',
+      body: o.body ?? '',
       bodyType,
       saveToSentItems: save,
       maxMessageBytes: max,
@@ -223,7 +239,10 @@ export const graphMailConnector: Connector<GraphMailOptions> = {
       if (sendMailRequestBytes(message, job.files) <= SENDMAIL_REQUEST_BYTES) {
         const attachments: FileAttachment[] = [];
         for (const f of job.files) attachments.push(await fileAttachment(f));
-        await graph.request('/me/sendMail', { method: 'POST', json: { message: { ...message, attachments }, saveToSentItems: options.saveToSentItems } });
+        await graph.request('/me/sendMail', {
+          method: 'POST',
+          json: { message: { ...message, attachments }, saveToSentItems: options.saveToSentItems },
+        });
         context.log.info('Graph mail sent with sendMail.', { jobId: job.jobId, files: job.files.length, bytes: total });
         return { remoteId: `sendMail:${job.jobId}` };
       }
@@ -235,8 +254,17 @@ export const graphMailConnector: Connector<GraphMailOptions> = {
 };
 
 /** Draft, attachments (small ones posted, large ones by upload session), send; the draft is deleted when that fails. */
-async function sendLarge(graph: GraphClient, job: DeliveryJob, message: Record<string, unknown>, context: DeliveryContext): Promise<{ remoteId: string }> {
-  const draft = await graph.json<{ id?: string }>('/me/messages', { method: 'POST', json: message, headers: { prefer: 'IdType="ImmutableId"' } });
+async function sendLarge(
+  graph: GraphClient,
+  job: DeliveryJob,
+  message: Record<string, unknown>,
+  context: DeliveryContext,
+): Promise<{ remoteId: string }> {
+  const draft = await graph.json<{ id?: string }>('/me/messages', {
+    method: 'POST',
+    json: message,
+    headers: { prefer: 'IdType="ImmutableId"' },
+  });
   if (typeof draft.id !== 'string' || draft.id === '') throw new TransientDeliveryError('Microsoft Graph created the draft without an id.');
   const draftPath = `/me/messages/${encodeURIComponent(draft.id)}`;
   try {
@@ -247,7 +275,9 @@ async function sendLarge(graph: GraphClient, job: DeliveryJob, message: Record<s
       }
       const session = await graph.json<{ uploadUrl?: string }>(`${draftPath}/attachments/createUploadSession`, {
         method: 'POST',
-        json: { AttachmentItem: { attachmentType: 'file', name: attachmentName(file.name), size: file.size, contentType: contentTypeOf(file) } },
+        json: {
+          AttachmentItem: { attachmentType: 'file', name: attachmentName(file.name), size: file.size, contentType: contentTypeOf(file) },
+        },
       });
       if (typeof session.uploadUrl !== 'string' || !/^https?:\/\//.test(session.uploadUrl)) {
         throw new TransientDeliveryError('Microsoft Graph created the attachment upload session without an upload URL.');
@@ -259,7 +289,10 @@ async function sendLarge(graph: GraphClient, job: DeliveryJob, message: Record<s
     try {
       await graph.request(draftPath, { method: 'DELETE', accept: [404] });
     } catch (deleteErr) {
-      context.log.warn('The draft of a failed Graph mail delivery could not be deleted.', { jobId: job.jobId, reason: (deleteErr as Error).message?.slice(0, 300) });
+      context.log.warn('The draft of a failed Graph mail delivery could not be deleted.', {
+        jobId: job.jobId,
+        reason: (deleteErr as Error).message?.slice(0, 300),
+      });
     }
     throw err;
   }

@@ -49,13 +49,17 @@ const TLS_KEYS = ['ca', 'caFile', 'caSecret'] as const;
 
 function parseTls(raw: unknown, url: URL): HttpForwardTls | undefined {
   if (raw === undefined) return undefined;
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new Error('"tls" must be an object with one of "ca", "caFile" or "caSecret".');
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw))
+    throw new Error('"tls" must be an object with one of "ca", "caFile" or "caSecret".');
   const t = raw as Record<string, unknown>;
   const unknown = Object.keys(t).filter((k) => !(TLS_KEYS as readonly string[]).includes(k));
-  if (unknown.length > 0) throw new Error(`"tls" accepts "ca", "caFile" or "caSecret" only, not ${unknown.map((k) => `"${k}"`).join(', ')}.`);
+  if (unknown.length > 0)
+    throw new Error(`"tls" accepts "ca", "caFile" or "caSecret" only, not ${unknown.map((k) => `"${k}"`).join(', ')}.`);
   const given = TLS_KEYS.filter((k) => t[k] !== undefined);
   if (given.length !== 1) {
-    throw new Error('"tls" must have exactly one of "ca" (PEM text), "caFile" (the path of a PEM file) or "caSecret" (the secret-store name of PEM text).');
+    throw new Error(
+      '"tls" must have exactly one of "ca" (PEM text), "caFile" (the path of a PEM file) or "caSecret" (the secret-store name of PEM text).',
+    );
   }
   if (url.protocol !== 'https:') throw new Error('"tls" applies to an https:// "url" only.');
   const value = t[given[0]!];
@@ -70,7 +74,7 @@ function parseTls(raw: unknown, url: URL): HttpForwardTls | undefined {
       try {
         text = readFileSync(file, 'utf8');
       } catch (err) {
-        throw new Error(`"tls.caFile": ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}).`);
+        throw new Error(`"tls.caFile": ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}).`, { cause: err });
       }
       return { ca: pemCertificates(text, `"tls.caFile" (${file})`), source: `"tls.caFile" (${file})` };
     }
@@ -117,14 +121,16 @@ export const httpForwardConnector: Connector<HttpForwardOptions> = {
       throw new Error('"extraFields" must map field names to string templates.');
     }
     const timeout = o.timeoutSeconds === undefined ? 120 : Number(o.timeoutSeconds);
-    if (!Number.isInteger(timeout) || timeout < 1 || timeout > 600) throw new Error('"timeoutSeconds" must be a whole number from 1 to 600.');
-    if (o.bearerTokenSecret !== undefined && typeof o.bearerTokenSecret !== 'string') throw new Error('"bearerTokenSecret" must be a secret name.');
+    if (!Number.isInteger(timeout) || timeout < 1 || timeout > 600)
+      throw new Error('"timeoutSeconds" must be a whole number from 1 to 600.');
+    if (o.bearerTokenSecret !== undefined && typeof o.bearerTokenSecret !== 'string')
+      throw new Error('"bearerTokenSecret" must be a secret name.');
     return {
       url,
       allowHttp,
       allowPrivateNetworks: o.allowPrivateNetworks === true,
       extraFields: extraFields as Record<string, string>,
-      bearerTokenSecret: o.bearerTokenSecret as string | undefined,
+      bearerTokenSecret: o.bearerTokenSecret,
       tls: parseTls(o.tls, url),
       timeoutMs: timeout * 1000,
     };
@@ -177,7 +183,12 @@ export const httpForwardConnector: Connector<HttpForwardOptions> = {
       // A certificate that fails verification is the configuration's to fix: permanent, naming it.
       const refused = await certificateRefused(err, {
         label: `HTTP forward to ${options.url.host}`,
-        target: { host: options.url.hostname, port: Number(options.url.port) || 443, address: target.address, timeoutMs: options.timeoutMs },
+        target: {
+          host: options.url.hostname,
+          port: Number(options.url.port) || 443,
+          address: target.address,
+          timeoutMs: options.timeoutMs,
+        },
         caOptions: '"tls.ca", "tls.caFile" or "tls.caSecret"',
         hostOption: '"url"',
       });

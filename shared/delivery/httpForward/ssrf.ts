@@ -57,7 +57,9 @@ export async function resolveTarget(host: string, allowPrivate: boolean): Promis
   if (!allowPrivate) {
     const inner = addresses.find((a) => isPrivateAddress(a.address));
     if (inner) {
-      throw new Error(`${host} resolves to ${inner.address}, a loopback, private or link-local address; refused (set allowPrivateNetworks to allow).`);
+      throw new Error(
+        `${host} resolves to ${inner.address}, a loopback, private or link-local address; refused (set allowPrivateNetworks to allow).`,
+      );
     }
   }
   return { address: addresses[0]!.address, family: addresses[0]!.family as 4 | 6 };

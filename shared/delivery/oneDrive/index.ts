@@ -25,11 +25,13 @@ export const oneDriveConnector: Connector<OneDriveOptions> = {
     const folder = parseDriveFolderOptions(o, ['fail', 'replace', 'keepBoth']);
     const auth = o.auth ?? 'delegated';
     if (auth === 'delegated') {
-      if (o.user !== undefined) throw new Error('"user" is for "auth": "application"; a delegated destination uploads to the authorized account\'s own drive.');
+      if (o.user !== undefined)
+        throw new Error('"user" is for "auth": "application"; a delegated destination uploads to the authorized account\'s own drive.');
       return { ...folder, auth, connectionId: parseConnectionId(o) };
     }
     if (auth === 'application') {
-      if (o.connectionId !== undefined) throw new Error('"connectionId" is for "auth": "delegated"; "application" uses the app registration\'s own permissions.');
+      if (o.connectionId !== undefined)
+        throw new Error('"connectionId" is for "auth": "delegated"; "application" uses the app registration\'s own permissions.');
       const user = o.user ?? '%userEmail%';
       if (typeof user !== 'string' || user.trim() === '') throw new Error('"user" must be a template naming the user, e.g. "%userEmail%".');
       return { ...folder, auth, user };
@@ -43,7 +45,8 @@ export const oneDriveConnector: Connector<OneDriveOptions> = {
     if (options.auth === 'delegated') auth = { kind: 'delegated', connectionId: options.connectionId };
     else {
       const user = renderTemplate(options.user, job.fields, 'header');
-      if (!UPN.test(user)) throw new PermanentDeliveryError(`"user" rendered to '${user.slice(0, 100)}', which is not a user principal name.`);
+      if (!UPN.test(user))
+        throw new PermanentDeliveryError(`"user" rendered to '${user.slice(0, 100)}', which is not a user principal name.`);
       drivePath = `/users/${encodeURIComponent(user)}/drive`;
     }
     const items = await deliverToDrive(graphFor(context, auth), drivePath, job, options);

@@ -12,7 +12,15 @@
  * The site and library are looked up once per process and remembered.
  */
 import { PermanentDeliveryError, type Connector } from '../types';
-import { CONFLICT_BEHAVIORS, deliverToDrive, graphFor, parseConnectionId, parseDriveFolderOptions, type DriveFolderOptions, type GraphClient } from '../graph';
+import {
+  CONFLICT_BEHAVIORS,
+  deliverToDrive,
+  graphFor,
+  parseConnectionId,
+  parseDriveFolderOptions,
+  type DriveFolderOptions,
+  type GraphClient,
+} from '../graph';
 
 export interface SharePointOptions extends DriveFolderOptions {
   connectionId: string;
@@ -30,7 +38,9 @@ export const sharePointConnector: Connector<SharePointOptions> = {
     const o = (raw ?? {}) as Record<string, unknown>;
     const folder = parseDriveFolderOptions(o, CONFLICT_BEHAVIORS);
     if (folder.conflictBehavior === 'append' && folder.fileName === undefined) {
-      throw new Error('"conflictBehavior": "append" needs a "fileName" ending in .pdf (the document the pages are added to), e.g. "%username% scans.pdf".');
+      throw new Error(
+        '"conflictBehavior": "append" needs a "fileName" ending in .pdf (the document the pages are added to), e.g. "%username% scans.pdf".',
+      );
     }
     let site: URL;
     try {
@@ -38,9 +48,11 @@ export const sharePointConnector: Connector<SharePointOptions> = {
     } catch {
       throw new Error('"site" must be the site\'s URL, e.g. https://contoso.sharepoint.com/sites/Scans.');
     }
-    if (site.protocol !== 'https:' || site.search || site.hash || site.username) throw new Error('"site" must be an https:// site URL without query or credentials.');
+    if (site.protocol !== 'https:' || site.search || site.hash || site.username)
+      throw new Error('"site" must be an https:// site URL without query or credentials.');
     const library = o.library ?? 'Documents';
-    if (typeof library !== 'string' || library.trim() === '') throw new Error('"library" must be the document library\'s name, e.g. "Documents".');
+    if (typeof library !== 'string' || library.trim() === '')
+      throw new Error('"library" must be the document library\'s name, e.g. "Documents".');
     return { ...folder, connectionId: parseConnectionId(o), site, library };
   },
 
@@ -66,10 +78,17 @@ function libraryDrive(graph: GraphClient, o: SharePointOptions): Promise<string>
 async function lookUpLibrary(graph: GraphClient, o: SharePointOptions): Promise<string> {
   const sitePath = o.site.pathname.replace(/\/+$/, '');
   const site = await graph.json<{ id: string }>(`/sites/${o.site.hostname}:${sitePath || '/'}`);
-  const list = await graph.json<{ value: Array<{ id: string; name: string }> }>(`/sites/${encodeURIComponent(site.id)}/drives?$select=id,name`);
+  const list = await graph.json<{ value: Array<{ id: string; name: string }> }>(
+    `/sites/${encodeURIComponent(site.id)}/drives?$select=id,name`,
+  );
   const drive = list.value.find((d) => d.name.toLowerCase() === o.library.toLowerCase());
   if (!drive) {
-    throw new PermanentDeliveryError(`The site ${o.site.href} has no document library named '${o.library}' (it has: ${list.value.map((d) => d.name).join(', ').slice(0, 300)}).`);
+    throw new PermanentDeliveryError(
+      `The site ${o.site.href} has no document library named '${o.library}' (it has: ${list.value
+        .map((d) => d.name)
+        .join(', ')
+        .slice(0, 300)}).`,
+    );
   }
   return `/drives/${encodeURIComponent(drive.id)}`;
 }

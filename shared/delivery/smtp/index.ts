@@ -112,15 +112,18 @@ function parseAuth(raw: unknown): SmtpAuthOptions {
     const passwordSecret = optionalString(a, 'passwordSecret', 'auth.passwordSecret');
     if (passwordSecret && !user) throw new Error('"auth.passwordSecret" needs "auth.user".');
     if (user && !passwordSecret) throw new Error('"auth.user" needs "auth.passwordSecret" (the secret-store name of the password).');
-    if (a.allowPlaintextAuth !== undefined && typeof a.allowPlaintextAuth !== 'boolean') throw new Error('"auth.allowPlaintextAuth" must be true or false.');
+    if (a.allowPlaintextAuth !== undefined && typeof a.allowPlaintextAuth !== 'boolean')
+      throw new Error('"auth.allowPlaintextAuth" must be true or false.');
     if (a.allowPlaintextAuth === true && !user) {
-      throw new Error('"auth.allowPlaintextAuth" applies to a password: it needs "auth.user" and "auth.passwordSecret" (without them nothing secret is sent).');
+      throw new Error(
+        '"auth.allowPlaintextAuth" applies to a password: it needs "auth.user" and "auth.passwordSecret" (without them nothing secret is sent).',
+      );
     }
     return {
       kind: 'system',
       host: host(a, undefined, 'auth.host'),
       port: p,
-      secure: (a.secure as boolean | undefined) ?? p === 465,
+      secure: a.secure ?? p === 465,
       user,
       passwordSecret,
       allowPlaintextAuth: a.allowPlaintextAuth === true,
@@ -131,7 +134,8 @@ function parseAuth(raw: unknown): SmtpAuthOptions {
       throw new Error('"auth.allowPlaintextAuth" is not an option of "microsoft365": its access token is only ever sent over TLS.');
     }
     const user = nonEmptyString(a, 'user', 'auth.user');
-    if (!/^[^@\s]+@[^@\s]+$/.test(user)) throw new Error('"auth.user" must be the connection account\'s user principal name (user@domain).');
+    if (!/^[^@\s]+@[^@\s]+$/.test(user))
+      throw new Error('"auth.user" must be the connection account\'s user principal name (user@domain).');
     return {
       kind: 'microsoft365',
       connectionId: nonEmptyString(a, 'connectionId', 'auth.connectionId'),
@@ -147,11 +151,12 @@ function parseTls(raw: unknown): SmtpOptions['tls'] {
   if (raw === undefined) return undefined;
   if (!raw || typeof raw !== 'object') throw new Error('"tls" must be an object.');
   const t = raw as Record<string, unknown>;
-  if (t.rejectUnauthorized !== undefined && typeof t.rejectUnauthorized !== 'boolean') throw new Error('"tls.rejectUnauthorized" must be true or false.');
+  if (t.rejectUnauthorized !== undefined && typeof t.rejectUnauthorized !== 'boolean')
+    throw new Error('"tls.rejectUnauthorized" must be true or false.');
   if (t.ca !== undefined && (typeof t.ca !== 'string' || !t.ca.includes('-----BEGIN CERTIFICATE-----'))) {
     throw new Error('"tls.ca" must be PEM certificate text.');
   }
-  return { rejectUnauthorized: t.rejectUnauthorized as boolean | undefined, ca: t.ca as string | undefined };
+  return { rejectUnauthorized: t.rejectUnauthorized, ca: t.ca };
 }
 
 interface SmtpError extends Error {
@@ -166,7 +171,8 @@ function classify(err: unknown, a: SmtpAuthOptions): Error {
   const e = err as SmtpError;
   const where = `${a.host}:${a.port}`;
   // The OAuth connection must be authorized again by an administrator: retrying cannot help.
-  if (e.code === 'reauthorization_required' || e.code === 'connection_not_found') return new PermanentDeliveryError(`SMTP delivery to ${where}: ${e.message}`);
+  if (e.code === 'reauthorization_required' || e.code === 'connection_not_found')
+    return new PermanentDeliveryError(`SMTP delivery to ${where}: ${e.message}`);
   // requireTLS: STARTTLS was sent and refused (a server that does not offer it answers 5xx).
   if (e.code === 'ETLS' && e.command === 'STARTTLS' && typeof e.responseCode === 'number') {
     const reply = (e.response ?? '').replace(/\s+/g, ' ').trim().slice(0, 200);
@@ -210,7 +216,12 @@ function requiresTls(a: SmtpAuthOptions): boolean {
   return a.kind === 'microsoft365' || (!!a.user && !a.allowPlaintextAuth);
 }
 
-async function sendOnce(job: DeliveryJob, options: SmtpOptions, mail: Mail.Options, auth: SMTPTransport.Options['auth']): Promise<SMTPTransport.SentMessageInfo> {
+async function sendOnce(
+  job: DeliveryJob,
+  options: SmtpOptions,
+  mail: Mail.Options,
+  auth: SMTPTransport.Options['auth'],
+): Promise<SMTPTransport.SentMessageInfo> {
   const a = options.auth;
   const streams: Readable[] = [];
   try {
@@ -249,7 +260,8 @@ export const smtpConnector: Connector<SmtpOptions> = {
     const o = (raw ?? {}) as Record<string, unknown>;
     const auth = parseAuth(o.auth);
     const max = o.maxMessageBytes === undefined ? DEFAULT_MAX_MESSAGE_BYTES : o.maxMessageBytes;
-    if (typeof max !== 'number' || !Number.isInteger(max) || max < 1) throw new Error('"maxMessageBytes" must be a positive whole number of bytes.');
+    if (typeof max !== 'number' || !Number.isInteger(max) || max < 1)
+      throw new Error('"maxMessageBytes" must be a positive whole number of bytes.');
     const timeout = o.timeoutSeconds === undefined ? DEFAULT_TIMEOUT_SECONDS : o.timeoutSeconds;
     if (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 1 || timeout > 600) {
       throw new Error('"timeoutSeconds" must be a whole number from 1 to 600.');
@@ -261,7 +273,7 @@ export const smtpConnector: Connector<SmtpOptions> = {
       to: nonEmptyString(o, 'to'),
       cc: optionalString(o, 'cc'),
       subject: nonEmptyString(o, 'subject'),
-      body: (o.body as string | undefined) ?? '',
+      body: o.body ?? '',
       maxMessageBytes: max,
       tls: parseTls(o.tls),
       timeoutMs: timeout * 1000,
@@ -286,13 +298,21 @@ export const smtpConnector: Connector<SmtpOptions> = {
     };
     const a = options.auth;
     try {
-      const info = a.kind === 'system' ? await sendOnce(job, options, mail, await systemAuth(a, context)) : await sendMicrosoft365(job, options, mail, a, context);
+      const info =
+        a.kind === 'system'
+          ? await sendOnce(job, options, mail, await systemAuth(a, context))
+          : await sendMicrosoft365(job, options, mail, a, context);
       return { remoteId: info.messageId };
     } catch (err) {
       // A certificate that fails verification is the configuration's to fix: permanent, naming it.
       const refused = await certificateRefused(err, {
         label: `SMTP delivery to ${a.host}:${a.port}`,
-        target: { host: a.host, port: a.port, starttls: a.kind === 'system' && a.secure ? undefined : 'smtp', timeoutMs: options.timeoutMs },
+        target: {
+          host: a.host,
+          port: a.port,
+          starttls: a.kind === 'system' && a.secure ? undefined : 'smtp',
+          timeoutMs: options.timeoutMs,
+        },
         caOptions: '"tls.ca"',
         hostOption: '"auth.host"',
       });
@@ -301,7 +321,10 @@ export const smtpConnector: Connector<SmtpOptions> = {
   },
 };
 
-async function systemAuth(a: Extract<SmtpAuthOptions, { kind: 'system' }>, context: DeliveryContext): Promise<SMTPTransport.Options['auth']> {
+async function systemAuth(
+  a: Extract<SmtpAuthOptions, { kind: 'system' }>,
+  context: DeliveryContext,
+): Promise<SMTPTransport.Options['auth']> {
   if (!a.user || !a.passwordSecret) return undefined;
   return { user: a.user, pass: await context.getSecret(a.passwordSecret) };
 }
@@ -341,7 +364,7 @@ async function sendMicrosoft365(
     return await sendOnce(job, options, mail, oauth(first));
   } catch (err) {
     // A plain 535 (what Exchange Online answers): renew the token once and send again.
-    if (renewError) throw renewError;
+    if (renewError) throw renewError instanceof Error ? renewError : new Error('renewing the access token failed');
     if (renewed || !isTokenRefused(err)) throw err;
     return sendOnce(job, options, mail, oauth(await renew()));
   }
