@@ -1,7 +1,7 @@
 /** Glue between HTTP triggers and the core: errors to responses, request facts to plain values. */
 import { Readable } from 'node:stream';
 import type { HttpHandler, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import { BadRequestError, isAppError, PayloadTooLargeError } from '../shared/errors';
+import { BadRequestError, isAppError, PayloadTooLargeError, statusOf, type RequestErrorCode } from '../shared/errors';
 import { describeError, type Logger } from '../shared/log';
 
 /** A Logger that writes to the invocation's log. */
@@ -13,9 +13,9 @@ export function invocationLogger(context: InvocationContext): Logger {
   };
 }
 
-/** JSON error body: `{ error: <code>, message: <what to do> }`. */
-export function errorResponse(status: number, code: string, message: string): HttpResponseInit {
-  return { status, jsonBody: { error: code, message } };
+/** JSON error body: `{ error: <code>, message: <what to do> }`, with the code's status (shared/errors/catalog.ts). */
+export function errorResponse(code: RequestErrorCode, message: string): HttpResponseInit {
+  return { status: statusOf(code), jsonBody: { error: code, message } };
 }
 
 /**
@@ -29,13 +29,12 @@ export function withErrors(handler: HttpHandler): HttpHandler {
     } catch (err) {
       if (isAppError(err)) {
         context.warn(`${context.functionName}: ${err.status} ${err.code}`);
-        const response = errorResponse(err.status, err.code, err.message);
+        const response = errorResponse(err.code, err.message);
         if (err.retryAfterSeconds) response.headers = { 'retry-after': String(err.retryAfterSeconds) };
         return response;
       }
       context.error(`${context.functionName}: internal error`, describeError(err));
       return errorResponse(
-        500,
         'internal_error',
         `The request could not be completed. Try again; if it keeps failing, give your administrator ` +
           `the invocation id ${context.invocationId}.`,
@@ -68,10 +67,9 @@ export function senderAddress(request: HttpRequest): string | undefined {
   return /^[\d.]+:\d+$/.test(last) ? last.slice(0, last.lastIndexOf(':')) : last;
 }
 
-/** The JSON body of a small admin request (at most 64 KiB). */
+/** The JSON body of a small admin request (at most 64 KiB, refused with a 413 as it streams). */
 export async function readJson(request: HttpRequest): Promise<unknown> {
-  const text = await request.text();
-  if (text.length > 64 * 1024) throw new BadRequestError('body_too_large', 'The JSON body is larger than 64 KiB.');
+  const text = await readText(request, 64 * 1024);
   try {
     return JSON.parse(text || '{}') as unknown;
   } catch {

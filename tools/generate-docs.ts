@@ -1,9 +1,15 @@
 /** `npm run docs`: regenerates the documentation that is generated from code. */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { renderErrorsDoc } from '../shared/errors/errorsDoc';
 import { renderPermissionsDoc } from '../shared/oauth/permissionsDoc';
 
 const root = join(__dirname, '..', '..');
-const target = join(root, 'docs', 'permissions.md');
-writeFileSync(target, renderPermissionsDoc());
-console.log(`wrote ${target}`);
+for (const [name, render] of [
+  ['permissions.md', renderPermissionsDoc],
+  ['errors.md', renderErrorsDoc],
+] as const) {
+  const target = join(root, 'docs', name);
+  writeFileSync(target, render());
+  console.log(`wrote ${target}`);
+}

@@ -11,6 +11,8 @@ import { formatWithOptions } from 'node:util';
 import { HttpRequest, HttpResponse, InvocationContext, type HttpResponseInit } from '@azure/functions';
 import { secretsEqual } from '../../shared/secrets';
 import type { FunctionDefinition, HttpFunction } from '../definitions';
+import { statusOf, type RequestErrorCode } from '../../shared/errors';
+import { errorResponse } from '../http';
 
 export interface LocalServerOptions {
   registry: readonly FunctionDefinition[];
@@ -81,8 +83,9 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
       .catch((err: unknown) => {
         log(`local host: unhandled error: ${(err as Error)?.message}`);
         if (!res.headersSent) {
-          res.writeHead(500, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ error: 'internal_error', message: 'The local host failed to run the function.' }));
+          const answer = errorResponse('internal_error', 'The local host failed to run the function.');
+          res.writeHead(answer.status!, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(answer.jsonBody));
         } else {
           res.destroy();
         }
@@ -125,15 +128,14 @@ async function handle(req: IncomingMessage, res: ServerResponse, routes: Route[]
     }
   }
   if (!match) {
-    return send(res, { status: pathMatched ? 405 : 404, jsonBody: { error: pathMatched ? 'method_not_allowed' : 'not_found' } });
+    // As the Functions host answers them: the code alone.
+    const code: RequestErrorCode = pathMatched ? 'method_not_allowed' : 'not_found';
+    return send(res, { status: statusOf(code), jsonBody: { error: code } });
   }
   const { route, values } = match;
 
   if (route.fn.authLevel === 'admin' && !(await adminKeyValid(req, url, options))) {
-    return send(res, {
-      status: 401,
-      jsonBody: { error: 'unauthorized', message: 'This endpoint needs the admin key (x-functions-key header or code parameter).' },
-    });
+    return send(res, errorResponse('unauthorized', 'This endpoint needs the admin key (x-functions-key header or code parameter).'));
   }
 
   const headers = new Headers();
@@ -157,7 +159,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, routes: Route[]
       if (v !== undefined) params[name] = decodeURIComponent(v);
     });
   } catch {
-    return send(res, { status: 400, jsonBody: { error: 'bad_request', message: 'The URL has a malformed percent-escape.' } });
+    return send(res, errorResponse('bad_request', 'The URL has a malformed percent-escape.'));
   }
   // The worker builds requests this way too (createStreamRequest): a native Request plus params.
   const request = new HttpRequest({ nativeRequest, params } as never);

@@ -29,9 +29,9 @@ export function renderAddresses(template: string, fields: Readonly<Record<string
     if (item.trim() === '') continue;
     const rendered = renderTemplate(item, fields, 'header').trim();
     const m = MAILBOX.exec(rendered);
-    if (!m) throw new PermanentDeliveryError(`"${option}": '${rendered.slice(0, 200)}' is not one e-mail address.`);
+    if (!m) throw new PermanentDeliveryError('invalid_address', `"${option}": '${rendered.slice(0, 200)}' is not one e-mail address.`);
     out.push(m[1] ? { name: '', address: m[1] } : { name: (m[2] ?? m[3] ?? '').trim(), address: m[4]! });
   }
-  if (out.length === 0) throw new PermanentDeliveryError(`"${option}" rendered to no address.`);
+  if (out.length === 0) throw new PermanentDeliveryError('invalid_address', `"${option}" rendered to no address.`);
   return out;
 }

@@ -11,7 +11,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { keepRenewed } from '../concurrency';
 import type { FindUser } from '../directory';
-import { ConfigError } from '../errors';
+import { ConfigError, type DeliveryErrorCode } from '../errors';
 import { describeError, type Logger } from '../log';
 import {
   leaseHeld,
@@ -25,7 +25,7 @@ import {
 } from '../storage';
 import type { Destination, DestinationSet } from './destinations';
 import { targetsOf } from './targets';
-import { PermanentDeliveryError, type DeliveryContext, type DeliveryJob } from './types';
+import { PermanentDeliveryError, TransientDeliveryError, type DeliveryContext, type DeliveryJob } from './types';
 
 /** Must equal host.json's extensions.queues.maxDequeueCount (a test checks it). */
 export const DELIVERY_MAX_ATTEMPTS = 5;
@@ -215,6 +215,7 @@ async function deliverTo(job: DeliveryJob, d: Destination, attempt: number, deps
       status: 'delivered',
       remoteId: outcome.result.remoteId,
       leaseUntil: undefined,
+      code: undefined,
       lastError: undefined,
     });
     deps.log.info('deliver: delivered', { jobId: job.jobId, destination: d.id });
@@ -227,10 +228,18 @@ async function deliverTo(job: DeliveryJob, d: Destination, attempt: number, deps
   await deps.deliveries.update(current, {
     status: final ? 'failed' : 'retrying',
     leaseUntil: undefined,
+    code: deliveryCode(err),
     lastError: (final && !permanent ? `Gave up after ${attempt} attempts: ${reason}` : reason).slice(0, 1000),
   });
   deps.log.warn('deliver: failed', { jobId: job.jobId, destination: d.id, permanent, attempt, ...describeError(err) });
   return permanent ? 'failed' : 'retry';
+}
+
+/** The catalog code of a connector's failure; an error of no known kind is an internal one. */
+function deliveryCode(err: unknown): DeliveryErrorCode {
+  if (err instanceof PermanentDeliveryError || err instanceof TransientDeliveryError) return err.code;
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'reauthorization_required' || code === 'connection_not_found' ? code : 'internal_error';
 }
 
 /**
@@ -272,8 +281,9 @@ export async function handlePoisoned(message: unknown, deps: DelivererDeps): Pro
   }
   const reason = `The worker stopped while delivering, ${DELIVERY_MAX_RECOVERIES + 1} times in a row (crash or restart); deliver it again with POST /api/scan/${jobId}/redeliver once the cause is fixed.`;
   for (const { d, row } of unfinished) {
-    if (row) await deps.deliveries.update(row, { status: 'failed', leaseUntil: undefined, lastError: reason });
-    else await deps.deliveries.create(jobId, d.id, { status: 'failed', lastError: reason });
+    const changes = { status: 'failed', leaseUntil: undefined, code: 'delivery_interrupted', lastError: reason } as const;
+    if (row) await deps.deliveries.update(row, changes);
+    else await deps.deliveries.create(jobId, d.id, changes);
   }
   const delivered = targets.length > unfinished.length;
   await deps.scanJobs.setDeliveryState(jobId, delivered ? 'partially_failed' : 'failed', reason);

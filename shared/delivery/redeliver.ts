@@ -31,20 +31,19 @@ export interface RedeliverDeps {
 
 export async function redeliver(jobId: string, destinationId: string | undefined, deps: RedeliverDeps): Promise<RedeliveryResult> {
   const job = /^[0-9a-f-]{36}$/i.test(jobId) ? await deps.scanJobs.get(jobId) : undefined;
-  if (!job || job.status === 'abandoned') throw new AppError(404, 'job_not_found', `There is no scan job '${jobId.slice(0, 64)}'.`);
-  if (job.status !== 'stored') throw new AppError(409, 'job_not_stored', 'The job is still being stored; try again in a moment.', 5);
+  if (!job || job.status === 'abandoned') throw new AppError('job_not_found', `There is no scan job '${jobId.slice(0, 64)}'.`);
+  if (job.status !== 'stored') throw new AppError('job_not_stored', 'The job is still being stored; try again in a moment.', 5);
   let set: DestinationSet;
   try {
     set = deps.destinations();
   } catch (err) {
-    if (err instanceof ConfigError) throw new AppError(503, 'destinations_invalid', `Fix the destinations first: ${err.message}`);
+    if (err instanceof ConfigError) throw new AppError('destinations_invalid', `Fix the destinations first: ${err.message}`);
     throw err;
   }
   let { targets } = await targetsOf(job, set, deps);
   if (destinationId !== undefined) {
     if (!set.destinations.some((d) => d.id === destinationId)) {
       throw new AppError(
-        404,
         'destination_not_found',
         `There is no destination '${destinationId.slice(0, 64)}' in ${set.file ?? 'the destinations'}.`,
       );
@@ -52,13 +51,12 @@ export async function redeliver(jobId: string, destinationId: string | undefined
     targets = targets.filter((d) => d.id === destinationId);
     if (!targets.length) {
       throw new AppError(
-        409,
         'destination_not_selected',
         `Destination '${destinationId}' does not select this job (its "when" rule); change the rule first.`,
       );
     }
   }
-  if (!targets.length) throw new AppError(409, 'nothing_to_redeliver', 'No destination rule selects this job; change the rules first.');
+  if (!targets.length) throw new AppError('nothing_to_redeliver', 'No destination rule selects this job; change the rules first.');
 
   const result: RedeliveryResult = { jobId, destinations: [] };
   for (const d of targets) {
@@ -67,7 +65,6 @@ export async function redeliver(jobId: string, destinationId: string | undefined
   const queued = result.destinations.filter((r) => r.action === 'queued').map((r) => r.destination);
   if (!queued.length) {
     throw new AppError(
-      409,
       'nothing_to_redeliver',
       `Nothing to deliver again: ${result.destinations.map((r) => `${r.destination} is ${r.action === 'already_delivered' ? 'delivered' : 'being delivered'}`).join(', ')}.`,
     );

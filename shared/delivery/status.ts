@@ -4,7 +4,7 @@ import type { DeliveryRepository, ScanJobRepository } from '../storage';
 
 export async function jobStatus(scanJobs: Pick<ScanJobRepository, 'get'>, deliveries: Pick<DeliveryRepository, 'list'>, jobId: string) {
   const job = /^[0-9a-f-]{36}$/i.test(jobId) ? await scanJobs.get(jobId) : undefined;
-  if (!job) throw new AppError(404, 'job_not_found', `There is no scan job '${jobId.slice(0, 64)}'.`);
+  if (!job) throw new AppError('job_not_found', `There is no scan job '${jobId.slice(0, 64)}'.`);
   return {
     jobId: job.jobId,
     status: job.status,
@@ -21,6 +21,7 @@ export async function jobStatus(scanJobs: Pick<ScanJobRepository, 'get'>, delive
         status: d.status,
         attempts: d.attempts,
         remoteId: d.remoteId,
+        code: d.code,
         lastError: d.lastError,
         updatedAt: d.updatedAt.toISOString(),
       })),

@@ -24,7 +24,7 @@ export class MissingVariableError extends PermanentDeliveryError {
     readonly variable: string,
     template: string,
   ) {
-    super(`The template '${template}' needs %${variable}%, which this scan job does not have (or has empty).`);
+    super('missing_variable', `The template '${template}' needs %${variable}%, which this scan job does not have (or has empty).`);
     this.name = 'MissingVariableError';
   }
 }

@@ -127,6 +127,7 @@ export async function certificateRefused(err: unknown, ctx: RefusalContext): Pro
     other: "Replace the server's certificate.",
   };
   return new PermanentDeliveryError(
+    'certificate_refused',
     `${ctx.label}: the TLS certificate of ${where} was refused: ${words} (${found.code}). ${cert ? `${describe(cert)}. ` : ''}${advice[kind]}`,
   );
 }

@@ -1,5 +1,6 @@
 /** What every delivery connector is given and returns. */
 import type { Readable } from 'node:stream';
+import type { DeliveryErrorCode } from '../errors';
 import type { Logger } from '../log';
 
 export interface DeliveryFile {
@@ -45,17 +46,25 @@ export interface Connector<Options = unknown> {
   deliver(job: DeliveryJob, options: Options, context: DeliveryContext): Promise<DeliveryResult>;
 }
 
-/** Retrying cannot help (bad address, refused content, missing variable): fail the destination now. */
+/**
+ * Retrying cannot help (bad address, refused content, missing variable): fail the destination
+ * now. `code` (shared/errors/catalog.ts) is recorded on the delivery and shown by
+ * GET /api/scan/{jobId}; the message says the rest, for a person.
+ */
 export class PermanentDeliveryError extends Error {
-  constructor(message: string) {
+  constructor(
+    readonly code: DeliveryErrorCode,
+    message: string,
+  ) {
     super(message);
     this.name = 'PermanentDeliveryError';
   }
 }
 
-/** Worth retrying later (network, 5xx, throttling). */
+/** Worth retrying later (network, 5xx, throttling); `code` as for PermanentDeliveryError. */
 export class TransientDeliveryError extends Error {
   constructor(
+    readonly code: DeliveryErrorCode,
     message: string,
     readonly retryAfterSeconds?: number,
   ) {

@@ -1,47 +1,52 @@
 /**
- * Typed errors. An AppError carries an HTTP status and a message written for the person who
- * must act on it (an administrator reading a printer's log). Its message is safe to return:
- * it never holds a secret, a token or a stack trace. Anything that is not an AppError is an
- * internal fault and is answered with a generic 500.
+ * Typed errors. An AppError carries a code from the catalog (catalog.ts: its HTTP status, what
+ * it means, what to do) and a message written for the person who must act on it (an
+ * administrator reading a printer's log). Its message is safe to return: it never holds a
+ * secret, a token or a stack trace. Anything that is not an AppError is an internal fault and is
+ * answered with a generic 500.
  */
+import { statusOf, type CodeWithStatus, type RequestErrorCode } from './catalog';
+
 export class AppError extends Error {
+  readonly status: number;
+
   constructor(
-    readonly status: number,
-    readonly code: string,
+    readonly code: RequestErrorCode,
     message: string,
     /** Seconds after which a retry may succeed (sent as Retry-After). */
     readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.name = new.target.name;
+    this.status = statusOf(code);
   }
 }
 
 /** 400: the request is malformed or incomplete. */
 export class BadRequestError extends AppError {
-  constructor(code: string, message: string) {
-    super(400, code, message);
+  constructor(code: CodeWithStatus<400>, message: string) {
+    super(code, message);
   }
 }
 
 /** 401: a credential is missing or wrong. */
 export class UnauthorizedError extends AppError {
   constructor(message = 'Missing or wrong credentials.') {
-    super(401, 'unauthorized', message);
+    super('unauthorized', message);
   }
 }
 
 /** 413: a size limit was exceeded. */
 export class PayloadTooLargeError extends AppError {
-  constructor(code: string, message: string) {
-    super(413, code, message);
+  constructor(code: CodeWithStatus<413>, message: string) {
+    super(code, message);
   }
 }
 
 /** 415: the body is not of a media type the endpoint accepts. */
 export class UnsupportedMediaTypeError extends AppError {
   constructor(message: string) {
-    super(415, 'unsupported_media_type', message);
+    super('unsupported_media_type', message);
   }
 }
 
@@ -70,3 +75,5 @@ export class SecretNotFoundError extends Error {
 export function isAppError(err: unknown): err is AppError {
   return err instanceof AppError;
 }
+
+export * from './catalog';

@@ -78,7 +78,7 @@ export interface IngestResult {
 
 /** 503: this request lost its owner lease (it stalled for longer than the lease): nothing is kept. */
 function interrupted(): AppError {
-  return new AppError(503, 'ingest_interrupted', 'Storing the scan job was interrupted; send it again.', 5);
+  return new AppError('ingest_interrupted', 'Storing the scan job was interrupted; send it again.', 5);
 }
 
 export async function ingestScan(request: ScanRequest, deps: IngestDeps): Promise<IngestResult> {
@@ -86,7 +86,6 @@ export async function ingestScan(request: ScanRequest, deps: IngestDeps): Promis
   const encoding = request.contentEncoding?.trim().toLowerCase();
   if (encoding && encoding !== 'identity') {
     throw new AppError(
-      415,
       'unsupported_content_encoding',
       `Content-Encoding '${encoding.slice(0, 40)}' is not accepted; send the body uncompressed.`,
     );
@@ -306,7 +305,7 @@ async function claimScanJobId(
       continue;
     }
     if (Date.now() > deadline) {
-      throw new AppError(409, 'duplicate_in_progress', 'A scan job with the same scanJobID is still being stored; retry in a moment.', 5);
+      throw new AppError('duplicate_in_progress', 'A scan job with the same scanJobID is still being stored; retry in a moment.', 5);
     }
     await sleep(200);
   }

@@ -86,7 +86,6 @@ export async function refreshConnectionNow(deps: AuthorizeDeps, id: string, now 
   if (failure instanceof ReauthorizationRequiredError) throw failure;
   if (outcome === 'reauthorization_required') throw new ReauthorizationRequiredError(id, latest.lastError ?? 'authorize it again.');
   throw new AppError(
-    503,
     'refresh_failed',
     `The identity platform did not complete the refresh of '${id}' (${describeError(failure).message ?? 'error'}); the tokens are kept and the timer retries${
       latest.nextRefreshAt ? ` at ${latest.nextRefreshAt.toISOString()}` : ''

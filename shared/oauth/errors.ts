@@ -3,13 +3,13 @@ import { AppError } from '../errors';
 /** The connection's authorization is gone (revoked, expired, or never given): an administrator must authorize it again. */
 export class ReauthorizationRequiredError extends AppError {
   constructor(connectionId: string, reason: string) {
-    super(409, 'reauthorization_required', `Connection '${connectionId}' must be authorized again: ${reason}`);
+    super('reauthorization_required', `Connection '${connectionId}' must be authorized again: ${reason}`);
   }
 }
 
 export class ConnectionNotFoundError extends AppError {
   constructor(connectionId: string) {
-    super(404, 'connection_not_found', `There is no connection '${connectionId}'.`);
+    super('connection_not_found', `There is no connection '${connectionId}'.`);
   }
 }
 

@@ -2,7 +2,6 @@
  * SCIM errors (RFC 7644 §3.12): an HTTP status, an optional `scimType` and a `detail` written for
  * the administrator reading Entra's provisioning log. Never a stack trace, a token or a secret.
  */
-import { AppError } from '../errors';
 
 export type ScimType =
   | 'invalidFilter'
@@ -16,13 +15,15 @@ export type ScimType =
   | 'invalidVers'
   | 'sensitive';
 
-export class ScimError extends AppError {
+/** SCIM's own error (answered in the SCIM error schema, not as a ScanRelay error code). */
+export class ScimError extends Error {
   constructor(
-    status: number,
+    readonly status: number,
     readonly scimType: ScimType | undefined,
     detail: string,
   ) {
-    super(status, scimType ?? `scim_${status}`, detail);
+    super(detail);
+    this.name = 'ScimError';
   }
 }
 

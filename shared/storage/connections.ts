@@ -1,9 +1,11 @@
+import type { ErrorCode } from '../errors';
 import type { TableClient } from '@azure/data-tables';
 import { hasStatus, once, unlessStatus } from './clients';
 
 export const CONNECTIONS_TABLE = 'connections';
 
-export type ConnectionState = 'pending' | 'authorized' | 'reauthorization_required' | 'error';
+/** A connection's state: a code of the catalog (shared/errors/catalog.ts) of kind `connection`. */
+export type ConnectionState = Extract<ErrorCode, 'pending' | 'authorized' | 'reauthorization_required' | 'error'>;
 
 export interface Connection {
   id: string;

@@ -1,3 +1,4 @@
+import type { DeliveryErrorCode } from '../errors';
 import type { TableClient } from '@azure/data-tables';
 import { once, unlessStatus } from './clients';
 
@@ -12,7 +13,9 @@ export interface Delivery {
   status: DeliveryStatus;
   attempts: number;
   remoteId?: string;
-  /** Why it failed (for an administrator; never a token). */
+  /** Why it failed, or why it is retried: a code of shared/errors/catalog.ts (for scripts). */
+  code?: DeliveryErrorCode;
+  /** Why it failed, in words (for an administrator; never a token). */
   lastError?: string;
   leaseUntil?: Date;
   updatedAt: Date;
@@ -24,7 +27,7 @@ export function leaseHeld(row: Delivery | undefined, now = Date.now()): boolean 
   return row?.status === 'delivering' && !!row.leaseUntil && row.leaseUntil.getTime() > now;
 }
 
-export type DeliveryChanges = Partial<Pick<Delivery, 'status' | 'attempts' | 'remoteId' | 'lastError' | 'leaseUntil'>>;
+export type DeliveryChanges = Partial<Pick<Delivery, 'status' | 'attempts' | 'remoteId' | 'code' | 'lastError' | 'leaseUntil'>>;
 
 /** One row per (job, destination) in `deliveries`: the record that makes delivery idempotent. */
 export class DeliveryRepository {
@@ -73,6 +76,7 @@ function toEntity(d: Omit<Delivery, 'etag'>) {
     status: d.status,
     attempts: d.attempts,
     remoteId: d.remoteId,
+    code: d.code,
     lastError: d.lastError,
     leaseUntil: d.leaseUntil,
     updatedAt: d.updatedAt,
@@ -86,6 +90,7 @@ function fromEntity(e: Record<string, unknown> & { etag: string }): Delivery {
     status: e.status as DeliveryStatus,
     attempts: Number(e.attempts ?? 0),
     remoteId: e.remoteId as string | undefined,
+    code: (e.code as DeliveryErrorCode | undefined) || undefined,
     lastError: e.lastError as string | undefined,
     leaseUntil: e.leaseUntil ? new Date(e.leaseUntil as string) : undefined,
     updatedAt: new Date(e.updatedAt as string),

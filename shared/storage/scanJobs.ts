@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { TableClient } from '@azure/data-tables';
-import { PayloadTooLargeError } from '../errors';
+import { PayloadTooLargeError, type JobDeliveryState } from '../errors';
 import { entityBytes, packText, unpackText } from './chunks';
 import { hasStatus, once, unlessStatus } from './clients';
 
@@ -92,7 +92,7 @@ export class ScanJobRepository {
   }
 
   /** Records the job's delivery outcome (`delivered`, `partially_failed`, `failed`, `undeliverable`...). */
-  async setDeliveryState(jobId: string, state: string, reason?: string): Promise<void> {
+  async setDeliveryState(jobId: string, state: JobDeliveryState, reason?: string): Promise<void> {
     await this.jobs.updateEntity({ partitionKey: jobId, rowKey: 'job', deliveryState: state, deliveryReason: reason ?? '' }, 'Merge');
   }
 

@@ -315,7 +315,7 @@ describe('8. POST /api/scan/{jobId}/redeliver through the local host', () => {
     const connector: Connector = {
       type: 'refusing',
       parseOptions: () => ({}),
-      deliver: async () => Promise.reject(new PermanentDeliveryError('refused')),
+      deliver: async () => Promise.reject(new PermanentDeliveryError('destination_refused', 'refused')),
     };
     const d = deps([{ id: 'refusing', type: 'refusing', when: {}, options: {} }], { refusing: connector });
     await expect(deliverJob({ jobId }, 1, d)).resolves.toBe('failed');

@@ -188,7 +188,8 @@ export const fileShareConnector: Connector<FileShareOptions> = {
       ...options.folderSegments.map((s) => renderSegment(s, job.fields)),
     ];
     const folder = path.resolve(root, ...relative);
-    if (!isInside(root, folder)) throw new PermanentDeliveryError('File share: the destination path leaves the share root; refused.');
+    if (!isInside(root, folder))
+      throw new PermanentDeliveryError('invalid_path', 'File share: the destination path leaves the share root; refused.');
 
     const realFolder = await prepareFolder(root, relative, options.createFolders);
     const names = fileNames(job, options.fileName, 'pathSegment', smbName);
@@ -256,7 +257,10 @@ function userHomeSegments(fields: Readonly<Record<string, string>>): string[] {
   for (const p of parts) {
     const t = p.replace(/[\u0000-\u001f\u007f]/g, '').trim();
     if (t === '' || t === '.' || t === '..') {
-      throw new PermanentDeliveryError("File share: %userHome% is not a usable folder path (it has an empty, '.' or '..' part); refused.");
+      throw new PermanentDeliveryError(
+        'invalid_path',
+        "File share: %userHome% is not a usable folder path (it has an empty, '.' or '..' part); refused.",
+      );
     }
   }
   return parts.map((p) => finishSegment(segment(p)));
@@ -275,11 +279,12 @@ async function prepareFolder(root: string, relative: string[], createFolders: bo
   let realRoot: string;
   try {
     realRoot = await realpath(root);
-    if (!(await stat(realRoot)).isDirectory()) throw new PermanentDeliveryError(`File share: the root ${root} is not a folder.`);
+    if (!(await stat(realRoot)).isDirectory())
+      throw new PermanentDeliveryError('invalid_path', `File share: the root ${root} is not a folder.`);
   } catch (err) {
     if (err instanceof PermanentDeliveryError) throw err;
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new TransientDeliveryError(`File share: the root ${root} does not exist (is the share mounted?).`);
+      throw new TransientDeliveryError('share_unavailable', `File share: the root ${root} does not exist (is the share mounted?).`);
     }
     throw classify(err, root);
   }
@@ -296,13 +301,17 @@ async function prepareFolder(root: string, relative: string[], createFolders: bo
       }
       const real = await realpath(next);
       if (!isInside(realRoot, real))
-        throw new PermanentDeliveryError('File share: the destination folder is a link that leads outside the share root; refused.');
-      if (!(await stat(real)).isDirectory()) throw new PermanentDeliveryError(`File share: ${next} is not a folder.`);
+        throw new PermanentDeliveryError(
+          'invalid_path',
+          'File share: the destination folder is a link that leads outside the share root; refused.',
+        );
+      if (!(await stat(real)).isDirectory()) throw new PermanentDeliveryError('invalid_path', `File share: ${next} is not a folder.`);
       current = real;
     } catch (err) {
       if (err instanceof PermanentDeliveryError) throw err;
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
         throw new PermanentDeliveryError(
+          'invalid_path',
           `File share: the folder ${next} does not exist${createFolders ? '' : ' ("createFolders" is false)'}.`,
         );
       }
@@ -349,7 +358,7 @@ async function commit(temp: string, folder: string, name: string, behavior: Conf
     if (behavior === 'replace') {
       const target = path.join(folder, name);
       const existing = await lstat(target).catch(() => undefined);
-      if (existing?.isDirectory()) throw new PermanentDeliveryError(`File share: ${shown} is a folder; not replaced.`);
+      if (existing?.isDirectory()) throw new PermanentDeliveryError('file_exists', `File share: ${shown} is a folder; not replaced.`);
       await rename(temp, target);
       return name;
     }
@@ -357,9 +366,10 @@ async function commit(temp: string, folder: string, name: string, behavior: Conf
     for (let n = 0; n <= MAX_KEEP_BOTH; n++) {
       const candidate = n === 0 ? name : withSuffix({ stem, ext }, ` ${n}`);
       if (await placeNoOverwrite(temp, path.join(folder, candidate))) return candidate;
-      if (behavior === 'fail') throw new PermanentDeliveryError(`File share: ${shown} already exists ("conflictBehavior" is "fail").`);
+      if (behavior === 'fail')
+        throw new PermanentDeliveryError('file_exists', `File share: ${shown} already exists ("conflictBehavior" is "fail").`);
     }
-    throw new PermanentDeliveryError(`File share: ${shown} and ${MAX_KEEP_BOTH} numbered variants already exist.`);
+    throw new PermanentDeliveryError('file_exists', `File share: ${shown} and ${MAX_KEEP_BOTH} numbered variants already exist.`);
   } catch (err) {
     throw classify(err, shown);
   }
@@ -440,8 +450,15 @@ export function classify(err: unknown, shown: string): Error {
   const code = typeof e?.code === 'string' ? e.code : undefined;
   if (code && /^E[A-Z0-9]+$/.test(code) && (e.syscall || TRANSIENT.has(code) || REASONS[code])) {
     const message = `File share: writing ${shown} failed: ${REASONS[code] ?? e.syscall ?? 'error'} (${code}).`;
-    return TRANSIENT.has(code) ? new TransientDeliveryError(message) : new PermanentDeliveryError(message);
+    if (TRANSIENT.has(code)) return new TransientDeliveryError('destination_unavailable', message);
+    return new PermanentDeliveryError(
+      code === 'EACCES' || code === 'EPERM' || code === 'EROFS' ? 'permission_denied' : 'destination_refused',
+      message,
+    );
   }
   // Reading the stored file failed (or something unexpected): worth another attempt.
-  return new TransientDeliveryError(`File share: writing ${shown} failed: ${(e?.message ?? String(err)).slice(0, 300)}`);
+  return new TransientDeliveryError(
+    'destination_unavailable',
+    `File share: writing ${shown} failed: ${(e?.message ?? String(err)).slice(0, 300)}`,
+  );
 }

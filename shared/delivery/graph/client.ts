@@ -90,7 +90,7 @@ export class GraphClient {
           });
           if (refused) throw refused;
         }
-        throw new TransientDeliveryError(`Microsoft Graph could not be reached: ${(err as Error).message}`);
+        throw new TransientDeliveryError('destination_unavailable', `Microsoft Graph could not be reached: ${(err as Error).message}`);
       }
       if (res.ok || req.accept?.includes(res.status)) return res;
       if (res.status === 401 && auth && !renewed) {
@@ -141,16 +141,24 @@ export async function toDeliveryError(res: Response): Promise<Error> {
   }
   const reason = `Microsoft Graph answered ${res.status}${code ? ` ${code}` : ''}${message ? `: ${message.slice(0, 300)}` : ''}`;
   if (res.status === 429 || res.status >= 500 || res.status === 408) {
-    return new TransientDeliveryError(reason, RETRYABLE.has(res.status) ? retryAfterSeconds(res, 0) : undefined);
+    return new TransientDeliveryError(
+      res.status === 429 ? 'destination_throttled' : 'destination_unavailable',
+      reason,
+      RETRYABLE.has(res.status) ? retryAfterSeconds(res, 0) : undefined,
+    );
   }
   if (res.status === 401)
-    return new PermanentDeliveryError(`${reason}. The token was refused twice: authorize the connection again or grant the permission.`);
-  if (res.status === 403) return new PermanentDeliveryError(`${reason}. The account or app lacks the permission for this destination.`);
-  return Object.assign(new PermanentDeliveryError(reason), { status: res.status, code });
+    return new PermanentDeliveryError(
+      'authentication_failed',
+      `${reason}. The token was refused twice: authorize the connection again or grant the permission.`,
+    );
+  if (res.status === 403)
+    return new PermanentDeliveryError('permission_denied', `${reason}. The account or app lacks the permission for this destination.`);
+  return Object.assign(new PermanentDeliveryError('destination_refused', reason), { status: res.status, graphCode: code });
 }
 
 /** The status and Graph error code of a delivery error made by toDeliveryError, if any. */
 export function graphStatus(err: unknown): { status?: number; code?: string } {
-  const e = err as { status?: number; code?: string };
-  return { status: e?.status, code: e?.code };
+  const e = err as { status?: number; graphCode?: string };
+  return { status: e?.status, code: e?.graphCode };
 }

@@ -86,7 +86,8 @@ export async function deliverToDrive(
   const names = fileNames(job, options.fileName, 'driveItemName');
   if (options.conflictBehavior === 'append') {
     const notPdf = job.files.find((f) => f.contentType !== 'application/pdf');
-    if (notPdf) throw new PermanentDeliveryError(`"append" works for PDF documents only; this job has a ${notPdf.contentType} file.`);
+    if (notPdf)
+      throw new PermanentDeliveryError('not_a_pdf', `"append" works for PDF documents only; this job has a ${notPdf.contentType} file.`);
   }
   const results: string[] = [];
   for (const [i, file] of job.files.entries()) {
@@ -130,9 +131,11 @@ async function upload(
     const { status } = graphStatus(err);
     if (status === 409)
       throw new PermanentDeliveryError(
+        'file_exists',
         `A file named '${decodeURIComponent(itemPath.split('/').pop()!.replace(/:$/, ''))}' already exists (conflictBehavior "fail").`,
       );
-    if (status === 412) throw new TransientDeliveryError('The document changed while it was being appended to; trying again.');
+    if (status === 412)
+      throw new TransientDeliveryError('upload_interrupted', 'The document changed while it was being appended to; trying again.');
     throw err;
   }
 }
@@ -146,7 +149,10 @@ async function appendPdf(graph: GraphClient, itemPath: string, file: DeliveryFil
   }
   const existing = (await res.json()) as DriveItem;
   if ((existing.size ?? 0) + file.size > APPEND_MAX_BYTES) {
-    throw new PermanentDeliveryError(`"append": the existing document and the new one together exceed ${APPEND_MAX_BYTES} bytes.`);
+    throw new PermanentDeliveryError(
+      'too_large',
+      `"append": the existing document and the new one together exceed ${APPEND_MAX_BYTES} bytes.`,
+    );
   }
   const downloadUrl = existing['@microsoft.graph.downloadUrl'];
   const current = downloadUrl
@@ -163,12 +169,18 @@ export async function mergePdfs(first: Buffer, second: Buffer, name = 'the exist
   try {
     target = await PDFDocument.load(first, { updateMetadata: false });
   } catch (err) {
-    throw new PermanentDeliveryError(`"append": '${name}' is not a PDF that can be appended to (${(err as Error).message.slice(0, 200)}).`);
+    throw new PermanentDeliveryError(
+      'not_a_pdf',
+      `"append": '${name}' is not a PDF that can be appended to (${(err as Error).message.slice(0, 200)}).`,
+    );
   }
   try {
     source = await PDFDocument.load(second, { updateMetadata: false });
   } catch (err) {
-    throw new PermanentDeliveryError(`"append": the scanned file is not a readable PDF (${(err as Error).message.slice(0, 200)}).`);
+    throw new PermanentDeliveryError(
+      'not_a_pdf',
+      `"append": the scanned file is not a readable PDF (${(err as Error).message.slice(0, 200)}).`,
+    );
   }
   const pages = await target.copyPages(source, source.getPageIndices());
   for (const page of pages) target.addPage(page);
@@ -184,6 +196,6 @@ async function readAll(stream: Readable, size: number): Promise<Buffer> {
     if (total > size) break;
   }
   stream.destroy();
-  if (total !== size) throw new TransientDeliveryError(`The stored file has ${total} bytes, ${size} were expected.`);
+  if (total !== size) throw new TransientDeliveryError('upload_interrupted', `The stored file has ${total} bytes, ${size} were expected.`);
   return Buffer.concat(chunks, total);
 }

@@ -2,13 +2,11 @@
  * Microsoft Graph for the delivery connectors: the client, upload sessions, drives, and how a
  * connector gets its token (a connection's delegated token, or the app's own).
  */
+import { ConfigError } from '../../errors';
 import { PermanentDeliveryError, TransientDeliveryError, type DeliveryContext } from '../types';
 import { GraphClient } from './client';
 
 export type GraphAuth = { kind: 'delegated'; connectionId: string } | { kind: 'application' };
-
-/** Errors of shared/oauth that an administrator must fix: retrying cannot help. */
-const PERMANENT_TOKEN_ERRORS = new Set(['reauthorization_required', 'connection_not_found']);
 
 /** A Graph client for a connector: tokens from the context, token failures classified. */
 export function graphFor(context: DeliveryContext, auth: GraphAuth): GraphClient {
@@ -24,8 +22,9 @@ export function graphFor(context: DeliveryContext, auth: GraphAuth): GraphClient
       } catch (err) {
         const e = err as { code?: string; name?: string; message?: string };
         const message = `No access token for Microsoft Graph: ${e.message ?? String(err)}`;
-        if (PERMANENT_TOKEN_ERRORS.has(e.code ?? '') || e.name === 'ConfigError') throw new PermanentDeliveryError(message);
-        throw new TransientDeliveryError(message);
+        if (e.code === 'reauthorization_required' || e.code === 'connection_not_found') throw new PermanentDeliveryError(e.code, message);
+        if (err instanceof ConfigError) throw new PermanentDeliveryError('authentication_failed', message);
+        throw new TransientDeliveryError('destination_unavailable', message);
       }
     },
   });

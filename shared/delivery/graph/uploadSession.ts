@@ -76,14 +76,15 @@ export async function uploadToSession(
       const result = await sendChunk(graph, uploadUrl, chunk, offset, size);
       offset = end;
       if (result) {
-        if (offset !== size) throw new TransientDeliveryError(`The upload session finished at byte ${offset} of ${size}.`);
+        if (offset !== size)
+          throw new TransientDeliveryError('upload_interrupted', `The upload session finished at byte ${offset} of ${size}.`);
         return result;
       }
     }
   } finally {
     source.destroy();
   }
-  throw new TransientDeliveryError(`The stored file ended after ${offset} of ${size} bytes.`);
+  throw new TransientDeliveryError('upload_interrupted', `The stored file ended after ${offset} of ${size} bytes.`);
 }
 
 /** Sends one chunk (resending the part the session did not keep). Returns the final response after the last byte. */
@@ -116,7 +117,10 @@ async function sendChunk(
     }
     if (res?.status === 404) {
       await res.body?.cancel();
-      throw new TransientDeliveryError('The upload session expired or was cancelled; the upload starts over on the next attempt.');
+      throw new TransientDeliveryError(
+        'upload_interrupted',
+        'The upload session expired or was cancelled; the upload starts over on the next attempt.',
+      );
     }
     if (res && res.status !== 416) {
       // 202 (drives) or 200 (Outlook) after an intermediate chunk; 200/201 with the result after the last.
@@ -129,11 +133,12 @@ async function sendChunk(
     }
     if (res) await res.body?.cancel();
     if (attempt >= CHUNK_ATTEMPTS)
-      throw failure ?? new TransientDeliveryError(`Bytes ${from}-${chunkEnd - 1} were refused ${attempt} times.`);
+      throw failure ?? new TransientDeliveryError('upload_interrupted', `Bytes ${from}-${chunkEnd - 1} were refused ${attempt} times.`);
     if (failure) await sleep(Math.min(2 ** attempt, 10) * 100);
     const next = await expectedStart(graph, uploadUrl);
     if (next === undefined || next < chunkStart || next > chunkEnd) {
       throw new TransientDeliveryError(
+        'upload_interrupted',
         `The upload session expects byte ${next ?? '?'}, outside the chunk ${chunkStart}-${chunkEnd - 1}; the upload starts over.`,
       );
     }
@@ -146,7 +151,10 @@ async function expectedStart(graph: GraphClient, uploadUrl: string): Promise<num
   const res = await graph.request(uploadUrl, { auth: false, accept: [404] });
   if (res.status === 404) {
     await res.body?.cancel();
-    throw new TransientDeliveryError('The upload session expired or was cancelled; the upload starts over on the next attempt.');
+    throw new TransientDeliveryError(
+      'upload_interrupted',
+      'The upload session expired or was cancelled; the upload starts over on the next attempt.',
+    );
   }
   return nextExpectedStart((await res.json()) as { nextExpectedRanges?: string[] });
 }

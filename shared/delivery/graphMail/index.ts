@@ -154,6 +154,7 @@ async function readSmallFile(file: DeliveryFile): Promise<Buffer> {
   }
   if (n !== file.size)
     throw new TransientDeliveryError(
+      'upload_interrupted',
       `The stored file '${attachmentName(file.name)}' has ${n > file.size ? 'more' : 'fewer'} bytes than its recorded size ${file.size}.`,
     );
   return Buffer.concat(parts, n);
@@ -186,7 +187,7 @@ function sendMailRequestBytes(message: Record<string, unknown>, files: readonly 
 /** Errors from neither GraphClient nor its token source (reading the stored files): worth retrying. */
 function classify(err: unknown): Error {
   if (err instanceof PermanentDeliveryError || err instanceof TransientDeliveryError) return err;
-  return new TransientDeliveryError(`Microsoft Graph mail: ${(err as Error)?.message ?? String(err)}`);
+  return new TransientDeliveryError('destination_unavailable', `Microsoft Graph mail: ${(err as Error)?.message ?? String(err)}`);
 }
 
 export const graphMailConnector: Connector<GraphMailOptions> = {
@@ -231,6 +232,7 @@ export const graphMailConnector: Connector<GraphMailOptions> = {
     const total = job.files.reduce((sum, f) => sum + f.size, Buffer.byteLength(message.body.content));
     if (total > options.maxMessageBytes) {
       throw new PermanentDeliveryError(
+        'too_large',
         `The message (attachments and body) totals ${total} bytes, over this destination's limit of ${options.maxMessageBytes} bytes (maxMessageBytes); it was not sent.`,
       );
     }
@@ -265,7 +267,8 @@ async function sendLarge(
     json: message,
     headers: { prefer: 'IdType="ImmutableId"' },
   });
-  if (typeof draft.id !== 'string' || draft.id === '') throw new TransientDeliveryError('Microsoft Graph created the draft without an id.');
+  if (typeof draft.id !== 'string' || draft.id === '')
+    throw new TransientDeliveryError('destination_unavailable', 'Microsoft Graph created the draft without an id.');
   const draftPath = `/me/messages/${encodeURIComponent(draft.id)}`;
   try {
     for (const file of job.files) {
@@ -280,7 +283,10 @@ async function sendLarge(
         },
       });
       if (typeof session.uploadUrl !== 'string' || !/^https?:\/\//.test(session.uploadUrl)) {
-        throw new TransientDeliveryError('Microsoft Graph created the attachment upload session without an upload URL.');
+        throw new TransientDeliveryError(
+          'destination_unavailable',
+          'Microsoft Graph created the attachment upload session without an upload URL.',
+        );
       }
       await uploadToSession(graph, session.uploadUrl, await file.open(), file.size, DEFAULT_CHUNK_BYTES);
     }

@@ -97,7 +97,7 @@ async function caFor(options: HttpForwardOptions, context: DeliveryContext): Pro
   try {
     return pemCertificates(text, `The secret '${tls.caSecret}' ("tls.caSecret")`);
   } catch (err) {
-    throw new PermanentDeliveryError(`HTTP forward to ${options.url.host}: ${(err as Error).message}`);
+    throw new PermanentDeliveryError('certificate_refused', `HTTP forward to ${options.url.host}: ${(err as Error).message}`);
   }
 }
 
@@ -142,7 +142,7 @@ export const httpForwardConnector: Connector<HttpForwardOptions> = {
     try {
       target = await resolveTarget(options.url.hostname, options.allowPrivateNetworks);
     } catch (err) {
-      throw new PermanentDeliveryError(`HTTP forward to ${options.url.host}: ${(err as Error).message}`);
+      throw new PermanentDeliveryError('blocked_address', `HTTP forward to ${options.url.host}: ${(err as Error).message}`);
     }
     const boundary = `----scanrelay${randomBytes(12).toString('hex')}`;
     const headers: Record<string, string> = {
@@ -192,7 +192,10 @@ export const httpForwardConnector: Connector<HttpForwardOptions> = {
         caOptions: '"tls.ca", "tls.caFile" or "tls.caSecret"',
         hostOption: '"url"',
       });
-      throw refused ?? new TransientDeliveryError(`HTTP forward to ${options.url.host} failed: ${(err as Error).message}`);
+      throw (
+        refused ??
+        new TransientDeliveryError('destination_unavailable', `HTTP forward to ${options.url.host} failed: ${(err as Error).message}`)
+      );
     }
     const text = await readSome(res);
     const status = res.statusCode ?? 0;
@@ -200,9 +203,16 @@ export const httpForwardConnector: Connector<HttpForwardOptions> = {
     const reason = `HTTP forward to ${options.url.host} answered ${status}${text ? `: ${text}` : ''}`;
     if (status === 408 || status === 429 || status >= 500) {
       const retryAfter = Number(res.headers['retry-after']);
-      throw new TransientDeliveryError(reason, Number.isFinite(retryAfter) ? retryAfter : undefined);
+      throw new TransientDeliveryError(
+        status === 429 ? 'destination_throttled' : 'destination_unavailable',
+        reason,
+        Number.isFinite(retryAfter) ? retryAfter : undefined,
+      );
     }
-    throw new PermanentDeliveryError(reason);
+    throw new PermanentDeliveryError(
+      status === 401 ? 'authentication_failed' : status === 403 ? 'permission_denied' : 'destination_refused',
+      reason,
+    );
   },
 };
 

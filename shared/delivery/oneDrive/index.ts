@@ -46,7 +46,10 @@ export const oneDriveConnector: Connector<OneDriveOptions> = {
     else {
       const user = renderTemplate(options.user, job.fields, 'header');
       if (!UPN.test(user))
-        throw new PermanentDeliveryError(`"user" rendered to '${user.slice(0, 100)}', which is not a user principal name.`);
+        throw new PermanentDeliveryError(
+          'invalid_address',
+          `"user" rendered to '${user.slice(0, 100)}', which is not a user principal name.`,
+        );
       drivePath = `/users/${encodeURIComponent(user)}/drive`;
     }
     const items = await deliverToDrive(graphFor(context, auth), drivePath, job, options);

@@ -84,6 +84,7 @@ async function lookUpLibrary(graph: GraphClient, o: SharePointOptions): Promise<
   const drive = list.value.find((d) => d.name.toLowerCase() === o.library.toLowerCase());
   if (!drive) {
     throw new PermanentDeliveryError(
+      'destination_refused',
       `The site ${o.site.href} has no document library named '${o.library}' (it has: ${list.value
         .map((d) => d.name)
         .join(', ')

@@ -172,7 +172,7 @@ function classify(err: unknown, a: SmtpAuthOptions): Error {
   const where = `${a.host}:${a.port}`;
   // The OAuth connection must be authorized again by an administrator: retrying cannot help.
   if (e.code === 'reauthorization_required' || e.code === 'connection_not_found')
-    return new PermanentDeliveryError(`SMTP delivery to ${where}: ${e.message}`);
+    return new PermanentDeliveryError(e.code, `SMTP delivery to ${where}: ${e.message}`);
   // requireTLS: STARTTLS was sent and refused (a server that does not offer it answers 5xx).
   if (e.code === 'ETLS' && e.command === 'STARTTLS' && typeof e.responseCode === 'number') {
     const reply = (e.response ?? '').replace(/\s+/g, ' ').trim().slice(0, 200);
@@ -183,16 +183,21 @@ function classify(err: unknown, a: SmtpAuthOptions): Error {
         : `SMTP delivery to ${where}: the server did not start TLS (it answered "${reply}" to STARTTLS), so the password was not sent. ` +
           'Enable STARTTLS on the server, use implicit TLS ("secure": true, usually port 465), or, unsafe because the password then ' +
           'travels in clear, set "auth.allowPlaintextAuth": true.';
-    return e.responseCode >= 500 ? new PermanentDeliveryError(message) : new TransientDeliveryError(message);
+    return e.responseCode >= 500
+      ? new PermanentDeliveryError('tls_required', message)
+      : new TransientDeliveryError('destination_unavailable', message);
   }
   const message = `SMTP delivery to ${where}: ${reason(e, err)}`;
   if (typeof e.responseCode === 'number') {
-    return e.responseCode >= 500 ? new PermanentDeliveryError(message) : new TransientDeliveryError(message);
+    if (e.responseCode < 500) return new TransientDeliveryError('destination_unavailable', message);
+    return new PermanentDeliveryError(e.code === 'EAUTH' ? 'authentication_failed' : 'destination_refused', message);
   }
   // No reply code: refused by nodemailer itself (bad address, message too large, missing credentials)...
-  if (e.code === 'EENVELOPE' || e.code === 'EMESSAGE' || e.code === 'EAUTH') return new PermanentDeliveryError(message);
+  if (e.code === 'EENVELOPE') return new PermanentDeliveryError('invalid_address', message);
+  if (e.code === 'EMESSAGE') return new PermanentDeliveryError('destination_refused', message);
+  if (e.code === 'EAUTH') return new PermanentDeliveryError('authentication_failed', message);
   // ...or the network: refused, reset, DNS, TLS, timeouts.
-  return new TransientDeliveryError(message);
+  return new TransientDeliveryError('destination_unavailable', message);
 }
 
 /**
@@ -284,11 +289,12 @@ export const smtpConnector: Connector<SmtpOptions> = {
     const total = job.files.reduce((sum, f) => sum + f.size, 0);
     if (total > options.maxMessageBytes) {
       throw new PermanentDeliveryError(
+        'too_large',
         `The attachments total ${total} bytes, over this destination's limit of ${options.maxMessageBytes} bytes (maxMessageBytes); the message was not sent.`,
       );
     }
     const from = renderAddresses(options.from, job.fields, 'from');
-    if (from.length !== 1) throw new PermanentDeliveryError('"from" must render to exactly one address.');
+    if (from.length !== 1) throw new PermanentDeliveryError('invalid_address', '"from" must render to exactly one address.');
     const mail: Mail.Options = {
       from: from[0],
       to: renderAddresses(options.to, job.fields, 'to'),

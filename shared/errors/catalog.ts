@@ -1,0 +1,459 @@
+/**
+ * Every code ScanRelay answers with, records on a delivery or shows on a connection, in one
+ * place: what it means and what to do. Printer vendors and scripts may rely on these codes; the
+ * messages beside them are for people and may change. docs/errors.md is generated from this list
+ * (`npm run docs`; a test fails when it is stale).
+ *
+ * - `request`: the `error` of an HTTP answer `{ "error": <code>, "message": <what to do> }`, with
+ *   its HTTP status.
+ * - `delivery`: the `code` of a destination's outcome in `GET /api/scan/{jobId}` (why it failed,
+ *   or why it is being retried).
+ * - `job`: the job's delivery state in `GET /api/scan/{jobId}` (`delivery.state`).
+ * - `connection`: a connection's `state` in `GET /api/connections`.
+ */
+export type ErrorKind = 'request' | 'delivery' | 'job' | 'connection';
+
+export interface ErrorEntry {
+  kinds: readonly ErrorKind[];
+  /** The HTTP status of an answer carrying it (request codes). */
+  status?: number;
+  /** A retry may succeed: the answer carries Retry-After, the delivery is retried. */
+  retryable?: boolean;
+  meaning: string;
+  action: string;
+}
+
+const SCAN = 'POST /api/scan';
+
+export const ERRORS = {
+  // --- POST /api/scan: the body ---------------------------------------------------------------
+  unsupported_media_type: {
+    kinds: ['request'],
+    status: 415,
+    meaning: `The request's Content-Type is missing or not one the endpoint takes (${SCAN} takes multipart/form-data only).`,
+    action: 'Send the scan job as multipart/form-data.',
+  },
+  unsupported_content_encoding: {
+    kinds: ['request'],
+    status: 415,
+    meaning: 'The body is compressed (Content-Encoding gzip, deflate, br...), which ScanRelay does not decode.',
+    action: 'Send the body uncompressed.',
+  },
+  missing_boundary: {
+    kinds: ['request'],
+    status: 400,
+    meaning: 'Content-Type multipart/form-data has no boundary parameter.',
+    action: "Fix the sender: its Content-Type must carry the body's boundary.",
+  },
+  malformed_content_type: {
+    kinds: ['request'],
+    status: 400,
+    meaning: 'A Content-Type (of the request or of a part) cannot be read, or the boundary is not 1 to 200 printable ASCII characters.',
+    action: 'Fix the sender; the message says which Content-Type.',
+  },
+  malformed_multipart: {
+    kinds: ['request'],
+    status: 400,
+    meaning:
+      'The body cannot be read as multipart/form-data: it ends before the closing boundary, or a part has no form-data Content-Disposition or a header that cannot be read. No part is ever skipped silently.',
+    action: 'The message names the part. Send the job again; if it keeps failing, the sender or its connector builds broken bodies.',
+  },
+  unnamed_part: {
+    kinds: ['request'],
+    status: 400,
+    meaning: 'A part has no name (Content-Disposition: form-data; name="...").',
+    action: 'Fix the sender: every scan variable and file needs a name.',
+  },
+  unsupported_transfer_encoding: {
+    kinds: ['request'],
+    status: 400,
+    meaning: 'A part has a Content-Transfer-Encoding such as base64 (RFC 7578 §4.7 forbids it); its bytes would be stored encoded.',
+    action: 'Send parts unencoded.',
+  },
+  unsupported_charset: {
+    kinds: ['request'],
+    status: 400,
+    meaning: "A text part's charset is one ScanRelay cannot decode.",
+    action: 'Send text fields in UTF-8.',
+  },
+  field_name_too_long: {
+    kinds: ['request'],
+    status: 400,
+    meaning: "A part's name is longer than 200 bytes.",
+    action: 'Use shorter variable names.',
+  },
+  too_many_files: {
+    kinds: ['request'],
+    status: 400,
+    meaning: 'The request has more file parts than SCAN_MAX_FILES.',
+    action: 'Send fewer files per job, or raise SCAN_MAX_FILES.',
+  },
+  too_many_fields: {
+    kinds: ['request'],
+    status: 400,
+    meaning: 'The request has more text fields than SCAN_MAX_FIELDS.',
+    action: 'Send fewer variables, or raise SCAN_MAX_FIELDS.',
+  },
+  duplicate_field: {
+    kinds: ['request'],
+    status: 400,
+    meaning: 'A text field is sent more than once.',
+    action: 'Send each variable once.',
+  },
+  no_file: {
+    kinds: ['request'],
+    status: 400,
+    meaning: 'The request has no file part.',
+    action: 'Attach the scan as a file (filename="...").',
+  },
+  empty_file: {
+    kinds: ['request'],
+    status: 400,
+    meaning: 'A file part is empty.',
+    action: 'Scan again; the device sent a file without content.',
+  },
+  field_too_large: {
+    kinds: ['request'],
+    status: 413,
+    meaning: 'A text field is longer than SCAN_MAX_FIELD_BYTES.',
+    action: 'Send a shorter value, or raise SCAN_MAX_FIELD_BYTES.',
+  },
+  fields_too_large: {
+    kinds: ['request'],
+    status: 413,
+    meaning: 'The text fields together are too large to store with the job (about 900 KiB).',
+    action: 'Send fewer or shorter text fields.',
+  },
+  file_too_large: {
+    kinds: ['request'],
+    status: 413,
+    meaning: 'A file is larger than SCAN_MAX_FILE_BYTES.',
+    action: 'Scan at a lower resolution or in parts, or raise SCAN_MAX_FILE_BYTES.',
+  },
+  request_too_large: {
+    kinds: ['request'],
+    status: 413,
+    meaning: 'The request is larger than SCAN_MAX_REQUEST_BYTES (checked on Content-Length and while reading).',
+    action: 'Send fewer or smaller files, or raise SCAN_MAX_REQUEST_BYTES (and the host limit FUNCTIONS_REQUEST_BODY_SIZE_LIMIT in Azure).',
+  },
+  request_aborted: {
+    kinds: ['request'],
+    status: 400,
+    meaning: 'The body stopped or ended before it was complete (the sender disconnected, or sent slower than the host accepts).',
+    action: 'Send the job again.',
+  },
+  duplicate_in_progress: {
+    kinds: ['request'],
+    status: 409,
+    retryable: true,
+    meaning: 'Another request with the same scanJobID is being stored right now.',
+    action: 'Retry after Retry-After seconds; the retry answers with the stored job.',
+  },
+  ingest_interrupted: {
+    kinds: ['request'],
+    status: 503,
+    retryable: true,
+    meaning: 'Storing the job took longer than its lease (INGEST_LEASE_SECONDS) and it was given up; nothing of it is kept.',
+    action: 'Send the job again.',
+  },
+
+  // --- Credentials and request bodies of the admin API -------------------------------------
+  unauthorized: {
+    kinds: ['request'],
+    status: 401,
+    meaning: 'A credential is missing or wrong: the shared secret field, or the admin key of an admin endpoint.',
+    action: 'Send the right secret (the message says which).',
+  },
+  body_too_large: {
+    kinds: ['request'],
+    status: 413,
+    meaning: 'A JSON or text body is larger than the endpoint accepts.',
+    action: 'Send a smaller body.',
+  },
+  invalid_json: {
+    kinds: ['request'],
+    status: 400,
+    meaning: 'The body is not valid JSON.',
+    action: 'Send valid JSON.',
+  },
+
+  // --- Jobs: status and redelivery -----------------------------------------------------------
+  job_not_found: {
+    kinds: ['request'],
+    status: 404,
+    meaning: 'There is no scan job with this id.',
+    action: 'Use the jobId that POST /api/scan answered.',
+  },
+  job_not_stored: {
+    kinds: ['request'],
+    status: 409,
+    retryable: true,
+    meaning: 'The job is still being stored.',
+    action: 'Try again in a moment.',
+  },
+  invalid_destination: {
+    kinds: ['request'],
+    status: 400,
+    meaning: '"destination" is not a destination id.',
+    action: 'Give the id of a destination in the destinations file.',
+  },
+  destination_not_found: {
+    kinds: ['request'],
+    status: 404,
+    meaning: 'There is no destination with this id.',
+    action: 'Use an id from the destinations file.',
+  },
+  destination_not_selected: {
+    kinds: ['request'],
+    status: 409,
+    meaning: "The destination's `when` rule does not select this job, so it cannot be delivered there.",
+    action: 'Change the rule first (and deploy it), then redeliver.',
+  },
+  nothing_to_redeliver: {
+    kinds: ['request'],
+    status: 409,
+    meaning: 'Every destination the job goes to is delivered or being delivered; nothing is sent twice.',
+    action: 'None; follow the job with GET /api/scan/{jobId}.',
+  },
+  destinations_invalid: {
+    kinds: ['request'],
+    status: 503,
+    meaning: 'The destinations file is missing or invalid.',
+    action: 'Fix DESTINATIONS_FILE (the message says where) and deploy it; GET /api/health says the same.',
+  },
+
+  // --- Connections (the admin API) -----------------------------------------------------------
+  connection_not_found: {
+    kinds: ['request', 'delivery'],
+    status: 404,
+    meaning: 'There is no connection with this id (a destination names a connection that does not exist).',
+    action: 'Create the connection (POST /api/connections), or fix the id in the destination.',
+  },
+  reauthorization_required: {
+    kinds: ['request', 'delivery', 'connection'],
+    status: 409,
+    meaning: "The connection's authorization is gone (revoked, expired, consent withdrawn, or never given).",
+    action: "An administrator opens the connection's Authorize link and signs in again; then redeliver failed jobs.",
+  },
+  refresh_failed: {
+    kinds: ['request'],
+    status: 503,
+    retryable: true,
+    meaning: 'The identity platform did not complete a refresh; the tokens are kept.',
+    action: 'Try again later; the refresh timer retries too.',
+  },
+  invalid_type: {
+    kinds: ['request'],
+    status: 400,
+    meaning: '"type" is not a connection type.',
+    action: 'Use one of the types the message lists.',
+  },
+  invalid_display_name: {
+    kinds: ['request'],
+    status: 400,
+    meaning: '"displayName" is empty or longer than 64 characters.',
+    action: 'Give a name of 1 to 64 characters.',
+  },
+  invalid_id: {
+    kinds: ['request'],
+    status: 400,
+    meaning: 'A connection id is not 1 to 63 lowercase letters, digits and dashes.',
+    action: 'Use such an id.',
+  },
+  invalid_tenant: {
+    kinds: ['request'],
+    status: 400,
+    meaning: '"tenant" is not a tenant ID, a domain, or organizations.',
+    action: 'Give the tenant as one of those.',
+  },
+  duplicate_id: {
+    kinds: ['request'],
+    status: 400,
+    meaning: 'A connection with this id exists already.',
+    action: 'Choose another id, or use the existing connection.',
+  },
+  invalid_login_hint: {
+    kinds: ['request'],
+    status: 400,
+    meaning: 'login_hint is not a user principal name or e-mail address.',
+    action: 'Give the account to sign in as user@domain, or leave login_hint out.',
+  },
+
+  // --- The local host's own answers (the Functions host answers these itself in Azure) -----
+  not_found: { kinds: ['request'], status: 404, meaning: 'No function serves this path.', action: 'Check the URL.' },
+  method_not_allowed: {
+    kinds: ['request'],
+    status: 405,
+    meaning: 'A function serves this path, but not with this method.',
+    action: 'Use the method the endpoint takes.',
+  },
+  bad_request: { kinds: ['request'], status: 400, meaning: 'The URL has a malformed percent-escape.', action: 'Fix the URL.' },
+  internal_error: {
+    kinds: ['request', 'delivery'],
+    status: 500,
+    meaning: 'Something failed that ScanRelay did not foresee; the details are in the log, never in the answer.',
+    action: 'Try again; if it keeps failing, give your administrator the invocation id the message names.',
+  },
+
+  // --- Delivery: why a destination failed, or is being retried ------------------------------
+  destination_refused: {
+    kinds: ['delivery'],
+    meaning: "The destination's server refused the job and retrying cannot change that (an SMTP 5xx reply, an HTTP or Graph 4xx).",
+    action: "Read the reason (it quotes the server); fix the destination's options or the far end, then redeliver.",
+  },
+  destination_unavailable: {
+    kinds: ['delivery'],
+    retryable: true,
+    meaning: 'The destination could not be reached or answered with a temporary failure (network, timeout, SMTP 4xx, HTTP 5xx).',
+    action: 'None: the delivery is retried; after the last attempt it fails and can be redelivered.',
+  },
+  destination_throttled: {
+    kinds: ['delivery'],
+    retryable: true,
+    meaning: 'The destination asked to wait (HTTP 429 or 503 with Retry-After) for longer than one attempt waits.',
+    action: 'None: the delivery is retried later.',
+  },
+  certificate_refused: {
+    kinds: ['delivery'],
+    meaning: "The destination's TLS certificate failed verification (self-signed, unknown CA, expired, wrong host name).",
+    action: 'Install a valid certificate at the far end, or give the destination its CA (smtp tls.ca, httpForward tls); then redeliver.',
+  },
+  tls_required: {
+    kinds: ['delivery'],
+    meaning: 'The SMTP server offers no TLS, and ScanRelay sends no password or token in clear.',
+    action: 'Enable STARTTLS or use "secure": true; "allowPlaintextAuth" allows it, unsafely.',
+  },
+  authentication_failed: {
+    kinds: ['delivery'],
+    meaning: 'The destination refused the credentials (an SMTP 535, a token refused twice).',
+    action: 'Fix the password secret, or authorize the connection again; then redeliver.',
+  },
+  permission_denied: {
+    kinds: ['delivery'],
+    meaning: 'The account or app lacks the permission for this destination (Graph 403, a file share that refuses writes).',
+    action: 'Grant the permission (docs/permissions.md); then redeliver.',
+  },
+  missing_variable: {
+    kinds: ['delivery'],
+    meaning: 'A template needs a %variable% this job does not have, or has empty.',
+    action: "Make the workflow send the variable, or change the destination's template; then redeliver.",
+  },
+  invalid_address: {
+    kinds: ['delivery'],
+    meaning: 'An address template rendered to something that is not exactly one e-mail address (or user principal name).',
+    action: 'Check the variables the job carries and the template.',
+  },
+  invalid_path: {
+    kinds: ['delivery'],
+    meaning: 'The rendered folder or file path is not usable: it leaves the share root, follows a link outside it, or is not a folder.',
+    action: 'Check %userHome% and the path templates.',
+  },
+  file_exists: {
+    kinds: ['delivery'],
+    meaning: 'A file of that name exists and the conflict behavior says not to replace it (or too many numbered variants exist).',
+    action: 'Change "conflictBehavior", or the file name template.',
+  },
+  too_large: {
+    kinds: ['delivery'],
+    meaning: "The job is too large for this destination (the attachments over maxMessageBytes, an append over Graph's limit).",
+    action: 'Raise the limit if the far end allows it, or send such jobs elsewhere.',
+  },
+  not_a_pdf: {
+    kinds: ['delivery'],
+    meaning: '"append" needs PDF documents, and one of them is not a PDF that can be read.',
+    action: 'Use "replace" or "keepBoth" for other formats.',
+  },
+  blocked_address: {
+    kinds: ['delivery'],
+    meaning: 'The destination resolves to a loopback, private or link-local address, which httpForward refuses (SSRF).',
+    action: 'Use a public address, or set "allowPrivateNetworks": true for a destination you trust.',
+  },
+  share_unavailable: {
+    kinds: ['delivery'],
+    retryable: true,
+    meaning: "The file share's root does not exist (the share is not mounted).",
+    action: 'Mount the share; the delivery is retried.',
+  },
+  upload_interrupted: {
+    kinds: ['delivery'],
+    retryable: true,
+    meaning: 'An upload did not complete (a session expired, a document changed meanwhile, fewer bytes stored than sent).',
+    action: 'None: the delivery is retried from the start.',
+  },
+  delivery_interrupted: {
+    kinds: ['delivery'],
+    meaning: 'The worker stopped while delivering (a crash or restart) several times in a row; ScanRelay stopped trying.',
+    action: "Find the cause in the log (a file too large for the worker's memory?), then redeliver.",
+  },
+
+  // --- A job's delivery state -------------------------------------------------------------
+  queued: {
+    kinds: ['job'],
+    meaning: 'Stored, waiting for its first delivery attempt.',
+    action: 'None.',
+  },
+  retrying: {
+    kinds: ['job'],
+    meaning: 'An attempt failed for some destination and is retried; the reason says which.',
+    action: 'None, unless it keeps failing.',
+  },
+  redelivering: {
+    kinds: ['job'],
+    meaning: 'An administrator asked for the job to be delivered again.',
+    action: 'None.',
+  },
+  blocked: {
+    kinds: ['job'],
+    meaning: 'Held back because the destinations file is invalid; looked at again every 5 minutes.',
+    action: 'Fix DESTINATIONS_FILE (the reason says what) and deploy it; the job is then delivered.',
+  },
+  delivered: { kinds: ['job'], meaning: 'Delivered to every destination its rules select.', action: 'None.' },
+  partially_failed: {
+    kinds: ['job'],
+    meaning: 'Delivered to some destinations; others failed (each says why).',
+    action: 'Fix what the failed destinations say, then redeliver.',
+  },
+  failed: {
+    kinds: ['job'],
+    meaning: 'No destination was delivered (each says why).',
+    action: 'Fix what the destinations say, then redeliver.',
+  },
+  undeliverable: {
+    kinds: ['job'],
+    meaning: 'No destination rule selects the job, or no destinations are configured.',
+    action: 'Change the rules (or create the destinations file), then redeliver.',
+  },
+
+  // --- A connection's state -----------------------------------------------------------------
+  pending: {
+    kinds: ['connection'],
+    meaning: 'Created, not authorized yet.',
+    action: "Open the connection's Authorize link and sign in.",
+  },
+  authorized: { kinds: ['connection'], meaning: 'Authorized; its tokens are refreshed by the timer.', action: 'None.' },
+  error: {
+    kinds: ['connection'],
+    meaning: 'The last authorization failed; lastError says why.',
+    action: 'Fix what lastError says, then authorize again.',
+  },
+} as const satisfies Record<string, ErrorEntry>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+type CodesOf<K extends ErrorKind> = { [C in ErrorCode]: K extends (typeof ERRORS)[C]['kinds'][number] ? C : never }[ErrorCode];
+
+/** A code an HTTP answer can carry. */
+export type RequestErrorCode = CodesOf<'request'>;
+/** A code a destination's outcome can carry. */
+export type DeliveryErrorCode = CodesOf<'delivery'>;
+/** A job's delivery state. */
+export type JobDeliveryState = CodesOf<'job'>;
+
+/** The request codes whose HTTP status is `S`. */
+export type CodeWithStatus<S extends number> = {
+  [C in RequestErrorCode]: (typeof ERRORS)[C] extends { status: S } ? C : never;
+}[RequestErrorCode];
+
+export function statusOf(code: RequestErrorCode): number {
+  return (ERRORS[code] as ErrorEntry).status!;
+}
