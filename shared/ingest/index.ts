@@ -9,26 +9,19 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { keepRenewed, Semaphore, type Renewal } from '../concurrency';
+import { Semaphore } from '../concurrency';
 import type { ScanLimits } from '../config';
 import { AppError, BadRequestError, UnauthorizedError } from '../errors';
 import { describeError, silentLogger, type Logger } from '../log';
-import type { SecretStore } from '../secrets';
-import type {
-  DeliveryQueue,
-  EnqueueReceipt,
-  IngestLease,
-  IngestLeaseRepository,
-  ScanBlobStore,
-  ScanJobRepository,
-  StoredFile,
-} from '../storage';
+import { secretsEqual, type SecretStore } from '../secrets';
+import type { DeliveryQueue, EnqueueReceipt, IngestLeaseRepository, ScanBlobStore, ScanJobRepository, StoredFile } from '../storage';
 import { ScanBlobStore as Blobs } from '../storage/scanBlobs';
 import { FileMeter, sniffContentType } from './fileMeter';
 import { parseMultipart, type FilePart } from './multipart';
-import { secretsEqual } from '../secrets';
+import { DEFAULT_LEASE_MS, ingestAlive, interrupted, OwnerLease } from './ownerLease';
 
 export { sweepIngests, type SweepDeps, type SweepResult } from './sweeper';
+export { DEFAULT_LEASE_MS, ingestAlive } from './ownerLease';
 
 /** The secret a sender's shared-secret field is compared with. */
 export const EXTENSION_SHARED_SECRET = 'extension-shared-secret';
@@ -39,9 +32,6 @@ export const EXTENSION_SHARED_SECRET = 'extension-shared-secret';
  * memory. Waiting here holds back the reader, and through it the sender (backpressure).
  */
 const PARALLEL_FILE_UPLOADS = 2;
-
-/** The owner lease's length unless configured (INGEST_LEASE_SECONDS); renewed every third of it. */
-export const DEFAULT_LEASE_MS = 30_000;
 
 export interface ScanRequest {
   contentType?: string;
@@ -74,11 +64,6 @@ export interface IngestResult {
   files: Array<Pick<StoredFile, 'name' | 'contentType' | 'size' | 'sha256'>>;
   /** True when the scanJobID was already stored: the first job's id is returned. */
   duplicate: boolean;
-}
-
-/** 503: this request lost its owner lease (it stalled for longer than the lease): nothing is kept. */
-function interrupted(): AppError {
-  return new AppError('ingest_interrupted', 'Storing the scan job was interrupted; send it again.', 5);
 }
 
 export async function ingestScan(request: ScanRequest, deps: IngestDeps): Promise<IngestResult> {
@@ -316,83 +301,6 @@ async function duplicateOf(firstJobId: string, deps: IngestDeps): Promise<Ingest
   return { jobId: firstJobId, files: (first?.files ?? []).map(publicFile), duplicate: true };
 }
 
-/**
- * True while the request storing a job still renews its lease (a third of the lease's length of
- * grace, for clocks). The deliverer asks this of a pending job; a retry, of a claim's owner.
- */
-export async function ingestAlive(ingestLeases: Pick<IngestLeaseRepository, 'get'>, jobId: string, leaseMs: number): Promise<boolean> {
-  const lease = await ingestLeases.get(jobId);
-  return !!lease && Date.now() <= lease.leaseUntil.getTime() + leaseMs / 3;
-}
-
 function leaseMs(deps: IngestDeps): number {
   return deps.leaseMs ?? DEFAULT_LEASE_MS;
-}
-
-/**
- * This request's lease in `ingestleases`: written before its first blob, renewed while it lives,
- * deleted once the job is stored (or its leftovers removed). Losing it aborts the request.
- */
-class OwnerLease {
-  private started?: Promise<void>;
-  private renewal?: Renewal<IngestLease>;
-  private readonly abort = new AbortController();
-  readonly signal = this.abort.signal;
-
-  constructor(
-    private readonly jobId: string,
-    private readonly deps: IngestDeps,
-  ) {}
-
-  /** Writes the lease (once; later calls wait for the first). */
-  start(scanJobId: string | undefined): Promise<void> {
-    this.started ??= (async () => {
-      this.keep(await this.deps.ingestLeases.create(this.jobId, this.until(), scanJobId));
-    })();
-    return this.started;
-  }
-
-  /** Records the scanJobID on the lease (for the sweeper) when it was not known at the start. */
-  async noteScanJobId(scanJobId: string | undefined): Promise<void> {
-    if (!scanJobId || !this.renewal || this.renewal.current.scanJobId === scanJobId) return;
-    await this.renewal.stop();
-    const noted = await this.deps.ingestLeases.renew(this.renewal.current, this.until(), scanJobId);
-    if (!noted) throw interrupted();
-    this.keep(noted);
-  }
-
-  private until(): Date {
-    return new Date(Date.now() + leaseMs(this.deps));
-  }
-
-  private keep(lease: IngestLease): void {
-    const renewal = keepRenewed(lease, {
-      everyMs: leaseMs(this.deps) / 3,
-      renew: (current) => this.deps.ingestLeases.renew(current, this.until()),
-      expiresAt: (current) => current.leaseUntil.getTime(),
-      lost: () => interrupted(),
-    });
-    renewal.signal.addEventListener('abort', () => this.abort.abort(renewal.signal.reason), { once: true });
-    this.renewal = renewal;
-  }
-
-  assertHeld(): void {
-    this.signal.throwIfAborted();
-  }
-
-  async stopRenewing(): Promise<void> {
-    await this.started?.catch(() => undefined);
-    await this.renewal?.stop();
-  }
-
-  /** Deletes the lease (a failure is left to the sweeper, which finds the job's state itself). */
-  async release(): Promise<void> {
-    if (!this.renewal) return;
-    await this.deps.ingestLeases.delete(this.renewal.current).catch((e: unknown) =>
-      (this.deps.log ?? silentLogger).warn('scan: deleting the ingest lease failed; the sweeper removes it', {
-        jobId: this.jobId,
-        ...describeError(e),
-      }),
-    );
-  }
 }
