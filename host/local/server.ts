@@ -161,8 +161,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, routes: Route[]
   } catch {
     return send(res, errorResponse('bad_request', 'The URL has a malformed percent-escape.'));
   }
-  // The worker builds requests this way too (createStreamRequest): a native Request plus params.
-  const request = new HttpRequest({ nativeRequest, params } as never);
+  const request = streamingRequest({ nativeRequest, params });
   const context = new InvocationContext({
     invocationId: randomUUID(),
     functionName: route.fn.name,
@@ -175,6 +174,22 @@ async function handle(req: IncomingMessage, res: ServerResponse, routes: Route[]
   // still read and discarded, so that a sender writing it whole before reading gets the answer.)
   if (body?.stalled) res.setHeader('connection', 'close');
   await send(res, result instanceof HttpResponse ? result : (result ?? {}));
+}
+
+/**
+ * What the Functions worker passes to HttpRequest in HTTP streaming mode (createStreamRequest in
+ * Azure/azure-functions-nodejs-library src/http/HttpRequest.ts): a native Request, whose body is
+ * the socket stream, and the route params. It is not the constructor's public (buffered) init, so
+ * package.json pins @azure/functions to an exact version, and test/unit/azureFunctionsShape.test.ts
+ * fails if a new version stops streaming a body given this way.
+ */
+export interface StreamingRequestInit {
+  nativeRequest: Request;
+  params: Record<string, string>;
+}
+
+export function streamingRequest(init: StreamingRequestInit): HttpRequest {
+  return new HttpRequest(init as unknown as ConstructorParameters<typeof HttpRequest>[0]);
 }
 
 /**
