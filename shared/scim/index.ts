@@ -7,39 +7,13 @@
  * schema.ts (attributes), filter.ts (filters), resource.ts (validation, projection), patch.ts
  * (PATCH, both of Entra's dialects). Storage is the directory (shared/storage/directory.ts).
  */
-import type { DirectoryConfig } from '../config';
-import type { Logger } from '../log';
-import type { SecretStore } from '../secrets';
-import type { Directory } from '../storage';
 import { authenticate } from './auth';
 import { ScimError } from './errors';
 import { ERROR_SCHEMA } from './schema';
 import { routeScim } from './service';
+import type { ScimDeps, ScimRequest, ScimResponse } from './types';
 
-export interface ScimDeps {
-  directory: Directory;
-  secrets: SecretStore;
-  config: DirectoryConfig;
-  log: Logger;
-}
-
-export interface ScimRequest {
-  method: string;
-  /** The path below /scim/v2, e.g. `/Users/2819c223-7f76-453a-919d-413861904646`. */
-  path: string;
-  query: URLSearchParams;
-  headers: { authorization?: string | null; ifMatch?: string | null; contentType?: string | null };
-  /** The body, read with the size limit already enforced (undefined for none). */
-  body?: string;
-  /** The absolute URL of /scim/v2 as the client sees it (for meta.location). */
-  baseUrl: string;
-}
-
-export interface ScimResponse {
-  status: number;
-  body?: Record<string, unknown>;
-  headers?: Record<string, string>;
-}
+export type { ScimDeps, ScimRequest, ScimResponse } from './types';
 
 export const SCIM_CONTENT_TYPE = 'application/scim+json; charset=utf-8';
 /** The largest request body accepted; Entra's requests are a few KiB (member batches included). */

@@ -17,10 +17,10 @@ import {
 } from '../storage';
 import { badRequest, conflict, notFound, preconditionFailed, ScimError } from './errors';
 import { equalityLookup, matches, parseFilter, type Filter } from './filter';
-import type { ScimDeps, ScimRequest, ScimResponse } from './index';
 import { applyPatch, type MemberChanges } from './patch';
 import { parseAttributeList, project, validateResource } from './resource';
 import { GROUP_TYPE, LIST_RESPONSE, RESOURCE_TYPES, SCHEMAS, USER_TYPE, schemaResource, type ResourceType } from './schema';
+import type { ScimDeps, ScimRequest, ScimResponse } from './types';
 
 /** Most resources in one list response (ServiceProviderConfig filter.maxResults). */
 export const MAX_RESULTS = 200;
