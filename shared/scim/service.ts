@@ -7,8 +7,10 @@
 import { forEachLimited } from '../concurrency';
 import { createHash } from 'node:crypto';
 import {
+  CONFLICT,
   DirectoryConflictError,
   isKeySafe,
+  retryOnConflict,
   type Directory,
   type Member,
   type MemberType,
@@ -193,7 +195,7 @@ async function writeWithRetry(
   id: string,
   next: (current: Stored) => Record<string, unknown>,
 ): Promise<Stored> {
-  for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+  const outcome = await retryOnConflict(async () => {
     const current = await load(directory, type, id);
     checkIfMatch(req, current);
     const resource = next(current);
@@ -207,9 +209,11 @@ async function writeWithRetry(
     } catch (err) {
       throw uniqueness(err);
     }
-    if (written) return written;
-  }
-  throw new ScimError(409, undefined, 'The resource kept changing while this request was applied; send it again.');
+    return written ?? CONFLICT;
+  }, WRITE_ATTEMPTS);
+  if (outcome === CONFLICT)
+    throw new ScimError(409, undefined, 'The resource kept changing while this request was applied; send it again.');
+  return outcome;
 }
 
 /** Applies member additions and removals: two small rows per membership, never the whole group. */
