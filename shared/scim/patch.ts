@@ -14,7 +14,8 @@
  * `validateResource`, so a PATCH can never store something a POST could not.
  */
 import { badRequest, isScimError, ScimError } from './errors';
-import { getProperty, matchesValue, parsePatchPath, type Filter } from './filter';
+import { matchesValue, parsePatchPath, type Filter } from './filter';
+import { getProperty } from './values';
 import { normaliseValue, quoteName, RESOURCE_LIMITS, validateMembers, validateResource, type MemberRef } from './resource';
 import {
   type Attribute,
