@@ -15,8 +15,8 @@
  */
 import { badRequest, isScimError, ScimError } from './errors';
 import { matchesValue, parsePatchPath, type Filter } from './filter';
-import { getProperty } from './values';
-import { normaliseValue, quoteName, RESOURCE_LIMITS, validateMembers, validateResource, type MemberRef } from './resource';
+import { getProperty, quoteName } from './values';
+import { normaliseValue, RESOURCE_LIMITS, validateMembers, validateResource, type MemberRef } from './resource';
 import {
   type Attribute,
   coreAttribute,
