@@ -5,7 +5,7 @@
  * `handleScim` takes a plain request (method, path below /scim/v2, query, headers, body) and
  * returns a plain response; the function trigger only translates. The protocol core is pure:
  * schema.ts (attributes), filter/ (filters: parse, evaluate, point reads), resource/ (validate,
- * project), patch.ts (PATCH, both of Entra's dialects). Storage is the directory
+ * project), patch/ (PATCH, both of Entra's dialects). Storage is the directory
  * (shared/storage/directory.ts).
  */
 import { authenticate } from './auth';
