@@ -7,6 +7,9 @@
  * schema.ts (attributes), filter/ (filters: parse, evaluate, point reads), resource/ (validate,
  * project), patch/ (PATCH, both of Entra's dialects). Storage is the directory
  * (shared/storage/directory.ts).
+ *
+ * This file is the concern's surface: functions/scim.ts and other concerns import SCIM from here
+ * only.
  */
 import { authenticate } from './auth';
 import { ScimError } from './errors';
@@ -48,3 +51,5 @@ export function scimErrorResponse(status: number, scimType: string | undefined, 
 
 export { MIN_TOKEN_LENGTH, SCIM_PREVIOUS_TOKEN_SECRET, SCIM_TOKEN_SECRET } from './auth';
 export { ScimError } from './errors';
+/** The schema URNs other concerns name in resources they read or write (the directory, directory sync). */
+export { ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, SCANRELAY_USER_SCHEMA, USER_SCHEMA } from './schema';
