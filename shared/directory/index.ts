@@ -4,7 +4,7 @@
  * by directory sync. Fields the printer sent always win; only missing or empty ones are filled.
  */
 import type { Logger } from '../log';
-import { ENTERPRISE_USER_SCHEMA, SCANRELAY_USER_SCHEMA } from '../scim/schema';
+import { ENTERPRISE_USER_SCHEMA, SCANRELAY_USER_SCHEMA } from '../scim';
 import type { StoredUser } from '../storage';
 
 /** Job fields the directory can fill, and where each comes from. */

@@ -11,7 +11,7 @@
  * representation in the delta query response"), so a property that is absent means "unchanged":
  * the stored attribute is kept. A property present as null was cleared: the attribute goes.
  */
-import { ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA } from '../scim/schema';
+import { ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA } from '../scim';
 
 /** The user properties the sync asks for ($select); Graph returns only a default set otherwise. */
 export const USER_SELECT = [

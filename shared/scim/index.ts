@@ -4,42 +4,20 @@
  *
  * `handleScim` takes a plain request (method, path below /scim/v2, query, headers, body) and
  * returns a plain response; the function trigger only translates. The protocol core is pure:
- * schema.ts (attributes), filter.ts (filters), resource.ts (validation, projection), patch.ts
- * (PATCH, both of Entra's dialects). Storage is the directory (shared/storage/directory.ts).
+ * schema.ts (attributes), filter/ (filters: parse, evaluate, point reads), resource/ (validate,
+ * project), patch/ (PATCH, both of Entra's dialects). Storage is the directory
+ * (shared/storage/directory.ts).
+ *
+ * This file is the concern's surface: functions/scim.ts and other concerns import SCIM from here
+ * only.
  */
-import type { DirectoryConfig } from '../config';
-import type { Logger } from '../log';
-import type { SecretStore } from '../secrets';
-import type { Directory } from '../storage';
 import { authenticate } from './auth';
 import { ScimError } from './errors';
 import { ERROR_SCHEMA } from './schema';
 import { routeScim } from './service';
+import type { ScimDeps, ScimRequest, ScimResponse } from './types';
 
-export interface ScimDeps {
-  directory: Directory;
-  secrets: SecretStore;
-  config: DirectoryConfig;
-  log: Logger;
-}
-
-export interface ScimRequest {
-  method: string;
-  /** The path below /scim/v2, e.g. `/Users/2819c223-7f76-453a-919d-413861904646`. */
-  path: string;
-  query: URLSearchParams;
-  headers: { authorization?: string | null; ifMatch?: string | null; contentType?: string | null };
-  /** The body, read with the size limit already enforced (undefined for none). */
-  body?: string;
-  /** The absolute URL of /scim/v2 as the client sees it (for meta.location). */
-  baseUrl: string;
-}
-
-export interface ScimResponse {
-  status: number;
-  body?: Record<string, unknown>;
-  headers?: Record<string, string>;
-}
+export type { ScimDeps, ScimRequest, ScimResponse } from './types';
 
 export const SCIM_CONTENT_TYPE = 'application/scim+json; charset=utf-8';
 /** The largest request body accepted; Entra's requests are a few KiB (member batches included). */
@@ -73,3 +51,5 @@ export function scimErrorResponse(status: number, scimType: string | undefined, 
 
 export { MIN_TOKEN_LENGTH, SCIM_PREVIOUS_TOKEN_SECRET, SCIM_TOKEN_SECRET } from './auth';
 export { ScimError } from './errors';
+/** The schema URNs other concerns name in resources they read or write (the directory, directory sync). */
+export { ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, SCANRELAY_USER_SCHEMA, USER_SCHEMA } from './schema';

@@ -224,7 +224,8 @@ export interface ResolvedPath {
   sub?: Attribute;
 }
 
-const byName = (attrs: readonly Attribute[] | undefined, name: string): Attribute | undefined =>
+/** An attribute of a list by name, case-insensitively. */
+export const byName = (attrs: readonly Attribute[] | undefined, name: string): Attribute | undefined =>
   attrs?.find((a) => a.name.toLowerCase() === name.toLowerCase());
 
 /**

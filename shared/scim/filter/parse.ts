@@ -1,6 +1,6 @@
 /**
- * SCIM filters (RFC 7644 §3.4.2.2) and PATCH paths (RFC 7644 §3.5.2): a small recursive-descent
- * parser, an evaluator and the point-read recogniser the service uses to avoid table scans.
+ * The SCIM filter and PATCH path parser: a small recursive descent over the text, resolving
+ * attribute names against the schema (canonical case in the result).
  *
  * Filters come from the network (Entra's provisioning service, but also anyone holding the token),
  * so the parser is written to fail closed: the text length, the nesting depth and the number of
@@ -9,8 +9,18 @@
  * compared in memory — nothing here builds a query string, so `userName eq "a' or 1 eq '1"` is
  * just a user name with quotes in it.
  */
-import { badRequest, type ScimType } from './errors';
-import { type Attribute, coreAttribute, extensionFor, resolvePath, type ResourceType, subAttribute } from './schema';
+import { badRequest, type ScimType } from '../errors';
+import { type Attribute, resolvePath, type ResourceType, subAttribute } from '../schema';
+import {
+  type AttrPath,
+  COMPARE_OPS,
+  type CompareOp,
+  type Filter,
+  type FilterValue,
+  ORDERING_OPS,
+  type PatchPath,
+  SUBSTRING_OPS,
+} from './tree';
 
 export const FILTER_LIMITS = {
   /** Characters of filter text; Entra's filters are well under 300. */
@@ -20,42 +30,6 @@ export const FILTER_LIMITS = {
   /** Nodes of the parsed tree (comparisons, and/or/not, value paths). */
   maxNodes: 100,
 } as const;
-
-export type CompareOp = 'eq' | 'ne' | 'co' | 'sw' | 'ew' | 'gt' | 'ge' | 'lt' | 'le';
-export type FilterValue = string | number | boolean | null;
-
-/**
- * An attribute path with the schema's canonical names. At the top level `attribute` is an attribute of
- * the resource type (`extension` set for an extension's attribute); inside a value path's brackets
- * `attribute` is a sub-attribute of the bracketed attribute and `extension`/`sub` are unset.
- */
-export interface AttrPath {
-  extension?: string;
-  attribute: string;
-  sub?: string;
-}
-
-export type Filter =
-  | { kind: 'compare'; path: AttrPath; op: CompareOp; value: FilterValue }
-  | { kind: 'present'; path: AttrPath }
-  | { kind: 'and' | 'or'; left: Filter; right: Filter }
-  | { kind: 'not'; filter: Filter }
-  /** `attr[filter]`: some value of the (complex) attribute matches `filter`, whose paths are its sub-attributes. */
-  | { kind: 'valuePath'; path: AttrPath; filter: Filter };
-
-/** A PATCH operation's target (RFC 7644 §3.5.2 PATH = attrPath / valuePath [subAttr]). */
-export interface PatchPath {
-  extension?: string;
-  attribute: string;
-  /** The sub-attribute: `name.givenName`, or the `value` of `emails[type eq "work"].value`. */
-  sub?: string;
-  /** The value selection filter of `attr[filter]`, over the attribute's sub-attributes. */
-  filter?: Filter;
-}
-
-const COMPARE_OPS: ReadonlySet<string> = new Set(['eq', 'ne', 'co', 'sw', 'ew', 'gt', 'ge', 'lt', 'le']);
-const ORDERING_OPS: ReadonlySet<string> = new Set(['gt', 'ge', 'lt', 'le']);
-const SUBSTRING_OPS: ReadonlySet<string> = new Set(['co', 'sw', 'ew']);
 
 /** Characters of an attribute path: ATTRNAME chars, `$` of `$ref`, `.` between sub-attributes, `:` of URNs. */
 const isWordChar = (c: string | undefined): boolean => c !== undefined && /[A-Za-z0-9_$.:-]/.test(c);
@@ -407,225 +381,4 @@ export function parseFilter(text: string, type: ResourceType): Filter {
  */
 export function parsePatchPath(text: string, type: ResourceType): PatchPath {
   return new Parser(text, type, 'invalidPath', 'path').parsePatchPath();
-}
-
-// ---------------------------------------------------------------------------------------------
-// Evaluation
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** An own property by name, case-insensitively (RFC 7643 §2.1); an exact match wins. */
-export function getProperty(obj: unknown, name: string): unknown {
-  if (!isObject(obj)) return undefined;
-  if (Object.prototype.hasOwnProperty.call(obj, name)) return obj[name];
-  const lower = name.toLowerCase();
-  for (const k of Object.keys(obj)) if (k.toLowerCase() === lower) return obj[k];
-  return undefined;
-}
-
-/** Present per RFC 7644 §3.4.2.2 "pr": has a value that is not null and not empty. */
-function isPresent(v: unknown): boolean {
-  if (v === undefined || v === null || v === '') return false;
-  if (Array.isArray(v)) return v.some(isPresent);
-  if (isObject(v)) return Object.values(v).some(isPresent);
-  return true;
-}
-
-const asArray = (v: unknown): unknown[] => (Array.isArray(v) ? v : v === undefined || v === null ? [] : [v]);
-
-function toBoolean(v: unknown): boolean | undefined {
-  if (typeof v === 'boolean') return v;
-  if (typeof v === 'string') {
-    const l = v.toLowerCase();
-    if (l === 'true') return true;
-    if (l === 'false') return false;
-  }
-  return undefined;
-}
-
-function ordered(op: CompareOp, a: number | string, b: number | string): boolean {
-  switch (op) {
-    case 'eq':
-      return a === b;
-    case 'gt':
-      return a > b;
-    case 'ge':
-      return a >= b;
-    case 'lt':
-      return a < b;
-    case 'le':
-      return a <= b;
-    default:
-      return false;
-  }
-}
-
-/** One attribute value against the filter's value, per the attribute's type and caseExact (RFC 7644 §3.4.2.2). */
-function compareOne(op: CompareOp, actual: unknown, expected: FilterValue, leaf: Attribute): boolean {
-  if (actual === undefined || actual === null) return false;
-  switch (leaf.type) {
-    case 'boolean': {
-      const a = toBoolean(actual);
-      return op === 'eq' && a !== undefined && a === toBoolean(expected);
-    }
-    case 'integer':
-    case 'decimal': {
-      const a = typeof actual === 'number' ? actual : NaN;
-      const b = typeof expected === 'number' ? expected : typeof expected === 'string' ? Number(expected) : NaN;
-      return !Number.isNaN(a) && !Number.isNaN(b) && ordered(op, a, b);
-    }
-    case 'dateTime':
-      if (typeof actual !== 'string' || typeof expected !== 'string') return false;
-      if (!SUBSTRING_OPS.has(op)) {
-        // Instants, not strings: "2024-01-01T01:00:00+01:00" eq "2024-01-01T00:00:00Z".
-        const a = Date.parse(actual);
-        const b = Date.parse(expected);
-        return !Number.isNaN(a) && !Number.isNaN(b) && ordered(op, a, b);
-      }
-      return substring(op, actual.toLowerCase(), expected.toLowerCase());
-    default: {
-      if (typeof actual !== 'string' || typeof expected !== 'string') return false;
-      const a = leaf.caseExact ? actual : actual.toLowerCase();
-      const b = leaf.caseExact ? expected : expected.toLowerCase();
-      return SUBSTRING_OPS.has(op) ? substring(op, a, b) : ordered(op, a, b);
-    }
-  }
-}
-
-function substring(op: CompareOp, a: string, b: string): boolean {
-  if (op === 'co') return a.includes(b);
-  if (op === 'sw') return a.startsWith(b);
-  return a.endsWith(b);
-}
-
-interface Located {
-  attribute: Attribute;
-  sub?: Attribute;
-  value: unknown;
-}
-
-/** The attribute definition(s) and raw value a path names, in a resource or (inside brackets) a complex value. */
-function locate(path: AttrPath, obj: unknown, type: ResourceType, parent: Attribute | undefined): Located | undefined {
-  if (parent) {
-    const attribute = subAttribute(parent, path.attribute);
-    return attribute && { attribute, value: getProperty(obj, attribute.name) };
-  }
-  let container: unknown = obj;
-  let attribute: Attribute | undefined;
-  if (path.extension) {
-    const ext = extensionFor(type, path.extension);
-    attribute = ext?.attributes.find((a) => a.name.toLowerCase() === path.attribute.toLowerCase());
-    container = getProperty(obj, path.extension);
-  } else {
-    attribute = coreAttribute(type, path.attribute);
-  }
-  if (!attribute) return undefined;
-  const sub = path.sub !== undefined ? subAttribute(attribute, path.sub) : undefined;
-  if (path.sub !== undefined && !sub) return undefined;
-  return { attribute, sub, value: getProperty(container, attribute.name) };
-}
-
-/** The simple values a comparison looks at: every value of a multi-valued attribute, the sub-attribute (or `value`) of complex ones. */
-function leafValues(loc: Located): { leaf: Attribute | undefined; values: unknown[] } {
-  const { attribute, sub } = loc;
-  const items = asArray(loc.value);
-  if (attribute.type !== 'complex') return { leaf: attribute, values: items };
-  const leaf = sub ?? subAttribute(attribute, 'value');
-  if (!leaf) return { leaf: undefined, values: [] };
-  return { leaf, values: items.flatMap((el) => asArray(getProperty(el, leaf.name))) };
-}
-
-function evaluate(f: Filter, obj: unknown, type: ResourceType, parent: Attribute | undefined): boolean {
-  switch (f.kind) {
-    case 'and':
-      return evaluate(f.left, obj, type, parent) && evaluate(f.right, obj, type, parent);
-    case 'or':
-      return evaluate(f.left, obj, type, parent) || evaluate(f.right, obj, type, parent);
-    case 'not':
-      return !evaluate(f.filter, obj, type, parent);
-    case 'present': {
-      const loc = locate(f.path, obj, type, parent);
-      if (!loc) return false;
-      if (!loc.sub) return isPresent(loc.value);
-      return asArray(loc.value).some((el) => isPresent(getProperty(el, loc.sub!.name)));
-    }
-    case 'valuePath': {
-      const loc = locate(f.path, obj, type, parent);
-      if (!loc) return false;
-      return asArray(loc.value).some((el) => isObject(el) && evaluate(f.filter, el, type, loc.attribute));
-    }
-    case 'compare': {
-      const loc = locate(f.path, obj, type, parent);
-      if (!loc) return false;
-      const { leaf, values } = leafValues(loc);
-      if (!leaf) return false;
-      const present = values.filter((v) => v !== undefined && v !== null);
-      // `eq null` matches an unassigned attribute (RFC 7644 §3.4.2.2 allows null as compValue;
-      // unassigned and null are the same, RFC 7643 §2.5). `ne` is the negation of `eq`, so
-      // `title ne "x"` matches a user without a title, and a multi-valued attribute matches `ne`
-      // only when none of its values is equal.
-      const eq = (): boolean => (f.value === null ? present.length === 0 : present.some((v) => compareOne('eq', v, f.value, leaf)));
-      if (f.op === 'eq') return eq();
-      if (f.op === 'ne') return !eq();
-      if (f.value === null) return false;
-      return present.some((v) => compareOne(f.op, v, f.value, leaf));
-    }
-  }
-}
-
-/**
- * Whether `resource` (a full resource: id, meta.created/lastModified as ISO strings, group members
- * as [{value,type}] when present) matches the filter. Attribute names match case-insensitively.
- */
-export function matches(filter: Filter, resource: Record<string, unknown>, type: ResourceType): boolean {
-  return evaluate(filter, resource, type, undefined);
-}
-
-/**
- * Whether one value of a multi-valued complex attribute (an element of `emails`, `members`...)
- * matches a value filter, as parsed in `attr[filter]` or by `parsePatchPath`.
- */
-export function matchesValue(filter: Filter, element: unknown, attribute: Attribute, type: ResourceType): boolean {
-  return isObject(element) && evaluate(filter, element, type, attribute);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Point reads
-
-/** Attributes the service keeps index rows for. */
-const LOOKUP_ATTRIBUTES: Record<ResourceType['name'], readonly string[]> = {
-  User: ['userName', 'externalId', 'id'],
-  Group: ['displayName', 'externalId', 'id'],
-};
-
-/**
- * `{attribute, value}` when the filter is exactly `<attr> eq "<string>"` on an indexed attribute
- * (userName, externalId, id; displayName for groups), so the service can do a point read instead of
- * a scan. `attribute` is the canonical name. The service must still compare with the attribute's
- * caseExact rule (userName and displayName are case-insensitive; id and externalId are caseExact).
- */
-export function equalityLookup(filter: Filter, type: ResourceType): { attribute: string; value: string } | undefined {
-  if (filter.kind !== 'compare' || filter.op !== 'eq' || typeof filter.value !== 'string') return undefined;
-  if (filter.path.extension || filter.path.sub) return undefined;
-  return LOOKUP_ATTRIBUTES[type.name].includes(filter.path.attribute)
-    ? { attribute: filter.path.attribute, value: filter.value }
-    : undefined;
-}
-
-/**
- * `{emailType, value}` when the filter is Entra's e-mail matching lookup: `emails[type eq "work"].value
- * eq "x"` (normalised by the parser) or `emails[type eq "work" and value eq "x"]`, either order.
- */
-export function emailLookup(filter: Filter, type: ResourceType): { emailType: string; value: string } | undefined {
-  if (type.name !== 'User' || filter.kind !== 'valuePath' || filter.path.attribute !== 'emails' || filter.path.extension) return undefined;
-  const inner = filter.filter;
-  if (inner.kind !== 'and') return undefined;
-  const eqOn = (f: Filter, name: string): string | undefined =>
-    f.kind === 'compare' && f.op === 'eq' && f.path.attribute === name && typeof f.value === 'string' ? f.value : undefined;
-  const emailType = eqOn(inner.left, 'type') ?? eqOn(inner.right, 'type');
-  const value = eqOn(inner.left, 'value') ?? eqOn(inner.right, 'value');
-  if (emailType === undefined || value === undefined) return undefined;
-  // Both sides must be used: `type eq "a" and type eq "b"` is not a lookup.
-  if ((eqOn(inner.left, 'type') !== undefined) === (eqOn(inner.right, 'type') !== undefined)) return undefined;
-  return { emailType, value };
 }
