@@ -159,7 +159,7 @@ const schema = z.object({
   KEY_VAULT_URL: httpsUrl,
   AZURE_CLIENT_ID: optionalString,
   WEBSITE_INSTANCE_ID: optionalString,
-  SECRETS_LOCAL_FILE: optionalString,
+  SECRETS_LOCAL_FILE: z.preprocess(blankToUndefined, z.string().optional().default('.secrets.local.json')),
   SCAN_MAX_REQUEST_BYTES: wholeNumber(1024, 64 * 1024 * MiB, 100 * MiB),
   SCAN_MAX_FILE_BYTES: wholeNumber(1, 64 * 1024 * MiB, 100 * MiB),
   SCAN_MAX_FILES: wholeNumber(1, 1000, 20),
@@ -239,6 +239,14 @@ const schema = z.object({
       .optional(),
   ),
 });
+
+/**
+ * Each setting's default, as the schema gives it to a setting that is not set (undefined: none,
+ * or one derived from other settings). The README's table and the example settings must agree.
+ */
+export function settingDefaults(): Readonly<Record<string, unknown>> {
+  return schema.parse({});
+}
 
 /** Validates an environment into a Config. Pure: tests call it with their own maps. */
 export function loadConfig(env: Env): Config {
@@ -366,7 +374,7 @@ function secretsConfig(s: Settings): SecretsConfig {
   if (s.WEBSITE_INSTANCE_ID) {
     throw new ConfigError('KEY_VAULT_URL', 'is required when running in Azure (the local secret store is for development only).');
   }
-  return { kind: 'local', file: s.SECRETS_LOCAL_FILE ?? '.secrets.local.json' };
+  return { kind: 'local', file: s.SECRETS_LOCAL_FILE };
 }
 
 let cached: Config | undefined;

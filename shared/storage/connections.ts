@@ -1,5 +1,5 @@
 import type { ErrorCode } from '../errors';
-import type { TableClient } from '@azure/data-tables';
+import { odata, type TableClient } from '@azure/data-tables';
 import { hasStatus, once, unlessStatus } from './clients';
 
 export const CONNECTIONS_TABLE = 'connections';
@@ -73,7 +73,9 @@ export class ConnectionRepository {
   async list(): Promise<Connection[]> {
     await this.ready();
     const out: Connection[] = [];
-    for await (const e of this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter: `PartitionKey eq 'connection'` } })) {
+    for await (const e of this.table.listEntities<Record<string, unknown>>({
+      queryOptions: { filter: odata`PartitionKey eq ${'connection'}` },
+    })) {
       out.push(fromEntity(e));
     }
     return out;

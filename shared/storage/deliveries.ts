@@ -1,5 +1,5 @@
 import type { DeliveryErrorCode } from '../errors';
-import type { TableClient } from '@azure/data-tables';
+import { odata, type TableClient } from '@azure/data-tables';
 import { once, unlessStatus } from './clients';
 
 export const DELIVERIES_TABLE = 'deliveries';
@@ -46,7 +46,7 @@ export class DeliveryRepository {
   async list(jobId: string): Promise<Delivery[]> {
     await this.ready();
     const out: Delivery[] = [];
-    const filter = `PartitionKey eq '${jobId.replace(/'/g, "''")}'`;
+    const filter = odata`PartitionKey eq ${jobId}`;
     for await (const e of this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter } })) {
       out.push(fromEntity(e));
     }

@@ -41,7 +41,3 @@ export class DeliveryQueue {
 export function encodeMessage(message: DeliveryMessage): string {
   return Buffer.from(JSON.stringify(message), 'utf8').toString('base64');
 }
-
-export function decodeMessage(text: string): DeliveryMessage {
-  return JSON.parse(Buffer.from(text, 'base64').toString('utf8')) as DeliveryMessage;
-}

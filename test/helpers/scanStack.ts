@@ -4,15 +4,9 @@ import { registry } from '../../host/registry';
 import { startTriggers, type TriggerRunner } from '../../host/local/triggers';
 import { DELIVERY_MAX_ATTEMPTS } from '../../shared/delivery';
 import { setServices } from '../../shared/services';
-import {
-  SCAN_CONTAINER,
-  SCAN_JOBS_TABLE,
-  INGEST_LEASES_TABLE,
-  decodeMessage,
-  DELIVERY_QUEUE,
-  type DeliveryMessage,
-} from '../../shared/storage';
+import { SCAN_CONTAINER, SCAN_JOBS_TABLE, INGEST_LEASES_TABLE, DELIVERY_QUEUE, type DeliveryMessage } from '../../shared/storage';
 import { startStack, type TestStack } from './env';
+import { decodeMessage } from './queue';
 
 export interface ScanHost extends TestStack {
   server: LocalServer;

@@ -25,7 +25,8 @@ import {
 import { ConfigError } from '../../shared/errors';
 import { ingestScan } from '../../shared/ingest';
 import { silentLogger } from '../../shared/log';
-import { decodeMessage, DELIVERY_QUEUE } from '../../shared/storage';
+import { DELIVERY_QUEUE } from '../../shared/storage';
+import { decodeMessage } from '../helpers/queue';
 import { httpRequest, postMultipart } from '../helpers/http';
 import { multipart, pdfBytes } from '../helpers/multipart';
 import { startReceiver, type Receiver } from '../helpers/receiver';

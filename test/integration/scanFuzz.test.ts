@@ -8,7 +8,8 @@
 import { postHead, rawHttp, type RawExchange } from '../helpers/http';
 import { startScanHost, type ScanHost } from '../helpers/scanStack';
 import { forEachLimited } from '../../shared/concurrency';
-import { decodeMessage, DELIVERY_QUEUE, SCAN_JOB_KEYS_TABLE } from '../../shared/storage';
+import { DELIVERY_QUEUE, SCAN_JOB_KEYS_TABLE } from '../../shared/storage';
+import { decodeMessage } from '../helpers/queue';
 
 const CASES = 300;
 const SEED = 20261201;

@@ -10,7 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadConfig } from '../../shared/config';
+import { loadConfig, settingDefaults } from '../../shared/config';
 import { modules } from '../../tools/infra/arm';
 import { buildBicep, REPO_ROOT } from '../../tools/infra/bicep';
 
@@ -66,6 +66,39 @@ const PATTERNS: Array<[RegExp, string]> = [
   [/^OAUTH_CLIENT_ID_[A-Z0-9]+$/, "a connection type's own app registration (shared/config)"],
 ];
 
+/** ScanRelay settings the README's Configuration table leaves out, and why. */
+const NOT_IN_README: Record<string, string> = {
+  WEBSITE_INSTANCE_ID: 'set by the platform; its presence means "running in Azure"',
+  WEBSITE_HOSTNAME: 'set by the platform (PUBLIC_BASE_URL says what it is used for)',
+};
+/** Settings of the local host only (not the app's schema), which the README documents too. */
+const LOCAL_HOST_SETTINGS = ['PORT', 'LOCAL_QUEUE_VISIBILITY_SECONDS'];
+/** Settings whose default the README describes in words because it comes from elsewhere. */
+const DERIVED_DEFAULTS: Record<string, string> = {
+  AzureWebJobsStorage: 'npm start uses its Azurite; in Azure the identity-based settings',
+  AzureWebJobsStorage__blobServiceUri: 'from AzureWebJobsStorage__accountName',
+  AzureWebJobsStorage__queueServiceUri: 'from AzureWebJobsStorage__accountName',
+  AzureWebJobsStorage__tableServiceUri: 'from AzureWebJobsStorage__accountName',
+  AzureWebJobsStorage__clientId: 'AZURE_CLIENT_ID',
+  PUBLIC_BASE_URL: 'https://$WEBSITE_HOSTNAME in Azure',
+};
+
+/** The README's Configuration table: setting → the Default cell. */
+function readmeSettings(): Map<string, string> {
+  const text = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+  const section = text.slice(text.indexOf('## Configuration'), text.indexOf('### Secrets'));
+  const rows = new Map<string, string>();
+  for (const line of section.split('\n')) {
+    const cells = line.split(' | ');
+    if (!line.startsWith('| `') || cells.length < 3) continue;
+    const names = [...cells[0]!.matchAll(/`([^`]+)`/g)].map((m) => m[1]!);
+    // `AzureWebJobsStorage__blobServiceUri`, `__queueServiceUri`: the short ones share the prefix.
+    const prefix = names[0]!.includes('__') ? names[0]!.slice(0, names[0]!.indexOf('__')) : '';
+    for (const n of names) rows.set(n.startsWith('__') ? prefix + n : n, cells[1]!.trim());
+  }
+  return rows;
+}
+
 const known = (name: string, schema: string[]) => schema.includes(name) || name in HOST_SETTINGS || PATTERNS.some(([re]) => re.test(name));
 
 let schema: string[];
@@ -116,5 +149,29 @@ describe('the settings of the code, local.settings.example.json and the Bicep ap
       if (!value.startsWith('[') && name in local && value !== '' && !(name in DIFFERENT_LOCALLY))
         expect([name, local[name]]).toEqual([name, value]);
     }
+  });
+
+  it("the README's Configuration table lists every setting, and only known ones (exceptions have reasons)", () => {
+    const readme = readmeSettings();
+    expect(schema.filter((k) => !readme.has(k) && !(k in NOT_IN_README))).toEqual([]);
+    expect([...readme.keys()].filter((k) => !known(k, schema) && !LOCAL_HOST_SETTINGS.includes(k) && !/<TYPE>/.test(k))).toEqual([]);
+    for (const name of Object.keys(NOT_IN_README)) expect([name, readme.has(name)]).toEqual([name, false]);
+  });
+
+  it('the README, local.settings.example.json and the code agree on every default', () => {
+    const readme = readmeSettings();
+    const defaults = settingDefaults();
+    for (const name of schema) {
+      const cell = readme.get(name);
+      if (cell === undefined || name in DERIVED_DEFAULTS) continue;
+      const code = defaults[name];
+      // The README's default is its first `literal`; none ("—") when the code has none.
+      const documented = /`([^`]*)`/.exec(cell)?.[1];
+      expect([name, documented]).toEqual([name, code === undefined ? undefined : String(code)]);
+      if (code !== undefined && local[name] !== undefined && local[name] !== '' && !(name in DIFFERENT_LOCALLY)) {
+        expect([name, local[name]]).toEqual([name, String(code)]);
+      }
+    }
+    for (const name of Object.keys(DERIVED_DEFAULTS)) expect([name, defaults[name]]).toEqual([name, undefined]);
   });
 });
