@@ -2,7 +2,7 @@
 import { MiB } from './payload';
 
 /** What ScanRelay's ScanBlobStore passes to uploadStream: the baseline uses the same. */
-export { UPLOAD_BUFFER_BYTES, UPLOAD_CONCURRENCY } from '../shared/storage/scanBlobs';
+export { UPLOAD_BUFFER_BYTES, UPLOAD_CONCURRENCY } from '../shared/storage';
 export const BASELINE_CONTAINER = 'bench-baseline';
 export const RELAY_CONTAINER = 'bench-relay';
 /** SCAN_MAX_REQUEST_BYTES and SCAN_MAX_FILE_BYTES for the bench: room for the 200 MiB file. */

@@ -23,8 +23,7 @@ import { performance } from 'node:perf_hooks';
 import { TableClient } from '@azure/data-tables';
 import { startAzurite, type RunningAzurite } from '../host/local/azurite';
 import { forEachLimited } from '../shared/concurrency';
-import { packText } from '../shared/storage/chunks';
-import { unlessStatus } from '../shared/storage/clients';
+import { packText, unlessStatus } from '../shared/storage';
 import { cpuMs, findChildPid } from './procstat';
 import { machine } from './report';
 

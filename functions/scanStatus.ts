@@ -1,5 +1,5 @@
 /** GET /api/scan/{jobId} — a job's fields, files and per-destination outcome (administrators). */
-import { jobStatus } from '../shared/delivery/status';
+import { jobStatus } from '../shared/delivery';
 import { getServices } from '../shared/services';
 import type { HttpFunction } from '../host/definitions';
 import { withErrors } from '../host/http';

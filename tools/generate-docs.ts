@@ -1,8 +1,8 @@
 /** `npm run docs`: regenerates the documentation that is generated from code. */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { renderErrorsDoc } from '../shared/errors/errorsDoc';
-import { renderPermissionsDoc } from '../shared/oauth/permissionsDoc';
+import { renderErrorsDoc } from '../shared/errors';
+import { renderPermissionsDoc } from '../shared/oauth';
 
 const root = join(__dirname, '..', '..');
 for (const [name, render] of [

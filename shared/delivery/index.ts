@@ -293,6 +293,7 @@ export async function handlePoisoned(message: unknown, deps: DelivererDeps): Pro
 
 export * from './destinations';
 export * from './redeliver';
+export { jobStatus } from './status';
 export * from './targets';
 export * from './template';
 export * from './types';

@@ -77,3 +77,4 @@ export function isAppError(err: unknown): err is AppError {
 }
 
 export * from './catalog';
+export { renderErrorsDoc } from './errorsDoc';

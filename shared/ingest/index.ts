@@ -14,8 +14,14 @@ import type { ScanLimits } from '../config';
 import { AppError, BadRequestError, UnauthorizedError } from '../errors';
 import { describeError, silentLogger, type Logger } from '../log';
 import { secretsEqual, type SecretStore } from '../secrets';
-import type { DeliveryQueue, EnqueueReceipt, IngestLeaseRepository, ScanBlobStore, ScanJobRepository, StoredFile } from '../storage';
-import { ScanBlobStore as Blobs } from '../storage/scanBlobs';
+import {
+  ScanBlobStore,
+  type DeliveryQueue,
+  type EnqueueReceipt,
+  type IngestLeaseRepository,
+  type ScanJobRepository,
+  type StoredFile,
+} from '../storage';
 import { FileMeter, sniffContentType } from './fileMeter';
 import { parseMultipart, type FilePart } from './multipart';
 import { DEFAULT_LEASE_MS, ingestAlive, interrupted, OwnerLease } from './ownerLease';
@@ -177,7 +183,7 @@ async function checkSharedSecret(given: string, deps: IngestDeps): Promise<void>
 async function storeFile(jobId: string, part: FilePart, deps: IngestDeps, leased: Promise<void>): Promise<StoredFile> {
   const meter = new FileMeter(deps.limits.maxFileBytes, `'${label(part)}'`, leased);
   const contentType = sniffContentType(part.head) ?? part.declaredType;
-  const blobName = Blobs.blobName(jobId, part.index);
+  const blobName = ScanBlobStore.blobName(jobId, part.index);
   const results = await Promise.allSettled([
     pipeline(part.stream, meter),
     deps.scanBlobs.upload(blobName, meter, { contentType, originalName: part.filename }).catch((err: unknown) => {

@@ -58,3 +58,4 @@ export * from './connections';
 export * from './connectionId';
 export * from './callbackPage';
 export * from './secretExpiry';
+export { renderPermissionsDoc } from './permissionsDoc';

@@ -63,6 +63,7 @@ export function createStorage(config: StorageConfig): Storage {
 
 export * from './authStates';
 export * from './clients';
+export { packText, unpackText } from './chunks';
 export * from './conditionalWrite';
 export * from './connections';
 export * from './deliveries';

@@ -4,7 +4,7 @@
  * Key Vault that receives the client secret; command-line flags override the file.
  */
 import { readFileSync } from 'node:fs';
-import { CONNECTION_TYPES, type ConnectionType } from '../../shared/oauth/permissions';
+import { CONNECTION_TYPES, type ConnectionType } from '../../shared/oauth';
 
 export type AuthMode = 'browser' | 'device-code' | 'azure-cli' | 'token-env';
 

@@ -20,7 +20,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { SecretClient } from '@azure/keyvault-secrets';
-import { APPLICATION_PERMISSIONS, PERMISSIONS, redirectPath } from '../../shared/oauth/permissions';
+import { APPLICATION_PERMISSIONS, PERMISSIONS, redirectPath } from '../../shared/oauth';
 import { type GraphClient, GraphRequestError, odataString } from './graph';
 import type { AppRegistrationOptions } from './options';
 

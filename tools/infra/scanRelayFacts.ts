@@ -5,7 +5,7 @@
  * infra/scanrelay.generated.json, which main.bicep reads with loadJsonContent();
  * test/unit/infra.test.ts fails when the file and the code disagree.
  */
-import { CONNECTION_TYPES, redirectPath } from '../../shared/oauth/permissions';
+import { CONNECTION_TYPES, redirectPath } from '../../shared/oauth';
 import * as storage from '../../shared/storage';
 
 export const GENERATED_FILE = 'infra/scanrelay.generated.json';
