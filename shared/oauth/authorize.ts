@@ -14,6 +14,8 @@ import {
   type ConnectionRepository,
   type AuthStateRepository,
   type TokenCacheRepository,
+  CONFLICT,
+  retryOnConflict,
 } from '../storage';
 import type { OAuthConfig } from '../config';
 import { tokenCacheContext } from './cachePlugin';
@@ -251,12 +253,12 @@ export async function completeAuthorization(deps: AuthorizeDeps, typeInPath: str
   };
   // The new authorization is the whole truth about the connection: applied to its latest version
   // (the timer may have written it meanwhile), ETag-guarded.
-  let updated: Connection | undefined;
-  for (let attempt = 0, current: Connection | undefined = connection; attempt < 5 && current && !updated; attempt++) {
-    updated = await deps.connections.update(current, changes);
-    if (!updated) current = await deps.connections.get(connection.id);
-  }
-  if (!updated) {
+  const updated = await retryOnConflict(async (attempt) => {
+    const current = attempt === 1 ? connection : await deps.connections.get(connection.id);
+    if (!current) return undefined;
+    return (await deps.connections.update(current, changes)) ?? CONFLICT;
+  });
+  if (!updated || updated === CONFLICT) {
     if (!(await deps.connections.get(connection.id))) await deps.tokenCaches.delete(connection.id);
     return {
       ok: false,
@@ -272,16 +274,18 @@ export async function completeAuthorization(deps: AuthorizeDeps, typeInPath: str
 /** Seals the new token cache and puts it in place of the connection's, whatever was there. */
 async function replaceTokens(deps: AuthorizeDeps, connectionId: string, cache: string): Promise<void> {
   const sealed = await deps.cipher.encrypt(cache, tokenCacheContext(connectionId));
-  for (let attempt = 1; ; attempt++) {
+  const outcome = await retryOnConflict(async () => {
     const current = await deps.tokenCaches.read(connectionId);
     try {
       await deps.tokenCaches.write(connectionId, sealed, current?.etag);
-      return;
+      return 'written';
     } catch (err) {
       // A refresh of the old grant wrote meanwhile: read its ETag again and replace it.
-      if (!(err instanceof ConcurrentWriteError) || attempt >= 5) throw err;
+      if (err instanceof ConcurrentWriteError) return CONFLICT;
+      throw err;
     }
-  }
+  });
+  if (outcome === CONFLICT) throw new ConcurrentWriteError(connectionId);
 }
 
 /**
