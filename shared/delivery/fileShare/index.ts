@@ -56,7 +56,7 @@ import { link, lstat, mkdir, open, realpath, rename, stat, unlink, type FileHand
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileNames, MAX_NAME_BYTES, SMB_RESERVED, smbName, splitExtension, truncateBytes, withSuffix } from '../fileNames';
-import { escapeValue, MissingVariableError } from '../template';
+import { escapeValue, findVariables, literalText, MissingVariableError, renderTemplate } from '../template';
 import { PermanentDeliveryError, TransientDeliveryError, type Connector, type DeliveryFile } from '../types';
 
 export type ConflictBehavior = 'fail' | 'replace' | 'keepBoth';
@@ -76,7 +76,6 @@ export interface FileShareOptions {
   createFolders: boolean;
 }
 
-const VARIABLE = /%([A-Za-z_][A-Za-z0-9_]*)%/g;
 const SEPARATORS = /[\\/]/;
 const CONTROL = /[\u0000-\u001f\u007f]/;
 const USER_HOME = '%userHome%';
@@ -99,12 +98,11 @@ const SMB_FORBIDDEN_TEXT = /["*:<>?|]/;
  * since the administrator wrote it. What variables bring is made valid when rendered.
  */
 function checkSmbText(template: string, option: string): void {
-  if (SMB_FORBIDDEN_TEXT.test(template.replace(VARIABLE, ''))) {
+  if (SMB_FORBIDDEN_TEXT.test(literalText(template))) {
     throw new Error(`"${option}" must not contain " * : < > ? | (SMB and Azure Files do not allow them in names).`);
   }
-  const variables = [...template.matchAll(VARIABLE)];
-  const last = variables.at(-1);
-  const endsWithVariable = last !== undefined && last.index + last[0].length === template.length;
+  const variables = findVariables(template);
+  const endsWithVariable = variables.at(-1)?.end === template.length;
   if (!endsWithVariable && /[. ]$/.test(template))
     throw new Error(`"${option}": "${template}" must not end with a dot or a space (SMB and Azure Files do not allow it).`);
   if (variables.length === 0 && SMB_RESERVED.test(template)) {
@@ -122,7 +120,7 @@ export const fileShareConnector: Connector<FileShareOptions> = {
       throw new Error('"basePath" must be a non-empty absolute path template.');
     const basePath = o.basePath;
     if (CONTROL.test(basePath)) throw new Error('"basePath" must not contain control characters.');
-    const first = basePath.search(VARIABLE);
+    const first = findVariables(basePath)[0]?.start ?? -1;
     let root: string;
     let rest: string;
     if (first < 0) {
@@ -221,12 +219,7 @@ export const fileShareConnector: Connector<FileShareOptions> = {
 
 /** Renders one segment template: every variable is escaped as a path segment; the whole made a valid SMB name. */
 function renderSegment(template: string, fields: Readonly<Record<string, string>>): string {
-  const rendered = template.replace(VARIABLE, (_m, name: string) => {
-    const value = Object.hasOwn(fields, name) ? fields[name]! : '';
-    if (value.trim() === '') throw new MissingVariableError(name, template);
-    return segment(value);
-  });
-  return finishSegment(rendered);
+  return finishSegment(renderTemplate(template, fields, segment));
 }
 
 /** A valid SMB name within 255 bytes (valid again after the cut: it may leave a trailing dot or space). */

@@ -49,7 +49,7 @@
 import type { Readable } from 'node:stream';
 import { renderAddresses, type MailAddress } from '../addresses';
 import { DEFAULT_CHUNK_BYTES, graphFor, uploadToSession, type GraphClient } from '../graph';
-import { MissingVariableError, renderTemplate } from '../template';
+import { renderTemplate } from '../template';
 import {
   PermanentDeliveryError,
   TransientDeliveryError,
@@ -94,24 +94,9 @@ function optionalString(o: Record<string, unknown>, key: string): string | undef
   return o[key] === undefined ? undefined : nonEmptyString(o, key);
 }
 
-const VARIABLE = /%([A-Za-z_][A-Za-z0-9_]*)%/g;
-
-export function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-}
-
 /** The body: a text template, or an HTML template whose rendered values are HTML-escaped one by one. */
 export function renderBody(template: string, fields: Readonly<Record<string, string>>, bodyType: 'text' | 'html'): string {
-  if (bodyType === 'text') return renderTemplate(template, fields, 'text');
-  return template.replace(VARIABLE, (variable: string) => {
-    try {
-      return escapeHtml(renderTemplate(variable, fields, 'text'));
-    } catch (err) {
-      // Name the whole template in the reason, as renderTemplate does.
-      if (err instanceof MissingVariableError) throw new MissingVariableError(err.variable, template);
-      throw err;
-    }
-  });
+  return renderTemplate(template, fields, bodyType);
 }
 
 /** The sender's file name, safe to show: no control or bidi-override characters (an `exe` cannot pose as a `pdf`), Unicode kept. */
