@@ -1,8 +1,16 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { CONNECTORS } from '../../shared/delivery/connectors';
 import { parseDestinations } from '../../shared/delivery/destinations';
 import { OptionsError } from '../../shared/delivery/options';
+import { renderOptionTables } from '../../shared/delivery/optionsDoc';
 
 describe('connector options', () => {
+  it('the option tables of docs/destinations.md are what `npm run docs` generates from the schemas (run `npm run docs` when this fails)', () => {
+    const committed = readFileSync(join(__dirname, '..', '..', 'docs', 'destinations.md'), 'utf8');
+    expect(committed).toBe(renderOptionTables(committed));
+  });
+
   it.each(Object.keys(CONNECTORS))('%s parses its options with its schema', (type) => {
     const connector = CONNECTORS[type]!;
     expect(connector.optionsSchema.safeParse('not an object').success).toBe(false);
