@@ -1,7 +1,7 @@
 /** `npm run docs`: regenerates the documentation that is generated from code. */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { renderOptionTables } from '../shared/delivery/optionsDoc';
+import { renderOptionTables } from '../shared/delivery';
 import { renderErrorsDoc } from '../shared/errors/errorsDoc';
 import { renderPermissionsDoc } from '../shared/oauth/permissionsDoc';
 
