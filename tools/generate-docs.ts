@@ -1,15 +1,18 @@
 /** `npm run docs`: regenerates the documentation that is generated from code. */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { renderOptionTables } from '../shared/delivery';
 import { renderErrorsDoc } from '../shared/errors';
 import { renderPermissionsDoc } from '../shared/oauth';
 
 const root = join(__dirname, '..', '..');
+// Each renderer is given the file as it is: docs/destinations.md keeps its prose around the tables.
 for (const [name, render] of [
   ['permissions.md', renderPermissionsDoc],
   ['errors.md', renderErrorsDoc],
+  ['destinations.md', renderOptionTables],
 ] as const) {
   const target = join(root, 'docs', name);
-  writeFileSync(target, render());
+  writeFileSync(target, render(readFileSync(target, 'utf8')));
   console.log(`wrote ${target}`);
 }

@@ -4,7 +4,7 @@
  * start-up:
  *
  *   { "version": 1, "destinations": [
- *       { "id": "fax", "type": "email", "when": { "workflowName": "Scan to Fax" }, "options": { ... } },
+ *       { "id": "fax", "type": "smtp", "when": { "workflowName": "Scan to Fax" }, "options": { ... } },
  *       { "id": "archive", "type": "httpForward", "when": { "custom_RoutingKey": ["archive", "all"] }, "options": { ... } } ] }
  *
  * `when` selects jobs: every listed field must match (a string: equal, ignoring case; a list:
@@ -12,6 +12,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors';
+import { optionPath, OptionsError, sentence } from './options';
 import type { Connector } from './types';
 
 type Matcher = { equals: string[] } | { matches: RegExp };
@@ -31,7 +32,8 @@ export function parseDestinations(
   connectors: Readonly<Record<string, Connector>>,
   setting = 'DESTINATIONS_FILE',
 ): Destination[] {
-  const bad = (where: string, message: string) => new ConfigError(setting, `${where}: ${message}`);
+  // One sentence naming where and what is expected: `destinations[2].options.auth.port must be …`.
+  const bad = (where: string, message: string) => new ConfigError(setting, sentence(where, message));
   if (!raw || typeof raw !== 'object' || (raw as { version?: unknown }).version !== 1) {
     throw bad('the file', 'must be an object with "version": 1 and "destinations": [...].');
   }
@@ -43,7 +45,7 @@ export function parseDestinations(
     if (!d || typeof d !== 'object') throw bad(where, 'must be an object.');
     const { id, type, when, options } = d as Record<string, unknown>;
     if (typeof id !== 'string' || !ID.test(id)) throw bad(`${where}.id`, 'must be 1 to 63 lowercase letters, digits and dashes.');
-    if (seen.has(id)) throw bad(`${where}.id`, `'${id}' is used twice.`);
+    if (seen.has(id)) throw bad(`${where}.id`, `: '${id}' is used twice.`);
     seen.add(id);
     if (typeof type !== 'string' || !Object.hasOwn(connectors, type)) {
       throw bad(`${where}.type`, `must be one of: ${Object.keys(connectors).join(', ')}.`);
@@ -53,7 +55,8 @@ export function parseDestinations(
     try {
       parsedOptions = connector.parseOptions(options ?? {});
     } catch (err) {
-      throw bad(`${where}.options`, (err as Error).message);
+      if (err instanceof OptionsError) throw bad(optionPath(`${where}.options`, err.path), err.problem);
+      throw bad(`${where}.options`, `: ${(err as Error).message}`);
     }
     return { id, type, when: parseWhen(when, `${where}.when`, bad), options: parsedOptions, connector };
   });
@@ -71,9 +74,9 @@ function parseWhen(when: unknown, where: string, bad: (w: string, m: string) => 
       try {
         out[field] = { matches: new RegExp((rule as { matches: string }).matches) };
       } catch {
-        throw bad(`${where}.${field}`, 'is not a valid regular expression.');
+        throw bad(optionPath(where, [field]), 'is not a valid regular expression.');
       }
-    } else throw bad(`${where}.${field}`, 'must be a string, a list of strings, or { "matches": "<regex>" }.');
+    } else throw bad(optionPath(where, [field]), 'must be a string, a list of strings, or { "matches": "<regex>" }.');
   }
   return out;
 }

@@ -298,3 +298,4 @@ export * from './targets';
 export * from './template';
 export * from './types';
 export { CONNECTORS } from './connectors';
+export { renderOptionTables } from './optionsDoc';

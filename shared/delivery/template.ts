@@ -15,9 +15,19 @@ export type Escaping =
   /** A URL query or path component. */
   | 'url'
   /** Plain text (a mail body): control characters except tab and newline removed. */
-  | 'text';
+  | 'text'
+  /** A value in an HTML template (a mail body): as `text`, then HTML-escaped; the template's own markup stays. */
+  | 'html';
 
+/** The vendor's `%variable%`: a name of letters, digits and underscores, not beginning with a digit. */
 const VARIABLE = /%([A-Za-z_][A-Za-z0-9_]*)%/g;
+
+/** A variable a template uses: its name, and where it stands (`template.slice(start, end)` is `%name%`). */
+export interface TemplateVariable {
+  name: string;
+  start: number;
+  end: number;
+}
 
 export class MissingVariableError extends PermanentDeliveryError {
   constructor(
@@ -29,16 +39,30 @@ export class MissingVariableError extends PermanentDeliveryError {
   }
 }
 
-/** The variables a template uses. */
-export function templateVariables(template: string): string[] {
-  return [...template.matchAll(VARIABLE)].map((m) => m[1]!);
+/** The variables a template uses, in order. */
+export function findVariables(template: string): TemplateVariable[] {
+  return [...template.matchAll(VARIABLE)].map((m) => ({ name: m[1]!, start: m.index, end: m.index + m[0].length }));
 }
 
-export function renderTemplate(template: string, fields: Readonly<Record<string, string>>, escaping: Escaping): string {
+/** The template's own text: the template without its variables. */
+export function literalText(template: string): string {
+  return template.replace(VARIABLE, '');
+}
+
+/**
+ * Replaces each variable with the job's value, escaped for where it lands (`escaping`, or a
+ * connector's own escape function). A variable the job lacks or has blank is a MissingVariableError.
+ */
+export function renderTemplate(
+  template: string,
+  fields: Readonly<Record<string, string>>,
+  escaping: Escaping | ((value: string) => string),
+): string {
+  const escape = typeof escaping === 'function' ? escaping : (value: string) => escapeValue(value, escaping);
   return template.replace(VARIABLE, (_m, name: string) => {
     const value = Object.hasOwn(fields, name) ? fields[name]! : '';
     if (value.trim() === '') throw new MissingVariableError(name, template);
-    return escapeValue(value, escaping);
+    return escape(value);
   });
 }
 
@@ -48,6 +72,8 @@ export function escapeValue(value: string, escaping: Escaping): string {
       return value.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
     case 'text':
       return value.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g, '');
+    case 'html':
+      return escapeHtml(escapeValue(value, 'text'));
     case 'url':
       return encodeURIComponent(value);
     case 'pathSegment':
@@ -66,14 +92,7 @@ function safeSegment(value: string): string {
   return cleaned === '' || cleaned === '.' ? '_' : cleaned;
 }
 
-/**
- * Renders a path template (`/Scans/%deviceName%/%scanDate%`): variables are escaped as path
- * segments, so no value can add a separator or climb with `..`.
- */
-export function renderPath(
-  template: string,
-  fields: Readonly<Record<string, string>>,
-  escaping: 'pathSegment' | 'driveItemName' = 'pathSegment',
-): string {
-  return renderTemplate(template, fields, escaping);
+/** Text for HTML (content or a quoted attribute): `& < > " '` as character references. */
+export function escapeHtml(value: string): string {
+  return value.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }

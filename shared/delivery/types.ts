@@ -1,5 +1,6 @@
 /** What every delivery connector is given and returns. */
 import type { Readable } from 'node:stream';
+import type { z } from 'zod';
 import type { DeliveryErrorCode } from '../errors';
 import type { Logger } from '../log';
 
@@ -41,7 +42,9 @@ export interface DeliveryResult {
 /** A connector: parses its destination options once at start-up, then delivers jobs. */
 export interface Connector<Options = unknown> {
   type: string;
-  /** Validates a destination's options; throws an Error whose message names the bad option. */
+  /** The destination options: validated and filled in by it, and described by it in docs/destinations.md. */
+  optionsSchema: z.ZodType<Options>;
+  /** The schema's parse (shared/delivery/options.ts); throws an OptionsError naming the bad option. */
   parseOptions(raw: unknown): Options;
   deliver(job: DeliveryJob, options: Options, context: DeliveryContext): Promise<DeliveryResult>;
 }

@@ -166,7 +166,7 @@ describe('destinations file', () => {
     [{ version: 1, destinations: [http, http] }, /used twice/],
     [
       { version: 1, destinations: [{ ...http, options: { url: 'http://fax.example.net' } }] },
-      /destinations\[0\]\.options: "url" must be https/,
+      /destinations\[0\]\.options\.url must be https/,
     ],
     [{ version: 1, destinations: [{ ...http, when: { workflowName: { matches: '(' } } }] }, /regular expression/],
     [{ version: 1, destinations: [{ ...http, when: 'all' }] }, /when/],

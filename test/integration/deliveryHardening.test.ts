@@ -10,6 +10,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { z } from 'zod';
 import {
   CONNECTORS,
   DELIVERY_MAX_ATTEMPTS,
@@ -86,6 +87,7 @@ function gate() {
   const g = { runs: 0, release, fail: undefined as Error | undefined };
   const connector: Connector = {
     type: 'gate',
+    optionsSchema: z.object({}),
     parseOptions: () => ({}),
     deliver: async () => {
       g.runs++;
@@ -315,6 +317,7 @@ describe('8. POST /api/scan/{jobId}/redeliver through the local host', () => {
     const jobId = await storeJob();
     const connector: Connector = {
       type: 'refusing',
+      optionsSchema: z.object({}),
       parseOptions: () => ({}),
       deliver: async () => Promise.reject(new PermanentDeliveryError('destination_refused', 'refused')),
     };

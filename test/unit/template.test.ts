@@ -1,4 +1,5 @@
-import { MissingVariableError, escapeValue, renderPath, renderTemplate, templateVariables } from '../../shared/delivery/template';
+import { MissingVariableError, escapeValue, renderTemplate } from '../../shared/delivery/template';
+import { renderPath, templateVariables } from '../helpers/template';
 
 const fields = {
   userEmail: 'john.doe@company.com',

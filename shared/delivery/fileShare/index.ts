@@ -2,19 +2,18 @@
  * File share: writes each file of a job into a folder on a mounted share (Azure Files mounted
  * into the Function App, e.g. `/mounts/scans`; locally any directory).
  *
- * Options:
- * - `basePath` (required): an absolute path template, e.g. `/mounts/scans/%userHome%/Scans`. The
- *   literal part before the first variable (cut back to its last separator) is the fixed ROOT: it
- *   must be absolute and must already exist (a missing root means the share is not mounted: a
- *   transient failure; nothing is ever created above or outside it). `.`/`..` segments and
- *   control characters are refused in the template.
- *   Every variable is escaped as ONE path segment, except `%userHome%`, which must be a whole
- *   segment of basePath and whose value is a path (`/home/alice`, `\\fs01\home\alice`): leading
- *   and trailing separators (and a Windows drive `C:`) are dropped, the rest is split on `/` and
- *   `\` and each part escaped as a path segment, so the home lands as a sub-path under the root
- *   (`/etc` becomes `<root>/etc`). An empty, `.` or `..` part is refused (PermanentDeliveryError).
- * - `folder` (default ''): sub-folder(s) under basePath, `/`-separated, each segment a template
- *   escaped as one path segment.
+ * Options (options.ts): `basePath`, an absolute path template whose literal part before the first
+ * variable is the fixed ROOT, which must already exist (a missing root means the share is not
+ * mounted: a transient failure; nothing is ever created above or outside it); `folder`,
+ * `fileName`, `conflictBehavior`, `createFolders`.
+ *
+ * Rendering:
+ * - Every variable is escaped as ONE path segment, except `%userHome%`, a whole segment of
+ *   basePath whose value is a path (`/home/alice`, `\\fs01\home\alice`): leading and trailing
+ *   separators (and a Windows drive `C:`) are dropped, the rest is split on `/` and `\` and each
+ *   part escaped as a path segment, so the home lands as a sub-path under the root (`/etc`
+ *   becomes `<root>/etc`). An empty, `.` or `..` part is refused (PermanentDeliveryError).
+ * - `folder` (default ''): sub-folder(s) under basePath, `/`-separated, each segment a template.
  * - `fileName` (default: the sender's file name escaped as one path segment): a template with the
  *   job's fields plus `%fileName%` (the sender's name without extension), `%fileExtension%` (e.g.
  *   `.pdf`; from the content type when the name has none; may be empty) and `%fileIndex%` (1-based).
@@ -24,7 +23,6 @@
  *   folder segment, `%userHome%` part and file name, the characters SMB forbids (`" \ / : | < > *
  *   ?`, control characters) become `_`, trailing dots and spaces are dropped and a reserved device
  *   name gets `_` after it (`CON` → `CON_`, `nul.txt` → `nul_.txt`); see smbName in ../fileNames.ts.
- *   The templates' own text is refused at start-up when it breaks those rules.
  * - `conflictBehavior`: `fail` (PermanentDeliveryError, the existing file untouched), `replace`
  *   (atomic overwrite), `keepBoth` (default: `name 1.pdf`, `name 2.pdf`... like OneDrive).
  * - `createFolders` (default true): create missing folders, else a missing folder is permanent.
@@ -55,131 +53,20 @@ import { randomBytes } from 'node:crypto';
 import { link, lstat, mkdir, open, realpath, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { fileNames, MAX_NAME_BYTES, SMB_RESERVED, smbName, splitExtension, truncateBytes, withSuffix } from '../fileNames';
-import { escapeValue, MissingVariableError } from '../template';
+import { fileNames, MAX_NAME_BYTES, smbName, splitExtension, truncateBytes, withSuffix } from '../fileNames';
+import { parseOptions } from '../options';
+import { escapeValue, MissingVariableError, renderTemplate } from '../template';
 import { PermanentDeliveryError, TransientDeliveryError, type Connector, type DeliveryFile } from '../types';
+import { fileShareOptionsSchema, SEPARATORS, USER_HOME, type ConflictBehavior, type FileShareOptions } from './options';
 
-export type ConflictBehavior = 'fail' | 'replace' | 'keepBoth';
+export { fileShareOptionsSchema, type ConflictBehavior, type FileShareOptions } from './options';
 
-export interface FileShareOptions {
-  /** The basePath template as configured. */
-  basePath: string;
-  /** The fixed, absolute root: the literal part of basePath before its first variable. */
-  root: string;
-  /** The rest of basePath after the root, as segment templates. */
-  baseSegments: string[];
-  /** Sub-folder segment templates. */
-  folderSegments: string[];
-  /** File name template; undefined = the sender's file name. */
-  fileName?: string;
-  conflictBehavior: ConflictBehavior;
-  createFolders: boolean;
-}
-
-const VARIABLE = /%([A-Za-z_][A-Za-z0-9_]*)%/g;
-const SEPARATORS = /[\\/]/;
-const CONTROL = /[\u0000-\u001f\u007f]/;
-const USER_HOME = '%userHome%';
 const MAX_KEEP_BOTH = 10_000;
-
-function templateSegments(value: string, option: string): string[] {
-  const segments = value.split(SEPARATORS).filter((s) => s !== '');
-  for (const s of segments) {
-    if (s.trim() === '.' || s.trim() === '..') throw new Error(`"${option}" must not contain '.' or '..' segments.`);
-  }
-  return segments;
-}
-
-/** Characters SMB and Azure Files refuse in a name, besides the separators and control characters refused already. */
-const SMB_FORBIDDEN_TEXT = /["*:<>?|]/;
-
-/**
- * The template's own text of one name (a folder segment or the file name) against the SMB and
- * Azure Files rules (see smbName in ../fileNames.ts): refused at start-up rather than changed,
- * since the administrator wrote it. What variables bring is made valid when rendered.
- */
-function checkSmbText(template: string, option: string): void {
-  if (SMB_FORBIDDEN_TEXT.test(template.replace(VARIABLE, ''))) {
-    throw new Error(`"${option}" must not contain " * : < > ? | (SMB and Azure Files do not allow them in names).`);
-  }
-  const variables = [...template.matchAll(VARIABLE)];
-  const last = variables.at(-1);
-  const endsWithVariable = last !== undefined && last.index + last[0].length === template.length;
-  if (!endsWithVariable && /[. ]$/.test(template))
-    throw new Error(`"${option}": "${template}" must not end with a dot or a space (SMB and Azure Files do not allow it).`);
-  if (variables.length === 0 && SMB_RESERVED.test(template)) {
-    throw new Error(
-      `"${option}": "${template}" is a reserved name on SMB and Azure Files (CON, PRN, AUX, NUL, COM0-9, LPT0-9, CLOCK$, also with an extension).`,
-    );
-  }
-}
 
 export const fileShareConnector: Connector<FileShareOptions> = {
   type: 'fileShare',
-  parseOptions(raw) {
-    const o = (raw ?? {}) as Record<string, unknown>;
-    if (typeof o.basePath !== 'string' || o.basePath.trim() === '')
-      throw new Error('"basePath" must be a non-empty absolute path template.');
-    const basePath = o.basePath;
-    if (CONTROL.test(basePath)) throw new Error('"basePath" must not contain control characters.');
-    const first = basePath.search(VARIABLE);
-    let root: string;
-    let rest: string;
-    if (first < 0) {
-      root = basePath;
-      rest = '';
-    } else {
-      const prefix = basePath.slice(0, first);
-      const cut = Math.max(prefix.lastIndexOf('/'), prefix.lastIndexOf('\\'));
-      root = cut < 0 ? '' : prefix.slice(0, cut + 1);
-      rest = basePath.slice(cut + 1);
-    }
-    if (root === '' || !path.isAbsolute(root)) {
-      throw new Error(
-        '"basePath" must be an absolute path whose part before the first variable is a fixed folder (e.g. "/mounts/scans/%userHome%").',
-      );
-    }
-    templateSegments(root, 'basePath');
-    const baseSegments = templateSegments(rest, 'basePath');
-    for (const s of baseSegments) {
-      if (s.includes(USER_HOME) && s !== USER_HOME)
-        throw new Error('"basePath": %userHome% must be a whole path segment (e.g. "/mounts/scans/%userHome%/Scans").');
-      // The root exists already (whatever its name); what is below it is created on the share.
-      checkSmbText(s, 'basePath');
-    }
-
-    if (o.folder !== undefined && typeof o.folder !== 'string') throw new Error('"folder" must be a path template string.');
-    const folder = o.folder ?? '';
-    if (CONTROL.test(folder)) throw new Error('"folder" must not contain control characters.');
-    const folderSegments = templateSegments(folder, 'folder');
-    for (const s of folderSegments) checkSmbText(s, 'folder');
-
-    let fileName: string | undefined;
-    if (o.fileName !== undefined) {
-      if (typeof o.fileName !== 'string' || o.fileName.trim() === '') throw new Error('"fileName" must be a non-empty file name template.');
-      if (SEPARATORS.test(o.fileName) || CONTROL.test(o.fileName))
-        throw new Error('"fileName" must not contain path separators or control characters.');
-      if (o.fileName.trim() === '.' || o.fileName.trim() === '..') throw new Error('"fileName" must not be "." or "..".');
-      checkSmbText(o.fileName, 'fileName');
-      fileName = o.fileName;
-    }
-
-    const conflictBehavior = o.conflictBehavior === undefined ? 'keepBoth' : o.conflictBehavior;
-    if (conflictBehavior !== 'fail' && conflictBehavior !== 'replace' && conflictBehavior !== 'keepBoth') {
-      throw new Error('"conflictBehavior" must be "fail", "replace" or "keepBoth".');
-    }
-    if (o.createFolders !== undefined && typeof o.createFolders !== 'boolean') throw new Error('"createFolders" must be true or false.');
-
-    return {
-      basePath,
-      root: path.resolve(root),
-      baseSegments,
-      folderSegments,
-      fileName,
-      conflictBehavior,
-      createFolders: o.createFolders ?? true,
-    };
-  },
+  optionsSchema: fileShareOptionsSchema,
+  parseOptions: (raw) => parseOptions(fileShareOptionsSchema, raw),
 
   async deliver(job, options, context) {
     const { root } = options;
@@ -221,12 +108,7 @@ export const fileShareConnector: Connector<FileShareOptions> = {
 
 /** Renders one segment template: every variable is escaped as a path segment; the whole made a valid SMB name. */
 function renderSegment(template: string, fields: Readonly<Record<string, string>>): string {
-  const rendered = template.replace(VARIABLE, (_m, name: string) => {
-    const value = Object.hasOwn(fields, name) ? fields[name]! : '';
-    if (value.trim() === '') throw new MissingVariableError(name, template);
-    return segment(value);
-  });
-  return finishSegment(rendered);
+  return finishSegment(renderTemplate(template, fields, segment));
 }
 
 /** A valid SMB name within 255 bytes (valid again after the cut: it may leave a trailing dot or space). */

@@ -4,22 +4,7 @@
  * delegated Mail.Send of an `exchangeMicrosoft` connection), so the message lands in that user's
  * Sent Items.
  *
- * Options:
- * - `connectionId` (required): the OAuth connection (type exchangeMicrosoft) whose access token is used.
- * - `to` (required), `cc`, `bcc`: address-list templates (shared/delivery/addresses.ts): each
- *   comma-separated item must render to exactly one address, so a variable cannot add recipients;
- *   CR/LF and control characters in values cannot add anything either.
- * - `subject` (required), `body` (default ''): templates. `bodyType` `text` (default) or `html`; with
- *   `html` the template is HTML written by the administrator and every rendered VALUE is
- *   HTML-escaped (`<script>` in a scan field arrives as text, the template's own markup stays).
- * - `saveToSentItems` (default true): for sendMail. A large message is sent from a draft
- *   (message-send), which Graph always keeps in Sent Items.
- * - `maxMessageBytes` (default 35 MB, at most 150 MB): the attachments plus the body; checked before
- *   any request (a PermanentDeliveryError, nothing sent). Exchange Online's default message size
- *   limit is 35 MB (send) and it counts the encoded MIME size, about a third above the raw bytes;
- *   attachments up to 150 MB need the mailbox's MaxSendSize (and the recipients' MaxReceiveSize)
- *   raised by an Exchange administrator. A message the service still finds too large is refused
- *   at send (413, permanent).
+ * Options: see options.ts.
  *
  * Sending (https://learn.microsoft.com/graph/api/user-sendmail, message-send,
  * attachment-createuploadsession, https://learn.microsoft.com/graph/outlook-large-attachments):
@@ -49,7 +34,8 @@
 import type { Readable } from 'node:stream';
 import { renderAddresses, type MailAddress } from '../addresses';
 import { DEFAULT_CHUNK_BYTES, graphFor, uploadToSession, type GraphClient } from '../graph';
-import { MissingVariableError, renderTemplate } from '../template';
+import { parseOptions } from '../options';
+import { renderTemplate } from '../template';
 import {
   PermanentDeliveryError,
   TransientDeliveryError,
@@ -58,60 +44,18 @@ import {
   type DeliveryFile,
   type DeliveryJob,
 } from '../types';
+import { graphMailOptionsSchema, type GraphMailOptions } from './options';
 
-export interface GraphMailOptions {
-  /** The OAuth connection (type exchangeMicrosoft). */
-  connectionId: string;
-  /** Address-list templates. */
-  to: string;
-  cc?: string;
-  bcc?: string;
-  /** Templates. */
-  subject: string;
-  body: string;
-  bodyType: 'text' | 'html';
-  saveToSentItems: boolean;
-  /** Largest message (attachments + body), bytes. */
-  maxMessageBytes: number;
-}
+export { DEFAULT_MAX_MESSAGE_BYTES, graphMailOptionsSchema, MAX_MESSAGE_BYTES, type GraphMailOptions } from './options';
 
-/** Exchange Online's default message size limit. */
-export const DEFAULT_MAX_MESSAGE_BYTES = 35 * 1024 * 1024;
-/** Exchange Online's largest message (with raised mailbox limits) and Graph's largest attachment by upload session. */
-export const MAX_MESSAGE_BYTES = 150 * 1024 * 1024;
 /** The largest sendMail request sent; Graph refuses requests over 4 MB (413). */
 export const SENDMAIL_REQUEST_BYTES = 3.5 * 1024 * 1024;
 /** Attachments from this size go through an upload session ("If the file size is under 3 MB, do a single POST"). */
 export const SESSION_ATTACHMENT_BYTES = 3_000_000;
 
-function nonEmptyString(o: Record<string, unknown>, key: string): string {
-  const v = o[key];
-  if (typeof v !== 'string' || v.trim() === '') throw new Error(`"${key}" must be a non-empty string.`);
-  return v;
-}
-
-function optionalString(o: Record<string, unknown>, key: string): string | undefined {
-  return o[key] === undefined ? undefined : nonEmptyString(o, key);
-}
-
-const VARIABLE = /%([A-Za-z_][A-Za-z0-9_]*)%/g;
-
-export function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-}
-
 /** The body: a text template, or an HTML template whose rendered values are HTML-escaped one by one. */
 export function renderBody(template: string, fields: Readonly<Record<string, string>>, bodyType: 'text' | 'html'): string {
-  if (bodyType === 'text') return renderTemplate(template, fields, 'text');
-  return template.replace(VARIABLE, (variable: string) => {
-    try {
-      return escapeHtml(renderTemplate(variable, fields, 'text'));
-    } catch (err) {
-      // Name the whole template in the reason, as renderTemplate does.
-      if (err instanceof MissingVariableError) throw new MissingVariableError(err.variable, template);
-      throw err;
-    }
-  });
+  return renderTemplate(template, fields, bodyType);
 }
 
 /** The sender's file name, safe to show: no control or bidi-override characters (an `exe` cannot pose as a `pdf`), Unicode kept. */
@@ -192,33 +136,8 @@ function classify(err: unknown): Error {
 
 export const graphMailConnector: Connector<GraphMailOptions> = {
   type: 'graphMail',
-  parseOptions(raw) {
-    if (!raw || typeof raw !== 'object' || Array.isArray(raw))
-      throw new Error('The options must be an object with "connectionId", "to" and "subject".');
-    const o = raw as Record<string, unknown>;
-    if (o.body !== undefined && typeof o.body !== 'string') throw new Error('"body" must be a string (a template).');
-    const bodyType = o.bodyType ?? 'text';
-    if (bodyType !== 'text' && bodyType !== 'html') throw new Error('"bodyType" must be "text" or "html".');
-    const save = o.saveToSentItems ?? true;
-    if (typeof save !== 'boolean') throw new Error('"saveToSentItems" must be true or false.');
-    const max = o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-    if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > MAX_MESSAGE_BYTES) {
-      throw new Error(
-        `"maxMessageBytes" must be a whole number of bytes from 1 to ${MAX_MESSAGE_BYTES} (150 MB, Exchange Online's largest).`,
-      );
-    }
-    return {
-      connectionId: nonEmptyString(o, 'connectionId'),
-      to: nonEmptyString(o, 'to'),
-      cc: optionalString(o, 'cc'),
-      bcc: optionalString(o, 'bcc'),
-      subject: nonEmptyString(o, 'subject'),
-      body: o.body ?? '',
-      bodyType,
-      saveToSentItems: save,
-      maxMessageBytes: max,
-    };
-  },
+  optionsSchema: graphMailOptionsSchema,
+  parseOptions: (raw) => parseOptions(graphMailOptionsSchema, raw),
 
   async deliver(job, options, context) {
     // Everything is rendered and checked before the first request.

@@ -16,77 +16,19 @@
  * https://nodejs.org/api/deprecations.html#DEP0123).
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { LookupAddress } from 'node:dns';
-import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { assertSecretName } from '../../secrets/types';
+import { parseOptions } from '../options';
 import { renderTemplate } from '../template';
 import { certificateRefused, pemCertificates, serverName } from '../tls';
 import { PermanentDeliveryError, TransientDeliveryError, type Connector, type DeliveryContext, type DeliveryJob } from '../types';
+import { httpForwardOptionsSchema, type HttpForwardOptions } from './options';
 import { resolveTarget } from './ssrf';
 
-/** The destination's own CA: PEM text (from `tls.ca` or `tls.caFile`), or a secret read at delivery. */
-export type HttpForwardTls = { ca: string; source: string } | { caSecret: string };
-
-export interface HttpForwardOptions {
-  url: URL;
-  allowHttp: boolean;
-  allowPrivateNetworks: boolean;
-  /** Extra text fields added to the request (values are templates). */
-  extraFields: Record<string, string>;
-  /** Secret-store name of a bearer token sent as Authorization, if any. */
-  bearerTokenSecret?: string;
-  /** The CA the server's certificate must chain to, instead of Node's trusted CAs. */
-  tls?: HttpForwardTls;
-  timeoutMs: number;
-}
-
-const TLS_KEYS = ['ca', 'caFile', 'caSecret'] as const;
-
-function parseTls(raw: unknown, url: URL): HttpForwardTls | undefined {
-  if (raw === undefined) return undefined;
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw))
-    throw new Error('"tls" must be an object with one of "ca", "caFile" or "caSecret".');
-  const t = raw as Record<string, unknown>;
-  const unknown = Object.keys(t).filter((k) => !(TLS_KEYS as readonly string[]).includes(k));
-  if (unknown.length > 0)
-    throw new Error(`"tls" accepts "ca", "caFile" or "caSecret" only, not ${unknown.map((k) => `"${k}"`).join(', ')}.`);
-  const given = TLS_KEYS.filter((k) => t[k] !== undefined);
-  if (given.length !== 1) {
-    throw new Error(
-      '"tls" must have exactly one of "ca" (PEM text), "caFile" (the path of a PEM file) or "caSecret" (the secret-store name of PEM text).',
-    );
-  }
-  if (url.protocol !== 'https:') throw new Error('"tls" applies to an https:// "url" only.');
-  const value = t[given[0]!];
-  if (typeof value !== 'string' || value.trim() === '') throw new Error(`"tls.${given[0]}" must be a non-empty string.`);
-  switch (given[0]!) {
-    case 'ca':
-      return { ca: pemCertificates(value, '"tls.ca"'), source: '"tls.ca"' };
-    case 'caFile': {
-      // Relative to the app's folder (the working directory), as DESTINATIONS_FILE is.
-      const file = path.resolve(value);
-      let text: string;
-      try {
-        text = readFileSync(file, 'utf8');
-      } catch (err) {
-        throw new Error(`"tls.caFile": ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}).`, { cause: err });
-      }
-      return { ca: pemCertificates(text, `"tls.caFile" (${file})`), source: `"tls.caFile" (${file})` };
-    }
-    default:
-      try {
-        assertSecretName(value);
-      } catch {
-        throw new Error('"tls.caSecret" must be a secret name: lowercase letters, digits and single dashes (kebab-case).');
-      }
-      return { caSecret: value };
-  }
-}
+export { httpForwardOptionsSchema, type HttpForwardOptions, type HttpForwardTls } from './options';
 
 /** The CA certificates for this delivery: the parsed ones, or the secret's, read now and checked. */
 async function caFor(options: HttpForwardOptions, context: DeliveryContext): Promise<string | undefined> {
@@ -103,38 +45,8 @@ async function caFor(options: HttpForwardOptions, context: DeliveryContext): Pro
 
 export const httpForwardConnector: Connector<HttpForwardOptions> = {
   type: 'httpForward',
-  parseOptions(raw) {
-    const o = (raw ?? {}) as Record<string, unknown>;
-    let url: URL;
-    try {
-      url = new URL(String(o.url));
-    } catch {
-      throw new Error('"url" must be an absolute URL.');
-    }
-    const allowHttp = o.allowHttp === true;
-    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && allowHttp)) {
-      throw new Error('"url" must be https:// (set "allowHttp": true to allow http://).');
-    }
-    if (url.username || url.password) throw new Error('"url" must not carry credentials; use "bearerTokenSecret".');
-    const extraFields = (o.extraFields ?? {}) as Record<string, unknown>;
-    if (typeof extraFields !== 'object' || Object.values(extraFields).some((v) => typeof v !== 'string')) {
-      throw new Error('"extraFields" must map field names to string templates.');
-    }
-    const timeout = o.timeoutSeconds === undefined ? 120 : Number(o.timeoutSeconds);
-    if (!Number.isInteger(timeout) || timeout < 1 || timeout > 600)
-      throw new Error('"timeoutSeconds" must be a whole number from 1 to 600.');
-    if (o.bearerTokenSecret !== undefined && typeof o.bearerTokenSecret !== 'string')
-      throw new Error('"bearerTokenSecret" must be a secret name.');
-    return {
-      url,
-      allowHttp,
-      allowPrivateNetworks: o.allowPrivateNetworks === true,
-      extraFields: extraFields as Record<string, string>,
-      bearerTokenSecret: o.bearerTokenSecret,
-      tls: parseTls(o.tls, url),
-      timeoutMs: timeout * 1000,
-    };
-  },
+  optionsSchema: httpForwardOptionsSchema,
+  parseOptions: (raw) => parseOptions(httpForwardOptionsSchema, raw),
 
   async deliver(job, options, context) {
     const extra = Object.entries(options.extraFields).map(([k, v]) => [k, renderTemplate(v, job.fields, 'header')] as const);

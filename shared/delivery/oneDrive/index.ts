@@ -10,34 +10,20 @@
  * `folder` and `fileName` are templates (values escaped as OneDrive names); `conflictBehavior`
  * is fail, replace or keepBoth (default). Large files go through an upload session.
  */
+import { parseOptions } from '../options';
 import { renderTemplate } from '../template';
 import { PermanentDeliveryError, type Connector } from '../types';
-import { deliverToDrive, graphFor, parseConnectionId, parseDriveFolderOptions, type DriveFolderOptions, type GraphAuth } from '../graph';
+import { deliverToDrive, graphFor, type GraphAuth } from '../graph';
+import { oneDriveOptionsSchema, type OneDriveOptions } from './options';
 
-export type OneDriveOptions = DriveFolderOptions & ({ auth: 'delegated'; connectionId: string } | { auth: 'application'; user: string });
+export { oneDriveOptionsSchema, type OneDriveOptions } from './options';
 
 const UPN = /^[^@\s/\\?#%]+@[^@\s/\\?#%]+$/;
 
 export const oneDriveConnector: Connector<OneDriveOptions> = {
   type: 'oneDrive',
-  parseOptions(raw) {
-    const o = (raw ?? {}) as Record<string, unknown>;
-    const folder = parseDriveFolderOptions(o, ['fail', 'replace', 'keepBoth']);
-    const auth = o.auth ?? 'delegated';
-    if (auth === 'delegated') {
-      if (o.user !== undefined)
-        throw new Error('"user" is for "auth": "application"; a delegated destination uploads to the authorized account\'s own drive.');
-      return { ...folder, auth, connectionId: parseConnectionId(o) };
-    }
-    if (auth === 'application') {
-      if (o.connectionId !== undefined)
-        throw new Error('"connectionId" is for "auth": "delegated"; "application" uses the app registration\'s own permissions.');
-      const user = o.user ?? '%userEmail%';
-      if (typeof user !== 'string' || user.trim() === '') throw new Error('"user" must be a template naming the user, e.g. "%userEmail%".');
-      return { ...folder, auth, user };
-    }
-    throw new Error('"auth" must be "delegated" or "application".');
-  },
+  optionsSchema: oneDriveOptionsSchema,
+  parseOptions: (raw) => parseOptions(oneDriveOptionsSchema, raw),
 
   async deliver(job, options, context) {
     let drivePath = '/me/drive';

@@ -11,50 +11,20 @@
  *
  * The site and library are looked up once per process and remembered.
  */
+import { parseOptions } from '../options';
 import { PermanentDeliveryError, type Connector } from '../types';
-import {
-  CONFLICT_BEHAVIORS,
-  deliverToDrive,
-  graphFor,
-  parseConnectionId,
-  parseDriveFolderOptions,
-  type DriveFolderOptions,
-  type GraphClient,
-} from '../graph';
+import { deliverToDrive, graphFor, type GraphClient } from '../graph';
+import { sharePointOptionsSchema, type SharePointOptions } from './options';
 
-export interface SharePointOptions extends DriveFolderOptions {
-  connectionId: string;
-  /** e.g. https://contoso.sharepoint.com/sites/Scans */
-  site: URL;
-  library: string;
-}
+export { sharePointOptionsSchema, type SharePointOptions } from './options';
 
 /** (connection, site, library) → `/drives/{id}`. */
 const drives = new Map<string, Promise<string>>();
 
 export const sharePointConnector: Connector<SharePointOptions> = {
   type: 'sharePoint',
-  parseOptions(raw) {
-    const o = (raw ?? {}) as Record<string, unknown>;
-    const folder = parseDriveFolderOptions(o, CONFLICT_BEHAVIORS);
-    if (folder.conflictBehavior === 'append' && folder.fileName === undefined) {
-      throw new Error(
-        '"conflictBehavior": "append" needs a "fileName" ending in .pdf (the document the pages are added to), e.g. "%username% scans.pdf".',
-      );
-    }
-    let site: URL;
-    try {
-      site = new URL(String(o.site));
-    } catch {
-      throw new Error('"site" must be the site\'s URL, e.g. https://contoso.sharepoint.com/sites/Scans.');
-    }
-    if (site.protocol !== 'https:' || site.search || site.hash || site.username)
-      throw new Error('"site" must be an https:// site URL without query or credentials.');
-    const library = o.library ?? 'Documents';
-    if (typeof library !== 'string' || library.trim() === '')
-      throw new Error('"library" must be the document library\'s name, e.g. "Documents".');
-    return { ...folder, connectionId: parseConnectionId(o), site, library };
-  },
+  optionsSchema: sharePointOptionsSchema,
+  parseOptions: (raw) => parseOptions(sharePointOptionsSchema, raw),
 
   async deliver(job, options, context) {
     const graph = graphFor(context, { kind: 'delegated', connectionId: options.connectionId });

@@ -31,133 +31,13 @@ import nodemailer from 'nodemailer';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport';
 import type Mail from 'nodemailer/lib/mailer';
 import { renderAddresses } from '../addresses';
+import { parseOptions } from '../options';
 import { renderTemplate } from '../template';
 import { certificateRefused } from '../tls';
 import { PermanentDeliveryError, TransientDeliveryError, type Connector, type DeliveryContext, type DeliveryJob } from '../types';
+import { smtpOptionsSchema, type SmtpAuthOptions, type SmtpOptions } from './options';
 
-export type SmtpAuthOptions =
-  | {
-      kind: 'system';
-      host: string;
-      port: number;
-      /** Implicit TLS (SMTPS); by default true on port 465, otherwise STARTTLS when the server offers it. */
-      secure: boolean;
-      user?: string;
-      /** Secret-store name of the password (with `user`). */
-      passwordSecret?: string;
-      /**
-       * UNSAFE: allow AUTH without TLS when the server offers no STARTTLS (the password goes in
-       * clear). Default false: TLS is required before the password is sent.
-       */
-      allowPlaintextAuth: boolean;
-    }
-  | {
-      kind: 'microsoft365';
-      /** The OAuth connection (type smtpMicrosoft) whose access token authenticates. */
-      connectionId: string;
-      /** The connection's account (UPN): the XOAUTH2 user. */
-      user: string;
-      host: string;
-      port: number;
-    };
-
-export interface SmtpOptions {
-  auth: SmtpAuthOptions;
-  /** Templates. */
-  from: string;
-  to: string;
-  cc?: string;
-  subject: string;
-  body: string;
-  /** Largest total size of the attachments, in bytes. */
-  maxMessageBytes: number;
-  tls?: { rejectUnauthorized?: boolean; ca?: string };
-  /** Connection, greeting and socket timeouts, in milliseconds. */
-  timeoutMs: number;
-}
-
-export const DEFAULT_MAX_MESSAGE_BYTES = 25 * 1024 * 1024;
-const DEFAULT_TIMEOUT_SECONDS = 120;
-
-function nonEmptyString(o: Record<string, unknown>, key: string, name = key): string {
-  const v = o[key];
-  if (typeof v !== 'string' || v.trim() === '') throw new Error(`"${name}" must be a non-empty string.`);
-  return v;
-}
-
-function optionalString(o: Record<string, unknown>, key: string, name = key): string | undefined {
-  if (o[key] === undefined) return undefined;
-  return nonEmptyString(o, key, name);
-}
-
-function port(o: Record<string, unknown>, fallback: number | undefined, name: string): number {
-  const v = o.port === undefined ? fallback : o.port;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535) throw new Error(`"${name}" must be a port number (1-65535).`);
-  return v;
-}
-
-function host(o: Record<string, unknown>, fallback: string | undefined, name: string): string {
-  const v = o.host === undefined ? fallback : o.host;
-  if (typeof v !== 'string' || !/^[A-Za-z0-9.\-:[\]]+$/.test(v)) throw new Error(`"${name}" must be a host name or address.`);
-  return v;
-}
-
-function parseAuth(raw: unknown): SmtpAuthOptions {
-  if (!raw || typeof raw !== 'object') throw new Error('"auth" must be an object with "kind": "system" or "microsoft365".');
-  const a = raw as Record<string, unknown>;
-  if (a.kind === 'system') {
-    const p = port(a, undefined, 'auth.port');
-    if (a.secure !== undefined && typeof a.secure !== 'boolean') throw new Error('"auth.secure" must be true or false.');
-    const user = optionalString(a, 'user', 'auth.user');
-    const passwordSecret = optionalString(a, 'passwordSecret', 'auth.passwordSecret');
-    if (passwordSecret && !user) throw new Error('"auth.passwordSecret" needs "auth.user".');
-    if (user && !passwordSecret) throw new Error('"auth.user" needs "auth.passwordSecret" (the secret-store name of the password).');
-    if (a.allowPlaintextAuth !== undefined && typeof a.allowPlaintextAuth !== 'boolean')
-      throw new Error('"auth.allowPlaintextAuth" must be true or false.');
-    if (a.allowPlaintextAuth === true && !user) {
-      throw new Error(
-        '"auth.allowPlaintextAuth" applies to a password: it needs "auth.user" and "auth.passwordSecret" (without them nothing secret is sent).',
-      );
-    }
-    return {
-      kind: 'system',
-      host: host(a, undefined, 'auth.host'),
-      port: p,
-      secure: a.secure ?? p === 465,
-      user,
-      passwordSecret,
-      allowPlaintextAuth: a.allowPlaintextAuth === true,
-    };
-  }
-  if (a.kind === 'microsoft365') {
-    if (a.allowPlaintextAuth !== undefined) {
-      throw new Error('"auth.allowPlaintextAuth" is not an option of "microsoft365": its access token is only ever sent over TLS.');
-    }
-    const user = nonEmptyString(a, 'user', 'auth.user');
-    if (!/^[^@\s]+@[^@\s]+$/.test(user))
-      throw new Error('"auth.user" must be the connection account\'s user principal name (user@domain).');
-    return {
-      kind: 'microsoft365',
-      connectionId: nonEmptyString(a, 'connectionId', 'auth.connectionId'),
-      user,
-      host: host(a, 'smtp.office365.com', 'auth.host'),
-      port: port(a, 587, 'auth.port'),
-    };
-  }
-  throw new Error('"auth.kind" must be "system" or "microsoft365".');
-}
-
-function parseTls(raw: unknown): SmtpOptions['tls'] {
-  if (raw === undefined) return undefined;
-  if (!raw || typeof raw !== 'object') throw new Error('"tls" must be an object.');
-  const t = raw as Record<string, unknown>;
-  if (t.rejectUnauthorized !== undefined && typeof t.rejectUnauthorized !== 'boolean')
-    throw new Error('"tls.rejectUnauthorized" must be true or false.');
-  if (t.ca !== undefined && (typeof t.ca !== 'string' || !t.ca.includes('-----BEGIN CERTIFICATE-----'))) {
-    throw new Error('"tls.ca" must be PEM certificate text.');
-  }
-  return { rejectUnauthorized: t.rejectUnauthorized, ca: t.ca };
-}
+export { DEFAULT_MAX_MESSAGE_BYTES, smtpOptionsSchema, type SmtpAuthOptions, type SmtpOptions } from './options';
 
 interface SmtpError extends Error {
   code?: string;
@@ -261,29 +141,8 @@ async function sendOnce(
 
 export const smtpConnector: Connector<SmtpOptions> = {
   type: 'smtp',
-  parseOptions(raw) {
-    const o = (raw ?? {}) as Record<string, unknown>;
-    const auth = parseAuth(o.auth);
-    const max = o.maxMessageBytes === undefined ? DEFAULT_MAX_MESSAGE_BYTES : o.maxMessageBytes;
-    if (typeof max !== 'number' || !Number.isInteger(max) || max < 1)
-      throw new Error('"maxMessageBytes" must be a positive whole number of bytes.');
-    const timeout = o.timeoutSeconds === undefined ? DEFAULT_TIMEOUT_SECONDS : o.timeoutSeconds;
-    if (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 1 || timeout > 600) {
-      throw new Error('"timeoutSeconds" must be a whole number from 1 to 600.');
-    }
-    if (o.body !== undefined && typeof o.body !== 'string') throw new Error('"body" must be a string (a template).');
-    return {
-      auth,
-      from: nonEmptyString(o, 'from'),
-      to: nonEmptyString(o, 'to'),
-      cc: optionalString(o, 'cc'),
-      subject: nonEmptyString(o, 'subject'),
-      body: o.body ?? '',
-      maxMessageBytes: max,
-      tls: parseTls(o.tls),
-      timeoutMs: timeout * 1000,
-    };
-  },
+  optionsSchema: smtpOptionsSchema,
+  parseOptions: (raw) => parseOptions(smtpOptionsSchema, raw),
 
   async deliver(job, options, context) {
     const total = job.files.reduce((sum, f) => sum + f.size, 0);
