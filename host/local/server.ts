@@ -189,7 +189,7 @@ export interface StreamingRequestInit {
 }
 
 export function streamingRequest(init: StreamingRequestInit): HttpRequest {
-  return new HttpRequest(init as unknown as ConstructorParameters<typeof HttpRequest>[0]);
+  return new HttpRequest(init);
 }
 
 /**

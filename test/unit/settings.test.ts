@@ -167,9 +167,9 @@ describe('the settings of the code, local.settings.example.json and the Bicep ap
       const code = defaults[name];
       // The README's default is its first `literal`; none ("—") when the code has none.
       const documented = /`([^`]*)`/.exec(cell)?.[1];
-      expect([name, documented]).toEqual([name, code === undefined ? undefined : String(code)]);
+      expect([name, documented]).toEqual([name, code === undefined ? undefined : String(code as string | number)]);
       if (code !== undefined && local[name] !== undefined && local[name] !== '' && !(name in DIFFERENT_LOCALLY)) {
-        expect([name, local[name]]).toEqual([name, String(code)]);
+        expect([name, local[name]]).toEqual([name, String(code as string | number)]);
       }
     }
     for (const name of Object.keys(DERIVED_DEFAULTS)) expect([name, defaults[name]]).toEqual([name, undefined]);
