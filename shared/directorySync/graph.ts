@@ -1,8 +1,8 @@
 /**
- * Reading the directory from Microsoft Graph for the sync: collections followed page by page, delta
- * rounds, and Graph's answers turned into the sync's own errors. The HTTP rules (Retry-After on 429
- * and 503, one token renewal on 401) are the delivery layer's GraphClient's; this file decides what
- * its errors mean for a sync run.
+ * Reading the directory from Microsoft Graph for the sync: collections followed page by page, and
+ * Graph's errors turned into the sync's own. The HTTP rules (Retry-After on 429 and 503, one token
+ * renewal on 401) are the one Graph client's (shared/graph); this file decides what its errors
+ * mean for a sync run.
  *
  * - Paging (https://learn.microsoft.com/graph/paging): `@odata.nextLink` is followed as is until a
  *   page has none; a delta round ends with `@odata.deltaLink` instead
@@ -11,9 +11,11 @@
  * - An expired delta token: 400 `syncStateNotFound` for directory objects (delta links of identity
  *   resources last seven days, devblogs.microsoft.com "Duration of change tracking tokens for identity
  *   and education resources"), 410 Gone / `resyncRequired` elsewhere → DeltaExpiredError.
+ * - Throttled or unavailable for longer than the client waits, or no answer: SyncInterruptedError
+ *   (the next run resumes); a refused TLS certificate names the certificate, as delivery does.
  */
-import { GraphClient } from '../delivery/graph/client';
-import { PermanentDeliveryError, TransientDeliveryError } from '../delivery/types';
+import { certificateRefused } from '../delivery/tls';
+import { GraphClient, GraphError, GraphUnreachableError } from '../graph';
 import { redact } from '../log';
 
 export type SyncErrorCode = 'forbidden' | 'unauthorized' | 'group_not_found' | 'token' | 'graph';
@@ -63,7 +65,6 @@ export interface GraphPage<T> {
 }
 
 const EXPIRED_CODES = new Set(['syncStateNotFound', 'resyncRequired', 'syncStateInvalid']);
-const HANDLED = [400, 403, 404, 410] as const;
 
 export const REQUIRED_PERMISSIONS = 'User.Read.All and GroupMember.Read.All';
 
@@ -80,13 +81,14 @@ export function directoryGraphClient(baseUrl: string, getToken: (resource: strin
       try {
         return await getToken(resource, forceRefresh);
       } catch (err) {
-        const e = err as { message?: string };
-        throw new DirectorySyncError('token', `No application token for Microsoft Graph: ${redact(e.message ?? String(err))}`);
+        const message = err instanceof Error ? err.message : String(err);
+        throw new DirectorySyncError('token', `No application token for Microsoft Graph: ${redact(message)}`);
       }
     },
   });
 }
 
+/** The sync's reading of Graph: GETs of paths and of the links Graph gave, as JSON, with the sync's errors. */
 export class DirectoryGraph {
   private readonly origin: string;
 
@@ -111,32 +113,11 @@ export class DirectoryGraph {
         `Microsoft Graph returned a link to another host (${new URL(pathOrLink).host}); it is not followed.`,
       );
     }
-    let res: Response;
     try {
-      res = await this.client.request(pathOrLink, { accept: HANDLED });
+      return await this.client.json<T>(pathOrLink);
     } catch (err) {
-      if (err instanceof DirectorySyncError) throw err;
-      if (err instanceof TransientDeliveryError) throw new SyncInterruptedError(err.message, err.retryAfterSeconds);
-      if (err instanceof PermanentDeliveryError) {
-        const unauthorized = /answered 401/.test(err.message);
-        throw new DirectorySyncError(unauthorized ? 'unauthorized' : 'graph', redact(err.message));
-      }
-      throw err;
+      throw await syncError(err);
     }
-    if (res.ok) return (await res.json()) as T;
-    const { code, message } = await graphError(res);
-    if (res.status === 410 || (res.status === 400 && EXPIRED_CODES.has(code))) throw new DeltaExpiredError(code || String(res.status));
-    if (res.status === 404) throw new GraphNotFoundError();
-    if (res.status === 403) {
-      throw new DirectorySyncError(
-        'forbidden',
-        `Microsoft Graph refused the app (403 ${code || 'Forbidden'}): grant the app registration the application permissions ${REQUIRED_PERMISSIONS} (admin consent).`,
-      );
-    }
-    throw new DirectorySyncError(
-      'graph',
-      `Microsoft Graph answered ${res.status}${code ? ` ${code}` : ''}${message ? `: ${message.slice(0, 300)}` : ''}`,
-    );
   }
 
   /** Every page of a collection, following @odata.nextLink; the last page may carry a deltaLink. */
@@ -157,11 +138,33 @@ export class DirectoryGraph {
   }
 }
 
-async function graphError(res: Response): Promise<{ code: string; message: string }> {
-  try {
-    const body = (await res.json()) as { error?: { code?: string; message?: string } };
-    return { code: String(body.error?.code ?? ''), message: String(body.error?.message ?? '') };
-  } catch {
-    return { code: '', message: '' };
+/** What a Graph failure means for a sync run; anything else (the token source's DirectorySyncError) as it is. */
+async function syncError(err: unknown): Promise<unknown> {
+  if (err instanceof GraphUnreachableError) {
+    const { hostname, host, port } = new URL(err.url);
+    const refused = await certificateRefused(err.cause, {
+      label: `Microsoft Graph at ${host}`,
+      target: { host: hostname, port: Number(port) || 443 },
+      hostOption: 'GRAPH_BASE_URL',
+    });
+    return refused ? new DirectorySyncError('graph', redact(refused.message)) : new SyncInterruptedError(err.message);
   }
+  if (!(err instanceof GraphError)) return err;
+  if (err.status === 410 || (err.status === 400 && EXPIRED_CODES.has(err.code)))
+    return new DeltaExpiredError(err.code || String(err.status));
+  if (err.status === 404) return new GraphNotFoundError();
+  if (err.status === 403) {
+    return new DirectorySyncError(
+      'forbidden',
+      `Microsoft Graph refused the app (403 ${err.code || 'Forbidden'}): grant the app registration the application permissions ${REQUIRED_PERMISSIONS} (admin consent).`,
+    );
+  }
+  if (err.retryable) return new SyncInterruptedError(err.message, err.retryAfterSeconds);
+  if (err.status === 401) {
+    return new DirectorySyncError(
+      'unauthorized',
+      redact(`${err.message}. The token was refused twice: authorize the connection again or grant the permission.`),
+    );
+  }
+  return new DirectorySyncError('graph', redact(err.message));
 }

@@ -34,7 +34,7 @@ import { createHash } from 'node:crypto';
 import { forEachLimited } from '../concurrency';
 import type { Config, DirectoryConfig } from '../config';
 import { ConfigError } from '../errors';
-import type { GraphClient } from '../delivery/graph/client';
+import type { GraphClient } from '../graph';
 import type { Logger } from '../log';
 import {
   DirectoryConflictError,

@@ -15,7 +15,7 @@ import { PDFDocument } from 'pdf-lib';
 import { fileNames } from '../fileNames';
 import { renderTemplate } from '../template';
 import { PermanentDeliveryError, TransientDeliveryError, type DeliveryFile, type DeliveryJob } from '../types';
-import { graphStatus, type GraphClient } from './client';
+import { graphStatus, type DeliveryGraph } from './client';
 import { DEFAULT_CHUNK_BYTES, uploadToSession } from './uploadSession';
 
 export const CONFLICT_BEHAVIORS = ['fail', 'replace', 'keepBoth', 'append'] as const;
@@ -77,7 +77,7 @@ const encodePath = (segments: readonly string[]) => segments.map(encodeURICompon
  * `/users/{id}/drive`, `/drives/{id}`). Returns the uploaded items' web URLs (or names).
  */
 export async function deliverToDrive(
-  graph: GraphClient,
+  graph: DeliveryGraph,
   drivePath: string,
   job: DeliveryJob,
   options: DriveFolderOptions,
@@ -103,7 +103,7 @@ export async function deliverToDrive(
 
 /** One file into `itemPath` (`.../root:/a/b.pdf:`), simple or by session. */
 async function upload(
-  graph: GraphClient,
+  graph: DeliveryGraph,
   itemPath: string,
   size: number,
   open: () => Promise<Readable>,
@@ -128,7 +128,7 @@ async function upload(
     const result = await uploadToSession(graph, session.uploadUrl, await open(), size, DEFAULT_CHUNK_BYTES);
     return result.body as unknown as DriveItem;
   } catch (err) {
-    const { status } = graphStatus(err);
+    const status = graphStatus(err);
     if (status === 409)
       throw new PermanentDeliveryError(
         'file_exists',
@@ -141,7 +141,7 @@ async function upload(
 }
 
 /** Appends the new PDF's pages to the existing document, or uploads it as new when there is none. */
-async function appendPdf(graph: GraphClient, itemPath: string, file: DeliveryFile): Promise<DriveItem> {
+async function appendPdf(graph: DeliveryGraph, itemPath: string, file: DeliveryFile): Promise<DriveItem> {
   const res = await graph.request(itemPath, { accept: [404] });
   if (res.status === 404) {
     await res.body?.cancel();

@@ -19,7 +19,7 @@ import {
   parseConnectionId,
   parseDriveFolderOptions,
   type DriveFolderOptions,
-  type GraphClient,
+  type DeliveryGraph,
 } from '../graph';
 
 export interface SharePointOptions extends DriveFolderOptions {
@@ -64,7 +64,7 @@ export const sharePointConnector: Connector<SharePointOptions> = {
   },
 };
 
-function libraryDrive(graph: GraphClient, o: SharePointOptions): Promise<string> {
+function libraryDrive(graph: DeliveryGraph, o: SharePointOptions): Promise<string> {
   const key = `${o.connectionId}|${o.site.href}|${o.library.toLowerCase()}`;
   let found = drives.get(key);
   if (!found) {
@@ -75,7 +75,7 @@ function libraryDrive(graph: GraphClient, o: SharePointOptions): Promise<string>
   return found;
 }
 
-async function lookUpLibrary(graph: GraphClient, o: SharePointOptions): Promise<string> {
+async function lookUpLibrary(graph: DeliveryGraph, o: SharePointOptions): Promise<string> {
   const sitePath = o.site.pathname.replace(/\/+$/, '');
   const site = await graph.json<{ id: string }>(`/sites/${o.site.hostname}:${sitePath || '/'}`);
   const list = await graph.json<{ value: Array<{ id: string; name: string }> }>(
