@@ -45,7 +45,7 @@ import {
   type StoredGroup,
   type StoredUser,
 } from '../storage/directory';
-import type { DeltaState, DirectorySyncStateRepository } from '../storage/directorySync';
+import type { DeltaLink, DeltaLinkRepository } from '../storage/deltaLinks';
 import type { Storage } from '../storage';
 import {
   DeltaExpiredError,
@@ -74,7 +74,7 @@ export interface DirectorySyncDeps {
   users: Pick<DirectoryUsers, 'create' | 'get' | 'replace' | 'list' | 'findByUserName'>;
   groups: Pick<DirectoryGroups, 'create' | 'get' | 'replace' | 'delete' | 'list'>;
   members: Pick<DirectoryMembers, 'add' | 'remove' | 'list' | 'removeAllOf' | 'removeMember'>;
-  state: Pick<DirectorySyncStateRepository, 'get' | 'save' | 'remove' | 'list'>;
+  state: Pick<DeltaLinkRepository, 'get' | 'save' | 'remove' | 'list'>;
   log: Logger;
   /** Store writes in flight (default 8). */
   concurrency?: number;
@@ -114,7 +114,7 @@ export function groupsStateName(prefix: string): string {
  */
 export function createDirectorySyncDeps(parts: {
   config: Config;
-  storage: Pick<Storage, 'directory' | 'directorySync'>;
+  storage: Pick<Storage, 'directory' | 'deltaLinks'>;
   applicationTokens: { get(resource: string, forceRefresh?: boolean): Promise<string> };
   log: Logger;
 }): DirectorySyncDeps {
@@ -125,7 +125,7 @@ export function createDirectorySyncDeps(parts: {
     users: directory.users,
     groups: directory.groups,
     members: directory.members,
-    state: parts.storage.directorySync,
+    state: parts.storage.deltaLinks,
     log: parts.log,
   };
 }
@@ -362,7 +362,7 @@ class SyncRun {
   async syncGroups(): Promise<void> {
     const prefix = this.deps.config.sync.groupPrefix;
     const groups = new Map<string, StoredGroup>();
-    for await (const g of this.deps.groups.list(`source eq 'sync'`)) if (g.externalId) groups.set(g.externalId.toLowerCase(), g);
+    for await (const g of this.deps.groups.list({ source: 'sync' })) if (g.externalId) groups.set(g.externalId.toLowerCase(), g);
     if (!prefix) {
       // No prefix (any more): no group is synced. Groups an earlier configuration synced would
       // never be updated again, so they go rather than linger as stale data.
@@ -525,7 +525,7 @@ class SyncRun {
     name: string,
     initial: string,
     handlers: { start(full: boolean): void; page(items: T[]): Promise<void> },
-  ): Promise<{ deltaLink: string; previous?: DeltaState }> {
+  ): Promise<{ deltaLink: string; previous?: DeltaLink }> {
     let previous = await this.deps.state.get(name);
     let link = initial;
     if (previous && this.graph.ownsLink(previous.deltaLink)) link = previous.deltaLink;
@@ -552,7 +552,7 @@ class SyncRun {
     }
   }
 
-  private async saveLink(name: string, round: { deltaLink: string; previous?: DeltaState }): Promise<void> {
+  private async saveLink(name: string, round: { deltaLink: string; previous?: DeltaLink }): Promise<void> {
     if (!(await this.deps.state.save(name, round.deltaLink, round.previous))) {
       this.deps.log.warn('directorySync: another run stored a delta link meanwhile; keeping it', { query: name });
     }
