@@ -1,8 +1,8 @@
 /**
- * Reading the directory from Microsoft Graph for the sync: collections followed page by page, and
- * Graph's errors turned into the sync's own. The HTTP rules (Retry-After on 429 and 503, one token
- * renewal on 401) are the one Graph client's (shared/graph); this file decides what its errors
- * mean for a sync run.
+ * Reading Entra ID through Microsoft Graph for the sync: collections followed page by page, and
+ * Graph's errors turned into the sync's own (./errors.ts). The HTTP rules (Retry-After on 429
+ * and 503, one token renewal on 401) are the one Graph client's (shared/graph); this file decides
+ * what its errors mean for a sync run.
  *
  * - Paging (https://learn.microsoft.com/graph/paging): `@odata.nextLink` is followed as is until a
  *   page has none; a delta round ends with `@odata.deltaLink` instead
@@ -17,46 +17,7 @@
 import { certificateRefused } from '../delivery/tls';
 import { GraphClient, GraphError, GraphUnreachableError } from '../graph';
 import { redact } from '../log';
-
-export type SyncErrorCode = 'forbidden' | 'unauthorized' | 'group_not_found' | 'token' | 'graph';
-
-/** The sync cannot run until an administrator acts (permissions, group id, app registration). */
-export class DirectorySyncError extends Error {
-  constructor(
-    readonly code: SyncErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'DirectorySyncError';
-  }
-}
-
-/** Graph is throttling or unavailable for longer than a run should wait: stop, the next run resumes. */
-export class SyncInterruptedError extends Error {
-  constructor(
-    message: string,
-    readonly retryAfterSeconds?: number,
-  ) {
-    super(message);
-    this.name = 'SyncInterruptedError';
-  }
-}
-
-/** The stored delta token is no longer valid: the round must start again from the beginning. */
-export class DeltaExpiredError extends Error {
-  constructor(readonly code: string) {
-    super(`Microsoft Graph no longer knows the delta token (${code}).`);
-    this.name = 'DeltaExpiredError';
-  }
-}
-
-/** A user or group that does not exist (any more). */
-export class GraphNotFoundError extends Error {
-  constructor() {
-    super('Microsoft Graph answered 404: the object does not exist.');
-    this.name = 'GraphNotFoundError';
-  }
-}
+import { DeltaExpiredError, DirectorySyncError, GraphNotFoundError, SyncInterruptedError } from './errors';
 
 export interface GraphPage<T> {
   value: T[];
@@ -89,7 +50,7 @@ export function directoryGraphClient(baseUrl: string, getToken: (resource: strin
 }
 
 /** The sync's reading of Graph: GETs of paths and of the links Graph gave, as JSON, with the sync's errors. */
-export class DirectoryGraph {
+export class EntraReader {
   private readonly origin: string;
 
   constructor(private readonly client: GraphClient) {
