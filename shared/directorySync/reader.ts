@@ -14,7 +14,7 @@
  * - Throttled or unavailable for longer than the client waits, or no answer: SyncInterruptedError
  *   (the next run resumes); a refused TLS certificate names the certificate, as delivery does.
  */
-import { certificateRefused } from '../delivery/tls';
+import { graphCertificateRefused } from '../delivery/tls';
 import { GraphClient, GraphError, GraphUnreachableError } from '../graph';
 import { redact } from '../log';
 import { DeltaExpiredError, DirectorySyncError, GraphNotFoundError, SyncInterruptedError } from './errors';
@@ -102,12 +102,7 @@ export class EntraReader {
 /** What a Graph failure means for a sync run; anything else (the token source's DirectorySyncError) as it is. */
 async function syncError(err: unknown): Promise<unknown> {
   if (err instanceof GraphUnreachableError) {
-    const { hostname, host, port } = new URL(err.url);
-    const refused = await certificateRefused(err.cause, {
-      label: `Microsoft Graph at ${host}`,
-      target: { host: hostname, port: Number(port) || 443 },
-      hostOption: 'GRAPH_BASE_URL',
-    });
+    const refused = await graphCertificateRefused(err.cause, err.url);
     return refused ? new DirectorySyncError('graph', redact(refused.message)) : new SyncInterruptedError(err.message);
   }
   if (!(err instanceof GraphError)) return err;

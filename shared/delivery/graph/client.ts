@@ -13,7 +13,7 @@
  *   (../tls.ts); its CA can be trusted with NODE_EXTRA_CA_CERTS.
  */
 import { GraphError, GraphUnreachableError, type GraphClient, type GraphRequest } from '../../graph';
-import { certificateRefused } from '../tls';
+import { graphCertificateRefused } from '../tls';
 import { PermanentDeliveryError, TransientDeliveryError } from '../types';
 
 export class DeliveryGraph {
@@ -42,13 +42,7 @@ export class DeliveryGraph {
 export async function toDeliveryError(err: unknown): Promise<unknown> {
   if (err instanceof GraphUnreachableError) {
     // fetch's "fetch failed" carries Node's TLS error as its cause: a refused certificate is permanent.
-    const { hostname, host, port } = new URL(err.url);
-    const refused = await certificateRefused(err.cause, {
-      label: `Microsoft Graph at ${host}`,
-      target: { host: hostname, port: Number(port) || 443 },
-      hostOption: 'GRAPH_BASE_URL',
-    });
-    return refused ?? new TransientDeliveryError('destination_unavailable', err.message);
+    return (await graphCertificateRefused(err.cause, err.url)) ?? new TransientDeliveryError('destination_unavailable', err.message);
   }
   if (!(err instanceof GraphError)) return err;
   const cause = { cause: err };
