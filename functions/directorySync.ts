@@ -3,7 +3,7 @@
  * the configured group's members and the prefixed groups from Microsoft Graph with the app's own
  * permissions and writes them to the directory (see shared/directorySync).
  */
-import { createDirectorySyncDeps, runDirectorySync } from '../shared/directorySync';
+import { runDirectorySync } from '../shared/directorySync';
 import { describeError } from '../shared/log';
 import { getServices } from '../shared/services';
 import type { TimerFunction } from '../host/definitions';
@@ -18,14 +18,8 @@ export const directorySync: TimerFunction = {
   // An app-setting expression: DIRECTORY_SYNC_SCHEDULE (default every 15 minutes; see README).
   schedule: '%DIRECTORY_SYNC_SCHEDULE%',
   handler: async (_timer, context) => {
-    const services = getServices();
     const log = invocationLogger(context);
-    const deps = createDirectorySyncDeps({
-      config: services.config,
-      storage: services.storage,
-      applicationTokens: services.oauthDeps(log).applicationTokens,
-      log,
-    });
+    const deps = getServices().directorySyncDeps(log);
     try {
       const result = await runDirectorySync(deps);
       if (result.status === 'skipped') {

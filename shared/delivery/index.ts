@@ -10,7 +10,6 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { keepRenewed } from '../concurrency';
-import type { FindUser } from '../directory';
 import { ConfigError, type DeliveryErrorCode } from '../errors';
 import { describeError, type Logger } from '../log';
 import {
@@ -26,6 +25,7 @@ import {
 import type { Destination, DestinationSet } from './destinations';
 import { targetsOf } from './targets';
 import { PermanentDeliveryError, TransientDeliveryError, type DeliveryContext, type DeliveryJob } from './types';
+import type { FindUser } from './userFacts';
 
 /** Must equal host.json's extensions.queues.maxDequeueCount (a test checks it). */
 export const DELIVERY_MAX_ATTEMPTS = 5;

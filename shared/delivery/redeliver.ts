@@ -5,12 +5,12 @@
  * delivered is never sent again, and one a worker is delivering right now is left to it; the
  * others are reset (ETag-guarded) and one new queue message delivers them.
  */
-import type { FindUser } from '../directory';
 import { AppError, ConfigError } from '../errors';
 import type { Logger } from '../log';
 import { leaseHeld, type Delivery, type DeliveryQueue, type DeliveryRepository, type ScanJobRepository } from '../storage';
 import type { DestinationSet } from './destinations';
 import { targetsOf } from './targets';
+import type { FindUser } from './userFacts';
 
 export type RedeliveryAction = 'queued' | 'already_delivered' | 'in_progress';
 

@@ -1,7 +1,7 @@
-import { withDirectoryFacts, type FindUser } from '../directory';
 import type { Logger } from '../log';
 import type { ScanJob } from '../storage';
 import { route, type Destination, type DestinationSet } from './destinations';
+import { withDirectoryFacts, type FindUser } from './userFacts';
 
 /** The destinations a job goes to: its fields, with the directory's facts filled in, and its rules. */
 export async function targetsOf(

@@ -132,6 +132,19 @@ export async function certificateRefused(err: unknown, ctx: RefusalContext): Pro
   );
 }
 
+/**
+ * certificateRefused for a request to Microsoft Graph at `url` (the delivery connectors' and the
+ * directory sync's): the host is GRAPH_BASE_URL's, whose CA only NODE_EXTRA_CA_CERTS can trust.
+ */
+export function graphCertificateRefused(err: unknown, url: string): Promise<PermanentDeliveryError | undefined> {
+  const { hostname, host, port } = new URL(url);
+  return certificateRefused(err, {
+    label: `Microsoft Graph at ${host}`,
+    target: { host: hostname, port: Number(port) || 443 },
+    hostOption: 'GRAPH_BASE_URL',
+  });
+}
+
 /** Certificate text from the peer: no control characters, bounded (it is the server's to choose). */
 function clean(s: string, max = 200): string {
   return s

@@ -58,8 +58,10 @@ export class PermanentDeliveryError extends Error {
   constructor(
     readonly code: DeliveryErrorCode,
     message: string,
+    /** `cause`: the error behind it (a GraphError, whose status a connector may look at). */
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
     this.name = 'PermanentDeliveryError';
   }
 }
@@ -70,8 +72,9 @@ export class TransientDeliveryError extends Error {
     readonly code: DeliveryErrorCode,
     message: string,
     readonly retryAfterSeconds?: number,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
     this.name = 'TransientDeliveryError';
   }
 }

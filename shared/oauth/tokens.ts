@@ -32,9 +32,20 @@ export interface AccessToken {
 
 const REAUTH_CODES = new Set(['invalid_grant', 'interaction_required', 'consent_required', 'login_required', 'no_tokens_found']);
 
+/**
+ * The connection's token cache holds no account to ask MSAL for tokens with (never authorized, or
+ * its cache was lost). MSAL's own word for a cache without tokens is the code `no_tokens_found`.
+ */
+class NoStoredTokensError extends Error {
+  constructor() {
+    super('No tokens are stored for this connection.');
+    this.name = 'NoStoredTokensError';
+  }
+}
+
 /** True when the error means the grant is gone and only a new authorization helps. */
 export function needsReauthorization(err: unknown): boolean {
-  if (err instanceof InteractionRequiredAuthError) return true;
+  if (err instanceof InteractionRequiredAuthError || err instanceof NoStoredTokensError) return true;
   const e = err as { errorCode?: string; errorMessage?: string; subError?: string };
   if (e?.errorCode && REAUTH_CODES.has(e.errorCode)) return true;
   return /AADSTS(50173|700082|70008|65001|50076|50079|500341|50057|50053)\b/.test(e?.errorMessage ?? '');
@@ -99,14 +110,14 @@ async function acquire(
   // for a guest they differ. Connections authorized before homeAccountId was kept are members.
   const { homeAccountId, oid, tid } = connection.account!;
   const account: AccountInfo | null = await client.getTokenCache().getAccountByHomeId(homeAccountId ?? `${oid}.${tid}`);
-  if (!account) throw Object.assign(new Error('No tokens are stored for this connection.'), { errorCode: 'no_tokens_found' });
+  if (!account) throw new NoStoredTokensError();
   return client.acquireTokenSilent({ account, scopes, forceRefresh });
 }
 
 function reauthReason(err: unknown): string {
   const e = err as { errorCode?: string; errorMessage?: string; message?: string };
+  if (err instanceof NoStoredTokensError || e.errorCode === 'no_tokens_found') return 'no tokens are stored for it.';
   const aadsts = /AADSTS\d+/.exec(e.errorMessage ?? e.message ?? '')?.[0];
-  if (e.errorCode === 'no_tokens_found') return 'no tokens are stored for it.';
   return `the identity platform no longer accepts its refresh token (${[e.errorCode, aadsts].filter(Boolean).join(', ')}).`;
 }
 

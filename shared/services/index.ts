@@ -5,6 +5,7 @@
 import { getConfig, type Config } from '../config';
 import { ConfigError } from '../errors';
 import { CONNECTORS, loadDestinations, type DelivererDeps, type DestinationSet, type RedeliverDeps } from '../delivery';
+import { createDirectorySyncDeps, type DirectorySyncDeps } from '../directorySync';
 import { ingestAlive, type IngestDeps, type SweepDeps } from '../ingest';
 import type { Logger } from '../log';
 import { createOAuthDeps, getAccessToken, type OAuthDeps } from '../oauth';
@@ -24,6 +25,7 @@ export interface Services {
   delivererDeps(log: Logger): DelivererDeps;
   redeliverDeps(log: Logger): RedeliverDeps;
   scimDeps(log: Logger): ScimDeps;
+  directorySyncDeps(log: Logger): DirectorySyncDeps;
 }
 
 export function createServices(config: Config): Services {
@@ -93,6 +95,7 @@ export function createServices(config: Config): Services {
       log,
     }),
     scimDeps: (log) => ({ directory: storage.directory, secrets, config: config.directory, log }),
+    directorySyncDeps: (log) => createDirectorySyncDeps({ config, storage, applicationTokens: oauthDeps(log).applicationTokens, log }),
   };
 }
 

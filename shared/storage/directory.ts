@@ -1,6 +1,7 @@
 /**
  * The directory: users and groups, written by SCIM provisioning or by directory sync, read by
- * delivery. Four tables, each access a point read or a single-partition query:
+ * delivery. Four tables, each access a point read or a single-partition query (every filter built
+ * with `odata` from @azure/data-tables, which quotes and escapes the values):
  *
  * - `directoryusers` / `directorygroups`: one row per resource (PK id, RK 'user'/'group'); the
  *   SCIM resource JSON as sent, plus the indexed facts (userName, externalId, displayName, active).
@@ -9,17 +10,18 @@
  *   Index rows are written BEFORE the resource row and removed after it, and every lookup checks the
  *   resource row, so a crash can leave a stale index row (ignored, and a stale userName claim is
  *   taken over) but never a resource that cannot be found.
- * - `directorymembers`: one row per membership in both directions, PK `g-<groupId>` RK memberId and
- *   PK `m-<memberId>` RK groupId. Adding one member to a 50,000-member group writes two small rows;
- *   it never reads or rewrites the group.
+ * - `directorymembers`: one row per membership in both directions (./directoryMembers.ts).
  *
  * Every update of a resource row is guarded by the ETag it was read with.
  */
-import { forEachLimited } from '../concurrency';
 import { createHash, randomUUID } from 'node:crypto';
-import type { TableClient, TableTransaction } from '@azure/data-tables';
+import { odata, type TableClient } from '@azure/data-tables';
 import { packText, unpackText } from './chunks';
-import { hasStatus, once, unlessStatus } from './clients';
+import { once, unlessStatus } from './clients';
+import { CONFLICT, retryOnConflict } from './conditionalWrite';
+import { DirectoryMembers } from './directoryMembers';
+
+export { DirectoryMembers, type Member, type MemberType } from './directoryMembers';
 
 export const DIRECTORY_USERS_TABLE = 'directoryusers';
 export const DIRECTORY_GROUPS_TABLE = 'directorygroups';
@@ -27,7 +29,13 @@ export const DIRECTORY_INDEX_TABLE = 'directoryindex';
 export const DIRECTORY_MEMBERS_TABLE = 'directorymembers';
 
 export type DirectorySource = 'scim' | 'sync';
-export type MemberType = 'User' | 'Group';
+
+/** Which rows `list` returns: those of one source and/or one active state (users), all without. */
+export interface ListFilter {
+  source?: DirectorySource;
+  /** Users only: their active state. */
+  active?: boolean;
+}
 
 interface StoredResource {
   id: string;
@@ -143,11 +151,13 @@ abstract class ResourceRepository<T extends StoredResource> {
     return gone !== undefined;
   }
 
-  /** Every resource, optionally narrowed by an OData filter on the row's columns. */
-  async *list(filter?: string): AsyncIterable<T> {
+  /** Every resource, or those `filter` selects (a filtered scan). */
+  async *list(filter: ListFilter = {}): AsyncIterable<T> {
     await this.ready();
-    const rowFilter = `RowKey eq '${this.rowKey}'` + (filter ? ` and (${filter})` : '');
-    for await (const e of this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter: rowFilter } })) {
+    const parts = [odata`RowKey eq ${this.rowKey}`];
+    if (filter.source) parts.push(odata`source eq ${filter.source}`);
+    if (filter.active !== undefined) parts.push(odata`active eq ${filter.active}`);
+    for await (const e of this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter: parts.join(' and ') } })) {
       yield this.read(e);
     }
   }
@@ -157,7 +167,7 @@ abstract class ResourceRepository<T extends StoredResource> {
     await this.ready();
     const pk = indexKey(spec.kind, value);
     const ids: string[] = [];
-    for await (const e of this.index.listEntities<{ owner?: string }>({ queryOptions: { filter: `PartitionKey eq '${pk}'` } })) {
+    for await (const e of this.index.listEntities<{ owner?: string }>({ queryOptions: { filter: odata`PartitionKey eq ${pk}` } })) {
       const owner = spec.unique ? e.owner : e.rowKey;
       if (owner) ids.push(owner);
     }
@@ -187,27 +197,20 @@ abstract class ResourceRepository<T extends StoredResource> {
     }
   }
 
+  /** Claims `value` for `id`: inserts the unique row, or takes over a stale one; a current holder is a conflict. */
   private async claimUnique(spec: IndexSpec<T>, pk: string, value: string, id: string): Promise<void> {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const created = await unlessStatus(this.index.createEntity({ partitionKey: pk, rowKey: 'unique', owner: id }), 409);
-      if (created) return;
+    const claimed = await retryOnConflict(async () => {
+      if (await unlessStatus(this.index.createEntity({ partitionKey: pk, rowKey: 'unique', owner: id }), 409)) return true;
       const row = await unlessStatus(this.index.getEntity<{ owner?: string }>(pk, 'unique'), 404);
-      if (!row) continue;
-      if (row.owner === id) return;
+      if (!row) return CONFLICT; // released meanwhile: insert again
+      if (row.owner === id) return true;
       const holder = row.owner ? await this.get(row.owner) : undefined;
       if (holder && same(spec.value(holder), value)) throw new DirectoryConflictError(spec.attribute, value);
       // A stale claim (its owner is gone or was renamed before a crash): take it over, if nobody else did.
-      if (
-        await unlessStatus(
-          this.index.updateEntity({ partitionKey: pk, rowKey: 'unique', owner: id }, 'Replace', { etag: row.etag }),
-          412,
-          404,
-        )
-      ) {
-        return;
-      }
-    }
-    throw new DirectoryConflictError(spec.attribute, value);
+      const update = this.index.updateEntity({ partitionKey: pk, rowKey: 'unique', owner: id }, 'Replace', { etag: row.etag });
+      return (await unlessStatus(update, 412, 404)) ? true : CONFLICT;
+    });
+    if (claimed === CONFLICT) throw new DirectoryConflictError(spec.attribute, value);
   }
 
   /** Removes the index rows of `current` that `next` (if any) no longer has. Best effort: lookups check the owner. */
@@ -290,15 +293,6 @@ export class DirectoryUsers extends ResourceRepository<StoredUser> {
   findByExternalId(externalId: string): Promise<StoredUser[]> {
     return this.lookup(DirectoryUsers.externalId, externalId);
   }
-
-  /** Users, optionally only those from one source and/or with one active state (a filtered scan). */
-  override list(filter?: string | { source?: DirectorySource; active?: boolean }): AsyncIterable<StoredUser> {
-    if (typeof filter !== 'object') return super.list(filter);
-    const parts: string[] = [];
-    if (filter.source) parts.push(`source eq '${filter.source}'`);
-    if (filter.active !== undefined) parts.push(`active eq ${filter.active}`);
-    return super.list(parts.join(' and ') || undefined);
-  }
 }
 
 export class DirectoryGroups extends ResourceRepository<StoredGroup> {
@@ -344,91 +338,6 @@ export class DirectoryGroups extends ResourceRepository<StoredGroup> {
 
   findByExternalId(externalId: string): Promise<StoredGroup[]> {
     return this.lookup(DirectoryGroups.externalId, externalId);
-  }
-}
-
-export interface Member {
-  value: string;
-  type: MemberType;
-}
-
-/** Group memberships, one row per direction (see the file comment). */
-export class DirectoryMembers {
-  private readonly ready: () => Promise<void>;
-
-  constructor(private readonly table: TableClient) {
-    this.ready = once(() => table.createTable());
-  }
-
-  /** Adds a membership; adding one that exists changes nothing. */
-  async add(groupId: string, memberId: string, type: MemberType): Promise<void> {
-    await this.ready();
-    await Promise.all([
-      this.table.upsertEntity({ partitionKey: `g-${groupId}`, rowKey: memberId, type }, 'Replace'),
-      this.table.upsertEntity({ partitionKey: `m-${memberId}`, rowKey: groupId, type }, 'Replace'),
-    ]);
-  }
-
-  /** Removes a membership; removing one that does not exist changes nothing. */
-  async remove(groupId: string, memberId: string): Promise<void> {
-    await this.ready();
-    await Promise.all([
-      unlessStatus(this.table.deleteEntity(`g-${groupId}`, memberId), 404),
-      unlessStatus(this.table.deleteEntity(`m-${memberId}`, groupId), 404),
-    ]);
-  }
-
-  async has(groupId: string, memberId: string): Promise<boolean> {
-    await this.ready();
-    return (await unlessStatus(this.table.getEntity(`g-${groupId}`, memberId), 404)) !== undefined;
-  }
-
-  /** The group's members (one partition query). */
-  async *list(groupId: string): AsyncIterable<Member> {
-    await this.ready();
-    const filter = `PartitionKey eq '${`g-${groupId}`.replace(/'/g, "''")}'`;
-    for await (const e of this.table.listEntities<{ type?: MemberType }>({ queryOptions: { filter, select: ['RowKey', 'type'] } })) {
-      yield { value: e.rowKey!, type: e.type === 'Group' ? 'Group' : 'User' };
-    }
-  }
-
-  /** The ids of the groups the member belongs to directly. */
-  async groupsOf(memberId: string): Promise<string[]> {
-    await this.ready();
-    const out: string[] = [];
-    const filter = `PartitionKey eq '${`m-${memberId}`.replace(/'/g, "''")}'`;
-    for await (const e of this.table.listEntities({ queryOptions: { filter, select: ['RowKey'] } })) out.push(e.rowKey!);
-    return out;
-  }
-
-  /** Removes every membership of the group (when it is deleted or its members replaced). */
-  async removeAllOf(groupId: string): Promise<number> {
-    const members: Member[] = [];
-    for await (const m of this.list(groupId)) members.push(m);
-    await forEachLimited(members, 8, (m) => unlessStatus(this.table.deleteEntity(`m-${m.value}`, groupId), 404));
-    for (let i = 0; i < members.length; i += 100) {
-      const batch: TableTransaction['actions'] = members
-        .slice(i, i + 100)
-        .map((m) => ['delete', { partitionKey: `g-${groupId}`, rowKey: m.value }]);
-      await deleteBatch(this.table, batch);
-    }
-    return members.length;
-  }
-
-  /** Removes the member from every group it is in (when it is deleted). */
-  async removeMember(memberId: string): Promise<void> {
-    for (const groupId of await this.groupsOf(memberId)) await this.remove(groupId, memberId);
-  }
-}
-
-/** One transaction of deletes in one partition; rows deleted meanwhile are fine (done one by one then). */
-async function deleteBatch(table: TableClient, actions: TableTransaction['actions']): Promise<void> {
-  if (actions.length === 0) return;
-  try {
-    await table.submitTransaction(actions);
-  } catch (err) {
-    if (!hasStatus(err, 404)) throw err;
-    for (const [, e] of actions) await unlessStatus(table.deleteEntity(e.partitionKey, e.rowKey), 404);
   }
 }
 

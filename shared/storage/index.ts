@@ -8,6 +8,7 @@ import { StorageClients } from './clients';
 import { CONNECTIONS_TABLE, ConnectionRepository } from './connections';
 import { DELIVERIES_TABLE, DeliveryRepository } from './deliveries';
 import { DELIVERY_QUEUE, DeliveryQueue } from './deliveryQueue';
+import { DELTA_LINKS_TABLE, DeltaLinkRepository } from './deltaLinks';
 import {
   createDirectory,
   DIRECTORY_GROUPS_TABLE,
@@ -16,7 +17,6 @@ import {
   DIRECTORY_USERS_TABLE,
   type Directory,
 } from './directory';
-import { DIRECTORY_SYNC_TABLE, DirectorySyncStateRepository } from './directorySync';
 import { INGEST_LEASES_TABLE, IngestLeaseRepository } from './ingestLeases';
 import { SCAN_CONTAINER, ScanBlobStore } from './scanBlobs';
 import { SCAN_JOB_KEYS_TABLE, SCAN_JOBS_TABLE, ScanJobRepository } from './scanJobs';
@@ -36,7 +36,7 @@ export interface Storage {
   /** Users and groups (SCIM or directory sync). */
   directory: Directory;
   /** The directory sync's delta links. */
-  directorySync: DirectorySyncStateRepository;
+  deltaLinks: DeltaLinkRepository;
 }
 
 export function createStorage(config: StorageConfig): Storage {
@@ -57,7 +57,7 @@ export function createStorage(config: StorageConfig): Storage {
       index: clients.table(DIRECTORY_INDEX_TABLE),
       members: clients.table(DIRECTORY_MEMBERS_TABLE),
     }),
-    directorySync: new DirectorySyncStateRepository(clients.table(DIRECTORY_SYNC_TABLE)),
+    deltaLinks: new DeltaLinkRepository(clients.table(DELTA_LINKS_TABLE)),
   };
 }
 
@@ -67,8 +67,8 @@ export { packText, unpackText } from './chunks';
 export * from './conditionalWrite';
 export * from './connections';
 export * from './deliveries';
+export * from './deltaLinks';
 export * from './directory';
-export * from './directorySync';
 export * from './ingestLeases';
 export * from './tokenCaches';
 export * from './deliveryQueue';

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { userFacts, withDirectoryFacts } from '../../shared/directory';
+import { userFacts, withDirectoryFacts } from '../../shared/delivery/userFacts';
 import { silentLogger } from '../../shared/log';
 import { postMultipart } from '../helpers/http';
 import { multipart, pdfBytes } from '../helpers/multipart';

@@ -1,5 +1,6 @@
 /** The directory store on Azurite: unique userName, index rows, stale claims, ETags, memberships. */
 import { DIRECTORY_INDEX_TABLE, DirectoryConflictError, indexKey, type Directory } from '../../shared/storage';
+import { hasMember } from '../helpers/directory';
 import { startStack, type TestStack } from '../helpers/env';
 
 let stack: TestStack;
@@ -75,7 +76,7 @@ describe('users', () => {
     expect(await dir.users.get(u.id)).toBeUndefined();
     expect(await dir.users.findByUserName('gone@x')).toBeUndefined();
     expect(await dir.users.findByExternalId('gone-ext')).toEqual([]);
-    expect(await dir.members.has(g.id, u.id)).toBe(false);
+    expect(await hasMember(dir.members, g.id, u.id)).toBe(false);
     expect(await dir.users.delete(u.id)).toBe(false);
   });
 

@@ -17,10 +17,10 @@ import {
 import { silentLogger, type Logger } from '../../shared/log';
 import { createServices } from '../../shared/services';
 import {
+  DELTA_LINKS_TABLE,
   DIRECTORY_GROUPS_TABLE,
   DIRECTORY_INDEX_TABLE,
   DIRECTORY_MEMBERS_TABLE,
-  DIRECTORY_SYNC_TABLE,
   DIRECTORY_USERS_TABLE,
   type StoredUser,
 } from '../../shared/storage';
@@ -57,13 +57,7 @@ beforeEach(async () => {
   // The server checks the token really comes from the identity platform (signature, expiry).
   graph = await startGraphDirectoryServer({ pageSize: 3, membersPerEntry: 2, verifyToken: (t) => idp.verifyJwt(t).payload });
   graph.addGroup({ id: GROUP_ID, displayName: 'ScanRelay users' });
-  for (const name of [
-    DIRECTORY_USERS_TABLE,
-    DIRECTORY_GROUPS_TABLE,
-    DIRECTORY_INDEX_TABLE,
-    DIRECTORY_MEMBERS_TABLE,
-    DIRECTORY_SYNC_TABLE,
-  ]) {
+  for (const name of [DIRECTORY_USERS_TABLE, DIRECTORY_GROUPS_TABLE, DIRECTORY_INDEX_TABLE, DIRECTORY_MEMBERS_TABLE, DELTA_LINKS_TABLE]) {
     const table = stack.services.storage.clients.table(name);
     await table.createTable();
     for await (const e of table.listEntities()) await table.deleteEntity(e.partitionKey!, e.rowKey!);
@@ -101,7 +95,7 @@ async function syncUsers(): Promise<Map<string, StoredUser>> {
 
 async function syncGroups() {
   const out = new Map<string, { id: string; displayName: string; members: string[] }>();
-  for await (const g of storage().directory.groups.list(`source eq 'sync'`)) {
+  for await (const g of storage().directory.groups.list({ source: 'sync' })) {
     const members: string[] = [];
     for await (const m of storage().directory.members.list(g.id)) members.push(m.value);
     out.set(g.externalId!, { id: g.id, displayName: g.displayName, members: members.sort() });
@@ -156,7 +150,7 @@ it("first run: the group's transitive users, over several pages, as SCIM users w
   expect(deltaRequests.length).toBe(4);
   expect(deltaRequests.filter((r) => r.query.$skiptoken).length).toBe(deltaRequests.length - 1);
   expect(graph.requests.every((r) => r.status === 200)).toBe(true);
-  expect(await storage().directorySync.get(USERS_STATE)).toMatchObject({ deltaLink: expect.stringContaining('$deltatoken=') });
+  expect(await storage().deltaLinks.get(USERS_STATE)).toMatchObject({ deltaLink: expect.stringContaining('$deltatoken=') });
 });
 
 it('a later run follows the deltaLink and reads only changes (a changed attribute, a cleared one)', async () => {
@@ -279,11 +273,11 @@ it('waits out a 429 with Retry-After and carries on; a wait longer than a run st
   expect(graph.requests[1]).toMatchObject({ path: graph.requests[0]!.path, status: 200 }); // the same request, again
 
   graph.updateUser((await syncUsers()).keys().next().value!, { department: 'Legal' });
-  const before = await storage().directorySync.get(USERS_STATE);
+  const before = await storage().deltaLinks.get(USERS_STATE);
   graph.throttleNext(1, 3600);
   const stopped = await sync();
   expect(stopped).toMatchObject({ status: 'interrupted', retryAfterSeconds: 3600 });
-  expect(await storage().directorySync.get(USERS_STATE)).toEqual(before);
+  expect(await storage().deltaLinks.get(USERS_STATE)).toEqual(before);
   const resumed = await sync();
   expect(resumed).toMatchObject({ status: 'completed', users: { updated: 1 } });
 });
@@ -341,7 +335,7 @@ it('without the application permissions: a clear error naming them, and nothing 
   });
   expect((err as Error).message).not.toMatch(/eyJ|Bearer/);
   expect((await syncUsers()).size).toBe(0);
-  expect(await storage().directorySync.get(USERS_STATE)).toBeUndefined();
+  expect(await storage().deltaLinks.get(USERS_STATE)).toBeUndefined();
 
   // Only User.Read.All (a new MSAL client, so a new token): the group's members cannot be read.
   idp.appRoles = ['User.Read.All'];

@@ -19,7 +19,7 @@ import { KIB_320 } from '../../shared/delivery/graph';
 import { oneDriveConnector } from '../../shared/delivery/oneDrive';
 import { sharePointConnector } from '../../shared/delivery/sharePoint';
 import { silentLogger } from '../../shared/log';
-import { ApplicationTokens } from '../../shared/oauth';
+import { ApplicationTokens, ReauthorizationRequiredError } from '../../shared/oauth';
 import { MsalClients } from '../../shared/oauth/msalClient';
 import { MIB, startGraphServer, type GraphServer } from '../helpers/graphServer';
 import { startOidcServer, type OidcServer } from '../helpers/oidcServer';
@@ -244,7 +244,7 @@ describe('OneDrive (delegated)', () => {
   it('a connection that must be authorized again is permanent, with the reason', async () => {
     const ctx = context({
       getAccessToken: async () => {
-        throw Object.assign(new Error("Connection 'conn-od' must be authorized again: revoked."), { code: 'reauthorization_required' });
+        throw new ReauthorizationRequiredError('conn-od', 'revoked.');
       },
     });
     await expect(oneDriveConnector.deliver(job({}, [fileOf(Buffer.from('x'), 'a.pdf')]), oneDrive({}), ctx)).rejects.toThrow(

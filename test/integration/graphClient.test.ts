@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { GraphClient } from '../../shared/delivery/graph/client';
+import { DeliveryGraph } from '../../shared/delivery/graph/client';
+import { GraphClient } from '../../shared/graph';
 import { PermanentDeliveryError, TransientDeliveryError } from '../../shared/delivery/types';
 
 const TLS_DIR = join(__dirname, '..', 'fixtures', 'tls');
@@ -33,7 +34,7 @@ afterAll(async () => {
 });
 
 it('a Graph endpoint whose certificate fails verification is permanent at once, naming the certificate; no request reaches it', async () => {
-  const client = new GraphClient({ baseUrl, token: async () => TOKEN });
+  const client = new DeliveryGraph(new GraphClient({ baseUrl, token: async () => TOKEN }));
   const err = await client.request('/me/drive').catch((e: unknown) => e);
   expect(err).toBeInstanceOf(PermanentDeliveryError);
   const message = (err as Error).message;
@@ -52,6 +53,6 @@ it('an unreachable Graph endpoint is still transient', async () => {
   await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
   const port = (probe.address() as AddressInfo).port;
   await new Promise((resolve) => probe.close(resolve));
-  const client = new GraphClient({ baseUrl: `https://127.0.0.1:${port}/v1.0`, token: async () => TOKEN });
+  const client = new DeliveryGraph(new GraphClient({ baseUrl: `https://127.0.0.1:${port}/v1.0`, token: async () => TOKEN }));
   await expect(client.request('/me/drive')).rejects.toThrow(TransientDeliveryError);
 });

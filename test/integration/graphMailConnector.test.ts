@@ -18,6 +18,7 @@ import {
   type DeliveryFile,
   type DeliveryJob,
 } from '../../shared/delivery/types';
+import { AppError } from '../../shared/errors';
 import { silentLogger } from '../../shared/log';
 import { MIB, startGraphServer, type GraphServer, type GraphServerOptions } from '../helpers/graphServer';
 
@@ -188,8 +189,8 @@ describe('small messages: sendMail', () => {
 
   test('a connection that must be authorized again (or is gone) is permanent; other token failures transient', async () => {
     const srv = await start();
-    for (const code of ['reauthorization_required', 'connection_not_found']) {
-      const fail = Object.assign(new Error(`Connection 'conn-exchange' must be authorized again: ${code}`), { code });
+    for (const code of ['reauthorization_required', 'connection_not_found'] as const) {
+      const fail = new AppError(code, `Connection 'conn-exchange' must be authorized again: ${code}`);
       const err = await graphMailConnector.deliver(job([]), options(), context(srv, { fail })).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(PermanentDeliveryError);
       expect((err as Error).message).toContain(`must be authorized again: ${code}`);

@@ -12,7 +12,7 @@ import {
   type TokenCredential,
 } from '@azure/identity';
 import { SecretClient, type SecretClientOptions } from '@azure/keyvault-secrets';
-import { GraphClient } from './graph';
+import { GraphClient, GraphError } from '../../shared/graph';
 import { parseArgs, USAGE, UsageError, type AppRegistrationOptions } from './options';
 import { runAppRegistration } from './run';
 
@@ -60,6 +60,24 @@ function credentialFor(options: AppRegistrationOptions, io: MainIo): TokenCreden
   }
 }
 
+/**
+ * The one Graph client (shared/graph: Retry-After waited up to 60 s, four times a request) with
+ * the signed-in credential's tokens for the Graph host (https://graph.microsoft.com/.default, or a
+ * national cloud's).
+ */
+function graphClient(options: AppRegistrationOptions, credential: TokenCredential, io: MainIo): GraphClient {
+  const scope = `${new URL(options.graphBaseUrl).origin}/.default`;
+  return new GraphClient({
+    baseUrl: options.graphBaseUrl,
+    token: async () => {
+      const token = await credential.getToken(scope);
+      if (!token) throw new Error(`No access token for ${scope}.`);
+      return token.token;
+    },
+    sleep: io.sleep,
+  });
+}
+
 function secretClient(options: AppRegistrationOptions, credential: TokenCredential, io: MainIo): SecretClient {
   const host = new URL(options.keyVaultUrl).hostname;
   return new SecretClient(options.keyVaultUrl, credential, {
@@ -92,7 +110,7 @@ export async function main(argv: string[], io: MainIo): Promise<number> {
   const credential = credentialFor(options, io);
   try {
     await runAppRegistration(options, {
-      graph: new GraphClient({ baseUrl: options.graphBaseUrl, credential, sleep: io.sleep }),
+      graph: graphClient(options, credential, io),
       secrets: secretClient(options, credential, io),
       out: io.stdout,
       writeFile: (path, text) => writeFileSync(path, text, { mode: 0o644 }),
@@ -100,7 +118,9 @@ export async function main(argv: string[], io: MainIo): Promise<number> {
     });
     return 0;
   } catch (err) {
-    io.stderr(`app-registration failed: ${(err as Error).message}`);
+    // A Graph refusal also names Graph's request id, which Microsoft support asks for.
+    const requestId = err instanceof GraphError && err.requestId ? ` (request-id ${err.requestId})` : '';
+    io.stderr(`app-registration failed: ${(err as Error).message}${requestId}`);
     return 1;
   }
 }

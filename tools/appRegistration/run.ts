@@ -21,7 +21,7 @@
 import { randomBytes } from 'node:crypto';
 import type { SecretClient } from '@azure/keyvault-secrets';
 import { APPLICATION_PERMISSIONS, PERMISSIONS, redirectPath } from '../../shared/oauth';
-import { type GraphClient, GraphRequestError, odataString } from './graph';
+import { GraphError, odataString, type GraphClient } from '../../shared/graph';
 import type { AppRegistrationOptions } from './options';
 
 export const GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000';
@@ -136,7 +136,7 @@ async function resolvePermissions(graph: GraphClient, wanted: WantedPermission[]
   const ids = new Map<WantedPermission, string>();
   const missing: string[] = [];
   for (const appId of [...new Set(wanted.map((w) => w.resourceAppId))]) {
-    const { value } = await graph.get<{ value: ServicePrincipal[] }>(
+    const { value } = await graph.json<{ value: ServicePrincipal[] }>(
       `/servicePrincipals?$filter=appId eq ${odataString(appId)}&$select=id,appId,displayName,oauth2PermissionScopes,appRoles`,
     );
     const sp = value[0];
@@ -193,7 +193,7 @@ export async function runAppRegistration(options: AppRegistrationOptions, deps: 
   out(`App registration '${options.appName}' in tenant ${options.tenantId}${options.dryRun ? ' (dry run)' : ''}`);
 
   // 1. The application, by display name.
-  const { value: found } = await graph.get<{ value: Application[] }>(
+  const { value: found } = await graph.json<{ value: Application[] }>(
     `/applications?$filter=displayName eq ${odataString(options.appName)}`,
   );
   if (found.length > 1) {
@@ -255,7 +255,7 @@ export async function runAppRegistration(options: AppRegistrationOptions, deps: 
   // 4. Service principal of the application.
   let needsServicePrincipal = true;
   if (app) {
-    const { value } = await graph.get<{ value: ServicePrincipal[] }>(
+    const { value } = await graph.json<{ value: ServicePrincipal[] }>(
       `/servicePrincipals?$filter=appId eq ${odataString(app.appId)}&$select=id,appId`,
     );
     needsServicePrincipal = value.length === 0;
@@ -317,10 +317,10 @@ export async function runAppRegistration(options: AppRegistrationOptions, deps: 
 
   // Apply.
   if (createBody) {
-    app = await graph.post<Application>('/applications', createBody);
+    app = await graph.json<Application>('/applications', { method: 'POST', json: createBody });
     out(`Created app registration ${app.displayName}: client ID ${app.appId}`);
   } else if (patchBody) {
-    await graph.patch(`/applications/${app!.id}`, patchBody);
+    await graph.send(`/applications/${app!.id}`, { method: 'PATCH', json: patchBody });
     out(`Updated app registration ${app!.displayName}`);
   }
   const application = app!;
@@ -329,11 +329,11 @@ export async function runAppRegistration(options: AppRegistrationOptions, deps: 
     // A new application may take a moment to replicate before its service principal can be made.
     for (let attempt = 1; ; attempt++) {
       try {
-        await graph.post('/servicePrincipals', { appId: application.appId });
+        await graph.send('/servicePrincipals', { method: 'POST', json: { appId: application.appId } });
         break;
       } catch (err) {
-        if (err instanceof GraphRequestError && err.status === 409) break;
-        if (!(err instanceof GraphRequestError) || err.status !== 400 || attempt >= 10) throw err;
+        if (err instanceof GraphError && err.status === 409) break;
+        if (!(err instanceof GraphError) || err.status !== 400 || attempt >= 10) throw err;
         await sleep(3000);
       }
     }
@@ -342,9 +342,12 @@ export async function runAppRegistration(options: AppRegistrationOptions, deps: 
   let secretKeyId = credential?.keyId ?? '';
   let secretExpiresOn = credential?.endDateTime ?? '';
   if (addSecretReason) {
-    const added = await graph.post<{ keyId: string; endDateTime: string; secretText: string }>(
+    const added = await graph.json<{ keyId: string; endDateTime: string; secretText: string }>(
       `/applications/${application.id}/addPassword`,
-      { passwordCredential: { displayName: secretDisplayName, endDateTime: options.secretExpiresOn.toISOString() } },
+      {
+        method: 'POST',
+        json: { passwordCredential: { displayName: secretDisplayName, endDateTime: options.secretExpiresOn.toISOString() } },
+      },
     );
     try {
       await secrets.setSecret(options.secretName, added.secretText, {
@@ -354,7 +357,9 @@ export async function runAppRegistration(options: AppRegistrationOptions, deps: 
       });
     } catch (err) {
       // The secret exists nowhere else: remove the credential rather than leave one nobody can use.
-      await graph.post(`/applications/${application.id}/removePassword`, { keyId: added.keyId }).catch(() => undefined);
+      await graph
+        .send(`/applications/${application.id}/removePassword`, { method: 'POST', json: { keyId: added.keyId } })
+        .catch(() => undefined);
       throw new Error(`Storing the client secret in Key Vault failed, so the new credential was removed again: ${(err as Error).message}`, {
         cause: err,
       });

@@ -15,7 +15,7 @@ import { PDFDocument } from 'pdf-lib';
 import { fileNames } from '../fileNames';
 import { renderTemplate } from '../template';
 import { PermanentDeliveryError, TransientDeliveryError, type DeliveryFile, type DeliveryJob } from '../types';
-import { graphStatus, type GraphClient } from './client';
+import { graphStatus, type DeliveryGraph } from './client';
 import { DEFAULT_CHUNK_BYTES, uploadToSession } from './uploadSession';
 
 export const CONFLICT_BEHAVIORS = ['fail', 'replace', 'keepBoth', 'append'] as const;
@@ -45,23 +45,6 @@ export interface DriveItem {
   '@microsoft.graph.downloadUrl'?: string;
 }
 
-/** Validates the shared drive options; throws an Error naming the bad option. */
-export function parseDriveFolderOptions(o: Record<string, unknown>, allowed: readonly ConflictBehavior[]): DriveFolderOptions {
-  const folder = o.folder ?? '';
-  if (typeof folder !== 'string') throw new Error('"folder" must be a string (a template such as "Scans/%deviceName%").');
-  if (folder.split('/').some((s) => s.trim() === '.' || s.trim() === '..'))
-    throw new Error('"folder" must not contain "." or ".." segments.');
-  if (o.fileName !== undefined && (typeof o.fileName !== 'string' || o.fileName.trim() === '' || /[\\/]/.test(o.fileName))) {
-    throw new Error('"fileName" must be a non-empty template without "/" or "\\".');
-  }
-  const conflictBehavior = (o.conflictBehavior ?? 'keepBoth') as ConflictBehavior;
-  if (!allowed.includes(conflictBehavior)) throw new Error(`"conflictBehavior" must be one of: ${allowed.join(', ')}.`);
-  if (conflictBehavior === 'append' && o.fileName !== undefined && !/\.pdf$/i.test(o.fileName)) {
-    throw new Error('"conflictBehavior": "append" works for PDF documents only: "fileName" must end in .pdf.');
-  }
-  return { folder, fileName: o.fileName, conflictBehavior };
-}
-
 /** The folder path, each segment a rendered template escaped as a drive item name. */
 export function renderFolder(template: string, fields: Readonly<Record<string, string>>): string[] {
   return template
@@ -77,7 +60,7 @@ const encodePath = (segments: readonly string[]) => segments.map(encodeURICompon
  * `/users/{id}/drive`, `/drives/{id}`). Returns the uploaded items' web URLs (or names).
  */
 export async function deliverToDrive(
-  graph: GraphClient,
+  graph: DeliveryGraph,
   drivePath: string,
   job: DeliveryJob,
   options: DriveFolderOptions,
@@ -103,7 +86,7 @@ export async function deliverToDrive(
 
 /** One file into `itemPath` (`.../root:/a/b.pdf:`), simple or by session. */
 async function upload(
-  graph: GraphClient,
+  graph: DeliveryGraph,
   itemPath: string,
   size: number,
   open: () => Promise<Readable>,
@@ -128,7 +111,7 @@ async function upload(
     const result = await uploadToSession(graph, session.uploadUrl, await open(), size, DEFAULT_CHUNK_BYTES);
     return result.body as unknown as DriveItem;
   } catch (err) {
-    const { status } = graphStatus(err);
+    const status = graphStatus(err);
     if (status === 409)
       throw new PermanentDeliveryError(
         'file_exists',
@@ -141,7 +124,7 @@ async function upload(
 }
 
 /** Appends the new PDF's pages to the existing document, or uploads it as new when there is none. */
-async function appendPdf(graph: GraphClient, itemPath: string, file: DeliveryFile): Promise<DriveItem> {
+async function appendPdf(graph: DeliveryGraph, itemPath: string, file: DeliveryFile): Promise<DriveItem> {
   const res = await graph.request(itemPath, { accept: [404] });
   if (res.status === 404) {
     await res.body?.cancel();

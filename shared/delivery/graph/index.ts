@@ -1,18 +1,20 @@
 /**
- * Microsoft Graph for the delivery connectors: the client, upload sessions, drives, and how a
- * connector gets its token (a connection's delegated token, or the app's own).
+ * Microsoft Graph for the delivery connectors: the one client with its errors as delivery errors,
+ * upload sessions, drives, and how a connector gets its token (a connection's delegated token, or
+ * the app's own).
  */
-import { ConfigError } from '../../errors';
+import { AppError, ConfigError } from '../../errors';
+import { GraphClient } from '../../graph';
 import { PermanentDeliveryError, TransientDeliveryError, type DeliveryContext } from '../types';
-import { GraphClient } from './client';
+import { DeliveryGraph } from './client';
 
 export type GraphAuth = { kind: 'delegated'; connectionId: string } | { kind: 'application' };
 
 /** A Graph client for a connector: tokens from the context, token failures classified. */
-export function graphFor(context: DeliveryContext, auth: GraphAuth): GraphClient {
+export function graphFor(context: DeliveryContext, auth: GraphAuth): DeliveryGraph {
   // App-only tokens are asked for `<Graph origin>/.default` (https://graph.microsoft.com, or a national cloud's).
   const resource = new URL(context.graphBaseUrl).origin;
-  return new GraphClient({
+  const client = new GraphClient({
     baseUrl: context.graphBaseUrl,
     token: async (forceRefresh) => {
       try {
@@ -20,23 +22,17 @@ export function graphFor(context: DeliveryContext, auth: GraphAuth): GraphClient
           ? await context.getAccessToken(auth.connectionId, { forceRefresh })
           : await context.getApplicationToken(resource, { forceRefresh });
       } catch (err) {
-        const e = err as { code?: string; name?: string; message?: string };
-        const message = `No access token for Microsoft Graph: ${e.message ?? String(err)}`;
-        if (e.code === 'reauthorization_required' || e.code === 'connection_not_found') throw new PermanentDeliveryError(e.code, message);
+        const message = `No access token for Microsoft Graph: ${err instanceof Error ? err.message : String(err)}`;
+        if (err instanceof AppError && (err.code === 'reauthorization_required' || err.code === 'connection_not_found'))
+          throw new PermanentDeliveryError(err.code, message);
         if (err instanceof ConfigError) throw new PermanentDeliveryError('authentication_failed', message);
         throw new TransientDeliveryError('destination_unavailable', message);
       }
     },
   });
+  return new DeliveryGraph(client);
 }
 
-/** Parses `connectionId` (delegated) for a connector's options; throws an Error naming the option. */
-export function parseConnectionId(o: Record<string, unknown>): string {
-  if (typeof o.connectionId !== 'string' || o.connectionId.trim() === '')
-    throw new Error('"connectionId" must name an authorized connection.');
-  return o.connectionId;
-}
-
-export { GraphClient } from './client';
+export { DeliveryGraph, graphStatus, toDeliveryError } from './client';
 export * from './drive';
 export * from './uploadSession';

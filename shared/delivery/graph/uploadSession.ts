@@ -8,13 +8,13 @@
  * - an interrupted or failed chunk: ask the session (`GET uploadUrl`) for `nextExpectedRanges` and
  *   resend from there ("all bytes in that request are ignored");
  * - 416: the server has other bytes than we thought: resynchronise from `nextExpectedRanges`;
- * - 429/503 with Retry-After: wait and resend (through GraphClient);
+ * - 429/503 with Retry-After: wait and resend (through the Graph client, shared/graph);
  * - 404: the session is gone (expired): the whole upload must start over, which the queue retry does.
  */
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PermanentDeliveryError, TransientDeliveryError } from '../types';
-import type { GraphClient } from './client';
+import type { DeliveryGraph } from './client';
 
 export const KIB_320 = 320 * 1024;
 /** 10 × 320 KiB = 3.125 MiB: a multiple of 320 KiB and below Outlook's 4 MB per request. */
@@ -63,7 +63,7 @@ export interface SessionUploadResult {
  * `size` 0 is not supported by sessions: use a simple upload.
  */
 export async function uploadToSession(
-  graph: GraphClient,
+  graph: DeliveryGraph,
   uploadUrl: string,
   source: Readable,
   size: number,
@@ -89,7 +89,7 @@ export async function uploadToSession(
 
 /** Sends one chunk (resending the part the session did not keep). Returns the final response after the last byte. */
 async function sendChunk(
-  graph: GraphClient,
+  graph: DeliveryGraph,
   uploadUrl: string,
   chunk: Buffer,
   chunkStart: number,
@@ -112,7 +112,7 @@ async function sendChunk(
     } catch (err) {
       // Refused (409 name taken at commit, 413...): resending cannot help.
       if (err instanceof PermanentDeliveryError) throw err;
-      // Interrupted (network) or failed after GraphClient's own retries: find out what was kept.
+      // Interrupted (network) or failed after the Graph client's own retries: find out what was kept.
       failure = err as Error;
     }
     if (res?.status === 404) {
@@ -147,7 +147,7 @@ async function sendChunk(
   }
 }
 
-async function expectedStart(graph: GraphClient, uploadUrl: string): Promise<number | undefined> {
+async function expectedStart(graph: DeliveryGraph, uploadUrl: string): Promise<number | undefined> {
   const res = await graph.request(uploadUrl, { auth: false, accept: [404] });
   if (res.status === 404) {
     await res.body?.cancel();

@@ -21,8 +21,8 @@
  *   is deleted (best effort), so a retry does not leave drafts behind.
  *
  * HTTP, throttling (429/503 + Retry-After), one token renewal on 401 and the mapping of Graph errors
- * to permanent (4xx) or transient (5xx, network) delivery errors are GraphClient's. A connection
- * that must be authorized again (or is gone) is a PermanentDeliveryError.
+ * to permanent (4xx) or transient (5xx, network) delivery errors are the Graph client's (../graph).
+ * A connection that must be authorized again (or is gone) is a PermanentDeliveryError.
  *
  * Idempotency: the deliverer delivers once per (job, destination); only a crash (or a lost
  * response) between Graph accepting the send and the delivery being recorded can send the message
@@ -33,7 +33,7 @@
  */
 import type { Readable } from 'node:stream';
 import { renderAddresses, type MailAddress } from '../addresses';
-import { DEFAULT_CHUNK_BYTES, graphFor, uploadToSession, type GraphClient } from '../graph';
+import { DEFAULT_CHUNK_BYTES, graphFor, uploadToSession, type DeliveryGraph } from '../graph';
 import { parseOptions } from '../options';
 import { renderTemplate } from '../template';
 import {
@@ -128,7 +128,7 @@ function sendMailRequestBytes(message: Record<string, unknown>, files: readonly 
   return n;
 }
 
-/** Errors from neither GraphClient nor its token source (reading the stored files): worth retrying. */
+/** Errors from neither the Graph client nor its token source (reading the stored files): worth retrying. */
 function classify(err: unknown): Error {
   if (err instanceof PermanentDeliveryError || err instanceof TransientDeliveryError) return err;
   return new TransientDeliveryError('destination_unavailable', `Microsoft Graph mail: ${(err as Error)?.message ?? String(err)}`);
@@ -176,7 +176,7 @@ export const graphMailConnector: Connector<GraphMailOptions> = {
 
 /** Draft, attachments (small ones posted, large ones by upload session), send; the draft is deleted when that fails. */
 async function sendLarge(
-  graph: GraphClient,
+  graph: DeliveryGraph,
   job: DeliveryJob,
   message: Record<string, unknown>,
   context: DeliveryContext,

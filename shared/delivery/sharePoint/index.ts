@@ -13,7 +13,7 @@
  */
 import { parseOptions } from '../options';
 import { PermanentDeliveryError, type Connector } from '../types';
-import { deliverToDrive, graphFor, type GraphClient } from '../graph';
+import { deliverToDrive, graphFor, type DeliveryGraph } from '../graph';
 import { sharePointOptionsSchema, type SharePointOptions } from './options';
 
 export { sharePointOptionsSchema, type SharePointOptions } from './options';
@@ -34,7 +34,7 @@ export const sharePointConnector: Connector<SharePointOptions> = {
   },
 };
 
-function libraryDrive(graph: GraphClient, o: SharePointOptions): Promise<string> {
+function libraryDrive(graph: DeliveryGraph, o: SharePointOptions): Promise<string> {
   const key = `${o.connectionId}|${o.site.href}|${o.library.toLowerCase()}`;
   let found = drives.get(key);
   if (!found) {
@@ -45,7 +45,7 @@ function libraryDrive(graph: GraphClient, o: SharePointOptions): Promise<string>
   return found;
 }
 
-async function lookUpLibrary(graph: GraphClient, o: SharePointOptions): Promise<string> {
+async function lookUpLibrary(graph: DeliveryGraph, o: SharePointOptions): Promise<string> {
   const sitePath = o.site.pathname.replace(/\/+$/, '');
   const site = await graph.json<{ id: string }>(`/sites/${o.site.hostname}:${sitePath || '/'}`);
   const list = await graph.json<{ value: Array<{ id: string; name: string }> }>(

@@ -1,12 +1,16 @@
-import type { TableClient } from '@azure/data-tables';
+/**
+ * The directory sync's delta links: where each of its Graph delta queries stopped (table
+ * `directorysync`, PK `delta`, RK the query's name; the table keeps the name it was created with).
+ */
+import { odata, type TableClient } from '@azure/data-tables';
 import { hasStatus, once, unlessStatus } from './clients';
 
-export const DIRECTORY_SYNC_TABLE = 'directorysync';
+export const DELTA_LINKS_TABLE = 'directorysync';
 const PARTITION = 'delta';
 
 /** Where a delta query stopped: the `@odata.deltaLink` of its last complete round. */
-export interface DeltaState {
-  /** The query's name (`users`, `groups`). */
+export interface DeltaLink {
+  /** The query's name (`users`, `groups-…`). */
   name: string;
   deltaLink: string;
   updatedAt: Date;
@@ -14,21 +18,20 @@ export interface DeltaState {
 }
 
 /**
- * The directory sync's delta links (`directorysync`, PK `delta`, RK the query name). A link is
- * stored only after its round was applied completely, so a run that fails midway starts again
- * from the previous link (re-applying changes is harmless). Writes carry the row's ETag: when two
- * runs overlap, the one that read an older state loses instead of moving the link backwards.
- * The link holds Graph's opaque state token, which grants nothing without an access token, but it
- * is still kept out of log lines.
+ * A link is stored only after its round was applied completely, so a run that fails midway starts
+ * again from the previous link (re-applying changes is harmless). Writes carry the row's ETag:
+ * when two runs overlap, the one that read an older link loses instead of moving the link
+ * backwards. The link holds Graph's opaque state token, which grants nothing without an access
+ * token, but it is still kept out of log lines.
  */
-export class DirectorySyncStateRepository {
+export class DeltaLinkRepository {
   private readonly ready: () => Promise<void>;
 
   constructor(private readonly table: TableClient) {
     this.ready = once(() => table.createTable());
   }
 
-  async get(name: string): Promise<DeltaState | undefined> {
+  async get(name: string): Promise<DeltaLink | undefined> {
     await this.ready();
     const e = await unlessStatus(this.table.getEntity<{ deltaLink: string; updatedAt: Date }>(PARTITION, name), 404);
     if (!e) return undefined;
@@ -36,10 +39,10 @@ export class DirectorySyncStateRepository {
   }
 
   /**
-   * Stores a round's deltaLink. `previous` is the state the round started from (undefined: there
+   * Stores a round's deltaLink. `previous` is the link the round started from (undefined: there
    * was none). Returns false when another run changed the row meanwhile (its link is kept).
    */
-  async save(name: string, deltaLink: string, previous: DeltaState | undefined): Promise<boolean> {
+  async save(name: string, deltaLink: string, previous: DeltaLink | undefined): Promise<boolean> {
     await this.ready();
     const entity = { partitionKey: PARTITION, rowKey: name, deltaLink, updatedAt: new Date() };
     try {
@@ -53,16 +56,16 @@ export class DirectorySyncStateRepository {
   }
 
   /** Every stored link. */
-  async *list(): AsyncIterable<DeltaState> {
+  async *list(): AsyncIterable<DeltaLink> {
     await this.ready();
-    const filter = `PartitionKey eq '${PARTITION}'`;
+    const filter = odata`PartitionKey eq ${PARTITION}`;
     for await (const e of this.table.listEntities<{ deltaLink: string; updatedAt: Date }>({ queryOptions: { filter } })) {
       yield { name: e.rowKey!, deltaLink: e.deltaLink, updatedAt: new Date(e.updatedAt), etag: e.etag };
     }
   }
 
   /** Forgets a query's link (expired token: the next round is a full one). */
-  async remove(name: string, previous: DeltaState): Promise<void> {
+  async remove(name: string, previous: DeltaLink): Promise<void> {
     await this.ready();
     await unlessStatus(this.table.deleteEntity(PARTITION, name, { etag: previous.etag }), 404, 412);
   }

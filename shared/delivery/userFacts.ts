@@ -1,7 +1,8 @@
 /**
- * The directory as delivery uses it: a job's `username` (the UPN or SCIM userName the printer
- * sent) resolved to the user's e-mail, names and home folder, whether the user arrived by SCIM or
- * by directory sync. Fields the printer sent always win; only missing or empty ones are filled.
+ * The user facts delivery fills in from the directory (shared/storage/directory.ts): a job's
+ * `username` (the UPN or SCIM userName the printer sent) resolved to the user's e-mail, names and
+ * home folder, whether the user arrived by SCIM or by directory sync. Fields the printer sent
+ * always win; only missing or empty ones are filled.
  */
 import type { Logger } from '../log';
 import { ENTERPRISE_USER_SCHEMA, SCANRELAY_USER_SCHEMA } from '../scim';
