@@ -7,7 +7,15 @@
  */
 import { AppError, ConfigError } from '../errors';
 import type { Logger } from '../log';
-import { leaseHeld, type Delivery, type DeliveryQueue, type DeliveryRepository, type ScanJobRepository } from '../storage';
+import {
+  CONFLICT,
+  leaseHeld,
+  retryOnConflict,
+  type Delivery,
+  type DeliveryQueue,
+  type DeliveryRepository,
+  type ScanJobRepository,
+} from '../storage';
 import type { DestinationSet } from './destinations';
 import { targetsOf } from './targets';
 import type { FindUser } from './userFacts';
@@ -81,14 +89,16 @@ async function reset(
   destinationId: string,
   deps: RedeliverDeps,
 ): Promise<Omit<RedeliveryResult['destinations'][number], 'destination'>> {
-  for (;;) {
+  const outcome = await retryOnConflict(async () => {
     const row = await deps.deliveries.get(jobId, destinationId);
-    if (!row) return { action: 'queued' };
-    if (row.status === 'delivered') return { action: 'already_delivered', previousStatus: row.status };
-    if (leaseHeld(row)) return { action: 'in_progress', previousStatus: row.status };
-    if (row.status === 'retrying' && !row.leaseUntil) return { action: 'queued', previousStatus: row.status };
+    if (!row) return { action: 'queued' as const };
+    if (row.status === 'delivered') return { action: 'already_delivered' as const, previousStatus: row.status };
+    if (leaseHeld(row)) return { action: 'in_progress' as const, previousStatus: row.status };
+    if (row.status === 'retrying' && !row.leaseUntil) return { action: 'queued' as const, previousStatus: row.status };
     // failed, or delivering with a lease that ran out: deliverable again, its history kept.
-    if (await deps.deliveries.update(row, { status: 'retrying', leaseUntil: undefined }))
-      return { action: 'queued', previousStatus: row.status };
-  }
+    const reset = await deps.deliveries.update(row, { status: 'retrying', leaseUntil: undefined });
+    return reset ? { action: 'queued' as const, previousStatus: row.status } : CONFLICT;
+  });
+  // Changed by others five times over: a worker is on it.
+  return outcome === CONFLICT ? { action: 'in_progress' } : outcome;
 }

@@ -1,17 +1,16 @@
 /** The small HTML page the administrator sees after signing in. Every value is escaped. */
+import { escapeHtml } from '../delivery';
 import type { CallbackOutcome } from './authorize';
-
-const escape = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 export function renderCallbackPage(outcome: CallbackOutcome): string {
   const body = outcome.ok
     ? `<h1>Connection authorized</h1>
-<p><strong>${escape(outcome.connection.displayName)}</strong> (${escape(outcome.connection.type)}) now acts as
-<strong>${escape(outcome.connection.account?.upn ?? outcome.connection.account?.oid ?? '')}</strong>.</p>
-<p>Granted permissions:</p><ul>${outcome.connection.grantedScopes.map((s) => `<li><code>${escape(s)}</code></li>`).join('')}</ul>
+<p><strong>${escapeHtml(outcome.connection.displayName)}</strong> (${escapeHtml(outcome.connection.type)}) now acts as
+<strong>${escapeHtml(outcome.connection.account?.upn ?? outcome.connection.account?.oid ?? '')}</strong>.</p>
+<p>Granted permissions:</p><ul>${outcome.connection.grantedScopes.map((s) => `<li><code>${escapeHtml(s)}</code></li>`).join('')}</ul>
 <p>You can close this page.</p>`
-    : `<h1>${escape(outcome.title)}</h1>
-<p>${escape(outcome.message)}</p>${outcome.connectionId ? `<p>Connection: <code>${escape(outcome.connectionId)}</code></p>` : ''}`;
+    : `<h1>${escapeHtml(outcome.title)}</h1>
+<p>${escapeHtml(outcome.message)}</p>${outcome.connectionId ? `<p>Connection: <code>${escapeHtml(outcome.connectionId)}</code></p>` : ''}`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <title>ScanRelay</title>

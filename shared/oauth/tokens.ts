@@ -6,7 +6,14 @@
  */
 import { InteractionRequiredAuthError, type AccountInfo, type AuthenticationResult } from '@azure/msal-node';
 import { describeError, type Logger } from '../log';
-import { ConcurrentWriteError, type Connection, type ConnectionRepository, type TokenCacheRepository } from '../storage';
+import {
+  CONFLICT,
+  ConcurrentWriteError,
+  retryOnConflict,
+  type Connection,
+  type ConnectionRepository,
+  type TokenCacheRepository,
+} from '../storage';
 import type { OAuthConfig } from '../config';
 import { EncryptedTableCachePlugin } from './cachePlugin';
 import { ConnectionNotFoundError, OIDC_SCOPES, ReauthorizationRequiredError } from './errors';
@@ -77,15 +84,15 @@ async function useStoredTokens(
 ): Promise<AccessToken> {
   const type = connection.type as ConnectionType;
   const scopes = options.scopes ?? requestedScopes(type).filter((s) => !OIDC_SCOPES.has(s));
-  for (let attempt = 1; ; attempt++) {
+  let forceRefresh = options.forceRefresh ?? false;
+  const result = await retryOnConflict(async (attempt) => {
     try {
-      const result = await acquire(deps, connection, type, scopes, options.forceRefresh ?? false);
-      return { accessToken: result.accessToken, expiresOn: result.expiresOn ?? new Date(Date.now() + 3600_000) };
+      return await acquire(deps, connection, type, scopes, forceRefresh);
     } catch (err) {
       // Another instance refreshed at the same moment and stored its tokens first: use those.
       if (err instanceof ConcurrentWriteError && attempt < 3) {
-        options = { ...options, forceRefresh: false };
-        continue;
+        forceRefresh = false;
+        return CONFLICT;
       }
       if (needsReauthorization(err)) {
         const reason = reauthReason(err);
@@ -94,7 +101,9 @@ async function useStoredTokens(
       }
       throw err;
     }
-  }
+  }, 3);
+  if (result === CONFLICT) throw new ConcurrentWriteError(connection.id);
+  return { accessToken: result.accessToken, expiresOn: result.expiresOn ?? new Date(Date.now() + 3600_000) };
 }
 
 async function acquire(
@@ -203,11 +212,11 @@ async function updateLatest(
   changes: Parameters<ConnectionRepository['update']>[1],
   states: Connection['state'][] = ['authorized'],
 ): Promise<void> {
-  for (let attempt = 0; attempt < 5; attempt++) {
+  await retryOnConflict(async () => {
     const current = await deps.connections.get(id);
-    if (!current || !states.includes(current.state)) return;
-    if (await deps.connections.update(current, changes)) return;
-  }
+    if (!current || !states.includes(current.state)) return undefined;
+    return (await deps.connections.update(current, changes)) ?? CONFLICT;
+  });
 }
 
 /** An access token is renewed when it has less than this left (MSAL's own renewal offset is 5 minutes). */

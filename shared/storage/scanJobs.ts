@@ -3,6 +3,7 @@ import type { TableClient } from '@azure/data-tables';
 import { PayloadTooLargeError, type JobDeliveryState } from '../errors';
 import { entityBytes, packText, unpackText } from './chunks';
 import { hasStatus, once, unlessStatus } from './clients';
+import { CONFLICT, retryOnConflict } from './conditionalWrite';
 
 export const SCAN_JOBS_TABLE = 'scanjobs';
 export const SCAN_JOB_KEYS_TABLE = 'scanjobkeys';
@@ -113,7 +114,7 @@ export class ScanJobRepository {
    */
   async abandon(jobId: string, receivedAt: Date): Promise<'stored' | 'abandoned'> {
     await this.ready();
-    for (;;) {
+    const outcome = await retryOnConflict(async () => {
       const e = await unlessStatus(
         this.jobs.getEntity<Record<string, unknown>>(jobId, 'job', { queryOptions: { select: ['status'] } }),
         404,
@@ -138,8 +139,10 @@ export class ScanJobRepository {
             }),
             409,
           );
-      if (done) return 'abandoned';
-    }
+      return done ? ('abandoned' as const) : CONFLICT;
+    });
+    if (outcome === CONFLICT) throw new Error(`The record of job ${jobId} kept changing; the sweeper tries again.`);
+    return outcome;
   }
 
   async get(jobId: string): Promise<ScanJob | undefined> {

@@ -1,6 +1,6 @@
 import { isScimError } from '../../shared/scim/errors';
 import { scimError } from '../helpers/scimError';
-import { emailLookup, equalityLookup, FILTER_LIMITS, matches, parseFilter, parsePatchPath, type Filter } from '../../shared/scim/filter';
+import { equalityLookup, FILTER_LIMITS, matches, parseFilter, parsePatchPath, type Filter } from '../../shared/scim/filter';
 import { ENTERPRISE_USER_SCHEMA, GROUP_TYPE, SCANRELAY_USER_SCHEMA, USER_SCHEMA, USER_TYPE } from '../../shared/scim/schema';
 
 const user: Record<string, unknown> = {
@@ -381,19 +381,6 @@ describe('equalityLookup', () => {
   ];
   test.each(cases)('%s', (text, type, expected) => {
     expect(equalityLookup(parseFilter(text, type), type)).toEqual(expected);
-  });
-});
-
-describe('emailLookup', () => {
-  test.each([
-    ['emails[type eq "work"].value eq "a@b"', { emailType: 'work', value: 'a@b' }],
-    ['emails[value eq "a@b" and type eq "work"]', { emailType: 'work', value: 'a@b' }],
-    ['emails[type eq "work" and type eq "home"]', undefined],
-    ['emails[type eq "work" or value eq "a@b"]', undefined],
-    ['emails[type eq "work"]', undefined],
-    ['emails.value eq "a@b"', undefined],
-  ])('%s', (text, expected) => {
-    expect(emailLookup(parseFilter(text, USER_TYPE), USER_TYPE)).toEqual(expected);
   });
 });
 

@@ -5,6 +5,6 @@
  * shared/scim imports filters from here.
  */
 export { matches, matchesValue } from './evaluate';
-export { emailLookup, equalityLookup } from './lookup';
+export { equalityLookup } from './lookup';
 export { FILTER_LIMITS, parseFilter, parsePatchPath } from './parse';
 export type { AttrPath, CompareOp, Filter, FilterValue, PatchPath } from './tree';
