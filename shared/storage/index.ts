@@ -3,6 +3,7 @@
  * on first use.
  */
 import type { StorageConfig } from '../config';
+import { AUDIT_LOG_TABLE, AuditLogRepository } from './auditLog';
 import { AUTH_STATES_TABLE, AuthStateRepository } from './authStates';
 import { StorageClients } from './clients';
 import { CONNECTIONS_TABLE, ConnectionRepository } from './connections';
@@ -32,6 +33,8 @@ export interface Storage {
   connections: ConnectionRepository;
   tokenCaches: TokenCacheRepository;
   authStates: AuthStateRepository;
+  /** Every administrator action. */
+  auditLog: AuditLogRepository;
   deliveries: DeliveryRepository;
   /** Users and groups (SCIM or directory sync). */
   directory: Directory;
@@ -50,6 +53,7 @@ export function createStorage(config: StorageConfig): Storage {
     connections: new ConnectionRepository(clients.table(CONNECTIONS_TABLE)),
     tokenCaches: new TokenCacheRepository(clients.table(TOKEN_CACHES_TABLE)),
     authStates: new AuthStateRepository(clients.table(AUTH_STATES_TABLE)),
+    auditLog: new AuditLogRepository(clients.table(AUDIT_LOG_TABLE)),
     deliveries: new DeliveryRepository(clients.table(DELIVERIES_TABLE)),
     directory: createDirectory({
       users: clients.table(DIRECTORY_USERS_TABLE),
@@ -61,6 +65,7 @@ export function createStorage(config: StorageConfig): Storage {
   };
 }
 
+export * from './auditLog';
 export * from './authStates';
 export * from './clients';
 export { packText, unpackText } from './chunks';

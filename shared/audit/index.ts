@@ -1,0 +1,38 @@
+/**
+ * The audit log: every administrator action (who, when, what, before → after), recorded by the
+ * shared operations that make the change, whichever way they were asked for (the console or the
+ * JSON admin API with the admin key). Searching it is for the console's Audit page.
+ */
+import type { Actor, AuditEntry, AuditLogRepository } from '../storage';
+
+export type { Actor, AuditEntry } from '../storage';
+
+export interface AuditDeps {
+  auditLog: Pick<AuditLogRepository, 'add'>;
+  now?: () => Date;
+}
+
+/** Records one action. The caller passes what an administrator may see: never a secret or a token. */
+export async function audit(
+  deps: AuditDeps,
+  actor: Actor,
+  action: string,
+  target: string,
+  change: { before?: unknown; after?: unknown } = {},
+): Promise<void> {
+  await deps.auditLog.add({ at: deps.now?.() ?? new Date(), actor, action, target, ...change });
+}
+
+/** An actor in words: `jdoe@contoso.com`, `the admin key`, `ScanRelay (<what>)`. */
+export function describeActor(actor: Actor): string {
+  if (actor.kind === 'user') return actor.upn;
+  if (actor.kind === 'key') return 'the admin key';
+  return `ScanRelay (${actor.name})`;
+}
+
+/** Entries whose actor, action or target contains `text` (case-insensitive). */
+export function searchAudit(entries: readonly AuditEntry[], text: string): AuditEntry[] {
+  const t = text.trim().toLowerCase();
+  if (!t) return [...entries];
+  return entries.filter((e) => [describeActor(e.actor), e.action, e.target].some((s) => s.toLowerCase().includes(t)));
+}
