@@ -6,6 +6,7 @@ import { authorize } from '../functions/authorize';
 import { authorizeCallback } from '../functions/authorizeCallback';
 import { connection } from '../functions/connection';
 import { connectionRefresh } from '../functions/connectionRefresh';
+import { adminConsole } from '../functions/console';
 import { connections } from '../functions/connections';
 import { deliver } from '../functions/deliver';
 import { deliverPoisoned } from '../functions/deliverPoisoned';
@@ -35,4 +36,5 @@ export const registry: readonly FunctionDefinition[] = [
   refreshTokens,
   directorySync,
   scim,
+  adminConsole,
 ];
