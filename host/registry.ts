@@ -2,6 +2,7 @@
  * The one list of ScanRelay's functions. The Azure Functions host (host/azure.ts) and the
  * local host (host/local) both read it, so they can never disagree.
  */
+import { audit } from '../functions/audit';
 import { authorize } from '../functions/authorize';
 import { authorizeCallback } from '../functions/authorizeCallback';
 import { connection } from '../functions/connection';
@@ -36,5 +37,6 @@ export const registry: readonly FunctionDefinition[] = [
   refreshTokens,
   directorySync,
   scim,
+  audit,
   adminConsole,
 ];
