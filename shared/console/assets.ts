@@ -81,6 +81,8 @@ button, .button { font: inherit; display: inline-block; padding: .4rem .9rem; bo
 button.secondary, .button.secondary { background: #fff; color: var(--accent); }
 button.danger { background: #fff; color: var(--bad); border-color: var(--bad); }
 .actions { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; margin: .75rem 0; }
+.actions form.inline { display: inline-flex; flex-wrap: wrap; gap: .5rem; align-items: center; }
+.actions input { width: 18rem; max-width: 100%; }
 .copy { display: flex; gap: .5rem; align-items: center; flex-wrap: wrap; }
 .copy code { background: var(--panel); border: 1px solid var(--line); padding: .25rem .5rem; border-radius: 6px; }
 .pager { display: flex; gap: 1rem; margin: .75rem 0; align-items: center; }

@@ -28,5 +28,6 @@ export interface PageContext {
   form?: URLSearchParams;
   /** The route's parameters, decoded. */
   params: string[];
-  chrome(title: string, section?: Section, flash?: Flash): Chrome;
+  /** The page chrome: the title, the section in the navigation, the flash message of this request. */
+  chrome(title: string, section?: Section): Chrome;
 }

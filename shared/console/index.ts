@@ -67,7 +67,12 @@ async function route(deps: ConsoleDeps, request: ConsoleRequest): Promise<Consol
   const { method, path } = request;
   const asset = method === 'GET' ? ASSETS.find((a) => a.path === path) : undefined;
   if (asset) {
-    return { status: 200, headers: { 'content-type': asset.contentType, 'cache-control': 'public, max-age=31536000, immutable' }, cookies: [], body: asset.body };
+    return {
+      status: 200,
+      headers: { 'content-type': asset.contentType, 'cache-control': 'public, max-age=31536000, immutable' },
+      cookies: [],
+      body: asset.body,
+    };
   }
   const pub = await publicRoute(deps, request);
   if (pub) return pub;
@@ -75,7 +80,10 @@ async function route(deps: ConsoleDeps, request: ConsoleRequest): Promise<Consol
   const identified = await identify(deps.access, request);
   if (!identified.ok || identified.caller.via !== 'session') {
     const back = `${CONSOLE_PATH}/signin?returnTo=${encodeURIComponent(method === 'GET' ? `${CONSOLE_PATH}${path}${queryOf(request)}` : CONSOLE_PATH)}`;
-    return redirect(identified.ok || identified.reason !== 'expired' ? back : `${back}&ended=1`, identified.ok ? [] : [clearSessionCookie()]);
+    return redirect(
+      identified.ok || identified.reason !== 'expired' ? back : `${back}&ended=1`,
+      identified.ok ? [] : [clearSessionCookie()],
+    );
   }
   const caller = identified.caller;
   const session = caller.session!;
@@ -141,10 +149,10 @@ async function route(deps: ConsoleDeps, request: ConsoleRequest): Promise<Consol
     flash,
     form,
     params,
-    chrome: (title, section, pageFlash) => ({
+    chrome: (title, section) => ({
       title,
       section,
-      flash: pageFlash,
+      flash,
       user: { actor: caller.actor, roles: caller.roles, csrf },
     }),
   };

@@ -71,11 +71,13 @@ export function layout(chrome: Chrome, content: SafeHtml): SafeHtml {
         </header>
         <main id="main" tabindex="-1">
           <h1>${chrome.title}</h1>
-          ${chrome.flash
-            ? html`<div class="notice ${chrome.flash.kind}" role="${chrome.flash.kind === 'bad' ? 'alert' : 'status'}">
-                <p>${chrome.flash.text}</p>
-              </div>`
-            : ''}
+          ${
+            chrome.flash
+              ? html`<div class="notice ${chrome.flash.kind}" role="${chrome.flash.kind === 'bad' ? 'alert' : 'status'}">
+                  <p>${chrome.flash.text}</p>
+                </div>`
+              : ''
+          }
           ${content}
         </main>
       </body>
@@ -104,8 +106,7 @@ export function actionButton(
   options: { confirm?: string; style?: 'secondary' | 'danger'; fields?: Record<string, string> } = {},
 ): SafeHtml {
   return html`<form class="inline" method="post" action="${action}" ${options.confirm ? html`data-confirm="${options.confirm}"` : ''}>
-    ${csrfField(csrf)}
-    ${Object.entries(options.fields ?? {}).map(([k, v]) => html`<input type="hidden" name="${k}" value="${v}" />`)}
+    ${csrfField(csrf)} ${Object.entries(options.fields ?? {}).map(([k, v]) => html`<input type="hidden" name="${k}" value="${v}" />`)}
     <button type="submit" ${options.style ? html`class="${options.style}"` : ''}>${label}</button>
   </form>`;
 }
@@ -128,9 +129,8 @@ export function field(
 ): SafeHtml {
   const id = `f-${name.replace(/[^A-Za-z0-9_-]/g, '-')}`;
   const described = [options.hint ? `${id}-hint` : '', options.error ? `${id}-error` : ''].filter(Boolean).join(' ');
-  const attrs = html`id="${id}" name="${name}" ${described ? html`aria-describedby="${described}"` : ''} ${options.error
-    ? html`aria-invalid="true"`
-    : ''}`;
+  const attrs = html`id="${id}" name="${name}" ${described ? html`aria-describedby="${described}"` : ''}
+  ${options.error ? html`aria-invalid="true"` : ''}`;
   return html`<div class="field">
     <label for="${id}">${label}</label>
     ${control(attrs)} ${options.hint ? html`<span class="hint" id="${id}-hint">${options.hint}</span>` : ''}
@@ -138,13 +138,17 @@ export function field(
   </div>`;
 }
 
-export const textInput = (value = '', type = 'text', extra?: SafeHtml) => (attrs: SafeHtml) =>
-  html`<input type="${type}" ${attrs} value="${value}" ${extra ?? ''} />`;
+export const textInput =
+  (value = '', type = 'text', extra?: SafeHtml) =>
+  (attrs: SafeHtml) =>
+    html`<input type="${type}" ${attrs} value="${value}" ${extra ?? ''} />`;
 
-export const selectInput = (options: ReadonlyArray<[string, string]>, selected = '') => (attrs: SafeHtml) =>
-  html`<select ${attrs}>
-    ${options.map(([value, label]) => html`<option value="${value}" ${value === selected ? html`selected` : ''}>${label}</option>`)}
-  </select>`;
+export const selectInput =
+  (options: ReadonlyArray<[string, string]>, selected = '') =>
+  (attrs: SafeHtml) =>
+    html`<select ${attrs}>
+      ${options.map(([value, label]) => html`<option value="${value}" ${value === selected ? html`selected` : ''}>${label}</option>`)}
+    </select>`;
 
 /** A table in a scrollable, keyboard-focusable region. */
 export function dataTable(label: string, head: readonly string[], rows: readonly SafeHtml[], empty: string): SafeHtml {

@@ -22,10 +22,16 @@ const CONSOLE = '/api/console';
 
 /** Connections that must be authorized again or whose refreshes fail, and client secrets about to expire. */
 export async function connectionAttention(deps: OverviewDeps, now = new Date()): Promise<AttentionItem[]> {
-  const [connections, secrets] = await Promise.all([listConnections(deps.oauth), clientSecretWarnings(deps.oauth.config, deps.oauth.secrets, now)]);
+  const [connections, secrets] = await Promise.all([
+    listConnections(deps.oauth),
+    clientSecretWarnings(deps.oauth.config, deps.oauth.secrets, now),
+  ]);
   const items: AttentionItem[] = [];
   for (const c of connections) {
-    const fix = { href: `${CONSOLE}/connections/${encodeURIComponent(c.id)}`, label: c.state === 'authorized' ? 'Open the connection' : 'Authorize again' };
+    const fix = {
+      href: `${CONSOLE}/connections/${encodeURIComponent(c.id)}`,
+      label: c.state === 'authorized' ? 'Open the connection' : 'Authorize again',
+    };
     if (c.state === 'reauthorization_required' || c.state === 'error') {
       items.push({
         severity: 'bad',

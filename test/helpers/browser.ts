@@ -27,13 +27,16 @@ export async function launchBrowser(): Promise<Browser> {
  * A fresh browser profile at 1280×800. The test identity platform's certificate comes from the
  * test CA, which Chromium does not know (Node is told with NODE_EXTRA_CA_CERTS).
  */
-export function newContext(browser: Browser, options: { width?: number; height?: number } = {}): Promise<BrowserContext> {
-  return browser.newContext({
+export async function newContext(browser: Browser, options: { width?: number; height?: number } = {}): Promise<BrowserContext> {
+  const context = await browser.newContext({
     viewport: { width: options.width ?? 1280, height: options.height ?? 800 },
     ignoreHTTPSErrors: true,
     locale: 'en-GB',
     timezoneId: 'UTC',
   });
+  // A page that does not come says so in seconds, not at the test's timeout.
+  context.setDefaultTimeout(10_000);
+  return context;
 }
 
 const AXE_SOURCE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');

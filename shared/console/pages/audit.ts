@@ -16,21 +16,27 @@ export async function auditPage(ctx: PageContext): Promise<ConsoleResponse> {
   const to = new Date();
   const entries = await findAudit(ctx.deps.storage, { from: new Date(to.getTime() - days * DAY), to, text, limit: 200 });
   const rows = entries.map(
-    (e: AuditEntry) => html`<tr>
-      <td>${time(e.at)}</td>
-      <td>${describeActor(e.actor)}</td>
-      <td class="mono">${e.action}</td>
-      <td class="mono">${e.target}</td>
-      <td>${shown(e.before)}</td>
-      <td>${shown(e.after)}</td>
-    </tr>`,
+    (e: AuditEntry) =>
+      html`<tr>
+        <td>${time(e.at)}</td>
+        <td>${describeActor(e.actor)}</td>
+        <td class="mono">${e.action}</td>
+        <td class="mono">${e.target}</td>
+        <td>${shown(e.before)}</td>
+        <td>${shown(e.after)}</td>
+      </tr>`,
   );
   const content = html`<p class="lead">Every administrator action, from the console and through the admin API.</p>
     <form class="filters" method="get" action="${consolePath('audit')}" role="search">
       ${field('q', 'Search', textInput(text, 'search'), { hint: 'Who, action or target' })}
-      ${field('days', 'Period', (attrs) => html`<select ${attrs}>
-          ${[1, 7, 30, 90].map((d) => html`<option value="${d}" ${d === days ? html`selected` : ''}>Last ${d} day${d > 1 ? 's' : ''}</option>`)}
-        </select>`)}
+      ${field(
+        'days',
+        'Period',
+        (attrs) =>
+          html`<select ${attrs}>
+            ${[1, 7, 30, 90].map((d) => html`<option value="${d}" ${d === days ? html`selected` : ''}>Last ${d} day${d > 1 ? 's' : ''}</option>`)}
+          </select>`,
+      )}
       <div><button type="submit">Show</button></div>
     </form>
     ${dataTable('Audit log', ['When', 'Who', 'Action', 'Target', 'Before', 'After'], rows, 'Nothing was changed in this period.')}

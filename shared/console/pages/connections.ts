@@ -58,18 +58,18 @@ export async function connectionsPage(ctx: PageContext, form?: { values: URLSear
     clientSecretWarnings(ctx.deps.config.oauth, ctx.deps.oauth.secrets),
   ]);
   const rows = list.map(
-    (c) => html`<tr>
-      <td><a href="${consolePath('connections', c.id)}">${c.displayName}</a><br /><span class="muted mono">${c.id}</span></td>
-      <td>${typeName(c.type)}</td>
-      <td>${stateBadge(c)}</td>
-      <td>${c.account?.upn ?? c.account?.oid ?? '—'}</td>
-      <td>${time(c.lastRefreshAt)}</td>
-      <td>${time(c.nextRefreshAt)}</td>
-      <td>${c.lastError ?? ''}</td>
-    </tr>`,
+    (c) =>
+      html`<tr>
+        <td><a href="${consolePath('connections', c.id)}">${c.displayName}</a><br /><span class="muted mono">${c.id}</span></td>
+        <td>${typeName(c.type)}</td>
+        <td>${stateBadge(c)}</td>
+        <td>${c.account?.upn ?? c.account?.oid ?? '—'}</td>
+        <td>${time(c.lastRefreshAt)}</td>
+        <td>${time(c.nextRefreshAt)}</td>
+        <td>${c.lastError ?? ''}</td>
+      </tr>`,
   );
-  const content = html`
-    ${warnings.map((w) => html`<div class="notice ${w.daysLeft < 0 ? 'bad' : 'warn'}" role="status"><p>${w.message}</p></div>`)}
+  const content = html` ${warnings.map((w) => html`<div class="notice ${w.daysLeft < 0 ? 'bad' : 'warn'}" role="status"><p>${w.message}</p></div>`)}
     <p class="lead">Accounts ScanRelay acts as: it keeps their tokens encrypted and refreshes them from a timer.</p>
     ${dataTable(
       'Connections',
@@ -138,9 +138,13 @@ export async function connectionPage(ctx: PageContext): Promise<ConsoleResponse>
       </div>`
     : '';
   const content = html`<p><a href="${consolePath('connections')}">← Connections</a></p>
-    ${c.lastError && c.state !== 'authorized'
-      ? html`<div class="notice bad" role="status"><p><strong>What went wrong:</strong> ${c.lastError}</p></div>`
-      : ''}
+    ${
+      c.lastError && c.state !== 'authorized'
+        ? html`<div class="notice bad" role="status">
+            <p><strong>What went wrong:</strong> ${c.lastError}</p>
+          </div>`
+        : ''
+    }
     <dl class="facts">
       <dt>State</dt>
       <dd>${stateBadge(c)}</dd>
@@ -165,30 +169,37 @@ export async function connectionPage(ctx: PageContext): Promise<ConsoleResponse>
     </dl>
     ${actions}
     <h2>Redirect URI to register</h2>
-    ${c.redirectUri
-      ? html`<p>Add it exactly, as a <em>Web</em> redirect URI, to the app registration (Entra admin center → App registrations → ScanRelay →
-            Authentication):</p>
-          ${copyable('redirect-uri', c.redirectUri, 'Copy the redirect URI')}`
-      : html`<div class="notice warn"><p>PUBLIC_BASE_URL is not set: the redirect URI cannot be built.</p></div>`}
+    ${
+      c.redirectUri
+        ? html`<p>
+              Add it exactly, as a <em>Web</em> redirect URI, to the app registration (Entra admin center → App registrations → ScanRelay →
+              Authentication):
+            </p>
+            ${copyable('redirect-uri', c.redirectUri, 'Copy the redirect URI')}`
+        : html`<div class="notice warn"><p>PUBLIC_BASE_URL is not set: the redirect URI cannot be built.</p></div>`
+    }
     <h2>Permissions this type needs</h2>
-    ${permissions
-      ? dataTable(
-          'Permissions',
-          ['Permission', 'Required', 'Why', 'How ScanRelay uses it'],
-          permissions.scopes
-            .filter((s, i, all) => all.findIndex((o) => o.scope === s.scope) === i)
-            .map(
-              (s) => html`<tr>
-                <td class="mono">${s.scope}</td>
-                <td>${s.required ? 'Required' : 'Optional'}</td>
-                <td>${s.why}</td>
-                <td>${s.how}</td>
-              </tr>`,
-            ),
-          '',
-        )
-      : ''}`;
-  return htmlResponse(200, layout(ctx.chrome(c.displayName, 'connections', ctx.flash), content));
+    ${
+      permissions
+        ? dataTable(
+            'Permissions',
+            ['Permission', 'Required', 'Why', 'How ScanRelay uses it'],
+            permissions.scopes
+              .filter((s, i, all) => all.findIndex((o) => o.scope === s.scope) === i)
+              .map(
+                (s) =>
+                  html`<tr>
+                    <td class="mono">${s.scope}</td>
+                    <td>${s.required ? 'Required' : 'Optional'}</td>
+                    <td>${s.why}</td>
+                    <td>${s.how}</td>
+                  </tr>`,
+              ),
+            '',
+          )
+        : ''
+    }`;
+  return htmlResponse(200, layout(ctx.chrome(c.displayName, 'connections'), content));
 }
 
 export async function authorizeAction(ctx: PageContext): Promise<ConsoleResponse> {

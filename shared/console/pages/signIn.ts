@@ -16,7 +16,9 @@ export function signInPage(config: ConsoleConfig, returnTo: string, reason?: 'en
   let body: SafeHtml;
   if (signIn.kind === 'entra') {
     body = html`<p>Sign in with your work account of the organization that runs ScanRelay.</p>
-      <p><a class="button" href="${`${consolePath('signin', 'start')}?returnTo=${encodeURIComponent(returnTo)}`}">Sign in with Microsoft</a></p>
+      <p>
+        <a class="button" href="${`${consolePath('signin', 'start')}?returnTo=${encodeURIComponent(returnTo)}`}">Sign in with Microsoft</a>
+      </p>
       <p class="muted">You need the app role ${ADMIN_ROLE} (to change things) or ${READER_ROLE} (to look).</p>`;
   } else if (signIn.kind === 'development') {
     body = html`<div class="notice warn">
@@ -50,15 +52,16 @@ export function forbiddenPage(caller: Caller, csrf: string, needed: string): Saf
     { title: hasNone ? 'No access to ScanRelay' : 'Not allowed', user: { actor: caller.actor, roles: caller.roles, csrf } },
     html`<div class="notice bad" role="alert">
         <p>
-          You are signed in as <strong>${who}</strong>, ${hasNone ? 'without a role on ScanRelay' : `with the role ${caller.roles.join(', ')}`}.
-          This needs the app role <strong>${needed}</strong>.
+          You are signed in as <strong>${who}</strong>,
+          ${hasNone ? 'without a role on ScanRelay' : `with the role ${caller.roles.join(', ')}`}. This needs the app role
+          <strong>${needed}</strong>.
         </p>
       </div>
       <h2>How to get access</h2>
       <ol>
         <li>
-          An administrator of your tenant opens the Microsoft Entra admin center → <em>Enterprise applications</em> → ScanRelay's
-          app → <em>Users and groups</em>.
+          An administrator of your tenant opens the Microsoft Entra admin center → <em>Enterprise applications</em> → ScanRelay's app →
+          <em>Users and groups</em>.
         </li>
         <li><em>Add user/group</em>: choose ${who} (or a group), and the role ${needed}.</li>
         <li>Sign out here and sign in again: the role arrives with the new sign-in.</li>
@@ -78,5 +81,9 @@ export function refusedPage(message: string): SafeHtml {
 }
 
 export function notFoundPage(what: string): SafeHtml {
-  return layout({ title: 'Not found' }, html`<p>${what}</p><p><a href="${CONSOLE_PATH}">Back to the console</a></p>`);
+  return layout(
+    { title: 'Not found' },
+    html`<p>${what}</p>
+      <p><a href="${CONSOLE_PATH}">Back to the console</a></p>`,
+  );
 }
