@@ -73,7 +73,8 @@ async function main(): Promise<void> {
   );
   const services = getServices();
   const created = await createMissingLocalSecrets(services);
-  if (created.length) console.log(`Secrets: created ${created.join(', ')} in ${config.secrets.kind === 'local' ? config.secrets.file : ''} (first start)`);
+  if (created.length)
+    console.log(`Secrets: created ${created.join(', ')} in ${config.secrets.kind === 'local' ? config.secrets.file : ''} (first start)`);
   // A bad destinations file stops the app here, as a bad setting does, not at the first scan.
   const destinations = services.destinations();
   console.log(
