@@ -149,8 +149,9 @@ const errorView = (e: ScimErrorRecord): ScimErrorView => ({ ...e, at: e.at.toISO
 
 function runView(r: SyncRunRecord, now: Date): SyncRunView {
   const status: SyncRunState = r.status === 'running' && now.getTime() - r.startedAt.getTime() > RUN_LIMIT_MS ? 'unfinished' : r.status;
+  const { finishedAt: _finishedAt, ...rest } = r;
   return {
-    ...r,
+    ...rest,
     status,
     startedAt: r.startedAt.toISOString(),
     ...(r.finishedAt ? { finishedAt: r.finishedAt.toISOString(), durationMs: r.finishedAt.getTime() - r.startedAt.getTime() } : {}),
