@@ -38,6 +38,14 @@ export interface DirectoryStatusDeps {
   now?: () => Date;
 }
 
+/** The deps from the app's configuration and storage (the admin API, the console, the Overview). */
+export function directoryStatusDeps(
+  config: { directory: DirectoryConfig },
+  storage: { directory: Directory; directoryActivity: DirectoryActivityRepository; auditLog: AuditDeps['auditLog'] },
+): DirectoryStatusDeps & AuditDeps {
+  return { config: config.directory, directory: storage.directory, activity: storage.directoryActivity, auditLog: storage.auditLog };
+}
+
 // --- Overview ------------------------------------------------------------------------------
 
 export interface DirectoryCountsView {
@@ -53,6 +61,8 @@ export interface ScimRequestView {
   at: string;
   method: string;
   resource: string;
+  /** The path below /scim/v2 (only SCIM query parameters keep their values). */
+  path: string;
   status: number;
 }
 
@@ -138,7 +148,12 @@ export async function directoryOverview(deps: DirectoryStatusDeps): Promise<Dire
 
 function countsView(t: DirectoryTally): DirectoryCountsView {
   return {
-    users: { total: t.users.total, active: t.users.active, inactive: t.users.total - t.users.active, bySource: { scim: t.users.scim, sync: t.users.sync } },
+    users: {
+      total: t.users.total,
+      active: t.users.active,
+      inactive: t.users.total - t.users.active,
+      bySource: { scim: t.users.scim, sync: t.users.sync },
+    },
     groups: { total: t.groups.total, bySource: { scim: t.groups.scim, sync: t.groups.sync } },
     complete: t.complete,
     ...(t.recountedAt ? { recountedAt: t.recountedAt.toISOString() } : {}),

@@ -1,6 +1,6 @@
 /**
  * What the SCIM endpoint records of its exchanges for the console's Directory page
- * (shared/storage/directoryActivity.ts): the last request (time, method, resource kind, status),
+ * (shared/storage/directoryActivity.ts): the last request (time, method, resource kind, path, status),
  * and each error as ScanRelay answered it. Never the Authorization header, never a body; of the
  * query only the SCIM parameters (RFC 7644 §3.4.2: filter, attributes, paging), whose values hold
  * no secret; any other parameter's value is replaced.
@@ -43,7 +43,13 @@ export class ScimActivity {
       const newest = errors[errors.length - 1]!;
       await Promise.all([
         store.addScimErrors(errors),
-        store.noteScimRequest({ at: newest.lastAt, method: newest.method, resource: resourceOf(newest.path), status: newest.status }),
+        store.noteScimRequest({
+          at: newest.lastAt,
+          method: newest.method,
+          resource: resourceOf(newest.path),
+          path: newest.path,
+          status: newest.status,
+        }),
       ]);
     });
   }
@@ -67,7 +73,13 @@ export class ScimActivity {
       });
     } else if (at.getTime() - this.lastNoted >= (this.options.requestEveryMs ?? REQUEST_EVERY_MS)) {
       this.lastNoted = at.getTime();
-      work = this.store.noteScimRequest({ at, method, resource: resourceOf(exchange.path), status: exchange.status });
+      work = this.store.noteScimRequest({
+        at,
+        method,
+        resource: resourceOf(exchange.path),
+        path: safePath(exchange.path, exchange.query),
+        status: exchange.status,
+      });
     }
     try {
       await work;

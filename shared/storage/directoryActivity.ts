@@ -3,7 +3,7 @@
  * console's Directory page: the last SCIM request, the last SCIM errors, the last directory sync
  * runs. Three rows, each read-modify-written with its ETag (retryOnConflict):
  *
- * - PK `scim` RK `lastRequest`: time, method, resource kind, status. Never moves backwards: a
+ * - PK `scim` RK `lastRequest`: time, method, resource kind, path, status. Never moves backwards: a
  *   write older than the stored one is dropped.
  * - PK `scim` RK `errors`: the last SCIM_ERRORS_KEPT errors, newest first; a run of identical
  *   errors (a flood of 401s) is one entry with a count.
@@ -28,6 +28,8 @@ export interface ScimRequestRecord {
   method: string;
   /** `Users`, `Groups`, `ServiceProviderConfig`, `Schemas`, `ResourceTypes` or `other`. */
   resource: string;
+  /** The path below /scim/v2, with only the query parameters that hold no secret (shared/scim/activity.ts safePath). */
+  path: string;
   status: number;
 }
 
@@ -78,14 +80,22 @@ export class DirectoryActivityRepository {
 
   async lastScimRequest(): Promise<ScimRequestRecord | undefined> {
     const row = await this.row(SCIM, 'lastRequest');
-    return row && { at: new Date(row.at as string), method: row.method as string, resource: row.resource as string, status: row.status as number };
+    return (
+      row && {
+        at: new Date(row.at as string),
+        method: row.method as string,
+        resource: row.resource as string,
+        path: String(row.path ?? ''),
+        status: row.status as number,
+      }
+    );
   }
 
   /** Stores `request` as the last one, unless a later one is stored already. */
   async noteScimRequest(request: ScimRequestRecord): Promise<void> {
     await this.readModifyWrite(SCIM, 'lastRequest', (row) => {
       if (row && new Date(row.at as string) >= request.at) return undefined;
-      return { at: request.at, method: request.method, resource: request.resource, status: request.status };
+      return { at: request.at, method: request.method, resource: request.resource, path: request.path, status: request.status };
     });
   }
 
@@ -136,7 +146,11 @@ export class DirectoryActivityRepository {
    * Reads the row, lets `change` decide its new properties (undefined: leave it), and writes
    * them guarded by the ETag read (an insert when there was no row); lost races start over.
    */
-  private async readModifyWrite(pk: string, rk: string, change: (row: Row | undefined) => Record<string, unknown> | undefined): Promise<void> {
+  private async readModifyWrite(
+    pk: string,
+    rk: string,
+    change: (row: Row | undefined) => Record<string, unknown> | undefined,
+  ): Promise<void> {
     const outcome = await retryOnConflict(async () => {
       const row = await this.row(pk, rk);
       const next = change(row);
