@@ -11,6 +11,9 @@ import { adminConsole } from '../functions/console';
 import { connections } from '../functions/connections';
 import { deliver } from '../functions/deliver';
 import { deliverPoisoned } from '../functions/deliverPoisoned';
+import { directory } from '../functions/directory';
+import { directoryRecount } from '../functions/directoryRecount';
+import { directoryUsers } from '../functions/directoryUsers';
 import { directorySync } from '../functions/directorySync';
 import { health } from '../functions/health';
 import { redeliver } from '../functions/redeliver';
@@ -38,5 +41,8 @@ export const registry: readonly FunctionDefinition[] = [
   directorySync,
   scim,
   audit,
+  directory,
+  directoryUsers,
+  directoryRecount,
   adminConsole,
 ];
