@@ -28,6 +28,7 @@ import { ASSETS } from './assets';
 import type { ConsoleDeps, PageContext } from './context';
 import { takeFlash } from './flash';
 import { auditPage } from './pages/audit';
+import { directoryPage, recountAction } from './pages/directory';
 import { authorizeAction, connectionPage, connectionsPage, createConnectionAction, deleteAction, refreshAction } from './pages/connections';
 import { overviewPage } from './pages/overview';
 import { forbiddenPage, notFoundPage, refusedPage, signInFailedPage, signInPage } from './pages/signIn';
@@ -54,6 +55,8 @@ const ROUTES: Route[] = [
   { method: 'POST', pattern: new RegExp(`^/connections/${ID}/authorize$`), access: 'write', handle: authorizeAction },
   { method: 'POST', pattern: new RegExp(`^/connections/${ID}/refresh$`), access: 'write', handle: refreshAction },
   { method: 'POST', pattern: new RegExp(`^/connections/${ID}/delete$`), access: 'write', handle: deleteAction },
+  { method: 'GET', pattern: /^\/directory$/, access: 'read', handle: directoryPage },
+  { method: 'POST', pattern: /^\/directory\/recount$/, access: 'write', handle: recountAction },
   { method: 'GET', pattern: /^\/audit$/, access: 'read', handle: auditPage },
 ];
 
