@@ -25,6 +25,8 @@ import { htmlResponse, redirect, type ConsoleResponse } from '../response';
 
 const DAY = 86_400_000;
 
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
 /** The job fields delivery fills, in the order the page lists them. */
 const FIELDS: ReadonlyArray<[keyof UserFacts, string]> = [
   ['userEmail', 'E-mail'],
@@ -218,7 +220,7 @@ export async function recountAction(ctx: PageContext): Promise<ConsoleResponse> 
   let flash: { kind: 'ok' | 'bad'; text: string };
   try {
     const counts = await recountDirectory(directoryStatusDeps(ctx.deps.config, ctx.deps.storage), ctx.caller.actor);
-    flash = { kind: 'ok', text: `Recounted: ${counts.users.total} users and ${counts.groups.total} groups.` };
+    flash = { kind: 'ok', text: `Recounted: ${plural(counts.users.total, 'user')} and ${plural(counts.groups.total, 'group')}.` };
   } catch (err) {
     if (!isAppError(err) || err.status === 500) throw err;
     flash = { kind: 'bad', text: err.message };
