@@ -7,7 +7,7 @@
  *   request and errors, the last directory sync runs (shared/storage/directoryActivity.ts, recorded
  *   by shared/scim/activity.ts and shared/directorySync/record.ts).
  * - findDirectoryUser: a user by userName (the directory's index, as delivery looks users up),
- *   externalId or id, with the fields delivery fills from them (shared/delivery/userFacts.ts).
+ *   externalId or id, or by the start of a userName or e-mail address, with the fields delivery fills from them (shared/delivery/userFacts.ts).
  * - directoryAttention: the period's problems (SCIM errors, failed sync runs...), each with what
  *   to do.
  * - recountDirectory: counts every row again and sets the counters from it.
@@ -181,7 +181,8 @@ const FIND_MAX_USERS = 20;
 /** Groups shown per user. */
 const GROUPS_SHOWN = 50;
 
-export type UserMatch = 'userName' | 'externalId' | 'id';
+/** userName exact (any letter case), externalId, id, or a userName / e-mail address that starts with the value. */
+export type UserMatch = 'userName' | 'externalId' | 'id' | 'userNamePrefix' | 'mailPrefix';
 
 export interface FoundUser {
   id: string;
@@ -210,15 +211,18 @@ export interface FoundUsers {
 
 /**
  * The users a value names: as userName (unique, any letter case: the index delivery uses), as
- * externalId (exact), as id. Nothing found is an empty list, not an error.
+ * externalId (exact), as id, and (two characters or more) the users whose userName (the UPN, from
+ * Entra) or an e-mail address starts with it, any letter case. At most 20; nothing found is an
+ * empty list, not an error.
  */
 export async function findDirectoryUser(deps: DirectoryStatusDeps, query: string | null | undefined): Promise<FoundUsers> {
   const find = checkFind(query);
   const { users } = deps.directory;
-  const [byUserName, byExternalId, byId] = await Promise.all([
+  const [byUserName, byExternalId, byId, byPrefix] = await Promise.all([
     users.findByUserName(find),
     users.findByExternalId(find),
     isKeySafe(find) ? users.get(find) : Promise.resolve(undefined),
+    find.length >= 2 ? users.findByPrefix(find, FIND_MAX_USERS) : Promise.resolve([]),
   ]);
   const found = new Map<string, { user: StoredUser; matchedBy: UserMatch[] }>();
   const note = (user: StoredUser | undefined, how: UserMatch) => {
@@ -230,6 +234,10 @@ export async function findDirectoryUser(deps: DirectoryStatusDeps, query: string
   note(byUserName, 'userName');
   for (const u of byExternalId) note(u, 'externalId');
   note(byId, 'id');
+  for (const { user, by } of byPrefix) {
+    if (by === 'userName' && found.get(user.id)?.matchedBy.includes('userName')) continue;
+    note(user, by === 'userName' ? 'userNamePrefix' : 'mailPrefix');
+  }
   const shown = [...found.values()].slice(0, FIND_MAX_USERS);
   return { find, users: await Promise.all(shown.map(({ user, matchedBy }) => foundUser(deps, user, matchedBy))) };
 }
@@ -240,7 +248,7 @@ function checkFind(query: string | null | undefined): string {
   if (!find || find.length > FIND_MAX_LENGTH || /[\u0000-\u001f\u007f-\u009f]/.test(find)) {
     throw new BadRequestError(
       'invalid_find',
-      `"find" must be a userName, externalId or id of 1 to ${FIND_MAX_LENGTH} characters, without control characters.`,
+      `"find" must be a userName, e-mail address (or the start of one), externalId or id of 1 to ${FIND_MAX_LENGTH} characters, without control characters.`,
     );
   }
   return find;

@@ -312,7 +312,7 @@ export const ERRORS = {
     kinds: ['request'],
     status: 400,
     meaning: '"find" is missing or empty, longer than 256 characters, or holds control characters.',
-    action: 'Give a userName, an externalId or a user id.',
+    action: 'Give a userName, an e-mail address, the start of one, an externalId or a user id.',
   },
   directory_busy: {
     kinds: ['request'],

@@ -23,6 +23,7 @@ import { once, unlessStatus } from './clients';
 import { CONFLICT, retryOnConflict } from './conditionalWrite';
 import { DirectoryCounts, rowTally, type CountedKind } from './directoryCounts';
 import { DirectoryMembers } from './directoryMembers';
+import { DirectoryNames, namesOf, type NameKind } from './directoryNames';
 
 export { DirectoryMembers, type Member, type MemberType } from './directoryMembers';
 export { DIRECTORY_COUNTS_TABLE, DirectoryCounts, type DirectoryTally, type Tally } from './directoryCounts';
@@ -187,7 +188,9 @@ abstract class ResourceRepository<T extends StoredResource> {
   async *countedFacts(): AsyncIterable<{ active: boolean; source: DirectorySource }> {
     await this.ready();
     const filter = odata`RowKey eq ${this.rowKey}`;
-    for await (const e of this.table.listEntities<{ active?: boolean; source?: DirectorySource }>({ queryOptions: { filter, select: ['active', 'source'] } })) {
+    for await (const e of this.table.listEntities<{ active?: boolean; source?: DirectorySource }>({
+      queryOptions: { filter, select: ['active', 'source'] },
+    })) {
       yield { active: e.active !== false && this.rowKey === 'user', source: e.source ?? 'scim' };
     }
   }
@@ -303,8 +306,50 @@ export class DirectoryUsers extends ResourceRepository<StoredUser> {
     value: (u) => u.externalId,
   };
 
+  private readonly names: DirectoryNames;
+
   constructor(table: TableClient, index: TableClient, counts: DirectoryCounts) {
     super(table, index, 'user', [DirectoryUsers.userName, DirectoryUsers.externalId], counts, 'users');
+    this.names = new DirectoryNames(index, this.ready);
+  }
+
+  override async create(resource: Record<string, unknown>, source: DirectorySource): Promise<StoredUser> {
+    const user = await super.create(resource, source);
+    await this.names.update(user.id, undefined, user);
+    return user;
+  }
+
+  override async replace(current: StoredUser, resource: Record<string, unknown>): Promise<StoredUser | undefined> {
+    const next = await super.replace(current, resource);
+    if (next) await this.names.update(next.id, current, next);
+    return next;
+  }
+
+  override async delete(target: StoredUser | string): Promise<boolean> {
+    const current = typeof target === 'string' ? await this.get(target) : target;
+    if (!current) return false;
+    const gone = await super.delete(current);
+    if (gone) await this.names.update(current.id, current, undefined);
+    return gone;
+  }
+
+  /**
+   * Users with a userName or e-mail address that starts with `prefix` (any letter case), at most
+   * `limit`, in the order of the names: one range query (./directoryNames.ts), each hit checked.
+   */
+  async findByPrefix(prefix: string, limit: number): Promise<Array<{ user: StoredUser; by: 'userName' | 'mail' }>> {
+    const hits = await this.names.startingWith(prefix, limit * 2);
+    const seen = new Map<string, NameKind>();
+    for (const h of hits) if (!seen.has(h.id)) seen.set(h.id, h.kind);
+    const users = await Promise.all([...seen.keys()].map((id) => this.get(id)));
+    const p = prefix.normalize('NFC').toLowerCase();
+    const out: Array<{ user: StoredUser; by: 'userName' | 'mail' }> = [];
+    for (const user of users) {
+      if (!user) continue;
+      const name = namesOf(user).find((n) => n.value.normalize('NFC').toLowerCase().startsWith(p));
+      if (name && out.length < limit) out.push({ user, by: name.kind === 'u' ? 'userName' : 'mail' });
+    }
+    return out;
   }
 
   protected facts(r: Record<string, unknown>) {

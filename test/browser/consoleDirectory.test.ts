@@ -87,7 +87,7 @@ it('shows the counts, the last SCIM request and the error', async () => {
 
 it('finds the user, with the fields delivery fills from them, using the keyboard', async () => {
   await page.goto(`${host.server.url}/api/console/directory`);
-  await page.getByLabel('userName, externalId or id').focus();
+  await page.getByLabel('userName, e-mail, externalId or id').focus();
   await page.keyboard.type('ALICE.MARTIN@contoso.com');
   await page.keyboard.press('Enter');
   await page.waitForURL(/\/directory\?find=/);
@@ -106,13 +106,18 @@ it('finds the user, with the fields delivery fills from them, using the keyboard
   expect(await value('userSurname').textContent()).toBe('Martin');
   expect(await value('userDepartment').textContent()).toBe('Finance');
   expect(await value('userHome').textContent()).toContain('not set');
-  expect(await page.getByLabel('userName, externalId or id').inputValue()).toBe('ALICE.MARTIN@contoso.com');
+  expect(await page.getByLabel('userName, e-mail, externalId or id').inputValue()).toBe('ALICE.MARTIN@contoso.com');
   await screenshot(page, 'directory');
   expect(await seriousViolations(page)).toEqual([]);
 
   // An inactive user: found, and said to fill nothing.
   await page.goto(`${host.server.url}/api/console/directory?find=bob%40contoso.com`);
   expect(await page.getByRole('region', { name: 'User bob@contoso.com' }).textContent()).toContain('delivery fills nothing');
+  // The start of a name finds it too.
+  await page.goto(`${host.server.url}/api/console/directory?find=alice.mar`);
+  expect(await page.getByRole('region', { name: 'User Alice.Martin@Contoso.com' }).locator('dl.facts').textContent()).toContain(
+    'start of the userName',
+  );
   // Nothing found, and a value that cannot be one.
   await page.goto(`${host.server.url}/api/console/directory?find=nobody`);
   expect(await page.getByRole('status').filter({ hasText: 'No user has' }).textContent()).toContain("'nobody'");

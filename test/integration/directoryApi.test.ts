@@ -75,6 +75,10 @@ it('shows counts, the last SCIM request and its errors, and finds a user with th
   });
   expect((await httpRequest(api('directory/users?find=ext-dana'), { headers: admin })).json.users[0].matchedBy).toEqual(['externalId']);
   expect((await httpRequest(api('directory/users?find=nobody'), { headers: admin })).json).toEqual({ find: 'nobody', users: [] });
+  const byStart = await httpRequest(api('directory/users?find=dana%40'), { headers: admin });
+  expect(byStart.json.users.map((u: { id: string; matchedBy: string[] }) => [u.id, u.matchedBy])).toEqual([
+    [created.json.id, ['mailPrefix']],
+  ]);
   const bad = await httpRequest(api('directory/users?find='), { headers: admin });
   expect(bad.status).toBe(400);
   expect(bad.json.error).toBe('invalid_find');

@@ -119,6 +119,22 @@ it('finds a user by userName in any case, externalId or id, with the fields deli
   expect((await findDirectoryUser(deps(two), alice.id)).users.map((u) => u.matchedBy)).toEqual([['id']]);
   expect((await findDirectoryUser(deps(two), 'nobody@contoso.com')).users).toEqual([]);
 
+  // The start of a userName (the UPN) or of an e-mail address, any letter case.
+  expect((await findDirectoryUser(deps(two), 'ALICE.MAR')).users.map((u) => [u.id, u.matchedBy])).toEqual([[alice.id, ['userNamePrefix']]]);
+  expect((await findDirectoryUser(deps(two), 'alice@cont')).users.map((u) => [u.id, u.matchedBy])).toEqual([[alice.id, ['mailPrefix']]]);
+  // A renamed user is found by its new names only; a deleted one not at all.
+  const carol = await one.directory.users.create(user('carol.old@contoso.com', { emails: [{ value: 'c.old@contoso.com' }] }), 'scim');
+  expect((await findDirectoryUser(deps(two), 'carol.')).users.map((u) => u.id)).toEqual([carol.id]);
+  const renamed = await one.directory.users.replace(carol, user('karol.new@contoso.com'));
+  expect((await findDirectoryUser(deps(two), 'carol.')).users).toEqual([]);
+  expect((await findDirectoryUser(deps(two), 'c.old')).users).toEqual([]);
+  expect((await findDirectoryUser(deps(two), 'karol')).users.map((u) => u.id)).toEqual([carol.id]);
+  await two.directory.users.delete(renamed!);
+  expect((await findDirectoryUser(deps(two), 'karol')).users).toEqual([]);
+  // Characters a table key cannot hold are fine in a name (a guest's UPN).
+  const guest = await one.directory.users.create(user('ann_fabrikam.com#EXT#@contoso.onmicrosoft.com'), 'scim');
+  expect((await findDirectoryUser(deps(two), 'ann_fabrikam.com#e')).users.map((u) => u.id)).toEqual([guest.id]);
+
   const off = await one.directory.users.create(user('bob@contoso.com', { active: false, displayName: 'Bob' }), 'sync');
   expect((await findDirectoryUser(deps(two), off.userName)).users[0]!.delivery).toEqual({
     fills: false,

@@ -45,6 +45,14 @@ const RUN: Record<SyncRunView['status'], [Tone, string]> = {
   unfinished: ['bad', 'Never finished'],
 };
 
+const MATCH: Record<FoundUser['matchedBy'][number], string> = {
+  userName: 'userName',
+  externalId: 'externalId',
+  id: 'id',
+  userNamePrefix: 'start of the userName',
+  mailPrefix: 'start of an e-mail address',
+};
+
 const SEVERITY: Record<AttentionItem['severity'], string> = { error: 'bad', warning: 'warn', info: 'neutral' };
 
 const statusTone = (status: number): Tone => (status >= 500 ? 'bad' : status >= 400 ? 'warn' : 'ok');
@@ -93,8 +101,8 @@ export async function directoryPage(ctx: PageContext): Promise<ConsoleResponse> 
 
     <h2 id="find">Find a user</h2>
     <form class="filters" method="get" action="${consolePath('directory')}" role="search" aria-labelledby="find">
-      ${field('find', 'userName, externalId or id', textInput(found?.find ?? findParam ?? '', 'search'), {
-        hint: 'The userName in any letter case (as delivery looks a job\u2019s username up), or an exact externalId or id',
+      ${field('find', 'userName, e-mail, externalId or id', textInput(found?.find ?? findParam ?? '', 'search'), {
+        hint: 'A userName (any letter case, as delivery looks a job\u2019s username up) or e-mail address, or their start; an exact externalId or id',
         ...(found && 'error' in found ? { error: found.error } : {}),
       })}
       <div><button type="submit">Find</button></div>
@@ -171,7 +179,9 @@ function runCounts(counts: unknown): SafeHtml | string {
 
 function foundUsers(found: FoundUsers): SafeHtml {
   if (!found.users.length)
-    return html`<div class="notice warn" role="status"><p>No user has the userName, externalId or id '${found.find}'.</p></div>`;
+    return html`<div class="notice warn" role="status">
+      <p>No user has a userName or e-mail address starting with '${found.find}', nor that externalId or id.</p>
+    </div>`;
   return html`<div role="status" class="sr-only">${found.users.length} user${found.users.length > 1 ? 's' : ''} found.</div>
     ${found.users.map(foundUser)}`;
 }
@@ -187,7 +197,7 @@ function foundUser(u: FoundUser): SafeHtml {
       <dt>Source</dt>
       <dd>${u.source === 'scim' ? 'SCIM provisioning' : 'Directory sync'}</dd>
       <dt>Found by</dt>
-      <dd>${u.matchedBy.join(', ')}</dd>
+      <dd>${u.matchedBy.map((m) => MATCH[m]).join(', ')}</dd>
       <dt>Id</dt>
       <dd class="mono">${u.id}</dd>
       <dt>externalId</dt>
