@@ -244,7 +244,7 @@ export async function findDirectoryUser(deps: DirectoryStatusDeps, query: string
 
 function checkFind(query: string | null | undefined): string {
   const find = (query ?? '').trim();
-  // eslint-disable-next-line no-control-regex
+
   if (!find || find.length > FIND_MAX_LENGTH || /[\u0000-\u001f\u007f-\u009f]/.test(find)) {
     throw new BadRequestError(
       'invalid_find',

@@ -15,7 +15,11 @@ export interface RunRecorder {
   finish(end: RunEnd): Promise<void>;
 }
 
-export async function startRecording(runs: Pick<DirectoryActivityRepository, 'saveSyncRun'>, log: Logger, now = () => new Date()): Promise<RunRecorder> {
+export async function startRecording(
+  runs: Pick<DirectoryActivityRepository, 'saveSyncRun'>,
+  log: Logger,
+  now = () => new Date(),
+): Promise<RunRecorder> {
   const started: SyncRunRecord = { id: randomUUID(), startedAt: now(), status: 'running' };
   const save = async (run: SyncRunRecord) => {
     try {

@@ -5,7 +5,14 @@
 import type { DirectoryConfig } from '../config';
 import type { GraphClient } from '../graph';
 import type { Logger } from '../log';
-import type { DeltaLinkRepository, DirectoryActivityRepository, DirectoryGroups, DirectoryMembers, DirectoryUsers, StoredUser } from '../storage';
+import type {
+  DeltaLinkRepository,
+  DirectoryActivityRepository,
+  DirectoryGroups,
+  DirectoryMembers,
+  DirectoryUsers,
+  StoredUser,
+} from '../storage';
 import { EntraReader } from './reader';
 
 export interface DirectorySyncDeps {

@@ -107,7 +107,6 @@ export function safePath(path: string, query: URLSearchParams): string {
 
 /** Printable and at most `max` characters (an ellipsis marks a cut). */
 function clip(text: string, max: number): string {
-  // eslint-disable-next-line no-control-regex
   const printable = text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
   return printable.length > max ? `${printable.slice(0, max - 1)}…` : printable;
 }

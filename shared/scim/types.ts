@@ -35,7 +35,7 @@ export interface ScimRequest {
  * once the token is checked.
  */
 export interface IncomingScimRequest extends Omit<ScimRequest, 'body'> {
-  readBody(): Promise<string | undefined>;
+  readBody: () => Promise<string | undefined>;
   /** Named in the detail of a 500, so that an administrator can find the log lines. */
   invocationId: string;
 }

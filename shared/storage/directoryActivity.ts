@@ -85,7 +85,7 @@ export class DirectoryActivityRepository {
         at: new Date(row.at as string),
         method: row.method as string,
         resource: row.resource as string,
-        path: String(row.path ?? ''),
+        path: typeof row.path === 'string' ? row.path : '',
         status: row.status as number,
       }
     );
@@ -139,7 +139,7 @@ export class DirectoryActivityRepository {
 
   private async row(pk: string, rk: string): Promise<Row | undefined> {
     await this.ready();
-    return unlessStatus(this.table.getEntity<Record<string, unknown>>(pk, rk), 404) as Promise<Row | undefined>;
+    return unlessStatus(this.table.getEntity<Record<string, unknown>>(pk, rk), 404);
   }
 
   /**

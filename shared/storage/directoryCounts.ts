@@ -64,7 +64,12 @@ export interface CountSource {
 
 const zero = (): Tally => ({ total: 0, active: 0, scim: 0, sync: 0 });
 const FIELDS = ['total', 'active', 'scim', 'sync'] as const;
-const add = (a: Tally, b: Tally): Tally => ({ total: a.total + b.total, active: a.active + b.active, scim: a.scim + b.scim, sync: a.sync + b.sync });
+const add = (a: Tally, b: Tally): Tally => ({
+  total: a.total + b.total,
+  active: a.active + b.active,
+  scim: a.scim + b.scim,
+  sync: a.sync + b.sync,
+});
 const isZero = (t: Tally) => FIELDS.every((f) => t[f] === 0);
 const tallyOfRow = (e: Record<string, unknown>): Tally => ({
   total: Number(e.total ?? 0),
@@ -75,7 +80,12 @@ const tallyOfRow = (e: Record<string, unknown>): Tally => ({
 
 /** The change to the counts of a row being added (+1) or removed (-1). */
 export function rowTally(row: { active?: boolean; source: DirectorySource }, sign: 1 | -1): Tally {
-  return { total: sign, active: row.active === true ? sign : 0, scim: row.source === 'scim' ? sign : 0, sync: row.source === 'sync' ? sign : 0 };
+  return {
+    total: sign,
+    active: row.active === true ? sign : 0,
+    scim: row.source === 'scim' ? sign : 0,
+    sync: row.source === 'sync' ? sign : 0,
+  };
 }
 
 interface KindRows {
