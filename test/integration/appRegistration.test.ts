@@ -390,3 +390,77 @@ describe('options', () => {
     expect(o).toMatchObject({ appName: expect.any(String), secretName: 'oauth-client-secret' });
   });
 });
+
+describe("the Graph test server's appRoles rules (resources/approle)", () => {
+  let server: GraphAppsTestServer;
+  const call = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${server.baseUrl}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    return {
+      status: res.status,
+      body: text ? (JSON.parse(text) as { error?: { code: string; message: string } } & Record<string, any>) : undefined,
+    };
+  };
+  const role = (value: string, id: string, isEnabled = true) => ({
+    id,
+    value,
+    allowedMemberTypes: ['User'],
+    isEnabled,
+    displayName: value,
+    description: value,
+  });
+  const A = '11111111-aaaa-4aaa-8aaa-000000000001';
+  const B = '11111111-aaaa-4aaa-8aaa-000000000002';
+  let appId: string;
+
+  beforeAll(async () => {
+    server = await startGraphAppsServer({ token: TOKEN });
+    const created = await call('POST', '/applications', { displayName: 'Rules', appRoles: [role('Role.A', A), role('Role.B', B)] });
+    expect(created.status).toBe(201);
+    appId = created.body!.id;
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('refuses removing an enabled role, or changing its value, until an earlier update disabled it', async () => {
+    const removed = await call('PATCH', `/applications/${appId}`, { appRoles: [role('Role.A', A)] });
+    expect(removed).toMatchObject({ status: 400, body: { error: { code: 'CannotDeleteOrUpdateEnabledEntitlement' } } });
+    expect(removed.body!.error!.message).toBe('Permission (scope or role) cannot be deleted or updated unless disabled first.');
+    // Disabling it in the same request does not count.
+    const sameRequest = await call('PATCH', `/applications/${appId}`, { appRoles: [role('Role.A', A), role('Role.B2', B, false)] });
+    expect(sameRequest).toMatchObject({ status: 400, body: { error: { code: 'CannotDeleteOrUpdateEnabledEntitlement' } } });
+    // displayName and description may change while it is enabled.
+    expect(
+      (await call('PATCH', `/applications/${appId}`, { appRoles: [role('Role.A', A), { ...role('Role.B', B), description: 'new' }] }))
+        .status,
+    ).toBe(204);
+    // Disable first, then remove (or rename) in a later update.
+    expect((await call('PATCH', `/applications/${appId}`, { appRoles: [role('Role.A', A), role('Role.B', B, false)] })).status).toBe(204);
+    expect((await call('PATCH', `/applications/${appId}`, { appRoles: [role('Role.A', A)] })).status).toBe(204);
+    const read = await call('GET', `/applications/${appId}`);
+    expect(read.body!.appRoles).toEqual([{ ...role('Role.A', A), origin: 'Application' }]);
+  });
+
+  it('checks ids, values and member types, and refuses the read-only origin', async () => {
+    const refused = async (appRoles: unknown[], message: RegExp) => {
+      const r = await call('PATCH', `/applications/${appId}`, { appRoles });
+      expect(r.status).toBe(400);
+      expect(r.body!.error!.message).toMatch(message);
+    };
+    const a = role('Role.A', A);
+    await refused([a, role('Role.C', 'not-a-guid')], /id must be a GUID/);
+    await refused([a, role('Has space', B)], /no spaces/);
+    await refused([a, role('.Dotted', B)], /not starting with '\.'/);
+    await refused([a, role('x'.repeat(121), B)], /at most 120 characters/);
+    await refused([a, role('Role.A', B)], /values must be unique/);
+    await refused([a, role('Role.C', A)], /id .* twice/);
+    await refused([a, { ...role('Role.C', B), allowedMemberTypes: [] }], /allowedMemberTypes/);
+    await refused([{ ...a, origin: 'Application' }], /origin is read-only/);
+    expect((await call('GET', `/applications/${appId}`)).body!.appRoles).toHaveLength(1);
+  });
+});
