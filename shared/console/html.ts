@@ -27,7 +27,7 @@ export function escapeHtml(value: string): string {
 const URL_ATTRIBUTE = /\s(?:href|src|action|formaction)\s*=\s*["']?$/i;
 const HANDLER_ATTRIBUTE = /\son[a-z]+\s*=\s*["']?$/i;
 const STYLE_ATTRIBUTE = /\sstyle\s*=\s*["']?$/i;
-const RAW_TEXT_OPEN = /<(?:script|style)\b/gi;
+const RAW_TEXT_OPEN = /<(?:script|style)\b[^>]*>/gi;
 const RAW_TEXT_CLOSE = /<\/(?:script|style)\b/gi;
 
 /** Whether a literal leaves a <script> or <style> element open (given whether it started inside one). */

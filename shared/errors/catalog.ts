@@ -192,6 +192,12 @@ export const ERRORS = {
     meaning: 'A JSON or text body is larger than the endpoint accepts.',
     action: 'Send a smaller body.',
   },
+  invalid_query: {
+    kinds: ['request'],
+    status: 400,
+    meaning: 'A query parameter of a list or search is not valid (a date, a number, a value too long).',
+    action: 'Fix the parameter the message names.',
+  },
   invalid_json: {
     kinds: ['request'],
     status: 400,

@@ -4,6 +4,7 @@
  */
 import { Sessions, type AccessDeps, type SignInDeps } from '../access';
 import { getConfig, type Config } from '../config';
+import type { ConsoleDeps } from '../console';
 import { ConfigError } from '../errors';
 import { CONNECTORS, loadDestinations, type DelivererDeps, type DestinationSet, type RedeliverDeps } from '../delivery';
 import { createDirectorySyncDeps, type DirectorySyncDeps } from '../directorySync';
@@ -24,6 +25,7 @@ export interface Services {
   /** Who may call the admin API and the console (admin key, console sessions). */
   accessDeps(): AccessDeps;
   signInDeps(log: Logger): SignInDeps;
+  consoleDeps(log: Logger): ConsoleDeps;
   /** The destinations, read and validated once (throws the ConfigError every time when invalid). */
   destinations(): DestinationSet;
   delivererDeps(log: Logger): DelivererDeps;
@@ -39,6 +41,15 @@ export function createServices(config: Config): Services {
   const { cipher, msal } = oauthDeps(silentLogger);
   const sessions = new Sessions(cipher, { idleMs: config.console.sessionIdleMs, maxMs: config.console.sessionMaxMs });
   const accessDeps: AccessDeps = { secrets, sessions, publicBaseUrl: config.oauth.publicBaseUrl };
+  const signInDeps = (log: Logger): SignInDeps => ({
+    config: config.console,
+    publicBaseUrl: config.oauth.publicBaseUrl,
+    authStates: storage.authStates,
+    cipher,
+    msal,
+    sessions,
+    log,
+  });
   let destinations: { set: DestinationSet } | { error: unknown } | undefined;
   const loadedDestinations = (): DestinationSet => {
     if (!destinations) {
@@ -76,15 +87,8 @@ export function createServices(config: Config): Services {
     }),
     oauthDeps,
     accessDeps: () => accessDeps,
-    signInDeps: (log) => ({
-      config: config.console,
-      publicBaseUrl: config.oauth.publicBaseUrl,
-      authStates: storage.authStates,
-      cipher,
-      msal,
-      sessions,
-      log,
-    }),
+    signInDeps,
+    consoleDeps: (log) => ({ config, access: accessDeps, signIn: signInDeps(log), oauth: oauthDeps(log), storage, log }),
     destinations: loadedDestinations,
     delivererDeps: (log) => ({
       scanJobs: storage.scanJobs,
