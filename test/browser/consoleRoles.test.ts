@@ -137,7 +137,7 @@ it('shows a reader every page without a change form, and refuses a change forced
     page.waitForResponse((r) => r.url() === `${base}/api/console/connections` && r.request().method() === 'POST'),
     page.evaluate(
       ({ csrf }) => {
-        const doc = (globalThis as unknown as { document: any }).document; // eslint-disable-line @typescript-eslint/no-explicit-any
+        const doc = (globalThis as unknown as { document: any }).document;
         const form = doc.createElement('form');
         form.method = 'post';
         form.action = '/api/console/connections';
