@@ -12,11 +12,14 @@ import {
   leaseHeld,
   retryOnConflict,
   type Delivery,
+  type DeliveryAttemptRepository,
   type DeliveryQueue,
   type DeliveryRepository,
+  type JobIndexRepository,
   type ScanJobRepository,
 } from '../storage';
 import type { DestinationSet } from './destinations';
+import { noteAttempt, setJobState } from './jobState';
 import { targetsOf } from './targets';
 import type { FindUser } from './userFacts';
 
@@ -30,6 +33,9 @@ export interface RedeliveryResult {
 export interface RedeliverDeps {
   scanJobs: Pick<ScanJobRepository, 'get' | 'setDeliveryState'>;
   deliveries: Pick<DeliveryRepository, 'get' | 'update'>;
+  jobIndex: Pick<JobIndexRepository, 'upsert'>;
+  /** Each (job, destination)'s timeline: a redelivery is an entry in it. */
+  attempts: Pick<DeliveryAttemptRepository, 'add'>;
   deliveryQueue: Pick<DeliveryQueue, 'enqueue'>;
   /** The destinations in force; throws a ConfigError when DESTINATIONS_FILE is invalid. */
   destinations: () => DestinationSet;
@@ -77,7 +83,7 @@ export async function redeliver(jobId: string, destinationId: string | undefined
       `Nothing to deliver again: ${result.destinations.map((r) => `${r.destination} is ${r.action === 'already_delivered' ? 'delivered' : 'being delivered'}`).join(', ')}.`,
     );
   }
-  await deps.scanJobs.setDeliveryState(jobId, 'redelivering', `Delivery asked for again: ${queued.join(', ')}.`);
+  await setJobState(deps, job, 'redelivering', `Delivery asked for again: ${queued.join(', ')}.`);
   await deps.deliveryQueue.enqueue({ jobId });
   deps.log.info('redeliver: queued', { jobId, destinations: queued });
   return result;
@@ -91,14 +97,28 @@ async function reset(
 ): Promise<Omit<RedeliveryResult['destinations'][number], 'destination'>> {
   const outcome = await retryOnConflict(async () => {
     const row = await deps.deliveries.get(jobId, destinationId);
-    if (!row) return { action: 'queued' as const };
+    if (!row) return { action: 'queued' as const, attempt: 0 };
     if (row.status === 'delivered') return { action: 'already_delivered' as const, previousStatus: row.status };
     if (leaseHeld(row)) return { action: 'in_progress' as const, previousStatus: row.status };
-    if (row.status === 'retrying' && !row.leaseUntil) return { action: 'queued' as const, previousStatus: row.status };
+    if (row.status === 'retrying' && !row.leaseUntil)
+      return { action: 'queued' as const, previousStatus: row.status, attempt: row.attempts };
     // failed, or delivering with a lease that ran out: deliverable again, its history kept.
     const reset = await deps.deliveries.update(row, { status: 'retrying', leaseUntil: undefined });
-    return reset ? { action: 'queued' as const, previousStatus: row.status } : CONFLICT;
+    return reset ? { action: 'queued' as const, previousStatus: row.status, attempt: row.attempts } : CONFLICT;
   });
   // Changed by others five times over: a worker is on it.
-  return outcome === CONFLICT ? { action: 'in_progress' } : outcome;
+  if (outcome === CONFLICT) return { action: 'in_progress' };
+  const { attempt, ...result } = outcome;
+  if (attempt !== undefined) {
+    await noteAttempt(deps, {
+      jobId,
+      destinationId,
+      kind: 'redelivery',
+      attempt,
+      at: new Date(),
+      outcome: 'retrying',
+      message: result.previousStatus ? `Delivery asked for again (it was ${result.previousStatus}).` : 'Delivery asked for again.',
+    });
+  }
+  return result;
 }

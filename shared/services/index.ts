@@ -52,6 +52,7 @@ export function createServices(config: Config): Services {
     ingestDeps: (log) => ({
       scanBlobs: storage.scanBlobs,
       scanJobs: storage.scanJobs,
+      jobIndex: storage.jobIndex,
       ingestLeases: storage.ingestLeases,
       deliveryQueue: storage.deliveryQueue,
       secrets,
@@ -63,6 +64,7 @@ export function createServices(config: Config): Services {
     sweepDeps: (log) => ({
       ingestLeases: storage.ingestLeases,
       scanJobs: storage.scanJobs,
+      jobIndex: storage.jobIndex,
       scanBlobs: storage.scanBlobs,
       leaseMs: config.scan.leaseMs,
       log,
@@ -73,6 +75,8 @@ export function createServices(config: Config): Services {
       scanJobs: storage.scanJobs,
       scanBlobs: storage.scanBlobs,
       deliveries: storage.deliveries,
+      jobIndex: storage.jobIndex,
+      attempts: storage.deliveryAttempts,
       deliveryQueue: storage.deliveryQueue,
       destinations: loadedDestinations,
       ingestAlive: (jobId) => ingestAlive(storage.ingestLeases, jobId, config.scan.leaseMs),
@@ -89,6 +93,8 @@ export function createServices(config: Config): Services {
     redeliverDeps: (log) => ({
       scanJobs: storage.scanJobs,
       deliveries: storage.deliveries,
+      jobIndex: storage.jobIndex,
+      attempts: storage.deliveryAttempts,
       deliveryQueue: storage.deliveryQueue,
       destinations: loadedDestinations,
       findUser: (userName) => storage.directory.users.findByUserName(userName),
