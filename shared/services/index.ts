@@ -7,6 +7,7 @@ import { ConfigError } from '../errors';
 import { CONNECTORS, loadDestinations, type DelivererDeps, type DestinationSet, type RedeliverDeps } from '../delivery';
 import { createDirectorySyncDeps, type DirectorySyncDeps } from '../directorySync';
 import { ingestAlive, type IngestDeps, type SweepDeps } from '../ingest';
+import type { JobsDeps } from '../jobs';
 import type { Logger } from '../log';
 import { createOAuthDeps, getAccessToken, type OAuthDeps } from '../oauth';
 import type { ScimDeps } from '../scim';
@@ -24,6 +25,8 @@ export interface Services {
   destinations(): DestinationSet;
   delivererDeps(log: Logger): DelivererDeps;
   redeliverDeps(log: Logger): RedeliverDeps;
+  /** The jobs' searches, details, files and numbers (reads only). */
+  jobsDeps(): JobsDeps;
   scimDeps(log: Logger): ScimDeps;
   directorySyncDeps(log: Logger): DirectorySyncDeps;
 }
@@ -99,6 +102,15 @@ export function createServices(config: Config): Services {
       destinations: loadedDestinations,
       findUser: (userName) => storage.directory.users.findByUserName(userName),
       log,
+    }),
+    jobsDeps: () => ({
+      scanJobs: storage.scanJobs,
+      jobIndex: storage.jobIndex,
+      ingestLeases: storage.ingestLeases,
+      deliveries: storage.deliveries,
+      attempts: storage.deliveryAttempts,
+      scanBlobs: storage.scanBlobs,
+      leaseMs: config.scan.leaseMs,
     }),
     scimDeps: (log) => ({ directory: storage.directory, secrets, config: config.directory, log }),
     directorySyncDeps: (log) => createDirectorySyncDeps({ config, storage, applicationTokens: oauthDeps(log).applicationTokens, log }),
