@@ -11,6 +11,10 @@ import { deliver } from '../functions/deliver';
 import { deliverPoisoned } from '../functions/deliverPoisoned';
 import { directorySync } from '../functions/directorySync';
 import { health } from '../functions/health';
+import { job } from '../functions/job';
+import { jobFile } from '../functions/jobFile';
+import { jobs } from '../functions/jobs';
+import { overview } from '../functions/overview';
 import { redeliver } from '../functions/redeliver';
 import { refreshTokens } from '../functions/refreshTokens';
 import { scan } from '../functions/scan';
@@ -25,6 +29,10 @@ export const registry: readonly FunctionDefinition[] = [
   sweepIngests,
   scanStatus,
   redeliver,
+  jobs,
+  job,
+  jobFile,
+  overview,
   deliver,
   deliverPoisoned,
   connections,

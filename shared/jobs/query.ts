@@ -120,19 +120,26 @@ function parseLimit(value: string | null | undefined): number {
   return n;
 }
 
-const PARTITION = /^\d{8}$/;
-const ROW = /^\d{16}-[0-9a-f-]{36}$/;
+/**
+ * The service's continuation values are opaque (Azure encodes them, `1!12!…`; Azurite base64s
+ * the keys): only their characters are checked, so that nothing else reaches a request header.
+ */
+const SERVICE_TOKEN = /^[A-Za-z0-9+/=!*_.-]{1,256}$/;
 
-/** A page's `continuation`: base64url of `{"p": <partition key>, "r": <row key>}`, where the index listing goes on. */
+/** A page's `continuation`: base64url of `{"p": …, "r": …}`, the service's next partition and row, where the listing goes on. */
 export function encodeContinuation(p: IndexPosition): string {
   return Buffer.from(JSON.stringify({ p: p.partitionKey, ...(p.rowKey ? { r: p.rowKey } : {}) })).toString('base64url');
+}
+
+export function badContinuation(): BadRequestError {
+  return new BadRequestError('invalid_continuation', 'The continuation token is not one a previous page answered.');
 }
 
 function decodeContinuation(value: string | null | undefined): IndexPosition | undefined {
   const v = value?.trim();
   if (!v) return undefined;
-  const bad = () => new BadRequestError('invalid_continuation', 'The continuation token is not one a previous page answered.');
-  if (v.length > 200 || !/^[A-Za-z0-9_-]+$/.test(v)) throw bad();
+  const bad = badContinuation;
+  if (v.length > 800 || !/^[A-Za-z0-9_-]+$/.test(v)) throw bad();
   let t: unknown;
   try {
     t = JSON.parse(Buffer.from(v, 'base64url').toString('utf8'));
@@ -140,6 +147,6 @@ function decodeContinuation(value: string | null | undefined): IndexPosition | u
     throw bad();
   }
   const { p, r } = (t ?? {}) as { p?: unknown; r?: unknown };
-  if (typeof p !== 'string' || !PARTITION.test(p) || (r !== undefined && (typeof r !== 'string' || !ROW.test(r)))) throw bad();
+  if (typeof p !== 'string' || !SERVICE_TOKEN.test(p) || (r !== undefined && (typeof r !== 'string' || !SERVICE_TOKEN.test(r)))) throw bad();
   return { partitionKey: p, rowKey: r };
 }

@@ -5,8 +5,8 @@
  */
 import { odata } from '@azure/data-tables';
 import { forEachLimited } from '../concurrency';
-import { indexEntryOf, SEARCH_COLUMNS, searchKey, timeRangeFilter, type IndexPosition, type JobIndexEntry } from '../storage';
-import { encodeContinuation, type FieldMatch, type JobQuery } from './query';
+import { hasStatus, indexEntryOf, SEARCH_COLUMNS, searchKey, timeRangeFilter, type IndexPosition, type JobIndexEntry } from '../storage';
+import { badContinuation, encodeContinuation, type FieldMatch, type JobQuery } from './query';
 import type { JobsDeps } from './types';
 
 /**
@@ -52,7 +52,11 @@ export async function searchJobs(deps: JobsDeps, q: JobQuery): Promise<JobList> 
   const found: JobIndexEntry[] = [];
   let at: IndexPosition | undefined = q.after;
   for (let call = 0; call < MAX_CALLS_PER_PAGE; call++) {
-    const page = await deps.jobIndex.page(filter, at, q.limit - found.length, LIST_COLUMNS);
+    const page = await deps.jobIndex.page(filter, at, q.limit - found.length, LIST_COLUMNS).catch((err: unknown) => {
+      // The service refuses a continuation it cannot read with a 400.
+      if (call === 0 && q.after && hasStatus(err, 400)) throw badContinuation();
+      throw err;
+    });
     found.push(...page.entries);
     at = page.next;
     if (!at || found.length >= q.limit) break;
@@ -91,10 +95,11 @@ function fieldFilters(q: JobQuery): string[] {
     const match = q[field];
     if (!match) return [];
     const column = SEARCH_COLUMNS[field];
-    if (!match.prefix) return [`${column} eq ${odata`${match.key}`}`];
+    // (odata quotes and escapes a value that follows text: the column name is put before it.)
+    if (!match.prefix) return [column + odata` eq ${match.key}`];
     // Strings compare by code unit: the values starting with `key` lie from key to key with its last unit raised.
     const upper = match.key.slice(0, -1) + String.fromCharCode(match.key.charCodeAt(match.key.length - 1) + 1);
-    return [`${column} ge ${odata`${match.key}`}`, `${column} lt ${odata`${upper}`}`];
+    return [column + odata` ge ${match.key}`, column + odata` lt ${upper}`];
   });
 }
 

@@ -35,7 +35,7 @@ export interface JobIndexEntry {
   poisoned: boolean;
 }
 
-/** Where a listing stopped: the service's next partition and row key (resume there, inclusive). */
+/** Where a listing stopped: the service's continuation values (opaque: Azure encodes them), to resume there. */
 export interface IndexPosition {
   partitionKey: string;
   rowKey?: string;
@@ -210,7 +210,7 @@ export class JobIndexRepository {
 /**
  * @azure/data-tables' page token is base64 JSON of the service's continuation headers
  * (`{ nextPartitionKey, nextRowKey }`, src/utils/continuationToken.ts); positions are kept as
- * those two keys, which are checked before they are handed back to it.
+ * those two values (the search checks a position it is given before it comes here).
  */
 function sdkToken(p: IndexPosition): string {
   return Buffer.from(JSON.stringify({ nextPartitionKey: p.partitionKey, ...(p.rowKey ? { nextRowKey: p.rowKey } : {}) })).toString(
