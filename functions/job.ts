@@ -2,15 +2,15 @@
 import { jobDetail } from '../shared/jobs';
 import { getServices } from '../shared/services';
 import type { HttpFunction } from '../host/definitions';
-import { withErrors } from '../host/http';
+import { withAdmin } from '../host/http';
 
 export const job: HttpFunction = {
   kind: 'http',
   name: 'job',
   route: 'jobs/{jobId}',
   methods: ['GET'],
-  authLevel: 'admin',
-  handler: withErrors(async (request) => ({
+  authLevel: 'anonymous',
+  handler: withAdmin(async (request) => ({
     status: 200,
     jsonBody: await jobDetail(getServices().jobsDeps(), request.params.jobId ?? ''),
   })),

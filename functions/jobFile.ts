@@ -5,15 +5,15 @@
 import { openJobFile } from '../shared/jobs';
 import { getServices } from '../shared/services';
 import type { HttpFunction } from '../host/definitions';
-import { withErrors } from '../host/http';
+import { withAdmin } from '../host/http';
 
 export const jobFile: HttpFunction = {
   kind: 'http',
   name: 'jobFile',
   route: 'jobs/{jobId}/files/{index}',
   methods: ['GET'],
-  authLevel: 'admin',
-  handler: withErrors(async (request) => {
+  authLevel: 'anonymous',
+  handler: withAdmin(async (request) => {
     const file = await openJobFile(getServices().jobsDeps(), request.params.jobId ?? '', request.params.index ?? '');
     return { status: 200, headers: file.headers, body: file.stream };
   }),

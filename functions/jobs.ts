@@ -5,15 +5,15 @@
 import { parseJobQuery, searchJobs } from '../shared/jobs';
 import { getServices } from '../shared/services';
 import type { HttpFunction } from '../host/definitions';
-import { withErrors } from '../host/http';
+import { withAdmin } from '../host/http';
 
 export const jobs: HttpFunction = {
   kind: 'http',
   name: 'jobs',
   route: 'jobs',
   methods: ['GET'],
-  authLevel: 'admin',
-  handler: withErrors(async (request) => {
+  authLevel: 'anonymous',
+  handler: withAdmin(async (request) => {
     const query = parseJobQuery((name) => request.query.get(name));
     return { status: 200, jsonBody: await searchJobs(getServices().jobsDeps(), query) };
   }),

@@ -5,13 +5,13 @@
 import { jobsOverview } from '../shared/jobs';
 import { getServices } from '../shared/services';
 import type { HttpFunction } from '../host/definitions';
-import { withErrors } from '../host/http';
+import { withAdmin } from '../host/http';
 
 export const overview: HttpFunction = {
   kind: 'http',
   name: 'overview',
   route: 'overview',
   methods: ['GET'],
-  authLevel: 'admin',
-  handler: withErrors(async () => ({ status: 200, jsonBody: { jobs: await jobsOverview(getServices().jobsDeps()) } })),
+  authLevel: 'anonymous',
+  handler: withAdmin(async () => ({ status: 200, jsonBody: { jobs: await jobsOverview(getServices().jobsDeps()) } })),
 };
