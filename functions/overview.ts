@@ -1,11 +1,12 @@
 /**
- * GET /api/overview — the numbers of the console's Overview (administrators): `jobs`, today's
- * jobs and latency and what needs attention in the last 24 hours. See shared/jobs.
+ * GET /api/overview — what the console's Overview shows (administrators, read): `attention`
+ * (what needs fixing first, each with where), and `jobs` (today's counts and latency, the failed
+ * and poisoned jobs of the last 24 hours). See shared/overview.
  */
-import { jobsOverview } from '../shared/jobs';
+import { overview as readOverview } from '../shared/overview';
 import { getServices } from '../shared/services';
 import type { HttpFunction } from '../host/definitions';
-import { withAdmin } from '../host/http';
+import { invocationLogger, withAdmin } from '../host/http';
 
 export const overview: HttpFunction = {
   kind: 'http',
@@ -13,5 +14,11 @@ export const overview: HttpFunction = {
   route: 'overview',
   methods: ['GET'],
   authLevel: 'anonymous',
-  handler: withAdmin(async () => ({ status: 200, jsonBody: { jobs: await jobsOverview(getServices().jobsDeps()) } })),
+  handler: withAdmin(async (_request, context) => {
+    const services = getServices();
+    return {
+      status: 200,
+      jsonBody: await readOverview({ oauth: services.oauthDeps(invocationLogger(context)), jobs: services.jobsDeps() }),
+    };
+  }),
 };

@@ -5,11 +5,14 @@
  * delivered is never sent again, and one a worker is delivering right now is left to it; the
  * others are reset (ETag-guarded) and one new queue message delivers them.
  */
+import { audit } from '../audit';
 import { AppError, ConfigError } from '../errors';
 import type { Logger } from '../log';
 import {
   CONFLICT,
   leaseHeld,
+  type Actor,
+  type AuditLogRepository,
   retryOnConflict,
   type Delivery,
   type DeliveryAttemptRepository,
@@ -37,13 +40,20 @@ export interface RedeliverDeps {
   /** Each (job, destination)'s timeline: a redelivery is an entry in it. */
   attempts: Pick<DeliveryAttemptRepository, 'add'>;
   deliveryQueue: Pick<DeliveryQueue, 'enqueue'>;
+  /** Every redelivery is an administrator's change: recorded with who asked. */
+  auditLog: Pick<AuditLogRepository, 'add'>;
   /** The destinations in force; throws a ConfigError when DESTINATIONS_FILE is invalid. */
   destinations: () => DestinationSet;
   findUser?: FindUser;
   log: Logger;
 }
 
-export async function redeliver(jobId: string, destinationId: string | undefined, deps: RedeliverDeps): Promise<RedeliveryResult> {
+export async function redeliver(
+  jobId: string,
+  destinationId: string | undefined,
+  deps: RedeliverDeps,
+  actor: Actor,
+): Promise<RedeliveryResult> {
   const job = /^[0-9a-f-]{36}$/i.test(jobId) ? await deps.scanJobs.get(jobId) : undefined;
   if (!job || job.status === 'abandoned') throw new AppError('job_not_found', `There is no scan job '${jobId.slice(0, 64)}'.`);
   if (job.status !== 'stored') throw new AppError('job_not_stored', 'The job is still being stored; try again in a moment.', 5);
@@ -85,9 +95,16 @@ export async function redeliver(jobId: string, destinationId: string | undefined
   }
   await setJobState(deps, job, 'redelivering', `Delivery asked for again: ${queued.join(', ')}.`);
   await deps.deliveryQueue.enqueue({ jobId });
+  await audit(deps, actor, 'job.redeliver', `job:${jobId}`, {
+    before: { deliveryState: job.deliveryState ?? 'queued', destinations: statusesOf(result, (r) => r.previousStatus ?? 'none') },
+    after: { deliveryState: 'redelivering', destinations: statusesOf(result, (r) => (r.action === 'queued' ? 'retrying' : r.action)) },
+  });
   deps.log.info('redeliver: queued', { jobId, destinations: queued });
   return result;
 }
+
+const statusesOf = (result: RedeliveryResult, f: (r: RedeliveryResult['destinations'][number]) => string) =>
+  Object.fromEntries(result.destinations.map((r) => [r.destination, f(r)]));
 
 /** Makes one destination deliverable again, unless it is delivered or being delivered. */
 async function reset(

@@ -66,6 +66,27 @@ export function createServices(config: Config): Services {
     return destinations.set;
   };
 
+  const redeliverDeps = (log: Logger): RedeliverDeps => ({
+    scanJobs: storage.scanJobs,
+    deliveries: storage.deliveries,
+    jobIndex: storage.jobIndex,
+    attempts: storage.deliveryAttempts,
+    deliveryQueue: storage.deliveryQueue,
+    auditLog: storage.auditLog,
+    destinations: loadedDestinations,
+    findUser: (userName) => storage.directory.users.findByUserName(userName),
+    log,
+  });
+  const jobsDeps = (): JobsDeps => ({
+    scanJobs: storage.scanJobs,
+    jobIndex: storage.jobIndex,
+    ingestLeases: storage.ingestLeases,
+    deliveries: storage.deliveries,
+    attempts: storage.deliveryAttempts,
+    scanBlobs: storage.scanBlobs,
+    leaseMs: config.scan.leaseMs,
+  });
+
   return {
     config,
     secrets,
@@ -93,7 +114,16 @@ export function createServices(config: Config): Services {
     oauthDeps,
     accessDeps: () => accessDeps,
     signInDeps,
-    consoleDeps: (log) => ({ config, access: accessDeps, signIn: signInDeps(log), oauth: oauthDeps(log), storage, log }),
+    consoleDeps: (log) => ({
+      config,
+      access: accessDeps,
+      signIn: signInDeps(log),
+      oauth: oauthDeps(log),
+      storage,
+      jobs: jobsDeps(),
+      redeliver: redeliverDeps(log),
+      log,
+    }),
     destinations: loadedDestinations,
     delivererDeps: (log) => ({
       scanJobs: storage.scanJobs,
@@ -114,25 +144,8 @@ export function createServices(config: Config): Services {
       findUser: (userName) => storage.directory.users.findByUserName(userName),
       log,
     }),
-    redeliverDeps: (log) => ({
-      scanJobs: storage.scanJobs,
-      deliveries: storage.deliveries,
-      jobIndex: storage.jobIndex,
-      attempts: storage.deliveryAttempts,
-      deliveryQueue: storage.deliveryQueue,
-      destinations: loadedDestinations,
-      findUser: (userName) => storage.directory.users.findByUserName(userName),
-      log,
-    }),
-    jobsDeps: () => ({
-      scanJobs: storage.scanJobs,
-      jobIndex: storage.jobIndex,
-      ingestLeases: storage.ingestLeases,
-      deliveries: storage.deliveries,
-      attempts: storage.deliveryAttempts,
-      scanBlobs: storage.scanBlobs,
-      leaseMs: config.scan.leaseMs,
-    }),
+    redeliverDeps,
+    jobsDeps,
     scimDeps: (log) => ({ directory: storage.directory, secrets, config: config.directory, log }),
     directorySyncDeps: (log) => createDirectorySyncDeps({ config, storage, applicationTokens: oauthDeps(log).applicationTokens, log }),
   };

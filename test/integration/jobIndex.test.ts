@@ -270,7 +270,7 @@ describe('delivery keeps the row and the timeline', () => {
     expect(JSON.parse(row!.failedDestinations as string)).toEqual(['fax', 'mail']);
     expect((await search({ status: 'failed', limit: '200' })).jobs.map((j) => j.jobId)).toContain(jobId);
 
-    await redeliver(jobId, 'fax', { ...stack.services.redeliverDeps(silentLogger), destinations: d.destinations });
+    await redeliver(jobId, 'fax', { ...stack.services.redeliverDeps(silentLogger), destinations: d.destinations }, { kind: 'key' });
     expect(await indexRows(jobId)).toEqual([expect.objectContaining({ deliveryState: 'redelivering' })]);
     expect((await storage().deliveryAttempts.list(jobId)).filter((t) => t.destinationId === 'fax').map((t) => [t.kind, t.outcome])).toEqual(
       [

@@ -2,7 +2,8 @@
  * The jobs' JSON admin API over HTTP through the local host, with the admin key, on Azurite:
  * GET /api/jobs (search, filters, paging, and every kind of bad input), GET /api/jobs/{jobId}
  * (fields, files, each destination's timeline), GET /api/jobs/{jobId}/files/{index} (streamed,
- * with a safe Content-Disposition for hostile names) and GET /api/overview.
+ * with a safe Content-Disposition for hostile names), POST /api/scan/{jobId}/redeliver (audited;
+ * a Reader may not) and GET /api/overview; a job whose index row is missing is not hidden.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -10,10 +11,13 @@ import { request as httpGet } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { READER_ROLE, ADMIN_ROLE, csrfToken, SESSION_COOKIE } from '../../shared/access';
 import { deliverJob } from '../../shared/delivery';
 import { sweepIngests } from '../../shared/ingest';
 import { silentLogger } from '../../shared/log';
+import { newKeyRingSecret } from '../../shared/oauth';
 import { setServices } from '../../shared/services';
+import { indexKeys, JOB_INDEX_TABLE } from '../../shared/storage';
 import { httpRequest, postMultipart } from '../helpers/http';
 import { multipart, pdfBytes, type Part } from '../helpers/multipart';
 import { startReceiver, type Receiver } from '../helpers/receiver';
@@ -41,7 +45,7 @@ beforeAll(async () => {
     }),
   );
   host = await startScanHost({ DESTINATIONS_FILE: destinations, DELIVERY_LEASE_SECONDS: '3', INGEST_LEASE_SECONDS: '3' });
-  writeFileSync(host.secretsFile, JSON.stringify({ 'admin-key': ADMIN_KEY }));
+  writeFileSync(host.secretsFile, JSON.stringify({ 'admin-key': ADMIN_KEY, 'token-encryption-keys': newKeyRingSecret('k1') }));
 });
 afterAll(async () => {
   await receiver?.stop();
@@ -51,6 +55,19 @@ afterAll(async () => {
 const storage = () => host.services.storage;
 const get = (path: string, key: string | null = ADMIN_KEY) =>
   httpRequest(`${host.server.url}${path}`, { headers: key === null ? {} : { 'x-functions-key': key } });
+const post = (path: string, headers: Record<string, string>, body: unknown = {}) =>
+  httpRequest(`${host.server.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: Buffer.from(JSON.stringify(body)),
+  });
+
+/** A console session's cookie (and its CSRF token) for a user holding `roles`. */
+async function session(roles: Array<typeof READER_ROLE | typeof ADMIN_ROLE>) {
+  const user = { oid: randomUUID(), upn: `${roles.length ? roles[0]!.split('.')[1]!.toLowerCase() : 'nobody'}@contoso.com` };
+  const started = await host.services.accessDeps().sessions.start(user, roles, 'entra');
+  return { cookie: `${SESSION_COOKIE}=${started.cookie.value}`, csrf: csrfToken(started.session), upn: user.upn };
+}
 const qs = (params: Record<string, string>) => `?${new URLSearchParams(params).toString()}`;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -194,11 +211,111 @@ describe('GET /api/jobs', () => {
 });
 
 describe('the admin key', () => {
-  it.each(['/api/jobs', `/api/jobs/${randomUUID()}`, `/api/jobs/${randomUUID()}/files/0`, '/api/overview'])('%s: 401 without it or with a wrong one', async (path) => {
-    for (const key of [null, 'wrong-key']) {
-      const res = await get(path, key);
+  it.each(['/api/jobs', `/api/jobs/${randomUUID()}`, `/api/jobs/${randomUUID()}/files/0`, '/api/overview'])(
+    '%s: 401 without it or with a wrong one',
+    async (path) => {
+      for (const key of [null, 'wrong-key']) {
+        const res = await get(path, key);
+        expect({ status: res.status, error: res.json?.error }).toEqual({ status: 401, error: 'unauthorized' });
+      }
+    },
+  );
+});
+
+describe('with a console session', () => {
+  it('a Reader reads jobs, a job and the overview, and may not redeliver (403); an Admin may, from the console', async () => {
+    const jobId = await scan({ custom_RoutingKey: 'jobs' });
+    receiver.failNext(400);
+    await expect(deliverJob({ jobId }, 1, host.services.delivererDeps(silentLogger))).resolves.toBe('failed');
+    const reader = await session([READER_ROLE]);
+    for (const path of ['/api/jobs', `/api/jobs/${jobId}`, `/api/jobs/${jobId}/files/0`, '/api/overview']) {
+      expect({ path, status: (await httpRequest(`${host.server.url}${path}`, { headers: { cookie: reader.cookie } })).status }).toEqual({
+        path,
+        status: 200,
+      });
+    }
+    const origin = host.server.url;
+    const refused = await post(`/api/scan/${jobId}/redeliver`, { cookie: reader.cookie, 'x-csrf-token': reader.csrf, origin });
+    expect({ status: refused.status, error: refused.json?.error }).toEqual({ status: 403, error: 'forbidden' });
+    expect(refused.json.message).toContain('ScanRelay.Admin');
+
+    const admin = await session([ADMIN_ROLE]);
+    const noToken = await post(`/api/scan/${jobId}/redeliver`, { cookie: admin.cookie, origin });
+    expect({ status: noToken.status, error: noToken.json?.error }).toEqual({ status: 403, error: 'csrf_refused' });
+    const done = await post(`/api/scan/${jobId}/redeliver`, { cookie: admin.cookie, 'x-csrf-token': admin.csrf, origin });
+    expect(done.status).toBe(202);
+    const [entry] = await storage().auditLog.list(new Date(Date.now() - 60_000), new Date(Date.now() + 60_000), 50);
+    expect(entry).toMatchObject({
+      actor: { kind: 'user', upn: admin.upn },
+      action: 'job.redeliver',
+      target: `job:${jobId}`,
+      before: { deliveryState: 'failed', destinations: { archive: 'failed' } },
+      after: { deliveryState: 'redelivering', destinations: { archive: 'retrying' } },
+    });
+  });
+
+  it('without a session or the admin key, a redelivery is 401 and changes nothing', async () => {
+    const jobId = await scan({ custom_RoutingKey: 'jobs' });
+    receiver.failNext(400);
+    await deliverJob({ jobId }, 1, host.services.delivererDeps(silentLogger));
+    for (const headers of [{}, { 'x-functions-key': 'wrong-key' }] as Array<Record<string, string>>) {
+      const res = await post(`/api/scan/${jobId}/redeliver`, headers);
       expect({ status: res.status, error: res.json?.error }).toEqual({ status: 401, error: 'unauthorized' });
     }
+    expect((await get(`/api/jobs/${jobId}`)).json.delivery.state).toBe('failed');
+  });
+});
+
+describe('POST /api/scan/{jobId}/redeliver with the admin key', () => {
+  it('delivers a failed destination again, once, audited as the admin key; the list shows it delivered', async () => {
+    const tag = `RD-${randomUUID().slice(0, 8)}`;
+    const jobId = await scan({ custom_RoutingKey: 'jobs', workflowName: tag });
+    receiver.failNext(400);
+    await expect(deliverJob({ jobId }, 1, host.services.delivererDeps(silentLogger))).resolves.toBe('failed');
+    expect((await get(`/api/jobs${qs({ workflowName: tag, status: 'failed' })}`)).json.jobs.map((j: { jobId: string }) => j.jobId)).toEqual(
+      [jobId],
+    );
+    const res = await post(`/api/scan/${jobId}/redeliver`, { 'x-functions-key': ADMIN_KEY }, { destination: 'archive' });
+    expect(res.status).toBe(202);
+    expect(res.json.destinations).toEqual([{ destination: 'archive', action: 'queued', previousStatus: 'failed' }]);
+    const audited = await storage().auditLog.list(new Date(Date.now() - 60_000), new Date(Date.now() + 60_000), 50);
+    expect(audited.find((e) => e.target === `job:${jobId}`)).toMatchObject({ actor: { kind: 'key' }, action: 'job.redeliver' });
+    const before = receiver.requests;
+    await expect(deliverJob({ jobId }, 1, host.services.delivererDeps(silentLogger))).resolves.toBe('delivered');
+    await expect(deliverJob({ jobId }, 2, host.services.delivererDeps(silentLogger))).resolves.toBe('delivered');
+    expect(receiver.requests - before).toBe(1);
+    const [listed] = (await get(`/api/jobs${qs({ workflowName: tag })}`)).json.jobs;
+    expect(listed).toMatchObject({ jobId, deliveryState: 'delivered' });
+    const detail = (await get(`/api/jobs/${jobId}`)).json;
+    expect(detail.delivery.destinations[0].timeline.map((t: { kind: string; outcome: string }) => `${t.kind}:${t.outcome}`)).toEqual([
+      'attempt:failed',
+      'redelivery:retrying',
+      'attempt:delivered',
+    ]);
+    const again = await post(`/api/scan/${jobId}/redeliver`, { 'x-functions-key': ADMIN_KEY });
+    expect({ status: again.status, error: again.json?.error }).toEqual({ status: 409, error: 'nothing_to_redeliver' });
+  });
+});
+
+describe('a job whose index row is missing (the process died between the record and the row)', () => {
+  it('is still found by its scanJobID and shown in full, and its delivery writes the row back', async () => {
+    const tag = `LOST-${randomUUID().slice(0, 8)}`;
+    const scanJobID = randomUUID();
+    const jobId = await scan({ custom_RoutingKey: 'jobs', workflowName: tag, scanJobID });
+    const job = (await storage().scanJobs.get(jobId))!;
+    const { partitionKey, rowKey } = indexKeys(job.receivedAt, jobId);
+    await storage().clients.table(JOB_INDEX_TABLE).deleteEntity(partitionKey, rowKey);
+    expect((await get(`/api/jobs${qs({ workflowName: tag })}`)).json.jobs).toEqual([]);
+
+    expect((await get(`/api/jobs${qs({ scanJobID })}`)).json.jobs).toEqual([
+      expect.objectContaining({ jobId, status: 'stored', workflowName: tag }),
+    ]);
+    expect((await get(`/api/jobs/${jobId}`)).json).toMatchObject({ jobId, status: 'stored', fields: { workflowName: tag } });
+
+    await expect(deliverJob({ jobId }, 1, host.services.delivererDeps(silentLogger))).resolves.toBe('delivered');
+    expect((await get(`/api/jobs${qs({ workflowName: tag })}`)).json.jobs).toEqual([
+      expect.objectContaining({ jobId, deliveryState: 'delivered', fileCount: 1 }),
+    ]);
   });
 });
 
@@ -367,7 +484,7 @@ describe('GET /api/jobs/{jobId}/files/{index}', () => {
     ['an index that is not a number', 'x', 400, 'invalid_file_index'],
     ['a negative index', '-1', 400, 'invalid_file_index'],
     ['a fractional index', '0.5', 400, 'invalid_file_index'],
-  ])('%s: %i %s', async (_name, index, status, code) => {
+  ])('%s (%s): %i %s', async (_name, index, status, code) => {
     const jobId = await scan({});
     const res = await get(`/api/jobs/${jobId}/files/${index}`);
     expect({ status: res.status, error: res.json?.error }).toEqual({ status, error: code });
@@ -406,6 +523,9 @@ describe('GET /api/overview', () => {
     await expect(deliverJob({ jobId: failed }, 1, host.services.delivererDeps(silentLogger))).resolves.toBe('failed');
     const res = await get('/api/overview');
     expect(res.status).toBe(200);
+    const failedItem = res.json.attention.find((a: { kind: string; title: string }) => a.kind === 'job' && /failed/.test(a.title));
+    expect(failedItem).toMatchObject({ severity: 'bad', fix: { href: expect.stringMatching(/^\/api\/console\/jobs\?status=failed/) } });
+    expect(failedItem.links).toContainEqual({ href: `/api/console/jobs/${failed}`, label: expect.stringContaining('archive') });
     const o = res.json.jobs;
     expect(o.day).toBe(new Date().toISOString().slice(0, 10));
     expect(o.today.received).toBeGreaterThanOrEqual(2);
