@@ -29,6 +29,7 @@ import type { ConsoleDeps, PageContext } from './context';
 import { takeFlash } from './flash';
 import { auditPage } from './pages/audit';
 import { authorizeAction, connectionPage, connectionsPage, createConnectionAction, deleteAction, refreshAction } from './pages/connections';
+import { jobFileDownload, jobPage, jobsPage, redeliverAction } from './pages/jobs';
 import { overviewPage } from './pages/overview';
 import { forbiddenPage, notFoundPage, refusedPage, signInFailedPage, signInPage } from './pages/signIn';
 import { htmlResponse, redirect, securityHeaders, type ConsoleRequest, type ConsoleResponse } from './response';
@@ -54,6 +55,10 @@ const ROUTES: Route[] = [
   { method: 'POST', pattern: new RegExp(`^/connections/${ID}/authorize$`), access: 'write', handle: authorizeAction },
   { method: 'POST', pattern: new RegExp(`^/connections/${ID}/refresh$`), access: 'write', handle: refreshAction },
   { method: 'POST', pattern: new RegExp(`^/connections/${ID}/delete$`), access: 'write', handle: deleteAction },
+  { method: 'GET', pattern: /^\/jobs$/, access: 'read', handle: jobsPage },
+  { method: 'GET', pattern: new RegExp(`^/jobs/${ID}$`), access: 'read', handle: jobPage },
+  { method: 'GET', pattern: new RegExp(`^/jobs/${ID}/files/${ID}$`), access: 'read', handle: jobFileDownload },
+  { method: 'POST', pattern: new RegExp(`^/jobs/${ID}/redeliver$`), access: 'write', handle: redeliverAction },
   { method: 'GET', pattern: /^\/audit$/, access: 'read', handle: auditPage },
 ];
 

@@ -13,7 +13,19 @@ export const LISTED_PER_ITEM = 20;
 const PAGE_ROWS = 1000;
 const DAY_MS = 86_400_000;
 
-const COLUMNS = ['jobId', 'receivedAt', 'status', 'deliveryState', 'deliveryReason', 'deliveredAt', 'failedDestinations', 'poisoned'];
+const COLUMNS = [
+  'jobId',
+  'receivedAt',
+  'status',
+  'deliveryState',
+  'deliveryReason',
+  'deliveredAt',
+  'failedDestinations',
+  'poisoned',
+  // What an attention item names a job by.
+  'workflowName',
+  'username',
+];
 
 export interface AttentionItem {
   count: number;
