@@ -147,6 +147,7 @@ function decodeContinuation(value: string | null | undefined): IndexPosition | u
     throw bad();
   }
   const { p, r } = (t ?? {}) as { p?: unknown; r?: unknown };
-  if (typeof p !== 'string' || !SERVICE_TOKEN.test(p) || (r !== undefined && (typeof r !== 'string' || !SERVICE_TOKEN.test(r)))) throw bad();
+  if (typeof p !== 'string' || !SERVICE_TOKEN.test(p) || (r !== undefined && (typeof r !== 'string' || !SERVICE_TOKEN.test(r))))
+    throw bad();
   return { partitionKey: p, rowKey: r };
 }
