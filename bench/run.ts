@@ -9,7 +9,9 @@
  *   BENCH_STRICT=1        exit 1 when a target is missed (a failed correctness check always does)
  *   BENCH_SCENARIOS=a,c   a subset (docs/benchmarks.md is then left alone); `delivery` names the end-to-end
  *                         delivery bench (bench/delivery.ts), `refresh` the token refresh bench, `scim` the
- *                         SCIM provisioning and userName lookup bench (bench/scim.ts)
+ *                         SCIM provisioning and userName lookup bench (bench/scim.ts), `console` the console pages
+ *                         with 100,000 jobs (bench/console.ts; run alone, it replaces only its own section of
+ *                         docs/benchmarks.md)
  *   BENCH_DELIVERY_JOBS=60   jobs per destination and run in the delivery bench
  *   BENCH_REFRESH_CONNECTIONS=2000   connections in the token refresh bench
  *   BENCH_SCIM_USERS=10000   users provisioned through SCIM (and stored for the lookups) in the SCIM bench
@@ -17,7 +19,7 @@
  *   BENCH_CPU_PROF=<dir>  V8 CPU profiles of the children, written when they exit
  * Raw measurements also go to bench/.out/results.json (git-ignored).
  */
-import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
@@ -26,6 +28,7 @@ import { forkChild, type BenchChild } from './children';
 import { deliveryMarkdown, runDeliveryBench } from './delivery';
 import { refreshMarkdown, runRefreshBench } from './refresh';
 import { runScimBench, scimMarkdown } from './scim';
+import { consoleMarkdown, runConsoleBench } from './console';
 import { sendScans, type ScanAnswer } from './client';
 import { fileSha256, KiB, MiB } from './payload';
 import { cpuMs, findChildPid, machineBusyMs } from './procstat';
@@ -319,6 +322,15 @@ function checkTargets(all: ScenarioFigures[]): Target[] {
   return targets;
 }
 
+/** The report with its `## <title>` section (to the next `## ` or the end) replaced by `section`, or appended. */
+function replaceSection(report: string, section: string): string {
+  const title = section.split('\n', 1)[0]!;
+  const start = report.indexOf(`\n${title}\n`);
+  if (start < 0) return `${report.trimEnd()}\n\n${section}`;
+  const next = report.indexOf('\n## ', start + title.length + 2);
+  return `${report.slice(0, start + 1)}${section}${next < 0 ? '' : report.slice(next)}`;
+}
+
 // ---- main ---------------------------------------------------------------------------------
 async function main(): Promise<number> {
   const began = Date.now();
@@ -378,6 +390,12 @@ async function main(): Promise<number> {
     console.log('\n' + scimSection);
   }
 
+  let consoleSection = '';
+  if (!ONLY || ONLY.includes('console')) {
+    consoleSection = consoleMarkdown(await runConsoleBench(log));
+    console.log('\n' + consoleSection);
+  }
+
   const all: ScenarioFigures[] = SCENARIOS.map((s) => figures(s, measurements));
   const targets = checkTargets(all);
   const noisy = measurements
@@ -388,13 +406,18 @@ async function main(): Promise<number> {
     markdown({ date: new Date(), machine: startMachine, reps: REPS, totalSeconds, storage: STORAGE, figures: all, targets, noisy }) +
     (deliverySection ? '\n' + deliverySection : '') +
     (refreshSection ? '\n' + refreshSection : '') +
-    (scimSection ? '\n' + scimSection : '');
+    (scimSection ? '\n' + scimSection : '') +
+    (consoleSection ? '\n' + consoleSection : '');
 
   mkdirSync(join(RAW_FILE, '..'), { recursive: true });
   writeFileSync(RAW_FILE, JSON.stringify({ date: new Date(), machine: startMachine, storage: STORAGE, measurements }, null, 2) + '\n');
   console.log('\n' + consoleTable(all, targets) + '\n');
   if (noisy.length) log(`warning: other processes used much CPU during ${noisy.join(', ')}`);
-  if (ONLY) {
+  if (ONLY?.length === 1 && ONLY[0] === 'console' && existsSync(REPORT_FILE)) {
+    // The console bench alone: its section of the report is replaced, the rest kept as measured before.
+    writeFileSync(REPORT_FILE, replaceSection(readFileSync(REPORT_FILE, 'utf8'), consoleSection));
+    log(`replaced the console section of ${REPORT_FILE}`);
+  } else if (ONLY) {
     log(`only some scenarios ran: ${REPORT_FILE} left alone (raw measurements: ${RAW_FILE})`);
   } else {
     mkdirSync(join(REPORT_FILE, '..'), { recursive: true });

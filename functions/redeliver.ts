@@ -1,7 +1,8 @@
 /**
  * POST /api/scan/{jobId}/redeliver — delivers a failed, poisoned or undeliverable job again
  * (administrators): every destination its rules select that is not delivered, or only
- * `{"destination": "<id>"}` (body) / `?destination=<id>`. Answers 202 with what was queued.
+ * `{"destination": "<id>"}` (body) / `?destination=<id>`. Answers 202 with what was queued;
+ * the audit log records who asked (`job.redeliver`).
  */
 import { redeliver as redeliverJob } from '../shared/delivery';
 import { BadRequestError } from '../shared/errors';
@@ -15,13 +16,18 @@ export const redeliver: HttpFunction = {
   route: 'scan/{jobId}/redeliver',
   methods: ['POST'],
   authLevel: 'anonymous',
-  handler: withAdmin(async (request, context) => {
+  handler: withAdmin(async (request, context, caller) => {
     const body = (await readJson(request)) as { destination?: unknown } | null;
     const destination = request.query.get('destination') ?? body?.destination;
     if (destination !== undefined && (typeof destination !== 'string' || !destination)) {
       throw new BadRequestError('invalid_destination', '"destination" must be a destination id.');
     }
-    const result = await redeliverJob(request.params.jobId ?? '', destination, getServices().redeliverDeps(invocationLogger(context)));
+    const result = await redeliverJob(
+      request.params.jobId ?? '',
+      destination,
+      getServices().redeliverDeps(invocationLogger(context)),
+      caller.actor,
+    );
     return { status: 202, jsonBody: result };
   }),
 };

@@ -16,6 +16,10 @@ import { directoryRecount } from '../functions/directoryRecount';
 import { directoryUsers } from '../functions/directoryUsers';
 import { directorySync } from '../functions/directorySync';
 import { health } from '../functions/health';
+import { job } from '../functions/job';
+import { jobFile } from '../functions/jobFile';
+import { jobs } from '../functions/jobs';
+import { overview } from '../functions/overview';
 import { redeliver } from '../functions/redeliver';
 import { refreshTokens } from '../functions/refreshTokens';
 import { scan } from '../functions/scan';
@@ -30,6 +34,10 @@ export const registry: readonly FunctionDefinition[] = [
   sweepIngests,
   scanStatus,
   redeliver,
+  jobs,
+  job,
+  jobFile,
+  overview,
   deliver,
   deliverPoisoned,
   connections,

@@ -240,6 +240,17 @@ async function adminKeyValid(req: IncomingMessage, url: URL, options: LocalServe
   return !!expected && given !== '' && secretsEqual(given, expected);
 }
 
+/** Waits for the response to drain (or close), leaving no listener behind (a long download waits many times). */
+function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done).off('close', done);
+      resolve();
+    };
+    res.once('drain', done).once('close', done);
+  });
+}
+
 async function send(res: ServerResponse, result: HttpResponse | HttpResponseInit): Promise<void> {
   const response = result instanceof HttpResponse ? result : new HttpResponse(result);
   res.statusCode = response.status;
@@ -253,7 +264,7 @@ async function send(res: ServerResponse, result: HttpResponse | HttpResponseInit
   if (response.body) {
     for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
       if (res.destroyed) break; // the client went away: nobody reads the rest
-      if (!res.write(chunk)) await new Promise((r) => res.once('drain', r).once('close', r));
+      if (!res.write(chunk)) await drainedOrClosed(res);
     }
   }
   res.end();

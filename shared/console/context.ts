@@ -1,6 +1,8 @@
 /** What a console page is given: its dependencies, the request, who asks, and the page chrome. */
 import type { AccessDeps, Caller, SignInDeps } from '../access';
 import type { Config } from '../config';
+import type { RedeliverDeps } from '../delivery';
+import type { JobsDeps } from '../jobs';
 import type { Logger } from '../log';
 import type { OAuthDeps } from '../oauth';
 import type { Storage } from '../storage';
@@ -13,6 +15,10 @@ export interface ConsoleDeps {
   signIn: SignInDeps;
   oauth: OAuthDeps;
   storage: Storage;
+  /** The Jobs pages' searches, details and files. */
+  jobs: JobsDeps;
+  /** Redeliver, from a job's page. */
+  redeliver: RedeliverDeps;
   log: Logger;
 }
 

@@ -30,6 +30,7 @@ import { takeFlash } from './flash';
 import { auditPage } from './pages/audit';
 import { directoryPage, recountAction } from './pages/directory';
 import { authorizeAction, connectionPage, connectionsPage, createConnectionAction, deleteAction, refreshAction } from './pages/connections';
+import { jobFileDownload, jobPage, jobsPage, redeliverAction } from './pages/jobs';
 import { overviewPage } from './pages/overview';
 import { forbiddenPage, notFoundPage, refusedPage, signInFailedPage, signInPage } from './pages/signIn';
 import { htmlResponse, redirect, securityHeaders, type ConsoleRequest, type ConsoleResponse } from './response';
@@ -57,6 +58,10 @@ const ROUTES: Route[] = [
   { method: 'POST', pattern: new RegExp(`^/connections/${ID}/delete$`), access: 'write', handle: deleteAction },
   { method: 'GET', pattern: /^\/directory$/, access: 'read', handle: directoryPage },
   { method: 'POST', pattern: /^\/directory\/recount$/, access: 'write', handle: recountAction },
+  { method: 'GET', pattern: /^\/jobs$/, access: 'read', handle: jobsPage },
+  { method: 'GET', pattern: new RegExp(`^/jobs/${ID}$`), access: 'read', handle: jobPage },
+  { method: 'GET', pattern: new RegExp(`^/jobs/${ID}/files/${ID}$`), access: 'read', handle: jobFileDownload },
+  { method: 'POST', pattern: new RegExp(`^/jobs/${ID}/redeliver$`), access: 'write', handle: redeliverAction },
   { method: 'GET', pattern: /^\/audit$/, access: 'read', handle: auditPage },
 ];
 

@@ -13,16 +13,20 @@ import { keepRenewed } from '../concurrency';
 import { ConfigError, type DeliveryErrorCode } from '../errors';
 import { describeError, type Logger } from '../log';
 import {
+  indexEntryOf,
   leaseHeld,
   type Delivery,
+  type DeliveryAttemptRepository,
   type DeliveryMessage,
   type DeliveryQueue,
   type DeliveryRepository,
+  type JobIndexRepository,
   type ScanBlobStore,
   type ScanJob,
   type ScanJobRepository,
 } from '../storage';
 import type { Destination, DestinationSet } from './destinations';
+import { noteAttempt, setJobState } from './jobState';
 import { targetsOf } from './targets';
 import { PermanentDeliveryError, TransientDeliveryError, type DeliveryContext, type DeliveryJob } from './types';
 import type { FindUser } from './userFacts';
@@ -40,6 +44,10 @@ export interface DelivererDeps {
   scanJobs: Pick<ScanJobRepository, 'get' | 'setDeliveryState'>;
   scanBlobs: Pick<ScanBlobStore, 'download'>;
   deliveries: DeliveryRepository;
+  /** The job index, whose rows follow each job's delivery state. */
+  jobIndex: Pick<JobIndexRepository, 'upsert'>;
+  /** Each (job, destination)'s timeline: every attempt, with its outcome. */
+  attempts: Pick<DeliveryAttemptRepository, 'add'>;
   deliveryQueue: Pick<DeliveryQueue, 'enqueue'>;
   /** The destinations in force; throws a ConfigError when DESTINATIONS_FILE is invalid. */
   destinations: () => DestinationSet;
@@ -64,6 +72,11 @@ export class RetryLaterError extends Error {
 }
 
 type Target = 'delivered' | 'failed' | 'retry' | { busyUntil: Date };
+/** A destination's outcome; `deliveredAt`: when its row became delivered. */
+interface Outcome {
+  target: Target;
+  deliveredAt?: Date;
+}
 
 export async function deliverJob(message: unknown, attempt: number, deps: DelivererDeps): Promise<JobOutcome> {
   const jobId = jobIdOf(message);
@@ -80,7 +93,7 @@ export async function deliverJob(message: unknown, attempt: number, deps: Delive
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     // Held, not failed: the message comes back once the file may have been fixed.
-    await deps.scanJobs.setDeliveryState(jobId, 'blocked', `Delivery is held until the destinations are fixed: ${err.message}`);
+    await setJobState(deps, job, 'blocked', `Delivery is held until the destinations are fixed: ${err.message}`);
     await deps.deliveryQueue.enqueue({ jobId }, { delaySeconds: BLOCKED_RETRY_SECONDS });
     deps.log.error('deliver: held, the destinations are invalid', { jobId, ...describeError(err) });
     return 'blocked';
@@ -91,15 +104,15 @@ export async function deliverJob(message: unknown, attempt: number, deps: Delive
     const reason = destinations.file
       ? `No destination rule selects this job (workflowName '${fields.workflowName ?? ''}').`
       : 'No destinations are configured: create destinations.json (see destinations.example.json) or set DESTINATIONS_FILE.';
-    await deps.scanJobs.setDeliveryState(jobId, 'undeliverable', reason);
+    await setJobState(deps, job, 'undeliverable', reason);
     deps.log.warn('deliver: undeliverable', { jobId });
     return 'undeliverable';
   }
 
   const deliveryJob = toDeliveryJob({ ...job, fields }, deps);
   const outcomes = await Promise.all(targets.map((d) => deliverTo(deliveryJob, d, attempt, deps)));
-  const named = (o: Target) => targets.filter((_, i) => outcomes[i] === o).map((d) => d.id);
-  const busyUntil = outcomes.flatMap((o) => (typeof o === 'object' ? [o.busyUntil.getTime()] : []));
+  const named = (o: Target) => targets.filter((_, i) => outcomes[i]!.target === o).map((d) => d.id);
+  const busyUntil = outcomes.flatMap(({ target: o }) => (typeof o === 'object' ? [o.busyUntil.getTime()] : []));
   const retry = named('retry');
   const delivered = named('delivered').length;
   const failed = named('failed').length;
@@ -107,14 +120,14 @@ export async function deliverJob(message: unknown, attempt: number, deps: Delive
   if (retry.length) {
     const names = retry.join(', ');
     if (attempt >= DELIVERY_MAX_ATTEMPTS) {
-      await deps.scanJobs.setDeliveryState(
-        jobId,
-        delivered ? 'partially_failed' : 'failed',
-        `Gave up after ${attempt} attempts: ${names}.`,
-      );
+      // The message goes to poison; every destination has its verdict (the retried ones failed).
+      await setJobState(deps, job, delivered ? 'partially_failed' : 'failed', `Gave up after ${attempt} attempts: ${names}.`, {
+        failedDestinations: [...named('failed'), ...retry],
+        poisoned: true,
+      });
       throw new RetryLaterError(`Job ${jobId}: ${names} still failing after ${attempt} attempts; the message goes to the poison queue.`);
     }
-    await deps.scanJobs.setDeliveryState(jobId, 'retrying', `Attempt ${attempt} failed for: ${names}.`);
+    await setJobState(deps, job, 'retrying', `Attempt ${attempt} failed for: ${names}.`);
     throw new RetryLaterError(`Job ${jobId}: ${names} will be retried.`);
   }
   // Another worker holds a destination. Its lease is renewed while it lives, so look again once
@@ -128,7 +141,13 @@ export async function deliverJob(message: unknown, attempt: number, deps: Delive
     return 'in_progress';
   }
   const state: JobOutcome = failed === 0 ? 'delivered' : delivered ? 'partially_failed' : 'failed';
-  await deps.scanJobs.setDeliveryState(jobId, state, failed ? `${failed} destination(s) failed; see deliveries.` : undefined);
+  // Delivered when the last destination's row became delivered (the same on a repeated message).
+  const deliveredAt =
+    state === 'delivered' ? new Date(Math.max(...outcomes.map((o) => o.deliveredAt?.getTime() ?? Date.now()))) : undefined;
+  await setJobState(deps, job, state, failed ? `${failed} destination(s) failed; see deliveries.` : undefined, {
+    deliveredAt,
+    failedDestinations: named('failed'),
+  });
   deps.log.info('deliver: done', { jobId, delivered, failed });
   return state;
 }
@@ -181,16 +200,30 @@ function toDeliveryJob(job: ScanJob, deps: DelivererDeps): DeliveryJob {
  * Delivers to one destination unless it is done or another worker holds it. A lease that ran
  * out (its worker died) is taken over.
  */
-async function deliverTo(job: DeliveryJob, d: Destination, attempt: number, deps: DelivererDeps): Promise<Target> {
+async function deliverTo(job: DeliveryJob, d: Destination, attempt: number, deps: DelivererDeps): Promise<Outcome> {
   const row = await deps.deliveries.get(job.jobId, d.id);
-  if (row?.status === 'delivered') return 'delivered';
-  if (row?.status === 'failed') return 'failed';
-  if (leaseHeld(row)) return { busyUntil: row!.leaseUntil! };
+  if (row?.status === 'delivered') return { target: 'delivered', deliveredAt: row.updatedAt };
+  if (row?.status === 'failed') return { target: 'failed' };
+  if (leaseHeld(row)) return { target: { busyUntil: row!.leaseUntil! } };
   const lease = { status: 'delivering' as const, leaseUntil: new Date(Date.now() + deps.leaseMs), attempts: (row?.attempts ?? 0) + 1 };
   const held = row ? await deps.deliveries.update(row, lease) : await deps.deliveries.create(job.jobId, d.id, lease);
-  if (!held) return { busyUntil: new Date(Date.now() + deps.leaseMs) }; // another worker took it this instant
-  if (row?.status === 'delivering')
+  if (!held) return { target: { busyUntil: new Date(Date.now() + deps.leaseMs) } }; // another worker took it this instant
+  const timeline: Array<Promise<void>> = [];
+  if (row?.status === 'delivering') {
     deps.log.warn('deliver: took over a lease that ran out (its worker stopped)', { jobId: job.jobId, destination: d.id });
+    timeline.push(
+      noteAttempt(deps, {
+        jobId: job.jobId,
+        destinationId: d.id,
+        kind: 'interrupted',
+        attempt: row.attempts,
+        at: row.updatedAt,
+        outcome: 'retrying',
+        message: `The worker stopped during attempt ${row.attempts} (its lease ran out at ${row.leaseUntil?.toISOString() ?? 'once'}); attempt ${held.attempts} took over.`,
+      }),
+    );
+  }
+  const startedAt = new Date();
 
   const renewal = keepRenewed(held, {
     everyMs: deps.leaseMs / 3,
@@ -210,29 +243,35 @@ async function deliverTo(job: DeliveryJob, d: Destination, attempt: number, deps
     deps.log.warn('deliver: lost the lease while delivering; another worker may deliver again', { jobId: job.jobId, destination: d.id });
   }
   const current = renewal.current;
+  const endedAt = new Date();
+  const tried = { jobId: job.jobId, destinationId: d.id, kind: 'attempt', attempt: held.attempts, at: startedAt, endedAt } as const;
+  const timed = { ...tried, durationMs: endedAt.getTime() - startedAt.getTime() };
   if ('result' in outcome) {
-    await deps.deliveries.update(current, {
-      status: 'delivered',
-      remoteId: outcome.result.remoteId,
-      leaseUntil: undefined,
-      code: undefined,
-      lastError: undefined,
-    });
+    const remoteId = outcome.result.remoteId;
+    const [done] = await Promise.all([
+      deps.deliveries.update(current, { status: 'delivered', remoteId, leaseUntil: undefined, code: undefined, lastError: undefined }),
+      noteAttempt(deps, { ...timed, outcome: 'delivered', remoteId }),
+      ...timeline,
+    ]);
     deps.log.info('deliver: delivered', { jobId: job.jobId, destination: d.id });
-    return 'delivered';
+    return { target: 'delivered', deliveredAt: done?.updatedAt ?? endedAt };
   }
   const err = outcome.err;
   const reason = describeError(err).message ?? 'error';
   const permanent = err instanceof PermanentDeliveryError;
   const final = permanent || attempt >= DELIVERY_MAX_ATTEMPTS;
-  await deps.deliveries.update(current, {
-    status: final ? 'failed' : 'retrying',
-    leaseUntil: undefined,
+  const verdict = {
+    status: final ? ('failed' as const) : ('retrying' as const),
     code: deliveryCode(err),
     lastError: (final && !permanent ? `Gave up after ${attempt} attempts: ${reason}` : reason).slice(0, 1000),
-  });
+  };
+  await Promise.all([
+    deps.deliveries.update(current, { ...verdict, leaseUntil: undefined }),
+    noteAttempt(deps, { ...timed, outcome: verdict.status, code: verdict.code, message: verdict.lastError }),
+    ...timeline,
+  ]);
   deps.log.warn('deliver: failed', { jobId: job.jobId, destination: d.id, permanent, attempt, ...describeError(err) });
-  return permanent ? 'failed' : 'retry';
+  return { target: permanent ? 'failed' : 'retry' };
 }
 
 /** The catalog code of a connector's failure; an error of no known kind is an internal one. */
@@ -262,18 +301,29 @@ export async function handlePoisoned(message: unknown, deps: DelivererDeps): Pro
   }
   const { targets } = await targetsOf(job, set, deps);
   const unfinished: Array<{ d: Destination; row?: Delivery }> = [];
+  const failedBefore: string[] = [];
+  let busy = false;
   for (const d of targets) {
     const row = await deps.deliveries.get(jobId, d.id);
+    if (row?.status === 'failed') failedBefore.push(d.id);
     // A live lease: a worker is on it, with a message of its own.
+    busy ||= leaseHeld(row);
     if (row?.status !== 'delivered' && row?.status !== 'failed' && !leaseHeld(row)) unfinished.push({ d, row });
   }
-  if (unfinished.length === 0) return 'done';
+  if (unfinished.length === 0) {
+    // The record holds the verdict. Its index row is written again from it (marked poisoned), in
+    // case the last attempt's index write failed; not while a worker is on it (it writes its own).
+    if (!busy) await deps.jobIndex.upsert({ ...indexEntryOf(job), failedDestinations: failedBefore, poisoned: true });
+    return 'done';
+  }
   const recoveries = Number((message as DeliveryMessage).recoveries ?? 0);
   if (recoveries < DELIVERY_MAX_RECOVERIES) {
-    await deps.scanJobs.setDeliveryState(
-      jobId,
+    await setJobState(
+      deps,
+      job,
       'retrying',
       `The worker stopped during the last attempt; delivering again (${recoveries + 1} of ${DELIVERY_MAX_RECOVERIES}).`,
+      { poisoned: true },
     );
     await deps.deliveryQueue.enqueue({ jobId, recoveries: recoveries + 1 });
     deps.log.warn('deliver: a job the host poisoned after its worker stopped is sent again', { jobId, recoveries: recoveries + 1 });
@@ -282,16 +332,31 @@ export async function handlePoisoned(message: unknown, deps: DelivererDeps): Pro
   const reason = `The worker stopped while delivering, ${DELIVERY_MAX_RECOVERIES + 1} times in a row (crash or restart); deliver it again with POST /api/scan/${jobId}/redeliver once the cause is fixed.`;
   for (const { d, row } of unfinished) {
     const changes = { status: 'failed', leaseUntil: undefined, code: 'delivery_interrupted', lastError: reason } as const;
-    if (row) await deps.deliveries.update(row, changes);
-    else await deps.deliveries.create(jobId, d.id, changes);
+    await Promise.all([
+      row ? deps.deliveries.update(row, changes) : deps.deliveries.create(jobId, d.id, changes),
+      noteAttempt(deps, {
+        jobId,
+        destinationId: d.id,
+        kind: 'interrupted',
+        attempt: row?.attempts ?? 0,
+        at: new Date(),
+        outcome: 'failed',
+        code: 'delivery_interrupted',
+        message: reason,
+      }),
+    ]);
   }
-  const delivered = targets.length > unfinished.length;
-  await deps.scanJobs.setDeliveryState(jobId, delivered ? 'partially_failed' : 'failed', reason);
+  const delivered = targets.length > unfinished.length + failedBefore.length;
+  await setJobState(deps, job, delivered ? 'partially_failed' : 'failed', reason, {
+    failedDestinations: [...failedBefore, ...unfinished.map((u) => u.d.id)],
+    poisoned: true,
+  });
   deps.log.error('deliver: gave up on a job whose worker kept stopping', { jobId });
   return 'failed';
 }
 
 export * from './destinations';
+export { setJobState, type JobStateMarks } from './jobState';
 export * from './redeliver';
 export { jobStatus } from './status';
 export * from './targets';

@@ -219,6 +219,56 @@ export const ERRORS = {
     meaning: 'The job is still being stored.',
     action: 'Try again in a moment.',
   },
+  invalid_time_range: {
+    kinds: ['request'],
+    status: 400,
+    meaning:
+      '`from` or `to` of GET /api/jobs is not an ISO 8601 date (2026-12-01) or time (2026-12-01T08:00:00Z, with Z or an offset), or `from` is after `to`.',
+    action: 'Give both as ISO 8601 in UTC or with an offset, `from` not after `to`; a date alone means its whole UTC day.',
+  },
+  invalid_status: {
+    kinds: ['request'],
+    status: 400,
+    meaning:
+      '`status` of GET /api/jobs names no job status (stored, pending, abandoned) nor delivery state (the `job` codes below), or combines pending with others.',
+    action: 'Use the statuses the message lists, comma-separated; ask for pending on its own.',
+  },
+  invalid_filter: {
+    kinds: ['request'],
+    status: 400,
+    meaning: 'A search field of GET /api/jobs (workflowName, username, deviceName, scanJobID) is too long, or is only `*`.',
+    action: 'Give at most 256 characters (1,024 for scanJobID); a trailing `*` matches the start of the value.',
+  },
+  invalid_limit: {
+    kinds: ['request'],
+    status: 400,
+    meaning: '`limit` of GET /api/jobs is not a whole number from 1 to 200.',
+    action: 'Give a limit from 1 to 200 (default 50).',
+  },
+  invalid_continuation: {
+    kinds: ['request'],
+    status: 400,
+    meaning: '`continuation` of GET /api/jobs is not a token a previous page answered.',
+    action: 'Pass the `continuation` of the previous answer as it was, or leave it out for the first page.',
+  },
+  invalid_file_index: {
+    kinds: ['request'],
+    status: 400,
+    meaning: 'The file index of GET /api/jobs/{jobId}/files/{index} is not a whole number.',
+    action: "Use a file's `index` from GET /api/jobs/{jobId}.",
+  },
+  file_not_found: {
+    kinds: ['request'],
+    status: 404,
+    meaning: 'The job has no file with this index.',
+    action: "Use a file's `index` from GET /api/jobs/{jobId} (the first file is 0).",
+  },
+  file_gone: {
+    kinds: ['request'],
+    status: 410,
+    meaning: "The job's file is no longer stored (the scans container's retention rule deletes files after scanRetentionDays).",
+    action: 'None: the job record stays, its files do not.',
+  },
   invalid_destination: {
     kinds: ['request'],
     status: 400,

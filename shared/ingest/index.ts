@@ -15,10 +15,12 @@ import { AppError, BadRequestError, UnauthorizedError } from '../errors';
 import { describeError, silentLogger, type Logger } from '../log';
 import { secretsEqual, type SecretStore } from '../secrets';
 import {
+  indexEntryOf,
   ScanBlobStore,
   type DeliveryQueue,
   type EnqueueReceipt,
   type IngestLeaseRepository,
+  type JobIndexRepository,
   type ScanJobRepository,
   type StoredFile,
 } from '../storage';
@@ -53,6 +55,8 @@ export interface IngestDeps {
   scanBlobs: Pick<ScanBlobStore, 'upload' | 'deleteJob'>;
   scanJobs: Pick<ScanJobRepository, 'create' | 'markStored' | 'get' | 'delete' | 'claim' | 'takeOver' | 'completeClaim' | 'releaseClaim'>;
   ingestLeases: Pick<IngestLeaseRepository, 'create' | 'get' | 'renew' | 'delete'>;
+  /** The job index: a stored job's row is written once it is stored. */
+  jobIndex: Pick<JobIndexRepository, 'insert'>;
   deliveryQueue: Pick<DeliveryQueue, 'enqueue' | 'remove'>;
   secrets: Pick<SecretStore, 'get'>;
   limits: ScanLimits;
@@ -251,14 +255,29 @@ async function commit(
     }
     throw err;
   }
-  // Stored. The claim is completed and the lease deleted together: a claim left pending by a
-  // crash here is completed by the next retry (it finds the owner gone and the job stored).
+  // Stored. The claim is completed and the job's index row written together: a claim left
+  // pending by a crash here is completed by the next retry (it finds the owner gone and the job
+  // stored). The lease goes once the index row is there; a crash or failure before that leaves
+  // the lease, and the sweeper writes the row (insert-if-absent: a deliverer that recorded a
+  // later state first keeps it).
   await Promise.all([
     job.scanJobId &&
       scanJobs.completeClaim(job.scanJobId, claimEtag!).catch((e: unknown) => {
         log.warn('scan: completing the scanJobID claim failed; a retry completes it', { jobId: job.jobId, ...describeError(e) });
       }),
-    owner.stopRenewing().then(() => owner.release()),
+    deps.jobIndex
+      .insert(indexEntryOf({ ...job, status: 'stored' }))
+      .then(
+        () => true,
+        (e: unknown) => {
+          log.warn('scan: writing the job index failed; the ingest sweeper writes it', { jobId: job.jobId, ...describeError(e) });
+          return false;
+        },
+      )
+      .then(async (indexed) => {
+        await owner.stopRenewing();
+        if (indexed) await owner.release();
+      }),
   ]);
   return { jobId: job.jobId, files: job.files.map(publicFile), duplicate: false };
 }

@@ -7,18 +7,28 @@
  * 2. make the job unable to become stored: a pending record becomes `abandoned`, a missing one
  *    an `abandoned` tombstone (a late request's insert or ETag-guarded update then fails). If the
  *    record is already `stored`, the request finished after all: only its claim is completed;
- * 3. delete the job's blobs, release its scanJobID claim if it still holds it, delete the lease.
+ * 3. write the job's row in the job index unless it is there: an `abandoned` job's, so that
+ *    searches show it; a stored job's, when its request died before writing it;
+ * 4. delete the job's blobs, release its scanJobID claim if it still holds it, delete the lease.
  *
  * Every step can be repeated: a sweep that dies half-way leaves the lease, which runs out again.
  * A queue message the dead request sent is dropped by the deliverer (the job is not stored).
  */
 import { forEachLimited } from '../concurrency';
 import { describeError, type Logger } from '../log';
-import type { IngestLease, IngestLeaseRepository, ScanBlobStore, ScanJobRepository } from '../storage';
+import {
+  indexEntryOf,
+  type IngestLease,
+  type IngestLeaseRepository,
+  type JobIndexRepository,
+  type ScanBlobStore,
+  type ScanJobRepository,
+} from '../storage';
 
 export interface SweepDeps {
   ingestLeases: Pick<IngestLeaseRepository, 'list' | 'renew' | 'delete'>;
-  scanJobs: Pick<ScanJobRepository, 'abandon' | 'getClaim' | 'releaseClaim' | 'completeClaim'>;
+  scanJobs: Pick<ScanJobRepository, 'abandon' | 'get' | 'getClaim' | 'releaseClaim' | 'completeClaim'>;
+  jobIndex: Pick<JobIndexRepository, 'insert'>;
   scanBlobs: Pick<ScanBlobStore, 'deleteJob'>;
   /** The owner lease's length (INGEST_LEASE_SECONDS). */
   leaseMs: number;
@@ -58,6 +68,8 @@ async function sweep(lease: IngestLease, deps: SweepDeps): Promise<'abandoned' |
   const taken = await deps.ingestLeases.renew(lease, new Date(Date.now() + deps.leaseMs));
   if (!taken) return undefined; // renewed or removed since we listed it: not dead after all
   const state = await deps.scanJobs.abandon(lease.jobId, lease.startedAt);
+  const record = await deps.scanJobs.get(lease.jobId);
+  if (record) await deps.jobIndex.insert(indexEntryOf(record));
   const claim = lease.scanJobId ? await deps.scanJobs.getClaim(lease.scanJobId) : undefined;
   const ours = claim?.jobId === lease.jobId && claim.status === 'pending' ? claim : undefined;
   if (state === 'stored') {

@@ -3,6 +3,7 @@
  * the same list. Each item says what is wrong in words and where it is fixed (a console path).
  */
 import { directoryAttention, type DirectoryStatusDeps } from '../directoryStatus';
+import { jobsOverview, type JobsDeps, type JobsOverview, type JobSummary } from '../jobs';
 import { clientSecretWarnings, listConnections, type OAuthDeps } from '../oauth';
 
 export interface AttentionItem {
@@ -13,10 +14,33 @@ export interface AttentionItem {
   detail: string;
   /** Where it is fixed. */
   fix: { href: string; label: string };
+  /** The things it is about, each with its page (the jobs that failed, say). */
+  links?: Array<{ href: string; label: string }>;
 }
 
 export interface OverviewDeps {
   oauth: OAuthDeps;
+  jobs: Pick<JobsDeps, 'jobIndex' | 'now'>;
+  directory: DirectoryStatusDeps;
+}
+
+export interface Overview {
+  /** What needs attention, the worst first. */
+  attention: AttentionItem[];
+  /** Today's jobs and latency, and the jobs of the last 24 hours that need attention. */
+  jobs: JobsOverview;
+}
+
+/** Everything the Overview shows (the console page and GET /api/overview). */
+export async function overview(deps: OverviewDeps, now = new Date()): Promise<Overview> {
+  const [connections, jobs, directory] = await Promise.all([
+    connectionAttention(deps, now),
+    jobsOverview(deps.jobs),
+    directoryAttentionItems(deps.directory, now),
+  ]);
+  const attention = [...jobAttention(jobs), ...connections, ...directory];
+  attention.sort((a, b) => (a.severity === b.severity ? 0 : a.severity === 'bad' ? -1 : 1));
+  return { attention, jobs };
 }
 
 const CONSOLE = '/api/console';
@@ -79,4 +103,46 @@ export async function directoryAttentionItems(deps: DirectoryStatusDeps, now = n
       detail: `${i.detail} ${i.fixHint}`,
       fix: { href: `${CONSOLE}/directory`, label: 'Open the Directory page' },
     }));
+}
+
+const jobHref = (jobId: string) => `${CONSOLE}/jobs/${encodeURIComponent(jobId)}`;
+const jobsHref = (params: Record<string, string>) => `${CONSOLE}/jobs?${new URLSearchParams(params).toString()}`;
+
+function jobLabel(j: JobSummary, what: string): string {
+  const name = [j.workflowName, j.username].filter(Boolean).join(' · ');
+  return `${name || j.jobId}${name ? ` (${j.jobId.slice(0, 8)})` : ''}: ${what}`;
+}
+
+/** Deliveries that failed for good and jobs whose message was poisoned, among the jobs of the last 24 hours. */
+export function jobAttention(jobs: JobsOverview): AttentionItem[] {
+  const items: AttentionItem[] = [];
+  const { failedJobs, poisonedJobs, failedDeliveries, since } = jobs.last24h;
+  if (failedJobs.count) {
+    items.push({
+      severity: 'bad',
+      kind: 'job',
+      title: `${failedDeliveries} delivery(ies) failed for good in the last 24 hours (${failedJobs.count} job(s))`,
+      detail:
+        'Each job says why. Fix the cause (a consent, a server, a rule), then open the job and Redeliver it.' +
+        (failedJobs.count > failedJobs.jobs.length ? ` The newest ${failedJobs.jobs.length} are listed.` : ''),
+      fix: { href: jobsHref({ status: 'failed,partially_failed', from: since }), label: 'See the failed jobs' },
+      links: failedJobs.jobs.map((j) => ({
+        href: jobHref(j.jobId),
+        label: jobLabel(j, `failed${j.failedDestinations?.length ? ` at ${j.failedDestinations.join(', ')}` : ''}`),
+      })),
+    });
+  }
+  const poisoned = poisonedJobs.jobs.filter((j) => j.deliveryState !== 'delivered');
+  if (poisoned.length) {
+    items.push({
+      severity: 'bad',
+      kind: 'job',
+      title: `${poisoned.length} poisoned job(s) in the last 24 hours`,
+      detail:
+        'Their delivery message went to the poison queue (every attempt failed, or the worker kept dying). Open the job to see each attempt, then Redeliver it.',
+      fix: { href: jobsHref({ from: since }), label: 'See the recent jobs' },
+      links: poisoned.map((j) => ({ href: jobHref(j.jobId), label: jobLabel(j, j.deliveryState ?? 'poisoned') })),
+    });
+  }
+  return items;
 }

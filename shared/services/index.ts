@@ -9,6 +9,7 @@ import { ConfigError } from '../errors';
 import { CONNECTORS, loadDestinations, type DelivererDeps, type DestinationSet, type RedeliverDeps } from '../delivery';
 import { createDirectorySyncDeps, type DirectorySyncDeps } from '../directorySync';
 import { ingestAlive, type IngestDeps, type SweepDeps } from '../ingest';
+import type { JobsDeps } from '../jobs';
 import { silentLogger, type Logger } from '../log';
 import { createOAuthDeps, getAccessToken, type OAuthDeps } from '../oauth';
 import { ScimActivity, type ScimDeps } from '../scim';
@@ -30,6 +31,8 @@ export interface Services {
   destinations(): DestinationSet;
   delivererDeps(log: Logger): DelivererDeps;
   redeliverDeps(log: Logger): RedeliverDeps;
+  /** The jobs' searches, details, files and numbers (reads only). */
+  jobsDeps(): JobsDeps;
   scimDeps(log: Logger): ScimDeps;
   directorySyncDeps(log: Logger): DirectorySyncDeps;
 }
@@ -65,6 +68,27 @@ export function createServices(config: Config): Services {
     return destinations.set;
   };
 
+  const redeliverDeps = (log: Logger): RedeliverDeps => ({
+    scanJobs: storage.scanJobs,
+    deliveries: storage.deliveries,
+    jobIndex: storage.jobIndex,
+    attempts: storage.deliveryAttempts,
+    deliveryQueue: storage.deliveryQueue,
+    auditLog: storage.auditLog,
+    destinations: loadedDestinations,
+    findUser: (userName) => storage.directory.users.findByUserName(userName),
+    log,
+  });
+  const jobsDeps = (): JobsDeps => ({
+    scanJobs: storage.scanJobs,
+    jobIndex: storage.jobIndex,
+    ingestLeases: storage.ingestLeases,
+    deliveries: storage.deliveries,
+    attempts: storage.deliveryAttempts,
+    scanBlobs: storage.scanBlobs,
+    leaseMs: config.scan.leaseMs,
+  });
+
   return {
     config,
     secrets,
@@ -72,6 +96,7 @@ export function createServices(config: Config): Services {
     ingestDeps: (log) => ({
       scanBlobs: storage.scanBlobs,
       scanJobs: storage.scanJobs,
+      jobIndex: storage.jobIndex,
       ingestLeases: storage.ingestLeases,
       deliveryQueue: storage.deliveryQueue,
       secrets,
@@ -83,6 +108,7 @@ export function createServices(config: Config): Services {
     sweepDeps: (log) => ({
       ingestLeases: storage.ingestLeases,
       scanJobs: storage.scanJobs,
+      jobIndex: storage.jobIndex,
       scanBlobs: storage.scanBlobs,
       leaseMs: config.scan.leaseMs,
       log,
@@ -90,12 +116,23 @@ export function createServices(config: Config): Services {
     oauthDeps,
     accessDeps: () => accessDeps,
     signInDeps,
-    consoleDeps: (log) => ({ config, access: accessDeps, signIn: signInDeps(log), oauth: oauthDeps(log), storage, log }),
+    consoleDeps: (log) => ({
+      config,
+      access: accessDeps,
+      signIn: signInDeps(log),
+      oauth: oauthDeps(log),
+      storage,
+      jobs: jobsDeps(),
+      redeliver: redeliverDeps(log),
+      log,
+    }),
     destinations: loadedDestinations,
     delivererDeps: (log) => ({
       scanJobs: storage.scanJobs,
       scanBlobs: storage.scanBlobs,
       deliveries: storage.deliveries,
+      jobIndex: storage.jobIndex,
+      attempts: storage.deliveryAttempts,
       deliveryQueue: storage.deliveryQueue,
       destinations: loadedDestinations,
       ingestAlive: (jobId) => ingestAlive(storage.ingestLeases, jobId, config.scan.leaseMs),
@@ -109,14 +146,8 @@ export function createServices(config: Config): Services {
       findUser: (userName) => storage.directory.users.findByUserName(userName),
       log,
     }),
-    redeliverDeps: (log) => ({
-      scanJobs: storage.scanJobs,
-      deliveries: storage.deliveries,
-      deliveryQueue: storage.deliveryQueue,
-      destinations: loadedDestinations,
-      findUser: (userName) => storage.directory.users.findByUserName(userName),
-      log,
-    }),
+    redeliverDeps,
+    jobsDeps,
     scimDeps: (log) => ({ directory: storage.directory, secrets, config: config.directory, log, activity: scimActivity }),
     directorySyncDeps: (log) => createDirectorySyncDeps({ config, storage, applicationTokens: oauthDeps(log).applicationTokens, log }),
   };

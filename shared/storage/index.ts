@@ -8,6 +8,7 @@ import { AUTH_STATES_TABLE, AuthStateRepository } from './authStates';
 import { StorageClients } from './clients';
 import { CONNECTIONS_TABLE, ConnectionRepository } from './connections';
 import { DELIVERIES_TABLE, DeliveryRepository } from './deliveries';
+import { DELIVERY_ATTEMPTS_TABLE, DeliveryAttemptRepository } from './deliveryAttempts';
 import { DELIVERY_QUEUE, DeliveryQueue } from './deliveryQueue';
 import { DELTA_LINKS_TABLE, DeltaLinkRepository } from './deltaLinks';
 import { DIRECTORY_ACTIVITY_TABLE, DirectoryActivityRepository } from './directoryActivity';
@@ -21,6 +22,7 @@ import {
   type Directory,
 } from './directory';
 import { INGEST_LEASES_TABLE, IngestLeaseRepository } from './ingestLeases';
+import { JOB_INDEX_TABLE, JobIndexRepository } from './jobIndex';
 import { SCAN_CONTAINER, ScanBlobStore } from './scanBlobs';
 import { SCAN_JOB_KEYS_TABLE, SCAN_JOBS_TABLE, ScanJobRepository } from './scanJobs';
 import { TOKEN_CACHES_TABLE, TokenCacheRepository } from './tokenCaches';
@@ -29,6 +31,8 @@ export interface Storage {
   clients: StorageClients;
   scanBlobs: ScanBlobStore;
   scanJobs: ScanJobRepository;
+  /** Stored and abandoned jobs by time, with their searchable fields and delivery state. */
+  jobIndex: JobIndexRepository;
   /** Requests storing files: owner leases, and the ingest sweeper's work list. */
   ingestLeases: IngestLeaseRepository;
   deliveryQueue: DeliveryQueue;
@@ -38,6 +42,8 @@ export interface Storage {
   /** Every administrator action. */
   auditLog: AuditLogRepository;
   deliveries: DeliveryRepository;
+  /** Every delivery attempt and what else happened to a (job, destination). */
+  deliveryAttempts: DeliveryAttemptRepository;
   /** Users and groups (SCIM or directory sync). */
   directory: Directory;
   /** The directory sync's delta links. */
@@ -52,6 +58,7 @@ export function createStorage(config: StorageConfig): Storage {
     clients,
     scanBlobs: new ScanBlobStore(clients.container(SCAN_CONTAINER)),
     scanJobs: new ScanJobRepository(clients.table(SCAN_JOBS_TABLE), clients.table(SCAN_JOB_KEYS_TABLE)),
+    jobIndex: new JobIndexRepository(clients.table(JOB_INDEX_TABLE)),
     ingestLeases: new IngestLeaseRepository(clients.table(INGEST_LEASES_TABLE)),
     deliveryQueue: new DeliveryQueue(clients.queue(DELIVERY_QUEUE)),
     connections: new ConnectionRepository(clients.table(CONNECTIONS_TABLE)),
@@ -59,6 +66,7 @@ export function createStorage(config: StorageConfig): Storage {
     authStates: new AuthStateRepository(clients.table(AUTH_STATES_TABLE)),
     auditLog: new AuditLogRepository(clients.table(AUDIT_LOG_TABLE)),
     deliveries: new DeliveryRepository(clients.table(DELIVERIES_TABLE)),
+    deliveryAttempts: new DeliveryAttemptRepository(clients.table(DELIVERY_ATTEMPTS_TABLE)),
     directory: createDirectory({
       users: clients.table(DIRECTORY_USERS_TABLE),
       groups: clients.table(DIRECTORY_GROUPS_TABLE),
@@ -78,10 +86,12 @@ export { packText, unpackText } from './chunks';
 export * from './conditionalWrite';
 export * from './connections';
 export * from './deliveries';
+export * from './deliveryAttempts';
 export * from './deltaLinks';
 export * from './directory';
 export * from './directoryActivity';
 export * from './ingestLeases';
+export * from './jobIndex';
 export * from './tokenCaches';
 export * from './deliveryQueue';
 export * from './scanBlobs';

@@ -46,7 +46,7 @@ export class ScanBlobStore {
       this.container.getBlockBlobClient(blobName).uploadStream(data, UPLOAD_BUFFER_BYTES, UPLOAD_CONCURRENCY, {
         blobHTTPHeaders: {
           blobContentType: options.contentType,
-          blobContentDisposition: contentDisposition(options.originalName),
+          blobContentDisposition: attachmentDisposition(options.originalName),
         },
         metadata: { originalname: encodeURIComponent(options.originalName) },
       }),
@@ -59,6 +59,12 @@ export class ScanBlobStore {
     return res.readableStreamBody as Readable;
   }
 
+  /** Opens a stored file for streaming reads, with its length; undefined when it is gone. */
+  async open(blobName: string): Promise<{ stream: Readable; contentLength?: number } | undefined> {
+    const res = await unlessStatus(this.container.getBlobClient(blobName).download(), 404);
+    return res && { stream: res.readableStreamBody as Readable, contentLength: res.contentLength };
+  }
+
   /** Deletes every blob of a job (a partial, duplicate or abandoned upload); fails if one stays. */
   async deleteJob(jobId: string): Promise<void> {
     await this.ready();
@@ -68,8 +74,18 @@ export class ScanBlobStore {
   }
 }
 
-/** `attachment` with an ASCII fallback and the exact name in RFC 5987 form. */
-function contentDisposition(name: string): string {
-  const ascii = name.replace(/[^\x20-\x7e]|["\\]/g, '_') || 'scan';
-  return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
+/**
+ * `Content-Disposition: attachment` for a sender's file name (RFC 6266): an ASCII `filename`
+ * fallback first, then the exact name as `filename*` in RFC 5987 form (UTF-8, every byte that is
+ * not an attr-char percent-encoded; encodeURIComponent alone leaves `'()*` as they are).
+ * Control characters, lone surrogates and path separators become `_` in both; the fallback also loses quotes,
+ * backslashes, `%` and anything outside printable ASCII. Names are cut to 200 characters.
+ */
+export function attachmentDisposition(name: string): string {
+  const clean = Array.from(name.replace(/[\p{Cc}\p{Cs}\p{Zl}\p{Zp}/\\]/gu, '_'))
+    .slice(0, 200)
+    .join('');
+  const ascii = clean.replace(/[^\x20-\x7e]|["%]/g, '_').trim() || 'scan';
+  const encoded = encodeURIComponent(clean || 'scan').replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${encoded}`;
 }

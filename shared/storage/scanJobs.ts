@@ -40,6 +40,8 @@ export interface ScanJob {
   files: StoredFile[];
   deliveryState?: string;
   deliveryReason?: string;
+  /** When the job became delivered to every destination its rules select. */
+  deliveredAt?: Date;
 }
 
 export interface JobKeyClaim {
@@ -92,9 +94,15 @@ export class ScanJobRepository {
     return res?.etag;
   }
 
-  /** Records the job's delivery outcome (`delivered`, `partially_failed`, `failed`, `undeliverable`...). */
-  async setDeliveryState(jobId: string, state: JobDeliveryState, reason?: string): Promise<void> {
-    await this.jobs.updateEntity({ partitionKey: jobId, rowKey: 'job', deliveryState: state, deliveryReason: reason ?? '' }, 'Merge');
+  /**
+   * Records the job's delivery outcome (`delivered`, `partially_failed`, `failed`, `undeliverable`...),
+   * and when it became delivered. shared/delivery's setJobState writes the job index beside it.
+   */
+  async setDeliveryState(jobId: string, state: JobDeliveryState, reason?: string, deliveredAt?: Date): Promise<void> {
+    await this.jobs.updateEntity(
+      { partitionKey: jobId, rowKey: 'job', deliveryState: state, deliveryReason: reason ?? '', deliveredAt },
+      'Merge',
+    );
   }
 
   /** Marks a pending job stored, only if nobody changed it since `etag` (false when it changed). */
@@ -159,6 +167,7 @@ export class ScanJobRepository {
         files: JSON.parse(unpackText('files', e)) as StoredFile[],
         deliveryState: (e.deliveryState as string | undefined) || undefined,
         deliveryReason: (e.deliveryReason as string | undefined) || undefined,
+        deliveredAt: e.deliveredAt ? new Date(e.deliveredAt as string | Date) : undefined,
       };
     } catch (err) {
       if (hasStatus(err, 404)) return undefined;
