@@ -1,8 +1,15 @@
 /** Glue between HTTP triggers and the core: errors to responses, request facts to plain values. */
 import { Readable } from 'node:stream';
 import type { HttpHandler, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import { BadRequestError, isAppError, PayloadTooLargeError, statusOf, type RequestErrorCode } from '../shared/errors';
+import { BadRequestError, isAppError, PayloadTooLargeError, statusOf, ValidationError, type RequestErrorCode } from '../shared/errors';
+import type { Actor } from '../shared/audit';
 import { describeError, type Logger } from '../shared/log';
+
+/**
+ * Who calls an admin endpoint with the admin key (x-functions-key): the JSON admin API's actor
+ * in the audit log. (The console's signed-in administrators are user actors.)
+ */
+export const ADMIN_KEY_ACTOR: Actor = { kind: 'key' };
 
 /** A Logger that writes to the invocation's log. */
 export function invocationLogger(context: InvocationContext): Logger {
@@ -30,6 +37,7 @@ export function withErrors(handler: HttpHandler): HttpHandler {
       if (isAppError(err)) {
         context.warn(`${context.functionName}: ${err.status} ${err.code}`);
         const response = errorResponse(err.code, err.message);
+        if (err instanceof ValidationError) response.jsonBody = { ...(response.jsonBody as object), fields: err.fields };
         if (err.retryAfterSeconds) response.headers = { 'retry-after': String(err.retryAfterSeconds) };
         return response;
       }
@@ -69,9 +77,15 @@ export function senderAddress(request: HttpRequest): string | undefined {
 
 /** The JSON body of a small admin request (at most 64 KiB, refused with a 413 as it streams). */
 export async function readJson(request: HttpRequest): Promise<unknown> {
-  const text = await readText(request, 64 * 1024);
+  return (await readOptionalJson(request, 64 * 1024)) ?? {};
+}
+
+/** The JSON body, or undefined when there is none (at most `maxBytes`, refused with a 413 as it streams). */
+export async function readOptionalJson(request: HttpRequest, maxBytes: number): Promise<unknown> {
+  const text = await readText(request, maxBytes);
+  if (text.trim() === '') return undefined;
   try {
-    return JSON.parse(text || '{}') as unknown;
+    return JSON.parse(text) as unknown;
   } catch {
     throw new BadRequestError('invalid_json', 'The body is not valid JSON.');
   }
