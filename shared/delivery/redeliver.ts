@@ -5,7 +5,7 @@
  * delivered is never sent again, and one a worker is delivering right now is left to it; the
  * others are reset (ETag-guarded) and one new queue message delivers them.
  */
-import { AppError, ConfigError } from '../errors';
+import { AppError } from '../errors';
 import type { Logger } from '../log';
 import {
   CONFLICT,
@@ -16,7 +16,7 @@ import {
   type DeliveryRepository,
   type ScanJobRepository,
 } from '../storage';
-import type { DestinationSet } from './destinations';
+import { isDestinationsProblem, type DestinationSet } from './destinations';
 import { targetsOf } from './targets';
 import type { FindUser } from './userFacts';
 
@@ -31,8 +31,8 @@ export interface RedeliverDeps {
   scanJobs: Pick<ScanJobRepository, 'get' | 'setDeliveryState'>;
   deliveries: Pick<DeliveryRepository, 'get' | 'update'>;
   deliveryQueue: Pick<DeliveryQueue, 'enqueue'>;
-  /** The destinations in force; throws a ConfigError when DESTINATIONS_FILE is invalid. */
-  destinations: () => DestinationSet;
+  /** The destinations in force (see DelivererDeps); throws when they cannot be used. */
+  destinations: () => DestinationSet | Promise<DestinationSet>;
   findUser?: FindUser;
   log: Logger;
 }
@@ -43,9 +43,9 @@ export async function redeliver(jobId: string, destinationId: string | undefined
   if (job.status !== 'stored') throw new AppError('job_not_stored', 'The job is still being stored; try again in a moment.', 5);
   let set: DestinationSet;
   try {
-    set = deps.destinations();
+    set = await deps.destinations();
   } catch (err) {
-    if (err instanceof ConfigError) throw new AppError('destinations_invalid', `Fix the destinations first: ${err.message}`);
+    if (isDestinationsProblem(err)) throw new AppError('destinations_invalid', `Fix the destinations first: ${err.message}`);
     throw err;
   }
   let { targets } = await targetsOf(job, set, deps);
@@ -53,14 +53,17 @@ export async function redeliver(jobId: string, destinationId: string | undefined
     if (!set.destinations.some((d) => d.id === destinationId)) {
       throw new AppError(
         'destination_not_found',
-        `There is no destination '${destinationId.slice(0, 64)}' in ${set.file ?? 'the destinations'}.`,
+        `There is no destination '${destinationId.slice(0, 64)}' in ${set.file ?? (set.version ? `version ${set.version} of the destinations` : 'the destinations')}.`,
       );
     }
     targets = targets.filter((d) => d.id === destinationId);
     if (!targets.length) {
+      const disabled = set.destinations.some((d) => d.id === destinationId && !d.enabled);
       throw new AppError(
         'destination_not_selected',
-        `Destination '${destinationId}' does not select this job (its "when" rule); change the rule first.`,
+        disabled
+          ? `Destination '${destinationId}' is disabled; enable it first (POST /api/destinations/${destinationId}/enable).`
+          : `Destination '${destinationId}' does not select this job (its "when" rule); change the rule first.`,
       );
     }
   }
