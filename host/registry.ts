@@ -9,10 +9,20 @@ import { connectionRefresh } from '../functions/connectionRefresh';
 import { connections } from '../functions/connections';
 import { deliver } from '../functions/deliver';
 import { deliverPoisoned } from '../functions/deliverPoisoned';
+import { destination } from '../functions/destination';
+import { destinationDisable } from '../functions/destinationDisable';
+import { destinationEnable } from '../functions/destinationEnable';
+import { destinationRestore } from '../functions/destinationRestore';
+import { destinations } from '../functions/destinations';
+import { destinationsImport } from '../functions/destinationsImport';
+import { destinationTest } from '../functions/destinationTest';
+import { destinationVersion } from '../functions/destinationVersion';
+import { destinationVersions } from '../functions/destinationVersions';
 import { directorySync } from '../functions/directorySync';
 import { health } from '../functions/health';
 import { redeliver } from '../functions/redeliver';
 import { refreshTokens } from '../functions/refreshTokens';
+import { routingTest } from '../functions/routingTest';
 import { scan } from '../functions/scan';
 import { scanStatus } from '../functions/scanStatus';
 import { scim } from '../functions/scim';
@@ -27,6 +37,18 @@ export const registry: readonly FunctionDefinition[] = [
   redeliver,
   deliver,
   deliverPoisoned,
+  // Literal routes before destinations/{id}: the local host takes the first route that matches,
+  // as the Functions host prefers a literal segment to a parameter.
+  destinations,
+  destinationVersions,
+  destinationVersion,
+  destinationRestore,
+  destinationsImport,
+  destination,
+  destinationEnable,
+  destinationDisable,
+  destinationTest,
+  routingTest,
   connections,
   connection,
   connectionRefresh,

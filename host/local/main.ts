@@ -71,13 +71,9 @@ async function main(): Promise<void> {
     `Secrets: ${config.secrets.kind === 'keyVault' ? config.secrets.vaultUrl : `environment (SECRET_*) and ${config.secrets.file}`}`,
   );
   const services = getServices();
-  // A bad destinations file stops the app here, as a bad setting does, not at the first scan.
-  const destinations = services.destinations();
-  console.log(
-    destinations.file
-      ? `Destinations: ${destinations.destinations.length} from ${destinations.file}`
-      : 'Destinations: none (no destinations.json and no DESTINATIONS_FILE): jobs are stored, and marked undeliverable',
-  );
+  // A bad destinations file stops the app here, as a bad setting does, not at the first scan;
+  // on first start (none stored yet) the file is imported now.
+  console.log(await services.destinations.startUp());
   const server = await startLocalServer({
     registry,
     port: Number(process.env.PORT || 7071),

@@ -4,7 +4,8 @@
  */
 import { getConfig, type Config } from '../config';
 import { ConfigError } from '../errors';
-import { CONNECTORS, loadDestinations, type DelivererDeps, type DestinationSet, type RedeliverDeps } from '../delivery';
+import { CONNECTORS, type DelivererDeps, type DeliveryContext, type RedeliverDeps } from '../delivery';
+import { createDestinationsSource, type DestinationsSource, type SendTestDeps, type TryOutDeps } from '../destinations';
 import { createDirectorySyncDeps, type DirectorySyncDeps } from '../directorySync';
 import { ingestAlive, type IngestDeps, type SweepDeps } from '../ingest';
 import type { Logger } from '../log';
@@ -20,9 +21,13 @@ export interface Services {
   ingestDeps(log: Logger): IngestDeps;
   sweepDeps(log: Logger): SweepDeps;
   oauthDeps(log: Logger): OAuthDeps;
-  /** The destinations, read and validated once (throws the ConfigError every time when invalid). */
-  destinations(): DestinationSet;
+  /** The destinations in force (stored and versioned, or the pinned file), for the deliverer, health and the admin API. */
+  destinations: DestinationsSource;
   delivererDeps(log: Logger): DelivererDeps;
+  /** Test routing. */
+  tryOutDeps(log: Logger): TryOutDeps;
+  /** A test delivery to one destination. */
+  sendTestDeps(log: Logger): SendTestDeps;
   redeliverDeps(log: Logger): RedeliverDeps;
   scimDeps(log: Logger): ScimDeps;
   directorySyncDeps(log: Logger): DirectorySyncDeps;
@@ -32,18 +37,20 @@ export function createServices(config: Config): Services {
   const secrets = createSecretStore(config.secrets);
   const storage = createStorage(config.storage);
   const oauthDeps = createOAuthDeps(config.oauth, secrets, storage);
-  let destinations: { set: DestinationSet } | { error: unknown } | undefined;
-  const loadedDestinations = (): DestinationSet => {
-    if (!destinations) {
-      try {
-        destinations = { set: loadDestinations(config.delivery.destinationsFile, CONNECTORS) };
-      } catch (error) {
-        destinations = { error };
-      }
-    }
-    if ('error' in destinations) throw destinations.error;
-    return destinations.set;
-  };
+  const destinations = createDestinationsSource({
+    store: storage.destinations,
+    auditLog: storage.auditLog,
+    connectors: CONNECTORS,
+    file: config.delivery.destinationsFile,
+    pinned: config.delivery.destinationsPinned,
+  });
+  const deliveryContext = (log: Logger): Omit<DeliveryContext, 'log'> => ({
+    getAccessToken: async (connectionId, options) => (await getAccessToken(oauthDeps(log), connectionId, options)).accessToken,
+    getApplicationToken: (resource, options) => oauthDeps(log).applicationTokens.get(resource, options?.forceRefresh),
+    graphBaseUrl: config.delivery.graphBaseUrl,
+    getSecret: (name) => secrets.get(name),
+  });
+  const findUser = (userName: string) => storage.directory.users.findByUserName(userName);
 
   return {
     config,
@@ -68,32 +75,29 @@ export function createServices(config: Config): Services {
       log,
     }),
     oauthDeps,
-    destinations: loadedDestinations,
+    destinations,
     delivererDeps: (log) => ({
       scanJobs: storage.scanJobs,
       scanBlobs: storage.scanBlobs,
       deliveries: storage.deliveries,
       deliveryQueue: storage.deliveryQueue,
-      destinations: loadedDestinations,
+      destinations: () => destinations.current(log),
       ingestAlive: (jobId) => ingestAlive(storage.ingestLeases, jobId, config.scan.leaseMs),
       leaseMs: config.delivery.leaseMs,
-      context: {
-        getAccessToken: async (connectionId, options) => (await getAccessToken(oauthDeps(log), connectionId, options)).accessToken,
-        getApplicationToken: (resource, options) => oauthDeps(log).applicationTokens.get(resource, options?.forceRefresh),
-        graphBaseUrl: config.delivery.graphBaseUrl,
-        getSecret: (name) => secrets.get(name),
-      },
-      findUser: (userName) => storage.directory.users.findByUserName(userName),
+      context: deliveryContext(log),
+      findUser,
       log,
     }),
     redeliverDeps: (log) => ({
       scanJobs: storage.scanJobs,
       deliveries: storage.deliveries,
       deliveryQueue: storage.deliveryQueue,
-      destinations: loadedDestinations,
-      findUser: (userName) => storage.directory.users.findByUserName(userName),
+      destinations: () => destinations.current(log),
+      findUser,
       log,
     }),
+    tryOutDeps: (log) => ({ source: destinations, findUser, log }),
+    sendTestDeps: (log) => ({ source: destinations, findUser, context: deliveryContext(log), auditLog: storage.auditLog, log }),
     scimDeps: (log) => ({ directory: storage.directory, secrets, config: config.directory, log }),
     directorySyncDeps: (log) => createDirectorySyncDeps({ config, storage, applicationTokens: oauthDeps(log).applicationTokens, log }),
   };
@@ -113,19 +117,22 @@ export function setServices(replacement: Services | undefined): void {
 
 export interface HealthReport {
   status: 'ok' | 'unhealthy';
-  /** What stops the app from working, each naming the setting to fix (never a value). */
-  problems: Array<{ setting: string; message: string }>;
+  /** What stops the app from working, each naming the setting to fix when a setting is to fix (never a value). */
+  problems: Array<{ setting?: string; message: string }>;
 }
 
 /**
- * The settings and the destinations, as read at start-up: a bad one makes the app unhealthy
- * with the reason (in Azure, where the local host's refusal to start has no counterpart).
- * Touches neither storage nor a secret.
+ * The settings and the destinations: a bad one makes the app unhealthy with the reason (in
+ * Azure, where the local host's refusal to start has no counterpart). The destinations are the
+ * deliverer's: a deployed file that is invalid, or missing while it is needed (pinned, or not
+ * imported yet), and a stored version this version of ScanRelay refuses; stored ones cost one
+ * point read of Table Storage (the pointer row), which also reports storage that cannot be read.
+ * Touches no secret.
  */
-export function checkHealth(): HealthReport {
+export async function checkHealth(log?: Logger): Promise<HealthReport> {
   try {
-    getServices().destinations();
-    return { status: 'ok', problems: [] };
+    const problems = await getServices().destinations.problems(log);
+    return { status: problems.length ? 'unhealthy' : 'ok', problems };
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     return { status: 'unhealthy', problems: [{ setting: err.setting, message: err.message }] };

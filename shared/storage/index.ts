@@ -10,6 +10,7 @@ import { CONNECTIONS_TABLE, ConnectionRepository } from './connections';
 import { DELIVERIES_TABLE, DeliveryRepository } from './deliveries';
 import { DELIVERY_QUEUE, DeliveryQueue } from './deliveryQueue';
 import { DELTA_LINKS_TABLE, DeltaLinkRepository } from './deltaLinks';
+import { DESTINATIONS_TABLE, DestinationVersionRepository } from './destinationVersions';
 import {
   createDirectory,
   DIRECTORY_GROUPS_TABLE,
@@ -36,6 +37,8 @@ export interface Storage {
   /** Every administrator action. */
   auditLog: AuditLogRepository;
   deliveries: DeliveryRepository;
+  /** The destinations and every version of them (unless pinned to the file). */
+  destinations: DestinationVersionRepository;
   /** Users and groups (SCIM or directory sync). */
   directory: Directory;
   /** The directory sync's delta links. */
@@ -55,6 +58,7 @@ export function createStorage(config: StorageConfig): Storage {
     authStates: new AuthStateRepository(clients.table(AUTH_STATES_TABLE)),
     auditLog: new AuditLogRepository(clients.table(AUDIT_LOG_TABLE)),
     deliveries: new DeliveryRepository(clients.table(DELIVERIES_TABLE)),
+    destinations: new DestinationVersionRepository(clients.table(DESTINATIONS_TABLE)),
     directory: createDirectory({
       users: clients.table(DIRECTORY_USERS_TABLE),
       groups: clients.table(DIRECTORY_GROUPS_TABLE),
@@ -73,6 +77,7 @@ export * from './conditionalWrite';
 export * from './connections';
 export * from './deliveries';
 export * from './deltaLinks';
+export * from './destinationVersions';
 export * from './directory';
 export * from './ingestLeases';
 export * from './tokenCaches';
