@@ -99,7 +99,7 @@ export async function runRefreshBench(log: (line: string) => void, count = 2000,
     // One real authorization; its tokens are then given to every connection (re-sealed for each row).
     log(`refresh bench: authorizing a template connection and creating ${count} connections`);
     await storage.connections.create({ id: 'template', type: 'smtpMicrosoft', tenant: 'organizations', displayName: 'template' });
-    const url = await startAuthorization(deps, 'template');
+    const url = await startAuthorization(deps, { kind: 'key' }, 'template');
     const back = new URL((await fetch(url, { redirect: 'manual' })).headers.get('location')!);
     const outcome = await completeAuthorization(deps, 'smtpMicrosoft', Object.fromEntries(back.searchParams));
     if (!outcome.ok) throw new Error(`template authorization failed: ${outcome.message}`);

@@ -1,18 +1,23 @@
-/** GET /api/oauth2/client/{connectionId}/authorize — redirects the administrator to sign in. */
+/**
+ * GET /api/oauth2/client/{connectionId}/authorize — the identity platform's sign-in URL for a
+ * connection, as a redirect. For scripts with the admin key (header): open the Location it answers
+ * in a browser. The console's Authorize button does the same with the administrator's session.
+ */
 import { startAuthorization } from '../shared/oauth';
 import { getServices } from '../shared/services';
 import type { HttpFunction } from '../host/definitions';
-import { invocationLogger, withErrors } from '../host/http';
+import { invocationLogger, withAdmin } from '../host/http';
 
 export const authorize: HttpFunction = {
   kind: 'http',
   name: 'authorize',
   route: 'oauth2/client/{connectionId}/authorize',
   methods: ['GET'],
-  authLevel: 'admin',
-  handler: withErrors(async (request, context) => {
+  authLevel: 'anonymous',
+  handler: withAdmin(async (request, context, caller) => {
     const url = await startAuthorization(
       getServices().oauthDeps(invocationLogger(context)),
+      caller.actor,
       request.params.connectionId ?? '',
       request.query.get('login_hint') ?? undefined,
     );

@@ -2,19 +2,19 @@
 import { deleteConnection, getConnection } from '../shared/oauth';
 import { getServices } from '../shared/services';
 import type { HttpFunction } from '../host/definitions';
-import { invocationLogger, withErrors } from '../host/http';
+import { invocationLogger, withAdmin } from '../host/http';
 
 export const connection: HttpFunction = {
   kind: 'http',
   name: 'connection',
   route: 'connections/{id}',
   methods: ['GET', 'DELETE'],
-  authLevel: 'admin',
-  handler: withErrors(async (request, context) => {
+  authLevel: 'anonymous',
+  handler: withAdmin(async (request, context, caller) => {
     const deps = getServices().oauthDeps(invocationLogger(context));
     const id = request.params.id ?? '';
     if (request.method === 'DELETE') {
-      await deleteConnection(deps, id);
+      await deleteConnection(deps, caller.actor, id);
       return { status: 204 };
     }
     return { status: 200, jsonBody: await getConnection(deps, id) };

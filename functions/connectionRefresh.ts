@@ -2,16 +2,16 @@
 import { refreshConnectionNow } from '../shared/oauth';
 import { getServices } from '../shared/services';
 import type { HttpFunction } from '../host/definitions';
-import { invocationLogger, withErrors } from '../host/http';
+import { invocationLogger, withAdmin } from '../host/http';
 
 export const connectionRefresh: HttpFunction = {
   kind: 'http',
   name: 'connectionRefresh',
   route: 'connections/{id}/refresh',
   methods: ['POST'],
-  authLevel: 'admin',
-  handler: withErrors(async (request, context) => {
+  authLevel: 'anonymous',
+  handler: withAdmin(async (request, context, caller) => {
     const deps = getServices().oauthDeps(invocationLogger(context));
-    return { status: 200, jsonBody: await refreshConnectionNow(deps, request.params.id ?? '') };
+    return { status: 200, jsonBody: await refreshConnectionNow(deps, caller.actor, request.params.id ?? '') };
   }),
 };

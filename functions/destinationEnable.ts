@@ -2,17 +2,17 @@
 import { parseIfMatch, setDestinationEnabled } from '../shared/destinations';
 import { getServices } from '../shared/services';
 import type { HttpFunction } from '../host/definitions';
-import { ADMIN_KEY_ACTOR, withErrors } from '../host/http';
+import { withAdmin } from '../host/http';
 
 export const destinationEnable: HttpFunction = {
   kind: 'http',
   name: 'destinationEnable',
   route: 'destinations/{id}/enable',
   methods: ['POST'],
-  authLevel: 'admin',
-  handler: withErrors(async (request) => {
+  authLevel: 'anonymous',
+  handler: withAdmin(async (request, _context, caller) => {
     const ifMatch = parseIfMatch(request.headers.get('if-match'));
-    const result = await setDestinationEnabled(getServices().destinations, ADMIN_KEY_ACTOR, request.params.id ?? '', true, ifMatch);
+    const result = await setDestinationEnabled(getServices().destinations, caller.actor, request.params.id ?? '', true, ifMatch);
     return { status: 200, headers: { etag: result.destination.etag }, jsonBody: result };
   }),
 };

@@ -5,18 +5,18 @@
 import { parseIfMatch, restoreVersion } from '../shared/destinations';
 import { getServices } from '../shared/services';
 import type { HttpFunction } from '../host/definitions';
-import { ADMIN_KEY_ACTOR, withErrors } from '../host/http';
+import { withAdmin } from '../host/http';
 
 export const destinationRestore: HttpFunction = {
   kind: 'http',
   name: 'destinationRestore',
   route: 'destinations/versions/{version}/restore',
   methods: ['POST'],
-  authLevel: 'admin',
-  handler: withErrors(async (request) => {
+  authLevel: 'anonymous',
+  handler: withAdmin(async (request, _context, caller) => {
     const version = Number(/^\d{1,10}$/.test(request.params.version ?? '') ? request.params.version : NaN);
     const ifMatch = parseIfMatch(request.headers.get('if-match'));
-    const result = await restoreVersion(getServices().destinations, ADMIN_KEY_ACTOR, version, ifMatch);
+    const result = await restoreVersion(getServices().destinations, caller.actor, version, ifMatch);
     return { status: 200, headers: { etag: result.etag }, jsonBody: result };
   }),
 };

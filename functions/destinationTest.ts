@@ -6,16 +6,16 @@
 import { sendTest } from '../shared/destinations';
 import { getServices } from '../shared/services';
 import type { HttpFunction } from '../host/definitions';
-import { ADMIN_KEY_ACTOR, invocationLogger, readJson, withErrors } from '../host/http';
+import { invocationLogger, readJson, withAdmin } from '../host/http';
 
 export const destinationTest: HttpFunction = {
   kind: 'http',
   name: 'destinationTest',
   route: 'destinations/{id}/test',
   methods: ['POST'],
-  authLevel: 'admin',
-  handler: withErrors(async (request, context) => {
+  authLevel: 'anonymous',
+  handler: withAdmin(async (request, context, caller) => {
     const deps = getServices().sendTestDeps(invocationLogger(context));
-    return { status: 200, jsonBody: await sendTest(deps, ADMIN_KEY_ACTOR, request.params.id ?? '', await readJson(request)) };
+    return { status: 200, jsonBody: await sendTest(deps, caller.actor, request.params.id ?? '', await readJson(request)) };
   }),
 };

@@ -2,16 +2,16 @@
 import { getVersion } from '../shared/destinations';
 import { getServices } from '../shared/services';
 import type { HttpFunction } from '../host/definitions';
-import { ADMIN_KEY_ACTOR, withErrors } from '../host/http';
+import { withAdmin } from '../host/http';
 
 export const destinationVersion: HttpFunction = {
   kind: 'http',
   name: 'destinationVersion',
   route: 'destinations/versions/{version}',
   methods: ['GET'],
-  authLevel: 'admin',
-  handler: withErrors(async (request) => {
+  authLevel: 'anonymous',
+  handler: withAdmin(async (request, _context, caller) => {
     const version = Number(/^\d{1,10}$/.test(request.params.version ?? '') ? request.params.version : NaN);
-    return { status: 200, jsonBody: await getVersion(getServices().destinations, ADMIN_KEY_ACTOR, version) };
+    return { status: 200, jsonBody: await getVersion(getServices().destinations, caller.actor, version) };
   }),
 };

@@ -6,7 +6,7 @@ import { listVersions } from '../shared/destinations';
 import { ValidationError } from '../shared/errors';
 import { getServices } from '../shared/services';
 import type { HttpFunction } from '../host/definitions';
-import { ADMIN_KEY_ACTOR, withErrors } from '../host/http';
+import { withAdmin } from '../host/http';
 
 /** A whole number query parameter, or undefined when absent. */
 function count(value: string | null, name: string): number | undefined {
@@ -21,9 +21,9 @@ export const destinationVersions: HttpFunction = {
   name: 'destinationVersions',
   route: 'destinations/versions',
   methods: ['GET'],
-  authLevel: 'admin',
-  handler: withErrors(async (request) => {
+  authLevel: 'anonymous',
+  handler: withAdmin(async (request, _context, caller) => {
     const options = { before: count(request.query.get('before'), 'before'), limit: count(request.query.get('limit'), 'limit') };
-    return { status: 200, jsonBody: await listVersions(getServices().destinations, ADMIN_KEY_ACTOR, options) };
+    return { status: 200, jsonBody: await listVersions(getServices().destinations, caller.actor, options) };
   }),
 };

@@ -5,25 +5,25 @@
 import { createDestination, listDestinations } from '../shared/destinations';
 import { getServices } from '../shared/services';
 import type { HttpFunction } from '../host/definitions';
-import { ADMIN_KEY_ACTOR, readJson, withErrors } from '../host/http';
+import { readJson, withAdmin } from '../host/http';
 
 export const destinations: HttpFunction = {
   kind: 'http',
   name: 'destinations',
   route: 'destinations',
   methods: ['GET', 'POST'],
-  authLevel: 'admin',
-  handler: withErrors(async (request) => {
+  authLevel: 'anonymous',
+  handler: withAdmin(async (request, _context, caller) => {
     const source = getServices().destinations;
     if (request.method === 'POST') {
-      const created = await createDestination(source, ADMIN_KEY_ACTOR, await readJson(request));
+      const created = await createDestination(source, caller.actor, await readJson(request));
       return {
         status: 201,
         headers: { etag: created.destination.etag, location: `/api/destinations/${created.destination.id}` },
         jsonBody: created,
       };
     }
-    const list = await listDestinations(source, ADMIN_KEY_ACTOR);
+    const list = await listDestinations(source, caller.actor);
     const headers: Record<string, string> = list.etag ? { etag: list.etag } : {};
     return { status: 200, headers, jsonBody: list };
   }),

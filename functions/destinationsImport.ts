@@ -6,18 +6,18 @@
 import { importDestinations, parseIfMatch } from '../shared/destinations';
 import { getServices } from '../shared/services';
 import type { HttpFunction } from '../host/definitions';
-import { ADMIN_KEY_ACTOR, readOptionalJson, withErrors } from '../host/http';
+import { readOptionalJson, withAdmin } from '../host/http';
 
 export const destinationsImport: HttpFunction = {
   kind: 'http',
   name: 'destinationsImport',
   route: 'destinations/import',
   methods: ['POST'],
-  authLevel: 'admin',
-  handler: withErrors(async (request) => {
+  authLevel: 'anonymous',
+  handler: withAdmin(async (request, _context, caller) => {
     const body = await readOptionalJson(request, 1024 * 1024);
     const ifMatch = parseIfMatch(request.headers.get('if-match'));
-    const result = await importDestinations(getServices().destinations, ADMIN_KEY_ACTOR, body, ifMatch);
+    const result = await importDestinations(getServices().destinations, caller.actor, body, ifMatch);
     return { status: 200, headers: { etag: result.etag }, jsonBody: result };
   }),
 };

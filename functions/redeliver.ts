@@ -7,15 +7,15 @@ import { redeliver as redeliverJob } from '../shared/delivery';
 import { BadRequestError } from '../shared/errors';
 import { getServices } from '../shared/services';
 import type { HttpFunction } from '../host/definitions';
-import { invocationLogger, readJson, withErrors } from '../host/http';
+import { invocationLogger, readJson, withAdmin } from '../host/http';
 
 export const redeliver: HttpFunction = {
   kind: 'http',
   name: 'redeliver',
   route: 'scan/{jobId}/redeliver',
   methods: ['POST'],
-  authLevel: 'admin',
-  handler: withErrors(async (request, context) => {
+  authLevel: 'anonymous',
+  handler: withAdmin(async (request, context) => {
     const body = (await readJson(request)) as { destination?: unknown } | null;
     const destination = request.query.get('destination') ?? body?.destination;
     if (destination !== undefined && (typeof destination !== 'string' || !destination)) {

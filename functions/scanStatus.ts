@@ -2,15 +2,15 @@
 import { jobStatus } from '../shared/delivery';
 import { getServices } from '../shared/services';
 import type { HttpFunction } from '../host/definitions';
-import { withErrors } from '../host/http';
+import { withAdmin } from '../host/http';
 
 export const scanStatus: HttpFunction = {
   kind: 'http',
   name: 'scanStatus',
   route: 'scan/{jobId}',
   methods: ['GET'],
-  authLevel: 'admin',
-  handler: withErrors(async (request) => {
+  authLevel: 'anonymous',
+  handler: withAdmin(async (request) => {
     const { storage } = getServices();
     return { status: 200, jsonBody: await jobStatus(storage.scanJobs, storage.deliveries, request.params.jobId ?? '') };
   }),

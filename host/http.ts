@@ -1,15 +1,10 @@
 /** Glue between HTTP triggers and the core: errors to responses, request facts to plain values. */
 import { Readable } from 'node:stream';
 import type { HttpHandler, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import { authorizeRequest, type Access, type Caller, type SetCookie } from '../shared/access';
 import { BadRequestError, isAppError, PayloadTooLargeError, statusOf, ValidationError, type RequestErrorCode } from '../shared/errors';
-import type { Actor } from '../shared/audit';
 import { describeError, type Logger } from '../shared/log';
-
-/**
- * Who calls an admin endpoint with the admin key (x-functions-key): the JSON admin API's actor
- * in the audit log. (The console's signed-in administrators are user actors.)
- */
-export const ADMIN_KEY_ACTOR: Actor = { kind: 'key' };
+import { getServices } from '../shared/services';
 
 /** A Logger that writes to the invocation's log. */
 export function invocationLogger(context: InvocationContext): Logger {
@@ -48,6 +43,35 @@ export function withErrors(handler: HttpHandler): HttpHandler {
           `the invocation id ${context.invocationId}.`,
       );
     }
+  };
+}
+
+export type AdminHandler = (request: HttpRequest, context: InvocationContext, caller: Caller) => Promise<HttpResponseInit>;
+
+/**
+ * An admin endpoint: the caller must hold `need` (GET, HEAD: `read`, anything else: `write`, unless
+ * given) with the admin key or a console session (shared/access); errors as withErrors answers them.
+ */
+export function withAdmin(handler: AdminHandler, need?: Access): HttpHandler {
+  return withErrors(async (request, context) => {
+    const access = need ?? (['GET', 'HEAD'].includes(request.method) ? 'read' : 'write');
+    const caller = await authorizeRequest(getServices().accessDeps(), request, access);
+    const response = await handler(request, context, caller);
+    if (caller.renewed) response.cookies = [...(response.cookies ?? []), httpCookie(caller.renewed)];
+    return response;
+  });
+}
+
+/** A cookie from shared/ in the shape of @azure/functions. */
+export function httpCookie(c: SetCookie): NonNullable<HttpResponseInit['cookies']>[number] {
+  return {
+    name: c.name,
+    value: c.value,
+    path: c.path,
+    httpOnly: c.httpOnly,
+    secure: c.secure,
+    sameSite: c.sameSite,
+    ...(c.maxAge !== undefined ? { maxAge: c.maxAge } : {}),
   };
 }
 

@@ -2,10 +2,12 @@
  * The one list of ScanRelay's functions. The Azure Functions host (host/azure.ts) and the
  * local host (host/local) both read it, so they can never disagree.
  */
+import { audit } from '../functions/audit';
 import { authorize } from '../functions/authorize';
 import { authorizeCallback } from '../functions/authorizeCallback';
 import { connection } from '../functions/connection';
 import { connectionRefresh } from '../functions/connectionRefresh';
+import { adminConsole } from '../functions/console';
 import { connections } from '../functions/connections';
 import { deliver } from '../functions/deliver';
 import { deliverPoisoned } from '../functions/deliverPoisoned';
@@ -57,4 +59,6 @@ export const registry: readonly FunctionDefinition[] = [
   refreshTokens,
   directorySync,
   scim,
+  audit,
+  adminConsole,
 ];

@@ -10,6 +10,7 @@ import { ConfigError } from '../../shared/errors';
 import { getServices } from '../../shared/services';
 import { registry } from '../registry';
 import { startAzurite, type RunningAzurite } from './azurite';
+import { createMissingLocalSecrets, developmentSignInLink } from './firstRun';
 import { startLocalServer } from './server';
 import { loadLocalSettings } from './settings';
 import { queueSettings, resolveSchedule, startTriggers } from './triggers';
@@ -71,6 +72,9 @@ async function main(): Promise<void> {
     `Secrets: ${config.secrets.kind === 'keyVault' ? config.secrets.vaultUrl : `environment (SECRET_*) and ${config.secrets.file}`}`,
   );
   const services = getServices();
+  const created = await createMissingLocalSecrets(services);
+  if (created.length)
+    console.log(`Secrets: created ${created.join(', ')} in ${config.secrets.kind === 'local' ? config.secrets.file : ''} (first start)`);
   // A bad destinations file stops the app here, as a bad setting does, not at the first scan;
   // on first start (none stored yet) the file is imported now.
   console.log(await services.destinations.startUp());
@@ -90,6 +94,12 @@ async function main(): Promise<void> {
     if (fn.kind === 'timer') console.log(`  ${fn.name}: timer ${fn.schedule} = ${resolveSchedule(fn.schedule)}`);
     if (fn.kind === 'queue') console.log(`  ${fn.name}: queue ${fn.queueName}`);
   }
+  const link = await developmentSignInLink(services, server.url);
+  console.log(
+    link
+      ? `\nConsole: ${server.url}/api/console\n  Sign in (one-time link, 24 h; a new one: npm run console-link):\n  ${link}`
+      : `\nConsole: ${server.url}/api/console (sign-in with Microsoft Entra ID)`,
+  );
   console.log(
     `\nTry: curl -F username=jdoe -F scanJobID=$(node -e "console.log(crypto.randomUUID())") -F file1=@some.pdf ${server.url}/api/scan\nPress Ctrl-C to stop.`,
   );

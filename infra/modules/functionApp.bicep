@@ -127,6 +127,11 @@ var appSettings = {
   DIRECTORY_SYNC_SCHEDULE: '0 */15 * * * *'
   DIRECTORY_SYNC_GROUP_ID: directorySyncGroupId
   DIRECTORY_SYNC_GROUP_PREFIX: directorySyncGroupPrefix
+  // The console signs in with Entra ID once OAUTH_CLIENT_ID is set; its tenant is OAUTH_TENANT's.
+  CONSOLE_SIGN_IN: ''
+  CONSOLE_TENANT: ''
+  CONSOLE_SESSION_IDLE_MINUTES: '30'
+  CONSOLE_SESSION_MAX_HOURS: '12'
 }
 
 var perTypeClientIds = toObject(items(oauthClientIdsByType), t => 'OAUTH_CLIENT_ID_${toUpper(t.key)}', t => t.value)

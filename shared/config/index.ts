@@ -75,7 +75,25 @@ export interface DirectoryConfig {
   };
 }
 
+/** How administrators sign in to the console. */
+export type ConsoleSignIn =
+  /** OpenID Connect with the default app registration, users of one tenant, app roles from the ID token. */
+  | { kind: 'entra'; clientId: string; tenantId: string }
+  /** Local development only: a one-time link printed by `npm start` (never in Azure). */
+  | { kind: 'development' }
+  /** Nobody can sign in; `reason` says which settings are missing. The admin key still works for scripts. */
+  | { kind: 'none'; reason: string };
+
+export interface ConsoleConfig {
+  signIn: ConsoleSignIn;
+  /** A session unused for this long ends. */
+  sessionIdleMs: number;
+  /** A session ends this long after its sign-in, used or not. */
+  sessionMaxMs: number;
+}
+
 export interface Config {
+  console: ConsoleConfig;
   storage: StorageConfig;
   secrets: SecretsConfig;
   oauth: OAuthConfig;
@@ -238,6 +256,21 @@ const schema = z.object({
       .regex(/^[^'"\\\p{Cc}]+$/u, { error: 'must not contain quotes, backslashes or control characters' })
       .optional(),
   ),
+  CONSOLE_SIGN_IN: z.preprocess(
+    (v) => (typeof v === 'string' ? blankToUndefined(v.trim().toLowerCase()) : v),
+    z.enum(['entra', 'development'], { error: "must be 'entra' or 'development'" }).optional(),
+  ),
+  CONSOLE_TENANT: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .regex(/^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$/, {
+        error: 'must be your tenant ID, a GUID (Entra admin center → Overview → Tenant ID)',
+      })
+      .optional(),
+  ),
+  CONSOLE_SESSION_IDLE_MINUTES: wholeNumber(5, 480, 30),
+  CONSOLE_SESSION_MAX_HOURS: wholeNumber(1, 24, 12),
   SCAN_SHARED_SECRET_FIELD: z.preprocess(
     blankToUndefined,
     z
@@ -280,6 +313,7 @@ export function loadConfig(env: Env): Config {
     throw new ConfigError('SCAN_MAX_FILE_BYTES', 'must not be larger than SCAN_MAX_REQUEST_BYTES.');
   }
   return Object.freeze({
+    console: consoleConfig(s),
     storage: storageConfig(s),
     secrets: secretsConfig(s),
     scan: {
@@ -361,6 +395,40 @@ function oauthConfig(s: Settings, env: Env): OAuthConfig {
     publicBaseUrl: s.PUBLIC_BASE_URL ?? (s.WEBSITE_HOSTNAME ? `https://${s.WEBSITE_HOSTNAME}` : undefined),
     refreshSchedule: s.TOKEN_REFRESH_SCHEDULE,
     refreshMaxAgeHours: s.TOKEN_REFRESH_MAX_AGE_HOURS,
+  };
+}
+
+const GUID = /^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$/;
+
+/**
+ * The console signs in users of one tenant only: CONSOLE_TENANT, else OAUTH_TENANT when that is a
+ * tenant ID. (With `organizations` any tenant could sign in, and a tenant that adds the app can
+ * assign its own users the app's roles, so the ID token's tid is checked against this one.)
+ */
+function consoleConfig(s: Settings): ConsoleConfig {
+  const tenantId = (s.CONSOLE_TENANT ?? (GUID.test(s.OAUTH_TENANT) ? s.OAUTH_TENANT : undefined))?.toLowerCase();
+  const inAzure = !!s.WEBSITE_INSTANCE_ID;
+  const entra = s.OAUTH_CLIENT_ID && tenantId ? ({ kind: 'entra', clientId: s.OAUTH_CLIENT_ID, tenantId } as const) : undefined;
+  const missing = `set ${s.OAUTH_CLIENT_ID ? '' : 'OAUTH_CLIENT_ID and '}CONSOLE_TENANT (your tenant ID) for the sign-in with Microsoft Entra ID`;
+  let signIn: ConsoleSignIn;
+  if (s.CONSOLE_SIGN_IN === 'development') {
+    if (inAzure)
+      throw new ConfigError('CONSOLE_SIGN_IN', "cannot be 'development' in Azure: the development sign-in is for npm start only.");
+    signIn = { kind: 'development' };
+  } else if (s.CONSOLE_SIGN_IN === 'entra') {
+    if (!entra)
+      throw new ConfigError(
+        s.OAUTH_CLIENT_ID ? 'CONSOLE_TENANT' : 'OAUTH_CLIENT_ID',
+        `is needed when CONSOLE_SIGN_IN is 'entra': ${missing}.`,
+      );
+    signIn = entra;
+  } else {
+    signIn = entra ?? (inAzure ? { kind: 'none', reason: `Nobody can sign in to the console yet: ${missing}.` } : { kind: 'development' });
+  }
+  return {
+    signIn,
+    sessionIdleMs: s.CONSOLE_SESSION_IDLE_MINUTES * 60_000,
+    sessionMaxMs: s.CONSOLE_SESSION_MAX_HOURS * 3_600_000,
   };
 }
 

@@ -36,11 +36,39 @@ export const ERRORS = {
     meaning: 'A credential is missing or wrong: the shared secret field, or the admin key of an admin endpoint.',
     action: 'Send the right secret (the message says which).',
   },
+  session_expired: {
+    kinds: ['request'],
+    status: 401,
+    meaning:
+      'The console session ended: signed out, idle for longer than CONSOLE_SESSION_IDLE_MINUTES, or older than CONSOLE_SESSION_MAX_HOURS.',
+    action: 'Sign in to the console again.',
+  },
+  forbidden: {
+    kinds: ['request'],
+    status: 403,
+    meaning: 'Signed in, but without the app role this needs: ScanRelay.Reader to look, ScanRelay.Admin to change anything.',
+    action:
+      'Ask an administrator of the tenant to assign the role (Entra admin center → Enterprise applications → ScanRelay → Users and groups).',
+  },
+  csrf_refused: {
+    kinds: ['request'],
+    status: 403,
+    meaning:
+      "A change sent with the console's session cookie but not from the console: its CSRF token is missing or wrong, or its Origin is another site's.",
+    action:
+      "Make the change from the console's own page (reload it first); scripts use the admin key (x-functions-key) instead of the cookie.",
+  },
   body_too_large: {
     kinds: ['request'],
     status: 413,
     meaning: 'A JSON or text body is larger than the endpoint accepts.',
     action: 'Send a smaller body.',
+  },
+  invalid_query: {
+    kinds: ['request'],
+    status: 400,
+    meaning: 'A query parameter of a list or search is not valid (a date, a number, a value too long).',
+    action: 'Fix the parameter the message names.',
   },
   invalid_json: {
     kinds: ['request'],

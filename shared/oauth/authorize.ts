@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { CryptoProvider, type AuthenticationResult, type ConfidentialClientApplication } from '@azure/msal-node';
+import { audit } from '../audit';
 import { AppError, BadRequestError, ConfigError, SecretNotFoundError } from '../errors';
 import { describeError, type Logger } from '../log';
 import {
@@ -12,6 +13,9 @@ import {
   type Connection,
   type ConnectionChanges,
   type ConnectionRepository,
+  type Actor,
+  type AuditLogRepository,
+  type AuthState,
   type AuthStateRepository,
   type TokenCacheRepository,
   CONFLICT,
@@ -29,6 +33,7 @@ const STATE_LIFETIME_MS = 10 * 60 * 1000;
 
 export interface AuthorizeDeps {
   config: OAuthConfig;
+  auditLog: AuditLogRepository;
   connections: ConnectionRepository;
   authStates: AuthStateRepository;
   tokenCaches: TokenCacheRepository;
@@ -46,7 +51,14 @@ export function redirectUri(config: OAuthConfig, type: ConnectionType): string {
 }
 
 /** Starts an authorization: returns the identity platform URL to redirect the administrator to. */
-export async function startAuthorization(deps: AuthorizeDeps, connectionId: string, loginHint?: string): Promise<string> {
+export async function startAuthorization(
+  deps: AuthorizeDeps,
+  actor: Actor,
+  connectionId: string,
+  loginHint?: string,
+  /** A console path to come back to with the outcome, instead of the callback's own page. */
+  returnTo?: string,
+): Promise<string> {
   const connection = await deps.connections.get(checkConnectionId(connectionId));
   if (!connection) throw new ConnectionNotFoundError(connectionId);
   const hint = loginHint?.trim();
@@ -64,6 +76,9 @@ export async function startAuthorization(deps: AuthorizeDeps, connectionId: stri
   const nonce = randomBytes(32).toString('base64url');
   const secrets: SealedSignIn = { codeVerifier: pkce.verifier, nonce };
   await deps.authStates.save(state, {
+    purpose: 'connection',
+    actor,
+    ...(returnTo ? { returnTo } : {}),
     connectionId,
     connectionType: type,
     redirectUri: uri,
@@ -112,8 +127,12 @@ export interface CallbackQuery {
   error_description?: string;
 }
 
-export type CallbackOutcome =
-  { ok: true; connection: Connection } | { ok: false; status: number; title: string; message: string; connectionId?: string };
+export type CallbackOutcome = (
+  { ok: true; connection: Connection } | { ok: false; status: number; title: string; message: string; connectionId?: string }
+) & {
+  /** The console path the authorization was started from, to go back to. */
+  returnTo?: string;
+};
 
 /** Completes an authorization from the identity platform's redirect to the callback. */
 export async function completeAuthorization(deps: AuthorizeDeps, typeInPath: string, query: CallbackQuery): Promise<CallbackOutcome> {
@@ -132,9 +151,27 @@ export async function completeAuthorization(deps: AuthorizeDeps, typeInPath: str
     return { ok: false, status: 400, title: 'Sign-in not accepted', message };
   }
   const state = consumed.state;
+  if (state.purpose !== 'connection') {
+    return {
+      ok: false,
+      status: 400,
+      title: 'Sign-in not accepted',
+      message: 'This sign-in response belongs to another kind of sign-in. Start again from Authorize.',
+    };
+  }
+  const outcome = await completeConnectionSignIn(deps, typeInPath, query, state);
+  return state.returnTo ? { ...outcome, returnTo: state.returnTo } : outcome;
+}
+
+async function completeConnectionSignIn(
+  deps: AuthorizeDeps,
+  typeInPath: ConnectionType,
+  query: CallbackQuery,
+  state: AuthState,
+): Promise<CallbackOutcome> {
   let signIn: SealedSignIn;
   try {
-    signIn = JSON.parse(await deps.cipher.decrypt(state.sealed, signInContext(query.state))) as SealedSignIn;
+    signIn = JSON.parse(await deps.cipher.decrypt(state.sealed, signInContext(query.state!))) as SealedSignIn;
   } catch (err) {
     if (!(err instanceof TokenDecryptError)) throw err;
     return {
@@ -268,6 +305,10 @@ export async function completeAuthorization(deps: AuthorizeDeps, typeInPath: str
     };
   }
   deps.log.info('oauth: connection authorized', { connectionId: connection.id, type: typeInPath });
+  await audit(deps, state.actor ?? { kind: 'system', name: 'sign-in' }, 'connection.authorize', `connection:${connection.id}`, {
+    before: { state: connection.state, account: connection.account?.upn },
+    after: { state: 'authorized', account: changes.account?.upn ?? changes.account?.oid, grantedScopes: result.scopes },
+  });
   return { ok: true, connection: updated };
 }
 

@@ -1,8 +1,9 @@
 /** Administering connections: create, list, show, refresh now, delete (which clears its tokens). */
 import { randomUUID } from 'node:crypto';
+import { audit } from '../audit';
 import { AppError, BadRequestError } from '../errors';
 import { describeError } from '../log';
-import type { Connection, ConnectionAccount } from '../storage';
+import type { Actor, Connection, ConnectionAccount } from '../storage';
 import { redirectUri, type AuthorizeDeps } from './authorize';
 import { checkConnectionId, isConnectionId } from './connectionId';
 import { ConnectionNotFoundError, ReauthorizationRequiredError } from './errors';
@@ -27,7 +28,7 @@ export interface ConnectionView {
   authorizePath: string;
 }
 
-export async function createConnection(deps: AuthorizeDeps, body: unknown): Promise<ConnectionView> {
+export async function createConnection(deps: AuthorizeDeps, actor: Actor, body: unknown): Promise<ConnectionView> {
   const input = (body && typeof body === 'object' ? body : {}) as Record<string, unknown>;
   const type = input.type;
   if (typeof type !== 'string' || !isConnectionType(type)) {
@@ -46,7 +47,9 @@ export async function createConnection(deps: AuthorizeDeps, body: unknown): Prom
     throw new BadRequestError('invalid_tenant', '"tenant" must be a tenant ID, a domain, or organizations.');
   }
   if (await deps.connections.get(id)) throw new BadRequestError('duplicate_id', `A connection '${id}' already exists.`);
-  return view(deps, await deps.connections.create({ id, type, tenant, displayName }));
+  const created = view(deps, await deps.connections.create({ id, type, tenant, displayName }));
+  await audit(deps, actor, 'connection.create', `connection:${id}`, { after: { type, tenant, displayName } });
+  return created;
 }
 
 export async function listConnections(deps: AuthorizeDeps): Promise<ConnectionView[]> {
@@ -70,9 +73,10 @@ export interface RefreshResult {
  * authorized again when they work. Refused: 409 when it must be authorized again (the reason
  * says why), 503 when the identity platform failed transiently (tokens kept, the timer retries).
  */
-export async function refreshConnectionNow(deps: AuthorizeDeps, id: string, now = new Date()): Promise<RefreshResult> {
+export async function refreshConnectionNow(deps: AuthorizeDeps, actor: Actor, id: string, now = new Date()): Promise<RefreshResult> {
   const connection = await deps.connections.get(checkConnectionId(id));
   if (!connection) throw new ConnectionNotFoundError(id);
+  await audit(deps, actor, 'connection.refresh', `connection:${id}`);
   if (!connection.account || connection.state === 'pending' || connection.state === 'error') {
     throw new ReauthorizationRequiredError(
       id,
@@ -94,10 +98,14 @@ export async function refreshConnectionNow(deps: AuthorizeDeps, id: string, now 
 }
 
 /** Deletes the connection and its tokens. */
-export async function deleteConnection(deps: AuthorizeDeps, id: string): Promise<void> {
-  if (!(await deps.connections.get(checkConnectionId(id)))) throw new ConnectionNotFoundError(id);
+export async function deleteConnection(deps: AuthorizeDeps, actor: Actor, id: string): Promise<void> {
+  const existing = await deps.connections.get(checkConnectionId(id));
+  if (!existing) throw new ConnectionNotFoundError(id);
   await deps.tokenCaches.delete(id);
   await deps.connections.delete(id);
+  await audit(deps, actor, 'connection.delete', `connection:${id}`, {
+    before: { type: existing.type, displayName: existing.displayName, state: existing.state, account: existing.account?.upn },
+  });
 }
 
 const authorizePath = (id: string) => `/api/oauth2/client/${id}/authorize`;

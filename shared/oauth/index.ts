@@ -37,6 +37,7 @@ export function createOAuthDeps(
   const applicationTokens = new ApplicationTokens(msal, config.tenant);
   return (log) => ({
     config,
+    auditLog: storage.auditLog,
     connections: storage.connections,
     authStates: storage.authStates,
     tokenCaches: storage.tokenCaches,

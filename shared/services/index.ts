@@ -2,13 +2,15 @@
  * The app's wiring: configuration, secret store and storage, created once per process on
  * first use and shared by every function.
  */
+import { Sessions, type AccessDeps, type SignInDeps } from '../access';
 import { getConfig, type Config } from '../config';
+import type { ConsoleDeps } from '../console';
 import { ConfigError } from '../errors';
 import { CONNECTORS, type DelivererDeps, type DeliveryContext, type RedeliverDeps } from '../delivery';
 import { createDestinationsSource, type DestinationsSource, type SendTestDeps, type TryOutDeps } from '../destinations';
 import { createDirectorySyncDeps, type DirectorySyncDeps } from '../directorySync';
 import { ingestAlive, type IngestDeps, type SweepDeps } from '../ingest';
-import type { Logger } from '../log';
+import { silentLogger, type Logger } from '../log';
 import { createOAuthDeps, getAccessToken, type OAuthDeps } from '../oauth';
 import type { ScimDeps } from '../scim';
 import { createSecretStore, type SecretStore } from '../secrets';
@@ -21,6 +23,10 @@ export interface Services {
   ingestDeps(log: Logger): IngestDeps;
   sweepDeps(log: Logger): SweepDeps;
   oauthDeps(log: Logger): OAuthDeps;
+  /** Who may call the admin API and the console (admin key, console sessions). */
+  accessDeps(): AccessDeps;
+  signInDeps(log: Logger): SignInDeps;
+  consoleDeps(log: Logger): ConsoleDeps;
   /** The destinations in force (stored and versioned, or the pinned file), for the deliverer, health and the admin API. */
   destinations: DestinationsSource;
   delivererDeps(log: Logger): DelivererDeps;
@@ -37,6 +43,18 @@ export function createServices(config: Config): Services {
   const secrets = createSecretStore(config.secrets);
   const storage = createStorage(config.storage);
   const oauthDeps = createOAuthDeps(config.oauth, secrets, storage);
+  const { cipher, msal } = oauthDeps(silentLogger);
+  const sessions = new Sessions(cipher, { idleMs: config.console.sessionIdleMs, maxMs: config.console.sessionMaxMs });
+  const accessDeps: AccessDeps = { secrets, sessions, publicBaseUrl: config.oauth.publicBaseUrl };
+  const signInDeps = (log: Logger): SignInDeps => ({
+    config: config.console,
+    publicBaseUrl: config.oauth.publicBaseUrl,
+    authStates: storage.authStates,
+    cipher,
+    msal,
+    sessions,
+    log,
+  });
   const destinations = createDestinationsSource({
     store: storage.destinations,
     auditLog: storage.auditLog,
@@ -75,6 +93,9 @@ export function createServices(config: Config): Services {
       log,
     }),
     oauthDeps,
+    accessDeps: () => accessDeps,
+    signInDeps,
+    consoleDeps: (log) => ({ config, access: accessDeps, signIn: signInDeps(log), oauth: oauthDeps(log), storage, log }),
     destinations,
     delivererDeps: (log) => ({
       scanJobs: storage.scanJobs,

@@ -1,12 +1,25 @@
 import { createHash } from 'node:crypto';
 import { odata, type TableClient } from '@azure/data-tables';
 import { forEachLimited } from '../concurrency';
+import type { Actor } from './auditLog';
 import { hasStatus, once, unlessStatus } from './clients';
 
 export const AUTH_STATES_TABLE = 'oauthstates';
 
+/**
+ * What a sign-in's start left server-side for its callback: a connection's authorization, an
+ * administrator's sign-in to the console, or a development sign-in link.
+ */
+export type AuthStatePurpose = 'connection' | 'console' | 'development';
+
 /** What an authorize request left server-side for its callback. */
 export interface AuthState {
+  purpose: AuthStatePurpose;
+  /** Where the browser goes back to afterwards: a console path, or none (the callback's own page). */
+  returnTo?: string;
+  /** Who started it (recorded in the audit log when it completes). */
+  actor?: Actor;
+  /** The connection authorized (empty for the console's sign-ins). */
   connectionId: string;
   connectionType: string;
   redirectUri: string;
@@ -35,7 +48,8 @@ export class AuthStateRepository {
 
   async save(state: string, value: AuthState): Promise<void> {
     await this.ready();
-    await this.table.createEntity({ partitionKey: keyOf(state), rowKey: '', ...value });
+    const { actor, ...rest } = value;
+    await this.table.createEntity({ partitionKey: keyOf(state), rowKey: '', ...rest, ...(actor ? { actor: JSON.stringify(actor) } : {}) });
   }
 
   async consume(state: string, now = new Date()): Promise<ConsumeResult> {
@@ -54,6 +68,10 @@ export class AuthStateRepository {
       throw err;
     }
     const value: AuthState = {
+      // Rows written before there were other purposes are connections'.
+      purpose: (e.purpose as AuthStatePurpose | undefined) ?? 'connection',
+      ...(typeof e.returnTo === 'string' && e.returnTo ? { returnTo: e.returnTo } : {}),
+      ...(typeof e.actor === 'string' ? { actor: JSON.parse(e.actor) as Actor } : {}),
       connectionId: e.connectionId as string,
       connectionType: e.connectionType as string,
       redirectUri: e.redirectUri as string,

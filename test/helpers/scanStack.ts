@@ -31,15 +31,13 @@ export interface StoredState {
 const hosts: Array<ScanHost['services']> = [];
 
 export async function startScanHost(
-  settings: Record<string, string> = {},
+  /** The app's settings; a function of the host's URL when they name it (PUBLIC_BASE_URL). */
+  settings: Record<string, string> | ((hostUrl: string) => Record<string, string>) = {},
   serverOptions: Pick<LocalServerOptions, 'minBodyRate'> = {},
 ): Promise<ScanHost> {
-  const stack = await startStack(settings);
-  // Hosts may nest (a test starts a second one): stopping one gives the process back the one before.
-  hosts.push(stack.services);
-  setServices(stack.services);
   let finished = 0;
   const waiters: Array<{ count: number; resolve: () => void }> = [];
+  // The server first (its functions find the services when a request comes), so that its URL can be a setting.
   const server = await startLocalServer({
     registry,
     port: 0,
@@ -50,8 +48,11 @@ export async function startScanHost(
       finished++;
       for (const w of waiters.filter((w) => finished >= w.count)) w.resolve();
     },
-    adminKey: () => stack.services.secrets.tryGet('admin-key'),
   });
+  const stack: TestStack = await startStack(typeof settings === 'function' ? settings(server.url) : settings);
+  // Hosts may nest (a test starts a second one): stopping one gives the process back the one before.
+  hosts.push(stack.services);
+  setServices(stack.services);
   const { clients } = stack.services.storage;
   return {
     ...stack,

@@ -153,7 +153,7 @@ beforeAll(async () => {
     tenant: 'organizations',
     displayName: 'Scans mailbox',
   });
-  const res = await fetch(await startAuthorization(deps, connectionId, DEFAULT_USER.upn), { redirect: 'manual' });
+  const res = await fetch(await startAuthorization(deps, { kind: 'key' }, connectionId, DEFAULT_USER.upn), { redirect: 'manual' });
   const query = Object.fromEntries(new URL(res.headers.get('location')!).searchParams);
   expect(await completeAuthorization(deps, 'smtpMicrosoft', query)).toMatchObject({ ok: true });
 

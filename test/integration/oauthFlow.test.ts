@@ -67,7 +67,7 @@ async function newConnection(type: (typeof CONNECTION_TYPES)[number] = 'smtpMicr
 
 /** Plays the administrator's browser: follows the authorize URL to the redirect and reads its query. */
 async function signIn(connectionId: string): Promise<Record<string, string>> {
-  const url = await startAuthorization(deps, connectionId, 'alice@contoso.example');
+  const url = await startAuthorization(deps, { kind: 'key' }, connectionId, 'alice@contoso.example');
   const res = await fetch(url, { redirect: 'manual' });
   expect(res.status).toBe(302);
   const location = new URL(res.headers.get('location')!);

@@ -73,7 +73,7 @@ async function authorizeOnHost(id: string, options: { type?: string; loginHint?:
     expect((await create({ type: options.type ?? 'smtpMicrosoft', displayName: id, id })).status).toBe(201);
   }
   const hint = options.loginHint ? `&login_hint=${encodeURIComponent(options.loginHint)}` : '';
-  const start = await httpRequest(`${api(`oauth2/client/${id}/authorize`)}?code=${ADMIN}${hint}`);
+  const start = await httpRequest(`${api(`oauth2/client/${id}/authorize`)}${hint.replace('&', '?')}`, { headers: admin });
   expect(start.status).toBe(302);
   const authorizeUrl = new URL(start.headers.location as string);
   const signIn = await fetch(authorizeUrl, { redirect: 'manual' });
@@ -91,6 +91,12 @@ describe('connection administration', () => {
   it('needs the admin key', async () => {
     expect((await httpRequest(api('connections'))).status).toBe(401);
     expect((await httpRequest(api('connections'), { headers: { 'x-functions-key': 'wrong' } })).status).toBe(401);
+  });
+
+  it('does not take the admin key from the URL (browser history, proxy logs)', async () => {
+    const res = await httpRequest(`${api('connections')}?code=${ADMIN}`);
+    expect(res).toMatchObject({ status: 401, json: { error: 'unauthorized' } });
+    expect((await httpRequest(`${api('oauth2/client/x/authorize')}?code=${ADMIN}`)).status).toBe(401);
   });
 
   it.each([
@@ -120,7 +126,7 @@ describe('authorize through the local host', () => {
       redirectUri: `${BASE}/api/oauth2/client/smtpMicrosoft/authorize-callback`,
     });
 
-    const start = await httpRequest(`${api('oauth2/client/scans-mailbox/authorize')}?code=${ADMIN}&login_hint=alice@contoso.example`);
+    const start = await httpRequest(`${api('oauth2/client/scans-mailbox/authorize')}?login_hint=alice@contoso.example`, { headers: admin });
     expect(start.status).toBe(302);
     const authorizeUrl = new URL(start.headers.location as string);
     expect(authorizeUrl.origin).toBe(idp.baseUrl);
@@ -160,12 +166,12 @@ describe('authorize through the local host', () => {
   });
 
   it('answers the authorize of an unknown connection with 404', async () => {
-    expect((await httpRequest(`${api('oauth2/client/nope/authorize')}?code=${ADMIN}`)).status).toBe(404);
+    expect((await httpRequest(api('oauth2/client/nope/authorize'), { headers: admin })).status).toBe(404);
   });
 
   it('shows Entra errors on the callback as a page, and the exact URI to register for AADSTS50011', async () => {
     await create({ type: 'oneDrive', displayName: 'Drive', id: 'drive' });
-    const start = await httpRequest(`${api('oauth2/client/drive/authorize')}?code=${ADMIN}`);
+    const start = await httpRequest(api('oauth2/client/drive/authorize'), { headers: admin });
     const state = new URL(start.headers.location as string).searchParams.get('state')!;
     const page = await httpRequest(
       `${api('oauth2/client/oneDrive/authorize-callback')}?state=${encodeURIComponent(state)}&error=invalid_request&error_description=${encodeURIComponent('AADSTS50011: The redirect URI specified in the request does not match.')}`,
@@ -393,7 +399,7 @@ describe('sign-in state (oauthstates)', () => {
   async function startOnly(id: string) {
     if ((await httpRequest(api(`connections/${id}`), { headers: admin })).status === 404)
       await create({ type: 'oneDrive', displayName: id, id });
-    const start = await httpRequest(`${api(`oauth2/client/${id}/authorize`)}?code=${ADMIN}`);
+    const start = await httpRequest(api(`oauth2/client/${id}/authorize`), { headers: admin });
     expect(start.status).toBe(302);
     return new URL(start.headers.location as string).searchParams;
   }
@@ -440,6 +446,7 @@ describe('sign-in state (oauthstates)', () => {
       logHandler: (level, ...args) => logged.push(`${level} ${JSON.stringify(args)}`),
     });
     await host.services.storage.authStates.save('expired-' + abandoned.get('state'), {
+      purpose: 'connection',
       connectionId: 'state-abandoned',
       connectionType: 'oneDrive',
       redirectUri: `${BASE}/api/oauth2/client/oneDrive/authorize-callback`,

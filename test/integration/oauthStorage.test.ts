@@ -66,6 +66,7 @@ describe('TokenCacheRepository', () => {
 
 describe('AuthStateRepository', () => {
   const value = (expiresAt: Date) => ({
+    purpose: 'connection' as const,
     connectionId: 'c1',
     connectionType: 'smtpMicrosoft',
     redirectUri: 'https://scanrelay.example/api/oauth2/client/smtpMicrosoft/authorize-callback',

@@ -591,7 +591,7 @@ describe('Microsoft 365 (XOAUTH2 with connection tokens)', () => {
       tenant: 'organizations',
       displayName: 'Scans mailbox',
     });
-    const url = await startAuthorization(deps, connectionId, DEFAULT_USER.upn);
+    const url = await startAuthorization(deps, { kind: 'key' }, connectionId, DEFAULT_USER.upn);
     const res = await fetch(url, { redirect: 'manual' });
     const query = Object.fromEntries(new URL(res.headers.get('location')!).searchParams);
     expect(await completeAuthorization(deps, 'smtpMicrosoft', query)).toMatchObject({ ok: true });

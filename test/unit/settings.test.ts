@@ -81,6 +81,8 @@ const DERIVED_DEFAULTS: Record<string, string> = {
   AzureWebJobsStorage__tableServiceUri: 'from AzureWebJobsStorage__accountName',
   AzureWebJobsStorage__clientId: 'AZURE_CLIENT_ID',
   PUBLIC_BASE_URL: 'https://$WEBSITE_HOSTNAME in Azure',
+  CONSOLE_SIGN_IN: 'entra when the app registration and tenant are set, else development (locally)',
+  CONSOLE_TENANT: 'OAUTH_TENANT when that is a tenant ID',
 };
 
 /** The README's Configuration table: setting → the Default cell. */
