@@ -24,5 +24,6 @@ export {
   setDestinationEnabled,
   type ChangeResult,
 } from './edit';
+export { createLocalDestination, LOCAL_DESTINATION_ID } from './localDefault';
 export { getDestination, getVersion, listDestinations, listVersions, type DestinationsView } from './read';
 export { sendTest, testRouting, type RoutingTestResult, type SendTestDeps, type SendTestResult, type TryOutDeps } from './tryOut';
