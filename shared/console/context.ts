@@ -1,6 +1,7 @@
 /** What a console page is given: its dependencies, the request, who asks, and the page chrome. */
 import type { AccessDeps, Caller, SignInDeps } from '../access';
 import type { Config } from '../config';
+import type { DestinationsSource, SendTestDeps, TryOutDeps } from '../destinations';
 import type { Logger } from '../log';
 import type { OAuthDeps } from '../oauth';
 import type { Storage } from '../storage';
@@ -13,6 +14,8 @@ export interface ConsoleDeps {
   signIn: SignInDeps;
   oauth: OAuthDeps;
   storage: Storage;
+  /** The destinations in force, test routing and test deliveries. */
+  destinations: { source: DestinationsSource; tryOut: TryOutDeps; sendTest: SendTestDeps };
   log: Logger;
 }
 

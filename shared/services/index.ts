@@ -69,6 +69,14 @@ export function createServices(config: Config): Services {
     getSecret: (name) => secrets.get(name),
   });
   const findUser = (userName: string) => storage.directory.users.findByUserName(userName);
+  const tryOutDeps = (log: Logger): TryOutDeps => ({ source: destinations, findUser, log });
+  const sendTestDeps = (log: Logger): SendTestDeps => ({
+    source: destinations,
+    findUser,
+    context: deliveryContext(log),
+    auditLog: storage.auditLog,
+    log,
+  });
 
   return {
     config,
@@ -95,7 +103,15 @@ export function createServices(config: Config): Services {
     oauthDeps,
     accessDeps: () => accessDeps,
     signInDeps,
-    consoleDeps: (log) => ({ config, access: accessDeps, signIn: signInDeps(log), oauth: oauthDeps(log), storage, log }),
+    consoleDeps: (log) => ({
+      config,
+      access: accessDeps,
+      signIn: signInDeps(log),
+      oauth: oauthDeps(log),
+      storage,
+      destinations: { source: destinations, tryOut: tryOutDeps(log), sendTest: sendTestDeps(log) },
+      log,
+    }),
     destinations,
     delivererDeps: (log) => ({
       scanJobs: storage.scanJobs,
@@ -117,8 +133,8 @@ export function createServices(config: Config): Services {
       findUser,
       log,
     }),
-    tryOutDeps: (log) => ({ source: destinations, findUser, log }),
-    sendTestDeps: (log) => ({ source: destinations, findUser, context: deliveryContext(log), auditLog: storage.auditLog, log }),
+    tryOutDeps,
+    sendTestDeps,
     scimDeps: (log) => ({ directory: storage.directory, secrets, config: config.directory, log }),
     directorySyncDeps: (log) => createDirectorySyncDeps({ config, storage, applicationTokens: oauthDeps(log).applicationTokens, log }),
   };
