@@ -133,7 +133,7 @@ function destinationForm(ctx: PageContext, action: string, state: FormState, opt
         options.etag
           ? html`<input type="hidden" name="id" value="${values.id}" />`
           : field('id', 'Id', textInput(values.id), {
-              hint: 'Letters, digits, dashes and underscores; the job records and the audit log name the destination by it.',
+              hint: '1 to 63 lowercase letters, digits and dashes; the job records and the audit log name the destination by it.',
               error: errors.id,
             })
       }
