@@ -142,6 +142,7 @@ export async function createDestination(
   actor: Actor,
   body: unknown,
 ): Promise<ChangeResult & { destination: DestinationView }> {
+  refuseIfPinned(source); // before the body: pinned, no change is possible whatever it is
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw notAnObject('The destination');
   const d = normalize(body);
   const result = await commit(source, actor, (state) => {
@@ -169,6 +170,7 @@ export async function replaceDestination(
   body: unknown,
   ifMatch: '*' | string[] | undefined,
 ): Promise<ChangeResult & { destination: DestinationView }> {
+  refuseIfPinned(source);
   const match = requireIfMatch(ifMatch, id);
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw notAnObject('The destination');
   const given = body as Record<string, unknown>;
@@ -198,6 +200,7 @@ export async function deleteDestination(
   id: string,
   ifMatch: '*' | string[] | undefined,
 ): Promise<ChangeResult> {
+  refuseIfPinned(source);
   const match = requireIfMatch(ifMatch, id);
   const result = await commit(source, actor, (state) => {
     const { index, current } = locate(state, id, match);
@@ -273,10 +276,10 @@ export async function importDestinations(
   body: unknown,
   ifMatch?: '*' | string[],
 ): Promise<ChangeResult & { source: string; count: number }> {
+  refuseIfPinned(source);
   let raw = body;
   let from = 'the request body';
   if (body === undefined) {
-    refuseIfPinned(source);
     const f = readDestinationsFile(source.deps.file, source.deps.connectors);
     if (f.state === 'absent' || f.state === 'missing') {
       throw new AppError(

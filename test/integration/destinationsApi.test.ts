@@ -8,7 +8,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { csrfToken, READER_ROLE, SESSION_COOKIE } from '../../shared/access';
+import { ADMIN_ROLE, csrfToken, READER_ROLE, SESSION_COOKIE } from '../../shared/access';
 import { newKeyRingSecret } from '../../shared/oauth';
 import { postMultipart } from '../helpers/http';
 import { multipart, pdfBytes } from '../helpers/multipart';
@@ -313,6 +313,49 @@ describe('the deliverer', () => {
       expect(a.received.filter((r) => r.fields.custom_RoutingKey === 'moving')).toHaveLength(1);
     } finally {
       await triggers.stop();
+    }
+  });
+});
+
+describe('pinned to the file (DESTINATIONS_PINNED=true)', () => {
+  it('serves the file, refuses every change saying why, and the console shows it read-only', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'scanrelay-destpinned-'));
+    const file = join(dir, 'destinations.json');
+    writeFileSync(file, JSON.stringify({ version: 1, destinations: [forward('git-managed', a.url)] }));
+    const pinned = await startScanHost({ DESTINATIONS_FILE: file, DESTINATIONS_PINNED: 'true', CONSOLE_SIGN_IN: 'development' });
+    try {
+      writeFileSync(pinned.secretsFile, JSON.stringify({ 'token-encryption-keys': newKeyRingSecret('k1'), 'admin-key': KEY }));
+      const at = (path: string, method = 'GET', body?: unknown) =>
+        fetch(`${pinned.server.url}/api/${path}`, {
+          method,
+          headers: { 'x-functions-key': KEY, 'content-type': 'application/json', 'if-match': '*' },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+      const list = (await (await at('destinations')).json()) as Record<string, unknown>;
+      expect(list).toMatchObject({ source: 'file', pinned: true, destinations: [{ id: 'git-managed' }] });
+      for (const [method, path, body] of WRITES.filter(([, p]) => !p.endsWith('/test'))) {
+        const res = await at(path.replace('fwd', 'git-managed'), method, body);
+        const answer = (await res.json()) as { error: string; message: string };
+        expect([method, path, res.status, answer.error]).toEqual([method, path, 409, 'destinations_pinned']);
+        expect(answer.message).toContain('DESTINATIONS_PINNED=true');
+      }
+      const routed = (await (await at('routing/test', 'POST', { fields: { custom_RoutingKey: 'git-managed' } })).json()) as {
+        selected: string[];
+      };
+      expect(routed.selected).toEqual(['git-managed']);
+
+      const user = { oid: 'o-admin', tid: 't-1', upn: 'admin@contoso.com' };
+      const { cookie } = await pinned.services.accessDeps().sessions.start(user, [ADMIN_ROLE], 'entra');
+      const page = await fetch(`${pinned.server.url}/api/console/destinations`, {
+        headers: { cookie: `${SESSION_COOKIE}=${cookie.value}` },
+      });
+      const text = await page.text();
+      expect(page.status).toBe(200);
+      expect(text).toMatch(/pinned to the deployed\s+file/);
+      expect(text).toContain('git-managed');
+      expect(text).not.toContain('Create a destination');
+    } finally {
+      await pinned.stop();
     }
   });
 });
