@@ -33,6 +33,11 @@ export function consolePath(...segments: string[]): string {
   return segments.length ? `${CONSOLE_PATH}/${segments.map(encodeURIComponent).join('/')}` : CONSOLE_PATH;
 }
 
+/** The signed-in person as the header names them: display name and account, or the account alone. */
+function whoName(actor: Actor): string {
+  return actor.kind === 'user' && actor.name && actor.name !== actor.upn ? `${actor.name} (${actor.upn})` : describeActor(actor);
+}
+
 export function layout(chrome: Chrome, content: SafeHtml): SafeHtml {
   const nav = chrome.user
     ? html`<nav aria-label="Console">
@@ -46,7 +51,7 @@ export function layout(chrome: Chrome, content: SafeHtml): SafeHtml {
     : '';
   const who = chrome.user
     ? html`<div class="who">
-        <span>${describeActor(chrome.user.actor)} <span class="sr-only">roles:</span>(${chrome.user.roles.join(', ') || 'no role'})</span>
+        <span>${whoName(chrome.user.actor)} <span class="sr-only">roles:</span>(${chrome.user.roles.join(', ') || 'no role'})</span>
         <form class="inline" method="post" action="${consolePath('signout')}">
           <input type="hidden" name="_csrf" value="${chrome.user.csrf}" />
           <button type="submit">Sign out</button>

@@ -1,8 +1,11 @@
 /**
  * The permissions manifest: for each connection type, the scopes ScanRelay requests, which are
- * required, and why and how each is used. The authorize request, docs/permissions.md
- * (`npm run docs`) and the app-registration tooling all read it, so they never disagree.
+ * required, and why and how each is used; and the app roles of the console's sign-in. The
+ * authorize request, docs/permissions.md (`npm run docs`) and the app-registration tooling all read
+ * it, so they never disagree.
  */
+import { ADMIN_ROLE, READER_ROLE, type AppRole } from '../access/session';
+import { SIGN_IN_CALLBACK_PATH } from '../access/signIn';
 
 export const CONNECTION_TYPES = ['smtpMicrosoft', 'exchangeMicrosoft', 'oneDrive', 'sharePoint', 'mailboxIngest'] as const;
 export type ConnectionType = (typeof CONNECTION_TYPES)[number];
@@ -172,3 +175,48 @@ export function requiredScopes(type: ConnectionType): string[] {
 export function redirectPath(type: ConnectionType): string {
   return `/api/oauth2/client/${type}/authorize-callback`;
 }
+
+/**
+ * An app role of the app registration, assigned to administrators (users or groups) in Enterprise
+ * applications; the console reads it from the ID token's `roles` claim
+ * (https://learn.microsoft.com/entra/identity-platform/howto-add-app-roles-in-apps).
+ */
+export interface ConsoleAppRole {
+  /**
+   * The role's id in the application's appRoles: fixed here, so every run and every tenant has the
+   * same one (assignments refer to it; Graph wants a GUID, https://learn.microsoft.com/graph/api/resources/approle).
+   */
+  id: string;
+  /** The value in the `roles` claim. */
+  value: AppRole;
+  displayName: string;
+  /** Shown when the role is assigned. */
+  description: string;
+  /** Users and groups, not applications: these roles are for people signing in to the console. */
+  allowedMemberTypes: readonly ['User'];
+  /** What the role allows in ScanRelay (docs/permissions.md). */
+  allows: string;
+}
+
+export const CONSOLE_APP_ROLES: readonly ConsoleAppRole[] = [
+  {
+    id: '676b1ae3-3ad4-471d-9ab0-6bb80d38b67f',
+    value: ADMIN_ROLE,
+    displayName: 'ScanRelay administrator',
+    description: 'Administrators: change connections, destinations, redeliver jobs',
+    allowedMemberTypes: ['User'],
+    allows:
+      'Everything in the console: create, authorize and delete connections, change destinations and routing, redeliver jobs (and all a reader sees).',
+  },
+  {
+    id: 'ed471321-8349-4cd8-8726-94d0adce82aa',
+    value: READER_ROLE,
+    displayName: 'ScanRelay reader',
+    description: 'Read-only access to the console',
+    allowedMemberTypes: ['User'],
+    allows: 'Sees every page of the console (connections, destinations, jobs, directory, audit log) and changes nothing.',
+  },
+];
+
+/** The console's sign-in callback under the app's base URL: the Web redirect URI to register for it. */
+export const CONSOLE_REDIRECT_PATH = SIGN_IN_CALLBACK_PATH;

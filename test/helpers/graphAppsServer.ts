@@ -27,6 +27,28 @@
  *     no duplicates; `requiredResourceAccess` entries must name a resource that has a service
  *     principal here and a permission it publishes (`Scope` = delegated oauth2PermissionScopes,
  *     `Role` = appRoles allowing Application members) → else 400.
+ *   - `appRoles` (https://learn.microsoft.com/graph/api/resources/approle; application-update:
+ *     "appRoles: the collection of roles defined for the application"): PATCH replaces the whole
+ *     collection, so a role left out is a role removed (microsoftgraph/microsoft-graph-docs#5338:
+ *     "You must include the previous roles in the PATCH, otherwise it assumes you're trying to
+ *     delete them"). Each role: `id` a GUID ("when creating a new app role, a new GUID identifier
+ *     must be provided"), unique in the collection; `value` at most 120 characters of
+ *     ``! # $ % & ' ( ) * + , - . / : ; < = > ? @ [ ] ^ + _ ` { | } ~``, 0-9, A-Z and a-z, no
+ *     space, not starting with `.`, unique in the collection; `allowedMemberTypes` a non-empty
+ *     list of `User` / `Application`; `isEnabled` true by default; `origin` is read-only ("must not
+ *     be included in any POST or PATCH requests") → 400; reads carry `origin: "Application"`. And
+ *     the one that bites: "To delete a role, this must first be set to false. At that point, in a
+ *     subsequent call, this role may be removed." So removing a role that is enabled (as stored,
+ *     before this PATCH) → 400 `CannotDeleteOrUpdateEnabledEntitlement` "Permission (scope or role)
+ *     cannot be deleted or updated unless disabled first." (the code and text Graph answers with:
+ *     microsoftgraph/msgraph-sdk-powershell#1211, Microsoft365DSC/Microsoft365DSC#5524), and so is
+ *     changing the `value` of an enabled role (Azure/azure-cli#16166: "Property value cannot be
+ *     deleted or updated unless it is disabled first"); disabling it in the same PATCH does not
+ *     count: it must already be disabled. displayName and description of an enabled role may
+ *     change (the portal edits them in place), and a disabled role may be enabled again. Not
+ *     modelled: changes of an enabled role's allowedMemberTypes, values clashing with
+ *     `api.oauth2PermissionScopes` (`api` is not writable here), the service principal's copy of
+ *     the roles, and role assignments.
  *   - `POST /applications/{id}/addPassword` `{ passwordCredential: { displayName, endDateTime } }` →
  *     200 passwordCredential with `secretText` (returned only here: later reads have `secretText:
  *     null` and a 3-character `hint`); an `endDateTime` in the past → 400.
@@ -91,11 +113,22 @@ export interface RequiredResourceAccess {
   resourceAccess: Array<{ id: string; type: 'Scope' | 'Role' }>;
 }
 
+/** An app role defined on an application (as stored: reads add `origin: "Application"`). */
+export interface ApplicationAppRole {
+  id: string;
+  value: string;
+  displayName: string | null;
+  description: string | null;
+  allowedMemberTypes: Array<'User' | 'Application'>;
+  isEnabled: boolean;
+}
+
 export interface Application {
   id: string;
   appId: string;
   displayName: string;
   signInAudience: string;
+  appRoles: ApplicationAppRole[];
   createdDateTime: string;
   web: {
     redirectUris: string[];
@@ -160,7 +193,12 @@ const DEFAULT_GRAPH_ROLES = ['User.Read.All', 'Files.ReadWrite.All', 'GroupMembe
 const DEFAULT_EXCHANGE_SCOPES = ['SMTP.Send', 'IMAP.AccessAsUser.All', 'EWS.AccessAsUser.All'];
 
 const AUDIENCES = ['AzureADMyOrg', 'AzureADMultipleOrgs', 'AzureADandPersonalMicrosoftAccount', 'PersonalMicrosoftAccount'];
-const WRITABLE = new Set(['displayName', 'signInAudience', 'web', 'requiredResourceAccess', 'tags', 'notes']);
+const WRITABLE = new Set(['displayName', 'signInAudience', 'web', 'requiredResourceAccess', 'appRoles', 'tags', 'notes']);
+const APP_ROLE_KEYS = new Set(['id', 'value', 'displayName', 'description', 'allowedMemberTypes', 'isEnabled', 'origin']);
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** approle: "Allowed characters are : ! # $ % & ' ( ) * + , - . / : ; = < > ? @ [ ] ^ + _ ` { | } ~, and 0-9, A-Z and a-z". */
+const APP_ROLE_VALUE = /^[!#$%&'()*+,\-./:;=<>?@[\]^_`{|}~0-9A-Za-z]{1,120}$/;
+const ENABLED_ENTITLEMENT = 'Permission (scope or role) cannot be deleted or updated unless disabled first.';
 const WEB_KEYS = new Set(['redirectUris', 'homePageUrl', 'logoutUrl', 'implicitGrantSettings', 'redirectUriSettings']);
 
 class GraphError extends Error {
@@ -252,6 +290,53 @@ export async function startGraphAppsServer(options: GraphAppsServerOptions): Pro
     }
   };
 
+  /** The appRoles of a POST or PATCH, checked and normalised; `stored` is the application's collection before a PATCH. */
+  const validateAppRoles = (roles: unknown, stored: ApplicationAppRole[]): ApplicationAppRole[] => {
+    if (!Array.isArray(roles)) throw bad('appRoles must be an array.');
+    const parsed = roles.map((role: any, i): ApplicationAppRole => {
+      const at = `appRoles[${i}]`;
+      if (!role || typeof role !== 'object' || Array.isArray(role)) throw bad(`${at} must be an object.`);
+      for (const key of Object.keys(role))
+        if (!APP_ROLE_KEYS.has(key)) throw bad(`Property '${key}' does not exist on type 'microsoft.graph.appRole'.`);
+      if ('origin' in role) throw bad(`${at}.origin is read-only: it must not be included in POST or PATCH requests.`);
+      if (typeof role.id !== 'string' || !GUID.test(role.id)) throw bad(`${at}.id must be a GUID (got ${JSON.stringify(role.id)}).`);
+      if (typeof role.value !== 'string' || !APP_ROLE_VALUE.test(role.value) || role.value.startsWith('.')) {
+        throw bad(
+          `${at}.value ${JSON.stringify(role.value)} is not valid: at most 120 characters, no spaces, not starting with '.', only letters, digits and ! # $ % & ' ( ) * + , - . / : ; = < > ? @ [ ] ^ _ \` { | } ~.`,
+        );
+      }
+      const types = role.allowedMemberTypes;
+      if (!Array.isArray(types) || types.length === 0 || types.some((t: unknown) => t !== 'User' && t !== 'Application')) {
+        throw bad(`${at}.allowedMemberTypes must be a non-empty list of 'User' and 'Application'.`);
+      }
+      for (const key of ['displayName', 'description'] as const) {
+        if (role[key] !== undefined && role[key] !== null && typeof role[key] !== 'string') throw bad(`${at}.${key} must be a string.`);
+      }
+      if (role.isEnabled !== undefined && typeof role.isEnabled !== 'boolean') throw bad(`${at}.isEnabled must be true or false.`);
+      return {
+        id: role.id.toLowerCase(),
+        value: role.value,
+        displayName: role.displayName ?? null,
+        description: role.description ?? null,
+        allowedMemberTypes: [...types],
+        isEnabled: role.isEnabled ?? true,
+      };
+    });
+    const ids = new Set<string>();
+    const values = new Set<string>();
+    for (const role of parsed) {
+      if (ids.has(role.id)) throw bad(`appRoles has the id ${role.id} twice.`);
+      if (values.has(role.value)) throw bad(`appRoles has the value '${role.value}' twice: values must be unique.`);
+      ids.add(role.id);
+      values.add(role.value);
+    }
+    for (const before of stored.filter((r) => r.isEnabled)) {
+      const after = parsed.find((r) => r.id === before.id);
+      if (!after || after.value !== before.value) throw new GraphError(400, 'CannotDeleteOrUpdateEnabledEntitlement', ENABLED_ENTITLEMENT);
+    }
+    return parsed;
+  };
+
   const validateAppBody = (body: any, creating: boolean) => {
     if (!body || typeof body !== 'object' || Array.isArray(body)) throw bad('The request body must be a JSON object.');
     for (const key of Object.keys(body)) {
@@ -279,7 +364,11 @@ export async function startGraphAppsServer(options: GraphAppsServerOptions): Pro
     implicitGrantSettings: { enableAccessTokenIssuance: false, enableIdTokenIssuance: false },
   });
 
-  const view = (app: Application) => structuredClone(app);
+  const view = (app: Application) => {
+    const copy: any = structuredClone(app);
+    copy.appRoles = app.appRoles.map((r) => ({ ...r, origin: 'Application' }));
+    return copy;
+  };
 
   const select = (obj: any, query: Record<string, string>) => {
     if (!query.$select) return obj;
@@ -308,6 +397,7 @@ export async function startGraphAppsServer(options: GraphAppsServerOptions): Pro
       }
       if (method === 'POST') {
         validateAppBody(body, true);
+        const appRoles = 'appRoles' in body ? validateAppRoles(body.appRoles, []) : [];
         const app: Application = {
           id: randomUUID(),
           appId: randomUUID(),
@@ -317,6 +407,7 @@ export async function startGraphAppsServer(options: GraphAppsServerOptions): Pro
           web: { ...defaultWeb(), ...(body.web ?? {}) },
           requiredResourceAccess: body.requiredResourceAccess ?? [],
           passwordCredentials: [],
+          appRoles,
           tags: body.tags ?? [],
           notes: body.notes ?? null,
         };
@@ -336,9 +427,12 @@ export async function startGraphAppsServer(options: GraphAppsServerOptions): Pro
       if (method === 'GET') return [200, select(view(app), query)];
       if (method === 'PATCH') {
         validateAppBody(body, false);
+        // All checks first: a refused PATCH changes nothing.
+        const appRoles = 'appRoles' in body ? validateAppRoles(body.appRoles, app.appRoles) : app.appRoles;
         for (const [key, value] of Object.entries(body)) {
           (app as any)[key] = key === 'web' ? { ...defaultWeb(), ...(value as object) } : structuredClone(value);
         }
+        app.appRoles = appRoles;
         return [204];
       }
     }

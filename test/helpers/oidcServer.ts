@@ -40,6 +40,18 @@
  *   page does with the username it prefills.
  * - `nonce` from the authorize request is echoed in the ID token of the code redemption
  *   (id-token-claims-reference); `forgeNonce` replaces it, as an injected code from another sign-in would.
+ * - App roles assigned to users (https://learn.microsoft.com/entra/identity-platform/howto-add-app-roles-in-apps):
+ *   an app role assignment is made on the application's service principal in one tenant (Enterprise
+ *   applications → Users and groups), to a user object of that tenant; when the user signs in to
+ *   that application, Entra emits a `roles` claim with the value of each role granted, in the ID
+ *   token of the application (https://learn.microsoft.com/entra/identity-platform/id-token-claims-reference
+ *   lists `roles` among the ID token's claims), and none when no role is assigned (a user signed in
+ *   without an assignment has no `roles` claim). So assignments are kept per (client id, tenant,
+ *   object id): a guest gets the roles assigned to its guest object in the tenant it signs in to (the
+ *   resource tenant), never those of its home account. An access token carries the roles the user holds on the token's resource: an
+ *   application's own resource (`api://<client id>/...`) gives that application's roles; Microsoft
+ *   Graph tokens carry none. Roles are read when a token is issued, so a refresh after a change of
+ *   assignments carries the new ones. Set them with `OidcUser.appRoles` or `assignAppRoles`.
  *
  * It was meant to be built on the npm package oauth2-mock-server, but its current major (9.x) is
  * ESM-only and needs Node >= 22 (this project runs on Node 20 under ts-jest/CommonJS), and its fixed
@@ -90,6 +102,13 @@ export interface OidcUser {
   upn: string;
   /** Display name (claim `name`). */
   name: string;
+  /**
+   * App roles assigned to this user object, per application (client id → role values): the
+   * `roles` claim of its sign-ins to that application. Read when the account is given to the server
+   * (options, setUser, addAccount) and kept by the server per client id, tenant and object id, not
+   * on the account (`server.user` has none); change them later with `assignAppRoles`.
+   */
+  appRoles?: Readonly<Record<string, readonly string[]>>;
 }
 
 export interface OidcClientRegistration {
@@ -166,6 +185,15 @@ export interface OidcServer {
   setUser(user: Partial<OidcUser>): void;
   /** Makes an account known, so that a `login_hint` naming its UPN signs it in. */
   addAccount(user: OidcUser): void;
+  /**
+   * Assigns app roles of the application `clientId` to a known account (the user or an added
+   * account), named by UPN or object id (case-insensitive), in the account's tenant (`tid`). Replaces
+   * that account's assignments for the application; `[]` removes them (no `roles` claim). Throws for
+   * an unknown account.
+   */
+  assignAppRoles(clientId: string, upnOrOid: string, roles: readonly string[]): void;
+  /** The app roles of the application `clientId` assigned to a known account (by UPN or object id); `[]` when none. */
+  appRolesOf(clientId: string, upnOrOid: string): string[];
   /** When true, the authorize endpoint redirects with error=access_denied (AADSTS65004). */
   denyConsent: boolean;
   /** Refresh responses carry no new refresh token (Entra may keep the old one valid instead). */
@@ -181,7 +209,10 @@ export interface OidcServer {
   forgeNonce: string | null;
   /** Lifetime of the access and ID tokens issued from now on, in seconds (expires_in). */
   tokenLifetimeSeconds: number;
-  /** The application permissions (app roles) granted to the app: the `roles` of client-credentials tokens. */
+  /**
+   * The application permissions (app roles of other applications, such as Graph's) granted to the
+   * app: the `roles` of client-credentials tokens. Not the users' roles (`assignAppRoles`).
+   */
   appRoles: string[];
   /**
    * Grant exactly these resource scopes (what the account has consented to), whatever was asked,
@@ -287,8 +318,33 @@ async function readBody(req: IncomingMessage): Promise<string> {
 
 export async function startOidcServer(options: OidcServerOptions = {}): Promise<OidcServer> {
   const clients = (options.clients ?? [DEFAULT_CLIENT]).map((c) => ({ ...c, redirectUris: [...c.redirectUris] }));
-  let user: OidcUser = { ...(options.user ?? DEFAULT_USER) };
-  const accounts: OidcUser[] = (options.accounts ?? []).map((a) => ({ ...a }));
+  /** App role assignments: `<client id>|<tid>|<oid>` (lower case) → role values. */
+  const roleAssignments = new Map<string, string[]>();
+  const assignmentKey = (clientId: string, u: Pick<OidcUser, 'oid' | 'tid'>) => `${clientId}|${u.tid}|${u.oid}`.toLowerCase();
+  const assign = (clientId: string, u: Pick<OidcUser, 'oid' | 'tid'>, roles: readonly string[]) => {
+    if (!Array.isArray(roles) || roles.some((r) => typeof r !== 'string' || r.length === 0)) {
+      throw new Error(`app roles must be a list of role values (got ${JSON.stringify(roles)})`);
+    }
+    if (roles.length === 0) roleAssignments.delete(assignmentKey(clientId, u));
+    else roleAssignments.set(assignmentKey(clientId, u), [...new Set(roles)]);
+  };
+  /** The account without its `appRoles`, which are assigned on the way in. */
+  const known = (u: OidcUser): OidcUser => {
+    const { appRoles, ...account } = u;
+    for (const [clientId, roles] of Object.entries(appRoles ?? {})) assign(clientId, account, roles);
+    return account;
+  };
+  const rolesOf = (clientId: string, u: Pick<OidcUser, 'oid' | 'tid'>): string[] => [
+    ...(roleAssignments.get(assignmentKey(clientId, u)) ?? []),
+  ];
+  const findAccount = (upnOrOid: string): OidcUser => {
+    const wanted = upnOrOid.toLowerCase();
+    const found = [user, ...accounts].find((a) => a.oid.toLowerCase() === wanted || a.upn.toLowerCase() === wanted);
+    if (!found) throw new Error(`No known account ${upnOrOid}: give it as the user or with addAccount first.`);
+    return found;
+  };
+  let user: OidcUser = known({ ...(options.user ?? DEFAULT_USER) });
+  const accounts: OidcUser[] = (options.accounts ?? []).map((a) => known({ ...a }));
   let drops = 0;
   let grantOnlyScopes: Set<string> | null = null;
   let failures: { remaining: number; status: number; retryAfter?: number } | null = null;
@@ -562,6 +618,10 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
     const resourceScopes = grantOnlyScopes ? [...grantOnlyScopes] : asked;
     const resource = resourceScopes.length > 0 ? resourceOf(resourceScopes[0]!) : GRAPH_RESOURCE;
     const iss = issuer(tokenUser.tid);
+    // The user's roles on the token's resource: only an application's own (api://<client id>) has any here.
+    const resourceApp = clients.find((c) => resource.toLowerCase() === `api://${c.clientId}`.toLowerCase());
+    const accessRoles = resourceApp ? rolesOf(resourceApp.clientId, tokenUser) : [];
+    const idRoles = rolesOf(client.clientId, tokenUser);
     const accessToken = signJwt({
       aud: resource,
       iss,
@@ -574,6 +634,7 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
       ...(tokenUser.home ? { idp: `https://sts.windows.net/${tokenUser.home.tid}/` } : {}),
       oid: tokenUser.oid,
       preferred_username: tokenUser.upn,
+      ...(accessRoles.length > 0 ? { roles: accessRoles } : {}),
       scp: resourceScopes.map(scopeName).join(' '),
       sub: createHash('sha256').update(`${tokenUser.oid}|${resource}`).digest('base64url').slice(0, 43),
       tid: tokenUser.tid,
@@ -605,6 +666,8 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
         ...(nonce ? { nonce } : {}),
         oid: tokenUser.oid,
         preferred_username: tokenUser.upn,
+        // Entra leaves the claim out when no role is assigned (never `roles: []`).
+        ...(idRoles.length > 0 ? { roles: idRoles } : {}),
         sub: createHash('sha256').update(`${tokenUser.oid}|${client.clientId}`).digest('base64url').slice(0, 43),
         tid: tokenUser.tid,
         ver: '2.0',
@@ -842,10 +905,17 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
       return user;
     },
     setUser(u) {
-      user = { ...user, ...u };
+      const { appRoles, ...rest } = u;
+      user = known({ ...user, ...rest, ...(appRoles ? { appRoles } : {}) });
     },
     addAccount(a) {
-      accounts.push({ ...a });
+      accounts.push(known({ ...a }));
+    },
+    assignAppRoles(clientId, upnOrOid, roles) {
+      assign(clientId, findAccount(upnOrOid), roles);
+    },
+    appRolesOf(clientId, upnOrOid) {
+      return rolesOf(clientId, findAccount(upnOrOid));
     },
     denyConsent: false,
     omitRefreshTokenOnRefresh: false,

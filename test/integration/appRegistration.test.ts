@@ -9,7 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CONNECTION_TYPES, redirectPath } from '../../shared/oauth/permissions';
+import { CONNECTION_TYPES, CONSOLE_APP_ROLES, redirectPath } from '../../shared/oauth/permissions';
 import { main, type MainIo } from '../../tools/appRegistration/main';
 import { parseArgs, parseExpiry, UsageError } from '../../tools/appRegistration/options';
 import { EXCHANGE_ONLINE_APP_ID, GRAPH_APP_ID, startGraphAppsServer, type GraphAppsTestServer } from '../helpers/graphAppsServer';
@@ -72,15 +72,51 @@ function runProcess(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: n
   });
 }
 
-const expectedUris = CONNECTION_TYPES.map((t) => `${HOST}${redirectPath(t)}`);
+const CONSOLE_URI = `${HOST}/api/console/signin-callback`;
+const expectedUris = [...CONNECTION_TYPES.map((t) => `${HOST}${redirectPath(t)}`), CONSOLE_URI];
+/** The console's app roles as the tool defines them, as Graph reads them back. */
+const expectedRoles = [
+  {
+    id: '676b1ae3-3ad4-471d-9ab0-6bb80d38b67f',
+    value: 'ScanRelay.Admin',
+    displayName: 'ScanRelay administrator',
+    description: 'Administrators: change connections, destinations, redeliver jobs',
+    allowedMemberTypes: ['User' as const],
+    isEnabled: true,
+  },
+  {
+    id: 'ed471321-8349-4cd8-8726-94d0adce82aa',
+    value: 'ScanRelay.Reader',
+    displayName: 'ScanRelay reader',
+    description: 'Read-only access to the console',
+    allowedMemberTypes: ['User' as const],
+    isEnabled: true,
+  },
+];
+/** A role the customer added to the app registration by hand. */
+const customerRole = {
+  id: '3f0b7a52-5a63-4c8e-9d0e-0c1b2a3d4e5f',
+  value: 'Contoso.Auditor',
+  displayName: 'Auditor',
+  description: "Contoso's own role",
+  allowedMemberTypes: ['User' as const],
+  isEnabled: true,
+};
 const theApp = () => {
   const apps = [...graph.applications.values()];
   expect(apps).toHaveLength(1);
   return apps[0]!;
 };
 const expectNoSecretLeak = (...texts: string[]) => {
-  for (const secret of graph.issuedSecrets) for (const text of texts) expect(text).not.toContain(secret);
+  const adminKey = vault.secretValue('admin-key');
+  for (const secret of [...graph.issuedSecrets, ...(adminKey ? [adminKey] : [])])
+    for (const text of texts) expect(text).not.toContain(secret);
 };
+/** Graph's application as a client reads it (GET /applications/{id}). */
+const readApp = async (app: { id: string }) =>
+  (await (await fetch(`${graph.baseUrl}/applications/${app.id}`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as {
+    appRoles: Array<Record<string, unknown>>;
+  };
 
 beforeAll(async () => {
   if (!process.env.NODE_EXTRA_CA_CERTS) throw new Error('Run with NODE_EXTRA_CA_CERTS=test/fixtures/tls/ca.pem (npm test sets it).');
@@ -152,6 +188,10 @@ describe('the CLI process, --dry-run, on a tenant without the app', () => {
       expect(cli.stdout).toContain('+ permission Microsoft Graph Sites.ReadWrite.All (delegated)');
       expect(cli.stdout).toContain('+ permission Microsoft Graph offline_access (delegated)');
       expect(cli.stdout).toContain('+ permission Microsoft Graph User.Read.All (application)');
+      expect(cli.stdout).toContain(`+ redirect URI ${CONSOLE_URI}`);
+      expect(cli.stdout).toContain('+ app role ScanRelay.Admin (Administrators: change connections, destinations, redeliver jobs)');
+      expect(cli.stdout).toContain('+ app role ScanRelay.Reader (Read-only access to the console)');
+      expect(cli.stdout).toContain('+ Key Vault secret admin-key');
       expect(cli.stdout).toContain('+ service principal');
       expect(cli.stdout).toMatch(
         /\+ client secret 'ScanRelay oauth-client-secret' expiring \d{4}-\d\d-\d\d, stored in Key Vault https:\/\/localhost:\d+ as oauth-client-secret/,
@@ -214,6 +254,17 @@ describe('create, then run again, then a redirect URI added', () => {
     expect(ring.current).toBe('1');
     expect(Buffer.from(ring.keys['1'], 'base64')).toHaveLength(32);
 
+    // The admin API's key: 32 random bytes, base64url.
+    const adminKey = vault.secretValue('admin-key')!;
+    expect(adminKey).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(Buffer.from(adminKey, 'base64url')).toHaveLength(32);
+
+    // The console's app roles, with their fixed ids, assignable to users; the console's redirect URI.
+    expect(app.appRoles).toEqual(expectedRoles);
+    expect((await readApp(app)).appRoles).toEqual(expectedRoles.map((r) => ({ ...r, origin: 'Application' })));
+    expect(app.web.redirectUris).toContain(CONSOLE_URI);
+    expect(CONSOLE_APP_ROLES.map((r) => r.value)).toEqual(['ScanRelay.Admin', 'ScanRelay.Reader']);
+
     // AppRegistrationInfo.json: everything but the secret.
     const infoText = readFileSync(output, 'utf8');
     const info = JSON.parse(infoText);
@@ -230,6 +281,13 @@ describe('create, then run again, then a redirect URI added', () => {
     });
     expect(JSON.stringify(info)).not.toMatch(/secretText|clientSecret"/);
     expect(r.stdout).toContain(`OAUTH_CLIENT_ID=${app.appId}`);
+    // What is left to do: assign the roles, where the console is, how to read the admin key.
+    expect(r.stdout).toContain('Microsoft Entra admin center → Enterprise applications → ScanRelay Test → Users and groups');
+    expect(r.stdout).toContain('→ Add user/group → choose the users (or groups) and the role: ScanRelay.Admin');
+    expect(r.stdout).toContain('or ScanRelay.Reader');
+    expect(r.stdout).toContain(`The console is at ${HOST}/api/console`);
+    expect(r.stdout).toContain('az keyvault secret show --vault-name localhost --name admin-key --query value -o tsv');
+    expect(r.stdout).not.toContain('CONSOLE_TENANT'); // the tenant is given as its ID
     expectNoSecretLeak(r.stdout, r.stderr, infoText);
   });
 
@@ -243,6 +301,55 @@ describe('create, then run again, then a redirect URI added', () => {
     expect(graph.writes()).toHaveLength(writes);
     expect(vault.requests.filter((q) => q.method === 'PUT')).toHaveLength(vaultWrites);
     expect(graph.issuedSecrets).toHaveLength(1);
+  });
+
+  it("an app registration from before the console: adds the roles, keeps the customer's own; then nothing to do", async () => {
+    const app = theApp();
+    // As an older version left it, plus a role the customer made (the server's state, set directly).
+    app.appRoles = [structuredClone(customerRole)];
+    app.web.redirectUris = app.web.redirectUris.filter((u) => u !== CONSOLE_URI);
+    const writes = graph.writes().length;
+
+    const dry = await run(['--dry-run']);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain('+ app role ScanRelay.Admin');
+    expect(dry.stdout).toContain('+ app role ScanRelay.Reader');
+    expect(dry.stdout).toContain(`+ redirect URI ${CONSOLE_URI}`);
+    expect(dry.stdout).toContain("= kept app role Contoso.Auditor (not ScanRelay's)");
+    expect(dry.stdout).toContain('Dry run: nothing was changed.');
+    expect(graph.writes()).toHaveLength(writes);
+    expect(app.appRoles).toEqual([customerRole]);
+
+    const r = await run([]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const patches = graph.writes().slice(writes);
+    expect(patches).toHaveLength(1);
+    expect(patches[0]).toMatchObject({ method: 'PATCH', status: 204 });
+    expect(Object.keys(patches[0]!.body).sort()).toEqual(['appRoles', 'web']);
+    expect(app.appRoles).toEqual([customerRole, ...expectedRoles]);
+    expect(app.web.redirectUris).toContain(CONSOLE_URI);
+
+    const again = await run([]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('= up to date');
+    expect(again.stdout).toContain('= kept app role Contoso.Auditor');
+    expect(graph.writes().slice(writes)).toHaveLength(1);
+  });
+
+  it("a disabled ScanRelay role is enabled again; one made by hand with ScanRelay's value is kept, not doubled", async () => {
+    const app = theApp();
+    const handMade = { ...expectedRoles[0]!, id: 'a1b2c3d4-0000-4000-8000-0000000000aa', description: 'made in the portal' };
+    app.appRoles = [customerRole, handMade, { ...expectedRoles[1]!, isEnabled: false }].map((r) => structuredClone(r));
+    const r = await run([]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('+ enable app role ScanRelay.Reader (it was disabled)');
+    expect(r.stdout).toContain(`= kept app role ScanRelay.Admin with its own id ${handMade.id}`);
+    expect(r.stdout).not.toContain('+ app role');
+    expect(app.appRoles).toEqual([customerRole, handMade, expectedRoles[1]]);
+    // Back to the tool's own roles for the tests that follow (the server's state, set directly).
+    app.appRoles = [customerRole, ...expectedRoles].map((x) => structuredClone(x));
   });
 
   it('adds a missing redirect URI back, keeping what was added by hand and the rest of web', async () => {
@@ -388,5 +495,79 @@ describe('options', () => {
     const example = join(ROOT, 'app-registration.example.json');
     const o = parseArgs(['--config', example], {});
     expect(o).toMatchObject({ appName: expect.any(String), secretName: 'oauth-client-secret' });
+  });
+});
+
+describe("the Graph test server's appRoles rules (resources/approle)", () => {
+  let server: GraphAppsTestServer;
+  const call = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${server.baseUrl}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    return {
+      status: res.status,
+      body: text ? (JSON.parse(text) as { error?: { code: string; message: string } } & Record<string, any>) : undefined,
+    };
+  };
+  const role = (value: string, id: string, isEnabled = true) => ({
+    id,
+    value,
+    allowedMemberTypes: ['User'],
+    isEnabled,
+    displayName: value,
+    description: value,
+  });
+  const A = '11111111-aaaa-4aaa-8aaa-000000000001';
+  const B = '11111111-aaaa-4aaa-8aaa-000000000002';
+  let appId: string;
+
+  beforeAll(async () => {
+    server = await startGraphAppsServer({ token: TOKEN });
+    const created = await call('POST', '/applications', { displayName: 'Rules', appRoles: [role('Role.A', A), role('Role.B', B)] });
+    expect(created.status).toBe(201);
+    appId = created.body!.id;
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('refuses removing an enabled role, or changing its value, until an earlier update disabled it', async () => {
+    const removed = await call('PATCH', `/applications/${appId}`, { appRoles: [role('Role.A', A)] });
+    expect(removed).toMatchObject({ status: 400, body: { error: { code: 'CannotDeleteOrUpdateEnabledEntitlement' } } });
+    expect(removed.body!.error!.message).toBe('Permission (scope or role) cannot be deleted or updated unless disabled first.');
+    // Disabling it in the same request does not count.
+    const sameRequest = await call('PATCH', `/applications/${appId}`, { appRoles: [role('Role.A', A), role('Role.B2', B, false)] });
+    expect(sameRequest).toMatchObject({ status: 400, body: { error: { code: 'CannotDeleteOrUpdateEnabledEntitlement' } } });
+    // displayName and description may change while it is enabled.
+    expect(
+      (await call('PATCH', `/applications/${appId}`, { appRoles: [role('Role.A', A), { ...role('Role.B', B), description: 'new' }] }))
+        .status,
+    ).toBe(204);
+    // Disable first, then remove (or rename) in a later update.
+    expect((await call('PATCH', `/applications/${appId}`, { appRoles: [role('Role.A', A), role('Role.B', B, false)] })).status).toBe(204);
+    expect((await call('PATCH', `/applications/${appId}`, { appRoles: [role('Role.A', A)] })).status).toBe(204);
+    const read = await call('GET', `/applications/${appId}`);
+    expect(read.body!.appRoles).toEqual([{ ...role('Role.A', A), origin: 'Application' }]);
+  });
+
+  it('checks ids, values and member types, and refuses the read-only origin', async () => {
+    const refused = async (appRoles: unknown[], message: RegExp) => {
+      const r = await call('PATCH', `/applications/${appId}`, { appRoles });
+      expect(r.status).toBe(400);
+      expect(r.body!.error!.message).toMatch(message);
+    };
+    const a = role('Role.A', A);
+    await refused([a, role('Role.C', 'not-a-guid')], /id must be a GUID/);
+    await refused([a, role('Has space', B)], /no spaces/);
+    await refused([a, role('.Dotted', B)], /not starting with '\.'/);
+    await refused([a, role('x'.repeat(121), B)], /at most 120 characters/);
+    await refused([a, role('Role.A', B)], /values must be unique/);
+    await refused([a, role('Role.C', A)], /id .* twice/);
+    await refused([a, { ...role('Role.C', B), allowedMemberTypes: [] }], /allowedMemberTypes/);
+    await refused([{ ...a, origin: 'Application' }], /origin is read-only/);
+    expect((await call('GET', `/applications/${appId}`)).body!.appRoles).toHaveLength(1);
   });
 });

@@ -436,3 +436,191 @@ describe('oidcServer with the real MSAL node', () => {
     expect(exp - iat).toBe(7200);
   });
 });
+
+describe('app roles assigned to users (the roles claim)', () => {
+  const TENANT = '72f988bf-0000-4000-8000-000000000001';
+  const FABRIKAM = 'aaaaaaaa-0000-4000-8000-00000000000f';
+  const CONSOLE_CLIENT = {
+    clientId: '22222222-3333-4444-5555-666666666666',
+    clientSecret: 'console-client-secret',
+    redirectUris: ['https://localhost/api/console/signin-callback'],
+  };
+  const alice = { oid: '00000000-0000-0000-0000-0000000000a1', tid: TENANT, upn: 'alice@contoso.example', name: 'Alice' };
+  const bob = {
+    oid: '00000000-0000-0000-0000-0000000000b1',
+    tid: TENANT,
+    upn: 'bob@contoso.example',
+    name: 'Bob',
+    appRoles: { [CONSOLE_CLIENT.clientId]: ['ScanRelay.Reader'] },
+  };
+  let idp: OidcServer;
+
+  beforeAll(async () => {
+    idp = await startOidcServer({ clients: [CONSOLE_CLIENT, DEFAULT_CLIENT], user: alice, accounts: [bob] });
+  });
+  afterAll(async () => {
+    await idp.stop();
+  });
+  beforeEach(() => {
+    idp.setUser({ ...alice, home: undefined });
+  });
+
+  /** A client as shared/access/signIn.ts makes one: the console's app registration, a tenant (GUID) authority. */
+  function consoleCca(tenant = TENANT, client = CONSOLE_CLIENT): ConfidentialClientApplication {
+    return new ConfidentialClientApplication({
+      auth: {
+        clientId: client.clientId,
+        clientSecret: client.clientSecret,
+        authority: idp.authority(tenant),
+        knownAuthorities: [`localhost:${idp.port}`],
+        authorityMetadata: idp.authorityMetadata(tenant),
+      },
+      system: { loggerOptions: { loggerCallback: () => undefined, piiLoggingEnabled: false, logLevel: LogLevel.Error } },
+    });
+  }
+
+  /** The console's sign-in, with what signIn.ts sends: openid profile, PKCE, a nonce, response_mode query, no prompt. */
+  async function consoleSignIn(
+    cca = consoleCca(),
+    options: { client?: typeof CONSOLE_CLIENT; scopes?: string[]; loginHint?: string } = {},
+  ) {
+    const client = options.client ?? CONSOLE_CLIENT;
+    const scopes = options.scopes ?? ['openid', 'profile'];
+    const redirectUri = client.redirectUris[0]!;
+    const { verifier, challenge } = await new CryptoProvider().generatePkceCodes();
+    const nonce = `nonce-${Math.random()}`;
+    const url = await cca.getAuthCodeUrl({
+      scopes,
+      redirectUri,
+      state: `state-${Math.random()}`,
+      codeChallenge: challenge,
+      codeChallengeMethod: 'S256',
+      nonce,
+      responseMode: 'query',
+      ...(options.loginHint ? { loginHint: options.loginHint } : {}),
+    });
+    const res = await fetch(url, { redirect: 'manual' });
+    expect(res.status).toBe(302);
+    const code = new URL(res.headers.get('location')!).searchParams.get('code');
+    expect(code).toBeTruthy();
+    const result = await cca.acquireTokenByCode({ code: code!, scopes, redirectUri, codeVerifier: verifier, nonce });
+    return { result, claims: result.idTokenClaims as Record<string, unknown> };
+  }
+
+  test("the authorize endpoint takes the console's request (openid profile, and MSAL's offline_access; no prompt)", async () => {
+    const { claims } = await consoleSignIn();
+    const authorize = idp.authorizeRequests.at(-1)!;
+    expect(authorize).toMatchObject({ status: 302, tenant: TENANT, signedIn: alice.upn });
+    expect(authorize.params.scope!.split(' ').sort()).toEqual(['offline_access', 'openid', 'profile']);
+    expect(authorize.params.prompt).toBeUndefined();
+    expect(authorize.params).toMatchObject({ response_mode: 'query', code_challenge_method: 'S256', client_id: CONSOLE_CLIENT.clientId });
+    expect(claims).toMatchObject({ aud: CONSOLE_CLIENT.clientId, tid: TENANT, oid: alice.oid, iss: idp.issuer(TENANT) });
+  });
+
+  test('no role assigned: the ID token has no roles claim', async () => {
+    idp.assignAppRoles(CONSOLE_CLIENT.clientId, alice.upn, []);
+    const { claims } = await consoleSignIn();
+    expect(claims).not.toHaveProperty('roles');
+  });
+
+  test('assignAppRoles: the ID token of a sign-in to that application carries the assigned values', async () => {
+    idp.assignAppRoles(CONSOLE_CLIENT.clientId, alice.upn, ['ScanRelay.Admin', 'ScanRelay.Reader']);
+    try {
+      const { result, claims } = await consoleSignIn();
+      expect(claims.roles).toEqual(['ScanRelay.Admin', 'ScanRelay.Reader']);
+      expect(idp.verifyJwt(result.idToken).payload.roles).toEqual(['ScanRelay.Admin', 'ScanRelay.Reader']);
+      // The access token is for Microsoft Graph, not for this application: no roles there.
+      expect(decodeJwt(result.accessToken).payload).not.toHaveProperty('roles');
+      expect(idp.appRolesOf(CONSOLE_CLIENT.clientId, alice.oid.toUpperCase())).toEqual(['ScanRelay.Admin', 'ScanRelay.Reader']);
+    } finally {
+      idp.assignAppRoles(CONSOLE_CLIENT.clientId, alice.oid, []);
+    }
+  });
+
+  test("roles are per application: another application's assignment is not in this one's tokens", async () => {
+    idp.assignAppRoles(DEFAULT_CLIENT.clientId, alice.upn, ['Other.Role']);
+    try {
+      const { claims } = await consoleSignIn();
+      expect(claims).not.toHaveProperty('roles');
+      const other = await consoleSignIn(consoleCca(TENANT, DEFAULT_CLIENT), { client: DEFAULT_CLIENT });
+      expect(other.claims.roles).toEqual(['Other.Role']);
+    } finally {
+      idp.assignAppRoles(DEFAULT_CLIENT.clientId, alice.upn, []);
+    }
+    expect(idp.appRolesOf(DEFAULT_CLIENT.clientId, alice.upn)).toEqual([]);
+  });
+
+  test('OidcUser.appRoles: an account given with roles gets them (here signed in through login_hint)', async () => {
+    const { claims } = await consoleSignIn(consoleCca(), { loginHint: bob.upn });
+    expect(claims).toMatchObject({ oid: bob.oid, roles: ['ScanRelay.Reader'] });
+    expect(idp.appRolesOf(CONSOLE_CLIENT.clientId, bob.upn)).toEqual(['ScanRelay.Reader']);
+    // The server keeps them, not the account.
+    idp.setUser({ appRoles: { [CONSOLE_CLIENT.clientId]: ['ScanRelay.Admin'] } });
+    expect(idp.user).not.toHaveProperty('appRoles');
+    try {
+      expect((await consoleSignIn()).claims.roles).toEqual(['ScanRelay.Admin']);
+    } finally {
+      idp.assignAppRoles(CONSOLE_CLIENT.clientId, alice.upn, []);
+    }
+  });
+
+  test('roles are read when a token is issued: a refresh after a change carries the new ones', async () => {
+    idp.assignAppRoles(CONSOLE_CLIENT.clientId, alice.upn, ['ScanRelay.Reader']);
+    try {
+      const cca = consoleCca();
+      const { result, claims } = await consoleSignIn(cca);
+      expect(claims.roles).toEqual(['ScanRelay.Reader']);
+      idp.assignAppRoles(CONSOLE_CLIENT.clientId, alice.upn, ['ScanRelay.Admin']);
+      const refreshed = await cca.acquireTokenSilent({ account: result.account!, scopes: ['openid', 'profile'], forceRefresh: true });
+      expect(refreshed.idTokenClaims).toMatchObject({ roles: ['ScanRelay.Admin'] });
+    } finally {
+      idp.assignAppRoles(CONSOLE_CLIENT.clientId, alice.upn, []);
+    }
+  });
+
+  test('a guest gets the roles assigned in the tenant it signs in to, not those of its home account', async () => {
+    const home = { oid: '00000000-0000-0000-0000-0000000000c3', tid: FABRIKAM, upn: 'carol@fabrikam.example', name: 'Carol' };
+    const guest = {
+      oid: '00000000-0000-0000-0000-0000000000c4',
+      tid: TENANT,
+      upn: 'carol_fabrikam.example#EXT#@contoso.example',
+      name: 'Carol',
+      home: { oid: home.oid, tid: home.tid },
+    };
+    // The same application, used in Carol's home tenant too, where she holds Admin.
+    idp.addAccount({ ...home, appRoles: { [CONSOLE_CLIENT.clientId]: ['ScanRelay.Admin'] } });
+    idp.addAccount(guest);
+    const asGuest = await consoleSignIn(consoleCca(), { loginHint: guest.upn });
+    expect(asGuest.result.account?.homeAccountId).toBe(`${home.oid}.${home.tid}`);
+    expect(asGuest.claims).toMatchObject({ oid: guest.oid, tid: TENANT, idp: `https://sts.windows.net/${FABRIKAM}/` });
+    expect(asGuest.claims).not.toHaveProperty('roles');
+
+    idp.assignAppRoles(CONSOLE_CLIENT.clientId, guest.upn, ['ScanRelay.Reader']);
+    const again = await consoleSignIn(consoleCca(), { loginHint: guest.upn });
+    expect(again.claims.roles).toEqual(['ScanRelay.Reader']);
+
+    const atHome = await consoleSignIn(consoleCca(FABRIKAM), { loginHint: home.upn });
+    expect(atHome.claims).toMatchObject({ tid: FABRIKAM, roles: ['ScanRelay.Admin'] });
+  });
+
+  test("an access token for the application's own resource (api://<client id>) carries its roles", async () => {
+    idp.assignAppRoles(CONSOLE_CLIENT.clientId, alice.upn, ['ScanRelay.Admin']);
+    try {
+      const scopes = [`api://${CONSOLE_CLIENT.clientId}/Console.Access`];
+      const { result } = await consoleSignIn(consoleCca(), { scopes });
+      expect(idp.verifyJwt(result.accessToken).payload).toMatchObject({
+        aud: `api://${CONSOLE_CLIENT.clientId}`,
+        scp: 'Console.Access',
+        roles: ['ScanRelay.Admin'],
+      });
+      expect(result.idTokenClaims).toMatchObject({ roles: ['ScanRelay.Admin'] });
+    } finally {
+      idp.assignAppRoles(CONSOLE_CLIENT.clientId, alice.upn, []);
+    }
+  });
+
+  test('assigning to an unknown account or with bad values throws', () => {
+    expect(() => idp.assignAppRoles(CONSOLE_CLIENT.clientId, 'nobody@contoso.example', ['ScanRelay.Admin'])).toThrow(/No known account/);
+    expect(() => idp.assignAppRoles(CONSOLE_CLIENT.clientId, alice.upn, [''])).toThrow(/role values/);
+  });
+});

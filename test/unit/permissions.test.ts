@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ADMIN_ROLE, READER_ROLE, SIGN_IN_CALLBACK_PATH } from '../../shared/access';
 import {
   CONNECTION_TYPES,
+  CONSOLE_APP_ROLES,
+  CONSOLE_REDIRECT_PATH,
   PERMISSIONS,
   isConnectionType,
   redirectPath,
@@ -44,5 +47,18 @@ describe('the permissions manifest', () => {
     expect(isConnectionType('sharePoint')).toBe(true);
     expect(isConnectionType('SharePoint')).toBe(false);
     expect(isConnectionType('__proto__')).toBe(false);
+  });
+
+  it("defines the console's app roles with fixed GUIDs, assignable to users, and the console's redirect path", () => {
+    expect(CONSOLE_APP_ROLES.map((r) => r.value)).toEqual([ADMIN_ROLE, READER_ROLE]);
+    // Fixed for good: assignments in customers' tenants refer to these ids.
+    expect(CONSOLE_APP_ROLES.map((r) => r.id)).toEqual(['676b1ae3-3ad4-471d-9ab0-6bb80d38b67f', 'ed471321-8349-4cd8-8726-94d0adce82aa']);
+    for (const r of CONSOLE_APP_ROLES) {
+      expect(r.allowedMemberTypes).toEqual(['User']);
+      expect(r.description.length).toBeGreaterThan(10);
+      expect(r.value).toMatch(/^[A-Za-z0-9.]+$/);
+    }
+    expect(CONSOLE_REDIRECT_PATH).toBe(SIGN_IN_CALLBACK_PATH);
+    expect(CONSOLE_REDIRECT_PATH).toBe('/api/console/signin-callback');
   });
 });

@@ -24,6 +24,8 @@ export interface AppRegistrationOptions {
   applicationPermissions: boolean;
   /** Create the token-encryption-keys key ring in Key Vault when it is missing. */
   createTokenKeys: boolean;
+  /** Create the admin-key secret (the admin API's key for scripts) in Key Vault when it is missing. */
+  createAdminKey: boolean;
   rotateSecret: boolean;
   dryRun: boolean;
   graphBaseUrl: string;
@@ -41,9 +43,11 @@ export class UsageError extends Error {}
 
 export const USAGE = `Usage: npm run app-registration -- [--config app-registration.json] [options]
 
-Creates or updates the Microsoft Entra app registration ScanRelay's connections use: the web
-redirect URI of every connection type, the permissions of the permissions manifest, and a client
-secret stored directly in Key Vault (never printed). Writes AppRegistrationInfo.json (no secret).
+Creates or updates the Microsoft Entra app registration ScanRelay's connections and console use:
+the web redirect URI of every connection type and of the console's sign-in, the permissions of the
+permissions manifest, the app roles ScanRelay.Admin and ScanRelay.Reader, and a client secret
+stored directly in Key Vault (never printed); creates the secrets token-encryption-keys and
+admin-key in Key Vault when missing. Writes AppRegistrationInfo.json (no secret).
 
 Options (each overrides the config file):
   --config <file>            JSON with tenantId, appName, hostname, keyVaultUrl, ... (see app-registration.example.json)
@@ -63,6 +67,7 @@ Options (each overrides the config file):
   --access-token-env <NAME>  Use the bearer token in environment variable NAME for every request (tests, automation)
   --no-application-permissions  Leave out the application permissions (User.Read.All, Files.ReadWrite.All, GroupMember.Read.All)
   --no-token-keys            Do not create the token-encryption-keys key ring when Key Vault has none
+  --no-admin-key             Do not create the admin-key secret (the admin API's key) when Key Vault has none
   --help`;
 
 const CONFIG_KEYS = new Set([
@@ -77,6 +82,7 @@ const CONFIG_KEYS = new Set([
   'connectionTypes',
   'applicationPermissions',
   'createTokenKeys',
+  'createAdminKey',
   'graphBaseUrl',
   'authorityHost',
   'output',
@@ -102,6 +108,7 @@ const BOOLEAN_FLAGS: Record<string, [string, boolean]> = {
   '--dry-run': ['dryRun', true],
   '--no-application-permissions': ['applicationPermissions', false],
   '--no-token-keys': ['createTokenKeys', false],
+  '--no-admin-key': ['createAdminKey', false],
 };
 
 /** `12m`, `90d`, `1y` from now, or an ISO date. */
@@ -248,6 +255,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv, now = new Date
     connectionTypes,
     applicationPermissions: bool('applicationPermissions', true),
     createTokenKeys: bool('createTokenKeys', true),
+    createAdminKey: bool('createAdminKey', true),
     rotateSecret: flags.rotateSecret === true,
     dryRun: flags.dryRun === true,
     graphBaseUrl: httpsUrl('graphBaseUrl', str('graphBaseUrl', false) ?? env.GRAPH_BASE_URL ?? 'https://graph.microsoft.com/v1.0', true),

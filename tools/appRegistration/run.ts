@@ -2,25 +2,31 @@
  * Creates or updates ScanRelay's app registration idempotently, through Microsoft Graph:
  *
  * 1. finds the application by display name (more than one with that name is an error);
- * 2. wants: a web redirect URI for every connection type (`redirectPath`), and every permission of
- *    the permissions manifest (delegated scopes per connection type, application permissions),
- *    their IDs resolved at run time from the resource's service principal (oauth2PermissionScopes,
- *    appRoles), never hard-coded;
- * 3. creates the application, or PATCHes only what is missing (redirect URIs and permissions that
- *    someone added by hand are kept and reported);
+ * 2. wants: a web redirect URI for every connection type (`redirectPath`) and the console's
+ *    sign-in callback, every permission of the permissions manifest (delegated scopes per
+ *    connection type, application permissions), their IDs resolved at run time from the
+ *    resource's service principal (oauth2PermissionScopes, appRoles), never hard-coded, and the
+ *    console's app roles (`CONSOLE_APP_ROLES`, fixed ids);
+ * 3. creates the application, or PATCHes only what is missing (redirect URIs, permissions and app
+ *    roles that someone added by hand are kept and reported; `appRoles` is replaced as a whole by
+ *    PATCH, so every role there is sent back, and none is ever removed or has its value changed:
+ *    Graph refuses both for an enabled role);
  * 4. creates its service principal when missing (so an administrator can consent);
  * 5. adds a client secret only when Key Vault holds none that belongs to a valid credential of
  *    this application (tags clientId/keyId; one expiring within 30 days counts as invalid), or with
  *    --rotate-secret; the secret goes straight into Key Vault with its expiry as `expiresOn`, and is
  *    never printed or written elsewhere;
- * 6. creates the token-encryption-keys key ring when Key Vault has none;
- * 7. writes AppRegistrationInfo.json (tenant, client ID, secret name and expiry; no secret).
+ * 6. creates the token-encryption-keys key ring and the admin-key secret (the admin API's key for
+ *    scripts) when Key Vault has none, never printing them;
+ * 7. writes AppRegistrationInfo.json (tenant, client ID, secret name and expiry; no secret), and
+ *    prints what is left to do: consent, the client ID setting, assigning the app roles.
  *
  * With --dry-run it reads everything and prints the plan, and changes nothing.
  */
 import { randomBytes } from 'node:crypto';
 import type { SecretClient } from '@azure/keyvault-secrets';
-import { APPLICATION_PERMISSIONS, PERMISSIONS, redirectPath } from '../../shared/oauth';
+import { ADMIN_KEY_SECRET, CONSOLE_PATH } from '../../shared/access';
+import { APPLICATION_PERMISSIONS, CONSOLE_APP_ROLES, CONSOLE_REDIRECT_PATH, PERMISSIONS, redirectPath } from '../../shared/oauth';
 import { GraphError, odataString, type GraphClient } from '../../shared/graph';
 import type { AppRegistrationOptions } from './options';
 
@@ -47,6 +53,17 @@ interface ResourceAccess {
   resourceAccess: Array<{ id: string; type: string }>;
 }
 
+/** An app role as Graph reads it (resources/approle); `origin` is read-only and never sent back. */
+interface AppRoleEntry {
+  id: string;
+  value: string;
+  displayName?: string | null;
+  description?: string | null;
+  allowedMemberTypes?: string[];
+  isEnabled?: boolean;
+  origin?: string;
+}
+
 interface PasswordCredential {
   keyId: string;
   displayName: string | null;
@@ -60,6 +77,7 @@ interface Application {
   signInAudience: string;
   web?: Record<string, unknown> & { redirectUris?: string[] };
   requiredResourceAccess?: ResourceAccess[];
+  appRoles?: AppRoleEntry[];
   passwordCredentials?: PasswordCredential[];
 }
 
@@ -101,7 +119,64 @@ export interface RunResult {
 }
 
 export function wantedRedirectUris(options: Pick<AppRegistrationOptions, 'baseUrl' | 'connectionTypes'>): string[] {
-  return options.connectionTypes.map((type) => `${options.baseUrl}${redirectPath(type)}`);
+  return [
+    ...options.connectionTypes.map((type) => `${options.baseUrl}${redirectPath(type)}`),
+    `${options.baseUrl}${CONSOLE_REDIRECT_PATH}`,
+  ];
+}
+
+/** The console's app roles as Graph takes them (resources/approle). */
+function newAppRole(role: (typeof CONSOLE_APP_ROLES)[number]): AppRoleEntry {
+  return {
+    id: role.id,
+    value: role.value,
+    displayName: role.displayName,
+    description: role.description,
+    allowedMemberTypes: [...role.allowedMemberTypes],
+    isEnabled: true,
+  };
+}
+
+/**
+ * The application's appRoles with the console's roles added: `roles` is the collection to PATCH
+ * (every role there, `origin` left out) when something changes. A role with the console's value is
+ * the console's, whatever its id (one made by hand is kept and enabled if disabled); nothing is
+ * removed, and no value is changed.
+ */
+export function mergeAppRoles(existing: AppRoleEntry[]): { roles?: AppRoleEntry[]; plan: string[]; notes: string[] } {
+  const roles = existing.map(({ origin: _origin, ...role }) => ({ ...role }));
+  const plan: string[] = [];
+  const notes: string[] = [];
+  for (const wanted of CONSOLE_APP_ROLES) {
+    const same = roles.find((r) => r.value === wanted.value);
+    if (same) {
+      if (same.id.toLowerCase() !== wanted.id) notes.push(`= kept app role ${wanted.value} with its own id ${same.id}`);
+      if (same.isEnabled === false) {
+        same.isEnabled = true;
+        plan.push(`+ enable app role ${wanted.value} (it was disabled)`);
+      }
+      if (!(same.allowedMemberTypes ?? []).includes('User')) {
+        notes.push(
+          `! app role ${wanted.value} cannot be assigned to users (allowedMemberTypes ${JSON.stringify(same.allowedMemberTypes ?? [])}): ` +
+            "in the portal, disable it, then allow 'Users/Groups'",
+        );
+      }
+      continue;
+    }
+    const taken = roles.find((r) => r.id.toLowerCase() === wanted.id);
+    if (taken) {
+      notes.push(
+        `! app role id ${wanted.id} (ScanRelay's ${wanted.value}) has the value '${taken.value}': left as it is, so nobody can hold ` +
+          `${wanted.value}; in the portal, disable that role and set its value back to ${wanted.value}`,
+      );
+      continue;
+    }
+    roles.push(newAppRole(wanted));
+    plan.push(`+ app role ${wanted.value} (${wanted.description})`);
+  }
+  const ours = new Set<string>(CONSOLE_APP_ROLES.map((r) => r.value));
+  for (const other of roles.filter((r) => !ours.has(r.value))) notes.push(`= kept app role ${other.value} (not ScanRelay's)`);
+  return { roles: plan.length ? roles : undefined, plan, notes };
 }
 
 /** The manifest's permissions for the chosen connection types, by resource. */
@@ -213,15 +288,18 @@ export async function runAppRegistration(options: AppRegistrationOptions, deps: 
   let createBody: Record<string, unknown> | undefined;
   let patchBody: Record<string, unknown> | undefined;
   if (!app) {
+    const roles = mergeAppRoles([]);
     createBody = {
       displayName: options.appName,
       signInAudience: options.signInAudience,
       web: { redirectUris: uris },
       requiredResourceAccess: mergeAccess([], ids).merged,
+      appRoles: roles.roles,
     };
     plan.push(`+ create the app registration (sign-in audience ${options.signInAudience})`);
     for (const uri of uris) plan.push(`+ redirect URI ${uri}`);
     for (const w of wanted) plan.push(`+ permission ${describe(w)}`);
+    plan.push(...roles.plan);
   } else {
     const existingUris = app.web?.redirectUris ?? [];
     const missingUris = uris.filter((u) => !existingUris.includes(u));
@@ -237,7 +315,9 @@ export async function runAppRegistration(options: AppRegistrationOptions, deps: 
         `! sign-in audience is ${app.signInAudience}, not ${options.signInAudience}: left as it is (change it in the portal if needed)`,
       );
     }
-    if (missingUris.length || added.length) {
+    const roles = mergeAppRoles(app.appRoles ?? []);
+    notes.push(...roles.notes);
+    if (missingUris.length || added.length || roles.roles) {
       patchBody = {};
       if (missingUris.length) {
         // `web` is replaced as a whole by PATCH: send what is there, with the URIs added.
@@ -248,6 +328,10 @@ export async function runAppRegistration(options: AppRegistrationOptions, deps: 
       if (added.length) {
         patchBody.requiredResourceAccess = merged;
         for (const w of added) plan.push(`+ permission ${describe(w)}`);
+      }
+      if (roles.roles) {
+        patchBody.appRoles = roles.roles;
+        plan.push(...roles.plan);
       }
     }
   }
@@ -302,6 +386,18 @@ export async function runAppRegistration(options: AppRegistrationOptions, deps: 
       if (statusOf(err) !== 404) throw err;
       needsTokenKeys = true;
       plan.push(`+ Key Vault secret ${TOKEN_KEYS_SECRET} (a new key ring for the token cache)`);
+    }
+  }
+
+  // 6b. The admin API's key for scripts (header x-functions-key).
+  let needsAdminKey = false;
+  if (options.createAdminKey) {
+    try {
+      await secrets.getSecret(ADMIN_KEY_SECRET);
+    } catch (err) {
+      if (statusOf(err) !== 404) throw err;
+      needsAdminKey = true;
+      plan.push(`+ Key Vault secret ${ADMIN_KEY_SECRET} (a new key for the admin API's scripts)`);
     }
   }
 
@@ -375,6 +471,11 @@ export async function runAppRegistration(options: AppRegistrationOptions, deps: 
     out(`Stored a new key ring in Key Vault as ${TOKEN_KEYS_SECRET}`);
   }
 
+  if (needsAdminKey) {
+    await secrets.setSecret(ADMIN_KEY_SECRET, randomBytes(32).toString('base64url'), { contentType: 'text/plain' });
+    out(`Stored a new admin key in Key Vault as ${ADMIN_KEY_SECRET}`);
+  }
+
   const info: AppRegistrationInfo = {
     tenantId: options.tenantId,
     clientId: application.appId,
@@ -389,8 +490,24 @@ export async function runAppRegistration(options: AppRegistrationOptions, deps: 
   };
   deps.writeFile(options.output, JSON.stringify(info, null, 2) + '\n');
   out(`Wrote ${options.output}`);
-  out('Next:');
-  out(`  1. An administrator grants consent: ${info.adminConsentUrl}`);
-  out(`  2. Set the app setting OAUTH_CLIENT_ID=${info.clientId} (and OAUTH_TENANT=${options.tenantId}); see docs/deployment.md.`);
+  for (const line of nextSteps(options, info)) out(line);
   return { changes: plan.length, info };
+}
+
+/** What is left to do after a run: consent, the settings, the console's roles, the admin key. */
+export function nextSteps(options: AppRegistrationOptions, info: Pick<AppRegistrationInfo, 'adminConsentUrl' | 'clientId'>): string[] {
+  const tenantIsId = /^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$/i.test(options.tenantId);
+  const vault = new URL(options.keyVaultUrl).hostname.split('.')[0];
+  const [admin, reader] = CONSOLE_APP_ROLES;
+  return [
+    'Next:',
+    `  1. An administrator grants consent: ${info.adminConsentUrl}`,
+    `  2. Set the app setting OAUTH_CLIENT_ID=${info.clientId} (and OAUTH_TENANT=${options.tenantId}` +
+      `${tenantIsId ? '' : ', and CONSOLE_TENANT=<your tenant ID, a GUID>'}); see docs/deployment.md.`,
+    `  3. Give administrators a role: Microsoft Entra admin center → Enterprise applications → ${options.appName} → Users and groups`,
+    `     → Add user/group → choose the users (or groups) and the role: ${admin!.value} (${admin!.description.toLowerCase()})`,
+    `     or ${reader!.value} (${reader!.description.toLowerCase()}). Someone without either gets a page naming the role to assign.`,
+    `  4. The console is at ${options.baseUrl}${CONSOLE_PATH} (sign in with a work account of this tenant that holds a role).`,
+    `  5. Scripts use the admin key (header x-functions-key): az keyvault secret show --vault-name ${vault} --name ${ADMIN_KEY_SECRET} --query value -o tsv`,
+  ];
 }
