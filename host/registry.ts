@@ -16,6 +16,7 @@ import { destinationDisable } from '../functions/destinationDisable';
 import { destinationEnable } from '../functions/destinationEnable';
 import { destinationRestore } from '../functions/destinationRestore';
 import { destinations } from '../functions/destinations';
+import { destinationsBrowse } from '../functions/destinationsBrowse';
 import { destinationsImport } from '../functions/destinationsImport';
 import { destinationTest } from '../functions/destinationTest';
 import { destinationVersion } from '../functions/destinationVersion';
@@ -46,6 +47,7 @@ export const registry: readonly FunctionDefinition[] = [
   destinationVersion,
   destinationRestore,
   destinationsImport,
+  destinationsBrowse,
   destination,
   destinationEnable,
   destinationDisable,

@@ -1,7 +1,7 @@
 /** What a console page is given: its dependencies, the request, who asks, and the page chrome. */
 import type { AccessDeps, Caller, SignInDeps } from '../access';
 import type { Config } from '../config';
-import type { DestinationsSource, SendTestDeps, TryOutDeps } from '../destinations';
+import type { BrowseDeps, DestinationsSource, SendTestDeps, TryOutDeps } from '../destinations';
 import type { Logger } from '../log';
 import type { OAuthDeps } from '../oauth';
 import type { Storage } from '../storage';
@@ -14,8 +14,8 @@ export interface ConsoleDeps {
   signIn: SignInDeps;
   oauth: OAuthDeps;
   storage: Storage;
-  /** The destinations in force, test routing and test deliveries. */
-  destinations: { source: DestinationsSource; tryOut: TryOutDeps; sendTest: SendTestDeps };
+  /** The destinations in force, test routing, test deliveries and browsing for a target. */
+  destinations: { source: DestinationsSource; tryOut: TryOutDeps; sendTest: SendTestDeps; browse: BrowseDeps };
   log: Logger;
 }
 

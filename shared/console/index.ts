@@ -30,6 +30,7 @@ import { takeFlash } from './flash';
 import { auditPage } from './pages/audit';
 import { authorizeAction, connectionPage, connectionsPage, createConnectionAction, deleteAction, refreshAction } from './pages/connections';
 import {
+  browsePage,
   createDestinationAction,
   deleteDestinationAction,
   destinationPage,
@@ -72,6 +73,7 @@ const ROUTES: Route[] = [
   { method: 'GET', pattern: /^\/destinations\/versions$/, access: 'read', handle: versionsPage },
   { method: 'POST', pattern: /^\/destinations\/versions\/(\d{1,10})\/restore$/, access: 'write', handle: restoreAction },
   { method: 'GET', pattern: /^\/destinations\/routing-test$/, access: 'read', handle: routingTestPage },
+  { method: 'GET', pattern: /^\/destinations\/browse$/, access: 'read', handle: browsePage },
   { method: 'GET', pattern: new RegExp(`^/destinations/${ID}$`), access: 'read', handle: (ctx) => destinationPage(ctx) },
   { method: 'POST', pattern: new RegExp(`^/destinations/${ID}$`), access: 'write', handle: updateDestinationAction },
   { method: 'POST', pattern: new RegExp(`^/destinations/${ID}/enable$`), access: 'write', handle: enableAction(true) },

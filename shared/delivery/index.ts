@@ -305,4 +305,5 @@ export * from './template';
 export * from './types';
 export { withDirectoryFacts, type FindUser } from './userFacts';
 export { CONNECTORS } from './connectors';
+export { graphFor } from './graph';
 export { renderOptionTables } from './optionsDoc';

@@ -24,6 +24,7 @@ export {
   setDestinationEnabled,
   type ChangeResult,
 } from './edit';
+export { browseTarget, readBrowseInput, type BrowseDeps, type BrowseInput, type BrowseResult } from './browse';
 export { createLocalDestination, LOCAL_DESTINATION_ID } from './localDefault';
 export { getDestination, getVersion, listDestinations, listVersions, type DestinationsView } from './read';
 export { sendTest, testRouting, type RoutingTestResult, type SendTestDeps, type SendTestResult, type TryOutDeps } from './tryOut';

@@ -52,6 +52,13 @@ export const DESTINATION_ERRORS = {
     meaning: 'The destinations together would be larger than one stored version holds (300,000 characters of JSON).',
     action: 'Remove destinations that are no longer used, or move long CA certificates into the secret store (tls.caSecret).',
   },
+  browse_failed: {
+    kinds: ['request'],
+    status: 502,
+    meaning:
+      'Microsoft Graph did not list the site, library or folder as the connection: the message says why (the connection must be authorized again, the account has no access, the site or folder does not exist, Graph did not answer).',
+    action: 'Do what the message says (authorize the connection again, check the URL or the folder), then browse again.',
+  },
   destinations_file_not_found: {
     kinds: ['request'],
     status: 404,

@@ -7,7 +7,7 @@ import { getConfig, type Config } from '../config';
 import type { ConsoleDeps } from '../console';
 import { ConfigError } from '../errors';
 import { CONNECTORS, type DelivererDeps, type DeliveryContext, type RedeliverDeps } from '../delivery';
-import { createDestinationsSource, type DestinationsSource, type SendTestDeps, type TryOutDeps } from '../destinations';
+import { createDestinationsSource, type BrowseDeps, type DestinationsSource, type SendTestDeps, type TryOutDeps } from '../destinations';
 import { createDirectorySyncDeps, type DirectorySyncDeps } from '../directorySync';
 import { ingestAlive, type IngestDeps, type SweepDeps } from '../ingest';
 import { silentLogger, type Logger } from '../log';
@@ -34,6 +34,8 @@ export interface Services {
   tryOutDeps(log: Logger): TryOutDeps;
   /** A test delivery to one destination. */
   sendTestDeps(log: Logger): SendTestDeps;
+  /** Browsing a SharePoint site or a OneDrive for a destination's target. */
+  browseDeps(log: Logger): BrowseDeps;
   redeliverDeps(log: Logger): RedeliverDeps;
   scimDeps(log: Logger): ScimDeps;
   directorySyncDeps(log: Logger): DirectorySyncDeps;
@@ -109,7 +111,12 @@ export function createServices(config: Config): Services {
       signIn: signInDeps(log),
       oauth: oauthDeps(log),
       storage,
-      destinations: { source: destinations, tryOut: tryOutDeps(log), sendTest: sendTestDeps(log) },
+      destinations: {
+        source: destinations,
+        tryOut: tryOutDeps(log),
+        sendTest: sendTestDeps(log),
+        browse: { context: deliveryContext(log), log },
+      },
       log,
     }),
     destinations,
@@ -135,6 +142,7 @@ export function createServices(config: Config): Services {
     }),
     tryOutDeps,
     sendTestDeps,
+    browseDeps: (log) => ({ context: deliveryContext(log), log }),
     scimDeps: (log) => ({ directory: storage.directory, secrets, config: config.directory, log }),
     directorySyncDeps: (log) => createDirectorySyncDeps({ config, storage, applicationTokens: oauthDeps(log).applicationTokens, log }),
   };

@@ -120,6 +120,22 @@ describe('access', () => {
   });
 });
 
+describe('browsing for a target', () => {
+  it('needs the key or a session (Reader is enough), names a bad field, and says why Graph could not list', async () => {
+    const path = 'destinations/browse?type=oneDrive&connectionId=no-such-connection';
+    expect((await call('GET', path, { headers: {} })).status).toBe(401);
+    const asReader = await call('GET', path, { headers: { cookie: readerCookie } });
+    expect([asReader.status, asReader.body.error]).toEqual([502, 'browse_failed']);
+    expect(asReader.body.message).toContain("as connection 'no-such-connection'");
+    const bad = await call('GET', 'destinations/browse?type=sharePoint&connectionId=c&site=nope');
+    expect([bad.status, bad.body.error, bad.body.fields.map((f: { path: string }) => f.path)]).toEqual([
+      400,
+      'validation_failed',
+      ['site'],
+    ]);
+  });
+});
+
 describe('changes with the admin key', () => {
   it('creates, reads with its ETag, replaces with If-Match and deletes, each a version audited with the actor', async () => {
     const created = await call('POST', 'destinations', { body: forward('crud', a.url, { description: 'first' }) });

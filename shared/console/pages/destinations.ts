@@ -13,11 +13,13 @@
  */
 import { describeActor } from '../../audit';
 import {
+  browseTarget,
   createDestination,
   deleteDestination,
   getDestination,
   listDestinations,
   listVersions,
+  readBrowseInput,
   restoreVersion,
   replaceDestination,
   sendTest,
@@ -28,6 +30,7 @@ import {
 } from '../../destinations';
 import { CONNECTORS } from '../../delivery';
 import { isAppError, ValidationError, type FieldProblem } from '../../errors';
+import { listConnections } from '../../oauth';
 import type { PageContext } from '../context';
 import { flashCookie } from '../flash';
 import { html, type SafeHtml } from '../html';
@@ -181,12 +184,15 @@ export async function destinationsPage(ctx: PageContext, form?: FormState): Prom
         Every change is a new version: <a href="${consolePath('destinations', 'versions')}">versions and restore</a>.
       </p>`;
   const content = html`${pinnedNotice(view)} ${origin}
-    <p><a href="${consolePath('destinations', 'routing-test')}">Test routing</a>: which destinations a job with given fields goes to.</p>
+    <p>
+      <a href="${consolePath('destinations', 'routing-test')}">Test routing</a>: which destinations a job with given fields goes to.
+      <a href="${consolePath('destinations', 'browse')}">Browse SharePoint or OneDrive</a> for a destination's folder.
+    </p>
     ${dataTable('Destinations', ['Destination', 'Type', 'State', 'Selects'], rows, 'No destinations yet: jobs are stored, and marked undeliverable.')}
     ${
       ctx.canWrite && !view.pinned
         ? html`<h2 id="create">Create a destination</h2>
-            ${destinationForm(ctx, consolePath('destinations'), form ?? { values: valuesOf(), errors: {} }, { submit: 'Create' })}`
+            ${destinationForm(ctx, consolePath('destinations'), form ?? { values: prefilled(ctx), errors: {} }, { submit: 'Create' })}`
         : ''
     }`;
   return htmlResponse(form ? 400 : 200, layout(ctx.chrome('Destinations', 'destinations'), content));
@@ -470,4 +476,121 @@ function routingResult(r: Awaited<ReturnType<typeof testRouting>>): SafeHtml {
     ${dataTable('Destinations and their rules', ['Destination', 'Outcome', 'Rule'], rows, 'No destinations.')}
     <h2>Rendered templates</h2>
     ${dataTable('Rendered templates', ['Destination', 'Option', 'Template', 'Rendered'], templates, 'No template to render.')}`;
+}
+
+/** The create form's first values: `type` and `options` (JSON) from the address, as the browse page links them. */
+function prefilled(ctx: PageContext): Record<FormKey, string> {
+  const values = valuesOf();
+  const type = ctx.request.query.get('type');
+  if (type && TYPES.includes(type)) values.type = type;
+  const options = ctx.request.query.get('options');
+  if (options) {
+    try {
+      values.options = json(JSON.parse(options));
+    } catch {
+      values.options = options;
+    }
+  }
+  return values;
+}
+
+const BROWSE_TYPES: ReadonlyArray<[string, string]> = [
+  ['sharePoint', 'SharePoint document library'],
+  ['oneDrive', "OneDrive (the connection's account)"],
+];
+
+/** The browse page's address for `q` changed by `change`. */
+function browseLink(q: URLSearchParams, change: Record<string, string | undefined>): string {
+  const next = new URLSearchParams(q);
+  for (const [k, v] of Object.entries(change)) {
+    if (v === undefined) next.delete(k);
+    else next.set(k, v);
+  }
+  return `${consolePath('destinations', 'browse')}?${next.toString()}`;
+}
+
+export async function browsePage(ctx: PageContext): Promise<ConsoleResponse> {
+  const q = ctx.request.query;
+  const connections = (await listConnections(ctx.deps.oauth)).filter((c) => c.type === 'sharePoint' || c.type === 'oneDrive');
+  const type = q.get('type') ?? 'sharePoint';
+  let result: SafeHtml | string = '';
+  let error: string | undefined;
+  const errors: Record<string, string> = {};
+  if (q.has('connectionId')) {
+    try {
+      const input = readBrowseInput((name) => q.get(name));
+      const r = await browseTarget(ctx.deps.destinations.browse, ctx.caller.actor, input);
+      result = browseResult(q, r);
+    } catch (err) {
+      if (err instanceof ValidationError) for (const f of err.fields) errors[f.path] = f.message;
+      else if (isAppError(err) && err.status < 500) error = err.message;
+      else if (isAppError(err) && err.code === 'browse_failed') error = err.message;
+      else throw err;
+    }
+  }
+  const content = html`<p><a href="${consolePath('destinations')}">← Destinations</a></p>
+    <p class="lead">
+      The libraries and folders the connection's account can see, one level at a time; pick a folder to create a destination that delivers
+      there. Nothing is changed.
+    </p>
+    ${error ? html`<div class="notice bad" role="alert"><p>${error}</p></div>` : ''}
+    <form class="stack" method="get" action="${consolePath('destinations', 'browse')}">
+      ${field('type', 'Where', selectInput(BROWSE_TYPES, type), { error: errors.type })}
+      ${field(
+        'connectionId',
+        'Connection',
+        selectInput(
+          connections.map((c) => [c.id, `${c.displayName} (${c.type}${c.account?.upn ? `, ${c.account.upn}` : ''})`]),
+          q.get('connectionId') ?? '',
+        ),
+        {
+          hint: connections.length
+            ? 'An authorized connection of type sharePoint or oneDrive.'
+            : 'Create and authorize a sharePoint or oneDrive connection first.',
+          error: errors.connectionId,
+        },
+      )}
+      ${field('site', 'SharePoint site (URL)', textInput(q.get('site') ?? '', 'url'), {
+        hint: 'For SharePoint, e.g. https://contoso.sharepoint.com/sites/Scans.',
+        error: errors.site,
+      })}
+      <div><button type="submit">Browse</button></div>
+    </form>
+    ${result}`;
+  return htmlResponse(200, layout(ctx.chrome('Browse for a folder', 'destinations'), content));
+}
+
+function browseResult(q: URLSearchParams, r: Awaited<ReturnType<typeof browseTarget>>): SafeHtml {
+  if (r.libraries) {
+    return html`<h2>Document libraries of ${r.siteName ?? r.site ?? ''}</h2>
+      ${
+        r.libraries.length
+          ? html`<ul>
+              ${r.libraries.map((name) => html`<li><a href="${browseLink(q, { library: name, folder: undefined })}">${name}</a></li>`)}
+            </ul>`
+          : html`<p class="muted">This site has no document library the account can see.</p>`
+      }`;
+  }
+  const parts = r.folder ? r.folder.split('/') : [];
+  const where = [r.library ?? 'OneDrive', ...parts].join(' / ');
+  const up = parts.length
+    ? browseLink(q, { folder: parts.slice(0, -1).join('/') || undefined })
+    : r.library
+      ? browseLink(q, { library: undefined, folder: undefined })
+      : undefined;
+  const use = `${consolePath('destinations')}?${new URLSearchParams({ type: r.type, options: JSON.stringify(r.options ?? {}) }).toString()}#create`;
+  return html`<h2>${where}</h2>
+    <div class="actions">
+      <a class="button" href="${use}">Use this folder</a>
+      ${up ? html`<a href="${up}">↑ Up</a>` : ''}
+    </div>
+    ${
+      r.folders?.length
+        ? html`<ul>
+            ${r.folders.map((name) => html`<li><a href="${browseLink(q, { folder: r.folder ? `${r.folder}/${name}` : name })}">${name}</a></li>`)}
+          </ul>`
+        : html`<p class="muted">No folders in here.</p>`
+    }
+    ${r.truncated ? html`<p class="muted">Only the first 500 folders are listed.</p>` : ''}
+    <p class="muted">The destination's options: <span class="mono">${JSON.stringify(r.options ?? {})}</span></p>`;
 }
