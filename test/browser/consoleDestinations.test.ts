@@ -2,7 +2,8 @@
  * Destinations in the console, in a real Chromium: create one with a mistake (the problem shown
  * next to its field, nothing saved) and then correctly, disable and enable it, send a test,
  * restore an old version, and test routing (the rendered templates shown, nothing sent); a
- * stale edit is refused with a clear message. axe-core checks each page; the screenshots go to
+ * stale edit is refused with a clear message; browse a SharePoint site as an authorized connection
+ * (through the test identity platform) down to a folder and create a destination there. axe-core checks each page; the screenshots go to
  * docs/screenshots/.
  */
 import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
@@ -12,11 +13,16 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { createDevelopmentSignIn } from '../../shared/access';
 import { listDestinations } from '../../shared/destinations';
 import { silentLogger } from '../../shared/log';
-import { newKeyRingSecret } from '../../shared/oauth';
+import { CONNECTION_TYPES, newKeyRingSecret } from '../../shared/oauth';
 import { launchBrowser, newContext, screenshot, seriousViolations } from '../helpers/browser';
+import { startGraphServer, type GraphServer } from '../helpers/graphServer';
+import { startOidcServer, type OidcServer } from '../helpers/oidcServer';
 import { startReceiver, type Receiver } from '../helpers/receiver';
 import { startScanHost, type ScanHost } from '../helpers/scanStack';
 
+const CLIENT_ID = '3d4e5f60-7a8b-4c9d-8e0f-1a2b3c4d5e6f';
+let idp: OidcServer;
+let graph: GraphServer;
 let host: ScanHost;
 let receiver: Receiver;
 let browser: Browser;
@@ -47,9 +53,21 @@ beforeAll(async () => {
       ],
     }),
   );
-  host = await startScanHost((url) => ({ CONSOLE_SIGN_IN: 'development', PUBLIC_BASE_URL: url, DESTINATIONS_FILE: file }));
+  idp = await startOidcServer({ clients: [{ clientId: CLIENT_ID, clientSecret: 's3cret', redirectUris: [] }] });
+  graph = await startGraphServer();
+  graph.addSite('contoso.sharepoint.com', 'sites/Scans', { Documents: 'drv-docs', Invoices: 'drv-invoices' }, 'Scans');
+  graph.putFile('drv-invoices', '2026/December/a.pdf', 'x');
+  host = await startScanHost((url) => ({
+    CONSOLE_SIGN_IN: 'development',
+    PUBLIC_BASE_URL: url,
+    DESTINATIONS_FILE: file,
+    OAUTH_AUTHORITY_HOST: idp.baseUrl,
+    OAUTH_CLIENT_ID: CLIENT_ID,
+    GRAPH_BASE_URL: graph.baseUrl,
+  }));
+  idp.clients[0]!.redirectUris.push(...CONNECTION_TYPES.map((t) => `${host.server.url}/api/oauth2/client/${t}/authorize-callback`));
   console_ = `${host.server.url}/api/console`;
-  writeFileSync(host.secretsFile, JSON.stringify({ 'token-encryption-keys': newKeyRingSecret('k1') }));
+  writeFileSync(host.secretsFile, JSON.stringify({ 'oauth-client-secret': 's3cret', 'token-encryption-keys': newKeyRingSecret('k1') }));
   browser = await launchBrowser();
   context = await newContext(browser);
   page = await context.newPage();
@@ -62,6 +80,8 @@ afterAll(async () => {
   await browser?.close();
   await host?.stop();
   await receiver?.stop();
+  await graph?.stop();
+  await idp?.stop();
 });
 afterEach(() => expect(problems.splice(0)).toEqual([]));
 
@@ -170,4 +190,47 @@ it('tests routing: the destinations a job goes to and every rendered template, s
   expect(await seriousViolations(page)).toEqual([]);
   expect(readdirSync(share)).toEqual([]);
   expect(receiver.requests).toBe(count);
+});
+
+it('browses a SharePoint site as an authorized connection down to a folder, and creates a destination there', async () => {
+  await page.goto(`${console_}/connections`);
+  await page.getByLabel('Type').selectOption('sharePoint');
+  await page.getByLabel('Display name').fill('Scans site');
+  await page.getByLabel('Id (optional)').fill('scans-site');
+  await page.getByRole('button', { name: 'Create' }).click();
+  await page.waitForURL(/connections\/scans-site$/);
+  await page.getByRole('button', { name: 'Authorize' }).click();
+  await page.waitForURL(/connections\/scans-site$/);
+  expect(await page.locator('.notice.ok').textContent()).toContain('Authorized');
+
+  await page.goto(`${console_}/destinations`);
+  await page.getByRole('link', { name: 'Browse SharePoint or OneDrive' }).click();
+  await page.getByLabel('Where').selectOption('sharePoint');
+  await page.getByLabel('Connection').selectOption('scans-site');
+  await page.getByLabel('SharePoint site (URL)').fill('https://contoso.sharepoint.com/sites/Scans');
+  await page.getByRole('button', { name: 'Browse' }).click();
+  await page.getByRole('link', { name: 'Invoices' }).click();
+  await page.getByRole('link', { name: '2026' }).click();
+  expect(await page.locator('h2').first().textContent()).toBe('Invoices / 2026');
+  expect(await page.getByRole('listitem').filter({ hasText: 'December' }).count()).toBe(1);
+  await screenshot(page, 'browse');
+  expect(await seriousViolations(page)).toEqual([]);
+
+  await page.getByRole('link', { name: 'Use this folder' }).click();
+  await page.waitForURL(/\/destinations\?/);
+  expect(await page.getByLabel('Type').inputValue()).toBe('sharePoint');
+  expect(JSON.parse(await page.getByLabel('Options (JSON)').inputValue())).toEqual({
+    connectionId: 'scans-site',
+    site: 'https://contoso.sharepoint.com/sites/Scans',
+    library: 'Invoices',
+    folder: '2026',
+  });
+  await page.getByLabel('Id').fill('invoices-2026');
+  await page.getByLabel('Routing rule (JSON)').fill('{"workflowName": "Invoices"}');
+  await page.getByRole('button', { name: 'Create' }).click();
+  await page.waitForURL(/destinations\/invoices-2026$/);
+  expect((await stored()).destinations.find((d) => d.id === 'invoices-2026')?.options).toMatchObject({
+    library: 'Invoices',
+    folder: '2026',
+  });
 });
