@@ -3,7 +3,6 @@
  * (shared/scim). Anonymous at the Functions level: SCIM's own bearer token is checked inside.
  */
 import type { HttpResponseInit } from '@azure/functions';
-import { isAppError } from '../shared/errors';
 import { describeError } from '../shared/log';
 import { handleScim, SCIM_CONTENT_TYPE, SCIM_MAX_BODY_BYTES, scimErrorResponse, type ScimResponse } from '../shared/scim';
 import { getServices } from '../shared/services';
@@ -30,12 +29,13 @@ export const scim: HttpFunction = {
           ifMatch: request.headers.get('if-match'),
           contentType: request.headers.get('content-type'),
         },
-        body: ['GET', 'DELETE'].includes(request.method) ? undefined : await readText(request, SCIM_MAX_BODY_BYTES),
+        readBody: async () => (['GET', 'DELETE'].includes(request.method) ? undefined : readText(request, SCIM_MAX_BODY_BYTES)),
         baseUrl: `${origin}/api/scim/v2`,
+        invocationId: context.invocationId,
       });
       return toHttp(response);
     } catch (err) {
-      if (isAppError(err)) return toHttp(scimErrorResponse(err.status, undefined, err.message));
+      // handleScim answers every failure itself; this is the app's wiring failing (settings, services).
       context.error('scim: internal error', describeError(err));
       return toHttp(
         scimErrorResponse(

@@ -21,6 +21,9 @@ import { destinationsImport } from '../functions/destinationsImport';
 import { destinationTest } from '../functions/destinationTest';
 import { destinationVersion } from '../functions/destinationVersion';
 import { destinationVersions } from '../functions/destinationVersions';
+import { directory } from '../functions/directory';
+import { directoryRecount } from '../functions/directoryRecount';
+import { directoryUsers } from '../functions/directoryUsers';
 import { directorySync } from '../functions/directorySync';
 import { health } from '../functions/health';
 import { redeliver } from '../functions/redeliver';
@@ -62,5 +65,8 @@ export const registry: readonly FunctionDefinition[] = [
   directorySync,
   scim,
   audit,
+  directory,
+  directoryUsers,
+  directoryRecount,
   adminConsole,
 ];

@@ -84,3 +84,32 @@ export class Semaphore {
     else this.free++;
   }
 }
+
+/**
+ * A writer that runs one call at a time: items added while a call is in flight go together into
+ * the next call. `add` resolves (or rejects) with the call that wrote its item, so a caller that
+ * awaits it knows its item is stored; a burst of N items costs about two calls, not N.
+ */
+export function batchedWriter<T>(write: (items: T[]) => Promise<void>): (item: T) => Promise<void> {
+  let pending: Array<{ item: T; resolve: () => void; reject: (err: unknown) => void }> = [];
+  let running = false;
+  const drain = async () => {
+    running = true;
+    while (pending.length > 0) {
+      const batch = pending;
+      pending = [];
+      try {
+        await write(batch.map((p) => p.item));
+        for (const p of batch) p.resolve();
+      } catch (err) {
+        for (const p of batch) p.reject(err);
+      }
+    }
+    running = false;
+  };
+  return (item) =>
+    new Promise<void>((resolve, reject) => {
+      pending.push({ item, resolve, reject });
+      if (!running) void drain();
+    });
+}

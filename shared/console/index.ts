@@ -28,6 +28,7 @@ import { ASSETS } from './assets';
 import type { ConsoleDeps, PageContext } from './context';
 import { takeFlash } from './flash';
 import { auditPage } from './pages/audit';
+import { directoryPage, recountAction } from './pages/directory';
 import { authorizeAction, connectionPage, connectionsPage, createConnectionAction, deleteAction, refreshAction } from './pages/connections';
 import {
   browsePage,
@@ -80,6 +81,8 @@ const ROUTES: Route[] = [
   { method: 'POST', pattern: new RegExp(`^/destinations/${ID}/disable$`), access: 'write', handle: enableAction(false) },
   { method: 'POST', pattern: new RegExp(`^/destinations/${ID}/test$`), access: 'write', handle: sendTestAction },
   { method: 'POST', pattern: new RegExp(`^/destinations/${ID}/delete$`), access: 'write', handle: deleteDestinationAction },
+  { method: 'GET', pattern: /^\/directory$/, access: 'read', handle: directoryPage },
+  { method: 'POST', pattern: /^\/directory\/recount$/, access: 'write', handle: recountAction },
   { method: 'GET', pattern: /^\/audit$/, access: 'read', handle: auditPage },
 ];
 

@@ -42,9 +42,16 @@ export function userFacts(user: StoredUser): UserFacts {
 }
 
 /**
- * The job's fields with the directory's facts added where the job lacks them. A job without a
- * username, an unknown user or an inactive (disabled) one gets nothing added: a disabled account's
- * mailbox or home folder is not a place to send new scans to.
+ * What delivery takes from a stored user: its facts, or nothing from an inactive (disabled) one:
+ * a disabled account's mailbox or home folder is not a place to send new scans to.
+ */
+export function deliveryFacts(user: StoredUser): UserFacts | undefined {
+  return user.active ? userFacts(user) : undefined;
+}
+
+/**
+ * The job's fields with the directory's facts added where the job lacks them (deliveryFacts). A
+ * job without a username, or with an unknown or inactive user, gets nothing added.
  */
 export async function withDirectoryFacts(
   fields: Readonly<Record<string, string>>,
@@ -58,11 +65,11 @@ export async function withDirectoryFacts(
   if (!username) return fields;
   const user = await findUser(username);
   if (!user) return fields;
-  if (!user.active) {
+  const facts = deliveryFacts(user);
+  if (!facts) {
     log.warn("deliver: the job's user is inactive in the directory; its fields were not filled from it", { userId: user.id });
     return fields;
   }
-  const facts = userFacts(user);
   const filled: Record<string, string> = { ...fields };
   for (const key of missing) if (facts[key]) filled[key] = facts[key];
   return filled;

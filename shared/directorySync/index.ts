@@ -9,7 +9,8 @@
  * An expired delta token (400 syncStateNotFound, 410 resyncRequired) drops the link and runs a
  * full round, which also removes what the store has and Entra no longer does. Throttling: the
  * Graph client waits out Retry-After up to 60 s; a longer wait ends the run early (status
- * 'interrupted'), and the next run resumes from the links stored so far.
+ * 'interrupted'), and the next run resumes from the links stored so far. Each run is recorded for
+ * the console's Directory page (record.ts).
  */
 import type { Config } from '../config';
 import type { Logger } from '../log';
@@ -17,6 +18,7 @@ import type { Storage } from '../storage';
 import { SyncInterruptedError } from './errors';
 import { syncGroups } from './groups';
 import { directoryGraphClient } from './reader';
+import { failureOf, startRecording } from './record';
 import { newRun, type DirectorySyncCounts, type DirectorySyncDeps } from './run';
 import { syncUsers } from './users';
 
@@ -38,7 +40,7 @@ export type DirectorySyncResult =
  */
 export function createDirectorySyncDeps(parts: {
   config: Config;
-  storage: Pick<Storage, 'directory' | 'deltaLinks'>;
+  storage: Pick<Storage, 'directory' | 'deltaLinks' | 'directoryActivity'>;
   applicationTokens: { get(resource: string, forceRefresh?: boolean): Promise<string> };
   log: Logger;
 }): DirectorySyncDeps {
@@ -50,6 +52,7 @@ export function createDirectorySyncDeps(parts: {
     groups: directory.groups,
     members: directory.members,
     deltaLinks: parts.storage.deltaLinks,
+    runs: parts.storage.directoryActivity,
     log: parts.log,
   };
 }
@@ -62,13 +65,19 @@ export async function runDirectorySync(deps: DirectorySyncDeps): Promise<Directo
     };
   }
   const run = newRun(deps);
+  const record = await startRecording(deps.runs, deps.log);
   try {
     await syncUsers(run);
     await syncGroups(run);
+    await record.finish({ status: 'completed', counts: run.counts });
     return { status: 'completed', ...run.counts };
   } catch (err) {
-    if (!(err instanceof SyncInterruptedError)) throw err;
+    if (!(err instanceof SyncInterruptedError)) {
+      await record.finish({ status: 'failed', counts: run.counts, error: failureOf(err) });
+      throw err;
+    }
     deps.log.warn('directorySync: stopped early, the next run resumes', { reason: err.message, retryAfterSeconds: err.retryAfterSeconds });
+    await record.finish({ status: 'interrupted', counts: run.counts, reason: err.message, retryAfterSeconds: err.retryAfterSeconds });
     return { status: 'interrupted', reason: err.message, retryAfterSeconds: err.retryAfterSeconds, ...run.counts };
   }
 }

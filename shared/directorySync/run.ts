@@ -5,7 +5,14 @@
 import type { DirectoryConfig } from '../config';
 import type { GraphClient } from '../graph';
 import type { Logger } from '../log';
-import type { DeltaLinkRepository, DirectoryGroups, DirectoryMembers, DirectoryUsers, StoredUser } from '../storage';
+import type {
+  DeltaLinkRepository,
+  DirectoryActivityRepository,
+  DirectoryGroups,
+  DirectoryMembers,
+  DirectoryUsers,
+  StoredUser,
+} from '../storage';
 import { EntraReader } from './reader';
 
 export interface DirectorySyncDeps {
@@ -15,6 +22,8 @@ export interface DirectorySyncDeps {
   groups: Pick<DirectoryGroups, 'create' | 'get' | 'replace' | 'delete' | 'list'>;
   members: Pick<DirectoryMembers, 'add' | 'remove' | 'list' | 'removeAllOf' | 'removeMember'>;
   deltaLinks: Pick<DeltaLinkRepository, 'get' | 'save' | 'remove' | 'list'>;
+  /** Where each run is recorded for the console's Directory page. */
+  runs: Pick<DirectoryActivityRepository, 'saveSyncRun'>;
   log: Logger;
   /** Store writes in flight (default 8). */
   concurrency?: number;

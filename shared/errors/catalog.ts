@@ -183,6 +183,21 @@ export const ERRORS = {
     action: 'Give the account to sign in as user@domain, or leave login_hint out.',
   },
 
+  // --- The directory (the admin API) -------------------------------------------------------
+  invalid_find: {
+    kinds: ['request'],
+    status: 400,
+    meaning: '"find" is missing or empty, longer than 256 characters, or holds control characters.',
+    action: 'Give a userName, an e-mail address, the start of one, an externalId or a user id.',
+  },
+  directory_busy: {
+    kinds: ['request'],
+    status: 409,
+    retryable: true,
+    meaning: 'The users or groups kept changing while they were being counted (SCIM provisioning or a directory sync run was writing).',
+    action: 'Recount again when provisioning is quiet; the counts kept meanwhile stay as they were.',
+  },
+
   // --- The local host's own answers (the Functions host answers these itself in Azure) -----
   not_found: { kinds: ['request'], status: 404, meaning: 'No function serves this path.', action: 'Check the URL.' },
   method_not_allowed: {

@@ -2,6 +2,7 @@
  * What needs an administrator's attention, first: the Overview page and GET /api/overview read
  * the same list. Each item says what is wrong in words and where it is fixed (a console path).
  */
+import { directoryAttention, type DirectoryStatusDeps } from '../directoryStatus';
 import { clientSecretWarnings, listConnections, type OAuthDeps } from '../oauth';
 
 export interface AttentionItem {
@@ -60,4 +61,22 @@ export async function connectionAttention(deps: OverviewDeps, now = new Date()):
     });
   }
   return items;
+}
+
+/**
+ * Directory provisioning problems of the last 24 hours (SCIM errors, failed or unfinished sync
+ * runs; shared/directoryStatus directoryAttention), each linking to the Directory page. Its
+ * notes (info) stay on that page.
+ */
+export async function directoryAttentionItems(deps: DirectoryStatusDeps, now = new Date()): Promise<AttentionItem[]> {
+  const items = await directoryAttention({ ...deps, now: () => now }, new Date(now.getTime() - 86_400_000));
+  return items
+    .filter((i) => i.severity !== 'info')
+    .map((i) => ({
+      severity: i.severity === 'error' ? 'bad' : 'warn',
+      kind: 'directory',
+      title: i.title,
+      detail: `${i.detail} ${i.fixHint}`,
+      fix: { href: `${CONSOLE}/directory`, label: 'Open the Directory page' },
+    }));
 }

@@ -7,12 +7,15 @@ import type { DirectoryConfig } from '../config';
 import type { Logger } from '../log';
 import type { SecretStore } from '../secrets';
 import type { Directory } from '../storage';
+import type { ScimActivity } from './activity';
 
 export interface ScimDeps {
   directory: Directory;
   secrets: SecretStore;
   config: DirectoryConfig;
   log: Logger;
+  /** Records each answered request for the console's Directory page (one per process: it throttles). */
+  activity: Pick<ScimActivity, 'record'>;
 }
 
 export interface ScimRequest {
@@ -25,6 +28,16 @@ export interface ScimRequest {
   body?: string;
   /** The absolute URL of /scim/v2 as the client sees it (for meta.location). */
   baseUrl: string;
+}
+
+/**
+ * A request as the function trigger hands it over: the body is read (with its size limit) only
+ * once the token is checked.
+ */
+export interface IncomingScimRequest extends Omit<ScimRequest, 'body'> {
+  readBody: () => Promise<string | undefined>;
+  /** Named in the detail of a 500, so that an administrator can find the log lines. */
+  invocationId: string;
 }
 
 export interface ScimResponse {

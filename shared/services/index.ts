@@ -12,7 +12,7 @@ import { createDirectorySyncDeps, type DirectorySyncDeps } from '../directorySyn
 import { ingestAlive, type IngestDeps, type SweepDeps } from '../ingest';
 import { silentLogger, type Logger } from '../log';
 import { createOAuthDeps, getAccessToken, type OAuthDeps } from '../oauth';
-import type { ScimDeps } from '../scim';
+import { ScimActivity, type ScimDeps } from '../scim';
 import { createSecretStore, type SecretStore } from '../secrets';
 import { createStorage, type Storage } from '../storage';
 
@@ -48,6 +48,8 @@ export function createServices(config: Config): Services {
   const { cipher, msal } = oauthDeps(silentLogger);
   const sessions = new Sessions(cipher, { idleMs: config.console.sessionIdleMs, maxMs: config.console.sessionMaxMs });
   const accessDeps: AccessDeps = { secrets, sessions, publicBaseUrl: config.oauth.publicBaseUrl };
+  // One per process: it spaces out its writes of the last request.
+  const scimActivity = new ScimActivity(storage.directoryActivity);
   const signInDeps = (log: Logger): SignInDeps => ({
     config: config.console,
     publicBaseUrl: config.oauth.publicBaseUrl,
@@ -143,7 +145,7 @@ export function createServices(config: Config): Services {
     tryOutDeps,
     sendTestDeps,
     browseDeps: (log) => ({ context: deliveryContext(log), log }),
-    scimDeps: (log) => ({ directory: storage.directory, secrets, config: config.directory, log }),
+    scimDeps: (log) => ({ directory: storage.directory, secrets, config: config.directory, log, activity: scimActivity }),
     directorySyncDeps: (log) => createDirectorySyncDeps({ config, storage, applicationTokens: oauthDeps(log).applicationTokens, log }),
   };
 }

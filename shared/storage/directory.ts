@@ -11,6 +11,8 @@
  *   resource row, so a crash can leave a stale index row (ignored, and a stale userName claim is
  *   taken over) but never a resource that cannot be found.
  * - `directorymembers`: one row per membership in both directions (./directoryMembers.ts).
+ * - `directorycounts`: how many users and groups there are, kept by the writes here
+ *   (./directoryCounts.ts).
  *
  * Every update of a resource row is guarded by the ETag it was read with.
  */
@@ -19,9 +21,12 @@ import { odata, type TableClient } from '@azure/data-tables';
 import { packText, unpackText } from './chunks';
 import { once, unlessStatus } from './clients';
 import { CONFLICT, retryOnConflict } from './conditionalWrite';
+import { DirectoryCounts, rowTally, type CountedKind } from './directoryCounts';
 import { DirectoryMembers } from './directoryMembers';
+import { DirectoryNames, namesOf, type NameKind } from './directoryNames';
 
 export { DirectoryMembers, type Member, type MemberType } from './directoryMembers';
+export { DIRECTORY_COUNTS_TABLE, DirectoryCounts, type DirectoryTally, type Tally } from './directoryCounts';
 
 export const DIRECTORY_USERS_TABLE = 'directoryusers';
 export const DIRECTORY_GROUPS_TABLE = 'directorygroups';
@@ -79,6 +84,8 @@ const same = (a: string | undefined, b: string | undefined) =>
 type Entity = Record<string, unknown> & { etag: string };
 
 const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
+/** A row's counted facts: users are active or not; groups have no such state. */
+const activeOf = (r: StoredResource & { active?: boolean }) => ({ active: r.active, source: r.source });
 const date = (v: unknown) => new Date(v as string);
 
 interface IndexSpec<T> {
@@ -104,6 +111,8 @@ abstract class ResourceRepository<T extends StoredResource> {
     protected readonly index: TableClient,
     private readonly rowKey: string,
     private readonly specs: IndexSpec<T>[],
+    private readonly counts: DirectoryCounts,
+    private readonly kind: CountedKind,
   ) {
     this.ready = once(() => Promise.all([table.createTable(), index.createTable()]));
   }
@@ -123,8 +132,10 @@ abstract class ResourceRepository<T extends StoredResource> {
     const id = randomUUID();
     const now = new Date();
     const draft = this.fromRow({ etag: '', ...this.entity(id, resource, source, now, now) }, resource);
+    await this.counts.beforeWrite(this.kind);
     await this.claim(draft);
     const res = await this.table.createEntity(this.entity(id, resource, source, now, now));
+    await this.counts.change(this.kind, rowTally(activeOf(draft), 1));
     return { ...draft, etag: res.etag! };
   }
 
@@ -138,6 +149,8 @@ abstract class ResourceRepository<T extends StoredResource> {
     const res = await unlessStatus(this.table.updateEntity(entity, 'Replace', { etag: current.etag }), 412, 404);
     if (!res) return undefined;
     await this.release(current, next);
+    const [was, is] = [activeOf(current), activeOf(next)];
+    if (was.active !== is.active) await this.counts.change(this.kind, { total: 0, active: is.active ? 1 : -1, scim: 0, sync: 0 });
     return { ...next, etag: res.etag! };
   }
 
@@ -148,6 +161,7 @@ abstract class ResourceRepository<T extends StoredResource> {
     if (!current) return false;
     const gone = await unlessStatus(this.table.deleteEntity(current.id, this.rowKey), 404);
     await this.release(current);
+    if (gone !== undefined) await this.counts.change(this.kind, rowTally(activeOf(current), -1));
     return gone !== undefined;
   }
 
@@ -159,6 +173,25 @@ abstract class ResourceRepository<T extends StoredResource> {
     if (filter.active !== undefined) parts.push(odata`active eq ${filter.active}`);
     for await (const e of this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter: parts.join(' and ') } })) {
       yield this.read(e);
+    }
+  }
+
+  /** Whether any row exists (a keys-only query of one entity). */
+  async any(): Promise<boolean> {
+    await this.ready();
+    const rows = this.table.listEntities({ queryOptions: { filter: odata`RowKey eq ${this.rowKey}`, select: ['PartitionKey'] } });
+    for await (const row of rows.byPage({ maxPageSize: 1 })) if (row.length > 0) return true;
+    return false;
+  }
+
+  /** Every row's counted facts (active, source), selected alone: what a recount reads. */
+  async *countedFacts(): AsyncIterable<{ active: boolean; source: DirectorySource }> {
+    await this.ready();
+    const filter = odata`RowKey eq ${this.rowKey}`;
+    for await (const e of this.table.listEntities<{ active?: boolean; source?: DirectorySource }>({
+      queryOptions: { filter, select: ['active', 'source'] },
+    })) {
+      yield { active: e.active !== false && this.rowKey === 'user', source: e.source ?? 'scim' };
     }
   }
 
@@ -273,8 +306,50 @@ export class DirectoryUsers extends ResourceRepository<StoredUser> {
     value: (u) => u.externalId,
   };
 
-  constructor(table: TableClient, index: TableClient) {
-    super(table, index, 'user', [DirectoryUsers.userName, DirectoryUsers.externalId]);
+  private readonly names: DirectoryNames;
+
+  constructor(table: TableClient, index: TableClient, counts: DirectoryCounts) {
+    super(table, index, 'user', [DirectoryUsers.userName, DirectoryUsers.externalId], counts, 'users');
+    this.names = new DirectoryNames(index, this.ready);
+  }
+
+  override async create(resource: Record<string, unknown>, source: DirectorySource): Promise<StoredUser> {
+    const user = await super.create(resource, source);
+    await this.names.update(user.id, undefined, user);
+    return user;
+  }
+
+  override async replace(current: StoredUser, resource: Record<string, unknown>): Promise<StoredUser | undefined> {
+    const next = await super.replace(current, resource);
+    if (next) await this.names.update(next.id, current, next);
+    return next;
+  }
+
+  override async delete(target: StoredUser | string): Promise<boolean> {
+    const current = typeof target === 'string' ? await this.get(target) : target;
+    if (!current) return false;
+    const gone = await super.delete(current);
+    if (gone) await this.names.update(current.id, current, undefined);
+    return gone;
+  }
+
+  /**
+   * Users with a userName or e-mail address that starts with `prefix` (any letter case), at most
+   * `limit`, in the order of the names: one range query (./directoryNames.ts), each hit checked.
+   */
+  async findByPrefix(prefix: string, limit: number): Promise<Array<{ user: StoredUser; by: 'userName' | 'mail' }>> {
+    const hits = await this.names.startingWith(prefix, limit * 2);
+    const seen = new Map<string, NameKind>();
+    for (const h of hits) if (!seen.has(h.id)) seen.set(h.id, h.kind);
+    const users = await Promise.all([...seen.keys()].map((id) => this.get(id)));
+    const p = prefix.normalize('NFC').toLowerCase();
+    const out: Array<{ user: StoredUser; by: 'userName' | 'mail' }> = [];
+    for (const user of users) {
+      if (!user) continue;
+      const name = namesOf(user).find((n) => n.value.normalize('NFC').toLowerCase().startsWith(p));
+      if (name && out.length < limit) out.push({ user, by: name.kind === 'u' ? 'userName' : 'mail' });
+    }
+    return out;
   }
 
   protected facts(r: Record<string, unknown>) {
@@ -320,8 +395,8 @@ export class DirectoryGroups extends ResourceRepository<StoredGroup> {
     value: (g) => g.externalId,
   };
 
-  constructor(table: TableClient, index: TableClient) {
-    super(table, index, 'group', [DirectoryGroups.displayName, DirectoryGroups.uniqueName, DirectoryGroups.externalId]);
+  constructor(table: TableClient, index: TableClient, counts: DirectoryCounts) {
+    super(table, index, 'group', [DirectoryGroups.displayName, DirectoryGroups.uniqueName, DirectoryGroups.externalId], counts, 'groups');
   }
 
   protected facts(r: Record<string, unknown>) {
@@ -350,12 +425,21 @@ export interface Directory {
   users: DirectoryUsers;
   groups: DirectoryGroups;
   members: DirectoryMembers;
+  /** How many users and groups there are (kept by the writes above). */
+  counts: Pick<DirectoryCounts, 'read' | 'recount'>;
 }
 
-export function createDirectory(tables: { users: TableClient; groups: TableClient; index: TableClient; members: TableClient }): Directory {
-  return {
-    users: new DirectoryUsers(tables.users, tables.index),
-    groups: new DirectoryGroups(tables.groups, tables.index),
-    members: new DirectoryMembers(tables.members),
-  };
+export function createDirectory(tables: {
+  users: TableClient;
+  groups: TableClient;
+  index: TableClient;
+  members: TableClient;
+  counts: TableClient;
+}): Directory {
+  const counts = new DirectoryCounts(tables.counts);
+  const users = new DirectoryUsers(tables.users, tables.index, counts);
+  const groups = new DirectoryGroups(tables.groups, tables.index, counts);
+  const repository = (kind: CountedKind) => (kind === 'users' ? users : groups);
+  counts.attach({ any: (kind) => repository(kind).any(), scan: (kind) => repository(kind).countedFacts() });
+  return { users, groups, members: new DirectoryMembers(tables.members), counts };
 }

@@ -11,8 +11,10 @@ import { DELIVERIES_TABLE, DeliveryRepository } from './deliveries';
 import { DELIVERY_QUEUE, DeliveryQueue } from './deliveryQueue';
 import { DELTA_LINKS_TABLE, DeltaLinkRepository } from './deltaLinks';
 import { DESTINATIONS_TABLE, DestinationVersionRepository } from './destinationVersions';
+import { DIRECTORY_ACTIVITY_TABLE, DirectoryActivityRepository } from './directoryActivity';
 import {
   createDirectory,
+  DIRECTORY_COUNTS_TABLE,
   DIRECTORY_GROUPS_TABLE,
   DIRECTORY_INDEX_TABLE,
   DIRECTORY_MEMBERS_TABLE,
@@ -43,6 +45,8 @@ export interface Storage {
   directory: Directory;
   /** The directory sync's delta links. */
   deltaLinks: DeltaLinkRepository;
+  /** The last SCIM request and errors, the directory sync's runs. */
+  directoryActivity: DirectoryActivityRepository;
 }
 
 export function createStorage(config: StorageConfig): Storage {
@@ -64,8 +68,10 @@ export function createStorage(config: StorageConfig): Storage {
       groups: clients.table(DIRECTORY_GROUPS_TABLE),
       index: clients.table(DIRECTORY_INDEX_TABLE),
       members: clients.table(DIRECTORY_MEMBERS_TABLE),
+      counts: clients.table(DIRECTORY_COUNTS_TABLE),
     }),
     deltaLinks: new DeltaLinkRepository(clients.table(DELTA_LINKS_TABLE)),
+    directoryActivity: new DirectoryActivityRepository(clients.table(DIRECTORY_ACTIVITY_TABLE)),
   };
 }
 
@@ -79,6 +85,7 @@ export * from './deliveries';
 export * from './deltaLinks';
 export * from './destinationVersions';
 export * from './directory';
+export * from './directoryActivity';
 export * from './ingestLeases';
 export * from './tokenCaches';
 export * from './deliveryQueue';

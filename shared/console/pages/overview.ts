@@ -1,5 +1,6 @@
 /** The Overview: what needs attention first (each with its fix), then today's numbers. */
-import { connectionAttention, type AttentionItem } from '../../overview';
+import { directoryStatusDeps } from '../../directoryStatus';
+import { connectionAttention, directoryAttentionItems, type AttentionItem } from '../../overview';
 import type { PageContext } from '../context';
 import { html } from '../html';
 import { layout } from '../layout';
@@ -7,6 +8,7 @@ import { htmlResponse, type ConsoleResponse } from '../response';
 
 export async function overviewPage(ctx: PageContext): Promise<ConsoleResponse> {
   const attention: AttentionItem[] = await connectionAttention(ctx.deps);
+  attention.push(...(await directoryAttentionItems(directoryStatusDeps(ctx.deps.config, ctx.deps.storage))));
   const content = html`<h2>Needs attention</h2>
     ${
       attention.length
