@@ -1,9 +1,10 @@
 /**
- * GET /api/health — 200 when the app can work; 503 naming the setting when a setting or the
- * destinations file is invalid. Touches neither a secret nor storage.
+ * GET /api/health — 200 when the app can work; 503 naming what to fix when a setting, the
+ * destinations file or the stored destinations cannot be used (shared/services checkHealth).
  */
 import { checkHealth } from '../shared/services';
 import type { HttpFunction } from '../host/definitions';
+import { invocationLogger } from '../host/http';
 
 export const health: HttpFunction = {
   kind: 'http',
@@ -11,8 +12,8 @@ export const health: HttpFunction = {
   route: 'health',
   methods: ['GET'],
   authLevel: 'anonymous',
-  handler: () => {
-    const report = checkHealth();
+  handler: async (_request, context) => {
+    const report = await checkHealth(invocationLogger(context));
     return { status: report.status === 'ok' ? 200 : 503, jsonBody: { ...report, time: new Date().toISOString() } };
   },
 };

@@ -2,7 +2,7 @@
 import { Readable } from 'node:stream';
 import type { HttpHandler, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { authorizeRequest, type Access, type Caller, type SetCookie } from '../shared/access';
-import { BadRequestError, isAppError, PayloadTooLargeError, statusOf, type RequestErrorCode } from '../shared/errors';
+import { BadRequestError, isAppError, PayloadTooLargeError, statusOf, ValidationError, type RequestErrorCode } from '../shared/errors';
 import { describeError, type Logger } from '../shared/log';
 import { getServices } from '../shared/services';
 
@@ -32,6 +32,7 @@ export function withErrors(handler: HttpHandler): HttpHandler {
       if (isAppError(err)) {
         context.warn(`${context.functionName}: ${err.status} ${err.code}`);
         const response = errorResponse(err.code, err.message);
+        if (err instanceof ValidationError) response.jsonBody = { ...(response.jsonBody as object), fields: err.fields };
         if (err.retryAfterSeconds) response.headers = { 'retry-after': String(err.retryAfterSeconds) };
         return response;
       }
@@ -100,9 +101,15 @@ export function senderAddress(request: HttpRequest): string | undefined {
 
 /** The JSON body of a small admin request (at most 64 KiB, refused with a 413 as it streams). */
 export async function readJson(request: HttpRequest): Promise<unknown> {
-  const text = await readText(request, 64 * 1024);
+  return (await readOptionalJson(request, 64 * 1024)) ?? {};
+}
+
+/** The JSON body, or undefined when there is none (at most `maxBytes`, refused with a 413 as it streams). */
+export async function readOptionalJson(request: HttpRequest, maxBytes: number): Promise<unknown> {
+  const text = await readText(request, maxBytes);
+  if (text.trim() === '') return undefined;
   try {
-    return JSON.parse(text || '{}') as unknown;
+    return JSON.parse(text) as unknown;
   } catch {
     throw new BadRequestError('invalid_json', 'The body is not valid JSON.');
   }

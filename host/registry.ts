@@ -11,6 +11,16 @@ import { adminConsole } from '../functions/console';
 import { connections } from '../functions/connections';
 import { deliver } from '../functions/deliver';
 import { deliverPoisoned } from '../functions/deliverPoisoned';
+import { destination } from '../functions/destination';
+import { destinationDisable } from '../functions/destinationDisable';
+import { destinationEnable } from '../functions/destinationEnable';
+import { destinationRestore } from '../functions/destinationRestore';
+import { destinations } from '../functions/destinations';
+import { destinationsBrowse } from '../functions/destinationsBrowse';
+import { destinationsImport } from '../functions/destinationsImport';
+import { destinationTest } from '../functions/destinationTest';
+import { destinationVersion } from '../functions/destinationVersion';
+import { destinationVersions } from '../functions/destinationVersions';
 import { directory } from '../functions/directory';
 import { directoryRecount } from '../functions/directoryRecount';
 import { directoryUsers } from '../functions/directoryUsers';
@@ -22,6 +32,7 @@ import { jobs } from '../functions/jobs';
 import { overview } from '../functions/overview';
 import { redeliver } from '../functions/redeliver';
 import { refreshTokens } from '../functions/refreshTokens';
+import { routingTest } from '../functions/routingTest';
 import { scan } from '../functions/scan';
 import { scanStatus } from '../functions/scanStatus';
 import { scim } from '../functions/scim';
@@ -40,6 +51,19 @@ export const registry: readonly FunctionDefinition[] = [
   overview,
   deliver,
   deliverPoisoned,
+  // Literal routes before destinations/{id}: the local host takes the first route that matches,
+  // as the Functions host prefers a literal segment to a parameter.
+  destinations,
+  destinationVersions,
+  destinationVersion,
+  destinationRestore,
+  destinationsImport,
+  destinationsBrowse,
+  destination,
+  destinationEnable,
+  destinationDisable,
+  destinationTest,
+  routingTest,
   connections,
   connection,
   connectionRefresh,

@@ -71,6 +71,9 @@ param directorySyncGroupId string = ''
 @description('For directory sync: groups whose display name starts with this are synced (empty: no groups).')
 param directorySyncGroupPrefix string = ''
 
+@description('Keep routing in git: the deployed destinations.json is in force and the admin API refuses changes to destinations. False: destinations live in Table Storage (the file is imported on first start).')
+param destinationsPinned bool = false
+
 @description('Object ID of whoever stores secrets in the Key Vault (npm run app-registration); gets Key Vault Secrets Officer on the vault. Empty for none.')
 param operatorPrincipalId string = ''
 
@@ -171,6 +174,7 @@ module functionApp 'modules/functionApp.bicep' = {
     directorySource: directorySource
     directorySyncGroupId: directorySyncGroupId
     directorySyncGroupPrefix: directorySyncGroupPrefix
+    destinationsPinned: destinationsPinned
   }
 }
 

@@ -5,7 +5,9 @@
  * its timer and queue triggers. Ctrl-C or SIGTERM stops everything, Azurite included.
  */
 import { connect } from 'node:net';
+import { resolve } from 'node:path';
 import { getConfig } from '../../shared/config';
+import { createLocalDestination } from '../../shared/destinations';
 import { ConfigError } from '../../shared/errors';
 import { getServices } from '../../shared/services';
 import { registry } from '../registry';
@@ -75,13 +77,20 @@ async function main(): Promise<void> {
   const created = await createMissingLocalSecrets(services);
   if (created.length)
     console.log(`Secrets: created ${created.join(', ')} in ${config.secrets.kind === 'local' ? config.secrets.file : ''} (first start)`);
-  // A bad destinations file stops the app here, as a bad setting does, not at the first scan.
-  const destinations = services.destinations();
-  console.log(
-    destinations.file
-      ? `Destinations: ${destinations.destinations.length} from ${destinations.file}`
-      : 'Destinations: none (no destinations.json and no DESTINATIONS_FILE): jobs are stored, and marked undeliverable',
-  );
+  if (config.secrets.kind === 'local') {
+    // A fresh clone delivers its first scan into a local folder (none stored, no file to import).
+    const local = await createLocalDestination(
+      services.destinations,
+      resolve(process.env.LOCAL_DESTINATION_FOLDER || '.azurite/delivered'),
+    );
+    if (local)
+      console.log(
+        `Destinations: none stored and no destinations.json: created '${local.id}', which delivers every scan into ${local.folder} (first start; change or delete it in the console)`,
+      );
+  }
+  // A bad destinations file stops the app here, as a bad setting does, not at the first scan;
+  // on first start (none stored yet) the file is imported now.
+  console.log(await services.destinations.startUp());
   const server = await startLocalServer({
     registry,
     port: Number(process.env.PORT || 7071),

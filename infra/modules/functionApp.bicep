@@ -84,6 +84,9 @@ param directorySyncGroupId string
 @description('Directory sync: prefix of the group names that are synced.')
 param directorySyncGroupPrefix string
 
+@description('The deployed destinations file is in force and the admin API does not change destinations (routing kept in git).')
+param destinationsPinned bool
+
 var appSettings = {
   // Functions host storage, identity-based: no connection string, no account key.
   AzureWebJobsStorage__blobServiceUri: blobServiceUri
@@ -113,8 +116,10 @@ var appSettings = {
   PUBLIC_BASE_URL: publicBaseUrl
   TOKEN_REFRESH_SCHEDULE: '0 0 * * * *'
   TOKEN_REFRESH_MAX_AGE_HOURS: '24'
-  // Required in Azure: a deployment without the file is unhealthy (GET /api/health says so).
+  // Imported into Table Storage on first start (then managed through the admin API), or, pinned,
+  // in force. A named file must exist while it is needed: pinned, or before the first import.
   DESTINATIONS_FILE: 'destinations.json'
+  DESTINATIONS_PINNED: destinationsPinned ? 'true' : 'false'
   DELIVERY_LEASE_SECONDS: '60'
   // Empty: the code's default, the global Microsoft Graph (https://graph.microsoft.com/v1.0).
   GRAPH_BASE_URL: ''

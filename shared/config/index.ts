@@ -98,8 +98,10 @@ export interface Config {
   secrets: SecretsConfig;
   oauth: OAuthConfig;
   delivery: {
-    /** The administrator's destinations and routing rules (JSON); unset: destinations.json if it exists. */
+    /** The destinations file (JSON): imported into Table Storage on first start, or in force when pinned; unset: destinations.json if it exists. */
     destinationsFile?: string;
+    /** The file is in force (routing kept in git): the deliverer reads it, and the API refuses changes. */
+    destinationsPinned: boolean;
     /** How long a worker's hold on a (job, destination) lasts unrenewed; renewed every third of it. */
     leaseMs: number;
     /** Microsoft Graph's endpoint with its version (national clouds differ). */
@@ -213,6 +215,13 @@ const schema = z.object({
   TOKEN_REFRESH_SCHEDULE: ncrontab('0 0 * * * *'),
   TOKEN_REFRESH_MAX_AGE_HOURS: wholeNumber(1, 24 * 80, 24),
   DESTINATIONS_FILE: optionalString,
+  DESTINATIONS_PINNED: z.preprocess(
+    (v) => (typeof v === 'string' ? blankToUndefined(v.trim().toLowerCase()) : v),
+    z
+      .enum(['true', 'false'], { error: "must be 'true' (the deployed file is in force) or 'false' (destinations are managed in storage)" })
+      .optional()
+      .default('false'),
+  ),
   // At most 4 minutes: a message whose worker died comes back after 5 to 10 minutes (the
   // Functions host keeps it invisible 10 minutes, renewed halfway), when the lease must be over.
   DELIVERY_LEASE_SECONDS: wholeNumber(3, 240, 60),
@@ -314,7 +323,12 @@ export function loadConfig(env: Env): Config {
       sweepSchedule: s.INGEST_SWEEP_SCHEDULE,
     },
     oauth: oauthConfig(s, env),
-    delivery: { destinationsFile: s.DESTINATIONS_FILE, graphBaseUrl: s.GRAPH_BASE_URL, leaseMs: s.DELIVERY_LEASE_SECONDS * 1000 },
+    delivery: {
+      destinationsFile: s.DESTINATIONS_FILE,
+      destinationsPinned: s.DESTINATIONS_PINNED === 'true',
+      graphBaseUrl: s.GRAPH_BASE_URL,
+      leaseMs: s.DELIVERY_LEASE_SECONDS * 1000,
+    },
     directory: directoryConfig(s),
   });
 }

@@ -3,6 +3,7 @@ import type { AccessDeps, Caller, SignInDeps } from '../access';
 import type { Config } from '../config';
 import type { RedeliverDeps } from '../delivery';
 import type { JobsDeps } from '../jobs';
+import type { BrowseDeps, DestinationsSource, SendTestDeps, TryOutDeps } from '../destinations';
 import type { Logger } from '../log';
 import type { OAuthDeps } from '../oauth';
 import type { Storage } from '../storage';
@@ -19,6 +20,8 @@ export interface ConsoleDeps {
   jobs: JobsDeps;
   /** Redeliver, from a job's page. */
   redeliver: RedeliverDeps;
+  /** The destinations in force, test routing, test deliveries and browsing for a target. */
+  destinations: { source: DestinationsSource; tryOut: TryOutDeps; sendTest: SendTestDeps; browse: BrowseDeps };
   log: Logger;
 }
 

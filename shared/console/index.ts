@@ -31,6 +31,19 @@ import { auditPage } from './pages/audit';
 import { directoryPage, recountAction } from './pages/directory';
 import { authorizeAction, connectionPage, connectionsPage, createConnectionAction, deleteAction, refreshAction } from './pages/connections';
 import { jobFileDownload, jobPage, jobsPage, redeliverAction } from './pages/jobs';
+import {
+  browsePage,
+  createDestinationAction,
+  deleteDestinationAction,
+  destinationPage,
+  destinationsPage,
+  enableAction,
+  restoreAction,
+  routingTestPage,
+  sendTestAction,
+  updateDestinationAction,
+  versionsPage,
+} from './pages/destinations';
 import { overviewPage } from './pages/overview';
 import { forbiddenPage, notFoundPage, refusedPage, signInFailedPage, signInPage } from './pages/signIn';
 import { htmlResponse, redirect, securityHeaders, type ConsoleRequest, type ConsoleResponse } from './response';
@@ -56,6 +69,19 @@ const ROUTES: Route[] = [
   { method: 'POST', pattern: new RegExp(`^/connections/${ID}/authorize$`), access: 'write', handle: authorizeAction },
   { method: 'POST', pattern: new RegExp(`^/connections/${ID}/refresh$`), access: 'write', handle: refreshAction },
   { method: 'POST', pattern: new RegExp(`^/connections/${ID}/delete$`), access: 'write', handle: deleteAction },
+  { method: 'GET', pattern: /^\/destinations$/, access: 'read', handle: (ctx) => destinationsPage(ctx) },
+  { method: 'POST', pattern: /^\/destinations$/, access: 'write', handle: createDestinationAction },
+  // Literal paths before destinations/{id}.
+  { method: 'GET', pattern: /^\/destinations\/versions$/, access: 'read', handle: versionsPage },
+  { method: 'POST', pattern: /^\/destinations\/versions\/(\d{1,10})\/restore$/, access: 'write', handle: restoreAction },
+  { method: 'GET', pattern: /^\/destinations\/routing-test$/, access: 'read', handle: routingTestPage },
+  { method: 'GET', pattern: /^\/destinations\/browse$/, access: 'read', handle: browsePage },
+  { method: 'GET', pattern: new RegExp(`^/destinations/${ID}$`), access: 'read', handle: (ctx) => destinationPage(ctx) },
+  { method: 'POST', pattern: new RegExp(`^/destinations/${ID}$`), access: 'write', handle: updateDestinationAction },
+  { method: 'POST', pattern: new RegExp(`^/destinations/${ID}/enable$`), access: 'write', handle: enableAction(true) },
+  { method: 'POST', pattern: new RegExp(`^/destinations/${ID}/disable$`), access: 'write', handle: enableAction(false) },
+  { method: 'POST', pattern: new RegExp(`^/destinations/${ID}/test$`), access: 'write', handle: sendTestAction },
+  { method: 'POST', pattern: new RegExp(`^/destinations/${ID}/delete$`), access: 'write', handle: deleteDestinationAction },
   { method: 'GET', pattern: /^\/directory$/, access: 'read', handle: directoryPage },
   { method: 'POST', pattern: /^\/directory\/recount$/, access: 'write', handle: recountAction },
   { method: 'GET', pattern: /^\/jobs$/, access: 'read', handle: jobsPage },

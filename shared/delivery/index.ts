@@ -10,7 +10,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { keepRenewed } from '../concurrency';
-import { ConfigError, type DeliveryErrorCode } from '../errors';
+import type { DeliveryErrorCode } from '../errors';
 import { describeError, type Logger } from '../log';
 import {
   indexEntryOf,
@@ -25,7 +25,7 @@ import {
   type ScanJob,
   type ScanJobRepository,
 } from '../storage';
-import type { Destination, DestinationSet } from './destinations';
+import { isDestinationsProblem, type Destination, type DestinationSet } from './destinations';
 import { noteAttempt, setJobState } from './jobState';
 import { targetsOf } from './targets';
 import { PermanentDeliveryError, TransientDeliveryError, type DeliveryContext, type DeliveryJob } from './types';
@@ -35,7 +35,7 @@ import type { FindUser } from './userFacts';
 export const DELIVERY_MAX_ATTEMPTS = 5;
 /** How often a message the host poisoned without our verdict (a worker died) is sent again. */
 export const DELIVERY_MAX_RECOVERIES = 3;
-/** A job held back by invalid destinations is looked at again this much later. */
+/** A job held back by destinations that cannot be used is looked at again this much later. */
 export const BLOCKED_RETRY_SECONDS = 300;
 /** A job still pending when its message arrives: how long to wait for its request to mark it stored. */
 const PENDING_WAIT_MS = 5000;
@@ -49,8 +49,12 @@ export interface DelivererDeps {
   /** Each (job, destination)'s timeline: every attempt, with its outcome. */
   attempts: Pick<DeliveryAttemptRepository, 'add'>;
   deliveryQueue: Pick<DeliveryQueue, 'enqueue'>;
-  /** The destinations in force; throws a ConfigError when DESTINATIONS_FILE is invalid. */
-  destinations: () => DestinationSet;
+  /**
+   * The destinations in force, read for each job (the stored version: a look at its number, the
+   * set read again only when it changed; or the pinned file). Throws a ConfigError or a
+   * StoredDestinationsError when they cannot be used: the job is then held.
+   */
+  destinations: () => DestinationSet | Promise<DestinationSet>;
   context: Omit<DeliveryContext, 'log'>;
   /** The directory's user by userName/UPN, to fill fields the printer did not send. */
   findUser?: FindUser;
@@ -89,10 +93,10 @@ export async function deliverJob(message: unknown, attempt: number, deps: Delive
 
   let destinations: DestinationSet;
   try {
-    destinations = deps.destinations();
+    destinations = await deps.destinations();
   } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    // Held, not failed: the message comes back once the file may have been fixed.
+    if (!isDestinationsProblem(err)) throw err;
+    // Held, not failed: the message comes back once they may have been fixed.
     await setJobState(deps, job, 'blocked', `Delivery is held until the destinations are fixed: ${err.message}`);
     await deps.deliveryQueue.enqueue({ jobId }, { delaySeconds: BLOCKED_RETRY_SECONDS });
     deps.log.error('deliver: held, the destinations are invalid', { jobId, ...describeError(err) });
@@ -101,9 +105,10 @@ export async function deliverJob(message: unknown, attempt: number, deps: Delive
 
   const { fields, targets } = await targetsOf(job, destinations, deps);
   if (targets.length === 0) {
-    const reason = destinations.file
-      ? `No destination rule selects this job (workflowName '${fields.workflowName ?? ''}').`
-      : 'No destinations are configured: create destinations.json (see destinations.example.json) or set DESTINATIONS_FILE.';
+    const disabled = destinations.destinations.filter((d) => !d.enabled).length;
+    const reason = destinations.destinations.length
+      ? `No destination rule selects this job (workflowName '${fields.workflowName ?? ''}')${disabled ? `; ${disabled} disabled destination(s) select none` : ''}.`
+      : 'No destinations are configured: create destinations.json (see destinations.example.json) or set DESTINATIONS_FILE to import one, or add them with POST /api/destinations.';
     await setJobState(deps, job, 'undeliverable', reason);
     deps.log.warn('deliver: undeliverable', { jobId });
     return 'undeliverable';
@@ -275,7 +280,7 @@ async function deliverTo(job: DeliveryJob, d: Destination, attempt: number, deps
 }
 
 /** The catalog code of a connector's failure; an error of no known kind is an internal one. */
-function deliveryCode(err: unknown): DeliveryErrorCode {
+export function deliveryCode(err: unknown): DeliveryErrorCode {
   if (err instanceof PermanentDeliveryError || err instanceof TransientDeliveryError) return err.code;
   const code = (err as { code?: unknown } | null)?.code;
   return code === 'reauthorization_required' || code === 'connection_not_found' ? code : 'internal_error';
@@ -295,8 +300,9 @@ export async function handlePoisoned(message: unknown, deps: DelivererDeps): Pro
   if (job?.status !== 'stored') return 'done';
   let set: DestinationSet;
   try {
-    set = deps.destinations();
-  } catch {
+    set = await deps.destinations();
+  } catch (err) {
+    if (!isDestinationsProblem(err)) throw err;
     return 'done'; // held: the blocked job's own message comes back
   }
   const { targets } = await targetsOf(job, set, deps);
@@ -362,5 +368,7 @@ export { jobStatus } from './status';
 export * from './targets';
 export * from './template';
 export * from './types';
+export { withDirectoryFacts, type FindUser } from './userFacts';
 export { CONNECTORS } from './connectors';
+export { graphFor } from './graph';
 export { renderOptionTables } from './optionsDoc';

@@ -44,10 +44,19 @@ export class OptionsError extends Error {
 export function parseOptions<T>(schema: z.ZodType<T>, raw: unknown): T {
   const parsed = schema.safeParse(raw);
   if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0]!;
+  throw asOptionsError(parsed.error.issues[0]!);
+}
+
+/** Every issue the schema finds in the options, each as an OptionsError (none: they are valid). */
+export function optionIssues(schema: z.ZodType, raw: unknown): OptionsError[] {
+  const parsed = schema.safeParse(raw);
+  return parsed.success ? [] : parsed.error.issues.map(asOptionsError);
+}
+
+function asOptionsError(issue: z.core.$ZodIssue): OptionsError {
   // Every field says what it expects; zod's own wording ("Invalid input: …") only as a fallback.
   const problem = /^[a-z:(]/.test(issue.message) ? issue.message : `is not valid (${issue.message})`;
-  throw new OptionsError(issue.path, problem.endsWith('.') ? problem : `${problem}.`);
+  return new OptionsError(issue.path, problem.endsWith('.') ? problem : `${problem}.`);
 }
 
 /** A string that is not blank: a name, a template. */

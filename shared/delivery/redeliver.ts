@@ -6,7 +6,7 @@
  * others are reset (ETag-guarded) and one new queue message delivers them.
  */
 import { audit } from '../audit';
-import { AppError, ConfigError } from '../errors';
+import { AppError } from '../errors';
 import type { Logger } from '../log';
 import {
   CONFLICT,
@@ -21,7 +21,7 @@ import {
   type JobIndexRepository,
   type ScanJobRepository,
 } from '../storage';
-import type { DestinationSet } from './destinations';
+import { isDestinationsProblem, type DestinationSet } from './destinations';
 import { noteAttempt, setJobState } from './jobState';
 import { targetsOf } from './targets';
 import type { FindUser } from './userFacts';
@@ -42,8 +42,8 @@ export interface RedeliverDeps {
   deliveryQueue: Pick<DeliveryQueue, 'enqueue'>;
   /** Every redelivery is an administrator's change: recorded with who asked. */
   auditLog: Pick<AuditLogRepository, 'add'>;
-  /** The destinations in force; throws a ConfigError when DESTINATIONS_FILE is invalid. */
-  destinations: () => DestinationSet;
+  /** The destinations in force (see DelivererDeps); throws when they cannot be used. */
+  destinations: () => DestinationSet | Promise<DestinationSet>;
   findUser?: FindUser;
   log: Logger;
 }
@@ -59,9 +59,9 @@ export async function redeliver(
   if (job.status !== 'stored') throw new AppError('job_not_stored', 'The job is still being stored; try again in a moment.', 5);
   let set: DestinationSet;
   try {
-    set = deps.destinations();
+    set = await deps.destinations();
   } catch (err) {
-    if (err instanceof ConfigError) throw new AppError('destinations_invalid', `Fix the destinations first: ${err.message}`);
+    if (isDestinationsProblem(err)) throw new AppError('destinations_invalid', `Fix the destinations first: ${err.message}`);
     throw err;
   }
   let { targets } = await targetsOf(job, set, deps);
@@ -69,14 +69,17 @@ export async function redeliver(
     if (!set.destinations.some((d) => d.id === destinationId)) {
       throw new AppError(
         'destination_not_found',
-        `There is no destination '${destinationId.slice(0, 64)}' in ${set.file ?? 'the destinations'}.`,
+        `There is no destination '${destinationId.slice(0, 64)}' in ${set.file ?? (set.version ? `version ${set.version} of the destinations` : 'the destinations')}.`,
       );
     }
     targets = targets.filter((d) => d.id === destinationId);
     if (!targets.length) {
+      const disabled = set.destinations.some((d) => d.id === destinationId && !d.enabled);
       throw new AppError(
         'destination_not_selected',
-        `Destination '${destinationId}' does not select this job (its "when" rule); change the rule first.`,
+        disabled
+          ? `Destination '${destinationId}' is disabled; enable it first (POST /api/destinations/${destinationId}/enable).`
+          : `Destination '${destinationId}' does not select this job (its "when" rule); change the rule first.`,
       );
     }
   }

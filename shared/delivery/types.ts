@@ -39,6 +39,18 @@ export interface DeliveryResult {
   remoteId?: string;
 }
 
+/** One template of a destination rendered for a job, or why it cannot be (test routing: nothing is sent). */
+export interface TemplatePreview {
+  /** The option, by its path: `subject`, `to`, `extraFields.to`, `fileName`. */
+  option: string;
+  template: string;
+  /** The file a file name is for (1, 2, …). */
+  file?: number;
+  rendered?: string;
+  /** Why it cannot be rendered for this job: the code and reason the delivery would fail with. */
+  error?: { code: DeliveryErrorCode; message: string };
+}
+
 /** A connector: parses its destination options once at start-up, then delivers jobs. */
 export interface Connector<Options = unknown> {
   type: string;
@@ -47,6 +59,8 @@ export interface Connector<Options = unknown> {
   /** The schema's parse (shared/delivery/options.ts); throws an OptionsError naming the bad option. */
   parseOptions(raw: unknown): Options;
   deliver(job: DeliveryJob, options: Options, context: DeliveryContext): Promise<DeliveryResult>;
+  /** Every template of the options rendered for the job, each as delivery would, sending nothing (see preview.ts). */
+  preview?(job: DeliveryJob, options: Options): TemplatePreview[];
 }
 
 /**

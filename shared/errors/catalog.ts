@@ -11,6 +11,9 @@
  * - `job`: the job's delivery state in `GET /api/scan/{jobId}` (`delivery.state`).
  * - `connection`: a connection's `state` in `GET /api/connections`.
  */
+import { DESTINATION_ERRORS } from './destinationCodes';
+import { INGEST_ERRORS } from './ingestCodes';
+
 export type ErrorKind = 'request' | 'delivery' | 'job' | 'connection';
 
 export interface ErrorEntry {
@@ -23,139 +26,8 @@ export interface ErrorEntry {
   action: string;
 }
 
-const SCAN = 'POST /api/scan';
-
 export const ERRORS = {
-  // --- POST /api/scan: the body ---------------------------------------------------------------
-  unsupported_media_type: {
-    kinds: ['request'],
-    status: 415,
-    meaning: `The request's Content-Type is missing or not one the endpoint takes (${SCAN} takes multipart/form-data only).`,
-    action: 'Send the scan job as multipart/form-data.',
-  },
-  unsupported_content_encoding: {
-    kinds: ['request'],
-    status: 415,
-    meaning: 'The body is compressed (Content-Encoding gzip, deflate, br...), which ScanRelay does not decode.',
-    action: 'Send the body uncompressed.',
-  },
-  missing_boundary: {
-    kinds: ['request'],
-    status: 400,
-    meaning: 'Content-Type multipart/form-data has no boundary parameter.',
-    action: "Fix the sender: its Content-Type must carry the body's boundary.",
-  },
-  malformed_content_type: {
-    kinds: ['request'],
-    status: 400,
-    meaning: 'A Content-Type (of the request or of a part) cannot be read, or the boundary is not 1 to 200 printable ASCII characters.',
-    action: 'Fix the sender; the message says which Content-Type.',
-  },
-  malformed_multipart: {
-    kinds: ['request'],
-    status: 400,
-    meaning:
-      'The body cannot be read as multipart/form-data: it ends before the closing boundary, or a part has no form-data Content-Disposition or a header that cannot be read. No part is ever skipped silently.',
-    action: 'The message names the part. Send the job again; if it keeps failing, the sender or its connector builds broken bodies.',
-  },
-  unnamed_part: {
-    kinds: ['request'],
-    status: 400,
-    meaning: 'A part has no name (Content-Disposition: form-data; name="...").',
-    action: 'Fix the sender: every scan variable and file needs a name.',
-  },
-  unsupported_transfer_encoding: {
-    kinds: ['request'],
-    status: 400,
-    meaning: 'A part has a Content-Transfer-Encoding such as base64 (RFC 7578 §4.7 forbids it); its bytes would be stored encoded.',
-    action: 'Send parts unencoded.',
-  },
-  unsupported_charset: {
-    kinds: ['request'],
-    status: 400,
-    meaning: "A text part's charset is one ScanRelay cannot decode.",
-    action: 'Send text fields in UTF-8.',
-  },
-  field_name_too_long: {
-    kinds: ['request'],
-    status: 400,
-    meaning: "A part's name is longer than 200 bytes.",
-    action: 'Use shorter variable names.',
-  },
-  too_many_files: {
-    kinds: ['request'],
-    status: 400,
-    meaning: 'The request has more file parts than SCAN_MAX_FILES.',
-    action: 'Send fewer files per job, or raise SCAN_MAX_FILES.',
-  },
-  too_many_fields: {
-    kinds: ['request'],
-    status: 400,
-    meaning: 'The request has more text fields than SCAN_MAX_FIELDS.',
-    action: 'Send fewer variables, or raise SCAN_MAX_FIELDS.',
-  },
-  duplicate_field: {
-    kinds: ['request'],
-    status: 400,
-    meaning: 'A text field is sent more than once.',
-    action: 'Send each variable once.',
-  },
-  no_file: {
-    kinds: ['request'],
-    status: 400,
-    meaning: 'The request has no file part.',
-    action: 'Attach the scan as a file (filename="...").',
-  },
-  empty_file: {
-    kinds: ['request'],
-    status: 400,
-    meaning: 'A file part is empty.',
-    action: 'Scan again; the device sent a file without content.',
-  },
-  field_too_large: {
-    kinds: ['request'],
-    status: 413,
-    meaning: 'A text field is longer than SCAN_MAX_FIELD_BYTES.',
-    action: 'Send a shorter value, or raise SCAN_MAX_FIELD_BYTES.',
-  },
-  fields_too_large: {
-    kinds: ['request'],
-    status: 413,
-    meaning: 'The text fields together are too large to store with the job (about 900 KiB).',
-    action: 'Send fewer or shorter text fields.',
-  },
-  file_too_large: {
-    kinds: ['request'],
-    status: 413,
-    meaning: 'A file is larger than SCAN_MAX_FILE_BYTES.',
-    action: 'Scan at a lower resolution or in parts, or raise SCAN_MAX_FILE_BYTES.',
-  },
-  request_too_large: {
-    kinds: ['request'],
-    status: 413,
-    meaning: 'The request is larger than SCAN_MAX_REQUEST_BYTES (checked on Content-Length and while reading).',
-    action: 'Send fewer or smaller files, or raise SCAN_MAX_REQUEST_BYTES (and the host limit FUNCTIONS_REQUEST_BODY_SIZE_LIMIT in Azure).',
-  },
-  request_aborted: {
-    kinds: ['request'],
-    status: 400,
-    meaning: 'The body stopped or ended before it was complete (the sender disconnected, or sent slower than the host accepts).',
-    action: 'Send the job again.',
-  },
-  duplicate_in_progress: {
-    kinds: ['request'],
-    status: 409,
-    retryable: true,
-    meaning: 'Another request with the same scanJobID is being stored right now.',
-    action: 'Retry after Retry-After seconds; the retry answers with the stored job.',
-  },
-  ingest_interrupted: {
-    kinds: ['request'],
-    status: 503,
-    retryable: true,
-    meaning: 'Storing the job took longer than its lease (INGEST_LEASE_SECONDS) and it was given up; nothing of it is kept.',
-    action: 'Send the job again.',
-  },
+  ...INGEST_ERRORS,
 
   // --- Credentials and request bodies of the admin API -------------------------------------
   unauthorized: {
@@ -273,19 +145,19 @@ export const ERRORS = {
     kinds: ['request'],
     status: 400,
     meaning: '"destination" is not a destination id.',
-    action: 'Give the id of a destination in the destinations file.',
+    action: 'Give the id of a destination (GET /api/destinations lists them).',
   },
   destination_not_found: {
     kinds: ['request'],
     status: 404,
     meaning: 'There is no destination with this id.',
-    action: 'Use an id from the destinations file.',
+    action: 'Use an id that GET /api/destinations lists.',
   },
   destination_not_selected: {
     kinds: ['request'],
     status: 409,
     meaning: "The destination's `when` rule does not select this job, so it cannot be delivered there.",
-    action: 'Change the rule first (and deploy it), then redeliver.',
+    action: 'Change the rule first (PUT /api/destinations/{id}; with DESTINATIONS_PINNED, in the file, deployed), then redeliver.',
   },
   nothing_to_redeliver: {
     kinds: ['request'],
@@ -296,9 +168,13 @@ export const ERRORS = {
   destinations_invalid: {
     kinds: ['request'],
     status: 503,
-    meaning: 'The destinations file is missing or invalid.',
-    action: 'Fix DESTINATIONS_FILE (the message says where) and deploy it; GET /api/health says the same.',
+    meaning:
+      'The destinations in force cannot be used: the deployed file is missing or invalid (pinned, or still to be imported), or the stored version is not valid for this version of ScanRelay.',
+    action:
+      'Fix what the message names: DESTINATIONS_FILE (deploy it fixed), or the stored destinations (PUT /api/destinations/{id}, or restore a version); GET /api/health says the same.',
   },
+
+  ...DESTINATION_ERRORS,
 
   // --- Connections (the admin API) -----------------------------------------------------------
   connection_not_found: {
@@ -497,8 +373,9 @@ export const ERRORS = {
   },
   blocked: {
     kinds: ['job'],
-    meaning: 'Held back because the destinations file is invalid; looked at again every 5 minutes.',
-    action: 'Fix DESTINATIONS_FILE (the reason says what) and deploy it; the job is then delivered.',
+    meaning:
+      'Held back because the destinations cannot be used (the deployed file, when it is in force or still to be imported, or a stored version this version of ScanRelay refuses); looked at again every 5 minutes.',
+    action: 'Fix what the reason names (the file, deployed again, or the stored destinations through the API); the job is then delivered.',
   },
   delivered: { kinds: ['job'], meaning: 'Delivered to every destination its rules select.', action: 'None.' },
   partially_failed: {
@@ -513,8 +390,8 @@ export const ERRORS = {
   },
   undeliverable: {
     kinds: ['job'],
-    meaning: 'No destination rule selects the job, or no destinations are configured.',
-    action: 'Change the rules (or create the destinations file), then redeliver.',
+    meaning: 'No enabled destination rule selects the job, or no destinations are configured.',
+    action: 'Change the rules or add a destination (POST /api/destinations, or the file when pinned), then redeliver.',
   },
 
   // --- A connection's state -----------------------------------------------------------------

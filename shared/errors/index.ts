@@ -29,6 +29,22 @@ export class BadRequestError extends AppError {
   }
 }
 
+/** A problem with one field of a request body: its path (`options.auth.port`) and what is expected. */
+export interface FieldProblem {
+  path: string;
+  message: string;
+}
+
+/** 400 validation_failed: the body is not valid; the answer lists every problem by its path (`fields`). */
+export class ValidationError extends AppError {
+  constructor(
+    message: string,
+    readonly fields: readonly FieldProblem[],
+  ) {
+    super('validation_failed', message);
+  }
+}
+
 /** 401: a credential is missing or wrong. */
 export class UnauthorizedError extends AppError {
   constructor(message = 'Missing or wrong credentials.') {

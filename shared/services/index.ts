@@ -6,7 +6,8 @@ import { Sessions, type AccessDeps, type SignInDeps } from '../access';
 import { getConfig, type Config } from '../config';
 import type { ConsoleDeps } from '../console';
 import { ConfigError } from '../errors';
-import { CONNECTORS, loadDestinations, type DelivererDeps, type DestinationSet, type RedeliverDeps } from '../delivery';
+import { CONNECTORS, type DelivererDeps, type DeliveryContext, type RedeliverDeps } from '../delivery';
+import { createDestinationsSource, type BrowseDeps, type DestinationsSource, type SendTestDeps, type TryOutDeps } from '../destinations';
 import { createDirectorySyncDeps, type DirectorySyncDeps } from '../directorySync';
 import { ingestAlive, type IngestDeps, type SweepDeps } from '../ingest';
 import type { JobsDeps } from '../jobs';
@@ -27,9 +28,15 @@ export interface Services {
   accessDeps(): AccessDeps;
   signInDeps(log: Logger): SignInDeps;
   consoleDeps(log: Logger): ConsoleDeps;
-  /** The destinations, read and validated once (throws the ConfigError every time when invalid). */
-  destinations(): DestinationSet;
+  /** The destinations in force (stored and versioned, or the pinned file), for the deliverer, health and the admin API. */
+  destinations: DestinationsSource;
   delivererDeps(log: Logger): DelivererDeps;
+  /** Test routing. */
+  tryOutDeps(log: Logger): TryOutDeps;
+  /** A test delivery to one destination. */
+  sendTestDeps(log: Logger): SendTestDeps;
+  /** Browsing a SharePoint site or a OneDrive for a destination's target. */
+  browseDeps(log: Logger): BrowseDeps;
   redeliverDeps(log: Logger): RedeliverDeps;
   /** The jobs' searches, details, files and numbers (reads only). */
   jobsDeps(): JobsDeps;
@@ -55,18 +62,28 @@ export function createServices(config: Config): Services {
     sessions,
     log,
   });
-  let destinations: { set: DestinationSet } | { error: unknown } | undefined;
-  const loadedDestinations = (): DestinationSet => {
-    if (!destinations) {
-      try {
-        destinations = { set: loadDestinations(config.delivery.destinationsFile, CONNECTORS) };
-      } catch (error) {
-        destinations = { error };
-      }
-    }
-    if ('error' in destinations) throw destinations.error;
-    return destinations.set;
-  };
+  const destinations = createDestinationsSource({
+    store: storage.destinations,
+    auditLog: storage.auditLog,
+    connectors: CONNECTORS,
+    file: config.delivery.destinationsFile,
+    pinned: config.delivery.destinationsPinned,
+  });
+  const deliveryContext = (log: Logger): Omit<DeliveryContext, 'log'> => ({
+    getAccessToken: async (connectionId, options) => (await getAccessToken(oauthDeps(log), connectionId, options)).accessToken,
+    getApplicationToken: (resource, options) => oauthDeps(log).applicationTokens.get(resource, options?.forceRefresh),
+    graphBaseUrl: config.delivery.graphBaseUrl,
+    getSecret: (name) => secrets.get(name),
+  });
+  const findUser = (userName: string) => storage.directory.users.findByUserName(userName);
+  const tryOutDeps = (log: Logger): TryOutDeps => ({ source: destinations, findUser, log });
+  const sendTestDeps = (log: Logger): SendTestDeps => ({
+    source: destinations,
+    findUser,
+    context: deliveryContext(log),
+    auditLog: storage.auditLog,
+    log,
+  });
 
   const redeliverDeps = (log: Logger): RedeliverDeps => ({
     scanJobs: storage.scanJobs,
@@ -75,8 +92,8 @@ export function createServices(config: Config): Services {
     attempts: storage.deliveryAttempts,
     deliveryQueue: storage.deliveryQueue,
     auditLog: storage.auditLog,
-    destinations: loadedDestinations,
-    findUser: (userName) => storage.directory.users.findByUserName(userName),
+    destinations: () => destinations.current(log),
+    findUser,
     log,
   });
   const jobsDeps = (): JobsDeps => ({
@@ -124,9 +141,15 @@ export function createServices(config: Config): Services {
       storage,
       jobs: jobsDeps(),
       redeliver: redeliverDeps(log),
+      destinations: {
+        source: destinations,
+        tryOut: tryOutDeps(log),
+        sendTest: sendTestDeps(log),
+        browse: { context: deliveryContext(log), log },
+      },
       log,
     }),
-    destinations: loadedDestinations,
+    destinations,
     delivererDeps: (log) => ({
       scanJobs: storage.scanJobs,
       scanBlobs: storage.scanBlobs,
@@ -134,20 +157,18 @@ export function createServices(config: Config): Services {
       jobIndex: storage.jobIndex,
       attempts: storage.deliveryAttempts,
       deliveryQueue: storage.deliveryQueue,
-      destinations: loadedDestinations,
+      destinations: () => destinations.current(log),
       ingestAlive: (jobId) => ingestAlive(storage.ingestLeases, jobId, config.scan.leaseMs),
       leaseMs: config.delivery.leaseMs,
-      context: {
-        getAccessToken: async (connectionId, options) => (await getAccessToken(oauthDeps(log), connectionId, options)).accessToken,
-        getApplicationToken: (resource, options) => oauthDeps(log).applicationTokens.get(resource, options?.forceRefresh),
-        graphBaseUrl: config.delivery.graphBaseUrl,
-        getSecret: (name) => secrets.get(name),
-      },
-      findUser: (userName) => storage.directory.users.findByUserName(userName),
+      context: deliveryContext(log),
+      findUser,
       log,
     }),
     redeliverDeps,
     jobsDeps,
+    tryOutDeps,
+    sendTestDeps,
+    browseDeps: (log) => ({ context: deliveryContext(log), log }),
     scimDeps: (log) => ({ directory: storage.directory, secrets, config: config.directory, log, activity: scimActivity }),
     directorySyncDeps: (log) => createDirectorySyncDeps({ config, storage, applicationTokens: oauthDeps(log).applicationTokens, log }),
   };
@@ -167,19 +188,22 @@ export function setServices(replacement: Services | undefined): void {
 
 export interface HealthReport {
   status: 'ok' | 'unhealthy';
-  /** What stops the app from working, each naming the setting to fix (never a value). */
-  problems: Array<{ setting: string; message: string }>;
+  /** What stops the app from working, each naming the setting to fix when a setting is to fix (never a value). */
+  problems: Array<{ setting?: string; message: string }>;
 }
 
 /**
- * The settings and the destinations, as read at start-up: a bad one makes the app unhealthy
- * with the reason (in Azure, where the local host's refusal to start has no counterpart).
- * Touches neither storage nor a secret.
+ * The settings and the destinations: a bad one makes the app unhealthy with the reason (in
+ * Azure, where the local host's refusal to start has no counterpart). The destinations are the
+ * deliverer's: a deployed file that is invalid, or missing while it is needed (pinned, or not
+ * imported yet), and a stored version this version of ScanRelay refuses; stored ones cost one
+ * point read of Table Storage (the pointer row), which also reports storage that cannot be read.
+ * Touches no secret.
  */
-export function checkHealth(): HealthReport {
+export async function checkHealth(log?: Logger): Promise<HealthReport> {
   try {
-    getServices().destinations();
-    return { status: 'ok', problems: [] };
+    const problems = await getServices().destinations.problems(log);
+    return { status: problems.length ? 'unhealthy' : 'ok', problems };
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     return { status: 'unhealthy', problems: [{ setting: err.setting, message: err.message }] };

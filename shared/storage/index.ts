@@ -11,6 +11,7 @@ import { DELIVERIES_TABLE, DeliveryRepository } from './deliveries';
 import { DELIVERY_ATTEMPTS_TABLE, DeliveryAttemptRepository } from './deliveryAttempts';
 import { DELIVERY_QUEUE, DeliveryQueue } from './deliveryQueue';
 import { DELTA_LINKS_TABLE, DeltaLinkRepository } from './deltaLinks';
+import { DESTINATIONS_TABLE, DestinationVersionRepository } from './destinationVersions';
 import { DIRECTORY_ACTIVITY_TABLE, DirectoryActivityRepository } from './directoryActivity';
 import {
   createDirectory,
@@ -44,6 +45,8 @@ export interface Storage {
   deliveries: DeliveryRepository;
   /** Every delivery attempt and what else happened to a (job, destination). */
   deliveryAttempts: DeliveryAttemptRepository;
+  /** The destinations and every version of them (unless pinned to the file). */
+  destinations: DestinationVersionRepository;
   /** Users and groups (SCIM or directory sync). */
   directory: Directory;
   /** The directory sync's delta links. */
@@ -67,6 +70,7 @@ export function createStorage(config: StorageConfig): Storage {
     auditLog: new AuditLogRepository(clients.table(AUDIT_LOG_TABLE)),
     deliveries: new DeliveryRepository(clients.table(DELIVERIES_TABLE)),
     deliveryAttempts: new DeliveryAttemptRepository(clients.table(DELIVERY_ATTEMPTS_TABLE)),
+    destinations: new DestinationVersionRepository(clients.table(DESTINATIONS_TABLE)),
     directory: createDirectory({
       users: clients.table(DIRECTORY_USERS_TABLE),
       groups: clients.table(DIRECTORY_GROUPS_TABLE),
@@ -88,6 +92,7 @@ export * from './connections';
 export * from './deliveries';
 export * from './deliveryAttempts';
 export * from './deltaLinks';
+export * from './destinationVersions';
 export * from './directory';
 export * from './directoryActivity';
 export * from './ingestLeases';

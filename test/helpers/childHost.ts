@@ -20,9 +20,10 @@ export interface ChildHost {
   stop(): Promise<void>;
 }
 
-export async function startChildHost(env: Record<string, string>): Promise<ChildHost> {
+/** Starts the host; `cwd` (default: the repository) is where it looks for local.settings.json and destinations.json. */
+export async function startChildHost(env: Record<string, string>, cwd = ROOT): Promise<ChildHost> {
   const child: ChildProcess = spawn(process.execPath, ['-r', join(__dirname, 'tsRegister.js'), join(ROOT, 'host', 'local', 'main.ts')], {
-    cwd: ROOT,
+    cwd,
     env: { ...process.env, PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

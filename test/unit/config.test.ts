@@ -391,3 +391,16 @@ describe('OAuth settings', () => {
     expectRejected({ ...DEV, [setting]: value }, setting);
   });
 });
+
+describe('destinations', () => {
+  it('are stored unless DESTINATIONS_PINNED is true (in any case)', () => {
+    expect(loadConfig(DEV).delivery.destinationsPinned).toBe(false);
+    expect(loadConfig({ ...DEV, DESTINATIONS_PINNED: ' TRUE ' }).delivery.destinationsPinned).toBe(true);
+    expect(loadConfig({ ...DEV, DESTINATIONS_PINNED: 'false' }).delivery.destinationsPinned).toBe(false);
+    expect(loadConfig({ ...DEV, DESTINATIONS_PINNED: '' }).delivery.destinationsPinned).toBe(false);
+  });
+
+  it('rejects a DESTINATIONS_PINNED that is neither true nor false', () => {
+    expect(expectRejected({ ...DEV, DESTINATIONS_PINNED: 'yes' }, 'DESTINATIONS_PINNED').message).toMatch(/must be 'true'/);
+  });
+});

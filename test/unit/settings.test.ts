@@ -72,7 +72,7 @@ const NOT_IN_README: Record<string, string> = {
   WEBSITE_HOSTNAME: 'set by the platform (PUBLIC_BASE_URL says what it is used for)',
 };
 /** Settings of the local host only (not the app's schema), which the README documents too. */
-const LOCAL_HOST_SETTINGS = ['PORT', 'LOCAL_QUEUE_VISIBILITY_SECONDS'];
+const LOCAL_HOST_SETTINGS = ['PORT', 'LOCAL_QUEUE_VISIBILITY_SECONDS', 'LOCAL_DESTINATION_FOLDER'];
 /** Settings whose default the README describes in words because it comes from elsewhere. */
 const DERIVED_DEFAULTS: Record<string, string> = {
   AzureWebJobsStorage: 'npm start uses its Azurite; in Azure the identity-based settings',

@@ -55,6 +55,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileNames, MAX_NAME_BYTES, smbName, splitExtension, truncateBytes, withSuffix } from '../fileNames';
 import { parseOptions } from '../options';
+import { previewFileNames, previewTemplate } from '../preview';
 import { escapeValue, MissingVariableError, renderTemplate } from '../template';
 import { PermanentDeliveryError, TransientDeliveryError, type Connector, type DeliveryFile } from '../types';
 import { fileShareOptionsSchema, SEPARATORS, USER_HOME, type ConflictBehavior, type FileShareOptions } from './options';
@@ -68,15 +69,16 @@ export const fileShareConnector: Connector<FileShareOptions> = {
   optionsSchema: fileShareOptionsSchema,
   parseOptions: (raw) => parseOptions(fileShareOptionsSchema, raw),
 
+  preview: (job, o) => [
+    ...previewTemplate('basePath', o.basePath, () => targetFolder(o, job.fields, false)),
+    ...(o.folderSegments.length ? previewTemplate('folder', o.folderSegments.join('/'), () => targetFolder(o, job.fields, true)) : []),
+    ...previewFileNames(job, o.fileName, (j) => fileNames(j, o.fileName, 'pathSegment', smbName)),
+  ],
+
   async deliver(job, options, context) {
     const { root } = options;
-    const relative = [
-      ...options.baseSegments.flatMap((s) => (s === USER_HOME ? userHomeSegments(job.fields) : [renderSegment(s, job.fields)])),
-      ...options.folderSegments.map((s) => renderSegment(s, job.fields)),
-    ];
-    const folder = path.resolve(root, ...relative);
-    if (!isInside(root, folder))
-      throw new PermanentDeliveryError('invalid_path', 'File share: the destination path leaves the share root; refused.');
+    const relative = relativeFolder(options, job.fields, true);
+    const folder = targetFolder(options, job.fields, true);
 
     const realFolder = await prepareFolder(root, relative, options.createFolders);
     const names = fileNames(job, options.fileName, 'pathSegment', smbName);
@@ -105,6 +107,22 @@ export const fileShareConnector: Connector<FileShareOptions> = {
     return { remoteId: delivered.join('; ') };
   },
 };
+
+/** The folder's segments below the root: `basePath`'s, and `folder`'s too unless `withFolder` is false. */
+function relativeFolder(o: FileShareOptions, fields: Readonly<Record<string, string>>, withFolder: boolean): string[] {
+  return [
+    ...o.baseSegments.flatMap((s) => (s === USER_HOME ? userHomeSegments(fields) : [renderSegment(s, fields)])),
+    ...(withFolder ? o.folderSegments.map((s) => renderSegment(s, fields)) : []),
+  ];
+}
+
+/** The folder the files go to (without `folder` when `withFolder` is false), refused when it leaves the root. */
+function targetFolder(o: FileShareOptions, fields: Readonly<Record<string, string>>, withFolder: boolean): string {
+  const folder = path.resolve(o.root, ...relativeFolder(o, fields, withFolder));
+  if (!isInside(o.root, folder))
+    throw new PermanentDeliveryError('invalid_path', 'File share: the destination path leaves the share root; refused.');
+  return folder;
+}
 
 /** Renders one segment template: every variable is escaped as a path segment; the whole made a valid SMB name. */
 function renderSegment(template: string, fields: Readonly<Record<string, string>>): string {

@@ -35,6 +35,7 @@ import type { Readable } from 'node:stream';
 import { renderAddresses, type MailAddress } from '../addresses';
 import { DEFAULT_CHUNK_BYTES, graphFor, uploadToSession, type DeliveryGraph } from '../graph';
 import { parseOptions } from '../options';
+import { previewAddresses, previewTemplate } from '../preview';
 import { renderTemplate } from '../template';
 import {
   PermanentDeliveryError,
@@ -138,6 +139,14 @@ export const graphMailConnector: Connector<GraphMailOptions> = {
   type: 'graphMail',
   optionsSchema: graphMailOptionsSchema,
   parseOptions: (raw) => parseOptions(graphMailOptionsSchema, raw),
+
+  preview: (job, o) => [
+    ...previewAddresses('to', o.to, job.fields),
+    ...previewAddresses('cc', o.cc, job.fields),
+    ...previewAddresses('bcc', o.bcc, job.fields),
+    ...previewTemplate('subject', o.subject, () => renderTemplate(o.subject, job.fields, 'header')),
+    ...previewTemplate('body', o.body, () => renderBody(o.body, job.fields, o.bodyType)),
+  ],
 
   async deliver(job, options, context) {
     // Everything is rendered and checked before the first request.

@@ -21,7 +21,8 @@ import { request as httpsRequest } from 'node:https';
 import type { LookupAddress } from 'node:dns';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { parseOptions } from '../options';
+import { optionPath, parseOptions } from '../options';
+import { previewTemplate } from '../preview';
 import { renderTemplate } from '../template';
 import { certificateRefused, pemCertificates, serverName } from '../tls';
 import { PermanentDeliveryError, TransientDeliveryError, type Connector, type DeliveryContext, type DeliveryJob } from '../types';
@@ -47,6 +48,11 @@ export const httpForwardConnector: Connector<HttpForwardOptions> = {
   type: 'httpForward',
   optionsSchema: httpForwardOptionsSchema,
   parseOptions: (raw) => parseOptions(httpForwardOptionsSchema, raw),
+
+  preview: (job, o) =>
+    Object.entries(o.extraFields).flatMap(([k, v]) =>
+      previewTemplate(optionPath('extraFields', [k]), v, () => renderTemplate(v, job.fields, 'header')),
+    ),
 
   async deliver(job, options, context) {
     const extra = Object.entries(options.extraFields).map(([k, v]) => [k, renderTemplate(v, job.fields, 'header')] as const);

@@ -11,9 +11,10 @@
  * is fail, replace or keepBoth (default). Large files go through an upload session.
  */
 import { parseOptions } from '../options';
+import { previewFileNames, previewTemplate } from '../preview';
 import { renderTemplate } from '../template';
 import { PermanentDeliveryError, type Connector } from '../types';
-import { deliverToDrive, graphFor, type GraphAuth } from '../graph';
+import { deliverToDrive, graphFor, renderFolder, type GraphAuth } from '../graph';
 import { oneDriveOptionsSchema, type OneDriveOptions } from './options';
 
 export { oneDriveOptionsSchema, type OneDriveOptions } from './options';
@@ -25,20 +26,26 @@ export const oneDriveConnector: Connector<OneDriveOptions> = {
   optionsSchema: oneDriveOptionsSchema,
   parseOptions: (raw) => parseOptions(oneDriveOptionsSchema, raw),
 
+  preview: (job, o) => [
+    ...(o.auth === 'application' ? previewTemplate('user', o.user, () => renderUser(o.user, job.fields)) : []),
+    ...previewTemplate('folder', o.folder, () => renderFolder(o.folder, job.fields).join('/')),
+    ...previewFileNames(job, o.fileName),
+  ],
+
   async deliver(job, options, context) {
     let drivePath = '/me/drive';
     let auth: GraphAuth = { kind: 'application' };
     if (options.auth === 'delegated') auth = { kind: 'delegated', connectionId: options.connectionId };
-    else {
-      const user = renderTemplate(options.user, job.fields, 'header');
-      if (!UPN.test(user))
-        throw new PermanentDeliveryError(
-          'invalid_address',
-          `"user" rendered to '${user.slice(0, 100)}', which is not a user principal name.`,
-        );
-      drivePath = `/users/${encodeURIComponent(user)}/drive`;
-    }
+    else drivePath = `/users/${encodeURIComponent(renderUser(options.user, job.fields))}/drive`;
     const items = await deliverToDrive(graphFor(context, auth), drivePath, job, options);
     return { remoteId: items.join('; ') };
   },
 };
+
+/** The user whose drive it is: the template must render to a user principal name. */
+function renderUser(template: string, fields: Readonly<Record<string, string>>): string {
+  const user = renderTemplate(template, fields, 'header');
+  if (!UPN.test(user))
+    throw new PermanentDeliveryError('invalid_address', `"user" rendered to '${user.slice(0, 100)}', which is not a user principal name.`);
+  return user;
+}

@@ -12,8 +12,9 @@
  * The site and library are looked up once per process and remembered.
  */
 import { parseOptions } from '../options';
+import { previewFileNames, previewTemplate } from '../preview';
 import { PermanentDeliveryError, type Connector } from '../types';
-import { deliverToDrive, graphFor, type DeliveryGraph } from '../graph';
+import { deliverToDrive, graphFor, renderFolder, type DeliveryGraph } from '../graph';
 import { sharePointOptionsSchema, type SharePointOptions } from './options';
 
 export { sharePointOptionsSchema, type SharePointOptions } from './options';
@@ -25,6 +26,11 @@ export const sharePointConnector: Connector<SharePointOptions> = {
   type: 'sharePoint',
   optionsSchema: sharePointOptionsSchema,
   parseOptions: (raw) => parseOptions(sharePointOptionsSchema, raw),
+
+  preview: (job, o) => [
+    ...previewTemplate('folder', o.folder, () => renderFolder(o.folder, job.fields).join('/')),
+    ...previewFileNames(job, o.fileName),
+  ],
 
   async deliver(job, options, context) {
     const graph = graphFor(context, { kind: 'delegated', connectionId: options.connectionId });

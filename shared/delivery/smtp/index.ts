@@ -32,6 +32,7 @@ import type SMTPTransport from 'nodemailer/lib/smtp-transport';
 import type Mail from 'nodemailer/lib/mailer';
 import { renderAddresses } from '../addresses';
 import { parseOptions } from '../options';
+import { previewAddresses, previewTemplate } from '../preview';
 import { renderTemplate } from '../template';
 import { certificateRefused } from '../tls';
 import { PermanentDeliveryError, TransientDeliveryError, type Connector, type DeliveryContext, type DeliveryJob } from '../types';
@@ -144,6 +145,17 @@ export const smtpConnector: Connector<SmtpOptions> = {
   optionsSchema: smtpOptionsSchema,
   parseOptions: (raw) => parseOptions(smtpOptionsSchema, raw),
 
+  preview: (job, o) => [
+    ...previewTemplate('from', o.from, () => {
+      const from = renderFrom(o.from, job.fields);
+      return from.name ? `${from.name} <${from.address}>` : from.address;
+    }),
+    ...previewAddresses('to', o.to, job.fields),
+    ...previewAddresses('cc', o.cc, job.fields),
+    ...previewTemplate('subject', o.subject, () => renderTemplate(o.subject, job.fields, 'header')),
+    ...previewTemplate('body', o.body, () => renderTemplate(o.body, job.fields, 'text')),
+  ],
+
   async deliver(job, options, context) {
     const total = job.files.reduce((sum, f) => sum + f.size, 0);
     if (total > options.maxMessageBytes) {
@@ -152,10 +164,8 @@ export const smtpConnector: Connector<SmtpOptions> = {
         `The attachments total ${total} bytes, over this destination's limit of ${options.maxMessageBytes} bytes (maxMessageBytes); the message was not sent.`,
       );
     }
-    const from = renderAddresses(options.from, job.fields, 'from');
-    if (from.length !== 1) throw new PermanentDeliveryError('invalid_address', '"from" must render to exactly one address.');
     const mail: Mail.Options = {
-      from: from[0],
+      from: renderFrom(options.from, job.fields),
       to: renderAddresses(options.to, job.fields, 'to'),
       cc: options.cc ? renderAddresses(options.cc, job.fields, 'cc') : undefined,
       subject: renderTemplate(options.subject, job.fields, 'header'),
@@ -185,6 +195,13 @@ export const smtpConnector: Connector<SmtpOptions> = {
     }
   },
 };
+
+/** The sender: the template must render to exactly one address. */
+function renderFrom(template: string, fields: Readonly<Record<string, string>>) {
+  const from = renderAddresses(template, fields, 'from');
+  if (from.length !== 1) throw new PermanentDeliveryError('invalid_address', '"from" must render to exactly one address.');
+  return from[0]!;
+}
 
 async function systemAuth(
   a: Extract<SmtpAuthOptions, { kind: 'system' }>,

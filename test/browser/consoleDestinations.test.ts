@@ -1,0 +1,236 @@
+/**
+ * Destinations in the console, in a real Chromium: create one with a mistake (the problem shown
+ * next to its field, nothing saved) and then correctly, disable and enable it, send a test,
+ * restore an old version, and test routing (the rendered templates shown, nothing sent); a
+ * stale edit is refused with a clear message; browse a SharePoint site as an authorized connection
+ * (through the test identity platform) down to a folder and create a destination there. axe-core checks each page; the screenshots go to
+ * docs/screenshots/.
+ */
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { createDevelopmentSignIn } from '../../shared/access';
+import { listDestinations } from '../../shared/destinations';
+import { silentLogger } from '../../shared/log';
+import { CONNECTION_TYPES, newKeyRingSecret } from '../../shared/oauth';
+import { launchBrowser, newContext, screenshot, seriousViolations } from '../helpers/browser';
+import { startGraphServer, type GraphServer } from '../helpers/graphServer';
+import { startOidcServer, type OidcServer } from '../helpers/oidcServer';
+import { startReceiver, type Receiver } from '../helpers/receiver';
+import { startScanHost, type ScanHost } from '../helpers/scanStack';
+
+const CLIENT_ID = '3d4e5f60-7a8b-4c9d-8e0f-1a2b3c4d5e6f';
+let idp: OidcServer;
+let graph: GraphServer;
+let host: ScanHost;
+let receiver: Receiver;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+let share: string;
+let console_: string;
+const problems: string[] = [];
+
+beforeAll(async () => {
+  receiver = await startReceiver();
+  const dir = mkdtempSync(join(tmpdir(), 'scanrelay-consoledest-'));
+  share = join(dir, 'share');
+  mkdirSync(share);
+  const file = join(dir, 'destinations.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      version: 1,
+      destinations: [
+        {
+          id: 'fax',
+          type: 'httpForward',
+          description: 'The fax gateway',
+          when: { custom_RoutingKey: 'fax' },
+          options: { url: receiver.url, allowHttp: true, allowPrivateNetworks: true },
+        },
+      ],
+    }),
+  );
+  idp = await startOidcServer({ clients: [{ clientId: CLIENT_ID, clientSecret: 's3cret', redirectUris: [] }] });
+  graph = await startGraphServer();
+  graph.addSite('contoso.sharepoint.com', 'sites/Scans', { Documents: 'drv-docs', Invoices: 'drv-invoices' }, 'Scans');
+  graph.putFile('drv-invoices', '2026/December/a.pdf', 'x');
+  host = await startScanHost((url) => ({
+    CONSOLE_SIGN_IN: 'development',
+    PUBLIC_BASE_URL: url,
+    DESTINATIONS_FILE: file,
+    OAUTH_AUTHORITY_HOST: idp.baseUrl,
+    OAUTH_CLIENT_ID: CLIENT_ID,
+    GRAPH_BASE_URL: graph.baseUrl,
+  }));
+  idp.clients[0]!.redirectUris.push(...CONNECTION_TYPES.map((t) => `${host.server.url}/api/oauth2/client/${t}/authorize-callback`));
+  console_ = `${host.server.url}/api/console`;
+  writeFileSync(host.secretsFile, JSON.stringify({ 'oauth-client-secret': 's3cret', 'token-encryption-keys': newKeyRingSecret('k1') }));
+  browser = await launchBrowser();
+  context = await newContext(browser);
+  page = await context.newPage();
+  page.on('pageerror', (e) => problems.push(e.message));
+  page.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && problems.push(m.text()));
+  page.on('dialog', (d) => void d.accept());
+  await page.goto(await createDevelopmentSignIn(host.services.signInDeps(silentLogger), host.server.url));
+}, 120_000);
+afterAll(async () => {
+  await browser?.close();
+  await host?.stop();
+  await receiver?.stop();
+  await graph?.stop();
+  await idp?.stop();
+});
+afterEach(() => expect(problems.splice(0)).toEqual([]));
+
+const heading = () => page.locator('h1').textContent();
+const stored = () => listDestinations(host.services.destinations, { kind: 'key' });
+
+it('creates a destination after a mistake shown next to its field, nothing saved until it is right', async () => {
+  await page.goto(`${console_}/destinations`);
+  expect(await page.locator('table').textContent()).toContain('fax');
+  await page.getByLabel('Id').fill('archive');
+  await page.getByLabel('Type').selectOption('fileShare');
+  await page.getByLabel('Description (optional)').fill('Invoices to the archive share');
+  await page.getByLabel('Routing rule (JSON)').fill('{"workflowName": "Invoices"}');
+  await page.getByLabel('Options (JSON)').fill(JSON.stringify({ basePath: 'archive/%username%' })); // not absolute
+  await page.getByRole('button', { name: 'Create' }).click();
+
+  expect(await page.getByRole('alert').textContent()).toContain('Nothing was saved');
+  const options = page.getByLabel('Options (JSON)');
+  expect(await options.getAttribute('aria-invalid')).toBe('true');
+  const error = await page.locator('#f-options-error').textContent();
+  expect(error).toMatch(/^options\.basePath: /);
+  expect(await page.getByLabel('Description (optional)').inputValue()).toBe('Invoices to the archive share'); // kept
+  expect((await stored()).destinations.map((d) => d.id)).toEqual(['fax']);
+  expect(await seriousViolations(page)).toEqual([]);
+
+  await options.fill(JSON.stringify({ basePath: `${share}/%username%`, fileName: '%workflowName% %fileIndex%' }));
+  await page.getByRole('button', { name: 'Create' }).click();
+  await page.waitForURL(/\/api\/console\/destinations\/archive$/);
+  expect(await heading()).toBe('Destination archive');
+  expect(await page.getByRole('status').first().textContent()).toContain("Destination 'archive' created.");
+  expect(await page.locator('dl.facts').textContent()).toContain('workflowName = Invoices');
+  await screenshot(page, 'destination');
+  expect(await seriousViolations(page)).toEqual([]);
+
+  await page.goto(`${console_}/destinations`);
+  expect(await page.locator('table').textContent()).toContain('Invoices to the archive share');
+  await screenshot(page, 'destinations');
+  expect(await seriousViolations(page)).toEqual([]);
+});
+
+it('disables and enables a destination, and sends it a test', async () => {
+  await page.goto(`${console_}/destinations/fax`);
+  await page.getByRole('button', { name: 'Disable' }).click();
+  await page.waitForURL(/destinations\/fax$/);
+  expect(await page.locator('.notice.ok').textContent()).toContain("Destination 'fax' disabled");
+  expect(await page.locator('dl.facts').textContent()).toContain('Disabled');
+  await page.getByRole('button', { name: 'Enable' }).click();
+  await page.waitForURL(/destinations\/fax$/);
+  expect(await page.locator('dl.facts').textContent()).toContain('Enabled');
+
+  const count = receiver.received.length;
+  await page.getByRole('button', { name: 'Send a test' }).click();
+  await page.waitForURL(/destinations\/fax$/);
+  expect(await page.locator('.notice.ok').textContent()).toContain("Test delivered to 'fax'");
+  expect(receiver.received).toHaveLength(count + 1);
+});
+
+it('refuses an edit of a destination changed since the page was read, saying so', async () => {
+  await page.goto(`${console_}/destinations/fax`);
+  // Someone else changes it meanwhile (another administrator, through the API).
+  const other = await context.newPage();
+  await other.goto(`${console_}/destinations/fax`);
+  await other.getByLabel('Description (optional)').fill('Changed elsewhere');
+  await other.getByRole('button', { name: 'Save' }).click();
+  await other.waitForURL(/destinations\/fax$/);
+  await other.close();
+
+  await page.getByLabel('Description (optional)').fill('My change');
+  await page.getByRole('button', { name: 'Save' }).click();
+  expect(await page.getByRole('alert').textContent()).toMatch(/was changed since you read it.*Read it again/);
+  expect((await stored()).destinations.find((d) => d.id === 'fax')?.description).toBe('Changed elsewhere');
+});
+
+it('restores an old version from the versions page', async () => {
+  await page.goto(`${console_}/destinations/versions`);
+  expect(await page.locator('table').textContent()).toContain("Created 'archive'");
+  await page.getByRole('button', { name: 'Restore 1' }).click();
+  await page.waitForURL(/destinations\/versions$/);
+  expect(await page.locator('.notice.ok').textContent()).toMatch(/Version 1 restored as version \d+/);
+  expect(await seriousViolations(page)).toEqual([]);
+  const now = await stored();
+  expect(now.destinations.map((d) => [d.id, d.description])).toEqual([['fax', 'The fax gateway']]);
+});
+
+it('tests routing: the destinations a job goes to and every rendered template, sending nothing', async () => {
+  await page.goto(`${console_}/destinations`);
+  await page.getByLabel('Id').fill('archive');
+  await page.getByLabel('Type').selectOption('fileShare');
+  await page.getByLabel('Routing rule (JSON)').fill('{"workflowName": "Invoices"}');
+  await page.getByLabel('Options (JSON)').fill(JSON.stringify({ basePath: `${share}/%username%`, fileName: '%workflowName% %fileIndex%' }));
+  await page.getByRole('button', { name: 'Create' }).click();
+  await page.waitForURL(/destinations\/archive$/);
+
+  const count = receiver.requests;
+  await page.goto(`${console_}/destinations/routing-test`);
+  await page.getByLabel('Job fields, one name=value a line').fill('workflowName=Invoices\nusername=jdoe');
+  await page.getByLabel('File names, one a line').fill('invoice.pdf');
+  await page.getByRole('button', { name: 'Test routing' }).click();
+  await page.waitForURL(/routing-test\?/);
+  expect(await page.getByRole('status').first().textContent()).toContain('Selected: archive.');
+  const rendered = await page.getByRole('region', { name: 'Rendered templates' }).textContent();
+  expect(rendered).toContain(`${share}/jdoe`);
+  expect(rendered).toContain('Invoices 1');
+  expect(await page.getByRole('region', { name: 'Destinations and their rules' }).textContent()).toContain('Not selected');
+  await screenshot(page, 'routing-test');
+  expect(await seriousViolations(page)).toEqual([]);
+  expect(readdirSync(share)).toEqual([]);
+  expect(receiver.requests).toBe(count);
+});
+
+it('browses a SharePoint site as an authorized connection down to a folder, and creates a destination there', async () => {
+  await page.goto(`${console_}/connections`);
+  await page.getByLabel('Type').selectOption('sharePoint');
+  await page.getByLabel('Display name').fill('Scans site');
+  await page.getByLabel('Id (optional)').fill('scans-site');
+  await page.getByRole('button', { name: 'Create' }).click();
+  await page.waitForURL(/connections\/scans-site$/);
+  await page.getByRole('button', { name: 'Authorize' }).click();
+  await page.waitForURL(/connections\/scans-site$/);
+  expect(await page.locator('.notice.ok').textContent()).toContain('Authorized');
+
+  await page.goto(`${console_}/destinations`);
+  await page.getByRole('link', { name: 'Browse SharePoint or OneDrive' }).click();
+  await page.getByLabel('Where').selectOption('sharePoint');
+  await page.getByLabel('Connection').selectOption('scans-site');
+  await page.getByLabel('SharePoint site (URL)').fill('https://contoso.sharepoint.com/sites/Scans');
+  await page.getByRole('button', { name: 'Browse' }).click();
+  await page.getByRole('link', { name: 'Invoices' }).click();
+  await page.getByRole('link', { name: '2026' }).click();
+  expect(await page.locator('h2').first().textContent()).toBe('Invoices / 2026');
+  expect(await page.getByRole('listitem').filter({ hasText: 'December' }).count()).toBe(1);
+  await screenshot(page, 'browse');
+  expect(await seriousViolations(page)).toEqual([]);
+
+  await page.getByRole('link', { name: 'Use this folder' }).click();
+  await page.waitForURL(/\/destinations\?/);
+  expect(await page.getByLabel('Type').inputValue()).toBe('sharePoint');
+  expect(JSON.parse(await page.getByLabel('Options (JSON)').inputValue())).toEqual({
+    connectionId: 'scans-site',
+    site: 'https://contoso.sharepoint.com/sites/Scans',
+    library: 'Invoices',
+    folder: '2026',
+  });
+  await page.getByLabel('Id').fill('invoices-2026');
+  await page.getByLabel('Routing rule (JSON)').fill('{"workflowName": "Invoices"}');
+  await page.getByRole('button', { name: 'Create' }).click();
+  await page.waitForURL(/destinations\/invoices-2026$/);
+  expect((await stored()).destinations.find((d) => d.id === 'invoices-2026')?.options).toMatchObject({
+    library: 'Invoices',
+    folder: '2026',
+  });
+});
