@@ -22,5 +22,7 @@ export const authorize: HttpFunction = {
       request.query.get('login_hint') ?? undefined,
     );
     return { status: 302, headers: { location: url, 'cache-control': 'no-store' } };
-  }),
+    // A GET, but it starts a change of the connection's account: ScanRelay.Admin (or the key); a
+    // console session cannot follow it as a link (the console's Authorize button posts).
+  }, 'write'),
 };

@@ -51,15 +51,16 @@ export const registry: readonly FunctionDefinition[] = [
   overview,
   deliver,
   deliverPoisoned,
-  // Literal routes before destinations/{id}: the local host takes the first route that matches,
-  // as the Functions host prefers a literal segment to a parameter.
+  // destinations/{id} before the literal routes it also matches (GET destinations/versions and
+  // /browse): the local host takes the first route that matches, and the Functions host may too
+  // (it orders routes by function name), so the tests go through destination's hand-over.
   destinations,
+  destination,
   destinationVersions,
   destinationVersion,
   destinationRestore,
   destinationsImport,
   destinationsBrowse,
-  destination,
   destinationEnable,
   destinationDisable,
   destinationTest,

@@ -58,7 +58,7 @@ export interface DestinationIssue {
 
 const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 /** Ids that are paths of the admin API (/api/destinations/versions, /api/destinations/import). */
-const RESERVED_IDS = new Set(['versions', 'import']);
+const RESERVED_IDS = new Set(['versions', 'import', 'browse']);
 
 /** The sentence an issue becomes: `destinations[2].options.auth.port must be …`. */
 export function issueSentence(issue: DestinationIssue): string {

@@ -256,6 +256,7 @@ describe('an invalid destination is never saved', () => {
     ['an unknown type', { ...forward('x', NOWHERE), type: 'carrierPigeon' }, 'type'],
     ['an id that is not one', forward('Not An Id', NOWHERE), 'id'],
     ['a reserved id', forward('versions', NOWHERE), 'id'],
+    ['another reserved id', forward('browse', NOWHERE), 'id'],
     ['enabled that is not a boolean', forward('x', NOWHERE, { enabled: 'no' }), 'enabled'],
     ['an https-only URL given http', { ...forward('x', NOWHERE), options: { url: 'http://fax.example.net' } }, 'options.url'],
   ])('%s: the field is named', async (_name, body, path) => {
