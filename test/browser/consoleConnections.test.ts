@@ -121,3 +121,21 @@ it('deletes it after asking', async () => {
   );
   expect(audit.find((e) => e.action === 'connection.create')?.actor).toMatchObject({ kind: 'user', upn: 'developer@localhost' });
 });
+
+it('shows those changes in the Audit log, who and what, searchable', async () => {
+  await page.goto(`${host.server.url}/api/console/audit`);
+  expect(await heading()).toBe('Audit log');
+  const rows = page.locator('table tbody tr');
+  expect(await rows.count()).toBeGreaterThanOrEqual(4);
+  await page.getByLabel('Search').fill('connection.delete');
+  await page.getByRole('button', { name: 'Show' }).click();
+  await page.waitForURL(/q=connection\.delete/);
+  expect(await rows.count()).toBe(1);
+  expect(await rows.first().textContent()).toContain('developer@localhost');
+  expect(await rows.first().textContent()).toContain('scans-mailbox');
+  expect(await seriousViolations(page)).toEqual([]);
+  await page.getByLabel('Search').fill('');
+  await page.getByRole('button', { name: 'Show' }).click();
+  await page.waitForURL(/q=&/);
+  await screenshot(page, 'audit');
+});
