@@ -2,13 +2,16 @@
  * `npm start` on a fresh clone (the local host in a child process, in an empty directory, over an
  * empty Azurite): with nothing stored and no destinations file it creates the local folder
  * destination and says so, the README's first scan is delivered into that folder, and the next
- * start leaves the stored destinations as they are (the offer is made once).
+ * start leaves the stored destinations as they are (the offer is made once). The one-time sign-in
+ * link it prints opens the console in Chromium, where the scan shows as delivered (the README's
+ * Quick start screenshot).
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAzurite, type RunningAzurite } from '../../host/local/azurite';
+import { launchBrowser, newContext, screenshot, seriousViolations } from '../helpers/browser';
 import { startChildHost, type ChildHost } from '../helpers/childHost';
 import { postMultipart } from '../helpers/http';
 import { multipart } from '../helpers/multipart';
@@ -69,6 +72,25 @@ it('creates a local folder destination on first start, delivers the first scan i
   expect(res.status).toBe(200);
   await until(() => readdirSync(folder).includes('some.pdf'));
   expect(readFileSync(join(folder, 'some.pdf'))).toEqual(pdf);
+
+  // The console, from the link npm start printed.
+  const token = /\/api\/console\/dev-signin\?token=([\w-]+)/.exec(first.output())?.[1];
+  expect(token).toBeDefined();
+  const browser = await launchBrowser();
+  try {
+    const page = await (await newContext(browser)).newPage();
+    await page.goto(`${first.url}/api/console/dev-signin?token=${token}`);
+    await page.goto(`${first.url}/api/console/jobs`);
+    const row = page.locator('table tbody tr');
+    expect(await row.count()).toBe(1);
+    expect(await row.textContent()).toMatch(/delivered.*Scan to Fax.*jdoe/s);
+    expect(await seriousViolations(page)).toEqual([]);
+    await screenshot(page, 'first-scan');
+    await row.getByRole('link').click();
+    expect(await page.locator('main').textContent()).toMatch(/local-folder\s*delivered/);
+  } finally {
+    await browser.close();
+  }
   await first.stop();
 
   const second = await start();
