@@ -186,6 +186,9 @@ output baseUrl string = baseUrl
 @description('The redirect URI to register for each connection type (npm run app-registration registers them all).')
 output redirectUris object = toObject(facts.connectionTypes, t => t.type, t => '${baseUrl}${t.redirectPath}')
 
+@description('The redirect URI of the admin console\'s sign-in (npm run app-registration registers it).')
+output consoleRedirectUri string = '${baseUrl}${facts.consoleRedirectPath}'
+
 @description('Function App name, for `func azure functionapp publish` (npm run deploy).')
 output functionAppName string = functionApp.outputs.name
 

@@ -1,10 +1,12 @@
 /**
  * The facts about ScanRelay that the Bicep templates need but cannot import from TypeScript:
- * the connection types with their redirect paths (shared/oauth/permissions.ts) and the
+ * the connection types with their redirect paths (shared/oauth/permissions.ts), the console's
+ * sign-in redirect path (shared/access) and the
  * containers, queues and tables ScanRelay uses (shared/storage). They are written to
  * infra/scanrelay.generated.json, which main.bicep reads with loadJsonContent();
  * test/unit/infra.test.ts fails when the file and the code disagree.
  */
+import { SIGN_IN_CALLBACK_PATH } from '../../shared/access';
 import { CONNECTION_TYPES, redirectPath } from '../../shared/oauth';
 import * as storage from '../../shared/storage';
 
@@ -13,6 +15,7 @@ export const GENERATED_FILE = 'infra/scanrelay.generated.json';
 export interface ScanRelayFacts {
   '//': string;
   connectionTypes: Array<{ type: string; redirectPath: string }>;
+  consoleRedirectPath: string;
   storage: { scanContainer: string; containers: string[]; queues: string[]; tables: string[] };
 }
 
@@ -35,8 +38,9 @@ function storageNames(): ScanRelayFacts['storage'] {
 
 export function scanRelayFacts(): ScanRelayFacts {
   return {
-    '//': 'Generated from shared/oauth/permissions.ts and shared/storage by `npm run build && node dist/tools/infra/generate.js`. Do not edit.',
+    '//': 'Generated from shared/oauth/permissions.ts, shared/access and shared/storage by `npm run build && node dist/tools/infra/generate.js`. Do not edit.',
     connectionTypes: CONNECTION_TYPES.map((type) => ({ type, redirectPath: redirectPath(type) })),
+    consoleRedirectPath: SIGN_IN_CALLBACK_PATH,
     storage: storageNames(),
   };
 }
