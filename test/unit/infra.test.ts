@@ -67,6 +67,9 @@ describe('compilation', () => {
     for (const { redirectPath } of scanRelayFacts().connectionTypes) expect(armText).toContain(redirectPath);
     expect(arm.outputs.redirectUris.value).toContain("variables('facts').connectionTypes");
     expect(arm.outputs.redirectUris.value).toContain('redirectPath');
+    expect(scanRelayFacts().consoleRedirectPath).toBe('/api/console/signin-callback');
+    expect(armText).toContain(scanRelayFacts().consoleRedirectPath);
+    expect(arm.outputs.consoleRedirectUri.value).toContain("variables('facts').consoleRedirectPath");
   });
 });
 
@@ -286,7 +289,16 @@ describe('role assignments', () => {
 describe('outputs and secrets', () => {
   it('outputs the base URL, the redirect URIs and what the next steps need, and no secret', () => {
     expect(Object.keys(arm.outputs).sort()).toEqual(
-      ['baseUrl', 'functionAppName', 'keyVaultUrl', 'managedIdentityClientId', 'redirectUris', 'storageAccountName', 'tenantId'].sort(),
+      [
+        'baseUrl',
+        'consoleRedirectUri',
+        'functionAppName',
+        'keyVaultUrl',
+        'managedIdentityClientId',
+        'redirectUris',
+        'storageAccountName',
+        'tenantId',
+      ].sort(),
     );
     for (const { template } of [{ template: arm }, ...modules(arm).values()]) {
       for (const [name, output] of Object.entries<any>(template.outputs ?? {})) {
