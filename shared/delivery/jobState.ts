@@ -48,7 +48,14 @@ export async function setJobState(
     failedDestinations: marks.failedDestinations ?? [],
     poisoned: marks.poisoned === true,
   };
-  await Promise.all([deps.scanJobs.setDeliveryState(job.jobId, state, reason, marks.deliveredAt), deps.jobIndex.upsert(entry)]);
+  // Both writes are waited for, also when one fails: the caller never goes on (or retries) while
+  // the other is still in flight.
+  const written = await Promise.allSettled([
+    deps.scanJobs.setDeliveryState(job.jobId, state, reason, marks.deliveredAt),
+    deps.jobIndex.upsert(entry),
+  ]);
+  const failed = written.find((w): w is PromiseRejectedResult => w.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 export interface TimelineDeps {
