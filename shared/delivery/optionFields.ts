@@ -45,7 +45,7 @@ export function optionsShape(type: string): Readonly<Record<string, z.ZodType>> 
   const connector = CONNECTORS[type];
   const top = connector && unwrapOption(connector.optionsSchema).base;
   if (!(top instanceof z.ZodObject)) throw new Error(`The options of ${type} are not an object schema.`);
-  return top.shape as Record<string, z.ZodType>;
+  return top.shape;
 }
 
 /** Whether a key is a refusal rather than an option (`z.undefined()`: it must be absent). */
