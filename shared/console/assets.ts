@@ -72,6 +72,9 @@ form.inline { display: inline; }
 .field label, .field .label { font-weight: 600; font-size: .92rem; }
 .field .hint { color: var(--muted); font-size: .85rem; }
 .field .error { color: var(--bad); font-size: .88rem; font-weight: 600; }
+fieldset { display: grid; gap: .85rem; margin: 0; padding: .75rem 1rem 1rem; border: 1px solid var(--line); border-radius: 8px; min-width: 0; }
+legend { font-weight: 600; padding: 0 .35rem; }
+fieldset > .hint { margin: 0; color: var(--muted); font-size: .85rem; }
 input[type=text], input[type=search], input[type=email], input[type=url], input[type=number], input[type=datetime-local], select, textarea {
   font: inherit; padding: .4rem .55rem; border: 1px solid #8c959f; border-radius: 6px; background: #fff; color: var(--fg); min-width: 0; width: 100%;
 }

@@ -372,3 +372,4 @@ export { withDirectoryFacts, type FindUser } from './userFacts';
 export { CONNECTORS } from './connectors';
 export { graphFor } from './graph';
 export { renderOptionTables } from './optionsDoc';
+export { optionFields, type OptionField, type OptionKind } from './optionFields';

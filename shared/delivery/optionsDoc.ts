@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { CONNECTORS } from './connectors';
+import { isRefusedKey, optionsShape, unwrapOption, type UnwrappedOption } from './optionFields';
 
 const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 
@@ -13,48 +14,25 @@ const start = (type: string) =>
   `<!-- options of ${type}: generated from its schema (shared/delivery/${type}/options.ts) by \`npm run docs\`; a test fails when it is stale. -->`;
 const end = (type: string) => `<!-- end of the options of ${type} -->`;
 
-interface Field {
-  /** The schema under its wrappers (optional, default, the input side of a transform). */
-  base: z.ZodType;
-  /** `required`, `optional`, or the default in JSON. */
-  given: string;
-  description?: string;
-}
-
-/** Looks through optional, default and transforms to the schema that reads the value; the outermost description counts. */
-function field(schema: z.ZodType): Field {
-  let s = schema;
-  let given: string | undefined;
-  let description: string | undefined;
-  for (;;) {
-    description ??= s.description;
-    if (s instanceof z.ZodDefault) {
-      given ??= `\`${JSON.stringify(s.def.defaultValue)}\``;
-      s = s.unwrap() as z.ZodType;
-    } else if (s instanceof z.ZodOptional) {
-      given ??= 'optional';
-      s = s.unwrap() as z.ZodType;
-    } else if (s instanceof z.ZodPipe) {
-      s = (s.in instanceof z.ZodTransform ? s.out : s.in) as z.ZodType;
-    } else break;
-  }
-  return { base: s, given: given ?? 'required', description };
+/** `required`, `optional`, or the default in JSON, as the Default column shows it. */
+function given(o: UnwrappedOption): string {
+  return o.presence === 'default' ? `\`${JSON.stringify(o.defaultValue)}\`` : o.presence;
 }
 
 function rows(shape: Readonly<Record<string, z.ZodType>>, prefix: string, where: string, discriminator?: string): string[] {
   const out: string[] = [];
   for (const [key, schema] of Object.entries(shape)) {
-    const f = field(schema);
+    const f = unwrapOption(schema);
     // A key that must be absent (z.undefined) is a refusal, not an option.
-    if (key === discriminator || f.base instanceof z.ZodUndefined) continue;
+    if (key === discriminator || isRefusedKey(f)) continue;
     const name = `${prefix}${key}`;
     if (!f.description) throw new Error(`The option ${name} of ${where} has no description (.meta({ description })).`);
-    out.push(`| \`${name}\` | ${f.given} | ${cell(f.description)} |`);
+    out.push(`| \`${name}\` | ${given(f)} | ${cell(f.description)} |`);
     if (f.base instanceof z.ZodObject) out.push(...rows(f.base.shape, `${name}.`, where));
     if (f.base instanceof z.ZodDiscriminatedUnion) {
       const by = f.base.def.discriminator;
       for (const option of f.base.options as z.ZodType[]) {
-        const o = field(option);
+        const o = unwrapOption(option);
         if (!(o.base instanceof z.ZodObject)) throw new Error(`An option of ${name} of ${where} is not an object.`);
         const shape = o.base.shape as Record<string, z.ZodType>;
         const value = (shape[by] as z.ZodLiteral).value;
@@ -69,10 +47,7 @@ function rows(shape: Readonly<Record<string, z.ZodType>>, prefix: string, where:
 
 /** The option table of one connector. */
 export function renderOptionsTable(type: string): string {
-  const connector = CONNECTORS[type];
-  const top = connector && field(connector.optionsSchema).base;
-  if (!(top instanceof z.ZodObject)) throw new Error(`The options of ${type} are not an object schema.`);
-  return ['| Option | Default | Meaning |', '|---|---|---|', ...rows(top.shape, '', type)].join('\n');
+  return ['| Option | Default | Meaning |', '|---|---|---|', ...rows(optionsShape(type), '', type)].join('\n');
 }
 
 /** docs/destinations.md with every connector's table rendered between its markers (each must be there once). */

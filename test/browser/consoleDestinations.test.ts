@@ -1,6 +1,7 @@
 /**
- * Destinations in the console, in a real Chromium: create one with a mistake (the problem shown
- * next to its field, nothing saved) and then correctly, disable and enable it, send a test,
+ * Destinations in the console, in a real Chromium: choose a type, create one with a mistake (the
+ * problem shown next to its option's control, nothing saved) and then correctly, edit one with
+ * problems shown the same way, disable and enable it, send a test,
  * restore an old version, and test routing (the rendered templates shown, nothing sent); a
  * stale edit is refused with a clear message; browse a SharePoint site as an authorized connection
  * (through the test identity platform) down to a folder and create a destination there. axe-core checks each page; the screenshots go to
@@ -88,31 +89,49 @@ afterEach(() => expect(problems.splice(0)).toEqual([]));
 const heading = () => page.locator('h1').textContent();
 const stored = () => listDestinations(host.services.destinations, { kind: 'key' });
 
+/** An option's control, by its label (the option's key; exact, as `folder` is in `createFolders`). */
+const option = (key: string) => page.getByLabel(key, { exact: true });
+
 it('creates a destination after a mistake shown next to its field, nothing saved until it is right', async () => {
   await page.goto(`${console_}/destinations`);
   expect(await page.locator('table').textContent()).toContain('fax');
-  await page.getByLabel('Id').fill('archive');
+  // The type first (a GET, no script), then the form with that type's options.
   await page.getByLabel('Type').selectOption('fileShare');
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.waitForURL(/\/destinations\?type=fileShare/);
+  expect(await page.getByRole('group', { name: 'Options of fileShare' }).isVisible()).toBe(true);
+  expect(await page.getByRole('link', { name: 'Change type' }).count()).toBe(1);
+  await page.getByLabel('Id', { exact: true }).fill('archive');
   await page.getByLabel('Description (optional)').fill('Invoices to the archive share');
   await page.getByLabel('Routing rule (JSON)').fill('{"workflowName": "Invoices"}');
-  await page.getByLabel('Options (JSON)').fill(JSON.stringify({ basePath: 'archive/%username%' })); // not absolute
+  await option('basePath').fill('archive/%username%'); // not absolute
+  await option('createFolders').selectOption({ label: 'Yes' });
   await page.getByRole('button', { name: 'Create' }).click();
 
   expect(await page.getByRole('alert').textContent()).toContain('Nothing was saved');
-  const options = page.getByLabel('Options (JSON)');
-  expect(await options.getAttribute('aria-invalid')).toBe('true');
-  const error = await page.locator('#f-options-error').textContent();
-  expect(error).toMatch(/^options\.basePath: /);
+  const basePath = option('basePath');
+  expect(await basePath.getAttribute('aria-invalid')).toBe('true');
+  expect(await page.locator('#f-opt-basePath-error').textContent()).toMatch(/must be an absolute path/);
+  expect(await option('fileName').getAttribute('aria-invalid')).toBeNull();
   expect(await page.getByLabel('Description (optional)').inputValue()).toBe('Invoices to the archive share'); // kept
+  expect(await basePath.inputValue()).toBe('archive/%username%'); // kept
+  expect(await option('createFolders').inputValue()).toBe('true'); // kept
   expect((await stored()).destinations.map((d) => d.id)).toEqual(['fax']);
   expect(await seriousViolations(page)).toEqual([]);
 
-  await options.fill(JSON.stringify({ basePath: `${share}/%username%`, fileName: '%workflowName% %fileIndex%' }));
+  await basePath.fill(`${share}/%username%`);
+  await option('fileName').fill('%workflowName% %fileIndex%');
   await page.getByRole('button', { name: 'Create' }).click();
   await page.waitForURL(/\/api\/console\/destinations\/archive$/);
   expect(await heading()).toBe('Destination archive');
   expect(await page.getByRole('status').first().textContent()).toContain("Destination 'archive' created.");
   expect(await page.locator('dl.facts').textContent()).toContain('workflowName = Invoices');
+  // Empty controls left their options out; the flag chosen is stored as a flag.
+  expect((await stored()).destinations.find((d) => d.id === 'archive')?.options).toEqual({
+    basePath: `${share}/%username%`,
+    fileName: '%workflowName% %fileIndex%',
+    createFolders: true,
+  });
   await screenshot(page, 'destination');
   expect(await seriousViolations(page)).toEqual([]);
 
@@ -137,6 +156,46 @@ it('disables and enables a destination, and sends it a test', async () => {
   await page.waitForURL(/destinations\/fax$/);
   expect(await page.locator('.notice.ok').textContent()).toContain("Test delivered to 'fax'");
   expect(receiver.received).toHaveLength(count + 1);
+});
+
+it('shows each problem of an edit next to its option: a number typed as text, an http:// URL that must be https://', async () => {
+  await page.goto(`${console_}/destinations/fax`);
+  expect(await page.locator('#edit ~ form').textContent()).toContain('To change the type, create a new destination.');
+  expect(await option('url').inputValue()).toBe(receiver.url);
+  expect(await option('allowHttp').inputValue()).toBe('true');
+  await option('timeoutSeconds').fill('soon');
+  await option('extraFields (JSON)').fill('{"fax to": "%faxNumber%"}');
+  await page.getByRole('button', { name: 'Save' }).click();
+  expect(await page.getByRole('alert').textContent()).toContain('Nothing was saved');
+  expect(await option('timeoutSeconds').getAttribute('aria-invalid')).toBe('true');
+  expect(await page.locator('#f-opt-timeoutSeconds-error').textContent()).toContain('must be a whole number from 1 to 600');
+  expect(await option('timeoutSeconds').inputValue()).toBe('soon'); // kept as typed
+  expect(await option('extraFields (JSON)').getAttribute('aria-invalid')).toBeNull();
+  expect(await seriousViolations(page)).toEqual([]);
+
+  await option('timeoutSeconds').fill('30');
+  await option('allowHttp').selectOption({ label: 'Default (No)' }); // the receiver's http:// URL is then refused
+  await page.getByRole('button', { name: 'Save' }).click();
+  expect(await option('url').getAttribute('aria-invalid')).toBe('true');
+  expect(await page.locator('#f-opt-url-error').textContent()).toContain('must be https://');
+  expect(await option('timeoutSeconds').getAttribute('aria-invalid')).toBeNull();
+  expect(await seriousViolations(page)).toEqual([]);
+  expect((await stored()).destinations.find((d) => d.id === 'fax')?.options).toEqual({
+    url: receiver.url,
+    allowHttp: true,
+    allowPrivateNetworks: true,
+  });
+
+  await option('allowHttp').selectOption({ label: 'Yes' });
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.waitForURL(/destinations\/fax$/);
+  expect((await stored()).destinations.find((d) => d.id === 'fax')?.options).toEqual({
+    url: receiver.url,
+    allowHttp: true,
+    allowPrivateNetworks: true,
+    timeoutSeconds: 30,
+    extraFields: { 'fax to': '%faxNumber%' },
+  });
 });
 
 it('refuses an edit of a destination changed since the page was read, saying so', async () => {
@@ -167,11 +226,11 @@ it('restores an old version from the versions page', async () => {
 });
 
 it('tests routing: the destinations a job goes to and every rendered template, sending nothing', async () => {
-  await page.goto(`${console_}/destinations`);
-  await page.getByLabel('Id').fill('archive');
-  await page.getByLabel('Type').selectOption('fileShare');
+  await page.goto(`${console_}/destinations?type=fileShare`);
+  await page.getByLabel('Id', { exact: true }).fill('archive');
   await page.getByLabel('Routing rule (JSON)').fill('{"workflowName": "Invoices"}');
-  await page.getByLabel('Options (JSON)').fill(JSON.stringify({ basePath: `${share}/%username%`, fileName: '%workflowName% %fileIndex%' }));
+  await option('basePath').fill(`${share}/%username%`);
+  await option('fileName').fill('%workflowName% %fileIndex%');
   await page.getByRole('button', { name: 'Create' }).click();
   await page.waitForURL(/destinations\/archive$/);
 
@@ -218,14 +277,13 @@ it('browses a SharePoint site as an authorized connection down to a folder, and 
 
   await page.getByRole('link', { name: 'Use this folder' }).click();
   await page.waitForURL(/\/destinations\?/);
-  expect(await page.getByLabel('Type').inputValue()).toBe('sharePoint');
-  expect(JSON.parse(await page.getByLabel('Options (JSON)').inputValue())).toEqual({
-    connectionId: 'scans-site',
-    site: 'https://contoso.sharepoint.com/sites/Scans',
-    library: 'Invoices',
-    folder: '2026',
-  });
-  await page.getByLabel('Id').fill('invoices-2026');
+  expect(await page.getByRole('group', { name: 'Options of sharePoint' }).isVisible()).toBe(true);
+  expect(await option('connectionId').inputValue()).toBe('scans-site');
+  expect(await option('site').inputValue()).toBe('https://contoso.sharepoint.com/sites/Scans');
+  expect(await option('library').inputValue()).toBe('Invoices');
+  expect(await option('folder').inputValue()).toBe('2026');
+  expect(await option('fileName').inputValue()).toBe('');
+  await page.getByLabel('Id', { exact: true }).fill('invoices-2026');
   await page.getByLabel('Routing rule (JSON)').fill('{"workflowName": "Invoices"}');
   await page.getByRole('button', { name: 'Create' }).click();
   await page.waitForURL(/destinations\/invoices-2026$/);

@@ -5,11 +5,11 @@
  * that select it and every rendered template out; nothing sent). Every action is a
  * shared/destinations operation, the same the JSON admin API calls, with the signed-in actor.
  *
- * The form: id, type and description as fields, the routing rule (`when`) and the options as
- * JSON, in the destinations file's format (docs/destinations.md describes each type's options):
- * one form for six connectors whose options differ widely, every option reachable, and what is
- * shown is exactly what is stored. Pinned (DESTINATIONS_PINNED=true), every page is read-only and
- * says why.
+ * The form: id, type and description as fields, the routing rule (`when`) as JSON, and one
+ * control per option of the type, generated from its connector's schema (../optionsForm.ts), so
+ * each problem (`options.auth.port`) is shown next to its option's control. The type is chosen
+ * first (a GET: the console works without script) and is fixed on edit. Pinned
+ * (DESTINATIONS_PINNED=true), every page is read-only and says why.
  */
 import { describeActor } from '../../audit';
 import {
@@ -35,11 +35,12 @@ import type { PageContext } from '../context';
 import { flashCookie } from '../flash';
 import { html, type SafeHtml } from '../html';
 import { actionButton, badge, consolePath, csrfField, dataTable, field, layout, selectInput, textInput, time } from '../layout';
+import { optionControls, optionProblem, optionValues, OPTION_PREFIX, readOptions, unknownOptions } from '../optionsForm';
 import { htmlResponse, redirect, type ConsoleResponse } from '../response';
 
 const TYPES = Object.keys(CONNECTORS).sort();
-const FORM_KEYS = ['id', 'type', 'description', 'when', 'options'] as const;
-type FormKey = (typeof FORM_KEYS)[number];
+/** The form's controls besides the options' (`opt.<key>`, shared/console/optionsForm.ts). */
+const FORM_KEYS = ['id', 'type', 'description', 'when'] as const;
 
 /** What a destination's rule selects, in words. */
 function selects(d: Pick<DestinationView, 'when' | 'enabled'>): SafeHtml | string {
@@ -74,64 +75,91 @@ const textArea =
     html`<textarea ${attrs} rows="${String(rows)}" spellcheck="false">${value}</textarea>`;
 
 interface FormState {
-  values: Record<FormKey, string>;
-  errors: Partial<Record<FormKey, string>>;
+  /** By control name: `id`, `type`, `description`, `when`, and `opt.<key>` for each option of the type. */
+  values: Record<string, string>;
+  /** By control name, as values. */
+  errors: Record<string, string>;
   /** A problem no field holds (a stale ETag, a refusal). */
   general?: string;
 }
 
 const json = (v: unknown) => JSON.stringify(v ?? {}, null, 2);
 
-function valuesOf(d?: DestinationView): Record<FormKey, string> {
+function valuesOf(d?: DestinationView): Record<string, string> {
   return {
     id: d?.id ?? '',
-    type: d?.type ?? 'httpForward',
+    type: d?.type ?? '',
     description: d?.description ?? '',
     when: json(d?.when),
-    options: json(d?.options),
+    ...(d ? optionValues(d.type, d.options as Record<string, unknown> | undefined) : {}),
   };
 }
 
-/** The posted form as a destination; JSON that does not parse is a field error. */
+/** The posted form as a destination: the options from their controls; JSON that does not parse is a field error. */
 function readForm(form: URLSearchParams): { body?: Record<string, unknown>; state: FormState } {
-  const values = Object.fromEntries(FORM_KEYS.map((k) => [k, form.get(k) ?? ''])) as Record<FormKey, string>;
-  const errors: FormState['errors'] = {};
-  const parsed: Record<string, unknown> = {};
-  for (const k of ['when', 'options'] as const) {
-    try {
-      parsed[k] = values[k].trim() ? (JSON.parse(values[k]) as unknown) : {};
-    } catch (err) {
-      errors[k] = `Not valid JSON: ${(err as Error).message}`;
-    }
+  const values: Record<string, string> = Object.fromEntries(FORM_KEYS.map((k) => [k, form.get(k) ?? '']));
+  const errors: Record<string, string> = {};
+  let when: unknown;
+  try {
+    when = values.when!.trim() ? (JSON.parse(values.when!) as unknown) : {};
+  } catch (err) {
+    errors.when = `Not valid JSON: ${(err as Error).message}`;
   }
+  const options = readOptions(values.type!, form);
+  Object.assign(values, options.values);
+  Object.assign(errors, options.errors);
   const state = { values, errors };
   if (Object.keys(errors).length) return { state };
-  const body: Record<string, unknown> = { id: values.id.trim(), type: values.type, when: parsed.when, options: parsed.options };
-  if (values.description.trim()) body.description = values.description.trim();
+  const body: Record<string, unknown> = { id: values.id!.trim(), type: values.type, when, options: options.options };
+  if (values.description!.trim()) body.description = values.description!.trim();
   return { body, state };
 }
 
-/** A ValidationError's problems, each next to the field its path falls under. */
+/** A ValidationError's problems, each next to the control its path falls under (an option's, by its top-level key). */
 function withProblems(state: FormState, err: ValidationError): FormState {
-  const errors: FormState['errors'] = { ...state.errors };
+  const errors = { ...state.errors };
   const rest: string[] = [];
+  const add = (name: string, text: string) => (errors[name] = errors[name] ? `${errors[name]} ${text}` : text);
   for (const p of err.fields as FieldProblem[]) {
-    const key = p.path.split(/[.[]/)[0] as FormKey;
-    if (!FORM_KEYS.includes(key)) {
-      rest.push(`${p.path || 'The destination'} ${p.message}`);
-      continue;
-    }
-    const text = key === 'when' || key === 'options' ? `${p.path}: ${p.message}` : p.message;
-    errors[key] = errors[key] ? `${errors[key]} ${text}` : text;
+    const key = p.path.split(/[.[]/)[0]!;
+    const option = key === 'options' ? optionProblem(state.values.type ?? '', p.path, p.message) : undefined;
+    if (option) add(option.name, option.text);
+    else if ((FORM_KEYS as readonly string[]).includes(key) && p.path !== 'options')
+      add(key, key === 'when' ? `${p.path}: ${p.message}` : p.message);
+    else rest.push(`${p.path || 'The destination'} ${p.message}`);
   }
   return { ...state, errors, general: rest.length ? rest.join(' ') : 'Nothing was saved: correct the fields marked below.' };
 }
 
+const generalNotice = (state: FormState) => (state.general ? html`<div class="notice bad" role="alert"><p>${state.general}</p></div>` : '');
+
+/** The create form's first step, without a type chosen: the type, then the form for it (a GET, so no script is needed). */
+function typeChoice(state: FormState): SafeHtml {
+  return html`${generalNotice(state)}
+    <form class="stack" method="get" action="${`${consolePath('destinations')}#create`}">
+      ${field('type', 'Type', selectInput([['', 'Choose a type'], ...TYPES.map((t): [string, string] => [t, t])], state.values.type), {
+        hint: 'Each type has its own options: the form for the type comes next.',
+        error: state.errors.type,
+      })}
+      <div><button type="submit">Continue</button></div>
+    </form>`;
+}
+
+/**
+ * The create or edit form of a destination of the type in `state` (on create without one, the
+ * type's choice first). Edit (with an ETag): the id and the type are fixed.
+ */
 function destinationForm(ctx: PageContext, action: string, state: FormState, options: { etag?: string; submit: string }): SafeHtml {
   const { values, errors } = state;
-  return html`${state.general ? html`<div class="notice bad" role="alert"><p>${state.general}</p></div>` : ''}
+  const type = values.type ?? '';
+  if (!options.etag && !TYPES.includes(type)) return typeChoice(state);
+  const typeNote = options.etag
+    ? 'To change the type, create a new destination.'
+    : html`<a href="${`${consolePath('destinations')}#create`}">Change type</a> (what is typed here is not kept)`;
+  return html`${generalNotice(state)}
     <form class="stack" method="post" action="${action}">
       ${csrfField(ctx.csrf)} ${options.etag ? html`<input type="hidden" name="etag" value="${options.etag}" />` : ''}
+      <input type="hidden" name="type" value="${type}" />
       ${
         options.etag
           ? html`<input type="hidden" name="id" value="${values.id}" />`
@@ -140,24 +168,21 @@ function destinationForm(ctx: PageContext, action: string, state: FormState, opt
               error: errors.id,
             })
       }
-      ${field(
-        'type',
-        'Type',
-        selectInput(
-          TYPES.map((t) => [t, t]),
-          values.type,
-        ),
-        { error: errors.type },
-      )}
+      <div class="field">
+        <span class="label">Type</span>
+        <span><span class="mono">${type}</span> · ${typeNote}</span>
+        ${errors.type ? html`<span class="error">${errors.type}</span>` : ''}
+      </div>
       ${field('description', 'Description (optional)', textInput(values.description), { error: errors.description })}
-      ${field('when', 'Routing rule (JSON)', textArea(values.when, 4), {
+      ${field('when', 'Routing rule (JSON)', textArea(values.when ?? '', 4), {
         hint: 'Scan fields the job must have: {} selects every job; {"workflowName": "Invoices"}, a list of values, or {"matches": "regex"}.',
         error: errors.when,
       })}
-      ${field('options', 'Options (JSON)', textArea(values.options, 10), {
-        hint: "The type's options, as in the destinations file (docs/destinations.md describes each type).",
-        error: errors.options,
-      })}
+      <fieldset>
+        <legend>Options of ${type}</legend>
+        <p class="hint">Leave a field empty to leave the option out (its default applies). docs/destinations.md describes each option.</p>
+        ${optionControls(type, values, errors)}
+      </fieldset>
       <div><button type="submit">${options.submit}</button></div>
     </form>`;
 }
@@ -233,6 +258,7 @@ export async function destinationPage(ctx: PageContext, form?: FormState): Promi
     listDestinations(source, ctx.caller.actor),
   ]);
   const editable = ctx.canWrite && !view.pinned;
+  const unknown = unknownOptions(d.type, d.options as Record<string, unknown> | undefined);
   const actions = ctx.canWrite
     ? html`<div class="actions">
         ${
@@ -277,6 +303,16 @@ export async function destinationPage(ctx: PageContext, form?: FormState): Promi
     ${
       editable
         ? html`<h2 id="edit">Edit</h2>
+            ${
+              unknown.length
+                ? html`<div class="notice warn" role="status">
+                    <p>
+                      Not options of ${d.type}, so not in the form, and left out when it is saved:
+                      ${unknown.map((k, i) => html`${i ? ', ' : ''}<span class="mono">${k}</span>`)}.
+                    </p>
+                  </div>`
+                : ''
+            }
             ${destinationForm(ctx, consolePath('destinations', id), form ?? { values: valuesOf(d), errors: {} }, {
               etag: d.etag,
               submit: 'Save',
@@ -478,19 +514,14 @@ function routingResult(r: Awaited<ReturnType<typeof testRouting>>): SafeHtml {
     ${dataTable('Rendered templates', ['Destination', 'Option', 'Template', 'Rendered'], templates, 'No template to render.')}`;
 }
 
-/** The create form's first values: `type` and `options` (JSON) from the address, as the browse page links them. */
-function prefilled(ctx: PageContext): Record<FormKey, string> {
+/** The create form's first values: `type` and the options' controls (`opt.<key>`) from the address, as the type's choice and the browse page link them. */
+function prefilled(ctx: PageContext): Record<string, string> {
+  const q = ctx.request.query;
+  const type = q.get('type') ?? '';
   const values = valuesOf();
-  const type = ctx.request.query.get('type');
-  if (type && TYPES.includes(type)) values.type = type;
-  const options = ctx.request.query.get('options');
-  if (options) {
-    try {
-      values.options = json(JSON.parse(options));
-    } catch {
-      values.options = options;
-    }
-  }
+  if (!TYPES.includes(type)) return values;
+  values.type = type;
+  for (const [name, value] of Object.entries(optionValues(type, {}))) values[name] = q.get(name) ?? value;
   return values;
 }
 
@@ -578,7 +609,11 @@ function browseResult(q: URLSearchParams, r: Awaited<ReturnType<typeof browseTar
     : r.library
       ? browseLink(q, { library: undefined, folder: undefined })
       : undefined;
-  const use = `${consolePath('destinations')}?${new URLSearchParams({ type: r.type, options: JSON.stringify(r.options ?? {}) }).toString()}#create`;
+  const prefill = new URLSearchParams([
+    ['type', r.type],
+    ...Object.entries(r.options ?? {}).map(([k, v]): [string, string] => [OPTION_PREFIX + k, v]),
+  ]);
+  const use = `${consolePath('destinations')}?${prefill.toString()}#create`;
   return html`<h2>${where}</h2>
     <div class="actions">
       <a class="button" href="${use}">Use this folder</a>
