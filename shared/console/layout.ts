@@ -39,7 +39,8 @@ function whoName(actor: Actor): string {
 }
 
 export function layout(chrome: Chrome, content: SafeHtml): SafeHtml {
-  const nav = chrome.user
+  // Without a role every section would answer the 403 page: no navigation then, only Sign out.
+  const nav = chrome.user?.roles.length
     ? html`<nav aria-label="Console">
         <ul>
           ${SECTIONS.map(

@@ -188,6 +188,8 @@ it('shows a user without a role the 403 page naming the role to assign and how, 
   expect(main).toContain(`This needs the app role ${READER_ROLE}`);
   expect(main).toContain("Enterprise applications → ScanRelay's app → Users and groups");
   expect(main).toContain(`Add user/group: choose carol@contoso.example (or a group), and the role ${READER_ROLE}`);
+  // No navigation to pages that would all answer this one: only Sign out.
+  expect(await page.getByRole('navigation', { name: 'Console' }).count()).toBe(0);
   expect(await seriousViolations(page)).toEqual([]);
   await screenshot(page, 'forbidden');
 
