@@ -221,6 +221,7 @@ it('restores an old version from the versions page', async () => {
   await page.waitForURL(/destinations\/versions$/);
   expect(await page.locator('.notice.ok').textContent()).toMatch(/Version 1 restored as version \d+/);
   expect(await seriousViolations(page)).toEqual([]);
+  await screenshot(page, 'destination-versions');
   const now = await stored();
   expect(now.destinations.map((d) => [d.id, d.description])).toEqual([['fax', 'The fax gateway']]);
 });
