@@ -77,7 +77,7 @@ export function createDestinationsSource(deps: DestinationsSourceDeps): Destinat
     const written = await deps.store.append(undefined, {
       action: 'destinations.import',
       target: 'destinations',
-      summary: `Imported ${f.name} on first start (${document.destinations.length} destinations)`,
+      summary: `Imported ${f.name} on first start (${document.destinations.length === 1 ? '1 destination' : `${document.destinations.length} destinations`})`,
       document,
       count: document.destinations.length,
       actor: FIRST_START,

@@ -299,7 +299,11 @@ export async function importDestinations(
     return replaceAll(
       state,
       document,
-      { action: 'destinations.import', target: 'destinations', summary: `Imported ${from} (${document.destinations.length} destinations)` },
+      {
+        action: 'destinations.import',
+        target: 'destinations',
+        summary: `Imported ${from} (${document.destinations.length === 1 ? '1 destination' : `${document.destinations.length} destinations`})`,
+      },
       { source: from },
     );
   });
