@@ -338,68 +338,58 @@ interface Problem {
   fixHint: string;
 }
 
-/** What SCIM errors of a status mean for an administrator, and what fixes them. */
-function scimProblem(status: number): { key: string } & Problem {
-  if (status === 401)
-    return {
-      key: '401',
-      severity: 'error',
-      title: "Entra ID's SCIM requests are refused: the secret token is wrong",
-      fixHint:
-        "In the enterprise application (Provisioning → Admin Credentials), enter the secret scim-bearer-token's value as Secret Token, Test Connection and Save. While rotating, the old token belongs in scim-bearer-token-previous (docs/provisioning.md).",
-    };
-  if (status === 403)
-    return {
-      key: '403',
-      severity: 'error',
-      title: 'Entra ID sends SCIM requests, but SCIM is turned off (DIRECTORY_SOURCE=sync)',
-      fixHint: 'Use one source: set DIRECTORY_SOURCE=scim, or turn provisioning off in the enterprise application.',
-    };
-  if (status === 409)
-    return {
-      key: '409',
-      severity: 'warning',
-      title: 'Users or groups were not provisioned: a userName or group name is taken',
-      fixHint:
-        'A userName, and the name of a group from SCIM, must be unique in any letter case. Find the user that holds it (Directory: find a user): often one from directory sync, or one deleted and created again in Entra ID. Delete the stale one or fix the mapping, then Provision on demand.',
-    };
-  if (status === 404)
-    return {
-      key: '404',
-      severity: 'info',
-      title: 'SCIM requests named users or groups ScanRelay does not have',
-      fixHint:
-        'Usually harmless (Entra ID changing an object deleted here); it matches the object again by userName or name. If it repeats, restart provisioning in the enterprise application.',
-    };
-  if (status === 412)
-    return {
-      key: '412',
-      severity: 'info',
-      title: 'SCIM changes lost a race with another change (If-Match)',
-      fixHint: 'None: Entra ID reads the object again and retries.',
-    };
-  if (status === 413)
-    return {
-      key: '413',
-      severity: 'warning',
-      title: 'SCIM requests were too large',
-      fixHint: "ScanRelay takes SCIM bodies of up to 1 MiB, and Entra ID's are a few KiB: find what sends larger ones.",
-    };
-  if (status >= 500)
-    return {
-      key: '5xx',
-      severity: 'error',
-      title: 'ScanRelay failed to answer SCIM requests',
-      fixHint:
-        'Look the invocation id of the detail up in the log (Application Insights, function scim). Entra ID retries the objects that failed.',
-    };
-  return {
-    key: '4xx',
+/** What SCIM errors of a status mean for an administrator, and what fixes them: by status, else by class. */
+const SCIM_PROBLEMS: Readonly<Record<string, Problem>> = {
+  '401': {
+    severity: 'error',
+    title: "Entra ID's SCIM requests are refused: the secret token is wrong",
+    fixHint:
+      "In the enterprise application (Provisioning → Admin Credentials), enter the secret scim-bearer-token's value as Secret Token, Test Connection and Save. While rotating, the old token belongs in scim-bearer-token-previous (docs/provisioning.md).",
+  },
+  '403': {
+    severity: 'error',
+    title: 'Entra ID sends SCIM requests, but SCIM is turned off (DIRECTORY_SOURCE=sync)',
+    fixHint: 'Use one source: set DIRECTORY_SOURCE=scim, or turn provisioning off in the enterprise application.',
+  },
+  '409': {
+    severity: 'warning',
+    title: 'Users or groups were not provisioned: a userName or group name is taken',
+    fixHint:
+      'A userName, and the name of a group from SCIM, must be unique in any letter case. Find the user that holds it (Directory: find a user): often one from directory sync, or one deleted and created again in Entra ID. Delete the stale one or fix the mapping, then Provision on demand.',
+  },
+  '404': {
+    severity: 'info',
+    title: 'SCIM requests named users or groups ScanRelay does not have',
+    fixHint:
+      'Usually harmless (Entra ID changing an object deleted here); it matches the object again by userName or name. If it repeats, restart provisioning in the enterprise application.',
+  },
+  '412': {
+    severity: 'info',
+    title: 'SCIM changes lost a race with another change (If-Match)',
+    fixHint: 'None: Entra ID reads the object again and retries.',
+  },
+  '413': {
+    severity: 'warning',
+    title: 'SCIM requests were too large',
+    fixHint: "ScanRelay takes SCIM bodies of up to 1 MiB, and Entra ID's are a few KiB: find what sends larger ones.",
+  },
+  '5xx': {
+    severity: 'error',
+    title: 'ScanRelay failed to answer SCIM requests',
+    fixHint:
+      'Look the invocation id of the detail up in the log (Application Insights, function scim). Entra ID retries the objects that failed.',
+  },
+  '4xx': {
     severity: 'warning',
     title: 'Entra ID sent SCIM requests that ScanRelay refused',
     fixHint:
       'The detail names the attribute or value. Fix the attribute mappings in the enterprise application (remove mappings to attributes ScanRelay does not know; GET /api/scim/v2/Schemas lists those it knows), then Provision on demand.',
-  };
+  },
+};
+
+function scimProblem(status: number): { key: string } & Problem {
+  const key = String(status) in SCIM_PROBLEMS ? String(status) : status >= 500 ? '5xx' : '4xx';
+  return { key, ...SCIM_PROBLEMS[key]! };
 }
 
 function scimAttention(errors: readonly ScimErrorRecord[], since: Date): AttentionItem[] {
