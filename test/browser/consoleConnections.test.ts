@@ -5,11 +5,11 @@
  * docs/screenshots/.
  */
 import { writeFileSync } from 'node:fs';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { createDevelopmentSignIn } from '../../shared/access';
 import { CONNECTION_TYPES, newKeyRingSecret } from '../../shared/oauth';
 import { silentLogger } from '../../shared/log';
-import { launchBrowser, newContext, screenshot, seriousViolations } from '../helpers/browser';
+import { launchBrowser, screenshot, seriousViolations, signedInPage } from '../helpers/browser';
 import { DEFAULT_USER, startOidcServer, type OidcServer } from '../helpers/oidcServer';
 import { startScanHost, type ScanHost } from '../helpers/scanStack';
 
@@ -18,7 +18,6 @@ const CLIENT_ID = '0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f';
 let idp: OidcServer;
 let host: ScanHost;
 let browser: Browser;
-let context: BrowserContext;
 let page: Page;
 const problems: string[] = [];
 
@@ -33,11 +32,11 @@ beforeAll(async () => {
   idp.clients[0]!.redirectUris.push(...CONNECTION_TYPES.map((t) => `${host.server.url}/api/oauth2/client/${t}/authorize-callback`));
   writeFileSync(host.secretsFile, JSON.stringify({ 'oauth-client-secret': 's3cret', 'token-encryption-keys': newKeyRingSecret('k1') }));
   browser = await launchBrowser();
-  context = await newContext(browser);
-  page = await context.newPage();
-  page.on('pageerror', (e) => problems.push(e.message));
-  page.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && problems.push(m.text()));
-  await page.goto(await createDevelopmentSignIn(host.services.signInDeps(silentLogger), host.server.url));
+  ({ page } = await signedInPage(
+    browser,
+    await createDevelopmentSignIn(host.services.signInDeps(silentLogger), host.server.url),
+    problems,
+  ));
 }, 120_000);
 afterAll(async () => {
   await browser?.close();

@@ -15,7 +15,7 @@ import { createDevelopmentSignIn } from '../../shared/access';
 import { listDestinations } from '../../shared/destinations';
 import { silentLogger } from '../../shared/log';
 import { CONNECTION_TYPES, newKeyRingSecret } from '../../shared/oauth';
-import { launchBrowser, newContext, screenshot, seriousViolations } from '../helpers/browser';
+import { launchBrowser, screenshot, seriousViolations, signedInPage } from '../helpers/browser';
 import { startGraphServer, type GraphServer } from '../helpers/graphServer';
 import { startOidcServer, type OidcServer } from '../helpers/oidcServer';
 import { startReceiver, type Receiver } from '../helpers/receiver';
@@ -70,12 +70,12 @@ beforeAll(async () => {
   console_ = `${host.server.url}/api/console`;
   writeFileSync(host.secretsFile, JSON.stringify({ 'oauth-client-secret': 's3cret', 'token-encryption-keys': newKeyRingSecret('k1') }));
   browser = await launchBrowser();
-  context = await newContext(browser);
-  page = await context.newPage();
-  page.on('pageerror', (e) => problems.push(e.message));
-  page.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && problems.push(m.text()));
+  ({ context, page } = await signedInPage(
+    browser,
+    await createDevelopmentSignIn(host.services.signInDeps(silentLogger), host.server.url),
+    problems,
+  ));
   page.on('dialog', (d) => void d.accept());
-  await page.goto(await createDevelopmentSignIn(host.services.signInDeps(silentLogger), host.server.url));
 }, 120_000);
 afterAll(async () => {
   await browser?.close();

@@ -4,17 +4,16 @@
  * and the fields delivery fills from them, lists the error; the Overview's attention item links
  * to the page. axe-core checks each page; the page's screenshot goes to docs/screenshots/.
  */
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { createDevelopmentSignIn } from '../../shared/access';
 import { silentLogger } from '../../shared/log';
 import { newKeyRingSecret } from '../../shared/oauth';
-import { launchBrowser, newContext, screenshot, seriousViolations } from '../helpers/browser';
+import { launchBrowser, screenshot, seriousViolations, signedInPage } from '../helpers/browser';
 import { startScanHost, type ScanHost } from '../helpers/scanStack';
 import { ENTERPRISE, GROUP_SCHEMA, newToken, scimClient, USER_SCHEMA } from '../helpers/scimClient';
 
 let host: ScanHost;
 let browser: Browser;
-let context: BrowserContext;
 let page: Page;
 let aliceId: string;
 const problems: string[] = [];
@@ -45,11 +44,11 @@ beforeAll(async () => {
   expect(taken.status).toBe(409);
 
   browser = await launchBrowser();
-  context = await newContext(browser);
-  page = await context.newPage();
-  page.on('pageerror', (e) => problems.push(e.message));
-  page.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && problems.push(m.text()));
-  await page.goto(await createDevelopmentSignIn(host.services.signInDeps(silentLogger), host.server.url));
+  ({ page } = await signedInPage(
+    browser,
+    await createDevelopmentSignIn(host.services.signInDeps(silentLogger), host.server.url),
+    problems,
+  ));
 }, 120_000);
 afterAll(async () => {
   await browser?.close();

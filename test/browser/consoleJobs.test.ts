@@ -11,13 +11,13 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { createDevelopmentSignIn } from '../../shared/access';
 import { jobDetail } from '../../shared/jobs';
 import { silentLogger } from '../../shared/log';
 import { newKeyRingSecret } from '../../shared/oauth';
 import type { TriggerRunner } from '../../host/local/triggers';
-import { launchBrowser, newContext, screenshot, seriousViolations } from '../helpers/browser';
+import { launchBrowser, screenshot, seriousViolations, signedInPage } from '../helpers/browser';
 import { pdfBytes } from '../helpers/multipart';
 import { startReceiver, type Receiver } from '../helpers/receiver';
 import { startScanHost, type ScanHost } from '../helpers/scanStack';
@@ -28,7 +28,6 @@ let receiver: Receiver;
 let host: ScanHost;
 let delivering: TriggerRunner;
 let browser: Browser;
-let context: BrowserContext;
 let page: Page;
 let dir: string;
 const problems: string[] = [];
@@ -51,11 +50,11 @@ beforeAll(async () => {
   writeFileSync(host.secretsFile, JSON.stringify({ 'token-encryption-keys': newKeyRingSecret('k1') }));
   delivering = host.startDelivering();
   browser = await launchBrowser();
-  context = await newContext(browser);
-  page = await context.newPage();
-  page.on('pageerror', (e) => problems.push(e.message));
-  page.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && problems.push(m.text()));
-  await page.goto(await createDevelopmentSignIn(host.services.signInDeps(silentLogger), host.server.url));
+  ({ page } = await signedInPage(
+    browser,
+    await createDevelopmentSignIn(host.services.signInDeps(silentLogger), host.server.url),
+    problems,
+  ));
 }, 120_000);
 afterAll(async () => {
   await browser?.close();

@@ -5,13 +5,12 @@
  * no change form, and a change forced past the page is refused. No role: the 403 page naming the
  * role to assign and where. Sign-out. axe-core on every page; screenshots signin and forbidden.
  */
-import { writeFileSync } from 'node:fs';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { ADMIN_ROLE, READER_ROLE, SESSION_COOKIE } from '../../shared/access';
-import { CONNECTION_TYPES, newKeyRingSecret } from '../../shared/oauth';
-import { launchBrowser, newContext, screenshot, seriousViolations } from '../helpers/browser';
-import { DEFAULT_USER, startOidcServer, type OidcServer, type OidcUser } from '../helpers/oidcServer';
-import { startScanHost, type ScanHost } from '../helpers/scanStack';
+import { collectPageErrors, launchBrowser, newContext, screenshot, seriousViolations } from '../helpers/browser';
+import { DEFAULT_USER, type OidcServer, type OidcUser } from '../helpers/oidcServer';
+import { startEntraConsoleHost } from '../helpers/consoleHost';
+import type { ScanHost } from '../helpers/scanStack';
 
 const CLIENT_ID = '7d2e3f40-5b6c-4d7e-8f90-a1b2c3d4e5f6';
 const TENANT = DEFAULT_USER.tid;
@@ -34,28 +33,13 @@ const contexts: BrowserContext[] = [];
 const problems: string[] = [];
 
 beforeAll(async () => {
-  idp = await startOidcServer({ clients: [{ clientId: CLIENT_ID, clientSecret: 'console-secret', redirectUris: [] }] });
-  host = await startScanHost((url) => ({
-    CONSOLE_SIGN_IN: 'entra',
-    OAUTH_AUTHORITY_HOST: idp.baseUrl,
-    OAUTH_CLIENT_ID: CLIENT_ID,
-    OAUTH_TENANT: TENANT,
-    PUBLIC_BASE_URL: url,
+  ({ idp, host } = await startEntraConsoleHost({
+    clientId: CLIENT_ID,
+    tenant: TENANT,
+    adminKey: 'r'.repeat(40),
+    settings: { CONSOLE_SIGN_IN: 'entra' },
   }));
   base = host.server.url;
-  // The redirect URIs the app-registration tool registers, now that the host's URL is known.
-  idp.clients[0]!.redirectUris.push(
-    `${base}/api/console/signin-callback`,
-    ...CONNECTION_TYPES.map((t) => `${base}/api/oauth2/client/${t}/authorize-callback`),
-  );
-  writeFileSync(
-    host.secretsFile,
-    JSON.stringify({
-      'oauth-client-secret': 'console-secret',
-      'token-encryption-keys': newKeyRingSecret('k1'),
-      'admin-key': 'r'.repeat(40),
-    }),
-  );
   browser = await launchBrowser();
 }, 120_000);
 afterAll(async () => {
@@ -71,9 +55,7 @@ async function freshPage(): Promise<Page> {
   const context = await newContext(browser);
   contexts.push(context);
   const page = await context.newPage();
-  page.on('pageerror', (e) => problems.push(e.message));
-  // The console's own 403 answers are logged as failed resources: not these.
-  page.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && problems.push(m.text()));
+  collectPageErrors(page, problems);
   return page;
 }
 

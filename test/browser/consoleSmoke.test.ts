@@ -10,7 +10,7 @@ import type { Browser, Page } from 'playwright-core';
 import { ADMIN_ROLE, READER_ROLE, SESSION_COOKIE, Sessions, createDevelopmentSignIn, LOCAL_DEVELOPER } from '../../shared/access';
 import { newKeyRingSecret } from '../../shared/oauth';
 import { silentLogger } from '../../shared/log';
-import { launchBrowser, newContext, screenshot, seriousViolations } from '../helpers/browser';
+import { collectPageErrors, launchBrowser, newContext, screenshot, seriousViolations } from '../helpers/browser';
 import { startScanHost, type ScanHost } from '../helpers/scanStack';
 
 let host: ScanHost;
@@ -31,8 +31,7 @@ const link = () => createDevelopmentSignIn(host.services.signInDeps(silentLogger
 function watch(page: Page): string[] {
   const errors: string[] = [];
   // Script errors and CSP violations (the answers' own 4xx statuses are logged too: not these).
-  page.on('pageerror', (e) => errors.push(e.message));
-  page.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && errors.push(m.text()));
+  collectPageErrors(page, errors);
   return errors;
 }
 

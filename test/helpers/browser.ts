@@ -39,6 +39,25 @@ export async function newContext(browser: Browser, options: { width?: number; he
   return context;
 }
 
+/** Puts a page's script errors and console errors into `into` (a failed resource load aside: the 4xx pages the tests ask for). */
+export function collectPageErrors(page: Page, into: string[]): void {
+  page.on('pageerror', (e) => into.push(e.message));
+  page.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && into.push(m.text()));
+}
+
+/** A page in a new context, its errors collected into `problems`, signed in by opening `signInUrl` (a development sign-in link). */
+export async function signedInPage(
+  browser: Browser,
+  signInUrl: string,
+  problems: string[],
+): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await newContext(browser);
+  const page = await context.newPage();
+  collectPageErrors(page, problems);
+  await page.goto(signInUrl);
+  return { context, page };
+}
+
 const AXE_SOURCE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 
 export interface AxeViolation {

@@ -3,13 +3,12 @@
  * PKCE and nonce, the state bound to the browser that started it, one tenant only, replays and
  * forgeries refused, sign-out; the development sign-in link is single-use and off when Entra is on.
  */
-import { writeFileSync } from 'node:fs';
-import { CONNECTION_TYPES, newKeyRingSecret } from '../../shared/oauth';
 import { createDevelopmentSignIn, SESSION_COOKIE } from '../../shared/access';
 import { silentLogger } from '../../shared/log';
 import { CookieJar, hiddenField } from '../helpers/cookieJar';
-import { DEFAULT_USER, startOidcServer, type OidcServer } from '../helpers/oidcServer';
-import { startScanHost, type ScanHost } from '../helpers/scanStack';
+import { DEFAULT_USER, type OidcServer } from '../helpers/oidcServer';
+import { startEntraConsoleHost } from '../helpers/consoleHost';
+import type { ScanHost } from '../helpers/scanStack';
 
 const CLIENT_ID = '6a1d2c3b-4e5f-4a7b-8c9d-0e1f2a3b4c5d';
 const TENANT = DEFAULT_USER.tid;
@@ -19,26 +18,8 @@ let host: ScanHost;
 let base: string;
 
 beforeAll(async () => {
-  idp = await startOidcServer({ clients: [{ clientId: CLIENT_ID, clientSecret: 'console-secret', redirectUris: [] }] });
-  host = await startScanHost((url) => ({
-    OAUTH_AUTHORITY_HOST: idp.baseUrl,
-    OAUTH_CLIENT_ID: CLIENT_ID,
-    OAUTH_TENANT: TENANT,
-    PUBLIC_BASE_URL: url,
-  }));
+  ({ idp, host } = await startEntraConsoleHost({ clientId: CLIENT_ID, tenant: TENANT, adminKey: 'a'.repeat(40) }));
   base = host.server.url;
-  idp.clients[0]!.redirectUris.push(
-    `${base}/api/console/signin-callback`,
-    ...CONNECTION_TYPES.map((t) => `${base}/api/oauth2/client/${t}/authorize-callback`),
-  );
-  writeFileSync(
-    host.secretsFile,
-    JSON.stringify({
-      'oauth-client-secret': 'console-secret',
-      'token-encryption-keys': newKeyRingSecret('k1'),
-      'admin-key': 'a'.repeat(40),
-    }),
-  );
 });
 afterAll(async () => {
   await host?.stop();
