@@ -105,17 +105,16 @@ export class Sessions {
   }
 }
 
-export function sessionCookie(value: string, maxAge?: number): SetCookie {
-  return {
-    name: SESSION_COOKIE,
-    value,
-    path: '/',
-    httpOnly: true,
-    secure: true,
-    sameSite: 'Lax',
-    ...(maxAge !== undefined ? { maxAge } : {}),
-  };
+/**
+ * The console's one cookie policy (the session, the sign-in binding, the flash message): host-only
+ * (`__Host-` names), every path, HTTPS only, out of scripts' reach, not sent on other sites' posts.
+ * No `maxAge`: it goes with the browser.
+ */
+export function consoleCookie(name: string, value: string, maxAge?: number): SetCookie {
+  return { name, value, path: '/', httpOnly: true, secure: true, sameSite: 'Lax', ...(maxAge !== undefined ? { maxAge } : {}) };
 }
+
+export const sessionCookie = (value: string, maxAge?: number): SetCookie => consoleCookie(SESSION_COOKIE, value, maxAge);
 
 /** The Set-Cookie that ends the session in the browser (sign-out). */
 export const clearSessionCookie = (): SetCookie => sessionCookie('', 0);

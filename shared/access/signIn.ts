@@ -20,7 +20,7 @@ import type { MsalClients } from '../oauth/msalClient';
 import { TokenDecryptError, type TokenCipher } from '../oauth/tokenCipher';
 import { secretsEqual } from '../secrets';
 import type { AuthStateRepository } from '../storage';
-import { ADMIN_ROLE, READER_ROLE, readCookie, type AppRole, type Session, type Sessions, type SetCookie } from './session';
+import { ADMIN_ROLE, READER_ROLE, consoleCookie, readCookie, type AppRole, type Session, type Sessions, type SetCookie } from './session';
 
 export const CONSOLE_PATH = '/api/console';
 export const SIGN_IN_CALLBACK_PATH = `${CONSOLE_PATH}/signin-callback`;
@@ -75,15 +75,7 @@ interface SealedConsoleSignIn {
 
 const stateContext = (state: string) => `consolestate:${state}`;
 
-const bindingCookie = (value: string, maxAge: number): SetCookie => ({
-  name: BINDING_COOKIE,
-  value,
-  path: '/',
-  httpOnly: true,
-  secure: true,
-  sameSite: 'Lax',
-  maxAge,
-});
+const bindingCookie = (value: string, maxAge: number): SetCookie => consoleCookie(BINDING_COOKIE, value, maxAge);
 
 /** Starts a sign-in with Entra ID: the authorize URL to redirect to, and the binding cookie. */
 export async function startSignIn(deps: SignInDeps, returnTo?: string): Promise<{ location: string; cookies: SetCookie[] }> {

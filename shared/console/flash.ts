@@ -2,22 +2,14 @@
  * A one-time message for the next page ("Destination saved", the outcome of an authorization):
  * a short-lived cookie sealed with the TokenCipher, read and cleared by the next console page.
  */
-import { readCookie, type SetCookie } from '../access';
+import { consoleCookie, readCookie, type SetCookie } from '../access';
 import { TokenDecryptError, type TokenCipher } from '../oauth/tokenCipher';
 import type { Flash } from './layout';
 
 const FLASH_COOKIE = '__Host-scanrelay-flash';
 const CONTEXT = 'console-flash';
 
-const cookie = (value: string, maxAge: number): SetCookie => ({
-  name: FLASH_COOKIE,
-  value,
-  path: '/',
-  httpOnly: true,
-  secure: true,
-  sameSite: 'Lax',
-  maxAge,
-});
+const cookie = (value: string, maxAge: number): SetCookie => consoleCookie(FLASH_COOKIE, value, maxAge);
 
 export async function flashCookie(cipher: TokenCipher, flash: Flash): Promise<SetCookie> {
   return cookie(await cipher.encrypt(JSON.stringify({ kind: flash.kind, text: flash.text.slice(0, 1500) }), CONTEXT), 120);
