@@ -121,7 +121,16 @@ export interface DirectoryOverview {
  */
 export const RUN_LIMIT_MS = 15 * 60_000;
 
-export async function directoryOverview(deps: DirectoryStatusDeps): Promise<DirectoryOverview> {
+/** What the directory's status is read from: one read of each record. */
+interface DirectoryFacts {
+  now: Date;
+  tally: DirectoryTally;
+  lastRequest: Awaited<ReturnType<DirectoryStatusDeps['activity']['lastScimRequest']>>;
+  errors: readonly ScimErrorRecord[];
+  runs: Awaited<ReturnType<DirectoryStatusDeps['activity']['syncRuns']>>;
+}
+
+async function readFacts(deps: DirectoryStatusDeps): Promise<DirectoryFacts> {
   const now = deps.now?.() ?? new Date();
   const [tally, lastRequest, errors, runs] = await Promise.all([
     deps.directory.counts.read(),
@@ -129,6 +138,28 @@ export async function directoryOverview(deps: DirectoryStatusDeps): Promise<Dire
     deps.activity.scimErrors(),
     deps.activity.syncRuns(),
   ]);
+  return { now, tally, lastRequest, errors, runs };
+}
+
+export async function directoryOverview(deps: DirectoryStatusDeps): Promise<DirectoryOverview> {
+  return overviewOf(deps, await readFacts(deps));
+}
+
+/** The problems of the period since `since`: SCIM errors, failed or unfinished sync runs, and a source that is not set up. */
+export async function directoryAttention(deps: DirectoryStatusDeps, since: Date): Promise<AttentionItem[]> {
+  return attentionOf(deps, await readFacts(deps), since);
+}
+
+/** Both, from one read (the Directory page). */
+export async function directoryStatus(
+  deps: DirectoryStatusDeps,
+  since: Date,
+): Promise<{ overview: DirectoryOverview; attention: AttentionItem[] }> {
+  const facts = await readFacts(deps);
+  return { overview: overviewOf(deps, facts), attention: attentionOf(deps, facts, since) };
+}
+
+function overviewOf(deps: DirectoryStatusDeps, { now, tally, lastRequest, errors, runs }: DirectoryFacts): DirectoryOverview {
   const { sync } = deps.config;
   return {
     source: deps.config.source,
@@ -292,15 +323,7 @@ export interface AttentionItem {
   at?: string;
 }
 
-/** The problems of the period since `since`: SCIM errors, failed or unfinished sync runs, and a source that is not set up. */
-export async function directoryAttention(deps: DirectoryStatusDeps, since: Date): Promise<AttentionItem[]> {
-  const now = deps.now?.() ?? new Date();
-  const [tally, lastRequest, errors, runs] = await Promise.all([
-    deps.directory.counts.read(),
-    deps.activity.lastScimRequest(),
-    deps.activity.scimErrors(),
-    deps.activity.syncRuns(),
-  ]);
+function attentionOf(deps: DirectoryStatusDeps, { now, tally, lastRequest, errors, runs }: DirectoryFacts, since: Date): AttentionItem[] {
   const items = [...scimAttention(errors, since), ...syncAttention(runs, since, now)];
   if (deps.config.source === 'scim' && !lastRequest) {
     items.push({

@@ -5,8 +5,7 @@
  * GET /api/directory/users answer with.
  */
 import {
-  directoryAttention,
-  directoryOverview,
+  directoryStatus,
   directoryStatusDeps,
   findDirectoryUser,
   recountDirectory,
@@ -60,9 +59,8 @@ const statusTone = (status: number): Tone => (status >= 500 ? 'bad' : status >= 
 export async function directoryPage(ctx: PageContext): Promise<ConsoleResponse> {
   const deps = directoryStatusDeps(ctx.deps.config, ctx.deps.storage);
   const findParam = ctx.request.query.get('find');
-  const [overview, attention, found] = await Promise.all([
-    directoryOverview(deps),
-    directoryAttention(deps, new Date(Date.now() - DAY)),
+  const [{ overview, attention }, found] = await Promise.all([
+    directoryStatus(deps, new Date(Date.now() - DAY)),
     findParam === null ? Promise.resolve(undefined) : find(ctx, findParam),
   ]);
   const { counts, scim, sync } = overview;
