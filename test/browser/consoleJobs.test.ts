@@ -68,7 +68,13 @@ afterEach(() => expect(problems.splice(0)).toEqual([]));
 async function curlScan(fields: Record<string, string>, pdf: Buffer): Promise<string> {
   const file = join(dir, `${randomUUID()}.pdf`);
   writeFileSync(file, pdf);
-  const args = ['-sS', '--fail-with-body', ...Object.entries(fields).flatMap(([k, v]) => ['-F', `${k}=${v}`]), '-F', `file1=@${file}`];
+  const args = [
+    '-sS',
+    '--fail-with-body',
+    ...Object.entries(fields).flatMap(([k, v]) => ['--form-string', `${k}=${v}`]),
+    '-F',
+    `file1=@${file}`,
+  ];
   const { stdout } = await run('curl', [...args, host.scanUrl]);
   return (JSON.parse(stdout) as { jobId: string }).jobId;
 }
@@ -148,4 +154,27 @@ it('a destination failing for good shows on the Overview; fixed, Redeliver deliv
     actor: { kind: 'user', upn: 'developer@localhost' },
     target: `job:${jobId}`,
   });
+});
+
+it('hostile field values are shown as text on the Jobs page and the job page, never run', async () => {
+  const hostile = {
+    username: '<img src=x onerror="document.title=1">',
+    workflowName: '"><script>document.title=2</script>',
+    deviceName: "MFP' onmouseover='document.title=3",
+  };
+  const dialogs: string[] = [];
+  page.on('dialog', (d) => void dialogs.push(d.message()));
+  const jobId = await curlScan({ ...hostile, scanJobID: randomUUID() }, pdfBytes(1000));
+  await stateBecomes(jobId, 'delivered');
+
+  for (const path of [`/api/console/jobs?username=${encodeURIComponent(hostile.username)}`, `/api/console/jobs/${jobId}`]) {
+    await page.goto(`${host.server.url}${path}`);
+    const text = await page.locator('main').textContent();
+    for (const value of Object.values(hostile)) expect(text).toContain(value);
+    expect(await page.locator('main img, main script').count()).toBe(0);
+    expect(await page.locator('[onerror], [onmouseover]').count()).toBe(0);
+    await page.locator('main').hover();
+    expect(await page.title()).not.toMatch(/^[123]$/);
+  }
+  expect(dialogs).toEqual([]);
 });
