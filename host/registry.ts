@@ -27,6 +27,11 @@ import { directoryUsers } from '../functions/directoryUsers';
 import { directorySync } from '../functions/directorySync';
 import { health } from '../functions/health';
 import { job } from '../functions/job';
+import { mailboxLifecycle } from '../functions/mailboxLifecycle';
+import { mailboxNotifications } from '../functions/mailboxNotifications';
+import { mailboxRead } from '../functions/mailboxRead';
+import { mailboxSubscriptions } from '../functions/mailboxSubscriptions';
+import { mailboxWork } from '../functions/mailboxWork';
 import { jobFile } from '../functions/jobFile';
 import { jobs } from '../functions/jobs';
 import { overview } from '../functions/overview';
@@ -51,6 +56,11 @@ export const registry: readonly FunctionDefinition[] = [
   overview,
   deliver,
   deliverPoisoned,
+  mailboxNotifications,
+  mailboxLifecycle,
+  mailboxWork,
+  mailboxRead,
+  mailboxSubscriptions,
   // destinations/{id} before the literal routes it also matches (GET destinations/versions and
   // /browse): the local host takes the first route that matches, and the Functions host may too
   // (it orders routes by function name), so the tests go through destination's hand-over.

@@ -70,6 +70,8 @@ async function main(): Promise<void> {
   process.env.TOKEN_REFRESH_SCHEDULE ??= config.oauth.refreshSchedule;
   process.env.DIRECTORY_SYNC_SCHEDULE ??= config.directory.sync.schedule;
   process.env.INGEST_SWEEP_SCHEDULE ??= config.scan.sweepSchedule;
+  process.env.MAILBOX_READ_SCHEDULE ??= config.mailbox.readSchedule;
+  process.env.MAILBOX_SUBSCRIPTION_SCHEDULE ??= config.mailbox.subscriptionSchedule;
   console.log(
     `Secrets: ${config.secrets.kind === 'keyVault' ? config.secrets.vaultUrl : `environment (SECRET_*) and ${config.secrets.file}`}`,
   );

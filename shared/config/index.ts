@@ -108,6 +108,12 @@ export interface Config {
     graphBaseUrl: string;
   };
   directory: DirectoryConfig;
+  mailbox: {
+    /** NCRONTAB schedule of the backstop that reads every source's folder (delta query). */
+    readSchedule: string;
+    /** NCRONTAB schedule of the timer that creates and renews the change-notification subscriptions. */
+    subscriptionSchedule: string;
+  };
   scan: {
     limits: ScanLimits;
     /** When set, the text field (a `custom_` extension property) that must carry the shared secret. */
@@ -241,6 +247,8 @@ const schema = z.object({
     z.enum(['scim', 'sync'], { error: "must be 'scim' (Entra ID provisions users) or 'sync' (directory sync)" }).optional().default('scim'),
   ),
   DIRECTORY_SYNC_SCHEDULE: ncrontab('0 */15 * * * *'),
+  MAILBOX_READ_SCHEDULE: ncrontab('0 */5 * * * *'),
+  MAILBOX_SUBSCRIPTION_SCHEDULE: ncrontab('0 20 * * * *'),
   DIRECTORY_SYNC_GROUP_ID: z.preprocess(
     blankToUndefined,
     z
@@ -323,6 +331,7 @@ export function loadConfig(env: Env): Config {
       sweepSchedule: s.INGEST_SWEEP_SCHEDULE,
     },
     oauth: oauthConfig(s, env),
+    mailbox: { readSchedule: s.MAILBOX_READ_SCHEDULE, subscriptionSchedule: s.MAILBOX_SUBSCRIPTION_SCHEDULE },
     delivery: {
       destinationsFile: s.DESTINATIONS_FILE,
       destinationsPinned: s.DESTINATIONS_PINNED === 'true',

@@ -10,11 +10,13 @@
  *   or why it is being retried).
  * - `job`: the job's delivery state in `GET /api/scan/{jobId}` (`delivery.state`).
  * - `connection`: a connection's `state` in `GET /api/connections`.
+ * - `mailbox`: why a mailbox source rejected a message, or cannot read its mailbox.
  */
 import { DESTINATION_ERRORS } from './destinationCodes';
 import { INGEST_ERRORS } from './ingestCodes';
+import { MAILBOX_ERRORS } from './mailboxCodes';
 
-export type ErrorKind = 'request' | 'delivery' | 'job' | 'connection';
+export type ErrorKind = 'request' | 'delivery' | 'job' | 'connection' | 'mailbox';
 
 export interface ErrorEntry {
   kinds: readonly ErrorKind[];
@@ -394,6 +396,8 @@ export const ERRORS = {
     action: 'Change the rules or add a destination (POST /api/destinations, or the file when pinned), then redeliver.',
   },
 
+  ...MAILBOX_ERRORS,
+
   // --- A connection's state -----------------------------------------------------------------
   pending: {
     kinds: ['connection'],
@@ -416,6 +420,8 @@ type CodesOf<K extends ErrorKind> = { [C in ErrorCode]: K extends (typeof ERRORS
 export type RequestErrorCode = CodesOf<'request'>;
 /** A code a destination's outcome can carry. */
 export type DeliveryErrorCode = CodesOf<'delivery'>;
+/** Why a mailbox source rejected a message or cannot read. */
+export type MailboxErrorCode = CodesOf<'mailbox'>;
 /** A job's delivery state. */
 export type JobDeliveryState = CodesOf<'job'>;
 

@@ -29,6 +29,13 @@ const SECTIONS: Array<{ kind: ErrorKind; title: string; intro: string; status: b
     intro: '`state` of a connection in `GET /api/connections` and `GET /api/connections/{id}`, with `lastError` in words.',
     status: false,
   },
+  {
+    kind: 'mailbox',
+    title: 'Mailbox sources',
+    intro:
+      'Why a mailbox source rejected a message (`code` of a message in `GET /api/mailboxes/{id}`, with `reason` in words; the message is moved to the rejected folder), or why it cannot read its mailbox (`problem`).',
+    status: false,
+  },
 ];
 
 const cell = (s: string) => s.replace(/\|/g, '\\|');

@@ -6,7 +6,7 @@
  * the ingest sweeper does (see sweeper.ts and docs/architecture.md).
  */
 import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Semaphore } from '../concurrency';
@@ -25,11 +25,14 @@ import {
   type StoredFile,
 } from '../storage';
 import { FileMeter, sniffContentType } from './fileMeter';
-import { parseMultipart, type FilePart } from './multipart';
+import { parseMultipart, SNIFF_BYTES, type FilePart } from './multipart';
 import { DEFAULT_LEASE_MS, ingestAlive, interrupted, OwnerLease } from './ownerLease';
 
 export { sweepIngests, type SweepDeps, type SweepResult } from './sweeper';
 export { DEFAULT_LEASE_MS, ingestAlive } from './ownerLease';
+
+/** scanJobIDs with this prefix are the idempotency keys of jobs from a mailbox (shared/mailbox); a sender may not use them. */
+export const MAILBOX_KEY_PREFIX = 'mailbox:';
 
 /** The secret a sender's shared-secret field is compared with. */
 export const EXTENSION_SHARED_SECRET = 'extension-shared-secret';
@@ -108,6 +111,12 @@ export async function ingestScan(request: ScanRequest, deps: IngestDeps): Promis
             secretSeen = true;
             return checkSharedSecret(value, deps);
           }
+          if (name === 'scanJobID' && value.trim().toLowerCase().startsWith(MAILBOX_KEY_PREFIX)) {
+            throw new BadRequestError(
+              'reserved_scan_job_id',
+              `A scanJobID starting with '${MAILBOX_KEY_PREFIX}' is reserved for jobs from a mailbox; send another.`,
+            );
+          }
           if (Object.hasOwn(fields, name)) {
             throw new BadRequestError('duplicate_field', `Field '${name.slice(0, 80)}' is sent more than once.`);
           }
@@ -161,7 +170,99 @@ export async function ingestScan(request: ScanRequest, deps: IngestDeps): Promis
   return result;
 }
 
-function label(part: FilePart): string {
+/** A file of a job that does not come from a multipart request (a mail attachment): opened when its turn comes. */
+export interface JobFile {
+  /** Where it came from (the attachment's id, for the job's record). */
+  field: string;
+  /** The sender's file name (metadata only). */
+  name: string;
+  declaredType: string;
+  open(signal: AbortSignal): Promise<Readable>;
+}
+
+export interface JobInput {
+  fields: Record<string, string>;
+  /** The idempotency key: a second input with the same key answers with the first job. */
+  scanJobId: string;
+  files: readonly JobFile[];
+}
+
+/**
+ * Stores a job whose files come from elsewhere (a mailbox) through the same path as a scan
+ * request: each file streamed into its blob (one at a time), then the claim of `scanJobId`, the
+ * record and the queue message, all or nothing, with the same owner lease and sweeper.
+ */
+export async function ingestFiles(input: JobInput, deps: IngestDeps): Promise<IngestResult> {
+  const log = deps.log ?? silentLogger;
+  const jobId = randomUUID();
+  const owner = new OwnerLease(jobId, deps);
+  const undo = { incomplete: false };
+  const files: StoredFile[] = [];
+  let result: IngestResult;
+  try {
+    if (input.files.length === 0) throw new BadRequestError('no_file', 'The job has no file.');
+    const leased = owner.start(input.scanJobId);
+    leased.catch(() => undefined);
+    for (const [index, file] of input.files.entries()) {
+      owner.signal.throwIfAborted();
+      const { head, stream } = await withHead(await file.open(owner.signal));
+      if (head.length === 0) {
+        stream.destroy();
+        throw new BadRequestError('empty_file', `File '${label({ filename: file.name, field: file.field })}' is empty.`);
+      }
+      const part = { index, field: file.field, filename: file.name, declaredType: file.declaredType, head, stream, signal: owner.signal };
+      files.push(await storeFile(jobId, part, deps, leased));
+    }
+    const job = {
+      jobId,
+      status: 'pending' as const,
+      scanJobId: input.scanJobId,
+      receivedAt: new Date(),
+      fields: { ...input.fields },
+      files,
+    };
+    result = await commit(job, deps, owner, undo, log);
+  } catch (err) {
+    await owner.stopRenewing();
+    if ((await removeBlobs(jobId, deps, log)) && !undo.incomplete) await owner.release();
+    throw err;
+  }
+  if (result.duplicate) {
+    await owner.stopRenewing();
+    if (await removeBlobs(jobId, deps, log)) await owner.release();
+  }
+  return result;
+}
+
+/** The stream's first bytes (for content sniffing), and a stream that still starts with them. */
+async function withHead(source: Readable): Promise<{ head: Buffer; stream: Readable }> {
+  const it = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const first: Buffer[] = [];
+  let n = 0;
+  let done = false;
+  while (n < SNIFF_BYTES) {
+    const next = await it.next();
+    if (next.done) {
+      done = true;
+      break;
+    }
+    first.push(next.value);
+    n += next.value.length;
+  }
+  const head = Buffer.concat(first).subarray(0, SNIFF_BYTES);
+  async function* all(): AsyncGenerator<Buffer> {
+    yield* first;
+    if (done) return;
+    for (let next = await it.next(); !next.done; next = await it.next()) yield next.value;
+  }
+  const stream = Readable.from(all(), { objectMode: false });
+  stream.on('close', () => {
+    if (!source.destroyed) source.destroy();
+  });
+  return { head, stream };
+}
+
+function label(part: Pick<FilePart, 'filename' | 'field'>): string {
   return (part.filename || part.field).replace(/[\p{Cc}]/gu, '?').slice(0, 80);
 }
 

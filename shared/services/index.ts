@@ -7,10 +7,12 @@ import { getConfig, type Config } from '../config';
 import type { ConsoleDeps } from '../console';
 import { ConfigError } from '../errors';
 import { CONNECTORS, type DelivererDeps, type DeliveryContext, type RedeliverDeps } from '../delivery';
+import { userFacts } from '../delivery/userFacts';
 import { createDestinationsSource, type BrowseDeps, type DestinationsSource, type SendTestDeps, type TryOutDeps } from '../destinations';
 import { createDirectorySyncDeps, type DirectorySyncDeps } from '../directorySync';
 import { ingestAlive, type IngestDeps, type SweepDeps } from '../ingest';
 import type { JobsDeps } from '../jobs';
+import type { MailboxDeps, SourcesDeps } from '../mailbox';
 import { silentLogger, type Logger } from '../log';
 import { createOAuthDeps, getAccessToken, type OAuthDeps } from '../oauth';
 import { ScimActivity, type ScimDeps } from '../scim';
@@ -42,6 +44,10 @@ export interface Services {
   jobsDeps(): JobsDeps;
   scimDeps(log: Logger): ScimDeps;
   directorySyncDeps(log: Logger): DirectorySyncDeps;
+  /** Mailbox ingest: notifications, the queue worker, the timers. */
+  mailboxDeps(log: Logger): MailboxDeps;
+  /** The mailbox sources as administrators manage them. */
+  mailboxSourcesDeps(): SourcesDeps;
 }
 
 export function createServices(config: Config): Services {
@@ -76,6 +82,16 @@ export function createServices(config: Config): Services {
     getSecret: (name) => secrets.get(name),
   });
   const findUser = (userName: string) => storage.directory.users.findByUserName(userName);
+  // The UPN of the directory's user with this address: by userName, else by e-mail address.
+  const findUserName = async (address: string): Promise<string | undefined> => {
+    const byName = await storage.directory.users.findByUserName(address);
+    if (byName) return byName.userName;
+    const a = address.toLowerCase();
+    const hits = await storage.directory.users.findByPrefix(address, 5);
+    const exact = hits.filter((h) => h.by === 'mail' && userFacts(h.user).userEmail?.toLowerCase() === a);
+    return exact.length === 1 ? exact[0]!.user.userName : undefined;
+  };
+  const publicBaseUrl = config.oauth.publicBaseUrl;
   const tryOutDeps = (log: Logger): TryOutDeps => ({ source: destinations, findUser, log });
   const sendTestDeps = (log: Logger): SendTestDeps => ({
     source: destinations,
@@ -170,6 +186,40 @@ export function createServices(config: Config): Services {
     sendTestDeps,
     browseDeps: (log) => ({ context: deliveryContext(log), log }),
     scimDeps: (log) => ({ directory: storage.directory, secrets, config: config.directory, log, activity: scimActivity }),
+    mailboxDeps: (log) => ({
+      sources: storage.mailboxSources,
+      state: storage.mailboxState,
+      messages: storage.mailboxMessages,
+      queue: storage.mailboxQueue,
+      scanJobs: storage.scanJobs,
+      ingest: {
+        scanBlobs: storage.scanBlobs,
+        scanJobs: storage.scanJobs,
+        jobIndex: storage.jobIndex,
+        ingestLeases: storage.ingestLeases,
+        deliveryQueue: storage.deliveryQueue,
+        secrets,
+        limits: config.scan.limits,
+        leaseMs: config.scan.leaseMs,
+        log,
+      },
+      graphBaseUrl: config.delivery.graphBaseUrl,
+      tokens: {
+        delegated: async (connectionId, forceRefresh) => (await getAccessToken(oauthDeps(log), connectionId, { forceRefresh })).accessToken,
+        application: (resource, forceRefresh) => oauthDeps(log).applicationTokens.get(resource, forceRefresh),
+      },
+      notificationUrls: publicBaseUrl
+        ? { notifications: `${publicBaseUrl}/api/mailbox/notifications`, lifecycle: `${publicBaseUrl}/api/mailbox/lifecycle` }
+        : undefined,
+      findUserName,
+      log,
+    }),
+    mailboxSourcesDeps: () => ({
+      sources: storage.mailboxSources,
+      state: storage.mailboxState,
+      messages: storage.mailboxMessages,
+      auditLog: storage.auditLog,
+    }),
     directorySyncDeps: (log) => createDirectorySyncDeps({ config, storage, applicationTokens: oauthDeps(log).applicationTokens, log }),
   };
 }

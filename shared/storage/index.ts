@@ -24,6 +24,10 @@ import {
 } from './directory';
 import { INGEST_LEASES_TABLE, IngestLeaseRepository } from './ingestLeases';
 import { JOB_INDEX_TABLE, JobIndexRepository } from './jobIndex';
+import { MAILBOX_MESSAGES_TABLE, MailboxMessageRepository } from './mailboxMessages';
+import { MAILBOX_QUEUE, MailboxQueue } from './mailboxQueue';
+import { MAILBOX_SOURCES_TABLE, MailboxSourceRepository } from './mailboxSources';
+import { MAILBOX_STATE_TABLE, MailboxStateRepository } from './mailboxState';
 import { SCAN_CONTAINER, ScanBlobStore } from './scanBlobs';
 import { SCAN_JOB_KEYS_TABLE, SCAN_JOBS_TABLE, ScanJobRepository } from './scanJobs';
 import { TOKEN_CACHES_TABLE, TokenCacheRepository } from './tokenCaches';
@@ -53,6 +57,14 @@ export interface Storage {
   deltaLinks: DeltaLinkRepository;
   /** The last SCIM request and errors, the directory sync's runs. */
   directoryActivity: DirectoryActivityRepository;
+  /** The mailboxes ScanRelay reads scan jobs from. */
+  mailboxSources: MailboxSourceRepository;
+  /** Their subscriptions, delta links and last reading. */
+  mailboxState: MailboxStateRepository;
+  /** What became of each message they took in. */
+  mailboxMessages: MailboxMessageRepository;
+  /** Messages to take in and folders to read. */
+  mailboxQueue: MailboxQueue;
 }
 
 export function createStorage(config: StorageConfig): Storage {
@@ -80,6 +92,10 @@ export function createStorage(config: StorageConfig): Storage {
     }),
     deltaLinks: new DeltaLinkRepository(clients.table(DELTA_LINKS_TABLE)),
     directoryActivity: new DirectoryActivityRepository(clients.table(DIRECTORY_ACTIVITY_TABLE)),
+    mailboxSources: new MailboxSourceRepository(clients.table(MAILBOX_SOURCES_TABLE)),
+    mailboxState: new MailboxStateRepository(clients.table(MAILBOX_STATE_TABLE)),
+    mailboxMessages: new MailboxMessageRepository(clients.table(MAILBOX_MESSAGES_TABLE)),
+    mailboxQueue: new MailboxQueue(clients.queue(MAILBOX_QUEUE)),
   };
 }
 
@@ -97,6 +113,10 @@ export * from './directory';
 export * from './directoryActivity';
 export * from './ingestLeases';
 export * from './jobIndex';
+export * from './mailboxMessages';
+export * from './mailboxQueue';
+export * from './mailboxSources';
+export * from './mailboxState';
 export * from './tokenCaches';
 export * from './deliveryQueue';
 export * from './scanBlobs';

@@ -1,0 +1,129 @@
+/**
+ * Graph's change notifications and lifecycle notifications for mailbox sources, as the HTTP
+ * functions hand them over (https://learn.microsoft.com/graph/change-notifications-delivery-webhooks):
+ *
+ * - validation: a POST with `validationToken` in the query is answered 200, text/plain, with the
+ *   token, at once (Graph gives 10 seconds);
+ * - a notification is accepted with 202 as soon as its work is queued (Graph wants an answer
+ *   within 3 seconds, and retries a 5xx): each item's clientState must hash to the one stored for
+ *   its subscription (compared in constant time); an item that does not is ignored and logged,
+ *   never acted on, and the answer is the same 202 (no oracle for a forger).
+ */
+import { timingSafeEqual } from 'node:crypto';
+import {
+  LIFECYCLE_EVENTS,
+  type LifecycleEvent,
+  type MailboxQueue,
+  type MailboxStateRepository,
+  type MailboxSubscription,
+} from '../storage';
+import type { Logger } from '../log';
+import { clientStateHash } from './subscriptions';
+
+export type NotificationAnswer = { status: 200; text: string } | { status: 202 } | { status: 400; text: string };
+
+export interface NotificationDeps {
+  state: Pick<MailboxStateRepository, 'subscription'>;
+  queue: Pick<MailboxQueue, 'enqueue'>;
+  log: Logger;
+}
+
+/** One item of a notification's `value` as it arrives: nothing in it is trusted before its clientState is checked. */
+interface NotificationItem {
+  subscriptionId?: unknown;
+  clientState?: unknown;
+  lifecycleEvent?: unknown;
+  resourceData?: { id?: unknown };
+}
+
+/** The largest validation token echoed (Graph's are far shorter). */
+const MAX_TOKEN_CHARS = 2048;
+/** Subscriptions read recently, by id (a burst of notifications costs one read). */
+const cache = new Map<string, { sub: MailboxSubscription | undefined; until: number }>();
+const CACHE_MS = 60_000;
+
+async function subscriptionOf(id: string, deps: NotificationDeps): Promise<MailboxSubscription | undefined> {
+  const hit = cache.get(id);
+  if (hit && hit.until > Date.now()) return hit.sub;
+  const sub = await deps.state.subscription(id);
+  if (cache.size > 1000) cache.clear();
+  cache.set(id, { sub, until: Date.now() + (sub ? CACHE_MS : 5_000) });
+  return sub;
+}
+
+function validation(token: string | null): NotificationAnswer | undefined {
+  if (token === null) return undefined;
+  if (token.length === 0 || token.length > MAX_TOKEN_CHARS) return { status: 400, text: 'Bad validation token.' };
+  return { status: 200, text: token };
+}
+
+/** The items of a notification body, each with its subscription when its clientState is right. */
+async function verified(
+  body: unknown,
+  deps: NotificationDeps,
+  kind: string,
+): Promise<Array<{ item: NotificationItem; sub: MailboxSubscription }>> {
+  const items = (body as { value?: unknown } | undefined)?.value;
+  if (!Array.isArray(items)) {
+    deps.log.warn(`mailbox: a ${kind} without a value list was ignored`);
+    return [];
+  }
+  const out: Array<{ item: NotificationItem; sub: MailboxSubscription }> = [];
+  for (const item of items.slice(0, 1000) as Array<NotificationItem | null>) {
+    if (!item || typeof item !== 'object') continue;
+    const id = typeof item.subscriptionId === 'string' ? item.subscriptionId.slice(0, 100) : '';
+    const sub = id ? await subscriptionOf(id, deps) : undefined;
+    const given = typeof item.clientState === 'string' ? Buffer.from(clientStateHash(item.clientState), 'hex') : undefined;
+    const expected = sub ? Buffer.from(sub.clientStateHash, 'hex') : undefined;
+    if (!sub || !given || !expected || given.length !== expected.length || !timingSafeEqual(given, expected)) {
+      deps.log.warn(`mailbox: a ${kind} with a wrong clientState or an unknown subscription was ignored`, {
+        subscriptionId: id.slice(0, 40),
+      });
+      continue;
+    }
+    out.push({ item, sub });
+  }
+  return out;
+}
+
+/** POST /api/mailbox/notifications. */
+export async function acceptNotifications(
+  validationToken: string | null,
+  readBody: () => Promise<unknown>,
+  deps: NotificationDeps,
+): Promise<NotificationAnswer> {
+  const handshake = validation(validationToken);
+  if (handshake) return handshake;
+  const work = [];
+  for (const { item, sub } of await verified(await readBody(), deps, 'notification')) {
+    const messageId = item.resourceData?.id;
+    if (typeof messageId !== 'string' || messageId === '' || messageId.length > 500) {
+      deps.log.warn('mailbox: a notification without a message id was ignored', { source: sub.sourceId });
+      continue;
+    }
+    work.push(deps.queue.enqueue({ kind: 'message', sourceId: sub.sourceId, messageId }));
+  }
+  await Promise.all(work);
+  return { status: 202 };
+}
+
+/** POST /api/mailbox/lifecycle. */
+export async function acceptLifecycleNotifications(
+  validationToken: string | null,
+  readBody: () => Promise<unknown>,
+  deps: NotificationDeps,
+): Promise<NotificationAnswer> {
+  const handshake = validation(validationToken);
+  if (handshake) return handshake;
+  const work = [];
+  for (const { item, sub } of await verified(await readBody(), deps, 'lifecycle notification')) {
+    const event = item.lifecycleEvent as LifecycleEvent;
+    if (!(LIFECYCLE_EVENTS as readonly unknown[]).includes(event)) {
+      deps.log.warn('mailbox: a lifecycle notification of an unknown event was ignored', { source: sub.sourceId });
+      continue;
+    }
+    work.push(deps.queue.enqueue({ kind: 'lifecycle', sourceId: sub.sourceId, subscriptionId: sub.subscriptionId, event }));
+  }
+  await Promise.all(work);
+  return { status: 202 };
+}
