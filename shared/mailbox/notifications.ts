@@ -38,16 +38,18 @@ interface NotificationItem {
 
 /** The largest validation token echoed (Graph's are far shorter). */
 const MAX_TOKEN_CHARS = 2048;
-/** Subscriptions read recently, by id (a burst of notifications costs one read). */
-const cache = new Map<string, { sub: MailboxSubscription | undefined; until: number }>();
+/** Subscriptions read recently, per store and id (a burst of notifications costs one read); unknown ones only briefly. */
+const caches = new WeakMap<object, Map<string, { sub: MailboxSubscription | undefined; until: number }>>();
 const CACHE_MS = 60_000;
 
 async function subscriptionOf(id: string, deps: NotificationDeps): Promise<MailboxSubscription | undefined> {
+  let cache = caches.get(deps.state);
+  if (!cache) caches.set(deps.state, (cache = new Map()));
   const hit = cache.get(id);
   if (hit && hit.until > Date.now()) return hit.sub;
   const sub = await deps.state.subscription(id);
   if (cache.size > 1000) cache.clear();
-  cache.set(id, { sub, until: Date.now() + (sub ? CACHE_MS : 5_000) });
+  cache.set(id, { sub, until: Date.now() + (sub ? CACHE_MS : 1_000) });
   return sub;
 }
 

@@ -238,6 +238,12 @@ describe('7. limits, encodings and boundaries', () => {
     },
   );
 
+  it("a scanJobID starting with 'mailbox:' (the keys of jobs from a mailbox) is refused with 400, any letter case; 'mailbox' alone is stored", async () => {
+    await refused(() => post(withField('scanJobID', 'mailbox:scans@contoso.com/<a@b>')), 400, 'reserved_scan_job_id');
+    await refused(() => post(withField('scanJobID', ' MAILBOX:x')), 400, 'reserved_scan_job_id');
+    await stored(() => post(withField('scanJobID', `mailbox-${randomBytes(4).toString('hex')}`)));
+  });
+
   it('Content-Encoding: identity is accepted', async () => {
     await stored(() => post(withField('username', 'jdoe'), { headers: { 'Content-Encoding': 'identity' } }));
   });
