@@ -26,7 +26,7 @@
 import { randomBytes } from 'node:crypto';
 import type { SecretClient } from '@azure/keyvault-secrets';
 import { ADMIN_KEY_SECRET, CONSOLE_PATH } from '../../shared/access';
-import { APPLICATION_PERMISSIONS, CONSOLE_APP_ROLES, CONSOLE_REDIRECT_PATH, PERMISSIONS, redirectPath } from '../../shared/oauth';
+import { applicationPermissions, CONSOLE_APP_ROLES, CONSOLE_REDIRECT_PATH, PERMISSIONS, redirectPath } from '../../shared/oauth';
 import { GraphError, odataString, type GraphClient } from '../../shared/graph';
 import type { AppRegistrationOptions } from './options';
 
@@ -197,7 +197,7 @@ export function wantedPermissions(options: Pick<AppRegistrationOptions, 'connect
     }
   }
   if (options.applicationPermissions) {
-    for (const { permission } of APPLICATION_PERMISSIONS) {
+    for (const { permission } of applicationPermissions({ mail: false })) {
       add({ resourceAppId: GRAPH_APP_ID, resourceName: 'Microsoft Graph', value: permission, type: 'Role' });
     }
   }
