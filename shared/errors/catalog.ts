@@ -311,8 +311,9 @@ export const ERRORS = {
   },
   invalid_address: {
     kinds: ['delivery'],
-    meaning: 'An address template rendered to something that is not exactly one e-mail address (or user principal name).',
-    action: 'Check the variables the job carries and the template.',
+    meaning:
+      'An address template rendered to something that is not exactly one e-mail address (or user principal name); or the sender of a graphMail destination with "auth": "application" (`from`, by default the job\'s userEmail) is not one plain mailbox address.',
+    action: 'Check the variables the job carries (userEmail) and the template.',
   },
   invalid_path: {
     kinds: ['delivery'],

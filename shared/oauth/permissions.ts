@@ -33,6 +33,14 @@ export interface ApplicationPermission {
   usedBy: string;
   why: string;
   how: string;
+  /**
+   * Requested by `npm run app-registration` only when asked for (`mail`: --mail-application-permissions),
+   * never by default: once consented it covers every mailbox of the tenant. `rbacRole` grants it
+   * for certain mailboxes instead (mailboxScoping.ts).
+   */
+  optIn?: 'mail';
+  /** The Exchange Online role of RBAC for Applications that grants the permission for a scope of mailboxes. */
+  rbacRole?: string;
 }
 
 const GRAPH = 'https://graph.microsoft.com';
@@ -155,7 +163,28 @@ export const APPLICATION_PERMISSIONS: readonly ApplicationPermission[] = [
     why: 'Required to access group memberships',
     how: 'Synchronizes the members of the configured groups into ScanRelay.',
   },
+  {
+    permission: 'Mail.Send',
+    usedBy: 'E-mail through Microsoft Graph as the scanning user (`graphMail` with `"auth": "application"`)',
+    why: "Required to send as the scanning user without that user's sign-in",
+    how: "Sends the scan from the mailbox the destination's `from` names (by default the job's `userEmail`), with `/users/{address}/sendMail` or a draft's `/send`, so that it lands in that mailbox's Sent Items. Granted in Entra ID it can send as every mailbox: scope it instead (below).",
+    optIn: 'mail',
+    rbacRole: 'Application Mail.Send',
+  },
+  {
+    permission: 'Mail.ReadWrite',
+    usedBy: 'E-mail through Microsoft Graph as the scanning user (large messages); mailbox ingest (registered app)',
+    why: "Required to create a draft in the sender's mailbox, and for mailbox ingest to read and move the messages of its mailbox",
+    how: "graphMail: a message too large for one sendMail request (over 3.5 MB) is created as a draft in the sender's mailbox, its attachments added (upload sessions for large files), then sent. Mailbox ingest: reads the messages of its mailbox's folder, stores their attachments as scan jobs and moves the processed messages; it needs that one mailbox only. Granted in Entra ID it reaches every mailbox: scope it instead (below).",
+    optIn: 'mail',
+    rbacRole: 'Application Mail.ReadWrite',
+  },
 ];
+
+/** The application permissions requested by default, and those only with `optIn` (see ApplicationPermission.optIn). */
+export function applicationPermissions(options: { mail: boolean }): ApplicationPermission[] {
+  return APPLICATION_PERMISSIONS.filter((p) => p.optIn === undefined || (p.optIn === 'mail' && options.mail));
+}
 
 export function isConnectionType(value: string): value is ConnectionType {
   return (CONNECTION_TYPES as readonly string[]).includes(value);

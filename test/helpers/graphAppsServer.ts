@@ -62,8 +62,11 @@
  *     created); a second one for the same appId → 409 `Request_MultipleObjectsWithSameKeyValue`.
  *   - Microsoft Graph (00000003-0000-0000-c000-000000000000) and Office 365 Exchange Online
  *     (00000002-0000-0ff1-ce00-000000000000) exist from the start with the permissions ScanRelay's
- *     manifest names (plus a few others); their IDs are generated per server, so a client that
- *     hard-codes permission IDs fails here.
+ *     manifest names (plus a few others), including Graph's application permissions (app roles)
+ *     Mail.Send and Mail.ReadWrite; their IDs are generated per server, so a client that hard-codes
+ *     permission IDs fails here. `graphRoleIds` gives app roles their real IDs instead (Graph's
+ *     Mail.Send is b633e1c5-b582-4048-a93e-9f11b44c7e96, Mail.ReadWrite
+ *     e2a3a72e-5f79-4c64-b1b1-878b674786c9: https://learn.microsoft.com/graph/permissions-reference).
  *
  * Every request is recorded (method, path, query, parsed body, status).
  */
@@ -157,6 +160,8 @@ export interface GraphAppsServerOptions {
   graphScopes?: string[];
   /** Application permissions (app roles) Graph publishes. */
   graphRoles?: string[];
+  /** Fixed IDs of some of Graph's app roles, by value (the others get generated ones). */
+  graphRoleIds?: Readonly<Record<string, string>>;
   /** Delegated permissions Exchange Online publishes. */
   exchangeScopes?: string[];
   /** How many POST /servicePrincipals for a new application fail with 400 before one succeeds. */
@@ -189,7 +194,14 @@ const DEFAULT_GRAPH_SCOPES = [
   'Files.ReadWrite.All',
   'Sites.ReadWrite.All',
 ];
-const DEFAULT_GRAPH_ROLES = ['User.Read.All', 'Files.ReadWrite.All', 'GroupMember.Read.All', 'Mail.Send', 'Sites.ReadWrite.All'];
+const DEFAULT_GRAPH_ROLES = [
+  'User.Read.All',
+  'Files.ReadWrite.All',
+  'GroupMember.Read.All',
+  'Mail.Send',
+  'Mail.ReadWrite',
+  'Sites.ReadWrite.All',
+];
 const DEFAULT_EXCHANGE_SCOPES = ['SMTP.Send', 'IMAP.AccessAsUser.All', 'EWS.AccessAsUser.All'];
 
 const AUDIENCES = ['AzureADMyOrg', 'AzureADMultipleOrgs', 'AzureADandPersonalMicrosoftAccount', 'PersonalMicrosoftAccount'];
@@ -220,7 +232,13 @@ export async function startGraphAppsServer(options: GraphAppsServerOptions): Pro
   const issuedSecrets: string[] = [];
   const spAttempts = new Map<string, number>();
 
-  const addResource = (appId: string, displayName: string, scopes: string[], roles: string[]) => {
+  const addResource = (
+    appId: string,
+    displayName: string,
+    scopes: string[],
+    roles: string[],
+    roleIds: Readonly<Record<string, string>> = {},
+  ) => {
     const sp: ServicePrincipal = {
       id: randomUUID(),
       appId,
@@ -233,7 +251,7 @@ export async function startGraphAppsServer(options: GraphAppsServerOptions): Pro
         adminConsentDisplayName: value,
       })),
       appRoles: roles.map((value) => ({
-        id: randomUUID(),
+        id: roleIds[value] ?? randomUUID(),
         value,
         allowedMemberTypes: ['Application'],
         isEnabled: true,
@@ -242,7 +260,13 @@ export async function startGraphAppsServer(options: GraphAppsServerOptions): Pro
     };
     servicePrincipals.set(sp.id, sp);
   };
-  addResource(GRAPH_APP_ID, 'Microsoft Graph', options.graphScopes ?? DEFAULT_GRAPH_SCOPES, options.graphRoles ?? DEFAULT_GRAPH_ROLES);
+  addResource(
+    GRAPH_APP_ID,
+    'Microsoft Graph',
+    options.graphScopes ?? DEFAULT_GRAPH_SCOPES,
+    options.graphRoles ?? DEFAULT_GRAPH_ROLES,
+    options.graphRoleIds,
+  );
   addResource(EXCHANGE_ONLINE_APP_ID, 'Office 365 Exchange Online', options.exchangeScopes ?? DEFAULT_EXCHANGE_SCOPES, []);
 
   const spByAppId = (appId: string) => [...servicePrincipals.values()].find((sp) => sp.appId === appId);

@@ -2,8 +2,9 @@
  * `npm run app-registration` against the local Graph server (test/helpers/graphAppsServer.ts) and
  * the local Key Vault (test/helpers/keyVaultServer.ts, through the real SecretClient): a dry run of
  * the real CLI process, then create, an idempotent second run, a redirect URI added back, secret
- * rotation, and the failures a user can meet. No sign-in happens: a fixed token is passed with
- * --access-token-env.
+ * rotation, the opt-in mail application permissions (--mail-application-permissions) and the
+ * Exchange Online commands that scope them, and the failures a user can meet. No sign-in happens: a
+ * fixed token is passed with --access-token-env.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { join } from 'node:path';
 import { CONNECTION_TYPES, CONSOLE_APP_ROLES, redirectPath } from '../../shared/oauth/permissions';
 import { main, type MainIo } from '../../tools/appRegistration/main';
 import { parseArgs, parseExpiry, UsageError } from '../../tools/appRegistration/options';
+import { wantedPermissions } from '../../tools/appRegistration/run';
 import { EXCHANGE_ONLINE_APP_ID, GRAPH_APP_ID, startGraphAppsServer, type GraphAppsTestServer } from '../helpers/graphAppsServer';
 import { startKeyVaultServer, type KeyVaultTestServer } from '../helpers/keyVaultServer';
 
@@ -207,6 +209,10 @@ describe('create, then run again, then a redirect URI added', () => {
     for (const role of ['User.Read.All', 'Files.ReadWrite.All', 'GroupMember.Read.All']) {
       expect(graphAccess).toContainEqual({ id: graph.permissionId(GRAPH_APP_ID, role, 'Role'), type: 'Role' });
     }
+    // Tenant-wide mail is opt-in (--mail-application-permissions): not requested by default.
+    for (const role of ['Mail.Send', 'Mail.ReadWrite']) {
+      expect(graphAccess).not.toContainEqual({ id: graph.permissionId(GRAPH_APP_ID, role, 'Role'), type: 'Role' });
+    }
     expect(graphAccess).toHaveLength(10);
 
     // The service principal, after two replication-delay refusals.
@@ -265,6 +271,16 @@ describe('create, then run again, then a redirect URI added', () => {
     expect(r.stdout).toContain(`The console is at ${HOST}/api/console`);
     expect(r.stdout).toContain('az keyvault secret show --vault-name localhost --name admin-key --query value -o tsv');
     expect(r.stdout).not.toContain('CONSOLE_TENANT'); // the tenant is given as its ID
+    // Mail for certain mailboxes: the Exchange Online commands, with this app's IDs.
+    const sp = [...graph.servicePrincipals.values()].find((x) => x.appId === app.appId)!;
+    expect(info.servicePrincipalId).toBe(sp.id);
+    expect(r.stdout).toContain('with RBAC for Applications in Exchange Online (not in Entra ID');
+    expect(r.stdout).toContain(`New-ServicePrincipal -AppId ${app.appId} -ObjectId ${sp.id} -DisplayName 'ScanRelay Test'`);
+    expect(r.stdout).toContain(
+      `New-ManagementRoleAssignment -App ${app.appId} -Role 'Application Mail.Send' -CustomResourceScope 'ScanRelay senders'`,
+    );
+    expect(r.stdout).toContain(`Test-ServicePrincipalAuthorization -Identity ${app.appId}`);
+    expect(r.stdout).not.toContain('EVERY mailbox');
     expectNoSecretLeak(r.stdout, r.stderr, infoText);
   });
 
@@ -471,7 +487,142 @@ describe('options', () => {
   it('app-registration.example.json is a valid config', () => {
     const example = join(ROOT, 'app-registration.example.json');
     const o = parseArgs(['--config', example], {});
-    expect(o).toMatchObject({ appName: expect.any(String), secretName: 'oauth-client-secret' });
+    expect(o).toMatchObject({ appName: expect.any(String), secretName: 'oauth-client-secret', mailApplicationPermissions: false });
+  });
+
+  it('the tenant-wide mail permissions: off by default, on with the flag or "mailApplicationPermissions": true', () => {
+    const args = [...base, '--hostname', 'x.example.com'];
+    expect(parseArgs(args, {})).toMatchObject({ applicationPermissions: true, mailApplicationPermissions: false });
+    expect(parseArgs([...args, '--mail-application-permissions'], {})).toMatchObject({ mailApplicationPermissions: true });
+    const file = join(dir, 'mail.json');
+    writeFileSync(file, JSON.stringify({ mailApplicationPermissions: true }));
+    expect(parseArgs(['--config', file, ...args], {})).toMatchObject({ mailApplicationPermissions: true });
+    writeFileSync(file, JSON.stringify({ mailApplicationPermissions: 'yes' }));
+    expect(() => parseArgs(['--config', file, ...args], {})).toThrow(/mailApplicationPermissions must be true or false/);
+
+    const roles = (o: { applicationPermissions: boolean; mailApplicationPermissions: boolean }) =>
+      wantedPermissions({ connectionTypes: ['exchangeMicrosoft'], ...o })
+        .filter((p) => p.type === 'Role')
+        .map((p) => p.value);
+    expect(roles({ applicationPermissions: true, mailApplicationPermissions: false })).toEqual([
+      'User.Read.All',
+      'Files.ReadWrite.All',
+      'GroupMember.Read.All',
+    ]);
+    expect(roles({ applicationPermissions: true, mailApplicationPermissions: true })).toEqual([
+      'User.Read.All',
+      'Files.ReadWrite.All',
+      'GroupMember.Read.All',
+      'Mail.Send',
+      'Mail.ReadWrite',
+    ]);
+    expect(roles({ applicationPermissions: false, mailApplicationPermissions: true })).toEqual(['Mail.Send', 'Mail.ReadWrite']);
+    expect(roles({ applicationPermissions: false, mailApplicationPermissions: false })).toEqual([]);
+  });
+});
+
+describe('--mail-application-permissions: Mail.Send and Mail.ReadWrite as application permissions, opt-in', () => {
+  /** Graph's real app role IDs (https://learn.microsoft.com/graph/permissions-reference). */
+  const MAIL_SEND = 'b633e1c5-b582-4048-a93e-9f11b44c7e96';
+  const MAIL_READ_WRITE = 'e2a3a72e-5f79-4c64-b1b1-878b674786c9';
+  let server: GraphAppsTestServer;
+  let mailConfig: string;
+  const runOn = async (args: string[]): Promise<Run> => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await main(['--config', mailConfig, '--access-token-env', 'T', '--graph-base-url', server.baseUrl, ...args], {
+      env: { T: TOKEN },
+      stdout: (l) => out.push(l),
+      stderr: (l) => err.push(l),
+      sleep: async () => undefined,
+    });
+    return { code, stdout: out.join('\n'), stderr: err.join('\n') };
+  };
+  const roleAccess = () => {
+    const [app] = [...server.applications.values()];
+    return app!.requiredResourceAccess.find((r) => r.resourceAppId === GRAPH_APP_ID)!.resourceAccess.filter((a) => a.type === 'Role');
+  };
+
+  beforeAll(async () => {
+    server = await startGraphAppsServer({ token: TOKEN, graphRoleIds: { 'Mail.Send': MAIL_SEND, 'Mail.ReadWrite': MAIL_READ_WRITE } });
+    mailConfig = join(dir, 'mail-app-registration.json');
+    writeFileSync(
+      mailConfig,
+      JSON.stringify({
+        tenantId: TENANT,
+        appName: 'ScanRelay Mail',
+        hostname: HOST,
+        keyVaultUrl: vault.url,
+        secretName: 'mail-test-client-secret',
+        output: join(dir, 'MailAppRegistrationInfo.json'),
+      }),
+    );
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('without the flag: not requested; the output shows how to grant them for certain mailboxes instead', async () => {
+    const r = await runOn([]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toContain('Mail.Send (application)');
+    expect(roleAccess().map((a) => a.id)).not.toEqual(expect.arrayContaining([MAIL_SEND]));
+    expect(roleAccess().map((a) => a.id)).not.toEqual(expect.arrayContaining([MAIL_READ_WRITE]));
+    expect(roleAccess()).toHaveLength(3);
+    expect(r.stdout).toContain('New-ManagementRoleAssignment -App ');
+  });
+
+  it('with the flag: both added to requiredResourceAccess by their IDs (nothing else changes), a warning and the scoping commands', async () => {
+    const [app] = [...server.applications.values()];
+    const sp = [...server.servicePrincipals.values()].find((x) => x.appId === app!.appId)!;
+    const writes = server.writes().length;
+
+    const dry = await runOn(['--mail-application-permissions', '--dry-run']);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain('+ permission Microsoft Graph Mail.Send (application)');
+    expect(dry.stdout).toContain('+ permission Microsoft Graph Mail.ReadWrite (application)');
+    expect(server.writes()).toHaveLength(writes);
+
+    const r = await runOn(['--mail-application-permissions']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const patches = server.writes().slice(writes);
+    expect(patches.map((w) => [w.method, Object.keys(w.body)])).toEqual([['PATCH', ['requiredResourceAccess']]]);
+    expect(roleAccess()).toEqual(
+      expect.arrayContaining([
+        { id: MAIL_SEND, type: 'Role' },
+        { id: MAIL_READ_WRITE, type: 'Role' },
+      ]),
+    );
+    expect(roleAccess()).toHaveLength(5);
+    // The delegated Mail.Send of exchangeMicrosoft is another permission, still there once.
+    const scopes = app!.requiredResourceAccess
+      .find((x) => x.resourceAppId === GRAPH_APP_ID)!
+      .resourceAccess.filter((a) => a.type === 'Scope');
+    expect(scopes.filter((a) => a.id === server.permissionId(GRAPH_APP_ID, 'Mail.Send', 'Scope'))).toHaveLength(1);
+
+    expect(r.stdout).toContain('EVERY mailbox of the tenant');
+    expect(r.stdout).toContain('while the');
+    expect(r.stdout).toContain(`New-ServicePrincipal -AppId ${app!.appId} -ObjectId ${sp.id} -DisplayName 'ScanRelay Mail'`);
+    expect(r.stdout).toContain(`New-ManagementScope -Name 'ScanRelay senders' -RecipientRestrictionFilter "MemberOfGroup -eq '$senders'"`);
+    expect(r.stdout).toContain(
+      `New-ManagementRoleAssignment -App ${app!.appId} -Role 'Application Mail.ReadWrite' -CustomResourceScope 'ScanRelay mailbox ingest'`,
+    );
+
+    const again = await runOn(['--mail-application-permissions']);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('= up to date');
+    expect(server.writes().slice(writes)).toHaveLength(1);
+    // Running without the flag again removes nothing (it never removes a permission), and warns that they are held.
+    const without = await runOn([]);
+    expect(without.stdout).toContain('= up to date');
+    expect(without.stdout).toContain(
+      '! kept permission Microsoft Graph Mail.Send (application), tenant-wide once consented: RBAC for Applications cannot scope it',
+    );
+    expect(without.stdout).toContain('! kept permission Microsoft Graph Mail.ReadWrite (application)');
+    expect(without.stdout).toContain('EVERY mailbox of the tenant');
+    expect(roleAccess()).toHaveLength(5);
   });
 });
 

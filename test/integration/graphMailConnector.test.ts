@@ -4,10 +4,14 @@
  * messages by sendMail, large ones by draft + upload sessions (bytes compared by SHA-256, no
  * Authorization header to upload URLs), the size limit before any request, recipient injection,
  * HTML escaping, throttling, an interrupted chunk, token renewal, and the draft deleted after a
- * failure. No mocks: the DeliveryContext hands out tokens the test controls.
+ * failure; and with "auth": "application", the same as the scanning user (`/users/{address}`, the
+ * app's own token), a sender that is not one usable address refused before any request. No mocks:
+ * the DeliveryContext hands out tokens the test controls.
  */
 import { memoryFile } from '../helpers/deliveryFiles';
 import { createHash, randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { CONNECTORS } from '../../shared/delivery/connectors';
 import { graphMailConnector, type GraphMailOptions } from '../../shared/delivery/graphMail';
 import { MissingVariableError } from '../../shared/delivery/template';
@@ -53,15 +57,22 @@ function job(files: DeliveryFile[], fields: Record<string, string> = {}): Delive
 
 interface TestContext extends DeliveryContext {
   calls: { connectionId: string; forceRefresh: boolean }[];
+  /** The app-only tokens asked for: the resource (Graph's origin). */
+  appCalls: { resource: string; forceRefresh: boolean }[];
   readonly forceRefreshes: number;
 }
 
-/** getAccessToken hands out `first` until forceRefresh, then `renewed`; or throws `fail`. */
-function context(srv: GraphServer, o: { first?: string; renewed?: string; fail?: Error } = {}): TestContext {
+/**
+ * getAccessToken hands out `first` until forceRefresh, then `renewed`; or throws `fail`.
+ * getApplicationToken hands out `app-token` (the app registration's own, client credentials).
+ */
+function context(srv: { baseUrl: string }, o: { first?: string; renewed?: string; fail?: Error } = {}): TestContext {
   let current = o.first ?? 'token-1';
   const calls: TestContext['calls'] = [];
+  const appCalls: TestContext['appCalls'] = [];
   return {
     calls,
+    appCalls,
     get forceRefreshes() {
       return calls.filter((c) => c.forceRefresh).length;
     },
@@ -71,7 +82,10 @@ function context(srv: GraphServer, o: { first?: string; renewed?: string; fail?:
       if (options?.forceRefresh) current = o.renewed ?? 'token-2';
       return current;
     },
-    getApplicationToken: () => Promise.reject(new Error('not used')),
+    async getApplicationToken(resource, options) {
+      appCalls.push({ resource, forceRefresh: options?.forceRefresh === true });
+      return 'app-token';
+    },
     getSecret: () => Promise.reject(new Error('not used')),
     graphBaseUrl: srv.baseUrl,
     log: silentLogger,
@@ -121,6 +135,7 @@ describe('small messages: sendMail', () => {
     expect(srv.requests.map((r) => `${r.method} ${r.url} ${r.status}`)).toEqual(['POST /v1.0/me/sendMail 202']);
     expect(srv.requests[0]!.headers.authorization).toBe('Bearer token-1');
     expect(ctx.calls).toEqual([{ connectionId: 'conn-exchange', forceRefresh: false }]);
+    expect(ctx.appCalls).toEqual([]);
   });
 
   test('saveToSentItems false is passed on; a message without files', async () => {
@@ -340,9 +355,192 @@ describe('large messages: draft + attachment upload sessions', () => {
   });
 });
 
+describe('auth "application": as the scanning user, with the app registration\'s own token', () => {
+  const ADA = 'ada.lovelace+scans@contoso.example';
+  const ADA_PATH = `/v1.0/users/${encodeURIComponent(ADA)}`;
+  const appOptions = (o: Record<string, unknown> = {}): GraphMailOptions =>
+    graphMailConnector.parseOptions({
+      auth: 'application',
+      to: '%name% <%email%>',
+      subject: 'Scan from %deviceName%',
+      body: 'Hello %name%,\nyour scan is attached.',
+      ...o,
+    });
+  /** Graph's answer to each request, and to whom: the app token only (delegated tokens refused). */
+  const appOnly = (srv: GraphServer) => srv.acceptToken((t) => t === 'app-token');
+
+  test("a small message: one sendMail to /users/{the user's address, encoded}, in that user's Sent Items, never /me", async () => {
+    const srv = await start();
+    appOnly(srv);
+    const ctx = context(srv);
+    const a = file(randomBytes(100_000));
+    const j = job([a], { userEmail: ADA });
+    const result = await graphMailConnector.deliver(j, appOptions(), ctx);
+
+    expect(result.remoteId).toBe(`sendMail:${j.jobId}`);
+    expect(srv.sentMail).toHaveLength(1);
+    const sent = srv.sentMail[0]!;
+    expect(sent.via).toBe('sendMail');
+    expect(sent.from).toBe(ADA);
+    expect(sent.saveToSentItems).toBe(true);
+    expect(sent.message.subject).toBe('Scan from MFP-3F');
+    expect(sent.message.toRecipients).toEqual([{ emailAddress: { address: 'bob@fabrikam.example', name: 'Bob Jones' } }]);
+    expect(sha256(sent.attachments[0]!.content)).toBe(a.sha256);
+
+    expect(srv.requests.map((r) => `${r.method} ${r.url} ${r.status}`)).toEqual([
+      'POST /v1.0/users/ada.lovelace%2Bscans%40contoso.example/sendMail 202',
+    ]);
+    expect(srv.requests[0]!.headers.authorization).toBe('Bearer app-token');
+    expect(srv.requests.some((r) => r.url.includes('/me/'))).toBe(false);
+    // The app's own token for Graph's origin; no connection's.
+    expect(ctx.appCalls).toEqual([{ resource: new URL(srv.baseUrl).origin, forceRefresh: false }]);
+    expect(ctx.calls).toEqual([]);
+  });
+
+  test('"from" may name another mailbox; saveToSentItems false is passed on', async () => {
+    const srv = await start();
+    appOnly(srv);
+    await graphMailConnector.deliver(
+      job([], { userEmail: ADA }),
+      appOptions({ from: 'scans-%deviceName%@contoso.example', saveToSentItems: false }),
+      context(srv),
+    );
+    expect(srv.sentMail.map((m) => [m.from, m.saveToSentItems])).toEqual([['scans-MFP-3F@contoso.example', false]]);
+    expect(srv.requests[0]!.url).toBe('/v1.0/users/scans-MFP-3F%40contoso.example/sendMail');
+  });
+
+  test("a large message (over 3.5 MB of request): a draft in the user's mailbox, an upload session, /send", async () => {
+    const srv = await start();
+    appOnly(srv);
+    const big = file(randomBytes(5 * MIB), 'scan-5MB.pdf');
+    const small = file(randomBytes(20_000), 'cover.png', 'image/png');
+    const ctx = context(srv);
+    const result = await graphMailConnector.deliver(job([small, big], { userEmail: ADA }), appOptions(), ctx);
+
+    expect(srv.sentMail).toHaveLength(1);
+    const sent = srv.sentMail[0]!;
+    expect(sent.via).toBe('draft');
+    expect(sent.from).toBe(ADA);
+    expect(sent.attachments.map((x) => x.name)).toEqual(['cover.png', 'scan-5MB.pdf']);
+    expect(sha256(sent.attachments[0]!.content)).toBe(small.sha256);
+    expect(sha256(sent.attachments[1]!.content)).toBe(big.sha256);
+
+    const graphCalls = srv.requests.filter((r) => r.url.startsWith('/v1.0/'));
+    const id = encodeURIComponent(result.remoteId!);
+    expect(graphCalls.map((r) => `${r.method} ${r.url} ${r.status}`)).toEqual([
+      `POST ${ADA_PATH}/messages 201`,
+      `POST ${ADA_PATH}/messages/${id}/attachments 201`,
+      `POST ${ADA_PATH}/messages/${id}/attachments/createUploadSession 201`,
+      `POST ${ADA_PATH}/messages/${id}/send 202`,
+    ]);
+    expect(graphCalls[0]!.headers.prefer).toBe('IdType="ImmutableId"');
+    for (const r of graphCalls) expect(r.headers.authorization).toBe('Bearer app-token');
+    const uploads = uploadRequests(srv);
+    expect(uploads.length).toBeGreaterThan(1);
+    for (const u of uploads) expect(u.headers.authorization).toBeUndefined();
+    expect(srv.requests.some((r) => r.url.includes('/me/'))).toBe(false);
+    expect(ctx.calls).toEqual([]);
+    expect(srv.openDrafts).toBe(0);
+  });
+
+  test("a failure after the draft deletes it from the user's mailbox", async () => {
+    const srv = await start({ maxMessageBytes: 5 * MIB });
+    appOnly(srv);
+    const err = await graphMailConnector
+      .deliver(job([file(randomBytes(6 * MIB))], { userEmail: ADA }), appOptions(), context(srv))
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PermanentDeliveryError);
+    expect((err as Error).message).toMatch(/413 ErrorMessageSizeExceeded/);
+    const del = srv.requests.filter((r) => r.method === 'DELETE');
+    expect(del).toHaveLength(1);
+    expect(del[0]!.url.startsWith(`${ADA_PATH}/messages/`)).toBe(true);
+    expect(del[0]!.status).toBe(204);
+    expect(srv.openDrafts).toBe(0);
+  });
+
+  test('over maxMessageBytes: permanent too_large, no token asked, no request, no file opened', async () => {
+    const srv = await start();
+    const ctx = context(srv);
+    const err = await graphMailConnector
+      .deliver(job([unreadable(20 * MIB), unreadable(20 * MIB)], { userEmail: ADA }), appOptions(), ctx)
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PermanentDeliveryError);
+    expect((err as PermanentDeliveryError).code).toBe('too_large');
+    expect((err as Error).message).toMatch(/over this destination's limit of 36700160 bytes \(maxMessageBytes\)/);
+    expect(ctx.appCalls).toHaveLength(0);
+    expect(ctx.calls).toHaveLength(0);
+    expect(srv.requests).toHaveLength(0);
+  });
+
+  test.each([
+    ['CRLF adding a header', 'ada@contoso.example\r\nBcc: evil@evil.example', 'invalid_address', /is not one e-mail address/],
+    ['two addresses', 'ada@contoso.example, ceo@contoso.example', 'invalid_address', /is not one e-mail address/],
+    ['a semicolon list', 'ada@contoso.example;ceo@contoso.example', 'invalid_address', /is not one e-mail address/],
+    ['a path climbing out of /users/{address}', '../../users/ceo@contoso.example', 'invalid_address', /not a mailbox address/],
+    ['a path below it', 'ada@contoso.example/../ceo@contoso.example', 'invalid_address', /is not one e-mail address/],
+    ['a query', 'ada@contoso.example?$select=id', 'invalid_address', /not a mailbox address/],
+    ['percent-encoding', '..%2f..%2fceo@contoso.example', 'invalid_address', /not a mailbox address/],
+    ['a backslash', 'ada\\ceo@contoso.example', 'invalid_address', /is not one e-mail address/],
+    ['a display name with its own address', 'Ada <ceo@contoso.example>', 'invalid_address', /has a display name/],
+    ['empty', '', 'missing_variable', /needs %userEmail%.*no mailbox to send from.*SCIM or directory sync/s],
+    ['blank', '  \t ', 'missing_variable', /needs %userEmail%/],
+  ])('a userEmail with %s is a permanent error before any request', async (_label, userEmail, code, message) => {
+    const srv = await start();
+    const ctx = context(srv);
+    const err = await graphMailConnector.deliver(job([file(Buffer.from('x'))], { userEmail }), appOptions(), ctx).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PermanentDeliveryError);
+    expect((err as PermanentDeliveryError).code).toBe(code);
+    expect((err as Error).message).toMatch(/^"from"/);
+    expect((err as Error).message).toMatch(message);
+    expect(ctx.appCalls).toHaveLength(0);
+    expect(srv.requests).toHaveLength(0);
+  });
+
+  test('a job without userEmail at all names what to do; a "from" of two addresses is refused', async () => {
+    const srv = await start();
+    const ctx = context(srv);
+    const missing = await graphMailConnector.deliver(job([]), appOptions(), ctx).catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(PermanentDeliveryError);
+    expect((missing as Error).message).toBe(
+      `"from" ('%userEmail%') needs %userEmail%, which this scan job does not have (or has empty), so there is no mailbox to send from. ` +
+        'Have the scanner send the user\'s e-mail address, or provision the user (SCIM or directory sync) so that delivery finds it from the job\'s username; or set "from" to a fixed mailbox.',
+    );
+    const two = await graphMailConnector
+      .deliver(job([], { userEmail: ADA }), appOptions({ from: '%userEmail%, archive@contoso.example' }), ctx)
+      .catch((e: unknown) => e);
+    expect((two as Error).message).toBe('"from" rendered to 2 addresses; it must name exactly one mailbox to send from.');
+    expect(ctx.appCalls).toHaveLength(0);
+    expect(srv.requests).toHaveLength(0);
+  });
+
+  test('a 403 (the app may not send as this mailbox) is permanent and says what to grant', async () => {
+    // Graph's answer when RBAC for Applications does not cover the mailbox (and no tenant-wide Mail.Send).
+    const denied = createServer((req, res) => {
+      req.resume();
+      res.writeHead(403, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 'ErrorAccessDenied', message: 'Access is denied. Check credentials and try again.' } }));
+    });
+    await new Promise<void>((r) => denied.listen(0, '127.0.0.1', r));
+    try {
+      const baseUrl = `http://127.0.0.1:${(denied.address() as AddressInfo).port}/v1.0`;
+      const err = await graphMailConnector
+        .deliver(job([], { userEmail: ADA }), appOptions(), context({ baseUrl }))
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PermanentDeliveryError);
+      expect((err as PermanentDeliveryError).code).toBe('permission_denied');
+      expect((err as Error).message).toContain('403 ErrorAccessDenied');
+      expect((err as Error).message).toContain(`The app registration may not send as '${ADA}'`);
+      expect((err as Error).message).toContain('"Application Mail.Send"');
+    } finally {
+      await new Promise((r) => denied.close(r));
+    }
+  });
+});
+
 describe('options', () => {
   test('defaults', () => {
     expect(graphMailConnector.parseOptions({ connectionId: 'c', to: 'a@b.example', subject: 's' })).toEqual({
+      auth: 'delegated',
       connectionId: 'c',
       to: 'a@b.example',
       cc: undefined,
@@ -351,6 +549,11 @@ describe('options', () => {
       body: '',
       bodyType: 'text',
       saveToSentItems: true,
+      maxMessageBytes: 35 * MIB,
+    });
+    expect(graphMailConnector.parseOptions({ auth: 'application', to: 'a@b.example', subject: 's' })).toMatchObject({
+      auth: 'application',
+      from: '%userEmail%',
       maxMessageBytes: 35 * MIB,
     });
   });
@@ -368,6 +571,10 @@ describe('options', () => {
     [{ connectionId: 'c', to: 'a@b.example', subject: 's', maxMessageBytes: 0 }, /"maxMessageBytes"/],
     [{ connectionId: 'c', to: 'a@b.example', subject: 's', maxMessageBytes: 151 * MIB }, /"maxMessageBytes"/],
     [{ connectionId: 'c', to: 'a@b.example', subject: 's', maxMessageBytes: 1.5 }, /"maxMessageBytes"/],
+    [{ auth: 'robot', to: 'a@b.example', subject: 's' }, /"auth" must be "delegated" or "application"/],
+    [{ auth: 'application', connectionId: 'c', to: 'a@b.example', subject: 's' }, /"connectionId" is for "auth": "delegated"/],
+    [{ connectionId: 'c', from: '%userEmail%', to: 'a@b.example', subject: 's' }, /"from" is for "auth": "application"/],
+    [{ auth: 'application', from: ' ', to: 'a@b.example', subject: 's' }, /"from" must be a template naming the sender/],
   ])('%j is refused naming the option', (raw, message) => {
     expect(() => graphMailConnector.parseOptions(raw)).toThrow(message);
   });

@@ -16,7 +16,9 @@ describe('optionFields', () => {
   it('gives every top-level option of graphMail with its kind, whether it is required, its default and its description', () => {
     const f = byKey('graphMail');
     expect(Object.keys(f)).toEqual([
+      'auth',
       'connectionId',
+      'from',
       'to',
       'cc',
       'bcc',
@@ -32,6 +34,9 @@ describe('optionFields', () => {
       description: 'The recipients: an address *template*, comma-separated; each item must render to one address.',
       kind: 'text',
     });
+    expect(f.auth).toMatchObject({ kind: 'choice', choices: ['delegated', 'application'], defaultJson: '"delegated"' });
+    expect(f.connectionId).toMatchObject({ kind: 'text', required: false });
+    expect(f.from).toMatchObject({ kind: 'text', required: false });
     expect(f.cc).toMatchObject({ kind: 'text', required: false });
     expect(f.cc!.defaultJson).toBeUndefined();
     expect(f.body).toMatchObject({ kind: 'text', required: false, defaultJson: '""' });

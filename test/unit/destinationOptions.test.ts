@@ -58,3 +58,52 @@ describe('connector options', () => {
     expect(refused([{ ...http, options: { ...http.options, bearerTokenSecret: { token: 's3cret-pa55' } } }])).not.toContain('s3cret');
   });
 });
+
+describe('graphMail: each option belongs to one "auth"', () => {
+  const message = { to: '%userEmail%', subject: 'Scan' };
+  const parse = (raw: Record<string, unknown>) => CONNECTORS.graphMail!.parseOptions({ ...message, ...raw });
+  const refusal = (raw: Record<string, unknown>) => {
+    try {
+      parse(raw);
+    } catch (err) {
+      expect(err).toBeInstanceOf(OptionsError);
+      return (err as Error).message;
+    }
+    throw new Error('accepted');
+  };
+
+  it('delegated (the default) needs a connection and sends as its account', () => {
+    expect(parse({ connectionId: 'mail' })).toMatchObject({ auth: 'delegated', connectionId: 'mail' });
+    expect(parse({ connectionId: 'mail' })).not.toHaveProperty('from');
+    expect(refusal({})).toBe('"connectionId" must name an authorized connection.');
+  });
+
+  it('application sends as "from", the scanning user unless it names another', () => {
+    expect(parse({ auth: 'application' })).toMatchObject({ auth: 'application', from: '%userEmail%' });
+    expect(parse({ auth: 'application' })).not.toHaveProperty('connectionId');
+    expect(parse({ auth: 'application', from: 'scans@contoso.com' })).toMatchObject({ from: 'scans@contoso.com' });
+  });
+
+  it("refuses the other auth's option with a reason, never ignores it", () => {
+    expect(refusal({ auth: 'application', connectionId: 'mail' })).toBe(
+      '"connectionId" is for "auth": "delegated"; "application" sends with the app registration\'s own permissions.',
+    );
+    expect(refusal({ connectionId: 'mail', from: '%userEmail%' })).toBe(
+      '"from" is for "auth": "application"; a delegated destination sends as the account that authorized the connection.',
+    );
+    expect(refusal({ auth: 'delegated', from: '%userEmail%' })).toMatch(/^"from" is for "auth": "application"/);
+    expect(refusal({ auth: 'app' })).toBe('"auth" must be "delegated" or "application".');
+  });
+
+  it('in a destinations file, the refusal names the destination and the option', () => {
+    expect(() =>
+      parseDestinations(
+        {
+          version: 1,
+          destinations: [{ id: 'mail', type: 'graphMail', when: {}, options: { ...message, auth: 'application', connectionId: 'c' } }],
+        },
+        CONNECTORS,
+      ),
+    ).toThrow('destinations[0].options.connectionId is for "auth": "delegated"');
+  });
+});

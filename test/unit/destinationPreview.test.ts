@@ -71,6 +71,36 @@ it('an address template that renders to more than one address is reported as del
   ]);
 });
 
+it('graphMail with "auth": "application": the sender first, as delivery renders and checks it; delegated shows none', () => {
+  const options = { auth: 'application', to: 'archive@contoso.com', subject: 'Scan' };
+  expect(preview('graphMail', options, { userEmail: 'ada@contoso.com' })).toEqual([
+    { option: 'from', template: '%userEmail%', rendered: 'ada@contoso.com' },
+    { option: 'to', template: 'archive@contoso.com', rendered: 'archive@contoso.com' },
+    { option: 'subject', template: 'Scan', rendered: 'Scan' },
+    { option: 'body', template: '', rendered: '' },
+  ]);
+  expect(preview('graphMail', { ...options, from: 'scans-%deviceName%@contoso.com' }, { deviceName: 'MFP1' })[0]).toEqual({
+    option: 'from',
+    template: 'scans-%deviceName%@contoso.com',
+    rendered: 'scans-MFP1@contoso.com',
+  });
+  expect(preview('graphMail', options, {})[0]).toEqual({
+    option: 'from',
+    template: '%userEmail%',
+    error: { code: 'missing_variable', message: expect.stringMatching(/needs %userEmail%.*no mailbox to send from/) },
+  });
+  expect(preview('graphMail', options, { userEmail: '../../users/ceo@contoso.com' })[0]).toMatchObject({
+    option: 'from',
+    error: { code: 'invalid_address' },
+  });
+  const delegated = preview(
+    'graphMail',
+    { connectionId: 'c', to: 'archive@contoso.com', subject: 'Scan' },
+    { userEmail: 'ada@contoso.com' },
+  );
+  expect(delegated.map((p) => p.option)).toEqual(['to', 'subject', 'body']);
+});
+
 it('oneDrive: the user (application), the folder and a name per file', () => {
   const out = preview(
     'oneDrive',

@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ADMIN_ROLE, READER_ROLE, SIGN_IN_CALLBACK_PATH } from '../../shared/access';
+import { mailboxScopingCommands } from '../../shared/oauth/mailboxScoping';
 import {
+  APPLICATION_PERMISSIONS,
+  applicationPermissions,
   CONNECTION_TYPES,
   CONSOLE_APP_ROLES,
   CONSOLE_REDIRECT_PATH,
@@ -60,5 +63,32 @@ describe('the permissions manifest', () => {
     }
     expect(CONSOLE_REDIRECT_PATH).toBe(SIGN_IN_CALLBACK_PATH);
     expect(CONSOLE_REDIRECT_PATH).toBe('/api/console/signin-callback');
+  });
+
+  it('requests the tenant-wide mail permissions only when asked for, and names the RBAC for Applications role of each', () => {
+    const values = (list: readonly { permission: string }[]) => list.map((p) => p.permission);
+    expect(values(applicationPermissions({ mail: false }))).toEqual(['User.Read.All', 'Files.ReadWrite.All', 'GroupMember.Read.All']);
+    expect(values(applicationPermissions({ mail: true }))).toEqual(values(APPLICATION_PERMISSIONS));
+    expect(APPLICATION_PERMISSIONS.filter((p) => p.optIn).map((p) => [p.permission, p.rbacRole])).toEqual([
+      ['Mail.Send', 'Application Mail.Send'],
+      ['Mail.ReadWrite', 'Application Mail.ReadWrite'],
+    ]);
+  });
+
+  it('documents how to scope them with RBAC for Applications, and that the Entra grant must then not be given', () => {
+    const doc = renderPermissionsDoc();
+    expect(doc).toContain('https://learn.microsoft.com/exchange/permissions-exo/application-rbac');
+    expect(doc).toContain('do **not** grant these permissions in Entra ID');
+    for (const command of mailboxScopingCommands()) expect(doc).toContain(command);
+    const commands = mailboxScopingCommands({ clientId: 'c-id', servicePrincipalId: 'sp-id', displayName: "O'Neil's ScanRelay" });
+    expect(commands).toContain("New-ServicePrincipal -AppId c-id -ObjectId sp-id -DisplayName 'O''Neil''s ScanRelay'");
+    expect(commands).toContain(`New-ManagementScope -Name 'ScanRelay senders' -RecipientRestrictionFilter "MemberOfGroup -eq '$senders'"`);
+    expect(commands).toContain(
+      "New-ManagementRoleAssignment -App c-id -Role 'Application Mail.Send' -CustomResourceScope 'ScanRelay senders'",
+    );
+    expect(commands).toContain(
+      "New-ManagementRoleAssignment -App c-id -Role 'Application Mail.ReadWrite' -CustomResourceScope 'ScanRelay mailbox ingest'",
+    );
+    expect(commands).toContain("Test-ServicePrincipalAuthorization -Identity c-id -Resource '<address of a scanning user>'");
   });
 });

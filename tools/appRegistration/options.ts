@@ -22,6 +22,12 @@ export interface AppRegistrationOptions {
   connectionTypes: ConnectionType[];
   /** Also request the manifest's application permissions (User.Read.All, ...). */
   applicationPermissions: boolean;
+  /**
+   * Also request the opt-in mail application permissions (Mail.Send, Mail.ReadWrite), tenant-wide once
+   * consented; without it the tool prints how to grant them for certain mailboxes with RBAC for
+   * Applications in Exchange Online instead.
+   */
+  mailApplicationPermissions: boolean;
   /** Create the token-encryption-keys key ring in Key Vault when it is missing. */
   createTokenKeys: boolean;
   /** Create the admin-key secret (the admin API's key for scripts) in Key Vault when it is missing. */
@@ -66,6 +72,10 @@ Options (each overrides the config file):
   --authority-host <url>     Identity platform host for the admin consent link (default https://login.microsoftonline.com)
   --access-token-env <NAME>  Use the bearer token in environment variable NAME for every request (tests, automation)
   --no-application-permissions  Leave out the application permissions (User.Read.All, Files.ReadWrite.All, GroupMember.Read.All)
+  --mail-application-permissions  Also request the application permissions Mail.Send and Mail.ReadWrite (graphMail
+                             "auth": "application", mailbox ingest). Consented, they cover EVERY mailbox of the
+                             tenant; to allow certain mailboxes only, leave this out and scope them with RBAC for
+                             Applications in Exchange Online (the tool prints the commands; docs/permissions.md)
   --no-token-keys            Do not create the token-encryption-keys key ring when Key Vault has none
   --no-admin-key             Do not create the admin-key secret (the admin API's key) when Key Vault has none
   --help`;
@@ -81,6 +91,7 @@ const CONFIG_KEYS = new Set([
   'signInAudience',
   'connectionTypes',
   'applicationPermissions',
+  'mailApplicationPermissions',
   'createTokenKeys',
   'createAdminKey',
   'graphBaseUrl',
@@ -107,6 +118,7 @@ const BOOLEAN_FLAGS: Record<string, [string, boolean]> = {
   '--rotate-secret': ['rotateSecret', true],
   '--dry-run': ['dryRun', true],
   '--no-application-permissions': ['applicationPermissions', false],
+  '--mail-application-permissions': ['mailApplicationPermissions', true],
   '--no-token-keys': ['createTokenKeys', false],
   '--no-admin-key': ['createAdminKey', false],
 };
@@ -254,6 +266,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv, now = new Date
     signInAudience: audience,
     connectionTypes,
     applicationPermissions: bool('applicationPermissions', true),
+    mailApplicationPermissions: bool('mailApplicationPermissions', false),
     createTokenKeys: bool('createTokenKeys', true),
     createAdminKey: bool('createAdminKey', true),
     rotateSecret: flags.rotateSecret === true,

@@ -18,15 +18,27 @@
  *    never printed or written elsewhere;
  * 6. creates the token-encryption-keys key ring and the admin-key secret (the admin API's key for
  *    scripts) when Key Vault has none, never printing them;
- * 7. writes AppRegistrationInfo.json (tenant, client ID, secret name and expiry; no secret), and
- *    prints what is left to do: consent, the client ID setting, assigning the app roles.
+ * 7. writes AppRegistrationInfo.json (tenant, client ID, service principal, secret name and expiry;
+ *    no secret), and prints what is left to do: consent, the client ID setting, assigning the app
+ *    roles, and the Exchange Online commands that grant the mail permissions for certain mailboxes
+ *    (RBAC for Applications). The tenant-wide application permissions Mail.Send and Mail.ReadWrite
+ *    are requested only with --mail-application-permissions: consented in Entra ID they cover every
+ *    mailbox, and they would make that scoping pointless (the grants add up).
  *
  * With --dry-run it reads everything and prints the plan, and changes nothing.
  */
 import { randomBytes } from 'node:crypto';
 import type { SecretClient } from '@azure/keyvault-secrets';
 import { ADMIN_KEY_SECRET, CONSOLE_PATH } from '../../shared/access';
-import { APPLICATION_PERMISSIONS, CONSOLE_APP_ROLES, CONSOLE_REDIRECT_PATH, PERMISSIONS, redirectPath } from '../../shared/oauth';
+import {
+  APPLICATION_PERMISSIONS,
+  applicationPermissions,
+  CONSOLE_APP_ROLES,
+  CONSOLE_REDIRECT_PATH,
+  PERMISSIONS,
+  redirectPath,
+} from '../../shared/oauth';
+import { mailboxScopingCommands, RBAC_FOR_APPLICATIONS_URL } from '../../shared/oauth/mailboxScoping';
 import { GraphError, odataString, type GraphClient } from '../../shared/graph';
 import type { AppRegistrationOptions } from './options';
 
@@ -93,6 +105,8 @@ export interface AppRegistrationInfo {
   tenantId: string;
   clientId: string;
   objectId: string;
+  /** The object ID of the app's service principal (enterprise application): Exchange's New-ServicePrincipal needs it. */
+  servicePrincipalId: string;
   appName: string;
   keyVaultUrl: string;
   secretName: string;
@@ -180,7 +194,9 @@ export function mergeAppRoles(existing: AppRoleEntry[]): { roles?: AppRoleEntry[
 }
 
 /** The manifest's permissions for the chosen connection types, by resource. */
-export function wantedPermissions(options: Pick<AppRegistrationOptions, 'connectionTypes' | 'applicationPermissions'>): WantedPermission[] {
+export function wantedPermissions(
+  options: Pick<AppRegistrationOptions, 'connectionTypes' | 'applicationPermissions' | 'mailApplicationPermissions'>,
+): WantedPermission[] {
   const wanted = new Map<string, WantedPermission>();
   const add = (p: WantedPermission) => wanted.set(`${p.resourceAppId} ${p.type} ${p.value}`, p);
   for (const type of options.connectionTypes) {
@@ -196,25 +212,36 @@ export function wantedPermissions(options: Pick<AppRegistrationOptions, 'connect
       add({ resourceAppId: resource.appId, resourceName: resource.name, value: scope.slice(slash + 1), type: 'Scope' });
     }
   }
-  if (options.applicationPermissions) {
-    for (const { permission } of APPLICATION_PERMISSIONS) {
-      add({ resourceAppId: GRAPH_APP_ID, resourceName: 'Microsoft Graph', value: permission, type: 'Role' });
-    }
+  // The opt-in ones (tenant-wide mail) only when asked for, also without the default ones.
+  const roles = applicationPermissions({ mail: options.mailApplicationPermissions }).filter((p) =>
+    p.optIn ? options.mailApplicationPermissions : options.applicationPermissions,
+  );
+  for (const { permission } of roles) {
+    add({ resourceAppId: GRAPH_APP_ID, resourceName: 'Microsoft Graph', value: permission, type: 'Role' });
   }
   return [...wanted.values()];
 }
 
 const describe = (p: WantedPermission) => `${p.resourceName} ${p.value} (${p.type === 'Scope' ? 'delegated' : 'application'})`;
 
-/** Resolves each wanted permission to its ID on the resource's service principal. */
-async function resolvePermissions(graph: GraphClient, wanted: WantedPermission[]): Promise<Map<WantedPermission, string>> {
+/**
+ * Resolves each wanted permission to its ID on the resource's service principal; `optInRoles`: the
+ * IDs of the opt-in application permissions (tenant-wide mail) those resources publish, by ID.
+ */
+async function resolvePermissions(
+  graph: GraphClient,
+  wanted: WantedPermission[],
+): Promise<{ ids: Map<WantedPermission, string>; optInRoles: Map<string, string> }> {
   const ids = new Map<WantedPermission, string>();
+  const optInRoles = new Map<string, string>();
+  const optIn = new Set(APPLICATION_PERMISSIONS.filter((p) => p.optIn).map((p) => p.permission));
   const missing: string[] = [];
   for (const appId of [...new Set(wanted.map((w) => w.resourceAppId))]) {
     const { value } = await graph.json<{ value: ServicePrincipal[] }>(
       `/servicePrincipals?$filter=appId eq ${odataString(appId)}&$select=id,appId,displayName,oauth2PermissionScopes,appRoles`,
     );
     const sp = value[0];
+    if (appId === GRAPH_APP_ID) for (const r of sp?.appRoles ?? []) if (optIn.has(r.value)) optInRoles.set(r.id, r.value);
     for (const w of wanted.filter((x) => x.resourceAppId === appId)) {
       const found =
         w.type === 'Scope'
@@ -227,7 +254,7 @@ async function resolvePermissions(graph: GraphClient, wanted: WantedPermission[]
     }
   }
   if (missing.length) throw new Error(`These permissions of the manifest are not published in this tenant:\n  ${missing.join('\n  ')}`);
-  return ids;
+  return { ids, optInRoles };
 }
 
 /** requiredResourceAccess with the wanted permissions added to what is there (nothing removed). */
@@ -282,7 +309,9 @@ export async function runAppRegistration(options: AppRegistrationOptions, deps: 
   // 2. What the manifest wants.
   const uris = wantedRedirectUris(options);
   const wanted = wantedPermissions(options);
-  const ids = await resolvePermissions(graph, wanted);
+  const { ids, optInRoles } = await resolvePermissions(graph, wanted);
+  /** Tenant-wide mail application permissions the app registration holds without being asked to (kept, never removed). */
+  const heldMail: string[] = [];
 
   // 3. Application: create, or patch what is missing.
   let createBody: Record<string, unknown> | undefined;
@@ -307,8 +336,17 @@ export async function runAppRegistration(options: AppRegistrationOptions, deps: 
     const { merged, added } = mergeAccess(app.requiredResourceAccess ?? [], ids);
     const wantedIds = new Set(ids.values());
     for (const r of app.requiredResourceAccess ?? []) {
-      for (const a of r.resourceAccess)
-        if (!wantedIds.has(a.id)) notes.push(`= kept permission ${a.id} (${a.type}) of resource ${r.resourceAppId} (not in the manifest)`);
+      for (const a of r.resourceAccess) {
+        if (wantedIds.has(a.id)) continue;
+        const mail = r.resourceAppId === GRAPH_APP_ID && a.type === 'Role' ? optInRoles.get(a.id) : undefined;
+        if (mail) {
+          heldMail.push(mail);
+          notes.push(
+            `! kept permission Microsoft Graph ${mail} (application), tenant-wide once consented: RBAC for Applications cannot ` +
+              'scope it while it is granted (remove it to scope mail to certain mailboxes; --mail-application-permissions asks for it)',
+          );
+        } else notes.push(`= kept permission ${a.id} (${a.type}) of resource ${r.resourceAppId} (not in the manifest)`);
+      }
     }
     if (app.signInAudience !== options.signInAudience) {
       notes.push(
@@ -338,11 +376,13 @@ export async function runAppRegistration(options: AppRegistrationOptions, deps: 
 
   // 4. Service principal of the application.
   let needsServicePrincipal = true;
+  let servicePrincipalId: string | undefined;
+  const findServicePrincipal = async (appId: string) =>
+    (await graph.json<{ value: ServicePrincipal[] }>(`/servicePrincipals?$filter=appId eq ${odataString(appId)}&$select=id,appId`)).value[0]
+      ?.id;
   if (app) {
-    const { value } = await graph.json<{ value: ServicePrincipal[] }>(
-      `/servicePrincipals?$filter=appId eq ${odataString(app.appId)}&$select=id,appId`,
-    );
-    needsServicePrincipal = value.length === 0;
+    servicePrincipalId = await findServicePrincipal(app.appId);
+    needsServicePrincipal = servicePrincipalId === undefined;
   }
   if (needsServicePrincipal) plan.push('+ service principal (enterprise application), so that an administrator can consent');
 
@@ -425,10 +465,15 @@ export async function runAppRegistration(options: AppRegistrationOptions, deps: 
     // A new application may take a moment to replicate before its service principal can be made.
     for (let attempt = 1; ; attempt++) {
       try {
-        await graph.send('/servicePrincipals', { method: 'POST', json: { appId: application.appId } });
+        servicePrincipalId = (
+          await graph.json<ServicePrincipal>('/servicePrincipals', { method: 'POST', json: { appId: application.appId } })
+        ).id;
         break;
       } catch (err) {
-        if (err instanceof GraphError && err.status === 409) break;
+        if (err instanceof GraphError && err.status === 409) {
+          servicePrincipalId = await findServicePrincipal(application.appId);
+          break;
+        }
         if (!(err instanceof GraphError) || err.status !== 400 || attempt >= 10) throw err;
         await sleep(3000);
       }
@@ -480,6 +525,7 @@ export async function runAppRegistration(options: AppRegistrationOptions, deps: 
     tenantId: options.tenantId,
     clientId: application.appId,
     objectId: application.id,
+    servicePrincipalId: servicePrincipalId ?? '',
     appName: options.appName,
     keyVaultUrl: options.keyVaultUrl,
     secretName: options.secretName,
@@ -490,12 +536,17 @@ export async function runAppRegistration(options: AppRegistrationOptions, deps: 
   };
   deps.writeFile(options.output, JSON.stringify(info, null, 2) + '\n');
   out(`Wrote ${options.output}`);
-  for (const line of nextSteps(options, info)) out(line);
+  for (const line of nextSteps(options, info, heldMail.length > 0)) out(line);
   return { changes: plan.length, info };
 }
 
-/** What is left to do after a run: consent, the settings, the console's roles, the admin key. */
-export function nextSteps(options: AppRegistrationOptions, info: Pick<AppRegistrationInfo, 'adminConsentUrl' | 'clientId'>): string[] {
+/** What is left to do after a run: consent, the settings, the console's roles, the admin key, the mail permissions. */
+export function nextSteps(
+  options: AppRegistrationOptions,
+  info: Pick<AppRegistrationInfo, 'adminConsentUrl' | 'clientId' | 'servicePrincipalId'>,
+  /** The app registration holds the tenant-wide mail permissions (asked for or not). */
+  tenantWideMail = options.mailApplicationPermissions,
+): string[] {
   const tenantIsId = /^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$/i.test(options.tenantId);
   const vault = new URL(options.keyVaultUrl).hostname.split('.')[0];
   const [admin, reader] = CONSOLE_APP_ROLES;
@@ -509,5 +560,37 @@ export function nextSteps(options: AppRegistrationOptions, info: Pick<AppRegistr
     `     or ${reader!.value} (${reader!.description.toLowerCase()}). Someone without either gets a page naming the role to assign.`,
     `  4. The console is at ${options.baseUrl}${CONSOLE_PATH} (sign in with a work account of this tenant that holds a role).`,
     `  5. Scripts use the admin key (header x-functions-key): az keyvault secret show --vault-name ${vault} --name ${ADMIN_KEY_SECRET} --query value -o tsv`,
+    ...mailSteps(options, info, tenantWideMail || options.mailApplicationPermissions),
   ];
+}
+
+/**
+ * Step 6, mail as the scanning user (graphMail "auth": "application") and mailbox ingest: the
+ * Exchange Online commands that grant Mail.Send / Mail.ReadWrite for certain mailboxes; with
+ * --mail-application-permissions, the warning that the consented ones cover every mailbox.
+ */
+function mailSteps(
+  options: AppRegistrationOptions,
+  info: Pick<AppRegistrationInfo, 'clientId' | 'servicePrincipalId'>,
+  tenantWideMail: boolean,
+): string[] {
+  const intro = tenantWideMail
+    ? [
+        '  6. ! The app registration requests Mail.Send and Mail.ReadWrite as application permissions: once consented (step 1)',
+        '     the app may send as, and read and write, EVERY mailbox of the tenant. To allow certain mailboxes only, revoke them',
+        '     (app registration → API permissions → Revoke admin consent, Remove permission), run this tool without',
+        '     --mail-application-permissions, and grant them in Exchange Online with RBAC for Applications; while the Entra',
+        '     grant exists, a scope there changes nothing:',
+      ]
+    : [
+        '  6. Mail as the scanning user (graphMail "auth": "application") and mailbox ingest need Mail.Send and Mail.ReadWrite for',
+        '     their mailboxes. Grant them for those mailboxes only, with RBAC for Applications in Exchange Online (not in Entra ID,',
+        '     where they would cover every mailbox, and which --mail-application-permissions requests):',
+      ];
+  const commands = mailboxScopingCommands({
+    clientId: info.clientId,
+    servicePrincipalId: info.servicePrincipalId || undefined,
+    displayName: options.appName,
+  });
+  return [...intro, ...commands.map((c) => `       ${c}`), `     See docs/permissions.md and ${RBAC_FOR_APPLICATIONS_URL}`];
 }

@@ -1,28 +1,39 @@
 /**
  * E-mail through Microsoft Graph (successor of the Exchange Web Services connector): sends a job's
- * files as attachments of one message AS the user who authorized the connection (`/me/...`,
- * delegated Mail.Send of an `exchangeMicrosoft` connection), so the message lands in that user's
- * Sent Items.
+ * files as attachments of one message, so that it lands in the sender's Sent Items. Who sends:
+ * - `auth: "delegated"` (default): the user who authorized the connection (`/me/...`, delegated
+ *   Mail.Send of an `exchangeMicrosoft` connection);
+ * - `auth: "application"`: the app registration's own token (client credentials, application
+ *   Mail.Send, and Mail.ReadWrite for the draft of a large message), sending as the user `from`
+ *   names (a template, default `%userEmail%`: the scanning user), `/users/{address}/...` with the
+ *   address URL-encoded. The rendered sender must be exactly one plain address (addresses.ts'
+ *   rules, and nothing that could change the path: no `/ \ ? # %`, no `..`); a job without one
+ *   fails permanently, naming what to fix.
  *
  * Options: see options.ts.
  *
  * Sending (https://learn.microsoft.com/graph/api/user-sendmail, message-send,
- * attachment-createuploadsession, https://learn.microsoft.com/graph/outlook-large-attachments):
+ * attachment-createuploadsession, https://learn.microsoft.com/graph/outlook-large-attachments),
+ * `<mailbox>` being `/me` or `/users/{address}`:
  * - small (the base64 JSON request below SENDMAIL_REQUEST_BYTES, under Graph's 4 MB request limit):
- *   one `POST /me/sendMail` with the attachments as base64 `contentBytes` (files read into memory,
- *   they are small) → 202. Graph returns no id: the result's remoteId is `sendMail:<jobId>`.
- * - large: `POST /me/messages` (a draft) → id; each file below 3 MB is attached with
- *   `POST /me/messages/{id}/attachments` (base64), each larger one through
+ *   one `POST <mailbox>/sendMail` with the attachments as base64 `contentBytes` (files read into
+ *   memory, they are small) → 202. Graph returns no id: the result's remoteId is `sendMail:<jobId>`.
+ * - large: `POST <mailbox>/messages` (a draft) → id; each file below 3 MB is attached with
+ *   `POST <mailbox>/messages/{id}/attachments` (base64), each larger one through
  *   `POST .../attachments/createUploadSession` and a streamed chunked upload (uploadToSession:
  *   320 KiB-multiple chunks below 4 MB, resumed after an interruption, no Authorization header to
- *   the pre-authenticated upload URL); then `POST /me/messages/{id}/send` → 202. The draft is
+ *   the pre-authenticated upload URL); then `POST <mailbox>/messages/{id}/send` → 202. The draft is
  *   created with `Prefer: IdType="ImmutableId"`, so its id (the result's remoteId) stays valid once
  *   the message has moved to Sent Items. If anything fails after the draft was created, the draft
  *   is deleted (best effort), so a retry does not leave drafts behind.
  *
+ * Everything is rendered and checked before the first request (and before a token is asked for):
+ * the sender, the recipients, the templates, and the size limit (maxMessageBytes).
+ *
  * HTTP, throttling (429/503 + Retry-After), one token renewal on 401 and the mapping of Graph errors
  * to permanent (4xx) or transient (5xx, network) delivery errors are the Graph client's (../graph).
- * A connection that must be authorized again (or is gone) is a PermanentDeliveryError.
+ * A connection that must be authorized again (or is gone) is a PermanentDeliveryError; so is a 403
+ * in application mode, with what to grant for that mailbox.
  *
  * Idempotency: the deliverer delivers once per (job, destination); only a crash (or a lost
  * response) between Graph accepting the send and the delivery being recorded can send the message
@@ -36,7 +47,7 @@ import { renderAddresses, type MailAddress } from '../addresses';
 import { DEFAULT_CHUNK_BYTES, graphFor, uploadToSession, type DeliveryGraph } from '../graph';
 import { parseOptions } from '../options';
 import { previewAddresses, previewTemplate } from '../preview';
-import { renderTemplate } from '../template';
+import { MissingVariableError, renderTemplate } from '../template';
 import {
   PermanentDeliveryError,
   TransientDeliveryError,
@@ -47,7 +58,7 @@ import {
 } from '../types';
 import { graphMailOptionsSchema, type GraphMailOptions } from './options';
 
-export { DEFAULT_MAX_MESSAGE_BYTES, graphMailOptionsSchema, MAX_MESSAGE_BYTES, type GraphMailOptions } from './options';
+export { DEFAULT_FROM, DEFAULT_MAX_MESSAGE_BYTES, graphMailOptionsSchema, MAX_MESSAGE_BYTES, type GraphMailOptions } from './options';
 
 /** The largest sendMail request sent; Graph refuses requests over 4 MB (413). */
 export const SENDMAIL_REQUEST_BYTES = 3.5 * 1024 * 1024;
@@ -63,6 +74,48 @@ export function renderBody(template: string, fields: Readonly<Record<string, str
 export function attachmentName(name: string): string {
   const cleaned = name.replace(/[\p{Cc}\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu, '').trim();
   return [...(cleaned || 'attachment')].slice(0, 255).join('');
+}
+
+/** What a sender address must not contain beyond addresses.ts' rules: nothing that acts in a URL path. */
+const PATH_CHARACTERS = /[/\\?#%]|\.\.|^\.|\.@/;
+
+/**
+ * The mailbox an application destination sends from: `from` rendered as one plain address (the
+ * mail header escaping and the strict parser of addresses.ts, then no character that could change
+ * the `/users/{address}` path). A job without the variable, or with a value that is not one
+ * address, is a PermanentDeliveryError that says what to fix.
+ */
+export function renderSender(template: string, fields: Readonly<Record<string, string>>): string {
+  let list: MailAddress[];
+  try {
+    list = renderAddresses(template, fields, 'from');
+  } catch (err) {
+    if (err instanceof MissingVariableError) {
+      throw new PermanentDeliveryError(
+        'missing_variable',
+        `"from" ('${template}') needs %${err.variable}%, which this scan job does not have (or has empty), so there is no mailbox to send from. ` +
+          (err.variable === 'userEmail'
+            ? 'Have the scanner send the user\'s e-mail address, or provision the user (SCIM or directory sync) so that delivery finds it from the job\'s username; or set "from" to a fixed mailbox.'
+            : 'Have the scanner send it, or change "from".'),
+      );
+    }
+    throw err;
+  }
+  const shown = (a: MailAddress) => (a.name ? `${a.name} <${a.address}>` : a.address).slice(0, 200);
+  if (list.length !== 1)
+    throw new PermanentDeliveryError(
+      'invalid_address',
+      `"from" rendered to ${list.length} addresses; it must name exactly one mailbox to send from.`,
+    );
+  const [sender] = list as [MailAddress];
+  if (sender.name !== '')
+    throw new PermanentDeliveryError(
+      'invalid_address',
+      `"from": '${shown(sender)}' has a display name; it must be the sending mailbox's address alone (its own name is shown).`,
+    );
+  if (PATH_CHARACTERS.test(sender.address))
+    throw new PermanentDeliveryError('invalid_address', `"from": '${shown(sender)}' is not a mailbox address that can be sent from.`);
+  return sender.address;
 }
 
 interface GraphRecipient {
@@ -129,8 +182,18 @@ function sendMailRequestBytes(message: Record<string, unknown>, files: readonly 
   return n;
 }
 
-/** Errors from neither the Graph client nor its token source (reading the stored files): worth retrying. */
-function classify(err: unknown): Error {
+/**
+ * Errors from neither the Graph client nor its token source (reading the stored files): worth
+ * retrying. A 403 when sending as `sender` (application mode) says what the app needs for it.
+ */
+function classify(err: unknown, sender: string | undefined): Error {
+  if (err instanceof PermanentDeliveryError && err.code === 'permission_denied' && sender !== undefined) {
+    return new PermanentDeliveryError(
+      'permission_denied',
+      `${err.message} The app registration may not send as '${sender}': grant it "Application Mail.Send" (and "Application Mail.ReadWrite" for large messages) for this mailbox with RBAC for Applications in Exchange Online, see docs/permissions.md.`,
+      { cause: err.cause },
+    );
+  }
   if (err instanceof PermanentDeliveryError || err instanceof TransientDeliveryError) return err;
   return new TransientDeliveryError('destination_unavailable', `Microsoft Graph mail: ${(err as Error)?.message ?? String(err)}`);
 }
@@ -141,6 +204,7 @@ export const graphMailConnector: Connector<GraphMailOptions> = {
   parseOptions: (raw) => parseOptions(graphMailOptionsSchema, raw),
 
   preview: (job, o) => [
+    ...(o.auth === 'application' ? previewTemplate('from', o.from, () => renderSender(o.from, job.fields)) : []),
     ...previewAddresses('to', o.to, job.fields),
     ...previewAddresses('cc', o.cc, job.fields),
     ...previewAddresses('bcc', o.bcc, job.fields),
@@ -150,6 +214,7 @@ export const graphMailConnector: Connector<GraphMailOptions> = {
 
   async deliver(job, options, context) {
     // Everything is rendered and checked before the first request.
+    const sender = options.auth === 'application' ? renderSender(options.from, job.fields) : undefined;
     const message = {
       subject: renderTemplate(options.subject, job.fields, 'header'),
       body: { contentType: options.bodyType, content: renderBody(options.body, job.fields, options.bodyType) },
@@ -164,21 +229,25 @@ export const graphMailConnector: Connector<GraphMailOptions> = {
         `The message (attachments and body) totals ${total} bytes, over this destination's limit of ${options.maxMessageBytes} bytes (maxMessageBytes); it was not sent.`,
       );
     }
-    const graph = graphFor(context, { kind: 'delegated', connectionId: options.connectionId });
+    const graph =
+      options.auth === 'application'
+        ? graphFor(context, { kind: 'application' })
+        : graphFor(context, { kind: 'delegated', connectionId: options.connectionId });
+    const mailbox = sender === undefined ? '/me' : `/users/${encodeURIComponent(sender)}`;
     try {
       if (sendMailRequestBytes(message, job.files) <= SENDMAIL_REQUEST_BYTES) {
         const attachments: FileAttachment[] = [];
         for (const f of job.files) attachments.push(await fileAttachment(f));
-        await graph.request('/me/sendMail', {
+        await graph.request(`${mailbox}/sendMail`, {
           method: 'POST',
           json: { message: { ...message, attachments }, saveToSentItems: options.saveToSentItems },
         });
-        context.log.info('Graph mail sent with sendMail.', { jobId: job.jobId, files: job.files.length, bytes: total });
+        context.log.info('Graph mail sent with sendMail.', { jobId: job.jobId, files: job.files.length, bytes: total, auth: options.auth });
         return { remoteId: `sendMail:${job.jobId}` };
       }
-      return await sendLarge(graph, job, message, context);
+      return await sendLarge(graph, mailbox, job, message, context);
     } catch (err) {
-      throw classify(err);
+      throw classify(err, sender);
     }
   },
 };
@@ -186,18 +255,19 @@ export const graphMailConnector: Connector<GraphMailOptions> = {
 /** Draft, attachments (small ones posted, large ones by upload session), send; the draft is deleted when that fails. */
 async function sendLarge(
   graph: DeliveryGraph,
+  mailbox: string,
   job: DeliveryJob,
   message: Record<string, unknown>,
   context: DeliveryContext,
 ): Promise<{ remoteId: string }> {
-  const draft = await graph.json<{ id?: string }>('/me/messages', {
+  const draft = await graph.json<{ id?: string }>(`${mailbox}/messages`, {
     method: 'POST',
     json: message,
     headers: { prefer: 'IdType="ImmutableId"' },
   });
   if (typeof draft.id !== 'string' || draft.id === '')
     throw new TransientDeliveryError('destination_unavailable', 'Microsoft Graph created the draft without an id.');
-  const draftPath = `/me/messages/${encodeURIComponent(draft.id)}`;
+  const draftPath = `${mailbox}/messages/${encodeURIComponent(draft.id)}`;
   try {
     for (const file of job.files) {
       if (file.size < SESSION_ATTACHMENT_BYTES) {
