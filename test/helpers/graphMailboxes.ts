@@ -10,7 +10,9 @@
  * Mailboxes and auth (https://learn.microsoft.com/graph/permissions-reference,
  * https://learn.microsoft.com/graph/auth-v2-service, https://learn.microsoft.com/graph/errors)
  *   - one mailbox per user, created on first use (`/users/{upn}`, case-insensitive UPN; the user's id, a
- *     GUID, works in paths as well, an unknown GUID → 404 `ErrorInvalidUser`).
+ *     GUID, works in paths as well, an unknown GUID → 404 `ErrorInvalidUser`). `GET /me`, `/users/{x}`
+ *     (https://learn.microsoft.com/graph/api/user-get) → `{ id, userPrincipalName, mail, displayName }`, to map
+ *     the GUID in a notification's resource back to a mailbox.
  *   - `acceptToken` verdicts (see graphServer.ts): a UPN string or `true` = a delegated token for that
  *     user (`/me`); `{ app: true, appId? }` = an application token. `/me/...` with an application token →
  *     400 `BadRequest` "/me request is only valid with delegated authentication flow." (what Graph
@@ -101,7 +103,8 @@
  *     messages added (delivered, moved or copied in) in full, changed ones (PATCH, a move out and
  *     back) in full, and `{ id, '@removed': { reason: 'deleted' } }` for those that left (moved away,
  *     deleted), with the id the client knew (a regular id changed by a move in and out → removed +
- *     added). Links are opaque absolute URLs on this server.
+ *     added). Links are opaque absolute URLs on this server, and can be followed again (a page whose
+ *     answer was lost); a round keeps its page size unless a request names another.
  *   - a garbled or unknown token → 400 `ErrorInvalidSyncStateData` (Exchange's "Synchronization state
  *     data is corrupt or otherwise invalid"); `expireDeltaTokens(upn?)`: earlier tokens → 410 Gone
  *     `syncStateNotFound` with a `Location` of the initial query ("In case of an expired token, the
@@ -247,8 +250,8 @@ export interface MailAttachmentView {
   name: string;
   contentType: string | null;
   size: number;
-  /** SHA-256 (hex) of the content (a file's bytes, an item's MIME), computed without concatenating. */
-  sha256: string;
+  /** SHA-256 (hex) of the content (a file's bytes, an item's MIME), computed on access, without concatenating. */
+  readonly sha256: string;
   isInline: boolean;
   contentId?: string;
   /** item attachments: the attached message's subject. */
@@ -1067,7 +1070,9 @@ export function createMailboxes(deps: MailboxDeps, options: MailboxOptions = {})
         name: a.name,
         contentType: a.contentType,
         size: a.size,
-        sha256: sha256Of(a.chunks),
+        get sha256() {
+          return sha256Of(a.chunks);
+        },
         isInline: a.isInline,
         ...(a.contentId ? { contentId: a.contentId } : {}),
         ...(a.item ? { subject: a.item.subject } : {}),
@@ -1733,6 +1738,16 @@ export function createMailboxes(deps: MailboxDeps, options: MailboxOptions = {})
         await handleSubscriptions(req, res, path, caller);
         return true;
       }
+      const u = /^\/(?:me|users\/([^/]+))\/?$/i.exec(path);
+      if (u && (req.method ?? 'GET') === 'GET') {
+        // The user (user-get): enough to map the GUID of a notification's resource to a UPN.
+        await drain(req);
+        const mb = u[1] === undefined ? mailboxFor((caller as { upn: string }).upn) : mailboxByRef(decodeSegment(u[1]));
+        const full = { id: mb.userId, userPrincipalName: mb.upn, mail: mb.upn, displayName: mb.upn.split('@')[0] };
+        const select = parseSelect(url, Object.keys(full), 'microsoft.graph.user');
+        sendJson(res, 200, select ? pick(full, select) : full);
+        return true;
+      }
       const m = /^\/(me|users\/([^/]+))(\/(?:sendMail|mailFolders|messages)\b.*)$/i.exec(path);
       if (!m) return false;
       let mb: Mailbox;
@@ -2162,8 +2177,9 @@ export function createMailboxes(deps: MailboxDeps, options: MailboxOptions = {})
     const kind = idKindOf(req);
     const prefs = preferences(req);
     const maxPage = prefs['odata.maxpagesize'] !== undefined ? Number(prefs['odata.maxpagesize']) : undefined;
-    const pageSize = Number.isInteger(maxPage) && maxPage! > 0 ? maxPage! : intParam(url, '$top', 10, 1, 1000);
-    const applied = Number.isInteger(maxPage) && maxPage! > 0 ? [`odata.maxpagesize=${maxPage}`] : [];
+    const preferred = Number.isInteger(maxPage) && maxPage! > 0 ? maxPage : undefined;
+    const pageSize = preferred ?? intParam(url, '$top', 10, 1, 1000);
+    const applied = preferred ? [`odata.maxpagesize=${preferred}`] : [];
     const path = url.pathname;
     const skip = url.searchParams.get('$skiptoken');
     const dt = url.searchParams.get('$deltatoken');
@@ -2172,9 +2188,9 @@ export function createMailboxes(deps: MailboxDeps, options: MailboxOptions = {})
       const p = skipTokens.get(skip);
       if (!p || p.snapshot.mailboxKey !== mb.key || p.snapshot.folderId !== folder.id)
         throw new HttpError(400, 'ErrorInvalidSyncStateData', 'Synchronization state data is corrupt or otherwise invalid.');
-      skipTokens.delete(skip);
+      // Kept: a page whose answer was lost can be asked for again.
       checkGeneration(mb, p.snapshot, p.path);
-      paging = { ...p, pageSize };
+      paging = { ...p, pageSize: preferred ?? p.pageSize };
     } else if (dt !== null) {
       const s = deltaTokens.get(dt);
       if (!s || s.mailboxKey !== mb.key || s.folderId !== folder.id)

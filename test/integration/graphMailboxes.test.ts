@@ -158,6 +158,7 @@ describe('tokens and mailboxes', () => {
     expect(inbox.displayName).toBe('Inbox');
     const { userId } = graph.mail.mailbox('BOB@contoso.example'); // case-insensitive: the same mailbox
     expect((await json(await call(`/users/${userId}/mailFolders/inbox`))).id).toBe(inbox.id);
+    expect(await json(await call(`/users/${userId}?$select=userPrincipalName`))).toEqual({ id: userId, userPrincipalName: BOB });
     const unknown = await call('/users/00000000-0000-0000-0000-000000000000/messages');
     expect(unknown.status).toBe(404);
     expect((await json(unknown)).error.code).toBe('ErrorInvalidUser');
@@ -417,6 +418,7 @@ describe('delta', () => {
     expect(new URL(r1['@odata.nextLink']).origin).toBe(graph.origin);
     const r2 = await json(await call(r1['@odata.nextLink'], { headers: page }));
     expect(r2['@odata.nextLink']).toBeUndefined();
+    expect((await json(await call(r1['@odata.nextLink']))).value).toEqual(r2.value); // the same page again
     expect([...r1.value, ...r2.value].map((m: any) => m.subject).sort()).toEqual(['d1', 'd2', 'd3']);
     expect(Object.keys(r2.value[0]).sort()).toEqual(['@odata.etag', '@odata.type', 'id', 'isRead', 'subject']);
 
