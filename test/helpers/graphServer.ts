@@ -2,7 +2,10 @@
  * A local Microsoft Graph server for connector tests (OneDrive, SharePoint document libraries and
  * Outlook mail), plain node:http on 127.0.0.1, `baseUrl` = `http://127.0.0.1:<port>/v1.0`.
  * It keeps everything in memory and enforces the documented protocol strictly, so that a client
- * that passes against it is likely to pass against the real service.
+ * that passes against it is likely to pass against the real service. Outlook mailboxes (folders,
+ * messages, sendMail and drafts, delta, subscriptions and the notifications this server POSTs, the
+ * per-mailbox concurrency limit) live in graphMailboxes.ts, mounted here (`graph.mail`); shared HTTP
+ * plumbing in graphHttp.ts.
  *
  * Rules and where they come from (Microsoft Learn):
  *
@@ -11,6 +14,10 @@
  *     any non-empty token). Missing → 401 + `WWW-Authenticate: Bearer ...` + `InvalidAuthenticationToken`;
  *     rejected → 401 `InvalidAuthenticationToken`. Errors use the Graph shape `{ error: { code, message,
  *     innerError } }`.
+ *   - a verdict (`TokenVerdict`) of true or a UPN is a delegated token (`/me` = `meUpn` or that UPN);
+ *     `{ app: true, appId? }` an application token, for which `/me/...` → 400 `BadRequest` "/me request is
+ *     only valid with delegated authentication flow." (https://learn.microsoft.com/graph/auth-v2-service:
+ *     app-only calls have no signed-in user).
  *   - upload URLs are pre-authenticated (a token in the query string) and take NO Authorization header:
  *     "If you include the Authorization header when issuing the PUT call, it may result in an HTTP 401
  *     Unauthorized response" (driveitem-createuploadsession, Remarks) and "Do not specify an
@@ -65,22 +72,18 @@
  * the next n requests (any kind, including upload URLs) get 429 `TooManyRequests` + `Retry-After`;
  * `fail503Next(n, retryAfterSeconds?)` → 503 `serviceNotAvailable` (+ `Retry-After` when given).
  *
- * Mail (https://learn.microsoft.com/graph/api/user-sendmail, message-send, attachment-createuploadsession,
- * https://learn.microsoft.com/graph/outlook-large-attachments)
- *   - `POST /me/sendMail` (or `/users/{upn}/sendMail`) JSON `{ message, saveToSentItems? }`, file
- *     attachments as base64 `contentBytes`; the whole request at most `maxSendMailBytes` (default 4 MiB:
- *     Graph's request size limit, https://learn.microsoft.com/graph/errors 413) → 413; → 202, recorded in
- *     `sentMail`. The message needs at least one recipient with an address (else 400 ErrorInvalidRecipients).
- *   - `POST /me/messages` (draft) → 201 message with `id`; `DELETE /me/messages/{id}` → 204 (`openDrafts` counts the rest); `POST /me/messages/{id}/attachments` (small,
- *     base64, < 3 MB, else 413); `POST /me/messages/{id}/attachments/createUploadSession` `{ AttachmentItem:
- *     { attachmentType: 'file', name, size } }` → 201 uploadSession (size ≤ 150 MB, else 413; optional
- *     `minAttachmentSessionBytes` to insist on the documented 3 MB lower bound);
- *     `PUT uploadUrl` fragments of at most 4 MiB ("keep each byte range less than 4 MB"; else 413), total =
- *     declared size, in order (else 416) → 200 `{ expirationDateTime, nextExpectedRanges: ['<next>'] }`
- *     (a single start offset, no dash, as documented for Outlook), the last → 201 + `Location` with the
- *     attachment id; `POST /me/messages/{id}/send` → 202, recorded in `sentMail` (the message, with all
- *     its attachments, at most `maxMessageBytes`, default 35 MB = Exchange Online's default limit
- *     → else 413 `ErrorMessageSizeExceeded`).
+ * Mail (graphMailboxes.ts has the rules of sendMail, drafts, folders, messages, delta and subscriptions)
+ *   - attachment upload sessions (https://learn.microsoft.com/graph/api/attachment-createuploadsession,
+ *     https://learn.microsoft.com/graph/outlook-large-attachments): `POST .../messages/{id}/attachments/
+ *     createUploadSession` `{ AttachmentItem: { attachmentType: 'file', name, size } }` → 201 uploadSession
+ *     (size ≤ `maxAttachmentBytes`, default 150 MB, else 413; optional `minAttachmentSessionBytes` to insist
+ *     on the documented 3 MB lower bound); `PUT uploadUrl` fragments of at most 4 MiB ("keep each byte range
+ *     less than 4 MB"; else 413), total = declared size, in order (else 416) → 200 `{ expirationDateTime,
+ *     nextExpectedRanges: ['<next>'] }` (a single start offset, no dash, as documented for Outlook), the
+ *     last → 201 + `Location` with the attachment id. The message, with all its attachments, is at most
+ *     `maxMessageBytes` at send (default 35 MB = Exchange Online's default limit → else 413
+ *     `ErrorMessageSizeExceeded`); a sendMail request at most `maxSendMailBytes` (default 4 MiB: Graph's
+ *     request size limit, https://learn.microsoft.com/graph/errors 413).
  *
  * Memory: uploaded content is kept as the list of received Buffers (no copy per fragment, nothing is
  * concatenated until someone asks: `files()`, `fileContent()`, a download), so a 200 MB upload costs
@@ -89,13 +92,33 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { DroppedConnection, HttpError, MIB, drain, nowIso, readBody, readJson, sendError, sendJson } from './graphHttp';
+import {
+  createMailboxes,
+  type AttachmentTarget,
+  type Caller,
+  type GraphMail,
+  type MailboxOptions,
+  type SentAttachment,
+  type SentMail,
+} from './graphMailboxes';
+
+export { HttpError, MIB };
+export type { SentAttachment, SentMail };
+export type * from './graphMailboxes';
 
 export const KIB_320 = 327_680;
-export const MIB = 1024 * 1024;
+
+/**
+ * What `acceptToken` decides for a bearer token: false = rejected (401); true = a delegated token of
+ * `meUpn`; a UPN string = a delegated token of that user (`/me` is that user); `{ app: true, appId? }` =
+ * an application (app-only) token: `/me/...` → 400, `/users/{upn}/...` reaches every mailbox.
+ */
+export type TokenVerdict = boolean | string | { app: true; appId?: string };
 
 export type ConflictBehavior = 'fail' | 'replace' | 'rename';
 
-export interface GraphServerOptions {
+export interface GraphServerOptions extends MailboxOptions {
   /** User principal name of the signed-in user (`/me`), unless acceptToken returns one. */
   meUpn?: string;
   /** Simple upload limit (PUT .../content), bytes; default 4 MiB. */
@@ -126,29 +149,12 @@ export interface RequestLogEntry {
   bodyBytes: number;
 }
 
-export interface SentAttachment {
-  name: string;
-  contentType?: string;
-  content: Buffer;
-}
-
-export interface SentMail {
-  /** The sender's UPN (the `/me` user or the `{upn}` of /users/{upn}/sendMail). */
-  from: string;
-  /** The message JSON as sent, without the attachments' contentBytes. */
-  message: any;
-  saveToSentItems: boolean;
-  attachments: SentAttachment[];
-  /** 'sendMail' or 'draft' (POST /messages/{id}/send). */
-  via: 'sendMail' | 'draft';
-}
-
 export interface GraphServer {
   /** e.g. http://127.0.0.1:12345/v1.0 */
   baseUrl: string;
   /** e.g. http://127.0.0.1:12345 */
   origin: string;
-  acceptToken(fn: (token: string) => boolean | string): void;
+  acceptToken(fn: (token: string) => TokenVerdict): void;
   addDrive(id: string, options?: { ownerUpn?: string; name?: string }): void;
   /** A SharePoint site with document libraries (name → drive id; the drives are created if needed). */
   addSite(hostname: string, sitePath: string, libraries: Record<string, string>, displayName?: string): string;
@@ -163,6 +169,9 @@ export interface GraphServer {
   throttleNext(n: number, retryAfterSeconds: number): void;
   fail503Next(n: number, retryAfterSeconds?: number): void;
   readonly requests: RequestLogEntry[];
+  /** Outlook mailboxes: folders, messages, delta, subscriptions and notifications (graphMailboxes.ts). */
+  readonly mail: GraphMail;
+  /** Mail sent by sendMail or by sending a draft (also in the sender's Sent Items). */
   readonly sentMail: SentMail[];
   /** Open upload sessions (drive and attachment). */
   readonly openSessions: number;
@@ -220,9 +229,8 @@ interface AttachmentSession {
   id: string;
   token: string;
   expires: number;
-  messageId: string;
-  name: string;
-  contentType?: string;
+  /** The message (in graphMailboxes.ts) that gets the attachment. */
+  target: AttachmentTarget;
   total: number;
   received: number;
   chunks: Buffer[];
@@ -230,29 +238,8 @@ interface AttachmentSession {
 
 type Session = DriveSession | AttachmentSession;
 
-interface Draft {
-  id: string;
-  owner: string;
-  message: any;
-  attachments: { id: string; name: string; contentType?: string; chunks: Buffer[]; size: number }[];
-  sent: boolean;
-}
-
-/** A Graph error answer: status, Graph error code, message, extra headers (shared by the Graph test servers). */
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly headers: Record<string, string> = {},
-    readonly extra: Record<string, unknown> = {},
-  ) {
-    super(message);
-  }
-}
-
 const lower = (p: string) => p.toLowerCase();
-const now = () => new Date().toISOString();
+const now = nowIso;
 
 function splitPath(path: string): { parent: string; name: string } {
   const i = path.lastIndexOf('/');
@@ -311,19 +298,48 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
     maxMessageBytes: options.maxMessageBytes ?? 35 * MIB,
     sessionLifetimeMs: options.sessionLifetimeMs ?? 15 * 60_000,
   };
-  let tokenCheck: (token: string) => boolean | string = (t) => t.length > 0;
+  let tokenCheck: (token: string) => TokenVerdict = (t) => t.length > 0;
   const drives = new Map<string, Drive>();
   const sites = new Map<string, Site>();
   const itemsById = new Map<string, { driveId: string; item: Item }>();
   const sessions = new Map<string, Session>();
-  const drafts = new Map<string, Draft>();
   const requests: RequestLogEntry[] = [];
-  const sentMail: SentMail[] = [];
   const downloadTokens = new Map<string, string>(); // token → item id
   let throttle = { n: 0, retryAfter: 1 };
   let fail503 = { n: 0, retryAfter: undefined as number | undefined };
   let interrupt = false;
   let origin = '';
+  const mail = createMailboxes(
+    {
+      origin: () => origin,
+      limits: {
+        maxSendMailBytes: opts.maxSendMailBytes,
+        maxMessageBytes: opts.maxMessageBytes,
+        maxAttachmentBytes: opts.maxAttachmentBytes,
+        minAttachmentSessionBytes: opts.minAttachmentSessionBytes,
+      },
+      openAttachmentSession(target, size) {
+        const id = randomUUID();
+        const s: AttachmentSession = {
+          kind: 'attachment',
+          id,
+          token: randomBytes(24).toString('base64url'),
+          expires: Date.now() + opts.sessionLifetimeMs,
+          target,
+          total: size,
+          received: 0,
+          chunks: [],
+        };
+        sessions.set(id, s);
+        return {
+          uploadUrl: `${origin}/upload/attachment/${id}?authtoken=${s.token}`,
+          expirationDateTime: new Date(s.expires).toISOString(),
+          nextExpectedRanges: ['0-'],
+        };
+      },
+    },
+    options,
+  );
 
   // ---------- drive model ----------
 
@@ -501,73 +517,7 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
   }
 
   // ---------- HTTP plumbing ----------
-
-  function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-    const text = body === undefined ? '' : JSON.stringify(body);
-    res.writeHead(status, {
-      ...(text ? { 'content-type': 'application/json; odata.metadata=minimal; charset=utf-8' } : {}),
-      'content-length': Buffer.byteLength(text),
-      'request-id': randomUUID(),
-      ...headers,
-    });
-    res.end(text);
-  }
-
-  function sendError(res: ServerResponse, e: HttpError): void {
-    sendJson(
-      res,
-      e.status,
-      { error: { code: e.code, message: e.message, innerError: { date: now(), 'request-id': randomUUID() } }, ...e.extra },
-      e.headers,
-    );
-  }
-
-  /** Read the body up to `limit` bytes; over it → 413 (the rest is drained). */
-  function readBody(req: IncomingMessage, limit: number, code = 'requestTooLarge'): Promise<Buffer> {
-    return new Promise((resolve, reject) => {
-      const declared = Number(req.headers['content-length'] ?? NaN);
-      if (Number.isFinite(declared) && declared > limit) {
-        req.resume();
-        req.on('end', () => reject(new HttpError(413, code, `The request body is larger than ${limit} bytes.`)));
-        req.on('error', reject);
-        return;
-      }
-      const chunks: Buffer[] = [];
-      let n = 0;
-      let over = false;
-      req.on('data', (c: Buffer) => {
-        n += c.length;
-        if (n > limit) over = true;
-        if (!over) chunks.push(c);
-      });
-      req.on('end', () =>
-        over ? reject(new HttpError(413, code, `The request body is larger than ${limit} bytes.`)) : resolve(Buffer.concat(chunks, n)),
-      );
-      req.on('error', reject);
-    });
-  }
-
-  async function readJson(req: IncomingMessage, limit = 4 * MIB): Promise<any> {
-    const buf = await readBody(req, limit);
-    if (buf.length === 0) return {};
-    try {
-      return JSON.parse(buf.toString('utf8'));
-    } catch {
-      throw new HttpError(400, 'BadRequest', 'Unable to read JSON request payload.');
-    }
-  }
-
-  function drain(req: IncomingMessage): Promise<void> {
-    return new Promise((resolve) => {
-      if (req.readableEnded || req.destroyed) return resolve();
-      req.on('end', () => resolve());
-      req.on('error', () => resolve());
-      req.on('close', () => resolve());
-      req.resume();
-    });
-  }
-
-  function checkAuth(req: IncomingMessage): string {
+  function checkAuth(req: IncomingMessage): Caller {
     const h = req.headers.authorization;
     const m = h ? /^Bearer\s+(\S.*)$/i.exec(h) : null;
     if (!m || !m[1]!.trim()) {
@@ -587,7 +537,8 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
         'www-authenticate': 'Bearer realm="", error="invalid_token", error_description="The access token is invalid"',
       });
     }
-    return typeof verdict === 'string' ? verdict : opts.meUpn;
+    if (typeof verdict === 'object' && verdict.app) return { kind: 'app', appId: verdict.appId };
+    return { kind: 'delegated', upn: typeof verdict === 'string' ? verdict : opts.meUpn };
   }
 
   // ---------- upload sessions ----------
@@ -690,24 +641,11 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
       sessions.delete(s.id);
       sendJson(res, created ? 201 : 200, itemJson(d, item));
     } else {
-      const draft = drafts.get(s.messageId);
-      if (!draft) throw new HttpError(404, 'ErrorItemNotFound', 'The message was deleted.');
-      const att = {
-        id: randomBytes(12).toString('base64url'),
-        name: s.name,
-        contentType: s.contentType,
-        chunks: s.chunks,
-        size: s.received,
-      };
-      draft.attachments.push(att);
+      const location = mail.completeAttachmentUpload(s.target, s.chunks, s.received);
       sessions.delete(s.id);
-      sendJson(res, 201, undefined, {
-        location: `${origin}/v1.0/users/${encodeURIComponent(draft.owner)}/messages/${encodeURIComponent(draft.id)}/attachments/${encodeURIComponent(att.id)}`,
-      });
+      sendJson(res, 201, undefined, { location });
     }
   }
-
-  class DroppedConnection extends Error {}
 
   // ---------- Graph routes ----------
 
@@ -852,182 +790,6 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
     };
   }
 
-  function validateRecipients(message: any): void {
-    const all = [...(message?.toRecipients ?? []), ...(message?.ccRecipients ?? []), ...(message?.bccRecipients ?? [])];
-    if (
-      all.length === 0 ||
-      !all.every((r: any) => typeof r?.emailAddress?.address === 'string' && /^[^@\s]+@[^@\s]+$/.test(r.emailAddress.address))
-    ) {
-      throw new HttpError(400, 'ErrorInvalidRecipients', 'At least one recipient is not valid.');
-    }
-  }
-
-  function decodeAttachments(list: unknown): SentAttachment[] {
-    if (list === undefined) return [];
-    if (!Array.isArray(list)) throw new HttpError(400, 'RequestBodyRead', 'attachments must be an array.');
-    return list.map((a: any) => {
-      if (a?.['@odata.type'] !== '#microsoft.graph.fileAttachment')
-        throw new HttpError(400, 'RequestBodyRead', 'Only #microsoft.graph.fileAttachment is modelled.');
-      if (typeof a.name !== 'string' || !a.name) throw new HttpError(400, 'ErrorInvalidRequest', 'An attachment needs a name.');
-      if (typeof a.contentBytes !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(a.contentBytes)) {
-        throw new HttpError(400, 'ErrorInvalidRequest', 'contentBytes must be base64.');
-      }
-      return { name: a.name, contentType: a.contentType, content: Buffer.from(a.contentBytes, 'base64') };
-    });
-  }
-
-  function stripContent(message: any): any {
-    const copy = { ...message };
-    if (Array.isArray(copy.attachments)) copy.attachments = copy.attachments.map(({ contentBytes: _c, ...rest }: any) => rest);
-    return copy;
-  }
-
-  async function handleMail(
-    req: IncomingMessage,
-    res: ServerResponse,
-    p: string,
-    me: string,
-    log: { bodyBytes: number },
-  ): Promise<boolean> {
-    const method = req.method ?? 'GET';
-    let m = /^\/(?:me|users\/([^/]+))(\/.*)$/.exec(p);
-    if (!m) return false;
-    const owner = m[1] ? decodeURIComponent(m[1]) : me;
-    const rest = m[2]!;
-    if (rest === '/sendMail' && method === 'POST') {
-      const buf = await readBody(req, opts.maxSendMailBytes, 'RequestEntityTooLarge');
-      log.bodyBytes = buf.length;
-      let body: any;
-      try {
-        body = JSON.parse(buf.toString('utf8'));
-      } catch {
-        throw new HttpError(400, 'BadRequest', 'Unable to read JSON request payload.');
-      }
-      if (!body?.message || typeof body.message !== 'object')
-        throw new HttpError(400, 'ErrorInvalidParameter', "The value of the parameter 'Message' is empty.");
-      validateRecipients(body.message);
-      const attachments = decodeAttachments(body.message.attachments);
-      sentMail.push({
-        from: owner,
-        message: stripContent(body.message),
-        saveToSentItems: body.saveToSentItems !== false,
-        attachments,
-        via: 'sendMail',
-      });
-      sendJson(res, 202, undefined);
-      return true;
-    }
-    if (rest === '/messages' && method === 'POST') {
-      const body = await readJson(req, opts.maxSendMailBytes);
-      const id = randomBytes(24).toString('base64url');
-      const attachments = decodeAttachments(body.attachments).map((a) => ({
-        id: randomBytes(12).toString('base64url'),
-        name: a.name,
-        contentType: a.contentType,
-        chunks: [a.content],
-        size: a.content.length,
-      }));
-      drafts.set(id, { id, owner, message: stripContent(body), attachments, sent: false });
-      sendJson(res, 201, { ...stripContent(body), id, isDraft: true, createdDateTime: now(), hasAttachments: attachments.length > 0 });
-      return true;
-    }
-    m = /^\/messages\/([^/]+)(\/.*)?$/.exec(rest);
-    if (!m) return false;
-    const draft = drafts.get(decodeURIComponent(m[1]!));
-    const sub = m[2] ?? '';
-    if (!draft || lower(draft.owner) !== lower(owner)) {
-      await drain(req);
-      throw new HttpError(404, 'ErrorItemNotFound', 'The specified object was not found in the store.');
-    }
-    if (sub === '/attachments' && method === 'POST') {
-      // Small attachments only: "If the file size is under 3 MB, do a single POST".
-      const body = await readJson(req, 4 * MIB);
-      const [a] = decodeAttachments([body]);
-      if (a!.content.length >= 3 * 1000 * 1000)
-        throw new HttpError(413, 'ErrorRequestEntityTooLarge', 'Attachments of 3 MB or more need an upload session.');
-      const att = {
-        id: randomBytes(12).toString('base64url'),
-        name: a!.name,
-        contentType: a!.contentType,
-        chunks: [a!.content],
-        size: a!.content.length,
-      };
-      draft.attachments.push(att);
-      sendJson(res, 201, {
-        '@odata.type': '#microsoft.graph.fileAttachment',
-        id: att.id,
-        name: att.name,
-        size: att.size,
-        contentType: att.contentType,
-      });
-      return true;
-    }
-    if (sub === '/attachments/createUploadSession' && method === 'POST') {
-      const body = await readJson(req);
-      const ai = body?.AttachmentItem;
-      if (!ai || ai.attachmentType !== 'file' || typeof ai.name !== 'string' || !ai.name || !Number.isInteger(ai.size) || ai.size <= 0) {
-        throw new HttpError(400, 'ErrorInvalidRequest', "AttachmentItem { attachmentType: 'file', name, size } is required.");
-      }
-      if (ai.size > opts.maxAttachmentBytes)
-        throw new HttpError(413, 'ErrorAttachmentSizeExceeded', `Attachments may be at most ${opts.maxAttachmentBytes} bytes.`);
-      if (ai.size < opts.minAttachmentSessionBytes)
-        throw new HttpError(400, 'ErrorAttachmentSizeShouldNotBeLessThanMinimumSize', 'Use a plain POST for attachments under 3 MB.');
-      const id = randomUUID();
-      const s: AttachmentSession = {
-        kind: 'attachment',
-        id,
-        token: randomBytes(24).toString('base64url'),
-        expires: Date.now() + opts.sessionLifetimeMs,
-        messageId: draft.id,
-        name: ai.name,
-        contentType: ai.contentType,
-        total: ai.size,
-        received: 0,
-        chunks: [],
-      };
-      sessions.set(id, s);
-      sendJson(res, 201, {
-        uploadUrl: `${origin}/upload/attachment/${id}?authtoken=${s.token}`,
-        expirationDateTime: new Date(s.expires).toISOString(),
-        nextExpectedRanges: ['0-'],
-      });
-      return true;
-    }
-    if (sub === '/send' && method === 'POST') {
-      await drain(req);
-      if (draft.sent) throw new HttpError(404, 'ErrorItemNotFound', 'The message was already sent.');
-      validateRecipients(draft.message);
-      const bodySize = Buffer.byteLength(JSON.stringify(draft.message));
-      const total = draft.attachments.reduce((n, a) => n + a.size, bodySize);
-      if (total > opts.maxMessageBytes)
-        throw new HttpError(413, 'ErrorMessageSizeExceeded', `The message exceeds the maximum size of ${opts.maxMessageBytes} bytes.`);
-      draft.sent = true;
-      drafts.delete(draft.id);
-      sentMail.push({
-        from: draft.owner,
-        message: draft.message,
-        saveToSentItems: true,
-        attachments: draft.attachments.map((a) => ({ name: a.name, contentType: a.contentType, content: concat(a.chunks, a.size) })),
-        via: 'draft',
-      });
-      sendJson(res, 202, undefined);
-      return true;
-    }
-    if (sub === '' && method === 'DELETE') {
-      // message-delete: the draft (and its attachments) are gone; later requests → 404.
-      await drain(req);
-      drafts.delete(draft.id);
-      sendJson(res, 204, undefined);
-      return true;
-    }
-    if (sub === '' && method === 'GET') {
-      await drain(req);
-      sendJson(res, 200, { ...draft.message, id: draft.id, isDraft: true, hasAttachments: draft.attachments.length > 0 });
-      return true;
-    }
-    return false;
-  }
-
   async function route(req: IncomingMessage, res: ServerResponse, log: RequestLogEntry): Promise<void> {
     const url = new URL(req.url ?? '/', origin);
     const p = url.pathname;
@@ -1090,14 +852,19 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
       await drain(req);
       throw new HttpError(404, 'BadRequest', 'Only /v1.0 is served.');
     }
-    let me: string;
+    let caller: Caller;
     try {
-      me = checkAuth(req);
+      caller = checkAuth(req);
     } catch (e) {
       await drain(req);
       throw e;
     }
     const gp = p.slice('/v1.0'.length);
+    if (caller.kind === 'app' && /^\/me(\/|$)/i.test(gp)) {
+      await drain(req);
+      throw new HttpError(400, 'BadRequest', '/me request is only valid with delegated authentication flow.');
+    }
+    const me = caller.kind === 'delegated' ? caller.upn : '';
 
     // SharePoint sites
     if ((m = /^\/sites\/([^/:]+):\/(.+?):?$/.exec(gp)) && method === 'GET') {
@@ -1125,7 +892,7 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
 
     const dr = resolveDrivePrefix(gp, me);
     if (dr) return handleDrive(req, res, url, dr.drive, dr.rest, log);
-    if (await handleMail(req, res, gp, me, log)) return;
+    if (await mail.handle(req, res, url, gp, caller, log)) return;
     await drain(req);
     throw new HttpError(400, 'BadRequest', `Resource not found for the segment '${gp}'.`);
   }
@@ -1202,14 +969,16 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
       fail503 = { n, retryAfter: retryAfterSeconds };
     },
     requests,
-    sentMail,
+    mail: mail.api,
+    sentMail: mail.sentMail,
     get openDrafts() {
-      return drafts.size;
+      return mail.openDrafts();
     },
     get openSessions() {
       return sessions.size;
     },
     stop() {
+      mail.stop();
       return new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
