@@ -167,6 +167,11 @@ export interface GraphServer {
   folders(driveId: string): string[];
   interruptNextChunk(): void;
   throttleNext(n: number, retryAfterSeconds: number): void;
+  /**
+   * The next request with this method whose path matches is not answered (its caller is as good
+   * as dead); resolves when it arrived, with a function that drops its connection.
+   */
+  holdNext(method: string, path: RegExp): Promise<() => void>;
   fail503Next(n: number, retryAfterSeconds?: number): void;
   readonly requests: RequestLogEntry[];
   /** Outlook mailboxes: folders, messages, delta, subscriptions and notifications (graphMailboxes.ts). */
@@ -790,11 +795,21 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
     };
   }
 
+  const holds: Array<{ method: string; path: RegExp; arrived: (drop: () => void) => void }> = [];
+
   async function route(req: IncomingMessage, res: ServerResponse, log: RequestLogEntry): Promise<void> {
     const url = new URL(req.url ?? '/', origin);
     const p = url.pathname;
     const method = req.method ?? 'GET';
 
+    const held = holds.findIndex((h) => h.method === method && h.path.test(p));
+    if (held >= 0) {
+      // Never answered: the caller is to die with this request in flight (a crash mid-operation).
+      const [h] = holds.splice(held, 1);
+      await drain(req);
+      h!.arrived(() => res.destroy());
+      return;
+    }
     if (throttle.n > 0) {
       throttle.n--;
       await drain(req);
@@ -961,6 +976,9 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
     },
     interruptNextChunk() {
       interrupt = true;
+    },
+    holdNext(method, path) {
+      return new Promise<() => void>((arrived) => holds.push({ method, path, arrived }));
     },
     throttleNext(n, retryAfterSeconds) {
       throttle = { n, retryAfter: retryAfterSeconds };

@@ -18,6 +18,8 @@ export interface ScanHost extends TestStack {
   finished(): number;
   /** Runs the `deliver` queue trigger as the local host does (quietly, polling fast); stop it after. */
   startDelivering(): TriggerRunner;
+  /** The lines the host logged other than its request lines (function logs), oldest first. */
+  logged(): string[];
 }
 
 export interface StoredState {
@@ -36,6 +38,7 @@ export async function startScanHost(
   serverOptions: Pick<LocalServerOptions, 'minBodyRate'> = {},
 ): Promise<ScanHost> {
   let finished = 0;
+  const logged: string[] = [];
   const waiters: Array<{ count: number; resolve: () => void }> = [];
   // The server first (its functions find the services when a request comes), so that its URL can be a setting.
   const server = await startLocalServer({
@@ -44,7 +47,11 @@ export async function startScanHost(
     ...serverOptions,
     // The host writes one line per finished request, `<METHOD> <path> -> <status> (<ms> ms)`.
     log: (line) => {
-      if (!/^[A-Z]+ \S+ -> \d+ \(\d+ ms\)$/.test(line)) return;
+      if (!/^[A-Z]+ \S+ -> \d+ \(\d+ ms\)$/.test(line)) {
+        logged.push(line);
+        if (logged.length > 2000) logged.shift();
+        return;
+      }
       finished++;
       for (const w of waiters.filter((w) => finished >= w.count)) w.resolve();
     },
@@ -59,6 +66,7 @@ export async function startScanHost(
     server,
     scanUrl: `${server.url}/api/scan`,
     finished: () => finished,
+    logged: () => [...logged],
     startDelivering: () =>
       startTriggers(
         registry.filter((f) => f.name === 'deliver'),
