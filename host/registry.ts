@@ -30,6 +30,8 @@ import { job } from '../functions/job';
 import { mailboxLifecycle } from '../functions/mailboxLifecycle';
 import { mailboxNotifications } from '../functions/mailboxNotifications';
 import { mailboxRead } from '../functions/mailboxRead';
+import { mailboxSource } from '../functions/mailboxSource';
+import { mailboxSources } from '../functions/mailboxSources';
 import { mailboxSubscriptions } from '../functions/mailboxSubscriptions';
 import { mailboxWork } from '../functions/mailboxWork';
 import { jobFile } from '../functions/jobFile';
@@ -61,6 +63,12 @@ export const registry: readonly FunctionDefinition[] = [
   mailboxWork,
   mailboxRead,
   mailboxSubscriptions,
+  // mailboxes and mailboxes/{id}: no literal segment below mailboxes/ (an id is any word, none
+  // reserved), and mailbox/notifications, mailbox/lifecycle start with another segment, so the
+  // order of these routes (the Functions host's by function name, the local host's this one)
+  // cannot hand a request to the wrong function.
+  mailboxSources,
+  mailboxSource,
   // destinations/{id} before the literal routes it also matches (GET destinations/versions and
   // /browse): the local host takes the first route that matches, and the Functions host may too
   // (it orders routes by function name), so the tests go through destination's hand-over.

@@ -3,14 +3,16 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderOptionTables } from '../shared/delivery';
 import { renderErrorsDoc } from '../shared/errors';
+import { renderSourceOptionsDoc } from '../shared/mailbox/sourceDoc';
 import { renderPermissionsDoc } from '../shared/oauth';
 
 const root = join(__dirname, '..', '..');
-// Each renderer is given the file as it is: docs/destinations.md keeps its prose around the tables.
+// Each renderer is given the file as it is: docs/destinations.md and docs/mailbox-ingest.md keep their prose around the tables.
 for (const [name, render] of [
   ['permissions.md', renderPermissionsDoc],
   ['errors.md', renderErrorsDoc],
   ['destinations.md', renderOptionTables],
+  ['mailbox-ingest.md', renderSourceOptionsDoc],
 ] as const) {
   const target = join(root, 'docs', name);
   writeFileSync(target, render(readFileSync(target, 'utf8')));

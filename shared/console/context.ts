@@ -5,6 +5,7 @@ import type { RedeliverDeps } from '../delivery';
 import type { JobsDeps } from '../jobs';
 import type { BrowseDeps, DestinationsSource, SendTestDeps, TryOutDeps } from '../destinations';
 import type { Logger } from '../log';
+import type { SourcesDeps } from '../mailbox';
 import type { OAuthDeps } from '../oauth';
 import type { Storage } from '../storage';
 import type { Chrome, Flash, Section } from './layout';
@@ -22,6 +23,8 @@ export interface ConsoleDeps {
   redeliver: RedeliverDeps;
   /** The destinations in force, test routing, test deliveries and browsing for a target. */
   destinations: { source: DestinationsSource; tryOut: TryOutDeps; sendTest: SendTestDeps; browse: BrowseDeps };
+  /** The mailbox sources, as the JSON admin API manages them. */
+  mailboxes: SourcesDeps;
   log: Logger;
 }
 

@@ -44,6 +44,7 @@ import {
   updateDestinationAction,
   versionsPage,
 } from './pages/destinations';
+import { createMailboxAction, deleteMailboxAction, mailboxesPage, mailboxPage, updateMailboxAction } from './pages/mailboxes';
 import { overviewPage } from './pages/overview';
 import { forbiddenPage, notFoundPage, refusedPage, signInFailedPage, signInPage } from './pages/signIn';
 import { htmlResponse, redirect, securityHeaders, type ConsoleRequest, type ConsoleResponse } from './response';
@@ -82,6 +83,11 @@ const ROUTES: Route[] = [
   { method: 'POST', pattern: new RegExp(`^/destinations/${ID}/disable$`), access: 'write', handle: enableAction(false) },
   { method: 'POST', pattern: new RegExp(`^/destinations/${ID}/test$`), access: 'write', handle: sendTestAction },
   { method: 'POST', pattern: new RegExp(`^/destinations/${ID}/delete$`), access: 'write', handle: deleteDestinationAction },
+  { method: 'GET', pattern: /^\/mailboxes$/, access: 'read', handle: (ctx) => mailboxesPage(ctx) },
+  { method: 'POST', pattern: /^\/mailboxes$/, access: 'write', handle: createMailboxAction },
+  { method: 'GET', pattern: new RegExp(`^/mailboxes/${ID}$`), access: 'read', handle: (ctx) => mailboxPage(ctx) },
+  { method: 'POST', pattern: new RegExp(`^/mailboxes/${ID}$`), access: 'write', handle: updateMailboxAction },
+  { method: 'POST', pattern: new RegExp(`^/mailboxes/${ID}/delete$`), access: 'write', handle: deleteMailboxAction },
   { method: 'GET', pattern: /^\/directory$/, access: 'read', handle: directoryPage },
   { method: 'POST', pattern: /^\/directory\/recount$/, access: 'write', handle: recountAction },
   { method: 'GET', pattern: /^\/jobs$/, access: 'read', handle: jobsPage },

@@ -4,12 +4,13 @@ import { CONSOLE_PATH } from '../access';
 import { SCRIPT, STYLESHEET } from './assets';
 import { html, type SafeHtml } from './html';
 
-export type Section = 'overview' | 'connections' | 'destinations' | 'jobs' | 'directory' | 'audit';
+export type Section = 'overview' | 'connections' | 'destinations' | 'mailboxes' | 'jobs' | 'directory' | 'audit';
 
 const SECTIONS: ReadonlyArray<[Section, string, string]> = [
   ['overview', 'Overview', ''],
   ['connections', 'Connections', '/connections'],
   ['destinations', 'Destinations', '/destinations'],
+  ['mailboxes', 'Mailboxes', '/mailboxes'],
   ['jobs', 'Jobs', '/jobs'],
   ['directory', 'Directory', '/directory'],
   ['audit', 'Audit log', '/audit'],

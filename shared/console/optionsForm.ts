@@ -1,26 +1,30 @@
 /**
- * A destination's options as form controls, one per top-level option of its type, generated from
- * the connector's schema (shared/delivery optionFields): a text, a number, a Default/Yes/No select
- * for a flag, a select for a choice, and a small JSON textarea for an object, a list or a union.
- * Each control is named `opt.<key>`; an empty one leaves the option out (so its default applies),
- * and what cannot be read as its kind is sent as typed, for the validator to name.
+ * Options as form controls, one per top-level option, generated from their schema (shared/delivery
+ * optionFields): a destination's of its type (its connector's schema), or a mailbox source's (the
+ * fields of its schema, `schemaFields`). A text, a number, a Default/Yes/No select for a flag, a
+ * select for a choice, and a small JSON textarea for an object, a list or a union. Each control is
+ * named `opt.<key>`; an empty one leaves the option out (so its default applies), and what cannot
+ * be read as its kind is sent as typed, for the validator to name.
  */
 import { optionFields, type OptionField } from '../delivery';
 import { html, type SafeHtml } from './html';
 import { field, selectInput, textInput } from './layout';
 
 export const OPTION_PREFIX = 'opt.';
+/** Whose options: a destination type (its connector's), or the fields of a schema. */
+export type OptionsOf = string | readonly OptionField[];
+const fieldsOf = (of: OptionsOf) => (typeof of === 'string' ? optionFields(of) : of);
 const NUMBER = /^-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
 
 /** The posted `opt.*` controls of `type` as options; a JSON control that does not parse is an error by its control's name. */
 export function readOptions(
-  type: string,
+  type: OptionsOf,
   form: URLSearchParams,
 ): { options: Record<string, unknown>; values: Record<string, string>; errors: Record<string, string> } {
   const options: Record<string, unknown> = {};
   const values: Record<string, string> = {};
   const errors: Record<string, string> = {};
-  for (const f of optionFields(type)) {
+  for (const f of fieldsOf(type)) {
     const name = OPTION_PREFIX + f.key;
     const raw = form.get(name) ?? '';
     values[name] = raw;
@@ -40,9 +44,9 @@ export function readOptions(
 }
 
 /** Stored options as the controls' values (an option not given: empty). */
-export function optionValues(type: string, options: Record<string, unknown> | undefined): Record<string, string> {
+export function optionValues(type: OptionsOf, options: Record<string, unknown> | undefined): Record<string, string> {
   const values: Record<string, string> = {};
-  for (const f of optionFields(type)) {
+  for (const f of fieldsOf(type)) {
     const v = options?.[f.key];
     values[OPTION_PREFIX + f.key] =
       v === undefined
@@ -57,27 +61,36 @@ export function optionValues(type: string, options: Record<string, unknown> | un
 }
 
 /** The keys of stored options that are no option of `type` (the form cannot show them; a save leaves them out). */
-export function unknownOptions(type: string, options: Record<string, unknown> | undefined): string[] {
-  const known = new Set(optionFields(type).map((f) => f.key));
+export function unknownOptions(type: OptionsOf, options: Record<string, unknown> | undefined): string[] {
+  const known = new Set(fieldsOf(type).map((f) => f.key));
   return Object.keys(options ?? {}).filter((k) => !known.has(k));
 }
 
 /**
  * A problem's path within the destination (`options.auth.port`) → the control it belongs to
  * (`opt.auth`) and the text shown there (`auth.port: …` below the top level); undefined when it
- * is no option of `type`.
+ * is no option of `type`. `under`: where the options are in the paths (`options` in a
+ * destination's; '' when they are the top level, as a mailbox source's `allowedSenders.0`).
  */
-export function optionProblem(type: string, path: string, message: string): { name: string; text: string } | undefined {
-  const m = /^options\.([A-Za-z_$][A-Za-z0-9_$]*)(.*)$/.exec(path);
-  if (!m || !optionFields(type).some((f) => f.key === m[1])) return undefined;
+export function optionProblem(
+  type: OptionsOf,
+  path: string,
+  message: string,
+  under = 'options',
+): { name: string; text: string } | undefined {
+  const rest = under ? (path.startsWith(`${under}.`) ? path.slice(under.length + 1) : undefined) : path;
+  const m = rest === undefined ? null : /^([A-Za-z_$][A-Za-z0-9_$]*)(.*)$/.exec(rest);
+  if (!m || !fieldsOf(type).some((f) => f.key === m[1])) return undefined;
   return { name: OPTION_PREFIX + m[1], text: m[2] ? `${m[1]}${m[2]}: ${message}` : message };
 }
 
-/** Markdown of a description as plain text: `*emphasis*`, `code` and [links](#x) as their text. */
+/** Markdown of a description as plain text: `*emphasis*`, `code` and [links](#x) as their text (a `*` in code kept: "`*` for anyone"). */
 export function plainText(markdown: string): string {
   return markdown
     .replace(/\[([^\]]*)\]\([^)]*\)/g, '$1')
-    .replace(/[*`]/g, '')
+    .split(/(`[^`]*`)/)
+    .map((part, i) => (i % 2 ? part.slice(1, -1) : part.replace(/[*`]/g, '')))
+    .join('')
     .replace(/:$/, '.');
 }
 
@@ -122,8 +135,8 @@ function control(f: OptionField, value: string): (attrs: SafeHtml) => SafeHtml {
 }
 
 /** One labelled control per option of `type`, each with its hint and its error. */
-export function optionControls(type: string, values: Record<string, string>, errors: Record<string, string | undefined>): SafeHtml[] {
-  return optionFields(type).map((f) => {
+export function optionControls(type: OptionsOf, values: Record<string, string>, errors: Record<string, string | undefined>): SafeHtml[] {
+  return fieldsOf(type).map((f) => {
     const name = OPTION_PREFIX + f.key;
     return field(name, f.kind === 'json' ? `${f.key} (JSON)` : f.key, control(f, values[name] ?? ''), {
       hint: optionHint(f),

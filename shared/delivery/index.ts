@@ -371,5 +371,5 @@ export * from './types';
 export { withDirectoryFacts, type FindUser } from './userFacts';
 export { CONNECTORS } from './connectors';
 export { graphFor } from './graph';
-export { renderOptionTables } from './optionsDoc';
-export { optionFields, type OptionField, type OptionKind } from './optionFields';
+export { renderOptionTables, renderSchemaTable } from './optionsDoc';
+export { optionFields, schemaFields, type OptionField, type OptionKind } from './optionFields';

@@ -1,8 +1,9 @@
 /**
- * The one look into the connectors' option schemas (zod 4): what reads each option under its
- * wrappers, whether it is required or has a default, and its description. The option tables of
- * docs/destinations.md (optionsDoc.ts) and the console's destination form (one control per
- * option, shared/console/optionsForm.ts) are both built from it.
+ * The one look into the option schemas (zod 4) of the connectors and of the mailbox sources:
+ * what reads each option under its wrappers, whether it is required or has a default, and its
+ * description. The option tables of docs/destinations.md and docs/mailbox-ingest.md (optionsDoc.ts)
+ * and the console's destination and mailbox source forms (one control per option,
+ * shared/console/optionsForm.ts) are all built from it.
  */
 import { z } from 'zod';
 import { CONNECTORS } from './connectors';
@@ -43,8 +44,14 @@ export function unwrapOption(schema: z.ZodType): UnwrappedOption {
 /** The top-level options of a connector, each key with its schema; throws when its options are not an object schema. */
 export function optionsShape(type: string): Readonly<Record<string, z.ZodType>> {
   const connector = CONNECTORS[type];
-  const top = connector && unwrapOption(connector.optionsSchema).base;
-  if (!(top instanceof z.ZodObject)) throw new Error(`The options of ${type} are not an object schema.`);
+  if (!connector) throw new Error(`The options of ${type} are not an object schema.`);
+  return schemaShape(connector.optionsSchema, `The options of ${type}`);
+}
+
+/** The keys of an object schema (under its wrappers and refinements), each with its schema; throws when it is no object schema. */
+export function schemaShape(schema: z.ZodType, what = 'The options'): Readonly<Record<string, z.ZodType>> {
+  const top = unwrapOption(schema).base;
+  if (!(top instanceof z.ZodObject)) throw new Error(`${what} are not an object schema.`);
   return top.shape;
 }
 
@@ -77,9 +84,13 @@ function kindOf(base: z.ZodType): Pick<OptionField, 'kind' | 'choices'> {
 
 /** The top-level options of a connector type, in the schema's order; [] for a type no connector has. */
 export function optionFields(type: string): OptionField[] {
-  if (!CONNECTORS[type]) return [];
-  return Object.entries(optionsShape(type)).flatMap(([key, schema]) => {
-    const o = unwrapOption(schema);
+  return CONNECTORS[type] ? schemaFields(CONNECTORS[type].optionsSchema) : [];
+}
+
+/** The top-level options of an object schema (a mailbox source's, say), in the schema's order. */
+export function schemaFields(schema: z.ZodType): OptionField[] {
+  return Object.entries(schemaShape(schema)).flatMap(([key, option]) => {
+    const o = unwrapOption(option);
     if (isRefusedKey(o)) return [];
     return [
       {

@@ -1,12 +1,13 @@
 /**
- * Renders the option tables of docs/destinations.md from the connectors' schemas (`npm run docs`).
+ * Renders the option tables of docs/destinations.md from the connectors' schemas (`npm run docs`),
+ * and the table of any other object schema (a mailbox source's, docs/mailbox-ingest.md).
  * Each table stands between its two marker comments; the prose and examples around them are
  * written by hand and kept as they are. A row per option, by its path (`auth.port`, as errors
  * name it), with its default and its schema's description; an option without one is an error.
  */
 import { z } from 'zod';
 import { CONNECTORS } from './connectors';
-import { isRefusedKey, optionsShape, unwrapOption, type UnwrappedOption } from './optionFields';
+import { isRefusedKey, optionsShape, schemaShape, unwrapOption, type UnwrappedOption } from './optionFields';
 
 const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 
@@ -48,6 +49,11 @@ function rows(shape: Readonly<Record<string, z.ZodType>>, prefix: string, where:
 /** The option table of one connector. */
 export function renderOptionsTable(type: string): string {
   return ['| Option | Default | Meaning |', '|---|---|---|', ...rows(optionsShape(type), '', type)].join('\n');
+}
+
+/** The option table of an object schema; `where` names it in the error about an option without a description. */
+export function renderSchemaTable(schema: z.ZodType, where: string): string {
+  return ['| Option | Default | Meaning |', '|---|---|---|', ...rows(schemaShape(schema), '', where)].join('\n');
 }
 
 /** docs/destinations.md with every connector's table rendered between its markers (each must be there once). */

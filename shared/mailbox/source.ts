@@ -75,7 +75,8 @@ export const mailboxSourceSchema = z
         .min(1, { error: 'must name at least one file extension ("*" accepts any)' })
         .default(DEFAULT_ATTACHMENT_TYPES)
         .meta({
-          description: `The file extensions taken as scan files (\`*\`: any). Default: ${DEFAULT_ATTACHMENT_TYPES.join(', ')}. Other attachments are left out.`,
+          description:
+            'The file extensions taken as scan files (`*`: any); other attachments are left out. The default is what printers and capture products send.',
         }),
       includeInline: flag()
         .default(false)

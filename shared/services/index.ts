@@ -121,6 +121,12 @@ export function createServices(config: Config): Services {
     scanBlobs: storage.scanBlobs,
     leaseMs: config.scan.leaseMs,
   });
+  const mailboxSourcesDeps = (): SourcesDeps => ({
+    sources: storage.mailboxSources,
+    state: storage.mailboxState,
+    messages: storage.mailboxMessages,
+    auditLog: storage.auditLog,
+  });
 
   return {
     config,
@@ -163,6 +169,7 @@ export function createServices(config: Config): Services {
         sendTest: sendTestDeps(log),
         browse: { context: deliveryContext(log), log },
       },
+      mailboxes: mailboxSourcesDeps(),
       log,
     }),
     destinations,
@@ -214,12 +221,7 @@ export function createServices(config: Config): Services {
       findUserName,
       log,
     }),
-    mailboxSourcesDeps: () => ({
-      sources: storage.mailboxSources,
-      state: storage.mailboxState,
-      messages: storage.mailboxMessages,
-      auditLog: storage.auditLog,
-    }),
+    mailboxSourcesDeps,
     directorySyncDeps: (log) => createDirectorySyncDeps({ config, storage, applicationTokens: oauthDeps(log).applicationTokens, log }),
   };
 }

@@ -14,8 +14,12 @@ import { startScanHost, type ScanHost } from '../helpers/scanStack';
 import { writeFileSync } from 'node:fs';
 
 const KEY = 'a'.repeat(43);
-/** Endpoints for printers, the identity platform, SCIM clients and the console's own pages. */
-const PUBLIC = new Set(['health', 'scan', 'authorizeCallback', 'scim', 'console']);
+/**
+ * Endpoints for printers, the identity platform, SCIM clients, Microsoft Graph's change and
+ * lifecycle notifications of the mailbox sources (Graph sends no key: each notification's
+ * clientState is checked) and the console's own pages.
+ */
+const PUBLIC = new Set(['health', 'scan', 'authorizeCallback', 'scim', 'mailboxNotifications', 'mailboxLifecycle', 'console']);
 /** Changes that a Reader may make: test routing sends nothing. */
 const READER_POSTS = new Set(['routingTest']);
 /** Reads that start a change: the authorize link (a connection's account is replaced). */
