@@ -128,13 +128,13 @@ export const PERMISSIONS: Readonly<Record<ConnectionType, ConnectionTypePermissi
   },
   mailboxIngest: {
     type: 'mailboxIngest',
-    displayName: 'Mailbox ingest (download and delete mail)',
+    displayName: 'Mailbox ingest (read and move mail)',
     scopes: [
       {
         scope: `${GRAPH}/Mail.ReadWrite`,
         required: true,
-        why: 'Required to get and delete e-mails from the authorized mailbox',
-        how: 'Downloads messages and their attachments for processing, then deletes them from the mailbox.',
+        why: 'Required to read e-mails of the authorized mailbox and move or delete them once stored',
+        how: "Reads each message of the source's folder and downloads its attachments as a scan job, then moves it to the processed folder (or the rejected one, with the reason), or deletes it when the source says so. Subscribing to new messages needs the same permission.",
       },
       offlineAccess,
       openid,

@@ -366,8 +366,10 @@ describe('auth "application": as the scanning user, with the app registration\'s
       body: 'Hello %name%,\nyour scan is attached.',
       ...o,
     });
-  /** Graph's answer to each request, and to whom: the app token only (delegated tokens refused). */
-  const appOnly = (srv: GraphServer) => srv.acceptToken((t) => t === 'app-token');
+  /** The app token only, as an application token: /me is refused, and every mailbox is reachable. */
+  const appOnly = (srv: GraphServer) => srv.acceptToken((t) => (t === 'app-token' ? { app: true } : false));
+  /** The messages in that user's Sent Items on the test server. */
+  const sentItems = (srv: GraphServer, upn: string) => srv.mail.messages(upn, 'sentitems');
 
   test("a small message: one sendMail to /users/{the user's address, encoded}, in that user's Sent Items, never /me", async () => {
     const srv = await start();
@@ -386,6 +388,11 @@ describe('auth "application": as the scanning user, with the app registration\'s
     expect(sent.message.subject).toBe('Scan from MFP-3F');
     expect(sent.message.toRecipients).toEqual([{ emailAddress: { address: 'bob@fabrikam.example', name: 'Bob Jones' } }]);
     expect(sha256(sent.attachments[0]!.content)).toBe(a.sha256);
+    // It sits in the scanning user's Sent Items, with the file.
+    const [inSent] = sentItems(srv, ADA);
+    expect(inSent).toMatchObject({ subject: 'Scan from MFP-3F', folder: 'Sent Items' });
+    expect(inSent!.attachments.map((x) => x.sha256)).toEqual([a.sha256]);
+    expect(sentItems(srv, ME)).toEqual([]);
 
     expect(srv.requests.map((r) => `${r.method} ${r.url} ${r.status}`)).toEqual([
       'POST /v1.0/users/ada.lovelace%2Bscans%40contoso.example/sendMail 202',
@@ -424,6 +431,11 @@ describe('auth "application": as the scanning user, with the app registration\'s
     expect(sent.attachments.map((x) => x.name)).toEqual(['cover.png', 'scan-5MB.pdf']);
     expect(sha256(sent.attachments[0]!.content)).toBe(small.sha256);
     expect(sha256(sent.attachments[1]!.content)).toBe(big.sha256);
+    const [inSent] = sentItems(srv, ADA);
+    expect(inSent!.attachments.map((x) => [x.name, x.sha256])).toEqual([
+      ['cover.png', small.sha256],
+      ['scan-5MB.pdf', big.sha256],
+    ]);
 
     const graphCalls = srv.requests.filter((r) => r.url.startsWith('/v1.0/'));
     const id = encodeURIComponent(result.remoteId!);
