@@ -39,12 +39,13 @@ interface NotificationItem {
 /** The largest validation token echoed (Graph's are far shorter). */
 const MAX_TOKEN_CHARS = 2048;
 /** Subscriptions read recently, per store and id (a burst of notifications costs one read); unknown ones only briefly. */
-const caches = new WeakMap<object, Map<string, { sub: MailboxSubscription | undefined; until: number }>>();
+type SubscriptionCache = Map<string, { sub: MailboxSubscription | undefined; until: number }>;
+const caches = new WeakMap<object, SubscriptionCache>();
 const CACHE_MS = 60_000;
 
 async function subscriptionOf(id: string, deps: NotificationDeps): Promise<MailboxSubscription | undefined> {
   let cache = caches.get(deps.state);
-  if (!cache) caches.set(deps.state, (cache = new Map()));
+  if (!cache) caches.set(deps.state, (cache = new Map() as SubscriptionCache));
   const hit = cache.get(id);
   if (hit && hit.until > Date.now()) return hit.sub;
   const sub = await deps.state.subscription(id);

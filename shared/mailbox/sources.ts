@@ -126,7 +126,7 @@ export async function replaceSource(
   return view(written, await deps.state.status(id), await deps.state.subscriptions());
 }
 
-/** Deletes a source (its subscription is removed by the subscription timer). */
+/** Deletes a source (the subscription timer forgets its subscription, which Graph lets expire). */
 export async function deleteSource(deps: SourcesDeps, actor: Actor, id: string, ifMatch: string | undefined): Promise<void> {
   const current = await deps.sources.get(checkId(id));
   if (!current) throw notFound(id);
