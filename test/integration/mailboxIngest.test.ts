@@ -14,7 +14,7 @@ import { registry } from '../../host/registry';
 import { startTriggers, type TriggerRunner } from '../../host/local/triggers';
 import { silentLogger } from '../../shared/log';
 import { createSource, keepSubscriptions, mailboxKey, readAllSources, type MailboxDeps } from '../../shared/mailbox';
-import { MAILBOX_QUEUE, SCAN_JOBS_TABLE, type ScanJob } from '../../shared/storage';
+import { MAILBOX_QUEUE, SCAN_JOBS_TABLE, type MailboxWork, type ScanJob } from '../../shared/storage';
 import { startGraphServer, type GraphServer } from '../helpers/graphServer';
 import { pdfBytes } from '../helpers/multipart';
 import { DEFAULT_USER, startOidcServer, type OidcServer } from '../helpers/oidcServer';
@@ -33,21 +33,23 @@ let triggers: TriggerRunner;
 let deliveredDir: string;
 const triggerLog: string[] = [];
 
+/** Only app-only tokens the identity platform signed reach a mailbox. */
+function appToken(t: string): { app: true } | false {
+  try {
+    idp.verifyJwt(t);
+    return { app: true };
+  } catch {
+    return false;
+  }
+}
+
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 beforeAll(async () => {
   idp = await startOidcServer();
   const client = idp.clients[0]!;
   graph = await startGraphServer();
-  // Only app-only tokens the identity platform signed reach a mailbox.
-  graph.acceptToken((t) => {
-    try {
-      idp.verifyJwt(t);
-      return { app: true };
-    } catch {
-      return false;
-    }
-  });
+  graph.acceptToken(appToken);
   deliveredDir = mkdtempSync(join(tmpdir(), 'scanrelay-mail-delivered-'));
   const file = join(mkdtempSync(join(tmpdir(), 'scanrelay-mail-')), 'destinations.json');
   writeFileSync(
@@ -481,5 +483,51 @@ describe('throttling', () => {
     graph.throttleNext(2, 1);
     const late = graph.mail.deliver(src.mailbox, { from: PRINTER, subject: 'Throttled', attachments: [pdf('a.pdf')] });
     await storedJob(src.mailbox, late.internetMessageId);
+  });
+});
+
+describe('delegated access', () => {
+  it("a mailboxIngest connection's account reads its own mailbox through /users/{mailbox}; another's mailbox is refused and recorded", async () => {
+    const own = `delegate-${++n}@contoso.example`;
+    graph.mail.mailbox(own);
+    graph.acceptToken((t) => (t === 'delegated-token' ? own : appToken(t)));
+    try {
+      const sources = host.services.mailboxSourcesDeps();
+      const base = { access: 'delegated', connectionId: 'scans-inbox', workflowName: WORKFLOW, allowedSenders: ['contoso.example'] };
+      await createSource(sources, ACTOR, { id: `own-${n}`, mailbox: own, ...base });
+      await createSource(sources, ACTOR, { id: `other-${n}`, mailbox: `other-${n}@contoso.example`, ...base });
+      const calls: Array<[string, boolean]> = [];
+      const queued: MailboxWork[] = [];
+      const delegated: MailboxDeps = {
+        ...deps(),
+        // Kept here: the host's own worker would ask the connection store for a token.
+        queue: { enqueue: async (w) => void queued.push(w) },
+        tokens: {
+          delegated: async (connectionId, forceRefresh) => {
+            calls.push([connectionId, forceRefresh]);
+            return 'delegated-token';
+          },
+          application: () => Promise.reject(new Error('no app token for a delegated source')),
+        },
+      };
+      const sent = graph.mail.deliver(own, { from: PRINTER, subject: 'Delegated', attachments: [pdf('a.pdf')] }, 'inbox', {
+        notify: false,
+      });
+      const source = (await host.services.mailboxSourcesDeps().sources.get(`own-${n}`))!;
+      const { readSource, runMailboxWork, sourceOf } = await import('../../shared/mailbox');
+      expect(await readSource(sourceOf(source)!, delegated)).toMatchObject({ queued: 1, fullRound: true });
+      expect(queued).toEqual([{ kind: 'message', sourceId: `own-${n}`, messageId: sent.immutableId }]);
+      await runMailboxWork({ kind: 'message', sourceId: `own-${n}`, messageId: sent.immutableId }, delegated);
+      expect(await jobsOf(own, sent.internetMessageId)).toHaveLength(1);
+      expect(inFolder(own, 'ScanRelay/Processed')).toHaveLength(1);
+      expect(calls.every(([id]) => id === 'scans-inbox')).toBe(true);
+
+      const other = sourceOf((await host.services.mailboxSourcesDeps().sources.get(`other-${n}`))!)!;
+      await expect(readSource(other, delegated)).rejects.toThrow(/access|denied/i);
+      const status = await host.services.storage.mailboxState.status(other.id);
+      expect(status.problem).toMatch(/access|denied/i);
+    } finally {
+      graph.acceptToken(appToken);
+    }
   });
 });
