@@ -94,12 +94,9 @@ export async function ingestScan(request: ScanRequest, deps: IngestDeps): Promis
   const files: StoredFile[] = [];
   const uploadSlots = new Semaphore(PARALLEL_FILE_UPLOADS);
   const owner = new OwnerLease(jobId, deps);
-  /** Set when undoing a partial commit failed: the lease stays, so that the sweeper finishes it. */
-  const undo = { incomplete: false };
   let secretSeen = false;
 
-  let result: IngestResult;
-  try {
+  const result = await storing(jobId, owner, deps, log, async (undo) => {
     await parseMultipart(
       request.body,
       request.contentType,
@@ -150,18 +147,8 @@ export async function ingestScan(request: ScanRequest, deps: IngestDeps): Promis
     }
     const scanJobId = fields['scanJobID']?.trim() || undefined;
     const job = { jobId, status: 'pending' as const, scanJobId, receivedAt, senderAddress: request.senderAddress, fields, files };
-    result = await commit(job, deps, owner, undo, log);
-  } catch (err) {
-    await owner.stopRenewing();
-    // The lease goes only once nothing is left: if cleaning up fails, the sweeper finishes it.
-    if ((await removeBlobs(jobId, deps, log)) && !undo.incomplete) await owner.release();
-    throw err;
-  }
-  // A duplicate answers with the first job: this request's copy of the files goes, then its lease.
-  if (result.duplicate) {
-    await owner.stopRenewing();
-    if (await removeBlobs(jobId, deps, log)) await owner.release();
-  }
+    return commit(job, deps, owner, undo, log);
+  });
   log.info(result.duplicate ? 'scan: duplicate of a stored job' : 'scan: job stored', {
     jobId: result.jobId,
     files: files.length,
@@ -196,10 +183,8 @@ export async function ingestFiles(input: JobInput, deps: IngestDeps): Promise<In
   const log = deps.log ?? silentLogger;
   const jobId = randomUUID();
   const owner = new OwnerLease(jobId, deps);
-  const undo = { incomplete: false };
   const files: StoredFile[] = [];
-  let result: IngestResult;
-  try {
+  return storing(jobId, owner, deps, log, async (undo) => {
     if (input.files.length === 0) throw new BadRequestError('no_file', 'The job has no file.');
     const leased = owner.start(input.scanJobId);
     leased.catch(() => undefined);
@@ -221,7 +206,26 @@ export async function ingestFiles(input: JobInput, deps: IngestDeps): Promise<In
       fields: { ...input.fields },
       files,
     };
-    result = await commit(job, deps, owner, undo, log);
+    return commit(job, deps, owner, undo, log);
+  });
+}
+
+/**
+ * Runs the storing of one job. When it fails, this attempt's blobs go, then its lease, which goes
+ * only once nothing is left (`undo.incomplete`: undoing a partial commit failed, and the sweeper
+ * finishes it). A duplicate answers with the first job: this attempt's copy of the files goes too.
+ */
+async function storing(
+  jobId: string,
+  owner: OwnerLease,
+  deps: IngestDeps,
+  log: Logger,
+  work: (undo: { incomplete: boolean }) => Promise<IngestResult>,
+): Promise<IngestResult> {
+  const undo = { incomplete: false };
+  let result: IngestResult;
+  try {
+    result = await work(undo);
   } catch (err) {
     await owner.stopRenewing();
     if ((await removeBlobs(jobId, deps, log)) && !undo.incomplete) await owner.release();

@@ -16,6 +16,7 @@ import {
   type MailboxQueue,
   type MailboxStateRepository,
   type MailboxSubscription,
+  type MailboxWork,
 } from '../storage';
 import type { Logger } from '../log';
 import { clientStateHash } from './subscriptions';
@@ -89,8 +90,10 @@ async function verified(
   return out;
 }
 
-/** POST /api/mailbox/notifications. */
-export async function acceptNotifications(
+/** Answers the handshake, or queues the work of each verified item (`workOf` undefined: the item is ignored, and logged). */
+async function accept(
+  kind: string,
+  workOf: (item: NotificationItem, sub: MailboxSubscription) => MailboxWork | string,
   validationToken: string | null,
   readBody: () => Promise<unknown>,
   deps: NotificationDeps,
@@ -98,35 +101,39 @@ export async function acceptNotifications(
   const handshake = validation(validationToken);
   if (handshake) return handshake;
   const work = [];
-  for (const { item, sub } of await verified(await readBody(), deps, 'notification')) {
-    const messageId = item.resourceData?.id;
-    if (typeof messageId !== 'string' || messageId === '' || messageId.length > 500) {
-      deps.log.warn('mailbox: a notification without a message id was ignored', { source: sub.sourceId });
-      continue;
-    }
-    work.push(deps.queue.enqueue({ kind: 'message', sourceId: sub.sourceId, messageId }));
+  for (const { item, sub } of await verified(await readBody(), deps, kind)) {
+    const w = workOf(item, sub);
+    if (typeof w === 'string') deps.log.warn(`mailbox: a ${kind} ${w} was ignored`, { source: sub.sourceId });
+    else work.push(deps.queue.enqueue(w));
   }
   await Promise.all(work);
   return { status: 202 };
 }
 
-/** POST /api/mailbox/lifecycle. */
-export async function acceptLifecycleNotifications(
-  validationToken: string | null,
-  readBody: () => Promise<unknown>,
-  deps: NotificationDeps,
-): Promise<NotificationAnswer> {
-  const handshake = validation(validationToken);
-  if (handshake) return handshake;
-  const work = [];
-  for (const { item, sub } of await verified(await readBody(), deps, 'lifecycle notification')) {
-    const event = item.lifecycleEvent as LifecycleEvent;
-    if (!(LIFECYCLE_EVENTS as readonly unknown[]).includes(event)) {
-      deps.log.warn('mailbox: a lifecycle notification of an unknown event was ignored', { source: sub.sourceId });
-      continue;
-    }
-    work.push(deps.queue.enqueue({ kind: 'lifecycle', sourceId: sub.sourceId, subscriptionId: sub.subscriptionId, event }));
-  }
-  await Promise.all(work);
-  return { status: 202 };
-}
+/** POST /api/mailbox/notifications: each verified notification's message is queued. */
+export const acceptNotifications = (validationToken: string | null, readBody: () => Promise<unknown>, deps: NotificationDeps) =>
+  accept(
+    'notification',
+    (item, sub) => {
+      const messageId = item.resourceData?.id;
+      if (typeof messageId !== 'string' || messageId === '' || messageId.length > 500) return 'without a message id';
+      return { kind: 'message', sourceId: sub.sourceId, messageId };
+    },
+    validationToken,
+    readBody,
+    deps,
+  );
+
+/** POST /api/mailbox/lifecycle: each verified lifecycle event is queued for its subscription. */
+export const acceptLifecycleNotifications = (validationToken: string | null, readBody: () => Promise<unknown>, deps: NotificationDeps) =>
+  accept(
+    'lifecycle notification',
+    (item, sub) => {
+      const event = item.lifecycleEvent as LifecycleEvent;
+      if (!(LIFECYCLE_EVENTS as readonly unknown[]).includes(event)) return 'of an unknown event';
+      return { kind: 'lifecycle', sourceId: sub.sourceId, subscriptionId: sub.subscriptionId, event };
+    },
+    validationToken,
+    readBody,
+    deps,
+  );

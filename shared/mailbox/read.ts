@@ -28,10 +28,10 @@ export async function readSource(source: MailboxSource, deps: MailboxDeps): Prom
     const graph = mailboxGraphOf(source, deps);
     const folderId = await graph.folderId(source.folder);
     if (!folderId) throw new Error(`The folder '${source.folder}' does not exist in ${source.mailbox}.`);
-    const [previous, status] = await Promise.all([deps.state.delta(source.id), deps.state.status(source.id)]);
+    const [previous, status] = await Promise.all([deps.state.deltaLinks.get(source.id), deps.state.status(source.id)]);
     const stale =
       !previous ||
-      previous.folderId !== folderId ||
+      previous.scope !== folderId ||
       Date.now() - previous.updatedAt.getTime() > FULL_ROUND_EVERY_MS ||
       (status.problemAt !== undefined && status.problemAt >= previous.updatedAt);
     let fullRound = stale;
@@ -57,7 +57,7 @@ export async function readSource(source: MailboxSource, deps: MailboxDeps): Prom
       else if (page.deltaLink) deltaLink = page.deltaLink;
       else throw new Error('Microsoft Graph answered a delta page with neither a nextLink nor a deltaLink.');
     }
-    await deps.state.saveDelta(source.id, folderId, deltaLink, previous);
+    await deps.state.deltaLinks.save(source.id, deltaLink, previous, folderId);
     await deps.state.noteStatus(source.id, { readAt: new Date() });
     if (queued) deps.log.info('mailbox: folder read', { source: source.id, queued, fullRound });
     return { queued, fullRound };

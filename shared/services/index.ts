@@ -92,6 +92,17 @@ export function createServices(config: Config): Services {
     return exact.length === 1 ? exact[0]!.user.userName : undefined;
   };
   const publicBaseUrl = config.oauth.publicBaseUrl;
+  const ingestDeps = (log: Logger): IngestDeps => ({
+    scanBlobs: storage.scanBlobs,
+    scanJobs: storage.scanJobs,
+    jobIndex: storage.jobIndex,
+    ingestLeases: storage.ingestLeases,
+    deliveryQueue: storage.deliveryQueue,
+    secrets,
+    limits: config.scan.limits,
+    leaseMs: config.scan.leaseMs,
+    log,
+  });
   const tryOutDeps = (log: Logger): TryOutDeps => ({ source: destinations, findUser, log });
   const sendTestDeps = (log: Logger): SendTestDeps => ({
     source: destinations,
@@ -132,18 +143,7 @@ export function createServices(config: Config): Services {
     config,
     secrets,
     storage,
-    ingestDeps: (log) => ({
-      scanBlobs: storage.scanBlobs,
-      scanJobs: storage.scanJobs,
-      jobIndex: storage.jobIndex,
-      ingestLeases: storage.ingestLeases,
-      deliveryQueue: storage.deliveryQueue,
-      secrets,
-      limits: config.scan.limits,
-      sharedSecretField: config.scan.sharedSecretField,
-      leaseMs: config.scan.leaseMs,
-      log,
-    }),
+    ingestDeps: (log) => ({ ...ingestDeps(log), sharedSecretField: config.scan.sharedSecretField }),
     sweepDeps: (log) => ({
       ingestLeases: storage.ingestLeases,
       scanJobs: storage.scanJobs,
@@ -199,17 +199,8 @@ export function createServices(config: Config): Services {
       messages: storage.mailboxMessages,
       queue: storage.mailboxQueue,
       scanJobs: storage.scanJobs,
-      ingest: {
-        scanBlobs: storage.scanBlobs,
-        scanJobs: storage.scanJobs,
-        jobIndex: storage.jobIndex,
-        ingestLeases: storage.ingestLeases,
-        deliveryQueue: storage.deliveryQueue,
-        secrets,
-        limits: config.scan.limits,
-        leaseMs: config.scan.leaseMs,
-        log,
-      },
+      // A mailbox's jobs are stored as scans are (no shared secret field: the mailbox is the sender's proof).
+      ingest: ingestDeps(log),
       graphBaseUrl: config.delivery.graphBaseUrl,
       tokens: {
         delegated: async (connectionId, forceRefresh) => (await getAccessToken(oauthDeps(log), connectionId, { forceRefresh })).accessToken,

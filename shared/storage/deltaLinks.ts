@@ -1,6 +1,7 @@
 /**
- * The directory sync's delta links: where each of its Graph delta queries stopped (table
- * `directorysync`, PK `delta`, RK the query's name; the table keeps the name it was created with).
+ * Where Graph delta queries stopped (PK `delta`, RK the query's name): the directory sync's (table
+ * `directorysync`, which keeps the name it was created with), and each mailbox source's folder
+ * (table `mailboxstate`, RK the source's id).
  */
 import { odata, type TableClient } from '@azure/data-tables';
 import { hasStatus, once, unlessStatus } from './clients';
@@ -13,9 +14,13 @@ export interface DeltaLink {
   /** The query's name (`users`, `groups-…`). */
   name: string;
   deltaLink: string;
+  /** What the link belongs to, when that can change under the same name (a mailbox source's folder id). */
+  scope?: string;
   updatedAt: Date;
   etag: string;
 }
+
+type Row = { deltaLink: string; scope?: string; updatedAt: Date };
 
 /**
  * A link is stored only after its round was applied completely, so a run that fails midway starts
@@ -33,18 +38,18 @@ export class DeltaLinkRepository {
 
   async get(name: string): Promise<DeltaLink | undefined> {
     await this.ready();
-    const e = await unlessStatus(this.table.getEntity<{ deltaLink: string; updatedAt: Date }>(PARTITION, name), 404);
+    const e = await unlessStatus(this.table.getEntity<Row>(PARTITION, name), 404);
     if (!e) return undefined;
-    return { name, deltaLink: e.deltaLink, updatedAt: new Date(e.updatedAt), etag: e.etag };
+    return { name, deltaLink: e.deltaLink, scope: e.scope || undefined, updatedAt: new Date(e.updatedAt), etag: e.etag };
   }
 
   /**
    * Stores a round's deltaLink. `previous` is the link the round started from (undefined: there
    * was none). Returns false when another run changed the row meanwhile (its link is kept).
    */
-  async save(name: string, deltaLink: string, previous: DeltaLink | undefined): Promise<boolean> {
+  async save(name: string, deltaLink: string, previous: DeltaLink | undefined, scope?: string): Promise<boolean> {
     await this.ready();
-    const entity = { partitionKey: PARTITION, rowKey: name, deltaLink, updatedAt: new Date() };
+    const entity = { partitionKey: PARTITION, rowKey: name, deltaLink, ...(scope ? { scope } : {}), updatedAt: new Date() };
     try {
       if (previous) await this.table.updateEntity(entity, 'Replace', { etag: previous.etag });
       else await this.table.createEntity(entity);
@@ -59,8 +64,8 @@ export class DeltaLinkRepository {
   async *list(): AsyncIterable<DeltaLink> {
     await this.ready();
     const filter = odata`PartitionKey eq ${PARTITION}`;
-    for await (const e of this.table.listEntities<{ deltaLink: string; updatedAt: Date }>({ queryOptions: { filter } })) {
-      yield { name: e.rowKey!, deltaLink: e.deltaLink, updatedAt: new Date(e.updatedAt), etag: e.etag };
+    for await (const e of this.table.listEntities<Row>({ queryOptions: { filter } })) {
+      yield { name: e.rowKey!, deltaLink: e.deltaLink, scope: e.scope || undefined, updatedAt: new Date(e.updatedAt), etag: e.etag };
     }
   }
 

@@ -3,12 +3,13 @@
  * - PK `subscription`, RK the Graph subscription's id: its source, expiry, and the SHA-256 of its
  *   clientState (the clientState itself, a random secret sent to Graph once, is never stored:
  *   a notification's clientState is hashed and compared in constant time);
- * - PK `delta`, RK the source's id: the folder's delta link, stored only after its round was
- *   processed, ETag-guarded (an older run cannot move it backwards);
+ * - PK `delta`, RK the source's id: the folder's delta link (./deltaLinks.ts), stored only after
+ *   its round was queued, ETag-guarded (an older run cannot move it backwards);
  * - PK `status`, RK the source's id: the last reading and the last problem, for the console.
  */
 import { odata, type TableClient } from '@azure/data-tables';
-import { hasStatus, once, unlessStatus } from './clients';
+import { once, unlessStatus } from './clients';
+import { DeltaLinkRepository } from './deltaLinks';
 
 export const MAILBOX_STATE_TABLE = 'mailboxstate';
 
@@ -24,15 +25,6 @@ export interface MailboxSubscription {
   etag: string;
 }
 
-export interface MailboxDelta {
-  sourceId: string;
-  /** The folder the link belongs to (a renamed or recreated folder starts a new round). */
-  folderId: string;
-  deltaLink: string;
-  updatedAt: Date;
-  etag: string;
-}
-
 export interface MailboxStatus {
   sourceId: string;
   /** The last complete delta round. */
@@ -44,9 +36,12 @@ export interface MailboxStatus {
 
 export class MailboxStateRepository {
   private readonly ready: () => Promise<void>;
+  /** Each source's folder delta link (RK the source's id, `scope` the folder's id: another folder starts a new round). */
+  readonly deltaLinks: DeltaLinkRepository;
 
   constructor(private readonly table: TableClient) {
     this.ready = once(() => table.createTable());
+    this.deltaLinks = new DeltaLinkRepository(table);
   }
 
   // ---- subscriptions
@@ -85,41 +80,6 @@ export class MailboxStateRepository {
   async removeSubscription(subscriptionId: string): Promise<void> {
     await this.ready();
     await unlessStatus(this.table.deleteEntity('subscription', subscriptionId), 404);
-  }
-
-  // ---- delta links
-
-  async delta(sourceId: string): Promise<MailboxDelta | undefined> {
-    await this.ready();
-    const e = await unlessStatus(this.table.getEntity<Record<string, unknown>>('delta', sourceId), 404);
-    return (
-      e && {
-        sourceId,
-        folderId: e.folderId as string,
-        deltaLink: e.deltaLink as string,
-        updatedAt: new Date(e.updatedAt as string),
-        etag: e.etag,
-      }
-    );
-  }
-
-  /** Stores a round's link if the row is still `previous` (none: absent); false when another run changed it. */
-  async saveDelta(sourceId: string, folderId: string, deltaLink: string, previous: MailboxDelta | undefined): Promise<boolean> {
-    await this.ready();
-    const entity = { partitionKey: 'delta', rowKey: sourceId, folderId, deltaLink, updatedAt: new Date() };
-    try {
-      if (previous) await this.table.updateEntity(entity, 'Replace', { etag: previous.etag });
-      else await this.table.createEntity(entity);
-      return true;
-    } catch (err) {
-      if (hasStatus(err, 409) || hasStatus(err, 412) || hasStatus(err, 404)) return false;
-      throw err;
-    }
-  }
-
-  async removeDelta(sourceId: string): Promise<void> {
-    await this.ready();
-    await unlessStatus(this.table.deleteEntity('delta', sourceId), 404);
   }
 
   // ---- status
