@@ -20,6 +20,7 @@ import { httpRequest, postMultipart } from '../helpers/http';
 import { multipart, pdfBytes } from '../helpers/multipart';
 import { DEFAULT_USER, startOidcServer, type OidcServer } from '../helpers/oidcServer';
 import { startScanHost, type ScanHost } from '../helpers/scanStack';
+import { waitFor } from '../helpers/wait';
 
 jest.setTimeout(120_000);
 
@@ -30,21 +31,6 @@ const BASE = 'https://scanrelay.test';
 const ADMIN_KEY = 'e2e-admin-key-0123456789abcdef';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
-/** Polls `probe` until it returns something truthy, failing with `what` after the deadline. */
-async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}.`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // An SMTP server that accepts XOAUTH2 only after STARTTLS, checking the token against the IdP.

@@ -14,6 +14,7 @@ import { createStorage, SCAN_JOBS_TABLE, type Storage } from '../../shared/stora
 import { startChildHost, type ChildHost } from '../helpers/childHost';
 import { startGraphServer, type GraphServer } from '../helpers/graphServer';
 import { pdfBytes } from '../helpers/multipart';
+import { waitFor } from '../helpers/wait';
 import { DEFAULT_USER, startOidcServer, type OidcServer } from '../helpers/oidcServer';
 
 jest.setTimeout(120_000);
@@ -83,10 +84,6 @@ afterAll(async () => {
   await azurite?.stop();
 });
 
-async function until(check: () => Promise<boolean> | boolean): Promise<void> {
-  while (!(await check())) await new Promise((r) => setTimeout(r, 100));
-}
-
 async function storedJobs(key: string): Promise<string[]> {
   const table = storage.clients.table(SCAN_JOBS_TABLE);
   await table.createTable();
@@ -125,7 +122,7 @@ it('killed after storing the job, before the message moved: the next host moves 
 
   const second = await startChildHost(env);
   hosts.push(second);
-  await until(() => processed().length === 1);
+  await waitFor('the message moved by the second host', () => processed().length === 1);
   expect(graph.mail.messages(MAILBOX, 'Inbox')).toEqual([]);
   expect(await storedJobs(key)).toEqual([jobId]);
   const job = await storage.scanJobs.get(jobId!);

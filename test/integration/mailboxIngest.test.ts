@@ -19,6 +19,7 @@ import { startGraphServer, type GraphServer } from '../helpers/graphServer';
 import { pdfBytes } from '../helpers/multipart';
 import { DEFAULT_USER, startOidcServer, type OidcServer } from '../helpers/oidcServer';
 import { startScanHost, type ScanHost } from '../helpers/scanStack';
+import { waitFor as waitUntil } from '../helpers/wait';
 
 jest.setTimeout(60_000);
 
@@ -85,20 +86,9 @@ afterAll(async () => {
 
 const deps = (): MailboxDeps => host.services.mailboxDeps(silentLogger);
 
-/** Polls until `probe` gives something truthy (the host works asynchronously: queue, notifications). */
-async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined | false> | T | undefined | false,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}.\n${triggerLog.slice(-20).join('\n')}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** Waits for what the host does asynchronously (queue, notifications), with its last log lines on a timeout. */
+const waitFor = <T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false) =>
+  waitUntil(what, probe, { timeoutMs: 30_000, context: () => triggerLog.slice(-20).join('\n') });
 
 /** Resolves once every queued piece of mailbox work is done (the queue counts invisible messages too). */
 async function mailboxWorkDone(): Promise<void> {
