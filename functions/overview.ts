@@ -23,6 +23,7 @@ export const overview: HttpFunction = {
         oauth: services.oauthDeps(invocationLogger(context)),
         jobs: services.jobsDeps(),
         directory: directoryStatusDeps(services.config, services.storage),
+        mailboxes: services.mailboxSourcesDeps(),
       }),
     };
   }),

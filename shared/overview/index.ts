@@ -4,11 +4,12 @@
  */
 import { directoryAttention, type DirectoryStatusDeps } from '../directoryStatus';
 import { jobsOverview, type JobsDeps, type JobsOverview, type JobSummary } from '../jobs';
+import { listSources, type SourcesDeps } from '../mailbox';
 import { clientSecretWarnings, listConnections, type OAuthDeps } from '../oauth';
 
 export interface AttentionItem {
   severity: 'bad' | 'warn';
-  /** What it is about: `connection`, `client-secret`, `job`, `directory`. */
+  /** What it is about: `connection`, `client-secret`, `job`, `mailbox`, `directory`. */
   kind: string;
   title: string;
   detail: string;
@@ -22,6 +23,7 @@ export interface OverviewDeps {
   oauth: OAuthDeps;
   jobs: Pick<JobsDeps, 'jobIndex' | 'now'>;
   directory: DirectoryStatusDeps;
+  mailboxes: SourcesDeps;
 }
 
 export interface Overview {
@@ -33,12 +35,13 @@ export interface Overview {
 
 /** Everything the Overview shows (the console page and GET /api/overview). */
 export async function overview(deps: OverviewDeps, now = new Date()): Promise<Overview> {
-  const [connections, jobs, directory] = await Promise.all([
+  const [connections, jobs, directory, mailboxes] = await Promise.all([
     connectionAttention(deps, now),
     jobsOverview(deps.jobs),
     directoryAttentionItems(deps.directory, now),
+    mailboxAttention(deps.mailboxes),
   ]);
-  const attention = [...jobAttention(jobs), ...connections, ...directory];
+  const attention = [...jobAttention(jobs), ...connections, ...mailboxes, ...directory];
   attention.sort((a, b) => (a.severity === b.severity ? 0 : a.severity === 'bad' ? -1 : 1));
   return { attention, jobs };
 }
@@ -85,6 +88,20 @@ export async function connectionAttention(deps: OverviewDeps, now = new Date()):
     });
   }
   return items;
+}
+
+/** Enabled mailbox sources whose last reading (or subscription) failed: their messages wait in the mailbox. */
+export async function mailboxAttention(deps: SourcesDeps): Promise<AttentionItem[]> {
+  const sources = await listSources(deps);
+  return sources
+    .filter((s) => s.status.problem && s.options.enabled !== false)
+    .map((s) => ({
+      severity: 'bad' as const,
+      kind: 'mailbox',
+      title: `Mailbox source '${s.id}' has a problem reading ${String(s.options.mailbox)}`,
+      detail: `${s.status.problem!} Its messages wait in the mailbox until it is fixed; then the next reading takes them in.`,
+      fix: { href: `${CONSOLE}/mailboxes/${encodeURIComponent(s.id)}`, label: 'Open the mailbox source' },
+    }));
 }
 
 /**

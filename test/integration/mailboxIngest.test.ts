@@ -516,6 +516,17 @@ describe('delegated access', () => {
       await expect(readSource(other, delegated)).rejects.toThrow(/access|denied/i);
       const status = await host.services.storage.mailboxState.status(other.id);
       expect(status.problem).toMatch(/access|denied/i);
+      // The Overview's "needs attention" names it, with the way to its page.
+      const { mailboxAttention } = await import('../../shared/overview');
+      const items = await mailboxAttention(host.services.mailboxSourcesDeps());
+      expect(items.filter((i) => i.title.includes(other.id))).toEqual([
+        expect.objectContaining({
+          severity: 'bad',
+          kind: 'mailbox',
+          fix: expect.objectContaining({ href: `/api/console/mailboxes/${other.id}` }),
+        }),
+      ]);
+      expect(items.some((i) => i.title.includes(`'own-${n}'`))).toBe(false);
     } finally {
       graph.acceptToken(appToken);
     }

@@ -12,6 +12,7 @@ export async function overviewPage(ctx: PageContext): Promise<ConsoleResponse> {
     oauth: ctx.deps.oauth,
     jobs: ctx.deps.jobs,
     directory: directoryStatusDeps(ctx.deps.config, ctx.deps.storage),
+    mailboxes: ctx.deps.mailboxes,
   });
   const today = jobs.today;
   const day = jobs.day;
