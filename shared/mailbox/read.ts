@@ -43,6 +43,8 @@ export async function readSource(source: MailboxSource, deps: MailboxDeps): Prom
       try {
         page = await graph.delta(folderId, link);
       } catch (err) {
+        // The folder is gone (deleted, or deleted and made again): look it up afresh next time.
+        if (err instanceof GraphError && err.status === 404) graph.forgetFolder(source.folder);
         // An expired or unknown sync state (410 syncStateNotFound, or 400): start over with a full round.
         if (err instanceof GraphError && (err.status === 410 || err.status === 400) && !fullRound) {
           fullRound = true;
