@@ -1,5 +1,5 @@
-/** Linux /proc readings: CPU time of other processes (Azurite) and of the machine. Undefined elsewhere. */
-import { readdirSync, readFileSync } from 'node:fs';
+/** Linux /proc readings: CPU time and RSS of other processes (Azurite, the children) and of the machine. Undefined elsewhere. */
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 const TICKS_PER_SECOND = 100; // USER_HZ, 100 on every Linux the bench targets
 
@@ -45,4 +45,67 @@ export function machineBusyMs(): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A process's resident set (VmRSS) and the kernel's high-water mark of it (VmHWM), in bytes. */
+export function memoryOf(pid: number): { rss: number; hwm: number } | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'latin1');
+    const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+    const rss = kib('VmRSS');
+    return Number.isFinite(rss) ? { rss, hwm: kib('VmHWM') } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Resets a process's VmHWM to its current RSS (`clear_refs` = 5; allowed for one's own processes). */
+export function resetPeak(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface RssWindow {
+  /** RSS when the window opened. */
+  start: number;
+  /** Highest RSS sampled. */
+  peak: number;
+  /** The kernel's VmHWM at the end, when it could be reset at the start (it catches peaks between samples). */
+  kernelPeak?: number;
+  samples: number;
+}
+
+/**
+ * Samples another process's RSS from /proc every `everyMs` until `stop()`, which answers the
+ * window's start, sampled peak and (where the kernel allows resetting it) VmHWM. Undefined without /proc.
+ */
+export function sampleRss(pid: number, everyMs = 20): { stop(): RssWindow } | undefined {
+  const first = memoryOf(pid);
+  if (!first) return undefined;
+  const reset = resetPeak(pid);
+  let peak = first.rss;
+  let samples = 1;
+  const timer = setInterval(() => {
+    const m = memoryOf(pid);
+    if (!m) return;
+    samples++;
+    peak = Math.max(peak, m.rss);
+  }, everyMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      const last = memoryOf(pid);
+      if (last) peak = Math.max(peak, last.rss);
+      return {
+        start: first.rss,
+        peak,
+        kernelPeak: reset && last && Number.isFinite(last.hwm) ? last.hwm : undefined,
+        samples: samples + 1,
+      };
+    },
+  };
 }

@@ -10,11 +10,15 @@
  *   BENCH_SCENARIOS=a,c   a subset (docs/benchmarks.md is then left alone); `delivery` names the end-to-end
  *                         delivery bench (bench/delivery.ts), `refresh` the token refresh bench, `scim` the
  *                         SCIM provisioning and userName lookup bench (bench/scim.ts), `console` the console pages
- *                         with 100,000 jobs (bench/console.ts; run alone, it replaces only its own section of
- *                         docs/benchmarks.md)
+ *                         with 100,000 jobs (bench/console.ts), `mailbox` the mailbox ingest bench (bench/mailbox.ts:
+ *                         messages from the Graph test server's mailbox through the local host, against a direct
+ *                         Graph read); `console` and `mailbox`, run alone or together, replace only their own
+ *                         sections of docs/benchmarks.md
  *   BENCH_DELIVERY_JOBS=60   jobs per destination and run in the delivery bench
  *   BENCH_REFRESH_CONNECTIONS=2000   connections in the token refresh bench
  *   BENCH_SCIM_USERS=10000   users provisioned through SCIM (and stored for the lookups) in the SCIM bench
+ *   BENCH_MAILBOX_MESSAGES=1000   messages (one 1 MiB PDF each) taken in per side and run in the mailbox bench
+ *                         (which, as the delivery bench, runs each side min(BENCH_REPS, 3) times)
  *   BENCH_AZURITE=shm|disk|memory   where Azurite keeps blobs (default shm where /dev/shm exists)
  *   BENCH_CPU_PROF=<dir>  V8 CPU profiles of the children, written when they exit
  * Raw measurements also go to bench/.out/results.json (git-ignored).
@@ -29,6 +33,7 @@ import { deliveryMarkdown, runDeliveryBench } from './delivery';
 import { refreshMarkdown, runRefreshBench } from './refresh';
 import { runScimBench, scimMarkdown } from './scim';
 import { consoleMarkdown, runConsoleBench } from './console';
+import { mailboxMarkdown, runMailboxBench } from './mailbox';
 import { sendScans, type ScanAnswer } from './client';
 import { fileSha256, KiB, MiB } from './payload';
 import { cpuMs, findChildPid, machineBusyMs } from './procstat';
@@ -396,6 +401,12 @@ async function main(): Promise<number> {
     console.log('\n' + consoleSection);
   }
 
+  let mailboxSection = '';
+  if (!ONLY || ONLY.includes('mailbox')) {
+    mailboxSection = mailboxMarkdown(await runMailboxBench(log, Math.min(REPS, 3)));
+    console.log('\n' + mailboxSection);
+  }
+
   const all: ScenarioFigures[] = SCENARIOS.map((s) => figures(s, measurements));
   const targets = checkTargets(all);
   const noisy = measurements
@@ -407,16 +418,21 @@ async function main(): Promise<number> {
     (deliverySection ? '\n' + deliverySection : '') +
     (refreshSection ? '\n' + refreshSection : '') +
     (scimSection ? '\n' + scimSection : '') +
-    (consoleSection ? '\n' + consoleSection : '');
+    (consoleSection ? '\n' + consoleSection : '') +
+    (mailboxSection ? '\n' + mailboxSection : '');
 
   mkdirSync(join(RAW_FILE, '..'), { recursive: true });
   writeFileSync(RAW_FILE, JSON.stringify({ date: new Date(), machine: startMachine, storage: STORAGE, measurements }, null, 2) + '\n');
   console.log('\n' + consoleTable(all, targets) + '\n');
   if (noisy.length) log(`warning: other processes used much CPU during ${noisy.join(', ')}`);
-  if (ONLY?.length === 1 && ONLY[0] === 'console' && existsSync(REPORT_FILE)) {
-    // The console bench alone: its section of the report is replaced, the rest kept as measured before.
-    writeFileSync(REPORT_FILE, replaceSection(readFileSync(REPORT_FILE, 'utf8'), consoleSection));
-    log(`replaced the console section of ${REPORT_FILE}`);
+  const ownSections: Record<string, string> = { console: consoleSection, mailbox: mailboxSection };
+  if (ONLY?.length && ONLY.every((k) => Object.hasOwn(ownSections, k)) && existsSync(REPORT_FILE)) {
+    // The console and mailbox benches alone: their sections of the report are replaced, the rest kept as measured before.
+    writeFileSync(
+      REPORT_FILE,
+      ONLY.reduce((report, k) => replaceSection(report, ownSections[k]!), readFileSync(REPORT_FILE, 'utf8')),
+    );
+    log(`replaced the ${ONLY.join(' and ')} section${ONLY.length > 1 ? 's' : ''} of ${REPORT_FILE}`);
   } else if (ONLY) {
     log(`only some scenarios ran: ${REPORT_FILE} left alone (raw measurements: ${RAW_FILE})`);
   } else {
