@@ -24,6 +24,7 @@ import {
 import { mailboxGraphOf, type MailboxAccess } from './graph';
 import { takeInMessage } from './message';
 import { noteProblem, readSource } from './read';
+import type { MailboxSource } from './source';
 import { sourceOf } from './sources';
 import { handleLifecycleEvent } from './subscriptions';
 
@@ -49,6 +50,22 @@ export interface MailboxDeps extends MailboxAccess {
   log: Logger;
 }
 
+/** Sources read recently, per repository and id: a burst of messages costs one read; a change applies within seconds. */
+const sourceCaches = new WeakMap<object, Map<string, { source: MailboxSource | undefined; until: number }>>();
+const SOURCE_CACHE_MS = 5_000;
+
+async function cachedSource(id: string, deps: Pick<MailboxDeps, 'sources'>): Promise<MailboxSource | undefined> {
+  let cache = sourceCaches.get(deps.sources);
+  if (!cache) sourceCaches.set(deps.sources, (cache = new Map<string, { source: MailboxSource | undefined; until: number }>()));
+  const kept = cache.get(id);
+  if (kept && kept.until > Date.now()) return kept.source;
+  const stored = await deps.sources.get(id);
+  const source = stored && sourceOf(stored);
+  if (cache.size > 1000) cache.clear();
+  cache.set(id, { source, until: Date.now() + SOURCE_CACHE_MS });
+  return source;
+}
+
 /**
  * The queue worker: one unit of mailbox work. A message of a source that is gone or disabled is
  * dropped; failures are thrown, so the queue retries (and the backstop reads the folder again).
@@ -59,8 +76,7 @@ export async function runMailboxWork(message: unknown, deps: MailboxDeps): Promi
     deps.log.warn('mailbox: a queue message that is not mailbox work was dropped');
     return;
   }
-  const stored = await deps.sources.get(work.sourceId);
-  const source = stored && sourceOf(stored);
+  const source = await cachedSource(work.sourceId, deps);
   if (!source?.enabled) {
     deps.log.info('mailbox: work for a source that is gone or disabled was dropped', { source: work.sourceId });
     return;

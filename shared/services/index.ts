@@ -82,8 +82,19 @@ export function createServices(config: Config): Services {
     getSecret: (name) => secrets.get(name),
   });
   const findUser = (userName: string) => storage.directory.users.findByUserName(userName);
-  // The UPN of the directory's user with this address: by userName, else by e-mail address.
+  // The UPN of the directory's user with this address: by userName, else by e-mail address. Kept a
+  // minute per address (found or not): a mailbox's messages come from a few printers and people.
+  const userNames = new Map<string, { userName: string | undefined; until: number }>();
   const findUserName = async (address: string): Promise<string | undefined> => {
+    const key = address.toLowerCase();
+    const kept = userNames.get(key);
+    if (kept && kept.until > Date.now()) return kept.userName;
+    const userName = await lookUpUserName(address);
+    if (userNames.size > 10_000) userNames.clear();
+    userNames.set(key, { userName, until: Date.now() + 60_000 });
+    return userName;
+  };
+  const lookUpUserName = async (address: string): Promise<string | undefined> => {
     const byName = await storage.directory.users.findByUserName(address);
     if (byName) return byName.userName;
     const a = address.toLowerCase();
