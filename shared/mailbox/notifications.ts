@@ -24,7 +24,7 @@ import { clientStateHash } from './subscriptions';
 export type NotificationAnswer = { status: 200; text: string } | { status: 202 } | { status: 400; text: string };
 
 export interface NotificationDeps {
-  state: Pick<MailboxStateRepository, 'subscription'>;
+  state: Pick<MailboxStateRepository, 'subscriptions'>;
   queue: Pick<MailboxQueue, 'enqueue'>;
   log: Logger;
 }
@@ -39,20 +39,26 @@ interface NotificationItem {
 
 /** The largest validation token echoed (Graph's are far shorter). */
 const MAX_TOKEN_CHARS = 2048;
-/** Subscriptions read recently, per store and id (a burst of notifications costs one read); unknown ones only briefly. */
-type SubscriptionCache = Map<string, { sub: MailboxSubscription | undefined; until: number }>;
-const caches = new WeakMap<object, SubscriptionCache>();
-const CACHE_MS = 60_000;
+/**
+ * The subscriptions, all of them (a few per source): read at most every 30 seconds, and once more
+ * in a request that names an id not among them (a subscription created since, maybe by another
+ * instance). So a forger's made-up ids cost one read per request, not one per id.
+ */
+interface Known {
+  byId: Map<string, MailboxSubscription>;
+  readAt: number;
+}
+const known = new WeakMap<object, Known>();
+const FRESH_MS = 30_000;
 
-async function subscriptionOf(id: string, deps: NotificationDeps): Promise<MailboxSubscription | undefined> {
-  let cache = caches.get(deps.state);
-  if (!cache) caches.set(deps.state, (cache = new Map() as SubscriptionCache));
-  const hit = cache.get(id);
-  if (hit && hit.until > Date.now()) return hit.sub;
-  const sub = await deps.state.subscription(id);
-  if (cache.size > 1000) cache.clear();
-  cache.set(id, { sub, until: Date.now() + (sub ? CACHE_MS : 1_000) });
-  return sub;
+async function subscriptionOf(id: string, deps: NotificationDeps, request: { reread: boolean }): Promise<MailboxSubscription | undefined> {
+  let k = known.get(deps.state);
+  if (!k || Date.now() - k.readAt > FRESH_MS || (!k.byId.has(id) && !request.reread)) {
+    request.reread = true;
+    k = { byId: new Map((await deps.state.subscriptions()).map((s) => [s.subscriptionId, s])), readAt: Date.now() };
+    known.set(deps.state, k);
+  }
+  return k.byId.get(id);
 }
 
 function validation(token: string | null): NotificationAnswer | undefined {
@@ -73,10 +79,11 @@ async function verified(
     return [];
   }
   const out: Array<{ item: NotificationItem; sub: MailboxSubscription }> = [];
+  const request = { reread: false };
   for (const item of items.slice(0, 1000) as Array<NotificationItem | null>) {
     if (!item || typeof item !== 'object') continue;
     const id = typeof item.subscriptionId === 'string' ? item.subscriptionId.slice(0, 100) : '';
-    const sub = id ? await subscriptionOf(id, deps) : undefined;
+    const sub = id ? await subscriptionOf(id, deps, request) : undefined;
     const given = typeof item.clientState === 'string' ? Buffer.from(clientStateHash(item.clientState), 'hex') : undefined;
     const expected = sub ? Buffer.from(sub.clientStateHash, 'hex') : undefined;
     if (!sub || !given || !expected || given.length !== expected.length || !timingSafeEqual(given, expected)) {

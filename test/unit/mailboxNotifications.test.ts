@@ -21,17 +21,18 @@ function deps() {
     createdAt: new Date(),
     etag: 'e',
   });
+  const reads = { n: 0 };
   const subs = new Map([
     ['sub-1', sub('sub-1', 'scans')],
     ['sub-2', sub('sub-2', 'fax')],
   ]);
   const log: Logger = { info: () => undefined, warn: (m) => void warnings.push(m), error: (m) => void warnings.push(m) };
   const d: NotificationDeps = {
-    state: { subscription: async (id) => subs.get(id) },
+    state: { subscriptions: async () => (reads.n++, [...subs.values()]) },
     queue: { enqueue: async (w) => void queued.push(w) },
     log,
   };
-  return { d, queued, warnings };
+  return { d, queued, warnings, reads, add: (id: string, sourceId: string) => subs.set(id, sub(id, sourceId)) };
 }
 
 const item = (subscriptionId: string, clientState: string | undefined, id = 'msg-1') => ({
@@ -99,6 +100,26 @@ describe('acceptNotifications', () => {
     await acceptNotifications(null, async () => ({ value: [bad] }), d);
     expect(queued).toEqual([]);
     expect(warnings).toEqual([expect.stringContaining('without a message id')]);
+  });
+});
+
+describe('the subscriptions behind the check', () => {
+  it('a request of 500 made-up subscription ids costs one read of the subscriptions, not one per id', async () => {
+    const { d, queued, reads } = deps();
+    await acceptNotifications(null, async () => ({ value: [item('sub-1', `${SECRET}-sub-1`)] }), d);
+    expect(reads.n).toBe(1);
+    const forged = Array.from({ length: 500 }, (_, i) => item(`made-up-${i}`, 'guess'));
+    await acceptNotifications(null, async () => ({ value: forged }), d);
+    expect(reads.n).toBe(2);
+    expect(queued).toHaveLength(1);
+  });
+
+  it('a subscription created since the last read (by another instance) is found by reading again', async () => {
+    const { d, queued, add } = deps();
+    await acceptNotifications(null, async () => ({ value: [item('sub-1', `${SECRET}-sub-1`)] }), d);
+    add('sub-3', 'late');
+    await acceptNotifications(null, async () => ({ value: [item('sub-3', `${SECRET}-sub-3`, 'm3')] }), d);
+    expect(queued.map((w) => w.sourceId)).toEqual(['scans', 'late']);
   });
 });
 
