@@ -1,7 +1,9 @@
 // ScanRelay in one resource group: a Function App on the Flex Consumption plan with a
 // user-assigned managed identity, a Storage account without shared keys, a Key Vault (RBAC, soft
 // delete, purge protection), Application Insights on Log Analytics without local authentication,
-// and the least-privilege role assignments between them. See docs/deployment.md.
+// the least-privilege role assignments between them, and Azure Monitor alerts (modules/alerts.bicep:
+// log search alerts on ScanRelay's log lines, an availability test of /api/health, an action group
+// e-mailing alertEmail). See docs/deployment.md.
 //
 //   az deployment group create -g <group> -f infra/main.bicep -p infra/main.bicepparam
 //   azd up   (azure.yaml; parameters from infra/main.parameters.json)
@@ -85,6 +87,9 @@ param operatorPrincipalType string = 'User'
 @minValue(30)
 @maxValue(730)
 param logRetentionDays int = 30
+
+@description('E-mail address of the administrator who receives the Azure Monitor alerts (reauthorization required, delivery failed, poisoned job, refreshes failing, /api/health down). Empty: the alert rules still fire and show in the portal, but notify nobody.')
+param alertEmail string = ''
 
 @description('Tags for every resource.')
 param tags object = {}
@@ -179,6 +184,18 @@ module functionApp 'modules/functionApp.bicep' = {
 }
 
 var baseUrl = empty(publicBaseUrl) ? 'https://${functionApp.outputs.defaultHostName}' : publicBaseUrl
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  params: {
+    appInsightsName: monitoring.outputs.appInsightsName
+    namePrefix: '${namePrefix}-${token}'
+    location: location
+    tags: tags
+    alertEmail: alertEmail
+    baseUrl: baseUrl
+  }
+}
 
 @description('The app\'s base URL.')
 output baseUrl string = baseUrl

@@ -60,3 +60,6 @@ resource publisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 
 // Not a secret: with local authentication disabled the connection string only names where to send.
 output connectionString string = appInsights.properties.ConnectionString
+
+@description('Application Insights component name (the scope of the alerts).')
+output appInsightsName string = appInsights.name

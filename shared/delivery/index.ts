@@ -275,7 +275,8 @@ async function deliverTo(job: DeliveryJob, d: Destination, attempt: number, deps
     noteAttempt(deps, { ...timed, outcome: verdict.status, code: verdict.code, message: verdict.lastError }),
     ...timeline,
   ]);
-  deps.log.warn('deliver: failed', { jobId: job.jobId, destination: d.id, permanent, attempt, ...describeError(err) });
+  // `final`: no more attempts (the Azure Monitor alert of infra/modules/alerts.bicep matches it).
+  deps.log.warn('deliver: failed', { jobId: job.jobId, destination: d.id, permanent, final, attempt, ...describeError(err) });
   return { target: permanent ? 'failed' : 'retry' };
 }
 
