@@ -3,8 +3,13 @@
  * see tools/infra/bicep.ts) and checked as ARM JSON: the security properties the deployment
  * promises, the exact role set, and that the facts the templates take from the code are current.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { format } from 'node:util';
+import { deliverPoisoned } from '../../functions/deliverPoisoned';
+import { health } from '../../functions/health';
+import { DELIVERY_MAX_ATTEMPTS } from '../../shared/delivery';
+import { DELIVERY_QUEUE } from '../../shared/storage';
 import { allResources, modules, resourcesOfType, variableRefs, type FoundResource } from '../../tools/infra/arm';
 import { buildBicep, REPO_ROOT } from '../../tools/infra/bicep';
 import { GENERATED_FILE, renderScanRelayFacts, scanRelayFacts } from '../../tools/infra/scanRelayFacts';
@@ -325,3 +330,249 @@ describe('outputs and secrets', () => {
     for (const name of names) expect(arm.parameters).toHaveProperty([name]);
   });
 });
+
+describe('azure monitor alerts', () => {
+  const alerts = () => moduleTemplate('alerts');
+  const logAlerts = (): any[] => alerts().template.variables.logAlerts;
+  const rule = () => one('Microsoft.Insights/scheduledQueryRules').resource;
+  const actionGroupsVar =
+    "[if(empty(parameters('alertEmail')), createArray(), createArray(resourceId('Microsoft.Insights/actionGroups', format('ag-{0}', parameters('namePrefix')))))]";
+
+  it('alertEmail is optional: empty deploys no action group, and the rules notify nobody', () => {
+    expect(arm.parameters.alertEmail).toMatchObject({ type: 'string', defaultValue: '' });
+    expect(alerts().deployment.properties.parameters.alertEmail.value).toBe("[parameters('alertEmail')]");
+    expect(alerts().template.variables.actionGroups).toBe(actionGroupsVar);
+  });
+
+  it('an action group e-mails the administrator (alertEmail), with the common alert schema', () => {
+    const group = one('Microsoft.Insights/actionGroups').resource;
+    expect(group.condition).toBe("[not(empty(parameters('alertEmail')))]");
+    expect(group.location).toBe('global');
+    expect(group.properties.enabled).toBe(true);
+    expect(group.properties.groupShortName.length).toBeLessThanOrEqual(12);
+    expect(group.properties.emailReceivers).toEqual([
+      { name: 'administrator', emailAddress: "[parameters('alertEmail')]", useCommonAlertSchema: true },
+    ]);
+  });
+
+  it('one log search alert rule per event, each enabled, stateful, on the Application Insights component, with the action group', () => {
+    const r = rule();
+    expect(r.copy.count).toBe("[length(variables('logAlerts'))]");
+    expect(r.kind).toBe('LogAlert');
+    expect(r.properties).toMatchObject({
+      enabled: true,
+      autoMitigate: true,
+      scopes: ["[resourceId('Microsoft.Insights/components', parameters('appInsightsName'))]"],
+      severity: "[variables('logAlerts')[copyIndex()].severity]",
+      evaluationFrequency: "[variables('logAlerts')[copyIndex()].evaluationFrequency]",
+      windowSize: "[variables('logAlerts')[copyIndex()].windowSize]",
+      actions: { actionGroups: "[variables('actionGroups')]" },
+    });
+    expect(r.properties.criteria.allOf).toEqual([
+      {
+        query: "[variables('logAlerts')[copyIndex()].query]",
+        timeAggregation: 'Count',
+        operator: 'GreaterThan',
+        threshold: 0,
+        failingPeriods: { numberOfEvaluationPeriods: 1, minFailingPeriodsToAlert: 1 },
+      },
+    ]);
+    // The component is the one monitoring.bicep creates.
+    expect(alerts().deployment.properties.parameters.appInsightsName.value).toContain("'monitoring'");
+  });
+
+  it('the rules: reauthorization required, final delivery failure, poisoned message, refreshes failing', () => {
+    const byName = Object.fromEntries(logAlerts().map((a) => [a.name, a]));
+    expect(Object.keys(byName).sort()).toEqual(['delivery-failed', 'poisoned-job', 'reauthorization-required', 'refresh-failing']);
+    expect(byName['reauthorization-required']).toMatchObject({ severity: 1, evaluationFrequency: 'PT15M', windowSize: 'PT15M' });
+    expect(byName['delivery-failed']).toMatchObject({ severity: 2, evaluationFrequency: 'PT5M', windowSize: 'PT5M' });
+    expect(byName['poisoned-job']).toMatchObject({ severity: 2, evaluationFrequency: 'PT15M', windowSize: 'PT15M' });
+    expect(byName['refresh-failing']).toMatchObject({ severity: 2, evaluationFrequency: 'PT30M', windowSize: 'PT1H' });
+    for (const a of logAlerts()) {
+      expect(a.displayName).toMatch(/^ScanRelay: /);
+      expect(a.description.length).toBeGreaterThan(20);
+    }
+  });
+
+  describe('each rule matches what the code really logs (util.format of the message and its properties)', () => {
+    const query = (name: string): string => logAlerts().find((a) => a.name === name)!.query;
+
+    it('reauthorization required: the line logged once when a connection changes state', () => {
+      const q = query('reauthorization-required');
+      const call = logCall(messageOf(q));
+      expect(call.level).toBe('warn');
+      expect(call.file).toBe('shared/oauth/tokens.ts');
+      expect(
+        kqlMatches(
+          q,
+          hostMessage(call, { reason: 'the identity platform no longer accepts its refresh token (invalid_grant, AADSTS700082).' }),
+        ),
+      ).toBe(true);
+      expect(kqlMatches(q, hostMessage(logCall('oauth: refresh failed; tokens kept, retried later'), {}))).toBe(false);
+    });
+
+    it('delivery failed: only the last attempt (final: true), not a retry', () => {
+      const q = query('delivery-failed');
+      const call = logCall(messageOf(q));
+      expect(call.file).toBe('shared/delivery/index.ts');
+      expect(call.keys).toEqual(expect.arrayContaining(['permanent', 'final', 'attempt']));
+      expect(kqlMatches(q, hostMessage(call, { permanent: true, final: true, attempt: 1 }))).toBe(true);
+      expect(kqlMatches(q, hostMessage(call, { permanent: false, final: true, attempt: DELIVERY_MAX_ATTEMPTS }))).toBe(true);
+      expect(kqlMatches(q, hostMessage(call, { permanent: false, final: false, attempt: 2 }))).toBe(false);
+      // Other "deliver: failed…" lines do not exist: the prefix names this one line.
+      expect(logCallsStartingWith('deliver: failed')).toHaveLength(1);
+    });
+
+    it('refreshes failing: three consecutive failures or more', () => {
+      const q = query('refresh-failing');
+      const call = logCall(messageOf(q));
+      expect(call.file).toBe('shared/oauth/tokens.ts');
+      expect(call.keys).toContain('failures');
+      expect(kqlMatches(q, hostMessage(call, { failures: 3 }))).toBe(true);
+      expect(kqlMatches(q, hostMessage(call, { failures: 12 }))).toBe(true);
+      expect(kqlMatches(q, hostMessage(call, { failures: 2 }))).toBe(false);
+    });
+
+    it('poisoned job: each run of the function on the poison queue', () => {
+      const q = query('poisoned-job');
+      expect(q).toContain(`requests\n| where name == "${deliverPoisoned.name}"\n`);
+      expect(deliverPoisoned.queueName).toBe(`${DELIVERY_QUEUE}-poison`);
+    });
+  });
+
+  it('a standard availability test of <baseUrl>/api/health, from five locations, linked to the component', () => {
+    const test = one('Microsoft.Insights/webtests').resource;
+    expect(test.kind).toBe('standard');
+    expect(test.tags).toBe(
+      "[union(parameters('tags'), createObject(format('hidden-link:{0}', resourceId('Microsoft.Insights/components', parameters('appInsightsName'))), 'Resource'))]",
+    );
+    const p = test.properties;
+    expect(p).toMatchObject({ Kind: 'standard', Enabled: true, Frequency: 300, RetryEnabled: true, Name: "[variables('healthTestName')]" });
+    expect(p.Locations).toHaveLength(5);
+    expect(p.Request).toMatchObject({ RequestUrl: "[format('{0}/api/health', parameters('baseUrl'))]", HttpVerb: 'GET' });
+    expect(p.ValidationRules).toMatchObject({ ExpectedHttpStatusCode: 200, SSLCheck: true });
+    expect(health).toMatchObject({ route: 'health', methods: ['GET'], authLevel: 'anonymous' });
+    // The base URL is the app's: the custom domain, or https://<default host name>.
+    const baseUrl = alerts().deployment.properties.parameters.baseUrl;
+    expect(JSON.stringify(baseUrl)).toContain(
+      "format('https://{0}', reference(resourceId('Microsoft.Resources/deployments', 'functionApp')",
+    );
+    expect(JSON.stringify(baseUrl)).toContain("parameters('publicBaseUrl')");
+  });
+
+  it("a metric alert on the test's availability percentage, with the action group", () => {
+    const alert = one('Microsoft.Insights/metricAlerts').resource;
+    expect(alert.location).toBe('global');
+    expect(alert.properties).toMatchObject({
+      enabled: true,
+      severity: 1,
+      evaluationFrequency: 'PT5M',
+      windowSize: 'PT15M',
+      scopes: ["[resourceId('Microsoft.Insights/components', parameters('appInsightsName'))]"],
+    });
+    const [criterion] = alert.properties.criteria.allOf;
+    expect(alert.properties.criteria['odata.type']).toBe('Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria');
+    expect(criterion).toMatchObject({
+      metricNamespace: 'microsoft.insights/components',
+      metricName: 'availabilityResults/availabilityPercentage',
+      operator: 'LessThan',
+      timeAggregation: 'Average',
+      dimensions: [{ name: 'availabilityResult/name', operator: 'Include', values: ["[variables('healthTestName')]"] }],
+    });
+    expect(alert.properties.copy).toEqual([
+      {
+        name: 'actions',
+        count: "[length(variables('actionGroups'))]",
+        input: { actionGroupId: "[variables('actionGroups')[copyIndex('actions')]]" },
+      },
+    ]);
+    expect(alert.dependsOn).toEqual(expect.arrayContaining([expect.stringContaining("Microsoft.Insights/webtests'")]));
+  });
+});
+
+// ---- The log lines the alert rules match, found in the source, and a small evaluator of the KQL the rules use.
+
+interface LogCall {
+  file: string;
+  level: 'info' | 'warn' | 'error';
+  message: string;
+  /** The property names passed with the message (spreads left out). */
+  keys: string[];
+}
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(join(REPO_ROOT, dir), { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sourceFiles(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
+}
+
+let calls: LogCall[] | undefined;
+function logCalls(): LogCall[] {
+  calls ??= ['shared', 'functions', 'host'].flatMap(sourceFiles).flatMap((file) => {
+    const text = readFileSync(join(REPO_ROOT, file), 'utf8');
+    return [...text.matchAll(/\blog\.(info|warn|error)\(\s*(['"])((?:(?!\2).)*)\2\s*(?:,\s*\{([^}]*)\})?/g)].map((m) => ({
+      file,
+      level: m[1] as LogCall['level'],
+      message: m[3]!,
+      keys: (m[4] ?? '')
+        .split(',')
+        .map((k) => k.trim())
+        .filter((k) => k && !k.startsWith('...'))
+        .map((k) => k.split(':')[0]!.trim()),
+    }));
+  });
+  return calls;
+}
+
+function logCallsStartingWith(prefix: string): LogCall[] {
+  return logCalls().filter((c) => c.message.startsWith(prefix));
+}
+
+/** The one log call with exactly this message (renaming the message fails here). */
+function logCall(message: string): LogCall {
+  const found = logCalls().filter((c) => c.message === message);
+  if (found.length !== 1) throw new Error(`expected one log call with the message '${message}', found ${found.length}`);
+  return found[0]!;
+}
+
+/** The message a rule's `startswith` names. */
+function messageOf(query: string): string {
+  const m = /\| where message startswith "([^"]+)"/.exec(query);
+  if (!m) throw new Error(`no 'where message startswith' in ${query}`);
+  return m[1]!;
+}
+
+/**
+ * The `message` of the trace the host writes: @azure/functions formats the arguments of
+ * context.log/warn/error with util.format (InvocationModel), and host/http.ts invocationLogger
+ * passes the properties as the second argument. Properties not given get a placeholder value.
+ */
+function hostMessage(call: LogCall, values: Record<string, unknown>): string {
+  const props = Object.fromEntries(call.keys.map((k) => [k, k in values ? values[k] : `<${k}>`]));
+  return format(call.message, { ...props, ...values, error: 'Error', message: 'something failed' });
+}
+
+/** Evaluates the small subset of KQL the rules use against one trace message; anything else throws. */
+function kqlMatches(query: string, message: string): boolean {
+  const [table, ...steps] = query.trim().split('\n');
+  expect(table).toBe('traces');
+  const vars: Record<string, number | null> = {};
+  for (const step of steps) {
+    let m: RegExpExecArray | null;
+    if ((m = /^\| where message startswith "([^"]+)"$/.exec(step))) {
+      if (!message.toLowerCase().startsWith(m[1]!.toLowerCase())) return false;
+    } else if ((m = /^\| where message contains "([^"]+)"$/.exec(step))) {
+      if (!message.toLowerCase().includes(m[1]!.toLowerCase())) return false;
+    } else if ((m = /^\| extend (\w+) = toint\(extract\(@"([^"]+)", 1, message\)\)$/.exec(step))) {
+      const found = new RegExp(m[2]!).exec(message);
+      vars[m[1]!] = found ? Number.parseInt(found[1]!, 10) : null;
+    } else if ((m = /^\| where (\w+) >= (\d+)$/.exec(step))) {
+      const v = vars[m[1]!];
+      if (v === undefined) throw new Error(`unknown column ${m[1]}`);
+      if (v === null || v < Number(m[2])) return false;
+    } else if (!/^\| project [\w, ]+$/.test(step)) {
+      throw new Error(`the test's KQL evaluator does not know: ${step}`);
+    }
+  }
+  return true;
+}
