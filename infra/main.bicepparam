@@ -18,3 +18,7 @@ param oauthClientId = ''
 
 // Your object ID (az ad signed-in-user show --query id -o tsv), to store the client secret in Key Vault.
 param operatorPrincipalId = ''
+
+// Who receives the Azure Monitor alerts (docs/deployment.md, "Alerts"). Empty: the rules still fire
+// and show in the portal's Alerts page, but e-mail nobody.
+param alertEmail = ''

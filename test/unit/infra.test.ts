@@ -342,6 +342,10 @@ describe('azure monitor alerts', () => {
     expect(arm.parameters.alertEmail).toMatchObject({ type: 'string', defaultValue: '' });
     expect(alerts().deployment.properties.parameters.alertEmail.value).toBe("[parameters('alertEmail')]");
     expect(alerts().template.variables.actionGroups).toBe(actionGroupsVar);
+    // azd takes it from the environment; the Azure CLI parameter file leaves it empty.
+    const azd = JSON.parse(readFileSync(join(REPO_ROOT, 'infra', 'main.parameters.json'), 'utf8'));
+    expect(azd.parameters.alertEmail).toEqual({ value: '${SCANRELAY_ALERT_EMAIL=}' });
+    expect(readFileSync(join(REPO_ROOT, 'infra', 'main.bicepparam'), 'utf8')).toMatch(/^param alertEmail = ''$/m);
   });
 
   it('an action group e-mails the administrator (alertEmail), with the common alert schema', () => {
