@@ -9,7 +9,8 @@
  * - `delivery`: the `code` of a destination's outcome in `GET /api/scan/{jobId}` (why it failed,
  *   or why it is being retried).
  * - `job`: the job's delivery state in `GET /api/scan/{jobId}` (`delivery.state`).
- * - `connection`: a connection's `state` in `GET /api/connections`.
+ * - `connection`: a connection's `state` in `GET /api/connections`, or its `errorCode` (why the
+ *   identity platform refused it: AADSTS codes, shared/oauth/entraErrors.ts).
  * - `mailbox`: why a mailbox source rejected a message, or cannot read its mailbox.
  */
 import { DESTINATION_ERRORS } from './destinationCodes';
@@ -410,6 +411,67 @@ export const ERRORS = {
     kinds: ['connection'],
     meaning: 'The last authorization failed; lastError says why.',
     action: 'Fix what lastError says, then authorize again.',
+  },
+
+  // --- Why a connection failed at the identity platform (its `errorCode`; AADSTS codes) ------
+  refresh_token_expired: {
+    kinds: ['connection'],
+    meaning: 'AADSTS700082: the refresh token expired because it was not used for too long (90 days).',
+    action: 'Authorize the connection again.',
+  },
+  sign_in_frequency: {
+    kinds: ['connection'],
+    meaning: 'AADSTS70043: a Conditional Access sign-in frequency policy requires a new sign-in.',
+    action: "Authorize the connection again; exclude the account or ScanRelay's app from the sign-in frequency policy to avoid it.",
+  },
+  tokens_revoked: {
+    kinds: ['connection'],
+    meaning: "AADSTS50173: the tokens were revoked (the account's password was changed or reset, or its sessions were revoked).",
+    action: 'Authorize the connection again.',
+  },
+  mfa_required: {
+    kinds: ['connection'],
+    meaning:
+      'AADSTS50076, 50079 or 50158: multi-factor authentication or another Conditional Access challenge must be completed interactively.',
+    action: 'Authorize the connection again and complete the prompt.',
+  },
+  blocked_by_conditional_access: {
+    kinds: ['connection'],
+    meaning: 'AADSTS53003: a Conditional Access policy blocks the account from getting tokens for ScanRelay.',
+    action: "Find the policy in the account's sign-in logs, exclude ScanRelay or the account or satisfy it, then authorize again.",
+  },
+  consent_missing: {
+    kinds: ['connection'],
+    meaning: "AADSTS65001: consent to ScanRelay's app is missing or was revoked.",
+    action: 'An administrator grants consent for the organization, then refreshes or authorizes the connection again.',
+  },
+  client_secret_invalid: {
+    kinds: ['connection'],
+    meaning:
+      "AADSTS7000215: the identity platform refused ScanRelay's client secret (wrong value, or the secret's ID instead of its value).",
+    action:
+      'Create a new client secret (npm run app-registration), store it in Key Vault as oauth-client-secret, then refresh the connection.',
+  },
+  client_secret_expired: {
+    kinds: ['connection'],
+    meaning: "AADSTS7000222: the app registration's client secret expired.",
+    action:
+      'Create a new client secret (npm run app-registration), store it in Key Vault as oauth-client-secret, then refresh the connection.',
+  },
+  app_not_in_tenant: {
+    kinds: ['connection'],
+    meaning: "AADSTS700016: the app registration was not found in the connection's tenant (wrong client ID, deleted, or single-tenant).",
+    action: "Check OAUTH_CLIENT_ID and the connection's tenant, or consent to the app in that tenant; then authorize again.",
+  },
+  wrong_tenant_account: {
+    kinds: ['connection'],
+    meaning: "AADSTS50020 or 90072: the account is not a member or guest of the connection's tenant.",
+    action: 'Sign in with an account of that tenant, or invite the account as a guest there; then authorize again.',
+  },
+  redirect_uri_mismatch: {
+    kinds: ['connection'],
+    meaning: 'AADSTS50011: the app registration does not list the redirect URI of the connection type.',
+    action: 'Add exactly the redirect URI GET /api/connections shows as a Web redirect URI, then authorize again.',
   },
 } as const satisfies Record<string, ErrorEntry>;
 

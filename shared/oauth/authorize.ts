@@ -25,7 +25,8 @@ import type { OAuthConfig } from '../config';
 import { tokenCacheContext } from './cachePlugin';
 import { CONSUMER_TENANT_ID, ConnectionNotFoundError, OIDC_SCOPES } from './errors';
 import { checkConnectionId } from './connectionId';
-import type { MsalClients } from './msalClient';
+import { nameEntraError, type EntraErrorContext, type NamedEntraError } from './entraErrors';
+import { clientIdFor, clientSecretName, type MsalClients } from './msalClient';
 import { isConnectionType, redirectPath, requestedScopes, requiredScopes, type ConnectionType } from './permissions';
 import { TokenDecryptError, type TokenCipher } from './tokenCipher';
 
@@ -195,6 +196,18 @@ async function completeConnectionSignIn(
 
   if (query.error) {
     const description = (query.error_description ?? '').slice(0, 500);
+    const named = nameEntraError(description, entraContext(deps, connection, typeInPath, state.redirectUri));
+    if (named) {
+      // The sign-in was refused before any token: an earlier authorization stays as it was (and so
+      // does its state); a connection without one takes the failure's state.
+      await deps.connections.update(connection, {
+        ...(connection.state === 'authorized' ? {} : { state: named.state }),
+        lastError: named.message.slice(0, 1000),
+        lastErrorCode: named.code,
+      });
+      deps.log.warn('oauth: sign-in refused by the identity platform', { connectionId: connection.id, code: named.code });
+      return { ok: false, status: 400, title: describeEntraError(query.error), message: named.message, connectionId: connection.id };
+    }
     // The sign-in was abandoned or refused before any token: an earlier authorization stays as it was.
     await deps.connections.update(connection, { lastError: `Sign-in failed: ${query.error}. ${description}`.trim().slice(0, 1000) });
     return {
@@ -249,6 +262,17 @@ async function completeConnectionSignIn(
         connectionId: connection.id,
       };
     }
+    const named = nameEntraError(err, entraContext(deps, connection, typeInPath, state.redirectUri));
+    if (named) {
+      await clearAuthorization(deps, connection, named.message, named);
+      return {
+        ok: false,
+        status: 400,
+        title: 'The identity platform refused the sign-in',
+        message: named.message,
+        connectionId: connection.id,
+      };
+    }
     if (e.errorCode === 'nonce_mismatch') {
       await clearAuthorization(deps, connection, NONCE_MISMATCH);
       return { ok: false, status: 400, title: 'Sign-in not accepted', message: NONCE_MISMATCH, connectionId: connection.id };
@@ -282,6 +306,7 @@ async function completeConnectionSignIn(
       homeAccountId: result.account!.homeAccountId,
     },
     grantedScopes: result.scopes,
+    lastErrorCode: undefined,
     lastRefreshAt: now,
     nextRefreshAt: new Date(now.getTime() + deps.config.refreshMaxAgeHours * 3600_000),
     accessTokenExpiresAt: result.expiresOn ?? undefined,
@@ -390,15 +415,33 @@ function shortName(scope: string): string {
   return scope.replace(/^https:\/\/graph\.microsoft\.com\//i, '').toLowerCase();
 }
 
-async function clearAuthorization(deps: AuthorizeDeps, connection: Connection, reason: string): Promise<void> {
+async function clearAuthorization(deps: AuthorizeDeps, connection: Connection, reason: string, named?: NamedEntraError): Promise<void> {
   await deps.tokenCaches.delete(connection.id);
   const fresh = (await deps.connections.get(connection.id)) ?? connection;
   await deps.connections.update(fresh, {
-    state: 'error',
+    state: named?.state ?? 'error',
     account: undefined,
     grantedScopes: [],
     lastError: reason.slice(0, 1000),
+    lastErrorCode: named?.code,
   });
+}
+
+/** What the sentences of entraErrors.ts may name about a sign-in (nothing secret). */
+function entraContext(deps: AuthorizeDeps, connection: Connection, type: ConnectionType, redirect: string): EntraErrorContext {
+  let clientId: string | undefined;
+  try {
+    clientId = clientIdFor(type, deps.config);
+  } catch {
+    clientId = undefined;
+  }
+  return {
+    tenant: connection.tenant,
+    clientId,
+    secretName: clientSecretName(type, deps.config),
+    redirectUri: redirect,
+    // No account: the one that tried to sign in is not the connection's earlier one.
+  };
 }
 
 function describeEntraError(error: string): string {

@@ -22,6 +22,10 @@ export interface ConnectionView {
   nextRefreshAt?: string;
   consecutiveFailures: number;
   lastError?: string;
+  /** The stable code of lastError when the identity platform named it (catalog kind `connection`, e.g. refresh_token_expired). */
+  errorCode?: string;
+  /** When a connector last got an access token with it (recorded at most every 5 minutes). */
+  lastUsedAt?: string;
   /** The exact redirect URI to register for this connection's type. */
   redirectUri?: string;
   /** Where an administrator starts (or repeats) the authorization. */
@@ -77,7 +81,8 @@ export async function refreshConnectionNow(deps: AuthorizeDeps, actor: Actor, id
   const connection = await deps.connections.get(checkConnectionId(id));
   if (!connection) throw new ConnectionNotFoundError(id);
   await audit(deps, actor, 'connection.refresh', `connection:${id}`);
-  if (!connection.account || connection.state === 'pending' || connection.state === 'error') {
+  // An error with an account left is the app's configuration failing a refresh: its tokens are kept and tried again.
+  if (!connection.account || connection.state === 'pending') {
     throw new ReauthorizationRequiredError(
       id,
       `it has no authorization to refresh (state ${connection.state}). Authorize it: ${authorizePath(id)}.`,
@@ -129,6 +134,8 @@ function view(deps: AuthorizeDeps, c: Connection): ConnectionView {
     nextRefreshAt: c.nextRefreshAt?.toISOString(),
     consecutiveFailures: c.consecutiveFailures,
     lastError: c.lastError,
+    errorCode: c.lastErrorCode,
+    lastUsedAt: c.lastUsedAt?.toISOString(),
     redirectUri: uri,
     authorizePath: authorizePath(c.id),
   };

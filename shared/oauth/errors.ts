@@ -2,8 +2,14 @@ import { AppError } from '../errors';
 
 /** The connection's authorization is gone (revoked, expired, or never given): an administrator must authorize it again. */
 export class ReauthorizationRequiredError extends AppError {
-  constructor(connectionId: string, reason: string) {
-    super('reauthorization_required', `Connection '${connectionId}' must be authorized again: ${reason}`);
+  /** `fix`: the app's configuration must be fixed first (a client secret, say), signing in again alone does not help. */
+  constructor(connectionId: string, reason: string, wording: 'reauthorize' | 'fix' = 'reauthorize') {
+    super(
+      'reauthorization_required',
+      wording === 'fix'
+        ? `Connection '${connectionId}' cannot get tokens until its app registration is fixed: ${reason}`
+        : `Connection '${connectionId}' must be authorized again: ${reason}`,
+    );
   }
 }
 

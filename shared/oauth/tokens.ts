@@ -17,7 +17,8 @@ import {
 import type { OAuthConfig } from '../config';
 import { EncryptedTableCachePlugin } from './cachePlugin';
 import { ConnectionNotFoundError, OIDC_SCOPES, ReauthorizationRequiredError } from './errors';
-import type { MsalClients } from './msalClient';
+import { nameEntraError, type NamedEntraError } from './entraErrors';
+import { clientIdFor, clientSecretName, type MsalClients } from './msalClient';
 import { requestedScopes, type ConnectionType } from './permissions';
 import type { TokenCipher } from './tokenCipher';
 import { forEachLimited } from '../concurrency';
@@ -58,18 +59,51 @@ export function needsReauthorization(err: unknown): boolean {
   return /AADSTS(50173|700082|70008|65001|50076|50079|500341|50057|50053)\b/.test(e?.errorMessage ?? '');
 }
 
-/** A valid access token for the connection, refreshed when needed (or when `forceRefresh`). */
+/** lastUsedAt is written at most this often per connection (a connector may ask for tokens many times a minute). */
+export const LAST_USED_GRANULARITY_MS = 5 * 60_000;
+
+/**
+ * A valid access token for the connection, refreshed when needed (or when `forceRefresh`): what
+ * connectors call. Records the connection's last use (lastUsedAt).
+ */
 export async function getAccessToken(
   deps: TokenDeps,
   connectionId: string,
   options: { scopes?: string[]; forceRefresh?: boolean } = {},
 ): Promise<AccessToken> {
+  const connection = await authorizedConnection(deps, connectionId);
+  const token = await useStoredTokens(deps, connection, options);
+  await recordUse(deps, connection);
+  return token;
+}
+
+async function authorizedConnection(deps: TokenDeps, connectionId: string): Promise<Connection> {
   const connection = await deps.connections.get(connectionId);
   if (!connection) throw new ConnectionNotFoundError(connectionId);
   if (connection.state !== 'authorized' || !connection.account) {
-    throw new ReauthorizationRequiredError(connectionId, connection.lastError ?? `its state is ${connection.state}.`);
+    const wording = connection.state === 'error' && connection.account ? 'fix' : 'reauthorize';
+    throw new ReauthorizationRequiredError(connectionId, connection.lastError ?? `its state is ${connection.state}.`, wording);
   }
-  return useStoredTokens(deps, connection, options);
+  return connection;
+}
+
+/**
+ * Sets lastUsedAt when the recorded one is older than LAST_USED_GRANULARITY_MS: ETag-guarded, one
+ * retry on a conflict; a failure to record never fails the token.
+ */
+async function recordUse(deps: TokenDeps, connection: Connection, now = new Date()): Promise<void> {
+  const stale = (c: Connection) => !c.lastUsedAt || now.getTime() - c.lastUsedAt.getTime() >= LAST_USED_GRANULARITY_MS;
+  try {
+    let current = connection;
+    for (let attempt = 1; attempt <= 2 && stale(current); attempt++) {
+      if (await deps.connections.update(current, { lastUsedAt: now })) return;
+      const latest = await deps.connections.get(connection.id);
+      if (!latest) return;
+      current = latest;
+    }
+  } catch (err) {
+    deps.log.warn("oauth: could not record the connection's last use", { connectionId: connection.id, ...describeError(err) });
+  }
 }
 
 /**
@@ -94,9 +128,14 @@ async function useStoredTokens(
         forceRefresh = false;
         return CONFLICT;
       }
+      const named = nameEntraError(err, errorContext(deps, connection, type));
+      if (named) {
+        await markState(deps, connection, named.state, named.message, named.code);
+        throw new ReauthorizationRequiredError(connection.id, named.message, named.state === 'error' ? 'fix' : 'reauthorize');
+      }
       if (needsReauthorization(err)) {
         const reason = reauthReason(err);
-        await markReauthorizationRequired(deps, connection, reason);
+        await markState(deps, connection, 'reauthorization_required', reason);
         throw new ReauthorizationRequiredError(connection.id, reason);
       }
       throw err;
@@ -130,17 +169,46 @@ function reauthReason(err: unknown): string {
   return `the identity platform no longer accepts its refresh token (${[e.errorCode, aadsts].filter(Boolean).join(', ')}).`;
 }
 
-async function markReauthorizationRequired(deps: TokenDeps, connection: Connection, reason: string): Promise<void> {
+/** What the sentences of entraErrors.ts may name about the connection (nothing secret). */
+function errorContext(deps: TokenDeps, connection: Connection, type: ConnectionType) {
+  let clientId: string | undefined;
+  try {
+    clientId = clientIdFor(type, deps.config);
+  } catch {
+    clientId = undefined;
+  }
+  return { tenant: connection.tenant, clientId, secretName: clientSecretName(type, deps.config), account: connection.account?.upn };
+}
+
+/**
+ * Records that the connection cannot get tokens: reauthorization_required (the grant is gone), or
+ * error (the app's configuration is wrong: its tokens are kept, a refresh retries them once fixed).
+ */
+async function markState(
+  deps: TokenDeps,
+  connection: Connection,
+  state: NamedEntraError['state'],
+  reason: string,
+  code?: NamedEntraError['code'],
+): Promise<void> {
   for (let current: Connection | undefined = connection; current; current = await deps.connections.get(connection.id)) {
-    if (current.state === 'reauthorization_required') {
+    if (current.state === state) {
       // Already known; only the reason may be newer (an administrator's refresh shows it).
-      if (current.lastError === reason || (await deps.connections.update(current, { lastError: reason }))) return;
+      if (
+        (current.lastError === reason && current.lastErrorCode === code) ||
+        (await deps.connections.update(current, { lastError: reason, lastErrorCode: code }))
+      )
+        return;
       continue;
     }
-    const updated = await deps.connections.update(current, { state: 'reauthorization_required', lastError: reason });
+    const updated = await deps.connections.update(current, { state, lastError: reason, lastErrorCode: code });
     if (updated) {
       // Said once, when the state changes, not on every later attempt.
-      deps.log.warn('oauth: connection needs reauthorization', { connectionId: connection.id, reason });
+      deps.log.warn(state === 'error' ? 'oauth: connection refused by the identity platform' : 'oauth: connection needs reauthorization', {
+        connectionId: connection.id,
+        ...(code ? { code } : {}),
+        reason,
+      });
       return;
     }
   }
@@ -165,13 +233,17 @@ export async function refreshConnection(
   now = new Date(),
   options: RefreshOptions = {},
 ): Promise<RefreshOutcome> {
+  // A connection in state error still holding its account got there by a refresh the app's
+  // configuration failed (a client secret, say): its tokens are kept, and retried once it is fixed.
   const retry =
-    options.retryReauthorization === true && connection.state === 'reauthorization_required' && connection.account !== undefined;
+    options.retryReauthorization === true &&
+    (connection.state === 'reauthorization_required' || connection.state === 'error') &&
+    connection.account !== undefined;
   let token: AccessToken;
   try {
     token = retry
       ? await useStoredTokens(deps, connection, { forceRefresh: true })
-      : await getAccessToken(deps, connection.id, { forceRefresh: true });
+      : await useStoredTokens(deps, await authorizedConnection(deps, connection.id), { forceRefresh: true });
   } catch (err) {
     options.onFailure?.(err);
     if (err instanceof ReauthorizationRequiredError) return 'reauthorization_required';
@@ -185,6 +257,7 @@ export async function refreshConnection(
         0,
         1000,
       ),
+      lastErrorCode: undefined,
     });
     return 'failed';
   }
@@ -198,8 +271,9 @@ export async function refreshConnection(
       accessTokenExpiresAt: token.expiresOn,
       consecutiveFailures: 0,
       lastError: undefined,
+      lastErrorCode: undefined,
     },
-    retry ? ['authorized', 'reauthorization_required'] : ['authorized'],
+    retry ? ['authorized', 'reauthorization_required', 'error'] : ['authorized'],
   );
   if (retry) deps.log.info('oauth: connection authorized again by a refresh', { connectionId: connection.id });
   return 'refreshed';

@@ -27,6 +27,13 @@ export interface Connection {
   consecutiveFailures: number;
   /** What went wrong last, in words for an administrator (never a token). */
   lastError?: string;
+  /**
+   * The stable code of lastError when the identity platform named the failure (a catalog code such
+   * as `refresh_token_expired`, shared/oauth/entraErrors.ts); absent otherwise.
+   */
+  lastErrorCode?: string;
+  /** When a connector last got an access token for it (written at most every few minutes). */
+  lastUsedAt?: Date;
   createdAt: Date;
   updatedAt: Date;
   etag: string;
@@ -112,6 +119,8 @@ function toEntity(c: Omit<Connection, 'etag'>) {
     accessTokenExpiresAt: c.accessTokenExpiresAt,
     consecutiveFailures: c.consecutiveFailures,
     lastError: c.lastError,
+    lastErrorCode: c.lastErrorCode,
+    lastUsedAt: c.lastUsedAt,
     createdAt: c.createdAt,
     updatedAt: c.updatedAt,
   };
@@ -139,6 +148,8 @@ function fromEntity(e: Record<string, unknown> & { etag: string }): Connection {
     accessTokenExpiresAt: date(e.accessTokenExpiresAt),
     consecutiveFailures: Number(e.consecutiveFailures ?? 0),
     lastError: e.lastError as string | undefined,
+    ...(e.lastErrorCode ? { lastErrorCode: e.lastErrorCode as string } : {}),
+    lastUsedAt: date(e.lastUsedAt),
     createdAt: date(e.createdAt)!,
     updatedAt: date(e.updatedAt)!,
     etag: e.etag,

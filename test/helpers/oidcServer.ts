@@ -173,6 +173,88 @@ export interface RevokeOptions {
   suberror?: string;
 }
 
+/**
+ * Entra's answers for the AADSTS codes tests can ask for (failTokenRequestsWith, failNextAuthorizeWith):
+ * the `error`, the description's text and the `suberror` Entra sends, after
+ * https://learn.microsoft.com/entra/identity-platform/reference-error-codes.
+ */
+export const ENTRA_ANSWERS = {
+  700082: {
+    error: 'invalid_grant',
+    text: 'The refresh token has expired due to inactivity. The token was issued on 2020-01-01T00:00:00Z and was inactive for 90.00:00:00.',
+  },
+  70043: {
+    error: 'invalid_grant',
+    text: 'The refresh token has expired or is invalid due to sign-in frequency checks by conditional access. The token was issued on 2020-01-01T00:00:00Z and the maximum allowed lifetime for this request is 43200.',
+  },
+  50173: {
+    error: 'invalid_grant',
+    text: 'The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password.',
+  },
+  50076: {
+    error: 'invalid_grant',
+    text: "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access 'https://graph.microsoft.com'.",
+    suberror: 'basic_action',
+  },
+  50079: {
+    error: 'interaction_required',
+    text: "Due to a configuration change made by your administrator, or because you moved to a new location, you must enroll in multi-factor authentication to access 'https://graph.microsoft.com'.",
+    suberror: 'basic_action',
+  },
+  50158: {
+    error: 'interaction_required',
+    text: 'External security challenge not satisfied. User will be redirected to another page or authentication provider to satisfy additional authentication challenges.',
+  },
+  53003: {
+    error: 'invalid_grant',
+    text: 'Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.',
+    suberror: 'message_only',
+  },
+  65001: {
+    error: 'invalid_grant',
+    text: "The user or administrator has not consented to use the application with ID '{clientId}'. Send an interactive authorization request for this user and resource.",
+    suberror: 'consent_required',
+  },
+  7000215: {
+    error: 'invalid_client',
+    text: "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{clientId}'.",
+  },
+  7000222: {
+    error: 'invalid_client',
+    text: "The provided client secret keys for app '{clientId}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.",
+  },
+  700016: {
+    error: 'unauthorized_client',
+    text: "Application with identifier '{clientId}' was not found in the directory '{tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.",
+  },
+  50020: {
+    error: 'invalid_request',
+    text: "User account '{upn}' from identity provider 'https://sts.windows.net/{tid}/' does not exist in tenant '{tenant}' and cannot access the application '{clientId}'(ScanRelay) in that tenant. The account needs to be added as an external user in the tenant first. Sign out and sign in again with a different Azure Active Directory user account.",
+  },
+  90072: {
+    error: 'invalid_grant',
+    text: "User account '{upn}' from identity provider 'https://sts.windows.net/{tid}/' does not exist in tenant '{tenant}' and cannot access the application '{clientId}'(ScanRelay) in that tenant. The account needs to be added as an external user in the tenant first. Sign out and sign in again with a different Azure Active Directory user account.",
+  },
+  // Not in ScanRelay's table (shared/oauth/entraErrors.ts): for tests of the earlier handling.
+  70008: {
+    error: 'invalid_grant',
+    text: 'The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.',
+  },
+  50011: {
+    error: 'invalid_request',
+    text: "The redirect URI '{redirectUri}' specified in the request does not match the redirect URIs configured for the application '{clientId}'. Make sure the redirect URI sent in the request matches one added to your application in the Azure portal.",
+  },
+} as const satisfies Record<number, { error: string; text: string; suberror?: string }>;
+
+export type EntraAnswerCode = keyof typeof ENTRA_ANSWERS;
+
+export interface TokenFailureOptions {
+  /** The grant types answered with the error (all of them when absent). */
+  grantTypes?: ('refresh_token' | 'authorization_code' | 'client_credentials')[];
+  /** How many requests to answer so (until cleared when absent). */
+  count?: number;
+}
+
 export interface OidcServer {
   /** https://localhost:<port> */
   readonly baseUrl: string;
@@ -225,6 +307,14 @@ export interface OidcServer {
   failNextTokenRequests(count: number, status: number, retryAfterSeconds?: number): void;
   /** Drop the connection of the next `count` token requests without an answer (a network failure). */
   dropNextTokenRequests(count: number): void;
+  /**
+   * Answer token requests with Entra's 400 (401 for invalid_client) for this AADSTS code (ENTRA_ANSWERS):
+   * `{ error, error_description: 'AADSTSnnnn: ...', error_codes: [nnnn], timestamp, trace_id, correlation_id, suberror? }`.
+   * `null` stops it.
+   */
+  failTokenRequestsWith(code: EntraAnswerCode | null, options?: TokenFailureOptions): void;
+  /** The next authorize request redirects back with `error` and `error_description: 'AADSTSnnnn: ...'` for this code. */
+  failNextAuthorizeWith(code: EntraAnswerCode | null): void;
   /** Every request to a token endpoint, in order. */
   readonly tokenRequests: TokenRequestRecord[];
   /** Every request to an authorize endpoint, in order. */
@@ -348,6 +438,14 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
   let drops = 0;
   let grantOnlyScopes: Set<string> | null = null;
   let failures: { remaining: number; status: number; retryAfter?: number } | null = null;
+  let entraFailure: { code: EntraAnswerCode; remaining: number; grantTypes?: string[] } | null = null;
+  let authorizeFailure: EntraAnswerCode | null = null;
+  const entraError = (code: EntraAnswerCode, vars: Record<string, string>) => {
+    const answer: { error: string; text: string; suberror?: string } = ENTRA_ANSWERS[code];
+    const text = answer.text.replace(/\{(\w+)\}/g, (_, k: string) => vars[k] ?? '');
+    // Entra answers a client authentication failure (invalid_client) with 401, the others with 400.
+    return new OAuthError(answer.error === 'invalid_client' ? 401 : 400, answer.error, code, text, answer.suberror);
+  };
 
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const kid = createHash('sha256')
@@ -515,6 +613,12 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
         error_description: `AADSTS${code}: ${text}`,
         ...(params.state !== undefined ? { state: params.state } : {}),
       });
+
+    if (authorizeFailure !== null) {
+      const e = entraError(authorizeFailure, { clientId, tenant, upn: user.upn, tid: user.tid, redirectUri });
+      authorizeFailure = null;
+      return redirectError(e.error, e.code, e.text);
+    }
 
     if (params.response_type !== 'code') {
       return redirectError(
@@ -711,6 +815,17 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
     }
 
     try {
+      if (entraFailure && entraFailure.remaining > 0 && (!entraFailure.grantTypes || entraFailure.grantTypes.includes(grantType))) {
+        const code = entraFailure.code;
+        if (--entraFailure.remaining === 0) entraFailure = null;
+        throw entraError(code, {
+          clientId: form.get('client_id') ?? '',
+          tenant,
+          upn: user.upn,
+          tid: user.tid,
+          redirectUri: form.get('redirect_uri') ?? '',
+        });
+      }
       if (grantType === 'client_credentials') {
         const client = authenticateClient(req, form);
         if (['common', 'organizations', 'consumers'].includes(tenant.toLowerCase())) {
@@ -935,6 +1050,12 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
     },
     dropNextTokenRequests(count) {
       drops = Math.max(0, count);
+    },
+    failTokenRequestsWith(code, opts = {}) {
+      entraFailure = code === null ? null : { code, remaining: opts.count ?? Infinity, grantTypes: opts.grantTypes };
+    },
+    failNextAuthorizeWith(code) {
+      authorizeFailure = code;
     },
     tokenRequests,
     authorizeRequests,

@@ -66,14 +66,15 @@ export async function connectionsPage(ctx: PageContext, form?: { values: URLSear
         <td>${c.account?.upn ?? c.account?.oid ?? '—'}</td>
         <td>${time(c.lastRefreshAt)}</td>
         <td>${time(c.nextRefreshAt)}</td>
-        <td>${c.lastError ?? ''}</td>
+        <td>${time(c.lastUsedAt)}</td>
+        <td>${c.lastError ?? ''}${c.errorCode ? html` <span class="muted mono">(${c.errorCode})</span>` : ''}</td>
       </tr>`,
   );
   const content = html` ${warnings.map((w) => html`<div class="notice ${w.daysLeft < 0 ? 'bad' : 'warn'}" role="status"><p>${w.message}</p></div>`)}
     <p class="lead">Accounts ScanRelay acts as: it keeps their tokens encrypted and refreshes them from a timer.</p>
     ${dataTable(
       'Connections',
-      ['Connection', 'Type', 'State', 'Account', 'Last refresh', 'Next refresh', 'Last error'],
+      ['Connection', 'Type', 'State', 'Account', 'Last refresh', 'Next refresh', 'Last used', 'Last error'],
       rows,
       'No connections yet.',
     )}
@@ -121,7 +122,8 @@ export async function createConnectionAction(ctx: PageContext): Promise<ConsoleR
 export async function connectionPage(ctx: PageContext): Promise<ConsoleResponse> {
   const c = await getConnection(ctx.deps.oauth, ctx.params[0]!);
   const permissions = PERMISSIONS[c.type as keyof typeof PERMISSIONS];
-  const authorized = c.state === 'authorized' || c.state === 'reauthorization_required';
+  // A connection in state error that kept its account failed a refresh on the app's configuration (a client secret): refreshable once fixed.
+  const authorized = c.state === 'authorized' || c.state === 'reauthorization_required' || (c.state === 'error' && !!c.account);
   const actions = ctx.canWrite
     ? html`<div class="actions">
         <form class="inline" method="post" action="${consolePath('connections', c.id, 'authorize')}">
@@ -141,7 +143,9 @@ export async function connectionPage(ctx: PageContext): Promise<ConsoleResponse>
     ${
       c.lastError && c.state !== 'authorized'
         ? html`<div class="notice bad" role="status">
-            <p><strong>What went wrong:</strong> ${c.lastError}</p>
+            <p>
+              <strong>What went wrong:</strong> ${c.lastError}${c.errorCode ? html` <span class="muted mono">(${c.errorCode})</span>` : ''}
+            </p>
           </div>`
         : ''
     }
@@ -162,6 +166,8 @@ export async function connectionPage(ctx: PageContext): Promise<ConsoleResponse>
       <dd>${time(c.lastRefreshAt)}</dd>
       <dt>Next refresh</dt>
       <dd>${time(c.nextRefreshAt)}</dd>
+      <dt>Last used</dt>
+      <dd>${time(c.lastUsedAt)}</dd>
       <dt>Failures in a row</dt>
       <dd>${c.consecutiveFailures}</dd>
       <dt>Last error</dt>
