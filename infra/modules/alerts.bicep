@@ -75,6 +75,19 @@ traces
 '''
   }
   {
+    name: 'connection-refused'
+    displayName: 'ScanRelay: a connection is refused for the app registration'
+    description: 'The identity platform refused a connection for the app registration itself (an invalid or expired client secret, the app missing from the tenant, a redirect URI; shared/oauth/tokens.ts logs it once, when the state changes): authorizing again does not help; fix what the connection says, then refresh it in the console.'
+    severity: 1
+    evaluationFrequency: 'PT15M'
+    windowSize: 'PT15M'
+    query: '''
+traces
+| where message startswith "oauth: connection refused by the identity platform"
+| project timestamp, message, operation_Name
+'''
+  }
+  {
     name: 'delivery-failed'
     displayName: 'ScanRelay: a delivery failed for good'
     description: 'A destination of a scan failed with no attempt left (permanent error, or the last of its attempts; shared/delivery logs "deliver: failed" with final: true). Redeliver it with POST /api/scan/<jobId>/redeliver once the cause is fixed.'

@@ -204,11 +204,10 @@ async function markState(
     const updated = await deps.connections.update(current, { state, lastError: reason, lastErrorCode: code });
     if (updated) {
       // Said once, when the state changes, not on every later attempt.
-      deps.log.warn(state === 'error' ? 'oauth: connection refused by the identity platform' : 'oauth: connection needs reauthorization', {
-        connectionId: connection.id,
-        ...(code ? { code } : {}),
-        reason,
-      });
+      // Two messages, each matched by its Azure Monitor alert (infra/modules/alerts.bicep).
+      const facts = { connectionId: connection.id, ...(code ? { code } : {}), reason };
+      if (state === 'error') deps.log.warn('oauth: connection refused by the identity platform', facts);
+      else deps.log.warn('oauth: connection needs reauthorization', facts);
       return;
     }
   }

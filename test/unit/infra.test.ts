@@ -385,10 +385,17 @@ describe('azure monitor alerts', () => {
     expect(alerts().deployment.properties.parameters.appInsightsName.value).toContain("'monitoring'");
   });
 
-  it('the rules: reauthorization required, final delivery failure, poisoned message, refreshes failing', () => {
+  it('the rules: reauthorization required, the app registration refused, final delivery failure, poisoned message, refreshes failing', () => {
     const byName = Object.fromEntries(logAlerts().map((a) => [a.name, a]));
-    expect(Object.keys(byName).sort()).toEqual(['delivery-failed', 'poisoned-job', 'reauthorization-required', 'refresh-failing']);
+    expect(Object.keys(byName).sort()).toEqual([
+      'connection-refused',
+      'delivery-failed',
+      'poisoned-job',
+      'reauthorization-required',
+      'refresh-failing',
+    ]);
     expect(byName['reauthorization-required']).toMatchObject({ severity: 1, evaluationFrequency: 'PT15M', windowSize: 'PT15M' });
+    expect(byName['connection-refused']).toMatchObject({ severity: 1, evaluationFrequency: 'PT15M', windowSize: 'PT15M' });
     expect(byName['delivery-failed']).toMatchObject({ severity: 2, evaluationFrequency: 'PT5M', windowSize: 'PT5M' });
     expect(byName['poisoned-job']).toMatchObject({ severity: 2, evaluationFrequency: 'PT15M', windowSize: 'PT15M' });
     expect(byName['refresh-failing']).toMatchObject({ severity: 2, evaluationFrequency: 'PT30M', windowSize: 'PT1H' });
@@ -400,6 +407,15 @@ describe('azure monitor alerts', () => {
 
   describe('each rule matches what the code really logs (util.format of the message and its properties)', () => {
     const query = (name: string): string => logAlerts().find((a) => a.name === name)!.query;
+
+    it('connection refused: the line logged once when the app registration is refused (state error)', () => {
+      const q = query('connection-refused');
+      const call = logCall(messageOf(q));
+      expect(call.level).toBe('warn');
+      expect(call.file).toBe('shared/oauth/tokens.ts');
+      expect(kqlMatches(q, hostMessage(call, { code: 'client_secret_expired' }))).toBe(true);
+      expect(kqlMatches(q, hostMessage(logCall('oauth: connection needs reauthorization'), {}))).toBe(false);
+    });
 
     it('reauthorization required: the line logged once when a connection changes state', () => {
       const q = query('reauthorization-required');
