@@ -108,6 +108,8 @@ var names = {
   functionApp: 'func-${namePrefix}-${token}'
 }
 var deploymentContainerName = 'app-package'
+// The Key Vault key that wraps the token data keys (envelope encryption): the vault creates it, the app is told its name.
+var tokenWrappingKeyName = 'token-wrapping-key'
 
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
   name: names.identity
@@ -146,6 +148,7 @@ module keyVault 'modules/keyVault.bicep' = {
     location: location
     tags: tags
     principalId: identity.properties.principalId
+    tokenWrappingKeyName: tokenWrappingKeyName
     operatorPrincipalId: operatorPrincipalId
     operatorPrincipalType: operatorPrincipalType
   }
@@ -165,6 +168,7 @@ module functionApp 'modules/functionApp.bicep' = {
     tableServiceUri: storage.outputs.tableServiceUri
     deploymentContainerName: deploymentContainerName
     keyVaultUri: keyVault.outputs.vaultUri
+    tokenWrappingKeyName: tokenWrappingKeyName
     appInsightsConnectionString: monitoring.outputs.connectionString
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount

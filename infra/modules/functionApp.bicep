@@ -37,6 +37,9 @@ param deploymentContainerName string
 @description('Key Vault URI, e.g. https://name.vault.azure.net/.')
 param keyVaultUri string
 
+@description('Name of the Key Vault key that wraps the token data keys (TOKEN_WRAPPING_KEY).')
+param tokenWrappingKeyName string
+
 @description('Application Insights connection string (not a secret: local authentication is disabled).')
 param appInsightsConnectionString string
 
@@ -102,6 +105,7 @@ var appSettings = {
   // ScanRelay (shared/config).
   KEY_VAULT_URL: keyVaultUri
   AZURE_CLIENT_ID: identityClientId
+  TOKEN_WRAPPING_KEY: tokenWrappingKeyName
   SCAN_MAX_REQUEST_BYTES: string(scanMaxRequestBytes)
   SCAN_MAX_FILE_BYTES: string(min(scanMaxFileBytes, scanMaxRequestBytes))
   SCAN_MAX_FILES: '20'

@@ -57,6 +57,11 @@ export interface OAuthConfig {
   refreshSchedule: string;
   /** Refresh a connection whose last refresh is older than this, in hours. */
   refreshMaxAgeHours: number;
+  /**
+   * Envelope encryption of the token keys (Azure): the Key Vault RSA key that wraps the data keys.
+   * Absent: the key ring in the secret `token-encryption-keys` (local development).
+   */
+  tokenWrappingKey?: { vaultUrl: string; keyName: string; clientId?: string };
 }
 
 export interface DirectoryConfig {
@@ -184,6 +189,13 @@ const schema = z.object({
   AzureWebJobsStorage__clientId: optionalString,
   KEY_VAULT_URL: httpsUrl,
   AZURE_CLIENT_ID: optionalString,
+  TOKEN_WRAPPING_KEY: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .regex(/^[0-9a-zA-Z-]{1,127}$/, { error: 'must be the name of a Key Vault key (letters, digits and dashes)' })
+      .optional(),
+  ),
   WEBSITE_INSTANCE_ID: optionalString,
   SECRETS_LOCAL_FILE: z.preprocess(blankToUndefined, z.string().optional().default('.secrets.local.json')),
   SCAN_MAX_REQUEST_BYTES: wholeNumber(1024, 64 * 1024 * MiB, 100 * MiB),
@@ -404,7 +416,16 @@ function oauthConfig(s: Settings, env: Env): OAuthConfig {
     publicBaseUrl: s.PUBLIC_BASE_URL ?? (s.WEBSITE_HOSTNAME ? `https://${s.WEBSITE_HOSTNAME}` : undefined),
     refreshSchedule: s.TOKEN_REFRESH_SCHEDULE,
     refreshMaxAgeHours: s.TOKEN_REFRESH_MAX_AGE_HOURS,
+    tokenWrappingKey: tokenWrappingKey(s),
   };
+}
+
+function tokenWrappingKey(s: Settings): OAuthConfig['tokenWrappingKey'] {
+  if (!s.TOKEN_WRAPPING_KEY) return undefined;
+  if (!s.KEY_VAULT_URL) {
+    throw new ConfigError('TOKEN_WRAPPING_KEY', 'needs KEY_VAULT_URL: the key is a key of that Key Vault.');
+  }
+  return { vaultUrl: s.KEY_VAULT_URL, keyName: s.TOKEN_WRAPPING_KEY, clientId: s.AZURE_CLIENT_ID };
 }
 
 const GUID = /^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$/;

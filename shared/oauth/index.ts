@@ -2,6 +2,8 @@
  * OAuth 2.0 connections to Microsoft Entra ID: the permissions manifest, the authorize flow,
  * encrypted token storage, access tokens and their refresh.
  */
+import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
+import type { KeyClientOptions } from '@azure/keyvault-keys';
 import type { INetworkModule } from '@azure/msal-node';
 import type { OAuthConfig } from '../config';
 import type { Logger } from '../log';
@@ -10,7 +12,8 @@ import type { Storage } from '../storage';
 import type { AuthorizeDeps } from './authorize';
 import { ApplicationTokens } from './applicationToken';
 import { MsalClients } from './msalClient';
-import { TOKEN_KEYS_SECRET, TokenCipher, parseKeyRing, type KeyRing } from './tokenCipher';
+import { EnvelopeKeySource, KeyVaultWrappingKey } from './envelopeKeys';
+import { TOKEN_KEYS_SECRET, TokenCipher, keyRingSource, parseKeyRing, type KeyRing, type KeySource } from './tokenCipher';
 import type { TokenDeps } from './tokens';
 
 export type OAuthDeps = AuthorizeDeps & TokenDeps & { secrets: Pick<SecretStore, 'expiresOn'>; applicationTokens: ApplicationTokens };
@@ -22,10 +25,14 @@ export function createOAuthDeps(
   config: OAuthConfig,
   secrets: SecretStore,
   storage: Storage,
-  options: { networkClient?: INetworkModule } = {},
+  options: {
+    networkClient?: INetworkModule;
+    /** Key Vault access for the wrapping key (tests: their credential and client options). */
+    keyVault?: { credential?: TokenCredential; clientOptions?: KeyClientOptions };
+  } = {},
 ): (log: Logger) => OAuthDeps {
   let ring: { value: Promise<KeyRing>; until: number } | undefined;
-  const cipher = new TokenCipher(() => {
+  const secretRing = keyRingSource(() => {
     if (!ring || ring.until < Date.now()) {
       const value = secrets.get(TOKEN_KEYS_SECRET).then(parseKeyRing);
       value.catch(() => (ring = undefined));
@@ -33,6 +40,18 @@ export function createOAuthDeps(
     }
     return ring.value;
   });
+  let keys: KeySource = secretRing;
+  const wrapping = config.tokenWrappingKey;
+  if (wrapping) {
+    const credential = options.keyVault?.credential ?? new DefaultAzureCredential({ managedIdentityClientId: wrapping.clientId });
+    keys = new EnvelopeKeySource(
+      new KeyVaultWrappingKey(wrapping.vaultUrl, wrapping.keyName, credential, options.keyVault?.clientOptions),
+      storage.tokenKeys,
+      // Values sealed with the secret key ring before TOKEN_WRAPPING_KEY was set, while that secret exists.
+      { fallback: { description: secretRing.description, current: () => secretRing.current(), key: (v) => legacyKey(secrets, v) } },
+    );
+  }
+  const cipher = new TokenCipher(keys);
   const msal = new MsalClients(config, secrets, options.networkClient);
   const applicationTokens = new ApplicationTokens(msal, config.tenant);
   return (log) => ({
@@ -49,7 +68,14 @@ export function createOAuthDeps(
   });
 }
 
+/** A key of the secret key ring, if that secret still exists (no error when it does not). */
+async function legacyKey(secrets: SecretStore, version: string): Promise<Buffer | undefined> {
+  const json = await secrets.tryGet(TOKEN_KEYS_SECRET);
+  return json === undefined ? undefined : parseKeyRing(json).keys.get(version);
+}
+
 export * from './applicationToken';
+export * from './envelopeKeys';
 export * from './authorize';
 export * from './errors';
 export * from './permissions';

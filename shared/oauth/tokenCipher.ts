@@ -6,6 +6,9 @@
  * The keys live in the secret store as one secret, `token-encryption-keys`:
  *   {"current": "2026-11", "keys": {"2026-11": "<base64 of 32 bytes>", "2025-06": "<...>"}}
  * Rotation: add a key, make it `current`; rows are re-encrypted with it on their next write.
+ *
+ * In Azure the keys come instead from envelope encryption (./envelopeKeys.ts): a data key per
+ * version of a Key Vault key, stored wrapped. Either way the cipher sees a KeySource.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 
@@ -61,17 +64,45 @@ export function newKeyRingSecret(version = new Date().toISOString().slice(0, 7))
 
 const b64u = (b: Buffer) => b.toString('base64url');
 
+/** Where the cipher's 32-byte keys come from, by version. */
+export interface KeySource {
+  /** The version new values are sealed with, and its key. */
+  current(): Promise<{ version: string; key: Buffer }>;
+  /** The key of a version, or undefined when the source has none. */
+  key(version: string): Promise<Buffer | undefined>;
+  /** Where the keys are kept, for error messages (never a key). */
+  readonly description: string;
+}
+
+/** A KeySource over a key ring (the secret `token-encryption-keys`). */
+export function keyRingSource(keyRing: () => Promise<KeyRing>): KeySource {
+  return {
+    description: `'${TOKEN_KEYS_SECRET}'`,
+    current: async () => {
+      const ring = await keyRing();
+      return { version: ring.current, key: ring.keys.get(ring.current)! };
+    },
+    key: async (version) => (await keyRing()).keys.get(version),
+  };
+}
+
 export class TokenCipher {
-  constructor(private readonly keyRing: () => Promise<KeyRing>) {}
+  private readonly keys: KeySource;
+
+  /** Over a key ring (the secret store's key ring) or any other KeySource (envelope encryption in Azure). */
+  constructor(keys: (() => Promise<KeyRing>) | KeySource) {
+    this.keys = typeof keys === 'function' ? keyRingSource(keys) : keys;
+  }
 
   /** Seals `plaintext` for the row named by `context` with the current key. */
   async encrypt(plaintext: string, context: string): Promise<string> {
-    const ring = await this.keyRing();
+    const { version, key } = await this.keys.current();
+    if (!VERSION_NAME.test(version)) throw new Error(`Key version '${version.slice(0, 40)}' may use only letters, digits, '-' and '_'.`);
     const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', ring.keys.get(ring.current)!, iv);
+    const cipher = createCipheriv('aes-256-gcm', key, iv);
     cipher.setAAD(Buffer.from(context, 'utf8'));
     const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-    return [FORMAT, ring.current, b64u(iv), b64u(cipher.getAuthTag()), b64u(body)].join('.');
+    return [FORMAT, version, b64u(iv), b64u(cipher.getAuthTag()), b64u(body)].join('.');
   }
 
   /** Opens a sealed value for the row named by `context`, with whichever key sealed it. */
@@ -79,9 +110,10 @@ export class TokenCipher {
     const parts = sealed.split('.');
     if (parts.length !== 5 || parts[0] !== FORMAT) throw new TokenDecryptError('The stored token is not in a known format.');
     const [, version, iv, tag, body] = parts as [string, string, string, string, string];
-    const key = (await this.keyRing()).keys.get(version);
+    if (!VERSION_NAME.test(version)) throw new TokenDecryptError('The stored token is not in a known format.');
+    const key = await this.keys.key(version);
     if (!key) {
-      throw new TokenDecryptError(`The stored token was sealed with key '${version}', which '${TOKEN_KEYS_SECRET}' no longer holds.`);
+      throw new TokenDecryptError(`The stored token was sealed with key '${version}', which ${this.keys.description} no longer holds.`);
     }
     try {
       const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));

@@ -31,6 +31,7 @@ import { MAILBOX_STATE_TABLE, MailboxStateRepository } from './mailboxState';
 import { SCAN_CONTAINER, ScanBlobStore } from './scanBlobs';
 import { SCAN_JOB_KEYS_TABLE, SCAN_JOBS_TABLE, ScanJobRepository } from './scanJobs';
 import { TOKEN_CACHES_TABLE, TokenCacheRepository } from './tokenCaches';
+import { TOKEN_KEYS_TABLE, TokenKeyRepository } from './tokenKeys';
 
 export interface Storage {
   clients: StorageClients;
@@ -43,6 +44,8 @@ export interface Storage {
   deliveryQueue: DeliveryQueue;
   connections: ConnectionRepository;
   tokenCaches: TokenCacheRepository;
+  /** The token data keys, wrapped by the Key Vault key (envelope encryption in Azure). */
+  tokenKeys: TokenKeyRepository;
   authStates: AuthStateRepository;
   /** Every administrator action. */
   auditLog: AuditLogRepository;
@@ -78,6 +81,7 @@ export function createStorage(config: StorageConfig): Storage {
     deliveryQueue: new DeliveryQueue(clients.queue(DELIVERY_QUEUE)),
     connections: new ConnectionRepository(clients.table(CONNECTIONS_TABLE)),
     tokenCaches: new TokenCacheRepository(clients.table(TOKEN_CACHES_TABLE)),
+    tokenKeys: new TokenKeyRepository(clients.table(TOKEN_KEYS_TABLE)),
     authStates: new AuthStateRepository(clients.table(AUTH_STATES_TABLE)),
     auditLog: new AuditLogRepository(clients.table(AUDIT_LOG_TABLE)),
     deliveries: new DeliveryRepository(clients.table(DELIVERIES_TABLE)),
@@ -118,6 +122,7 @@ export * from './mailboxQueue';
 export * from './mailboxSources';
 export * from './mailboxState';
 export * from './tokenCaches';
+export * from './tokenKeys';
 export * from './deliveryQueue';
 export * from './scanBlobs';
 export * from './scanJobs';

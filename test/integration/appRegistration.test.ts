@@ -177,7 +177,8 @@ describe('the CLI process, --dry-run, on a tenant without the app', () => {
       expect(cli.stdout).toMatch(
         /\+ client secret 'ScanRelay oauth-client-secret' expiring \d{4}-\d\d-\d\d, stored in Key Vault https:\/\/localhost:\d+ as oauth-client-secret/,
       );
-      expect(cli.stdout).toContain('+ Key Vault secret token-encryption-keys');
+      // No key ring by default: in Azure the token keys are wrapped by a Key Vault key (TOKEN_WRAPPING_KEY).
+      expect(cli.stdout).not.toContain('token-encryption-keys');
       expect(cli.stdout).toContain('Dry run: nothing was changed.');
     }
     expect(graph.writes()).toEqual([]);
@@ -232,10 +233,8 @@ describe('create, then run again, then a redirect URI added', () => {
     expect(put.body.attributes.exp).toBe(Math.floor(new Date(credential!.endDateTime).getTime() / 1000));
     expect(put.body.tags).toEqual({ clientId: app.appId, keyId: credential!.keyId, tenantId: TENANT });
 
-    // The token key ring, made once.
-    const ring = JSON.parse(vault.secretValue('token-encryption-keys')!);
-    expect(ring.current).toBe('1');
-    expect(Buffer.from(ring.keys['1'], 'base64')).toHaveLength(32);
+    // No token key ring by default: no data key in a secret in Azure.
+    expect(vault.secretValue('token-encryption-keys')).toBeUndefined();
 
     // The admin API's key: 32 random bytes, base64url.
     const adminKey = vault.secretValue('admin-key')!;
@@ -395,6 +394,19 @@ describe('create, then run again, then a redirect URI added', () => {
     const r = await run([]);
     expect(r.code).toBe(0);
     expect(vault.secretValue('oauth-client-secret')).toBe(graph.issuedSecrets[2]);
+  });
+
+  it('--token-keys makes the key ring once, for a host without TOKEN_WRAPPING_KEY', async () => {
+    const r = await run(['--token-keys']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Stored a new key ring in Key Vault as token-encryption-keys');
+    expect(r.stdout).not.toMatch(/"keys"/);
+    const ring = JSON.parse(vault.secretValue('token-encryption-keys')!);
+    expect(ring.current).toBe('1');
+    expect(Buffer.from(ring.keys['1'], 'base64')).toHaveLength(32);
+    const again = await run(['--token-keys']);
+    expect(again.stdout).not.toContain('token-encryption-keys');
+    expect(vault.secretValue('token-encryption-keys')).toBe(JSON.stringify(ring));
   });
 });
 

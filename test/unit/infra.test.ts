@@ -24,6 +24,7 @@ const ROLE = {
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6',
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb',
   keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7',
+  keyVaultCryptoUser: '12338af0-0e69-4776-bea7-57ae8d297424',
 };
 const BROAD_ROLES = {
   owner: '8e3af657-a8ff-443c-a75c-2fe8c4bcb635',
@@ -188,6 +189,7 @@ describe('function app', () => {
     // Setting names that sound secret, and why each one is not.
     const notSecrets: Record<string, string> = {
       KEY_VAULT_URL: 'the vault address',
+      TOKEN_WRAPPING_KEY: 'the name of a Key Vault key, whose private part never leaves Key Vault',
       SCAN_SHARED_SECRET_FIELD: 'the name of the form field; the secret is in Key Vault',
       TOKEN_REFRESH_SCHEDULE: 'a schedule',
       TOKEN_REFRESH_MAX_AGE_HOURS: 'a number of hours',
@@ -211,6 +213,36 @@ describe('key vault', () => {
     expect(vault.properties.softDeleteRetentionInDays).toBeGreaterThanOrEqual(7);
     expect(vault.properties.accessPolicies).toBeUndefined();
   });
+
+  it('creates the RSA key that wraps the token data keys: wrap and unwrap only, rotated with an expiry', () => {
+    const found = one('Microsoft.KeyVault/vaults/keys');
+    expect(found.modulePath).toEqual(['keyVault']);
+    const key = found.resource;
+    expect(key.name).toBe("[format('{0}/{1}', parameters('name'), parameters('tokenWrappingKeyName'))]");
+    expect(key.properties).toMatchObject({ kty: 'RSA', attributes: { enabled: true } });
+    expect(key.properties.keySize).toBeGreaterThanOrEqual(2048);
+    expect([...key.properties.keyOps].sort()).toEqual(['unwrapKey', 'wrapKey']);
+    expect(key.properties.rotationPolicy).toEqual({
+      attributes: { expiryTime: "[parameters('tokenWrappingKeyExpiry')]" },
+      lifetimeActions: [{ trigger: { timeAfterCreate: "[parameters('tokenWrappingKeyRotation')]" }, action: { type: 'rotate' } }],
+    });
+    const params = found.template.parameters;
+    expect(params.tokenWrappingKeyRotation.defaultValue).toBe('P90D');
+    expect(params.tokenWrappingKeyExpiry.defaultValue).toBe('P2Y');
+    // The key expires after it has been rotated, long enough for the values sealed with it to be re-sealed.
+    const days = (d: string) => Number(/^P(\d+)([DY])$/.exec(d)![1]) * (d.endsWith('Y') ? 365 : 1);
+    expect(days(params.tokenWrappingKeyExpiry.defaultValue)).toBeGreaterThan(days(params.tokenWrappingKeyRotation.defaultValue) * 2);
+  });
+
+  it('the app is told the key by TOKEN_WRAPPING_KEY', () => {
+    const fa = moduleTemplate('functionApp');
+    expect(fa.template.variables.appSettings.TOKEN_WRAPPING_KEY).toBe("[parameters('tokenWrappingKeyName')]");
+    // The same name for the key the vault module creates and the setting the function app gets.
+    const passed = (m: string) => moduleTemplate(m).deployment.properties.parameters.tokenWrappingKeyName.value;
+    expect(passed('functionApp')).toBe("[variables('tokenWrappingKeyName')]");
+    expect(passed('keyVault')).toBe("[variables('tokenWrappingKeyName')]");
+    expect(arm.variables.tokenWrappingKeyName).toMatch(/^[0-9a-zA-Z-]{1,127}$/);
+  });
 });
 
 describe('application insights', () => {
@@ -232,11 +264,11 @@ describe('role assignments', () => {
 
   const assignments = () => resourcesOfType(arm, 'Microsoft.Authorization/roleAssignments');
 
-  it('the app identity gets exactly the five data-plane roles it needs, each on its resource', () => {
+  it('the app identity gets exactly the six data-plane roles it needs, each on its resource', () => {
     const granted = assignments()
       .filter((f) => f.resource.properties.principalId === "[parameters('principalId')]")
       .map((f) => ({ module: f.modulePath.join('/'), scope: f.resource.scope, roles: rolesOf(f) }));
-    expect(granted).toHaveLength(3);
+    expect(granted).toHaveLength(4);
     expect(granted).toEqual(
       expect.arrayContaining([
         {
@@ -245,6 +277,12 @@ describe('role assignments', () => {
           roles: [ROLE.storageBlobDataOwner, ROLE.storageQueueDataContributor, ROLE.storageTableDataContributor],
         },
         { module: 'keyVault', scope: "[resourceId('Microsoft.KeyVault/vaults', parameters('name'))]", roles: [ROLE.keyVaultSecretsUser] },
+        // Crypto User on the wrapping key alone, not the vault: no other key of the vault can be used.
+        {
+          module: 'keyVault',
+          scope: "[resourceId('Microsoft.KeyVault/vaults/keys', parameters('name'), parameters('tokenWrappingKeyName'))]",
+          roles: [ROLE.keyVaultCryptoUser],
+        },
         {
           module: 'monitoring',
           scope: "[resourceId('Microsoft.Insights/components', parameters('appInsightsName'))]",
@@ -258,6 +296,7 @@ describe('role assignments', () => {
         ROLE.storageQueueDataContributor,
         ROLE.storageTableDataContributor,
         ROLE.keyVaultSecretsUser,
+        ROLE.keyVaultCryptoUser,
         ROLE.monitoringMetricsPublisher,
       ].sort(),
     );

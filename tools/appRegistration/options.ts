@@ -28,7 +28,11 @@ export interface AppRegistrationOptions {
    * Applications in Exchange Online instead.
    */
   mailApplicationPermissions: boolean;
-  /** Create the token-encryption-keys key ring in Key Vault when it is missing. */
+  /**
+   * Create the token-encryption-keys key ring in Key Vault when it is missing. Off by default: the
+   * Bicep deployment encrypts tokens with data keys wrapped by a Key Vault key (TOKEN_WRAPPING_KEY),
+   * so no data key sits in a secret; the ring is for hosts without TOKEN_WRAPPING_KEY.
+   */
   createTokenKeys: boolean;
   /** Create the admin-key secret (the admin API's key for scripts) in Key Vault when it is missing. */
   createAdminKey: boolean;
@@ -76,7 +80,9 @@ Options (each overrides the config file):
                              "auth": "application", mailbox ingest). Consented, they cover EVERY mailbox of the
                              tenant; to allow certain mailboxes only, leave this out and scope them with RBAC for
                              Applications in Exchange Online (the tool prints the commands; docs/permissions.md)
-  --no-token-keys            Do not create the token-encryption-keys key ring when Key Vault has none
+  --token-keys               Also create the token-encryption-keys key ring when Key Vault has none: only for a
+                             host without TOKEN_WRAPPING_KEY (the Bicep deployment wraps its keys with a Key Vault key)
+  --no-token-keys            Do not create the key ring (the default)
   --no-admin-key             Do not create the admin-key secret (the admin API's key) when Key Vault has none
   --help`;
 
@@ -119,6 +125,7 @@ const BOOLEAN_FLAGS: Record<string, [string, boolean]> = {
   '--dry-run': ['dryRun', true],
   '--no-application-permissions': ['applicationPermissions', false],
   '--mail-application-permissions': ['mailApplicationPermissions', true],
+  '--token-keys': ['createTokenKeys', true],
   '--no-token-keys': ['createTokenKeys', false],
   '--no-admin-key': ['createAdminKey', false],
 };
@@ -267,7 +274,7 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv, now = new Date
     connectionTypes,
     applicationPermissions: bool('applicationPermissions', true),
     mailApplicationPermissions: bool('mailApplicationPermissions', false),
-    createTokenKeys: bool('createTokenKeys', true),
+    createTokenKeys: bool('createTokenKeys', false),
     createAdminKey: bool('createAdminKey', true),
     rotateSecret: flags.rotateSecret === true,
     dryRun: flags.dryRun === true,

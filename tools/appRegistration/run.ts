@@ -16,8 +16,9 @@
  *    this application (tags clientId/keyId; one expiring within 30 days counts as invalid), or with
  *    --rotate-secret; the secret goes straight into Key Vault with its expiry as `expiresOn`, and is
  *    never printed or written elsewhere;
- * 6. creates the token-encryption-keys key ring and the admin-key secret (the admin API's key for
- *    scripts) when Key Vault has none, never printing them;
+ * 6. creates the admin-key secret (the admin API's key for scripts) when Key Vault has none, and
+ *    with --token-keys the token-encryption-keys key ring (hosts without TOKEN_WRAPPING_KEY), never
+ *    printing them;
  * 7. writes AppRegistrationInfo.json (tenant, client ID, service principal, secret name and expiry;
  *    no secret), and prints what is left to do: consent, the client ID setting, assigning the app
  *    roles, and the Exchange Online commands that grant the mail permissions for certain mailboxes
