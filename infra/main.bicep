@@ -52,6 +52,10 @@ param oauthClientId string = ''
 @description('Connection types with their own app registration: type to client ID, e.g. {"sharePoint": "<guid>"}.')
 param oauthClientIdsByType object = {}
 
+@description('How the app proves the app registration\'s identity: managedIdentity (its user-assigned identity through the registration\'s federated identity credential, no client secret; npm run app-registration adds the credential) or clientSecret (the Key Vault secret oauth-client-secret).')
+@allowed(['managedIdentity', 'clientSecret'])
+param oauthClientCredential string = 'managedIdentity'
+
 @description('Extension property that must carry the shared secret extension-shared-secret (e.g. custom_SharedSecret); empty for none.')
 // The name of a form field, not a secret (the secret itself is extension-shared-secret in Key Vault).
 #disable-next-line secure-secrets-in-params
@@ -178,6 +182,7 @@ module functionApp 'modules/functionApp.bicep' = {
     oauthTenant: oauthTenant
     oauthClientId: oauthClientId
     oauthClientIdsByType: oauthClientIdsByType
+    oauthClientCredential: oauthClientCredential
     scanSharedSecretField: scanSharedSecretField
     keyVaultReferences: keyVaultReferences
     directorySource: directorySource

@@ -70,6 +70,10 @@ param oauthClientId string
 @description('Connection types with their own app registration: type (e.g. sharePoint) to client ID.')
 param oauthClientIdsByType object
 
+@description('managedIdentity: the identity (AZURE_CLIENT_ID) is the app registration\'s federated credential, no client secret; clientSecret: oauth-client-secret.')
+@allowed(['managedIdentity', 'clientSecret'])
+param oauthClientCredential string
+
 @description('Extension property carrying the shared secret (e.g. custom_SharedSecret); empty for none.')
 // The name of a form field, not a secret (the secret itself is extension-shared-secret in Key Vault).
 #disable-next-line secure-secrets-in-params
@@ -117,6 +121,8 @@ var appSettings = {
   OAUTH_AUTHORITY_HOST: environment().authentication.loginEndpoint
   OAUTH_TENANT: oauthTenant
   OAUTH_CLIENT_ID: oauthClientId
+  // With managedIdentity, AZURE_CLIENT_ID's token for api://AzureADTokenExchange is the client assertion.
+  OAUTH_CLIENT_CREDENTIAL: oauthClientCredential
   PUBLIC_BASE_URL: publicBaseUrl
   TOKEN_REFRESH_SCHEDULE: '0 0 * * * *'
   TOKEN_REFRESH_MAX_AGE_HOURS: '24'

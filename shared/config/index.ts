@@ -62,6 +62,15 @@ export interface OAuthConfig {
    * Absent: the key ring in the secret `token-encryption-keys` (local development).
    */
   tokenWrappingKey?: { vaultUrl: string; keyName: string; clientId?: string };
+  /**
+   * How ScanRelay proves the app registration's identity to Entra (OAUTH_CLIENT_CREDENTIAL).
+   * Absent (`clientSecret`, the default): the client secret in the secret store
+   * (`oauth-client-secret`, or `oauth-client-secret-<type>` for a type's own registration).
+   * `managedIdentity`: no secret; a token for `api://AzureADTokenExchange` of the user-assigned
+   * managed identity `clientId` (AZURE_CLIENT_ID) is the client assertion, which the app
+   * registration's federated identity credential accepts.
+   */
+  federatedIdentity?: { clientId: string };
 }
 
 export interface DirectoryConfig {
@@ -227,6 +236,16 @@ const schema = z.object({
       .string()
       .regex(/^[0-9a-fA-F-]{36}$/, { error: 'must be an application (client) ID, a GUID' })
       .optional(),
+  ),
+  OAUTH_CLIENT_CREDENTIAL: z.preprocess(
+    (v) => (typeof v === 'string' ? blankToUndefined(v.trim()) : v),
+    z
+      .enum(['clientSecret', 'managedIdentity'], {
+        error:
+          "must be 'managedIdentity' (the managed identity AZURE_CLIENT_ID through the app registration's federated credential, no secret) or 'clientSecret' (the secret oauth-client-secret)",
+      })
+      .optional()
+      .default('clientSecret'),
   ),
   PUBLIC_BASE_URL: baseUrl,
   WEBSITE_HOSTNAME: optionalString,
@@ -417,7 +436,19 @@ function oauthConfig(s: Settings, env: Env): OAuthConfig {
     refreshSchedule: s.TOKEN_REFRESH_SCHEDULE,
     refreshMaxAgeHours: s.TOKEN_REFRESH_MAX_AGE_HOURS,
     tokenWrappingKey: tokenWrappingKey(s),
+    federatedIdentity: federatedIdentity(s),
   };
+}
+
+function federatedIdentity(s: Settings): OAuthConfig['federatedIdentity'] {
+  if (s.OAUTH_CLIENT_CREDENTIAL !== 'managedIdentity') return undefined;
+  if (!s.AZURE_CLIENT_ID) {
+    throw new ConfigError(
+      'OAUTH_CLIENT_CREDENTIAL',
+      "is 'managedIdentity' but AZURE_CLIENT_ID is not set: set it to the client ID of the user-assigned managed identity named in the app registration's federated credential (or use clientSecret).",
+    );
+  }
+  return { clientId: s.AZURE_CLIENT_ID };
 }
 
 function tokenWrappingKey(s: Settings): OAuthConfig['tokenWrappingKey'] {

@@ -3,11 +3,18 @@
  * settings: the authority's metadata is read once from
  * `{host}/{tenant}/v2.0/.well-known/openid-configuration` and handed to MSAL with the host as a
  * known authority, so sovereign clouds and test servers work the same way as the global cloud.
+ *
+ * The client's credential: with OAUTH_CLIENT_CREDENTIAL=managedIdentity (Bicep's setting in
+ * Azure) a client assertion from the managed identity AZURE_CLIENT_ID (the app registration's
+ * federated identity credential), for every registration, the default one and per-type ones;
+ * no secret is read. Otherwise (local development, other hosts) the client secret of the secret
+ * store: `oauth-client-secret`, or `oauth-client-secret-<type>` for a type's own registration.
  */
 import { ConfidentialClientApplication, LogLevel, type ICachePlugin, type INetworkModule } from '@azure/msal-node';
 import type { OAuthConfig } from '../config';
 import { ConfigError } from '../errors';
 import type { SecretStore } from '../secrets';
+import { ManagedIdentityAssertion } from './managedIdentityAssertion';
 import type { ConnectionType } from './permissions';
 
 /** The secret holding the default app registration's client secret. */
@@ -26,13 +33,21 @@ export function clientIdFor(type: ConnectionType, config: OAuthConfig): string {
 
 export class MsalClients {
   private readonly metadata = new Map<string, Promise<string>>();
+  private readonly assertion?: ManagedIdentityAssertion;
 
   constructor(
     private readonly config: OAuthConfig,
     private readonly secrets: Pick<SecretStore, 'get'>,
     /** MSAL's HTTP client; MSAL's own when absent (the benchmark passes a timing one). */
     private readonly networkClient?: INetworkModule,
-  ) {}
+  ) {
+    if (config.federatedIdentity) this.assertion = new ManagedIdentityAssertion(config.federatedIdentity.clientId);
+  }
+
+  /** How the clients authenticate: `managedIdentity` (federated credential) or `clientSecret`. */
+  get credentialKind(): 'managedIdentity' | 'clientSecret' {
+    return this.assertion ? 'managedIdentity' : 'clientSecret';
+  }
 
   authority(tenant = this.config.tenant): string {
     return `${this.config.authorityHost}/${tenant}`;
@@ -59,7 +74,7 @@ export class MsalClients {
     return new ConfidentialClientApplication({
       auth: {
         clientId,
-        clientSecret: await this.secrets.get(secretName),
+        ...(this.assertion ? { clientAssertion: this.assertion.callback } : { clientSecret: await this.secrets.get(secretName) }),
         authority,
         knownAuthorities: [new URL(this.config.authorityHost).host],
         authorityMetadata: await this.authorityMetadata(authority),

@@ -13,8 +13,9 @@ export interface SecretExpiryWarning {
   message: string;
 }
 
-/** The client secrets in use: the default one, and each connection type's own. */
+/** The client secrets in use: the default one, and each connection type's own; none with the managed identity's federated credential. */
 export function configuredClientSecrets(config: OAuthConfig): string[] {
+  if (config.federatedIdentity) return [];
   const names = config.clientId ? [OAUTH_CLIENT_SECRET] : [];
   for (const type of CONNECTION_TYPES) {
     if (config.clientIdByType[type.toUpperCase()]) names.push(`${OAUTH_CLIENT_SECRET}-${type.toLowerCase()}`);

@@ -111,9 +111,27 @@ export interface OidcUser {
   appRoles?: Readonly<Record<string, readonly string[]>>;
 }
 
+/**
+ * A federated identity credential of an application
+ * (https://learn.microsoft.com/graph/api/resources/federatedidentitycredentials-overview): a
+ * `client_assertion` (jwt-bearer) whose `iss`, `sub` and `aud` match is accepted in place of a
+ * client secret, once its signature checks out against the issuer's keys and it has not expired.
+ * Here the issuers are this server's own (`issuer(tid)`, as a managed identity's tokens come from
+ * Entra itself: `https://login.microsoftonline.com/<tenant>/v2.0`).
+ */
+export interface FederatedCredential {
+  issuer: string;
+  /** For a managed identity: its object (principal) ID. Compared case-sensitively, as Entra does. */
+  subject: string;
+  /** `api://AzureADTokenExchange` by default. */
+  audience?: string;
+}
+
 export interface OidcClientRegistration {
   clientId: string;
-  clientSecret: string;
+  /** The client secret; none for an application that only has federated credentials. */
+  clientSecret?: string;
+  federatedCredentials?: FederatedCredential[];
   /** Registered reply URLs; they must match exactly (as in Entra, apart from localhost ports). */
   redirectUris: string[];
 }
@@ -129,7 +147,7 @@ export interface OidcServerOptions {
   tokenLifetimeSeconds?: number;
 }
 
-export const DEFAULT_CLIENT: OidcClientRegistration = {
+export const DEFAULT_CLIENT: OidcClientRegistration & { clientSecret: string } = {
   clientId: '11111111-2222-3333-4444-555555555555',
   clientSecret: 'test-client-secret',
   redirectUris: ['https://localhost/auth/callback'],
@@ -149,6 +167,20 @@ export interface TokenRequestRecord {
   status: number;
   /** `error` of the response body when the request failed. */
   error?: string;
+  /** How the client authenticated (when it got that far): a client secret or a client assertion. */
+  clientAuthentication?: 'client_secret' | 'client_assertion';
+  /** The names of the form parameters sent (never their values). */
+  parameters: string[];
+}
+
+/** A managed identity whose tokens `issueManagedIdentityToken` signs. */
+export interface ManagedIdentityRecord {
+  /** Its client (application) ID, as in AZURE_CLIENT_ID. */
+  clientId: string;
+  /** Its object (principal) ID: the tokens' `sub` and `oid`. */
+  objectId: string;
+  /** Its tenant: the tokens' `tid`, and the issuer's tenant. */
+  tenantId: string;
 }
 
 export interface AuthorizeRequestRecord {
@@ -331,6 +363,17 @@ export interface OidcServer {
   verifyJwt(token: string): DecodedJwt;
   /** The public signing key, as served in the JWKS. */
   readonly publicJwk: Record<string, unknown>;
+  /**
+   * A token of a managed identity, as Entra issues for it (what the managed identity endpoint
+   * answers): signed with this server's key, `iss` = issuer(tenantId), `sub`/`oid` = its object ID,
+   * `aud` = the resource (`api://AzureADTokenExchange` for a client assertion). `lifetimeSeconds`
+   * may be negative (an expired token).
+   */
+  issueManagedIdentityToken(
+    identity: ManagedIdentityRecord,
+    resource: string,
+    lifetimeSeconds?: number,
+  ): { token: string; expiresOn: number };
   stop(): Promise<void>;
 }
 
@@ -673,7 +716,76 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
 
   // ---------------------------------------------------------------- token
 
-  const authenticateClient = (req: IncomingMessage, form: URLSearchParams): OidcClientRegistration => {
+  const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
+  const TOKEN_EXCHANGE = 'api://AzureADTokenExchange';
+
+  /** Checks a federated credential's client assertion (workload identity federation), as Entra does. */
+  const checkClientAssertion = (client: OidcClientRegistration, form: URLSearchParams) => {
+    const type = form.get('client_assertion_type');
+    if (type !== JWT_BEARER) {
+      throw new OAuthError(400, 'invalid_request', 50027, `Invalid client_assertion_type '${type ?? ''}': it must be '${JWT_BEARER}'.`);
+    }
+    const assertion = form.get('client_assertion') ?? '';
+    let decoded: DecodedJwt;
+    try {
+      decoded = decodeJwt(assertion);
+    } catch {
+      throw new OAuthError(400, 'invalid_request', 50027, 'JWT token is invalid or malformed.');
+    }
+    const { iss, sub, aud, exp, nbf } = decoded.payload as {
+      iss?: string;
+      sub?: string;
+      aud?: string | string[];
+      exp?: number;
+      nbf?: number;
+    };
+    const audiences = Array.isArray(aud) ? aud : aud ? [aud] : [];
+    const credentials = (client.federatedCredentials ?? []).map((c) => ({ ...c, audience: c.audience ?? TOKEN_EXCHANGE }));
+    const check =
+      'Check your federated identity credential Subject, Audience and Issuer against the presented assertion. https://learn.microsoft.com/entra/workload-id/workload-identity-federation';
+    const byIssuer = credentials.filter((c) => c.issuer === iss);
+    if (byIssuer.length === 0) {
+      throw new OAuthError(
+        401,
+        'invalid_client',
+        700211,
+        `No matching federated identity record found for presented assertion issuer '${iss ?? ''}'. Please note that the matching is done using a case-sensitive comparison. ${check}`,
+      );
+    }
+    const byAudience = byIssuer.filter((c) => audiences.includes(c.audience));
+    if (byAudience.length === 0) {
+      throw new OAuthError(
+        401,
+        'invalid_client',
+        700212,
+        `No matching federated identity record found for presented assertion audience '${audiences.join(', ')}'. ${check}`,
+      );
+    }
+    if (!byAudience.some((c) => c.subject === sub)) {
+      throw new OAuthError(
+        401,
+        'invalid_client',
+        700213,
+        `No matching federated identity record found for presented assertion subject '${sub ?? ''}'. ${check}`,
+      );
+    }
+    // The issuer is this server's: its keys are the ones in its JWKS.
+    const [h, p, sig] = assertion.split('.');
+    if (!sig || !verify('sha256', Buffer.from(`${h}.${p}`), publicKey, Buffer.from(sig, 'base64url'))) {
+      throw new OAuthError(401, 'invalid_client', 700027, 'Client assertion failed signature validation.');
+    }
+    const now = Math.floor(Date.now() / 1000);
+    if (typeof exp !== 'number' || exp < now || (typeof nbf === 'number' && nbf > now + 300)) {
+      throw new OAuthError(
+        401,
+        'invalid_client',
+        700024,
+        `Client assertion is not within its valid time range. Current time: ${new Date(now * 1000).toISOString()}, expiry time of assertion ${typeof exp === 'number' ? new Date(exp * 1000).toISOString() : 'none'}.`,
+      );
+    }
+  };
+
+  const authenticateClient = (req: IncomingMessage, form: URLSearchParams, record: TokenRequestRecord): OidcClientRegistration => {
     let clientId = form.get('client_id') ?? undefined;
     let secret = form.get('client_secret') ?? undefined;
     const auth = req.headers.authorization;
@@ -690,6 +802,15 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
     if (!client) {
       throw new OAuthError(400, 'unauthorized_client', 700016, `Application with identifier '${clientId}' was not found in the directory.`);
     }
+    if (form.has('client_assertion')) {
+      record.clientAuthentication = 'client_assertion';
+      if (secret !== undefined) {
+        throw new OAuthError(400, 'invalid_request', 90035, 'Only one client credential may be sent: client_secret or client_assertion.');
+      }
+      checkClientAssertion(client, form);
+      return client;
+    }
+    if (secret !== undefined) record.clientAuthentication = 'client_secret';
     if (secret === undefined) {
       throw new OAuthError(
         401,
@@ -698,7 +819,7 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
         "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
       );
     }
-    if (secret !== client.clientSecret) {
+    if (client.clientSecret === undefined || secret !== client.clientSecret) {
       throw new OAuthError(
         401,
         'invalid_client',
@@ -786,7 +907,7 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
   const handleToken = async (req: IncomingMessage, res: ServerResponse, tenant: string) => {
     const form = new URLSearchParams(await readBody(req));
     const grantType = form.get('grant_type') ?? '';
-    const record: TokenRequestRecord = { grant_type: grantType, at: new Date(), status: 0 };
+    const record: TokenRequestRecord = { grant_type: grantType, at: new Date(), status: 0, parameters: [...new Set(form.keys())] };
     tokenRequests.push(record);
 
     if (drops > 0) {
@@ -827,7 +948,7 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
         });
       }
       if (grantType === 'client_credentials') {
-        const client = authenticateClient(req, form);
+        const client = authenticateClient(req, form, record);
         if (['common', 'organizations', 'consumers'].includes(tenant.toLowerCase())) {
           throw new OAuthError(
             400,
@@ -874,7 +995,7 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
       if (grantType !== 'authorization_code' && grantType !== 'refresh_token') {
         throw new OAuthError(400, 'unsupported_grant_type', 70003, `The app requested an unsupported grant type '${grantType}'.`);
       }
-      const client = authenticateClient(req, form);
+      const client = authenticateClient(req, form, record);
       const includeClientInfo = form.get('client_info') === '1';
       let body: Record<string, unknown>;
 
@@ -1073,6 +1194,28 @@ export async function startOidcServer(options: OidcServerOptions = {}): Promise<
       return decoded;
     },
     publicJwk,
+    issueManagedIdentityToken(identity, resource, lifetimeSeconds = 86_400) {
+      const now = Math.floor(Date.now() / 1000);
+      const tid = identity.tenantId.toLowerCase();
+      const exp = now + lifetimeSeconds;
+      const token = signJwt({
+        aud: resource,
+        iss: issuer(tid),
+        iat: now,
+        nbf: Math.min(now, exp),
+        exp,
+        appid: identity.clientId,
+        azp: identity.clientId,
+        idtyp: 'app',
+        oid: identity.objectId,
+        sub: identity.objectId,
+        tid,
+        uti: b64url(randomBytes(16)),
+        ver: '2.0',
+        xms_mirid: `/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/${identity.clientId}`,
+      });
+      return { token, expiresOn: exp };
+    },
     stop: () =>
       new Promise<void>((resolve) => {
         httpsServer.close(() => resolve());

@@ -266,7 +266,7 @@ describe('OneDrive (application: client credentials, the drive of %userEmail%)',
         refreshSchedule: '0 0 * * * *',
         refreshMaxAgeHours: 24,
       },
-      { get: async () => client.clientSecret },
+      { get: async () => client.clientSecret ?? '' },
     );
     return new ApplicationTokens(msal, tenant);
   }

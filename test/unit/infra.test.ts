@@ -234,6 +234,19 @@ describe('key vault', () => {
     expect(days(params.tokenWrappingKeyExpiry.defaultValue)).toBeGreaterThan(days(params.tokenWrappingKeyRotation.defaultValue) * 2);
   });
 
+  it('the app registration credential is the managed identity by default (AZURE_CLIENT_ID, no client secret)', () => {
+    const fa = moduleTemplate('functionApp');
+    const settings = fa.template.variables.appSettings as Record<string, string>;
+    expect(settings.OAUTH_CLIENT_CREDENTIAL).toBe("[parameters('oauthClientCredential')]");
+    expect(settings.AZURE_CLIENT_ID).toBe("[parameters('identityClientId')]");
+    expect(fa.deployment.properties.parameters.oauthClientCredential.value).toBe("[parameters('oauthClientCredential')]");
+    expect(arm.parameters.oauthClientCredential).toMatchObject({
+      defaultValue: 'managedIdentity',
+      allowedValues: ['managedIdentity', 'clientSecret'],
+    });
+    expect(fa.template.parameters.oauthClientCredential.allowedValues).toEqual(['managedIdentity', 'clientSecret']);
+  });
+
   it('the app is told the key by TOKEN_WRAPPING_KEY', () => {
     const fa = moduleTemplate('functionApp');
     expect(fa.template.variables.appSettings.TOKEN_WRAPPING_KEY).toBe("[parameters('tokenWrappingKeyName')]");
