@@ -53,6 +53,15 @@
  *     200 passwordCredential with `secretText` (returned only here: later reads have `secretText:
  *     null` and a 3-character `hint`); an `endDateTime` in the past → 400.
  *   - `POST /applications/{id}/removePassword` `{ keyId }` → 204; unknown keyId → 400.
+ *   - Federated identity credentials
+ *     (https://learn.microsoft.com/graph/api/application-post-federatedidentitycredentials,
+ *     application-list-federatedidentitycredentials, federatedidentitycredential-update):
+ *     `GET /applications/{id}/federatedIdentityCredentials` → 200 `{ value }`; `POST` `{ name,
+ *     issuer, subject, audiences, description? }` → 201 with its `id`: `name` 3-120 characters
+ *     (letters, digits, `-`, `_`, starting with a letter or digit) and unique per application,
+ *     `audiences` exactly one value, `issuer` an https URL, the (issuer, subject) pair unique, at
+ *     most 20 per application; otherwise 400. `PATCH .../federatedIdentityCredentials/{id or
+ *     name}` changes issuer, subject, audiences, description (not the name) → 204.
  *
  * Service principals (https://learn.microsoft.com/graph/api/serviceprincipal-list,
  * serviceprincipal-post-serviceprincipals)
@@ -141,8 +150,18 @@ export interface Application {
   };
   requiredResourceAccess: RequiredResourceAccess[];
   passwordCredentials: PasswordCredential[];
+  federatedIdentityCredentials: FederatedIdentityCredential[];
   tags: string[];
   notes: string | null;
+}
+
+export interface FederatedIdentityCredential {
+  id: string;
+  name: string;
+  issuer: string;
+  subject: string;
+  audiences: string[];
+  description: string | null;
 }
 
 export interface RecordedGraphRequest {
@@ -391,6 +410,8 @@ export async function startGraphAppsServer(options: GraphAppsServerOptions): Pro
   const view = (app: Application) => {
     const copy: any = structuredClone(app);
     copy.appRoles = app.appRoles.map((r) => ({ ...r, origin: 'Application' }));
+    // A navigation property: read through /federatedIdentityCredentials only.
+    delete copy.federatedIdentityCredentials;
     return copy;
   };
 
@@ -431,6 +452,7 @@ export async function startGraphAppsServer(options: GraphAppsServerOptions): Pro
           web: { ...defaultWeb(), ...(body.web ?? {}) },
           requiredResourceAccess: body.requiredResourceAccess ?? [],
           passwordCredentials: [],
+          federatedIdentityCredentials: [],
           appRoles,
           tags: body.tags ?? [],
           notes: body.notes ?? null,
@@ -486,6 +508,60 @@ export async function startGraphAppsServer(options: GraphAppsServerOptions): Pro
       if (index < 0) throw bad(`No password credential with keyId ${body?.keyId}.`);
       app.passwordCredentials.splice(index, 1);
       return [204];
+    }
+    if ((m = /^\/v1\.0\/applications\/([^/]+)\/federatedIdentityCredentials(?:\/([^/]+))?$/.exec(path))) {
+      const app = applications.get(decodeURIComponent(m[1]!));
+      if (!app) throw new GraphError(404, 'Request_ResourceNotFound', `Resource '${m[1]}' does not exist.`);
+      const list = (app.federatedIdentityCredentials ??= []);
+      const check = (c: Omit<FederatedIdentityCredential, 'id'>, self?: FederatedIdentityCredential) => {
+        if (!Array.isArray(c.audiences) || c.audiences.length !== 1 || typeof c.audiences[0] !== 'string') {
+          throw bad('audiences must contain exactly one value.');
+        }
+        if (typeof c.issuer !== 'string' || !/^https:\/\/\S+$/.test(c.issuer)) throw bad(`issuer '${c.issuer}' must be an https URL.`);
+        if (typeof c.subject !== 'string' || !c.subject || c.subject.length > 600)
+          throw bad('subject is required (at most 600 characters).');
+        if (list.some((o) => o !== self && o.issuer === c.issuer && o.subject === c.subject)) {
+          throw bad(`A federated identity credential with issuer '${c.issuer}' and subject '${c.subject}' already exists.`);
+        }
+      };
+      if (!m[2]) {
+        if (method === 'GET') return [200, { value: list.map((c) => ({ ...c, audiences: [...c.audiences] })) }];
+        if (method === 'POST') {
+          const name = body?.name;
+          if (typeof name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_-]{2,119}$/.test(name)) {
+            throw bad(`name '${name}' must be 3 to 120 letters, digits, '-' or '_', starting with a letter or digit.`);
+          }
+          if (list.some((c) => c.name === name)) throw bad(`A federated identity credential named '${name}' already exists.`);
+          if (list.length >= 20) throw bad('An application can have at most 20 federated identity credentials.');
+          const credential: FederatedIdentityCredential = {
+            id: randomUUID(),
+            name,
+            issuer: body.issuer,
+            subject: body.subject,
+            audiences: body.audiences,
+            description: body.description ?? null,
+          };
+          check(credential);
+          list.push(credential);
+          return [201, credential];
+        }
+      } else {
+        const key = decodeURIComponent(m[2]);
+        const credential = list.find((c) => c.id === key || c.name === key);
+        if (!credential) throw new GraphError(404, 'Request_ResourceNotFound', `Resource '${key}' does not exist.`);
+        if (method === 'GET') return [200, credential];
+        if (method === 'PATCH') {
+          if (body && 'name' in body && body.name !== credential.name) throw bad('name cannot be changed.');
+          const next = { ...credential, ...body };
+          check(next, credential);
+          Object.assign(credential, next);
+          return [204];
+        }
+        if (method === 'DELETE') {
+          list.splice(list.indexOf(credential), 1);
+          return [204];
+        }
+      }
     }
     if (path === '/v1.0/servicePrincipals') {
       if (method === 'GET') {

@@ -711,3 +711,204 @@ describe("the Graph test server's appRoles rules (resources/approle)", () => {
     expect((await call('GET', `/applications/${appId}`)).body!.appRoles).toHaveLength(1);
   });
 });
+
+describe('--managed-identity-object-id: a federated identity credential, and no client secret', () => {
+  const IDENTITY = 'c0ffee00-aaaa-4bbb-8ccc-ddddeeeeffff';
+  const ISSUER = `https://login.microsoftonline.com/${TENANT}/v2.0`;
+  let server: GraphAppsTestServer;
+  let ficConfig: string;
+  let ficOutput: string;
+  const runOn = async (args: string[]): Promise<Run> => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await main(['--config', ficConfig, '--access-token-env', 'T', '--graph-base-url', server.baseUrl, ...args], {
+      env: { T: TOKEN },
+      stdout: (l) => out.push(l),
+      stderr: (l) => err.push(l),
+      sleep: async () => undefined,
+    });
+    return { code, stdout: out.join('\n'), stderr: err.join('\n') };
+  };
+  const ficApp = () => {
+    const apps = [...server.applications.values()];
+    expect(apps).toHaveLength(1);
+    return apps[0]!;
+  };
+  const vaultWrites = (name: string) => vault.requests.filter((r) => r.method !== 'GET' && r.path.includes(`/secrets/${name}`));
+
+  beforeAll(async () => {
+    server = await startGraphAppsServer({ token: TOKEN });
+    ficConfig = join(dir, 'fic-app-registration.json');
+    ficOutput = join(dir, 'FicAppRegistrationInfo.json');
+    writeFileSync(
+      ficConfig,
+      JSON.stringify({
+        tenantId: TENANT,
+        appName: 'ScanRelay Federated',
+        hostname: HOST,
+        keyVaultUrl: vault.url,
+        secretName: 'fic-test-client-secret',
+        managedIdentityObjectId: IDENTITY,
+        output: ficOutput,
+      }),
+    );
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('dry run: plans the federated credential, and no client secret', async () => {
+    const r = await runOn(['--dry-run']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(
+      `+ federated credential scanrelay-managed-identity for the managed identity (issuer ${ISSUER}, subject ${IDENTITY}, audience api://AzureADTokenExchange)`,
+    );
+    expect(r.stdout).not.toContain('client secret');
+    expect(server.writes()).toEqual([]);
+  });
+
+  it('creates the app registration with the federated credential; no addPassword, no secret in Key Vault', async () => {
+    const r = await runOn([]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const app = ficApp();
+    expect(app.federatedIdentityCredentials).toEqual([
+      expect.objectContaining({
+        name: 'scanrelay-managed-identity',
+        issuer: ISSUER,
+        subject: IDENTITY,
+        audiences: ['api://AzureADTokenExchange'],
+      }),
+    ]);
+    expect(app.passwordCredentials).toEqual([]);
+    expect(server.requests.filter((q) => q.path.endsWith('/addPassword'))).toEqual([]);
+    expect(server.writes().map((w) => `${w.method} ${w.path.replace(app.id, '{id}')}`)).toEqual(
+      expect.arrayContaining(['POST /v1.0/applications/{id}/federatedIdentityCredentials']),
+    );
+    expect(vaultWrites('fic-test-client-secret')).toEqual([]);
+    expect(vault.secretValue('fic-test-client-secret')).toBeUndefined();
+    const info = JSON.parse(readFileSync(ficOutput, 'utf8'));
+    expect(info).toMatchObject({
+      clientId: app.appId,
+      secretName: '',
+      secretKeyId: '',
+      federatedCredential: {
+        name: 'scanrelay-managed-identity',
+        issuer: ISSUER,
+        subject: IDENTITY,
+        audiences: ['api://AzureADTokenExchange'],
+      },
+    });
+    expect(r.stdout).toContain('OAUTH_CLIENT_CREDENTIAL=managedIdentity');
+  });
+
+  it("a second run is up to date; another identity updates ScanRelay's credential in place", async () => {
+    const writes = server.writes().length;
+    const again = await runOn([]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('= up to date');
+    expect(again.stdout).toContain('= federated credential scanrelay-managed-identity');
+    expect(server.writes()).toHaveLength(writes);
+
+    const other = 'badc0de0-aaaa-4bbb-8ccc-ddddeeeeffff';
+    const r = await runOn(['--managed-identity-object-id', other]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`~ federated credential scanrelay-managed-identity: issuer ${ISSUER}, subject ${IDENTITY}`);
+    expect(ficApp().federatedIdentityCredentials).toEqual([expect.objectContaining({ subject: other, issuer: ISSUER })]);
+    expect(server.writes().at(-1)).toMatchObject({
+      method: 'PATCH',
+      path: expect.stringMatching(/federatedIdentityCredentials\/scanrelay-managed-identity$/),
+    });
+  });
+
+  it('--client-secret also makes a client secret (local development next to Azure)', async () => {
+    const r = await runOn(['--client-secret']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(server.requests.filter((q) => q.path.endsWith('/addPassword'))).toHaveLength(1);
+    expect(ficApp().passwordCredentials).toHaveLength(1);
+    expect(vault.secretValue('fic-test-client-secret')).toBe(server.issuedSecrets[0]);
+    expect(vaultWrites('fic-test-client-secret')).toHaveLength(1);
+    expect(JSON.parse(readFileSync(ficOutput, 'utf8'))).toMatchObject({
+      secretName: 'fic-test-client-secret',
+      federatedCredential: expect.any(Object),
+    });
+    // Without the flag again: the secret is kept (and named), never removed.
+    const later = await runOn([]);
+    expect(later.stdout).toContain('= kept 1 client secret(s) of the app registration');
+    expect(ficApp().passwordCredentials).toHaveLength(1);
+  });
+
+  it('options: the object ID must be a GUID and the tenant an ID; without one a client secret is made as before', () => {
+    const base = [
+      '--tenant-id',
+      TENANT,
+      '--app-name',
+      'ScanRelay',
+      '--key-vault-url',
+      'https://kv-x.vault.azure.net/',
+      '--hostname',
+      'x.example.com',
+    ];
+    expect(parseArgs(base, {})).toMatchObject({ clientSecret: true, managedIdentityObjectId: undefined });
+    expect(parseArgs([...base, '--managed-identity-object-id', IDENTITY.toUpperCase()], {})).toMatchObject({
+      clientSecret: false,
+      managedIdentityObjectId: IDENTITY,
+    });
+    expect(parseArgs([...base, '--managed-identity-object-id', IDENTITY, '--client-secret'], {})).toMatchObject({ clientSecret: true });
+    expect(() => parseArgs([...base, '--managed-identity-object-id', 'my-identity'], {})).toThrow(/object \(principal\) ID, a GUID/);
+    expect(() => parseArgs([...base, '--managed-identity-object-id', IDENTITY, '--tenant-id', 'contoso.com'], {})).toThrow(
+      /tenantId must be the tenant ID/,
+    );
+  });
+});
+
+describe("the Graph test server's federated identity credentials (application-post-federatedidentitycredentials)", () => {
+  it('checks name, audiences, issuer and uniqueness, and keeps them off the application object', async () => {
+    const server = await startGraphAppsServer({ token: TOKEN });
+    try {
+      const call = async (method: string, path: string, body?: unknown) => {
+        const res = await fetch(`${server.baseUrl}${path}`, {
+          method,
+          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+        return { status: res.status, body: res.status === 204 ? undefined : ((await res.json()) as any) };
+      };
+      const app = (await call('POST', '/applications', { displayName: 'FIC' })).body;
+      const fic = {
+        name: 'one',
+        issuer: 'https://login.microsoftonline.com/t/v2.0',
+        subject: 's',
+        audiences: ['api://AzureADTokenExchange'],
+      };
+      expect((await call('POST', `/applications/${app.id}/federatedIdentityCredentials`, fic)).status).toBe(201);
+      expect((await call('POST', `/applications/${app.id}/federatedIdentityCredentials`, { ...fic, name: 'two' })).status).toBe(400);
+      expect(
+        (await call('POST', `/applications/${app.id}/federatedIdentityCredentials`, { ...fic, name: 'one', subject: 'x' })).status,
+      ).toBe(400);
+      expect(
+        (await call('POST', `/applications/${app.id}/federatedIdentityCredentials`, { ...fic, name: 'x y', subject: 'x' })).status,
+      ).toBe(400);
+      expect(
+        (
+          await call('POST', `/applications/${app.id}/federatedIdentityCredentials`, {
+            ...fic,
+            name: 'three',
+            subject: 'y',
+            audiences: ['a', 'b'],
+          })
+        ).status,
+      ).toBe(400);
+      const list = (await call('GET', `/applications/${app.id}/federatedIdentityCredentials`)).body.value;
+      expect(list).toEqual([expect.objectContaining({ name: 'one', subject: 's', id: expect.any(String) })]);
+      expect((await call('GET', `/applications/${app.id}`)).body.federatedIdentityCredentials).toBeUndefined();
+      expect((await call('PATCH', `/applications/${app.id}/federatedIdentityCredentials/one`, { subject: 'z' })).status).toBe(204);
+      expect((await call('PATCH', `/applications/${app.id}/federatedIdentityCredentials/one`, { name: 'renamed' })).status).toBe(400);
+    } finally {
+      await server.close();
+    }
+  });
+});

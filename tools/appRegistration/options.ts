@@ -36,6 +36,18 @@ export interface AppRegistrationOptions {
   createTokenKeys: boolean;
   /** Create the admin-key secret (the admin API's key for scripts) in Key Vault when it is missing. */
   createAdminKey: boolean;
+  /**
+   * The object (principal) ID of the app's user-assigned managed identity (Bicep output
+   * `managedIdentityPrincipalId`): the subject of the federated identity credential the tool adds,
+   * so that ScanRelay in Azure needs no client secret (OAUTH_CLIENT_CREDENTIAL=managedIdentity).
+   */
+  managedIdentityObjectId?: string;
+  /**
+   * Make (and keep valid) a client secret in Key Vault. Without a managed identity always (it is
+   * the app's only credential); with one only when asked (`--client-secret`, local development or
+   * another host next to Azure).
+   */
+  clientSecret: boolean;
   rotateSecret: boolean;
   dryRun: boolean;
   graphBaseUrl: string;
@@ -55,9 +67,11 @@ export const USAGE = `Usage: npm run app-registration -- [--config app-registrat
 
 Creates or updates the Microsoft Entra app registration ScanRelay's connections and console use:
 the web redirect URI of every connection type and of the console's sign-in, the permissions of the
-permissions manifest, the app roles ScanRelay.Admin and ScanRelay.Reader, and a client secret
-stored directly in Key Vault (never printed); creates the secrets token-encryption-keys and
-admin-key in Key Vault when missing. Writes AppRegistrationInfo.json (no secret).
+permissions manifest, the app roles ScanRelay.Admin and ScanRelay.Reader, and its credential:
+with --managed-identity-object-id a federated identity credential for the app's managed identity
+(no client secret, unless --client-secret), else a client secret stored directly in Key Vault
+(never printed); creates the secret admin-key in Key Vault when missing. Writes
+AppRegistrationInfo.json (no secret).
 
 Options (each overrides the config file):
   --config <file>            JSON with tenantId, appName, hostname, keyVaultUrl, ... (see app-registration.example.json)
@@ -67,6 +81,12 @@ Options (each overrides the config file):
   --key-vault-url <url>      Key Vault that receives the client secret (deployment output keyVaultUrl)
   --secret-name <name>       Key Vault secret name (default oauth-client-secret)
   --secret-expiry <when>     Expiry of a new client secret: 6m, 12m, 24m, 90d, 1y or a date (default 12m)
+  --managed-identity-object-id <id>
+                             Object (principal) ID of the app's managed identity (deployment output
+                             managedIdentityPrincipalId): adds the federated identity credential (issuer
+                             <authority host>/<tenant ID>/v2.0, subject this ID, audience api://AzureADTokenExchange),
+                             and no client secret is made (OAUTH_CLIENT_CREDENTIAL=managedIdentity, Bicep's default)
+  --client-secret            Also make a client secret with a managed identity (local development, other hosts)
   --rotate-secret            Add a new client secret even if the stored one is still valid
   --dry-run                  Print what would change; change nothing
   --auth <mode>              browser (default), device-code, azure-cli
@@ -100,6 +120,8 @@ const CONFIG_KEYS = new Set([
   'mailApplicationPermissions',
   'createTokenKeys',
   'createAdminKey',
+  'managedIdentityObjectId',
+  'clientSecret',
   'graphBaseUrl',
   'authorityHost',
   'output',
@@ -119,9 +141,11 @@ const VALUE_FLAGS: Record<string, string> = {
   '--graph-base-url': 'graphBaseUrl',
   '--authority-host': 'authorityHost',
   '--access-token-env': 'accessTokenEnv',
+  '--managed-identity-object-id': 'managedIdentityObjectId',
 };
 const BOOLEAN_FLAGS: Record<string, [string, boolean]> = {
   '--rotate-secret': ['rotateSecret', true],
+  '--client-secret': ['clientSecret', true],
   '--dry-run': ['dryRun', true],
   '--no-application-permissions': ['applicationPermissions', false],
   '--mail-application-permissions': ['mailApplicationPermissions', true],
@@ -263,9 +287,25 @@ export function parseArgs(argv: string[], env: NodeJS.ProcessEnv, now = new Date
   const accessTokenEnv = str('accessTokenEnv', false);
   if (auth === 'token-env' && !accessTokenEnv) throw new UsageError('--access-token-env is required with --auth token-env.');
 
+  const managedIdentityObjectId = str('managedIdentityObjectId', false)?.toLowerCase();
+  if (managedIdentityObjectId !== undefined) {
+    if (!/^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$/.test(managedIdentityObjectId)) {
+      throw new UsageError(
+        `managedIdentityObjectId must be the managed identity's object (principal) ID, a GUID (got ${managedIdentityObjectId}): the deployment output managedIdentityPrincipalId.`,
+      );
+    }
+    if (!/^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$/i.test(tenantId)) {
+      throw new UsageError(
+        `tenantId must be the tenant ID (a GUID, not ${tenantId}) with a managed identity: the federated credential's issuer names it.`,
+      );
+    }
+  }
+
   return {
     tenantId,
     appName,
+    managedIdentityObjectId,
+    clientSecret: managedIdentityObjectId === undefined || flags.rotateSecret === true || bool('clientSecret', false),
     baseUrl: baseUrlOf(str('hostname', true)!),
     keyVaultUrl: httpsUrl('keyVaultUrl', str('keyVaultUrl', true)!),
     secretName,

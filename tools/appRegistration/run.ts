@@ -12,7 +12,11 @@
  *    PATCH, so every role there is sent back, and none is ever removed or has its value changed:
  *    Graph refuses both for an enabled role);
  * 4. creates its service principal when missing (so an administrator can consent);
- * 5. adds a client secret only when Key Vault holds none that belongs to a valid credential of
+ * 4b. with a managed identity (--managed-identity-object-id), adds the federated identity
+ *    credential that lets the identity's tokens for api://AzureADTokenExchange stand in for a
+ *    client secret (issuer `<authority host>/<tenant ID>/v2.0`, subject the identity's object ID),
+ *    or fixes ScanRelay's one (by name) when it names another identity; others are kept;
+ * 5. (without a managed identity, or with --client-secret) adds a client secret only when Key Vault holds none that belongs to a valid credential of
  *    this application (tags clientId/keyId; one expiring within 30 days counts as invalid), or with
  *    --rotate-secret; the secret goes straight into Key Vault with its expiry as `expiresOn`, and is
  *    never printed or written elsewhere;
@@ -46,6 +50,9 @@ import type { AppRegistrationOptions } from './options';
 export const GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000';
 export const EXCHANGE_ONLINE_APP_ID = '00000002-0000-0ff1-ce00-000000000000';
 export const TOKEN_KEYS_SECRET = 'token-encryption-keys';
+/** The name of ScanRelay's federated identity credential on the app registration. */
+export const FEDERATED_CREDENTIAL_NAME = 'scanrelay-managed-identity';
+export const TOKEN_EXCHANGE_AUDIENCE = 'api://AzureADTokenExchange';
 /** A stored secret that expires sooner than this is replaced. */
 const RENEW_WITHIN_MS = 30 * 86400_000;
 
@@ -94,6 +101,15 @@ interface Application {
   passwordCredentials?: PasswordCredential[];
 }
 
+interface FederatedIdentityCredential {
+  id?: string;
+  name: string;
+  issuer: string;
+  subject: string;
+  audiences: string[];
+  description?: string | null;
+}
+
 interface ServicePrincipal {
   id: string;
   appId: string;
@@ -110,9 +126,12 @@ export interface AppRegistrationInfo {
   servicePrincipalId: string;
   appName: string;
   keyVaultUrl: string;
+  /** The client secret's Key Vault name, credential and expiry; empty when no secret is made (a managed identity). */
   secretName: string;
   secretKeyId: string;
   secretExpiresOn: string;
+  /** The federated identity credential of the managed identity, when there is one. */
+  federatedCredential?: { name: string; issuer: string; subject: string; audiences: string[] };
   redirectUris: string[];
   adminConsentUrl: string;
 }
@@ -387,25 +406,67 @@ export async function runAppRegistration(options: AppRegistrationOptions, deps: 
   }
   if (needsServicePrincipal) plan.push('+ service principal (enterprise application), so that an administrator can consent');
 
-  // 5. Client secret: is the stored one a valid credential of this application?
-  let stored: { keyId?: string; clientId?: string } | undefined;
-  try {
-    const secret = await secrets.getSecret(options.secretName);
-    stored = { keyId: secret.properties.tags?.keyId, clientId: secret.properties.tags?.clientId };
-  } catch (err) {
-    if (statusOf(err) === 403) {
-      throw new Error(
-        `Key Vault ${options.keyVaultUrl} refused to read secret ${options.secretName} (403): you need the Key Vault Secrets Officer ` +
-          'role on the vault (deploy with operatorPrincipalId = your object ID).',
-        { cause: err },
+  // 4b. The managed identity's federated credential.
+  let federated: FederatedIdentityCredential | undefined;
+  let federatedChange: { method: 'POST' | 'PATCH'; body: FederatedIdentityCredential } | undefined;
+  if (options.managedIdentityObjectId) {
+    federated = {
+      name: FEDERATED_CREDENTIAL_NAME,
+      issuer: `${options.authorityHost}/${options.tenantId.toLowerCase()}/v2.0`,
+      subject: options.managedIdentityObjectId,
+      audiences: [TOKEN_EXCHANGE_AUDIENCE],
+      description: "ScanRelay's managed identity: its tokens stand in for a client secret (OAUTH_CLIENT_CREDENTIAL=managedIdentity).",
+    };
+    const existing = app
+      ? (await graph.json<{ value: FederatedIdentityCredential[] }>(`/applications/${app.id}/federatedIdentityCredentials`)).value
+      : [];
+    const same = existing.find(
+      (c) => c.issuer === federated!.issuer && c.subject === federated!.subject && c.audiences.includes(TOKEN_EXCHANGE_AUDIENCE),
+    );
+    const ours = existing.find((c) => c.name === FEDERATED_CREDENTIAL_NAME);
+    const describeFic = (c: FederatedIdentityCredential) => `issuer ${c.issuer}, subject ${c.subject}, audience ${c.audiences.join(', ')}`;
+    if (same) {
+      notes.push(`= federated credential ${same.name} (${describeFic(same)})`);
+    } else if (ours) {
+      federatedChange = { method: 'PATCH', body: federated };
+      plan.push(`~ federated credential ${FEDERATED_CREDENTIAL_NAME}: ${describeFic(ours)} → ${describeFic(federated)}`);
+    } else {
+      federatedChange = { method: 'POST', body: federated };
+      plan.push(`+ federated credential ${FEDERATED_CREDENTIAL_NAME} for the managed identity (${describeFic(federated)})`);
+    }
+    for (const other of existing.filter((c) => c !== same && c !== ours)) {
+      notes.push(`= kept federated credential ${other.name} (${describeFic(other)}; not ScanRelay's)`);
+    }
+    if (!options.clientSecret && app?.passwordCredentials?.length) {
+      notes.push(
+        `= kept ${app.passwordCredentials.length} client secret(s) of the app registration: none is needed with the managed identity; ` +
+          'remove them (Certificates & secrets) once ScanRelay runs with OAUTH_CLIENT_CREDENTIAL=managedIdentity',
       );
     }
-    if (statusOf(err) !== 404) throw err;
+  }
+
+  // 5. Client secret: is the stored one a valid credential of this application?
+  let stored: { keyId?: string; clientId?: string } | undefined;
+  if (options.clientSecret) {
+    try {
+      const secret = await secrets.getSecret(options.secretName);
+      stored = { keyId: secret.properties.tags?.keyId, clientId: secret.properties.tags?.clientId };
+    } catch (err) {
+      if (statusOf(err) === 403) {
+        throw new Error(
+          `Key Vault ${options.keyVaultUrl} refused to read secret ${options.secretName} (403): you need the Key Vault Secrets Officer ` +
+            'role on the vault (deploy with operatorPrincipalId = your object ID).',
+          { cause: err },
+        );
+      }
+      if (statusOf(err) !== 404) throw err;
+    }
   }
   const credential = app?.passwordCredentials?.find((c) => c.keyId === stored?.keyId && stored?.clientId === app?.appId);
   const valid = credential && new Date(credential.endDateTime).getTime() - now().getTime() > RENEW_WITHIN_MS;
   let addSecretReason: string | undefined;
-  if (options.rotateSecret) addSecretReason = 'rotation asked for';
+  if (!options.clientSecret) addSecretReason = undefined;
+  else if (options.rotateSecret) addSecretReason = 'rotation asked for';
   else if (!app) addSecretReason = 'new app registration';
   else if (!stored) addSecretReason = `Key Vault has no secret ${options.secretName}`;
   else if (!credential) addSecretReason = `the secret in Key Vault is not a current credential of this app registration`;
@@ -481,6 +542,20 @@ export async function runAppRegistration(options: AppRegistrationOptions, deps: 
     }
   }
 
+  if (federatedChange) {
+    const { name, ...rest } = federatedChange.body;
+    if (federatedChange.method === 'POST') {
+      await graph.json(`/applications/${application.id}/federatedIdentityCredentials`, { method: 'POST', json: federatedChange.body });
+      out(`Added the federated credential ${name}: the managed identity ${federatedChange.body.subject} needs no client secret`);
+    } else {
+      await graph.send(`/applications/${application.id}/federatedIdentityCredentials/${encodeURIComponent(name)}`, {
+        method: 'PATCH',
+        json: rest,
+      });
+      out(`Updated the federated credential ${name}: subject ${federatedChange.body.subject}`);
+    }
+  }
+
   let secretKeyId = credential?.keyId ?? '';
   let secretExpiresOn = credential?.endDateTime ?? '';
   if (addSecretReason) {
@@ -529,9 +604,19 @@ export async function runAppRegistration(options: AppRegistrationOptions, deps: 
     servicePrincipalId: servicePrincipalId ?? '',
     appName: options.appName,
     keyVaultUrl: options.keyVaultUrl,
-    secretName: options.secretName,
+    secretName: options.clientSecret ? options.secretName : '',
     secretKeyId,
     secretExpiresOn,
+    ...(federated
+      ? {
+          federatedCredential: {
+            name: federated.name,
+            issuer: federated.issuer,
+            subject: federated.subject,
+            audiences: federated.audiences,
+          },
+        }
+      : {}),
     redirectUris: uris,
     adminConsentUrl: `${options.authorityHost}/${encodeURIComponent(options.tenantId)}/adminconsent?client_id=${application.appId}`,
   };
@@ -556,6 +641,9 @@ export function nextSteps(
     `  1. An administrator grants consent: ${info.adminConsentUrl}`,
     `  2. Set the app setting OAUTH_CLIENT_ID=${info.clientId} (and OAUTH_TENANT=${options.tenantId}` +
       `${tenantIsId ? '' : ', and CONSOLE_TENANT=<your tenant ID, a GUID>'}); see docs/deployment.md.`,
+    options.managedIdentityObjectId
+      ? '     ScanRelay authenticates as the app with the managed identity (OAUTH_CLIENT_CREDENTIAL=managedIdentity, the Bicep default).'
+      : `     ScanRelay authenticates as the app with the client secret ${options.secretName} (OAUTH_CLIENT_CREDENTIAL=clientSecret; in Azure, run with --managed-identity-object-id instead).`,
     `  3. Give administrators a role: Microsoft Entra admin center → Enterprise applications → ${options.appName} → Users and groups`,
     `     → Add user/group → choose the users (or groups) and the role: ${admin!.value} (${admin!.description.toLowerCase()})`,
     `     or ${reader!.value} (${reader!.description.toLowerCase()}). Someone without either gets a page naming the role to assign.`,
