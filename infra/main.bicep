@@ -227,5 +227,8 @@ output storageAccountName string = storage.outputs.accountName
 @description('Client ID of the app\'s user-assigned managed identity.')
 output managedIdentityClientId string = identity.properties.clientId
 
+@description('Object (principal) ID of the app\'s managed identity: managedIdentityObjectId of app-registration.json, the subject of the app registration\'s federated credential.')
+output managedIdentityPrincipalId string = identity.properties.principalId
+
 @description('Tenant of this deployment (tenantId of app-registration.json).')
 output tenantId string = subscription().tenantId

@@ -245,6 +245,8 @@ describe('key vault', () => {
       allowedValues: ['managedIdentity', 'clientSecret'],
     });
     expect(fa.template.parameters.oauthClientCredential.allowedValues).toEqual(['managedIdentity', 'clientSecret']);
+    // The subject of the federated credential (npm run app-registration -- --managed-identity-object-id).
+    expect(arm.outputs.managedIdentityPrincipalId.value).toMatch(/principalId/);
   });
 
   it('the app is told the key by TOKEN_WRAPPING_KEY', () => {
@@ -352,6 +354,7 @@ describe('outputs and secrets', () => {
         'functionAppName',
         'keyVaultUrl',
         'managedIdentityClientId',
+        'managedIdentityPrincipalId',
         'redirectUris',
         'storageAccountName',
         'tenantId',
