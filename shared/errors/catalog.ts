@@ -458,6 +458,13 @@ export const ERRORS = {
     action:
       'Create a new client secret (npm run app-registration), store it in Key Vault as oauth-client-secret, then refresh the connection.',
   },
+  federated_credential_refused: {
+    kinds: ['connection'],
+    meaning:
+      "AADSTS700211/700212/700213/70021: no federated identity credential of the app registration matches the managed identity's assertion (issuer, audience or subject); AADSTS700024: the assertion expired.",
+    action:
+      'Run npm run app-registration with managedIdentityObjectId = the deployment output managedIdentityPrincipalId (and the tenant ID), check AZURE_CLIENT_ID is that identity, then refresh the connection.',
+  },
   app_not_in_tenant: {
     kinds: ['connection'],
     meaning: "AADSTS700016: the app registration was not found in the connection's tenant (wrong client ID, deleted, or single-tenant).",

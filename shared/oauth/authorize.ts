@@ -439,6 +439,7 @@ function entraContext(deps: AuthorizeDeps, connection: Connection, type: Connect
     tenant: connection.tenant,
     clientId,
     secretName: clientSecretName(type, deps.config),
+    managedIdentityClientId: deps.config.federatedIdentity?.clientId,
     redirectUri: redirect,
     // No account: the one that tried to sign in is not the connection's earlier one.
   };

@@ -24,6 +24,7 @@ export type EntraErrorCode = Extract<
   | 'consent_missing'
   | 'client_secret_invalid'
   | 'client_secret_expired'
+  | 'federated_credential_refused'
   | 'app_not_in_tenant'
   | 'wrong_tenant_account'
   | 'redirect_uri_mismatch'
@@ -37,6 +38,8 @@ export interface EntraErrorContext {
   clientId?: string;
   /** The Key Vault secret holding the client secret (oauth-client-secret or oauth-client-secret-<type>). */
   secretName?: string;
+  /** The managed identity's client ID whose token is the client assertion (OAUTH_CLIENT_CREDENTIAL=managedIdentity). */
+  managedIdentityClientId?: string;
   /** The exact redirect URI of the connection's type. */
   redirectUri?: string;
   /** The signed-in account's UPN, when known. */
@@ -76,6 +79,14 @@ const CLIENT_SECRET_INVALID: EntraErrorEntry = {
   sentence: (ctx) =>
     `The identity platform refused ScanRelay's client secret for the app registration${app(ctx)}: the value is wrong (an old one, or the secret's ID instead of its value). ` +
     `Create a new client secret (npm run app-registration) and store its value in Key Vault as ${secret(ctx)}; then refresh the connection. Signing in again does not help until then.`,
+};
+const FEDERATED_CREDENTIAL_REFUSED: EntraErrorEntry = {
+  code: 'federated_credential_refused',
+  state: 'error',
+  sentence: (ctx) =>
+    `The identity platform refused the managed identity's assertion${ctx.managedIdentityClientId ? ` (AZURE_CLIENT_ID ${ctx.managedIdentityClientId})` : ''} for the app registration${app(ctx)}: ` +
+    'no federated identity credential of the registration names that identity (issuer, subject or audience), or the assertion expired. ' +
+    'Run npm run app-registration with managedIdentityObjectId = the deployment output managedIdentityPrincipalId, check that AZURE_CLIENT_ID is that identity, then refresh the connection. Signing in again does not help until then.',
 };
 const WRONG_TENANT_ACCOUNT: EntraErrorEntry = {
   code: 'wrong_tenant_account',
@@ -144,6 +155,13 @@ export const ENTRA_ERRORS: ReadonlyMap<number, EntraErrorEntry> = new Map<number
         `The client secret of the app registration${app(ctx)} expired. Create a new one (npm run app-registration) and store it in Key Vault as ${secret(ctx)}; then refresh the connection. Signing in again does not help until then.`,
     },
   ],
+  // The federated identity credential (OAUTH_CLIENT_CREDENTIAL=managedIdentity): no record matches the
+  // assertion's issuer (700211), audience (700212) or subject (700213; 70021 in older answers), or it expired (700024).
+  [700211, FEDERATED_CREDENTIAL_REFUSED],
+  [700212, FEDERATED_CREDENTIAL_REFUSED],
+  [700213, FEDERATED_CREDENTIAL_REFUSED],
+  [70021, FEDERATED_CREDENTIAL_REFUSED],
+  [700024, FEDERATED_CREDENTIAL_REFUSED],
   // UnauthorizedClientApplicationNotFound... (700016): the app is not registered or not in the tenant.
   [
     700016,

@@ -177,7 +177,13 @@ function errorContext(deps: TokenDeps, connection: Connection, type: ConnectionT
   } catch {
     clientId = undefined;
   }
-  return { tenant: connection.tenant, clientId, secretName: clientSecretName(type, deps.config), account: connection.account?.upn };
+  return {
+    tenant: connection.tenant,
+    clientId,
+    secretName: clientSecretName(type, deps.config),
+    managedIdentityClientId: deps.config.federatedIdentity?.clientId,
+    account: connection.account?.upn,
+  };
 }
 
 /**

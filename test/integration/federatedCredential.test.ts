@@ -169,6 +169,27 @@ describe('with the managed identity as the credential and no client secret store
     expectNoSecretSent();
   });
 
+  it('a refresh refused for the federated credential: state error, code federated_credential_refused, saying what to fix; fixed, it refreshes', async () => {
+    const id = await newConnection();
+    expect(await completeAuthorization(deps, 'smtpMicrosoft', await signIn(id))).toMatchObject({ ok: true });
+    const fic = idp.clients[0]!.federatedCredentials![0]!;
+    fic.subject = STRANGER.objectId; // the registration now names another identity
+    try {
+      const c = (await stack.services.storage.connections.get(id))!;
+      await refreshConnection(deps, c);
+      const after = (await stack.services.storage.connections.get(id))!;
+      expect(after).toMatchObject({ state: 'error', lastErrorCode: 'federated_credential_refused' });
+      expect(after.lastError).toContain(`AZURE_CLIENT_ID ${IDENTITY.clientId}`);
+      expect(after.lastError).toContain('managedIdentityObjectId = the deployment output managedIdentityPrincipalId');
+      expect(after.lastError).toContain('(AADSTS700213)');
+    } finally {
+      fic.subject = IDENTITY.objectId;
+    }
+    const c = (await stack.services.storage.connections.get(id))!;
+    expect(await refreshConnection(deps, c, new Date(), { retryReauthorization: true })).toBe('refreshed');
+    expectNoSecretSent();
+  });
+
   it('refuses an expired assertion (AADSTS700024) and a forged one (AADSTS700027)', async () => {
     const tokenUrl = `${idp.baseUrl}/${TENANT}/oauth2/v2.0/token`;
     const ask = async (assertion: string) => {
