@@ -10,6 +10,8 @@ const now = new Date('2026-11-23T00:00:00Z');
 describe('client secret expiry', () => {
   it('knows which client secrets are in use', () => {
     expect(configuredClientSecrets(oauth)).toEqual(['oauth-client-secret', 'oauth-client-secret-sharepoint']);
+    // The managed identity's federated credential: no secret in use, so none to warn about.
+    expect(configuredClientSecrets({ ...oauth, federatedIdentity: { clientId: '7d3e9f10-1111-4222-8333-944455556666' } })).toEqual([]);
   });
 
   it('warns from 30 days ahead, and says when a secret has expired', async () => {
