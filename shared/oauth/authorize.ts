@@ -26,7 +26,7 @@ import { tokenCacheContext } from './cachePlugin';
 import { CONSUMER_TENANT_ID, ConnectionNotFoundError, OIDC_SCOPES } from './errors';
 import { checkConnectionId } from './connectionId';
 import { nameEntraError, type EntraErrorContext, type NamedEntraError } from './entraErrors';
-import { clientIdFor, clientSecretName, type MsalClients } from './msalClient';
+import { registrationFacts, type MsalClients } from './msalClient';
 import { isConnectionType, redirectPath, requestedScopes, requiredScopes, type ConnectionType } from './permissions';
 import { TokenDecryptError, type TokenCipher } from './tokenCipher';
 
@@ -427,22 +427,9 @@ async function clearAuthorization(deps: AuthorizeDeps, connection: Connection, r
   });
 }
 
-/** What the sentences of entraErrors.ts may name about a sign-in (nothing secret). */
+/** What the sentences of entraErrors.ts may name about a sign-in (nothing secret; no account: the one that tried is not the connection's earlier one). */
 function entraContext(deps: AuthorizeDeps, connection: Connection, type: ConnectionType, redirect: string): EntraErrorContext {
-  let clientId: string | undefined;
-  try {
-    clientId = clientIdFor(type, deps.config);
-  } catch {
-    clientId = undefined;
-  }
-  return {
-    tenant: connection.tenant,
-    clientId,
-    secretName: clientSecretName(type, deps.config),
-    managedIdentityClientId: deps.config.federatedIdentity?.clientId,
-    redirectUri: redirect,
-    // No account: the one that tried to sign in is not the connection's earlier one.
-  };
+  return { tenant: connection.tenant, ...registrationFacts(type, deps.config), redirectUri: redirect };
 }
 
 function describeEntraError(error: string): string {

@@ -25,6 +25,18 @@ export function clientSecretName(type: ConnectionType, config: OAuthConfig): str
   return config.clientIdByType[type.toUpperCase()] ? `${OAUTH_CLIENT_SECRET}-${type.toLowerCase()}` : OAUTH_CLIENT_SECRET;
 }
 
+/**
+ * What an error's sentence may name about the app registration of a connection type (nothing
+ * secret): its client ID (absent when none is configured), its secret's name, the managed identity.
+ */
+export function registrationFacts(
+  type: ConnectionType,
+  config: OAuthConfig,
+): { clientId?: string; secretName: string; managedIdentityClientId?: string } {
+  const id = config.clientIdByType[type.toUpperCase()] ?? config.clientId;
+  return { clientId: id, secretName: clientSecretName(type, config), managedIdentityClientId: config.federatedIdentity?.clientId };
+}
+
 export function clientIdFor(type: ConnectionType, config: OAuthConfig): string {
   const id = config.clientIdByType[type.toUpperCase()] ?? config.clientId;
   if (!id) throw new ConfigError('OAUTH_CLIENT_ID', 'is not set: register the app (see README) and set its client ID.');

@@ -18,7 +18,7 @@ import type { OAuthConfig } from '../config';
 import { EncryptedTableCachePlugin } from './cachePlugin';
 import { ConnectionNotFoundError, OIDC_SCOPES, ReauthorizationRequiredError } from './errors';
 import { nameEntraError, type NamedEntraError } from './entraErrors';
-import { clientIdFor, clientSecretName, type MsalClients } from './msalClient';
+import { registrationFacts, type MsalClients } from './msalClient';
 import { requestedScopes, type ConnectionType } from './permissions';
 import type { TokenCipher } from './tokenCipher';
 import { forEachLimited } from '../concurrency';
@@ -128,7 +128,11 @@ async function useStoredTokens(
         forceRefresh = false;
         return CONFLICT;
       }
-      const named = nameEntraError(err, errorContext(deps, connection, type));
+      const named = nameEntraError(err, {
+        tenant: connection.tenant,
+        ...registrationFacts(type, deps.config),
+        account: connection.account?.upn,
+      });
       if (named) {
         await markState(deps, connection, named.state, named.message, named.code);
         throw new ReauthorizationRequiredError(connection.id, named.message, named.state === 'error' ? 'fix' : 'reauthorize');
@@ -167,23 +171,6 @@ function reauthReason(err: unknown): string {
   if (err instanceof NoStoredTokensError || e.errorCode === 'no_tokens_found') return 'no tokens are stored for it.';
   const aadsts = /AADSTS\d+/.exec(e.errorMessage ?? e.message ?? '')?.[0];
   return `the identity platform no longer accepts its refresh token (${[e.errorCode, aadsts].filter(Boolean).join(', ')}).`;
-}
-
-/** What the sentences of entraErrors.ts may name about the connection (nothing secret). */
-function errorContext(deps: TokenDeps, connection: Connection, type: ConnectionType) {
-  let clientId: string | undefined;
-  try {
-    clientId = clientIdFor(type, deps.config);
-  } catch {
-    clientId = undefined;
-  }
-  return {
-    tenant: connection.tenant,
-    clientId,
-    secretName: clientSecretName(type, deps.config),
-    managedIdentityClientId: deps.config.federatedIdentity?.clientId,
-    account: connection.account?.upn,
-  };
 }
 
 /**
