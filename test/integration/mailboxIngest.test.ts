@@ -206,6 +206,21 @@ describe('a message from a printer', () => {
     expect(job.files[0]).toMatchObject({ size: big.content.length, sha256: sha256(big.content) });
   });
 
+  it('hostile names: an attachment name with CR/LF and ../ is kept as metadata only and delivered inside the share; an attached e-mail with a path for a subject becomes a plain .eml name', async () => {
+    const src = await newSource({ includeAttachedMessages: true });
+    const hostile = { ...pdf('..\r\n/../../etc/passwd.pdf'), content: pdfBytes(3000) };
+    const sent = graph.mail.deliver(src.mailbox, {
+      from: PRINTER,
+      subject: 'Scan\r\nBcc: evil@example.com',
+      attachments: [hostile, { kind: 'item', name: '../../evil\u0000<x>', subject: 'x', from: { address: 'ada@contoso.example' } }],
+    });
+    const job = await storedJob(src.mailbox, sent.internetMessageId);
+    expect(job.files.map((f) => f.name)).toEqual(['..\r\n/../../etc/passwd.pdf', '.._.._evil _x_.eml']);
+    expect(job.fields.mailSubject).toBe('Scan  Bcc: evil@example.com');
+    await waitFor('the job delivered', async () => (await host.services.storage.scanJobs.get(job.jobId))?.deliveryState === 'delivered');
+    expect(deliveredHashes().has(sha256(hostile.content))).toBe(true); // found under deliveredDir, nowhere else
+  });
+
   it('inline images and attached e-mails only with their options; an attached e-mail becomes a .eml file', async () => {
     const attachments = [
       pdf('scan.pdf'),
