@@ -36,6 +36,12 @@ import { mailboxSubscriptions } from '../functions/mailboxSubscriptions';
 import { mailboxWork } from '../functions/mailboxWork';
 import { jobFile } from '../functions/jobFile';
 import { jobs } from '../functions/jobs';
+import { notificationChannel } from '../functions/notificationChannel';
+import { notificationChannels } from '../functions/notificationChannels';
+import { notificationChannelTest } from '../functions/notificationChannelTest';
+import { notifications } from '../functions/notifications';
+import { notificationWatch } from '../functions/notificationWatch';
+import { notify } from '../functions/notify';
 import { overview } from '../functions/overview';
 import { redeliver } from '../functions/redeliver';
 import { refreshTokens } from '../functions/refreshTokens';
@@ -69,6 +75,14 @@ export const registry: readonly FunctionDefinition[] = [
   // cannot hand a request to the wrong function.
   mailboxSources,
   mailboxSource,
+  // notifications, notifications/channels, notifications/channels/{id} and .../{id}/test: each
+  // has its own number of segments, so no order can hand a request to the wrong function.
+  notify,
+  notificationWatch,
+  notifications,
+  notificationChannels,
+  notificationChannel,
+  notificationChannelTest,
   // destinations/{id} before the literal routes it also matches (GET destinations/versions and
   // /browse): the local host takes the first route that matches, and the Functions host may too
   // (it orders routes by function name), so the tests go through destination's hand-over.

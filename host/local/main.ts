@@ -72,6 +72,7 @@ async function main(): Promise<void> {
   process.env.INGEST_SWEEP_SCHEDULE ??= config.scan.sweepSchedule;
   process.env.MAILBOX_READ_SCHEDULE ??= config.mailbox.readSchedule;
   process.env.MAILBOX_SUBSCRIPTION_SCHEDULE ??= config.mailbox.subscriptionSchedule;
+  process.env.NOTIFICATION_WATCH_SCHEDULE ??= config.notifications.watchSchedule;
   console.log(
     `Secrets: ${config.secrets.kind === 'keyVault' ? config.secrets.vaultUrl : `environment (SECRET_*) and ${config.secrets.file}`}`,
   );

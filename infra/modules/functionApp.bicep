@@ -137,6 +137,7 @@ var appSettings = {
   DIRECTORY_SYNC_SCHEDULE: '0 */15 * * * *'
   MAILBOX_READ_SCHEDULE: '0 */5 * * * *'
   MAILBOX_SUBSCRIPTION_SCHEDULE: '0 20 * * * *'
+  NOTIFICATION_WATCH_SCHEDULE: '0 */15 * * * *'
   DIRECTORY_SYNC_GROUP_ID: directorySyncGroupId
   DIRECTORY_SYNC_GROUP_PREFIX: directorySyncGroupPrefix
   // The console signs in with Entra ID once OAUTH_CLIENT_ID is set; its tenant is OAUTH_TENANT's.

@@ -128,6 +128,10 @@ export interface Config {
     /** NCRONTAB schedule of the timer that creates and renews the change-notification subscriptions. */
     subscriptionSchedule: string;
   };
+  notifications: {
+    /** NCRONTAB schedule of the timer that raises the events read from state (secret expiry, the directory) and deletes old records. */
+    watchSchedule: string;
+  };
   scan: {
     limits: ScanLimits;
     /** When set, the text field (a `custom_` extension property) that must carry the shared secret. */
@@ -280,6 +284,7 @@ const schema = z.object({
   DIRECTORY_SYNC_SCHEDULE: ncrontab('0 */15 * * * *'),
   MAILBOX_READ_SCHEDULE: ncrontab('0 */5 * * * *'),
   MAILBOX_SUBSCRIPTION_SCHEDULE: ncrontab('0 20 * * * *'),
+  NOTIFICATION_WATCH_SCHEDULE: ncrontab('0 */15 * * * *'),
   DIRECTORY_SYNC_GROUP_ID: z.preprocess(
     blankToUndefined,
     z
@@ -363,6 +368,7 @@ export function loadConfig(env: Env): Config {
     },
     oauth: oauthConfig(s, env),
     mailbox: { readSchedule: s.MAILBOX_READ_SCHEDULE, subscriptionSchedule: s.MAILBOX_SUBSCRIPTION_SCHEDULE },
+    notifications: { watchSchedule: s.NOTIFICATION_WATCH_SCHEDULE },
     delivery: {
       destinationsFile: s.DESTINATIONS_FILE,
       destinationsPinned: s.DESTINATIONS_PINNED === 'true',

@@ -12,6 +12,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { keepRenewed } from '../concurrency';
 import type { DeliveryErrorCode } from '../errors';
 import { describeError, type Logger } from '../log';
+import type { Notifier } from '../notifications';
+import { events } from '../notifications/events';
 import {
   indexEntryOf,
   leaseHeld,
@@ -63,6 +65,8 @@ export interface DelivererDeps {
   /** The delivery lease's length (DELIVERY_LEASE_SECONDS). */
   leaseMs: number;
   log: Logger;
+  /** Tells administrators of a delivery failed for good and of a job given up (shared/notifications). */
+  notifier?: Notifier;
 }
 
 export type JobOutcome = 'delivered' | 'partially_failed' | 'failed' | 'undeliverable' | 'blocked' | 'in_progress' | 'skipped';
@@ -277,6 +281,15 @@ async function deliverTo(job: DeliveryJob, d: Destination, attempt: number, deps
   ]);
   // `final`: no more attempts (the Azure Monitor alert of infra/modules/alerts.bicep matches it).
   deps.log.warn('deliver: failed', { jobId: job.jobId, destination: d.id, permanent, final, attempt, ...describeError(err) });
+  if (final && deps.notifier) {
+    await deps.notifier.notify(
+      events.deliveryFailed(
+        { jobId: job.jobId, destination: d.id, attempt, code: verdict.code, reason: verdict.lastError },
+        endedAt,
+        deps.notifier.links.job(job.jobId),
+      ),
+    );
+  }
   return { target: permanent ? 'failed' : 'retry' };
 }
 
@@ -359,6 +372,7 @@ export async function handlePoisoned(message: unknown, deps: DelivererDeps): Pro
     poisoned: true,
   });
   deps.log.error('deliver: gave up on a job whose worker kept stopping', { jobId });
+  await deps.notifier?.notify(events.jobPoisoned(jobId, new Date(), deps.notifier.links.job(jobId)));
   return 'failed';
 }
 

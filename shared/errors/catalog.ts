@@ -16,6 +16,7 @@
 import { DESTINATION_ERRORS } from './destinationCodes';
 import { INGEST_ERRORS } from './ingestCodes';
 import { MAILBOX_ERRORS } from './mailboxCodes';
+import { NOTIFICATION_ERRORS } from './notificationCodes';
 
 export type ErrorKind = 'request' | 'delivery' | 'job' | 'connection' | 'mailbox';
 
@@ -399,6 +400,7 @@ export const ERRORS = {
   },
 
   ...MAILBOX_ERRORS,
+  ...NOTIFICATION_ERRORS,
 
   // --- A connection's state -----------------------------------------------------------------
   pending: {

@@ -22,6 +22,8 @@ import {
   retryOnConflict,
 } from '../storage';
 import type { OAuthConfig } from '../config';
+import type { Notifier } from '../notifications';
+import { events, factsOf } from '../notifications/events';
 import { tokenCacheContext } from './cachePlugin';
 import { CONSUMER_TENANT_ID, ConnectionNotFoundError, OIDC_SCOPES } from './errors';
 import { checkConnectionId } from './connectionId';
@@ -41,6 +43,8 @@ export interface AuthorizeDeps {
   cipher: TokenCipher;
   msal: MsalClients;
   log: Logger;
+  /** Tells administrators when a connection that needed it is authorized again (shared/notifications). */
+  notifier?: Notifier;
 }
 
 /** The redirect URI of a connection type: the exact URI to register on the app registration. */
@@ -330,6 +334,9 @@ async function completeConnectionSignIn(
     };
   }
   deps.log.info('oauth: connection authorized', { connectionId: connection.id, type: typeInPath });
+  if (deps.notifier && (connection.state === 'reauthorization_required' || connection.state === 'error') && connection.account) {
+    await deps.notifier.notify(events.recovered(factsOf(updated), now, deps.notifier.links.connection(connection.id)));
+  }
   await audit(deps, state.actor ?? { kind: 'system', name: 'sign-in' }, 'connection.authorize', `connection:${connection.id}`, {
     before: { state: connection.state, account: connection.account?.upn },
     after: { state: 'authorized', account: changes.account?.upn ?? changes.account?.oid, grantedScopes: result.scopes },

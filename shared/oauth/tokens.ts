@@ -22,6 +22,8 @@ import { registrationFacts, type MsalClients } from './msalClient';
 import { requestedScopes, type ConnectionType } from './permissions';
 import type { TokenCipher } from './tokenCipher';
 import { forEachLimited } from '../concurrency';
+import type { Notifier } from '../notifications';
+import { events, factsOf } from '../notifications/events';
 import { nextOccurrence } from '../schedule';
 
 export interface TokenDeps {
@@ -31,6 +33,8 @@ export interface TokenDeps {
   cipher: TokenCipher;
   msal: MsalClients;
   log: Logger;
+  /** Tells administrators of the connection's changes of state (shared/notifications). */
+  notifier?: Notifier;
 }
 
 export interface AccessToken {
@@ -201,10 +205,22 @@ async function markState(
       const facts = { connectionId: connection.id, ...(code ? { code } : {}), reason };
       if (state === 'error') deps.log.warn('oauth: connection refused by the identity platform', facts);
       else deps.log.warn('oauth: connection needs reauthorization', facts);
+      if (deps.notifier) {
+        const at = updated.updatedAt;
+        const link = deps.notifier.links.connection(connection.id);
+        await deps.notifier.notify(
+          state === 'error'
+            ? events.refused(factsOf(connection), reason, at, link, code)
+            : events.reauthorizationRequired(factsOf(connection), reason, at, link, code),
+        );
+      }
       return;
     }
   }
 }
+
+/** Refreshes failed this many times in a row: administrators are told (once per run of failures). */
+export const REFRESH_FAILING = 3;
 
 export type RefreshOutcome = 'refreshed' | 'reauthorization_required' | 'failed';
 
@@ -242,6 +258,17 @@ export async function refreshConnection(
     const failures = connection.consecutiveFailures + 1;
     const backoffMs = Math.min(2 ** Math.min(failures, 10) * 5 * 60_000, deps.config.refreshMaxAgeHours * 3600_000);
     deps.log.warn('oauth: refresh failed; tokens kept, retried later', { connectionId: connection.id, failures, ...describeError(err) });
+    if (failures === REFRESH_FAILING && deps.notifier) {
+      await deps.notifier.notify(
+        events.refreshFailing(
+          factsOf(connection),
+          failures,
+          describeError(err).message ?? 'error',
+          connection.lastRefreshAt ?? connection.createdAt,
+          deps.notifier.links.connection(connection.id),
+        ),
+      );
+    }
     await updateLatest(deps, connection.id, {
       consecutiveFailures: failures,
       nextRefreshAt: new Date(now.getTime() + backoffMs),
@@ -268,6 +295,10 @@ export async function refreshConnection(
     retry ? ['authorized', 'reauthorization_required', 'error'] : ['authorized'],
   );
   if (retry) deps.log.info('oauth: connection authorized again by a refresh', { connectionId: connection.id });
+  const wasDown = (retry && connection.state !== 'authorized') || connection.consecutiveFailures >= REFRESH_FAILING;
+  if (wasDown && deps.notifier) {
+    await deps.notifier.notify(events.recovered(factsOf(connection), now, deps.notifier.links.connection(connection.id)));
+  }
   return 'refreshed';
 }
 

@@ -14,6 +14,14 @@ import { ingestAlive, type IngestDeps, type SweepDeps } from '../ingest';
 import type { JobsDeps } from '../jobs';
 import type { MailboxDeps, SourcesDeps } from '../mailbox';
 import { silentLogger, type Logger } from '../log';
+import {
+  consoleLinks,
+  queueNotifier,
+  type NotificationsDeps,
+  type Notifier,
+  type WatchDeps,
+  type WorkerDeps,
+} from '../notifications';
 import { createOAuthDeps, getAccessToken, type OAuthDeps } from '../oauth';
 import { ScimActivity, type ScimDeps } from '../scim';
 import { createSecretStore, type SecretStore } from '../secrets';
@@ -48,13 +56,25 @@ export interface Services {
   mailboxDeps(log: Logger): MailboxDeps;
   /** The mailbox sources as administrators manage them. */
   mailboxSourcesDeps(): SourcesDeps;
+  /** What raises notification events. */
+  notifier(log: Logger): Notifier;
+  /** The notification channels, their tests and the events' records. */
+  notificationsDeps(log: Logger): NotificationsDeps;
+  /** The notification queue's worker. */
+  notificationWorkerDeps(log: Logger): WorkerDeps;
+  /** The notification timer. */
+  notificationWatchDeps(log: Logger): WatchDeps;
 }
 
 export function createServices(config: Config): Services {
   const secrets = createSecretStore(config.secrets);
   const storage = createStorage(config.storage);
-  const oauthDeps = createOAuthDeps(config.oauth, secrets, storage);
-  const { cipher, msal } = oauthDeps(silentLogger);
+  const links = consoleLinks(config.oauth.publicBaseUrl);
+  const notifier = (log: Logger): Notifier =>
+    queueNotifier({ records: storage.notifications, queue: storage.notificationQueue }, links, log);
+  const baseOAuthDeps = createOAuthDeps(config.oauth, secrets, storage);
+  const oauthDeps = (log: Logger): OAuthDeps => ({ ...baseOAuthDeps(log), notifier: notifier(log) });
+  const { cipher, msal } = baseOAuthDeps(silentLogger);
   const sessions = new Sessions(cipher, { idleMs: config.console.sessionIdleMs, maxMs: config.console.sessionMaxMs });
   const accessDeps: AccessDeps = { secrets, sessions, publicBaseUrl: config.oauth.publicBaseUrl };
   // One per process: it spaces out its writes of the last request.
@@ -143,6 +163,14 @@ export function createServices(config: Config): Services {
     scanBlobs: storage.scanBlobs,
     leaseMs: config.scan.leaseMs,
   });
+  const notificationWorkerDeps = (log: Logger): WorkerDeps => ({
+    channels: storage.notificationChannels,
+    records: storage.notifications,
+    queue: storage.notificationQueue,
+    cipher,
+    send: { connections: storage.connections, context: { ...deliveryContext(log), log } },
+    log,
+  });
   const mailboxSourcesDeps = (): SourcesDeps => ({
     sources: storage.mailboxSources,
     state: storage.mailboxState,
@@ -197,6 +225,7 @@ export function createServices(config: Config): Services {
       context: deliveryContext(log),
       findUser,
       log,
+      notifier: notifier(log),
     }),
     redeliverDeps,
     jobsDeps,
@@ -224,6 +253,25 @@ export function createServices(config: Config): Services {
       log,
     }),
     mailboxSourcesDeps,
+    notifier,
+    notificationWorkerDeps,
+    notificationsDeps: (log) => ({
+      channels: storage.notificationChannels,
+      cipher,
+      auditLog: storage.auditLog,
+      records: storage.notifications,
+      worker: notificationWorkerDeps(log),
+      links,
+    }),
+    notificationWatchDeps: (log) => ({
+      oauth: config.oauth,
+      secrets,
+      directory: config.directory,
+      activity: storage.directoryActivity,
+      states: storage.notifications,
+      records: storage.notifications,
+      notifier: notifier(log),
+    }),
     directorySyncDeps: (log) => createDirectorySyncDeps({ config, storage, applicationTokens: oauthDeps(log).applicationTokens, log }),
   };
 }

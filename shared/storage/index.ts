@@ -28,6 +28,9 @@ import { MAILBOX_MESSAGES_TABLE, MailboxMessageRepository } from './mailboxMessa
 import { MAILBOX_QUEUE, MailboxQueue } from './mailboxQueue';
 import { MAILBOX_SOURCES_TABLE, MailboxSourceRepository } from './mailboxSources';
 import { MAILBOX_STATE_TABLE, MailboxStateRepository } from './mailboxState';
+import { NOTIFICATION_CHANNELS_TABLE, NotificationChannelRepository } from './notificationChannels';
+import { NOTIFICATION_QUEUE, NotificationQueue } from './notificationQueue';
+import { NOTIFICATIONS_TABLE, NotificationRecordRepository } from './notificationRecords';
 import { SCAN_CONTAINER, ScanBlobStore } from './scanBlobs';
 import { SCAN_JOB_KEYS_TABLE, SCAN_JOBS_TABLE, ScanJobRepository } from './scanJobs';
 import { TOKEN_CACHES_TABLE, TokenCacheRepository } from './tokenCaches';
@@ -68,6 +71,12 @@ export interface Storage {
   mailboxMessages: MailboxMessageRepository;
   /** Messages to take in and folders to read. */
   mailboxQueue: MailboxQueue;
+  /** Where administrators are told about events. */
+  notificationChannels: NotificationChannelRepository;
+  /** What became of each event notified. */
+  notifications: NotificationRecordRepository;
+  /** Events to send. */
+  notificationQueue: NotificationQueue;
 }
 
 export function createStorage(config: StorageConfig): Storage {
@@ -100,6 +109,9 @@ export function createStorage(config: StorageConfig): Storage {
     mailboxState: new MailboxStateRepository(clients.table(MAILBOX_STATE_TABLE)),
     mailboxMessages: new MailboxMessageRepository(clients.table(MAILBOX_MESSAGES_TABLE)),
     mailboxQueue: new MailboxQueue(clients.queue(MAILBOX_QUEUE)),
+    notificationChannels: new NotificationChannelRepository(clients.table(NOTIFICATION_CHANNELS_TABLE)),
+    notifications: new NotificationRecordRepository(clients.table(NOTIFICATIONS_TABLE)),
+    notificationQueue: new NotificationQueue(clients.queue(NOTIFICATION_QUEUE)),
   };
 }
 
@@ -119,6 +131,9 @@ export * from './ingestLeases';
 export * from './jobIndex';
 export * from './mailboxMessages';
 export * from './mailboxQueue';
+export * from './notificationChannels';
+export * from './notificationQueue';
+export * from './notificationRecords';
 export * from './mailboxSources';
 export * from './mailboxState';
 export * from './tokenCaches';
