@@ -75,9 +75,8 @@ export function adaptiveCard(e: NotificationEvent, coalesced?: Coalesced): Recor
     $schema: 'http://adaptivecards.io/schemas/adaptive-card.json',
     type: 'AdaptiveCard',
     version: CARD_VERSION,
-    msteams: { width: 'Full' },
     body: [
-      { type: 'TextBlock', text: plain(e.title), weight: 'Bolder', size: 'Medium', color: COLOR[e.severity], wrap: true, style: 'heading' },
+      { type: 'TextBlock', text: plain(e.title), weight: 'Bolder', size: 'Medium', color: COLOR[e.severity], wrap: true },
       { type: 'TextBlock', text: plain(e.text), wrap: true },
       ...(more ? [{ type: 'TextBlock', text: plain(more), wrap: true, isSubtle: true }] : []),
       { type: 'FactSet', facts: e.facts.map((f) => ({ title: plain(f.name), value: plain(f.value) })) },
