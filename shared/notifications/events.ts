@@ -173,8 +173,9 @@ export const events = {
     });
   },
 
+  /** `threshold`: the days-left mark crossed (30, 7 or 1), 0 once it has expired. */
   credentialExpiring(secret: string, expiresOn: Date, threshold: number, message: string, consoleUrl?: string): NotificationEvent {
-    const expired = expiresOn.getTime() <= Date.now();
+    const expired = threshold <= 0;
     return event({
       key: `credential:${secret}:${expiresOn.toISOString()}:${expired ? 'expired' : threshold}`,
       type: 'credential.expiring',

@@ -43,7 +43,7 @@ export async function runNotificationWatch(deps: WatchDeps): Promise<{ raised: n
   const now = deps.now?.() ?? new Date();
   const raised: NotificationEvent[] = [];
   for (const w of await clientSecretWarnings(deps.oauth, deps.secrets, now)) {
-    const threshold = THRESHOLDS.find((t) => w.daysLeft < t) ?? 30;
+    const threshold = w.daysLeft < 0 ? 0 : (THRESHOLDS.find((t) => w.daysLeft < t) ?? 30);
     raised.push(events.credentialExpiring(w.secret, new Date(w.expiresOn), threshold, w.message, deps.notifier.links.connections()));
   }
   if (deps.directory.source === 'sync') raised.push(...(await watchSync(deps, now)));
