@@ -29,6 +29,8 @@ export interface Destination {
   when: Readonly<Record<string, Matcher>>;
   options: unknown;
   connector: Connector;
+  /** An e-mail notification channel that tells the scanning user when this destination fails their scan for good. */
+  notifyUser?: string;
 }
 
 /** A destination as the administrator writes it (the file, the API). */
@@ -39,6 +41,7 @@ export interface RawDestination {
   enabled?: boolean;
   when: Record<string, unknown>;
   options: unknown;
+  notifyUser?: string;
 }
 
 /** The document: the file's format (`version` is the format's, always 1). */
@@ -57,6 +60,8 @@ export interface DestinationIssue {
 }
 
 const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+/** A notification channel's id (shared/notifications/channel.ts). */
+const CHANNEL_ID = /^[a-z0-9][a-z0-9-]{0,39}$/;
 /** Ids that are paths of the admin API (/api/destinations/versions, /api/destinations/import). */
 const RESERVED_IDS = new Set(['versions', 'import', 'browse']);
 
@@ -84,7 +89,7 @@ export function checkDestinations(
     const where = `destinations[${index}]`;
     const bad = (path: string, problem: string) => issues.push({ path: `${where}${path}`, index, problem });
     if (!d || typeof d !== 'object' || Array.isArray(d)) return void bad('', 'must be an object.');
-    const { id, type, when, options, enabled, description } = d as Record<string, unknown>;
+    const { id, type, when, options, enabled, description, notifyUser } = d as Record<string, unknown>;
     if (typeof id !== 'string' || !ID.test(id)) bad('.id', 'must be 1 to 63 lowercase letters, digits and dashes.');
     else if (seen.has(id)) bad('.id', `: '${id}' is used twice.`);
     else if (RESERVED_IDS.has(id)) bad('.id', `: '${id}' is reserved (it is a path of the admin API, /api/destinations/${id}).`);
@@ -98,6 +103,8 @@ export function checkDestinations(
     if (enabled !== undefined && typeof enabled !== 'boolean') bad('.enabled', 'must be true or false.');
     if (description !== undefined && (typeof description !== 'string' || description.length > 500))
       bad('.description', 'must be a text of at most 500 characters.');
+    if (notifyUser !== undefined && (typeof notifyUser !== 'string' || !CHANNEL_ID.test(notifyUser)))
+      bad('.notifyUser', 'must be the id of an e-mail notification channel (lowercase letters, digits and dashes).');
     if (!connector || !parsedWhen || !parsedOptions) return undefined;
     return {
       id: id as string,
@@ -106,6 +113,7 @@ export function checkDestinations(
       when: parsedWhen,
       options: parsedOptions.value,
       connector,
+      ...(typeof notifyUser === 'string' ? { notifyUser } : {}),
     };
   });
   return issues.length ? { issues } : { destinations: destinations as Destination[] };

@@ -289,6 +289,22 @@ async function deliverTo(job: DeliveryJob, d: Destination, attempt: number, deps
         deps.notifier.links.job(job.jobId),
       ),
     );
+    const userEmail = job.fields.userEmail?.trim();
+    if (d.notifyUser && userEmail) {
+      await deps.notifier.notify(
+        events.scanUndeliverable(
+          {
+            jobId: job.jobId,
+            destination: d.id,
+            receivedAt: job.receivedAt,
+            fileNames: job.files.map((f) => f.name),
+            workflowName: job.fields.workflowName,
+          },
+          endedAt,
+        ),
+        { channel: d.notifyUser, addresses: [userEmail] },
+      );
+    }
   }
   return { target: permanent ? 'failed' : 'retry' };
 }

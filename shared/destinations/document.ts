@@ -24,6 +24,7 @@ export function normalize(raw: unknown): RawDestination {
   if (d.enabled !== undefined && d.enabled !== true) out.enabled = d.enabled;
   out.when = d.when;
   out.options = d.options;
+  if (d.notifyUser !== undefined) out.notifyUser = d.notifyUser;
   return out as unknown as RawDestination;
 }
 

@@ -20,8 +20,10 @@ import { EVENT_TYPES, type EventType } from './events';
 export const CHANNEL_ID = /^[a-z0-9][a-z0-9-]{0,39}$/;
 const ADDRESS = /^[^\s@<>()[\],;:"\\\p{Cc}]+@[^\s@<>()[\],;:"\\\p{Cc}]+\.[^\s@<>()[\],;:"\\\p{Cc}]+$/u;
 
-/** The events a channel may take: every type but `test`, which goes to the channel tested. */
-export const CHANNEL_EVENTS = EVENT_TYPES.filter((t): t is Exclude<EventType, 'test'> => t !== 'test');
+/** The events a channel may take: every type but `test` (to the channel tested) and `scan.undeliverable` (to the scanning user). */
+export const CHANNEL_EVENTS = EVENT_TYPES.filter(
+  (t): t is Exclude<EventType, 'test' | 'scan.undeliverable'> => t !== 'test' && t !== 'scan.undeliverable',
+);
 
 const url = z
   .string({ error: 'must be an https:// URL' })
@@ -53,9 +55,11 @@ const common = {
     .array(z.enum(CHANNEL_EVENTS, { error: `must each be one of: ${CHANNEL_EVENTS.join(', ')}` }), {
       error: 'must be a list of event types',
     })
-    .min(1, { error: 'must name at least one event type' })
     .default([...CHANNEL_EVENTS])
-    .meta({ description: 'The event types it takes (all but `test` by default), see [Events](#events).' }),
+    .meta({
+      description:
+        "The event types it takes (by default all those listed in [Events](#events) but `test` and `scan.undeliverable`); `[]` for an e-mail channel used only by destinations' `notifyUser`.",
+    }),
   enabled: flag().default(true).meta({ description: 'A disabled channel receives nothing (tests excepted).' }),
 };
 

@@ -18,6 +18,7 @@ export const EVENT_TYPES = [
   'job.poisoned',
   'directory.failing',
   'directory.recovered',
+  'scan.undeliverable',
   'test',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -36,6 +37,8 @@ export const EVENT_DESCRIPTIONS: Record<EventType, string> = {
   'job.poisoned': 'A delivery message was given up by the host (poison queue) and could not be recovered.',
   'directory.failing': 'The directory sync failed three runs in a row, or SCIM provisioning requests keep failing.',
   'directory.recovered': 'The directory sync completed again, or SCIM requests succeed again, after failing.',
+  'scan.undeliverable':
+    "To the scanning user, not to channels' subscribers: their scan could not be delivered to a destination whose `notifyUser` names an e-mail channel.",
   test: 'A test sent from the console or the admin API (always sent to the channel tested, whatever its events).',
 };
 
@@ -56,7 +59,7 @@ export interface NotificationEvent {
   /** The page that fixes it or shows more. */
   link?: { title: string; url: string };
   /** What it is about. */
-  subject: { kind: 'connection' | 'credential' | 'destination' | 'job' | 'directory' | 'channel'; id: string; name?: string };
+  subject: { kind: 'connection' | 'credential' | 'destination' | 'job' | 'directory' | 'channel' | 'user'; id: string; name?: string };
   /** Facts as name/value pairs, in order. */
   facts: Array<{ name: string; value: string }>;
   /**
@@ -268,6 +271,32 @@ export const events = {
       ...fixLink(consoleUrl, 'Open the directory'),
       subject: { kind: 'directory', id: what },
       facts: [{ name: 'Failing since', value: since.toISOString() }],
+    });
+  },
+
+  /** For the person who scanned: what did not arrive, in words for them (no internal reason: their IT is told that). */
+  scanUndeliverable(
+    s: { jobId: string; destination: string; receivedAt: Date; fileNames: readonly string[]; workflowName?: string },
+    at: Date,
+  ): NotificationEvent {
+    const files = s.fileNames.slice(0, 10).map((n) => oneLine(n, 200));
+    return event({
+      key: `user:${s.jobId}:${s.destination}:${at.toISOString()}`,
+      type: 'scan.undeliverable',
+      severity: 'warning',
+      occurredAt: at,
+      title: s.workflowName ? `Your scan (${oneLine(s.workflowName, 100)}) could not be delivered` : 'Your scan could not be delivered',
+      text: oneLine(
+        `Your scan of ${s.receivedAt.toISOString().replace('T', ' ').slice(0, 16)} UTC did not reach ${oneLine(s.destination, 100)}. Your IT administrators have been told. Scan it again later, or ask them when it will be delivered.`,
+        1000,
+      ),
+      subject: { kind: 'user', id: s.jobId },
+      facts: [
+        { name: 'Destination', value: oneLine(s.destination, 100) },
+        { name: 'Scanned', value: s.receivedAt.toISOString() },
+        ...(files.length ? [{ name: files.length > 1 ? 'Files' : 'File', value: files.join(', ') }] : []),
+        { name: 'Job', value: s.jobId },
+      ],
     });
   },
 

@@ -49,7 +49,8 @@ export function consoleLinks(publicBaseUrl: string | undefined): ConsoleLinks {
 
 /** What raises events: the sources of state changes. */
 export interface Notifier {
-  notify(event: NotificationEvent): Promise<void>;
+  /** `to`: only this e-mail channel, to these addresses instead of its own (the scanning user). */
+  notify(event: NotificationEvent, to?: { channel: string; addresses: string[] }): Promise<void>;
   links: ConsoleLinks;
 }
 
@@ -67,10 +68,10 @@ export function queueNotifier(
 ): Notifier {
   return {
     links,
-    async notify(event) {
+    async notify(event, to) {
       try {
         if (await deps.records.get(event.id)) return;
-        await deps.queue.enqueue({ event, attempt: 1 });
+        await deps.queue.enqueue({ event, attempt: 1, ...(to ? { only: to.channel, to: to.addresses } : {}) });
       } catch (err) {
         log.warn('notify: an event could not be queued', { eventId: event.id, type: event.type, ...describeError(err) });
       }

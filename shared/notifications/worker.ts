@@ -27,7 +27,7 @@ import {
   type NotificationStatus,
 } from '../storage';
 import { channelOf, type ChannelCipher } from './channels';
-import type { Channel } from './channel';
+import { channelSchema, type Channel } from './channel';
 import { EVENT_TYPES, eventId, GROUP_WINDOW_MS, type NotificationEvent } from './events';
 import type { Coalesced } from './formats';
 import { SendFailure, sendToChannel, type SendDeps } from './send';
@@ -54,8 +54,10 @@ export interface QueuedNotification {
   attempt: number;
   /** The group's events counted since its last notification (kept for the later tries). */
   coalesced?: { count: number; since: string };
-  /** A test: only this channel. */
+  /** A test, or the scanning user's e-mail: only this channel. */
   only?: string;
+  /** With `only`, an e-mail channel: these recipients instead of its own (the scanning user). */
+  to?: string[];
 }
 
 /** A queue message as a notification, or undefined (logged and dropped). */
@@ -72,6 +74,7 @@ export function queuedNotificationOf(message: unknown): QueuedNotification | und
     attempt,
     ...(c && typeof c.count === 'number' && typeof c.since === 'string' ? { coalesced: c } : {}),
     ...(typeof m.only === 'string' ? { only: m.only } : {}),
+    ...(Array.isArray(m.to) && m.to.every((a) => typeof a === 'string') ? { to: m.to } : {}),
   };
 }
 
@@ -193,7 +196,17 @@ async function channelsFor(deps: WorkerDeps, queued: QueuedNotification): Promis
       deps.log.warn('notify: a channel is not valid with this version and was skipped', { channel: s.id });
       continue;
     }
-    if (queued.only || (channel.options.enabled && (channel.options.events as readonly string[]).includes(queued.event.type)))
+    if (queued.to) {
+      // The scanning user: an enabled e-mail channel, to their address (checked as the channel's own are).
+      const retargeted = channelSchema.safeParse({ ...channel.options, to: queued.to });
+      if (channel.options.kind !== 'email' || !channel.options.enabled || !retargeted.success) {
+        deps.log.warn("notify: a destination's notifyUser does not name an enabled e-mail channel, or the address is not one", {
+          channel: s.id,
+        });
+        continue;
+      }
+      out.push({ ...channel, options: retargeted.data });
+    } else if (queued.only || (channel.options.enabled && (channel.options.events as readonly string[]).includes(queued.event.type)))
       out.push(channel);
   }
   return out;

@@ -7,6 +7,10 @@ export const NOTIFICATION_QUEUE = 'notifications';
 export interface NotificationMessage {
   event: unknown;
   attempt: number;
+  /** Only this channel (a test, or the scanning user's e-mail). */
+  only?: string;
+  /** With `only`, an e-mail channel: these recipients instead of its own. */
+  to?: string[];
 }
 
 /** The notification queue; base64 JSON, as the Functions queue trigger expects by default. */

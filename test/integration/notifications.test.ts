@@ -17,7 +17,7 @@ import { Readable } from 'node:stream';
 import { simpleParser } from 'mailparser';
 import { registry } from '../../host/registry';
 import { startTriggers } from '../../host/local/triggers';
-import { deliverJob } from '../../shared/delivery';
+import { CONNECTORS, deliverJob, parseDestinations } from '../../shared/delivery';
 import { ingestScan } from '../../shared/ingest';
 import { silentLogger, type Logger } from '../../shared/log';
 import { eventId, events, processNotification, type NotificationEvent, type WebhookBody } from '../../shared/notifications';
@@ -180,9 +180,10 @@ function cardOf(message: unknown): Record<string, unknown> {
   return (message as { attachments: Array<{ content: Record<string, unknown> }> }).attachments[0]!.content;
 }
 
-async function storeJob(): Promise<string> {
+async function storeJob(fields: Record<string, string> = {}): Promise<string> {
   const mp = multipart([
     { name: 'scanJobID', value: randomUUID() },
+    ...Object.entries(fields).map(([name, value]) => ({ name, value })),
     { name: 'file1', filename: 'a.pdf', data: pdfBytes(2000) },
   ]);
   const res = await ingestScan({ contentType: mp.contentType, body: Readable.from([mp.body]) }, host.services.ingestDeps(silentLogger));
@@ -274,7 +275,7 @@ describe('channels through the admin API', () => {
     ['a URL with a password', { kind: 'webhook', url: 'https://user:pw@example.com/x' }, 'url'],
     ['no URL', { kind: 'teams' }, 'url'],
     ['an unknown event', { kind: 'webhook', url: 'https://example.com/x', events: ['job.exploded'] }, 'events.0'],
-    ['no event', { kind: 'webhook', url: 'https://example.com/x', events: [] }, 'events'],
+    ['the user-only event', { kind: 'webhook', url: 'https://example.com/x', events: ['scan.undeliverable'] }, 'events.0'],
     ['an unknown kind', { kind: 'pager', url: 'https://example.com/x' }, 'kind'],
     ['an e-mail without connection', { kind: 'email', to: ['a@contoso.com'] }, 'connectionId'],
     ['two addresses in one item', { kind: 'email', connectionId: 'c', to: ['a@contoso.com, b@contoso.com'] }, 'to.0'],
@@ -516,6 +517,75 @@ describe('events, each once per change of state, on every channel', () => {
     expect(smtp.messages).toHaveLength(mails);
     const again = await api('notifications/channels/hook');
     await api('notifications/channels/hook', 'PUT', { ...again.json.options, enabled: true }, { 'if-match': again.headers.etag as string });
+  });
+
+  describe('the scanning user, per destination (notifyUser)', () => {
+    beforeAll(() =>
+      createChannel({
+        id: 'user-mail',
+        kind: 'email',
+        name: 'To the scanning users',
+        connectionId: alertsConnection,
+        to: ['scan-notices@contoso.com'],
+        smtpHost: 'localhost',
+        smtpPort: smtp.port,
+        events: [],
+      }),
+    );
+    const destination = (notifyUser: string) => ({
+      ...host.services.delivererDeps(log),
+      destinations: () => ({
+        destinations: parseDestinations(
+          {
+            version: 1,
+            destinations: [
+              {
+                id: 'archive',
+                type: 'httpForward',
+                when: {},
+                options: { url: archive.url, allowHttp: true, allowPrivateNetworks: true },
+                notifyUser,
+              },
+            ],
+          },
+          CONNECTORS,
+        ),
+        file: 'test',
+      }),
+    });
+    async function failFor(fields: Record<string, string>, notifyUser = 'user-mail') {
+      const jobId = await storeJob(fields);
+      archive.failNext(400);
+      await expect(deliverJob({ jobId }, 1, destination(notifyUser))).resolves.toBe('failed');
+      return jobId;
+    }
+
+    it('gets an e-mail saying which scan did not arrive, without the internal reason; the administrators are told as well', async () => {
+      const mails = smtp.messages.length;
+      const jobId = await failFor({ userEmail: 'jdoe@contoso.com', workflowName: 'Scan to archive' });
+      await drain();
+      const toUser = smtp.messages.slice(mails).filter((m) => m.rcptTo.includes('jdoe@contoso.com'));
+      expect(toUser).toHaveLength(1);
+      expect(toUser[0]!.rcptTo).toEqual(['jdoe@contoso.com']);
+      const parsed = await simpleParser(toUser[0]!.raw);
+      expect(parsed.subject).toBe('[ScanRelay warning] Your scan (Scan to archive) could not be delivered');
+      expect(parsed.text).toContain('did not reach archive');
+      expect(parsed.text).toContain('File: a.pdf');
+      expect(parsed.text).toContain(jobId);
+      expect(parsed.text).not.toMatch(/answered 400|127\.0\.0\.1/);
+      // The channel's own recipients are not written to for the user's notice.
+      expect(smtp.messages.slice(mails).some((m) => m.rcptTo.includes('scan-notices@contoso.com'))).toBe(false);
+    });
+
+    it('nothing for a job without an address, or one that is not an address; a notifyUser that is not an e-mail channel is logged', async () => {
+      const mails = smtp.messages.length;
+      await failFor({});
+      await failFor({ userEmail: 'jdoe@contoso.com\r\nBcc: x@evil.example' });
+      await failFor({ userEmail: 'jdoe@contoso.com' }, 'hook');
+      await drain();
+      expect(smtp.messages.slice(mails).filter((m) => !m.rcptTo.includes('it-admins@contoso.com'))).toEqual([]);
+      expect(warnings).toContain("notify: a destination's notifyUser does not name an enabled e-mail channel, or the address is not one");
+    });
   });
 
   describe('connections', () => {

@@ -22,6 +22,7 @@ import {
   type WatchDeps,
 } from '../../shared/notifications';
 import { CONFLICT, type ScimErrorRecord, type SyncRunRecord, type WatchedState } from '../../shared/storage';
+import { CONNECTORS, parseDestinations } from '../../shared/delivery';
 import { adaptiveCardProblems } from '../helpers/adaptiveCard';
 
 const AT = new Date('2026-12-02T08:00:00.000Z');
@@ -58,6 +59,13 @@ const every: Array<[string, NotificationEvent]> = [
   ['directory failing', events.directoryFailing('sync', AT, 'Graph answered 403.', 3, links.directory())],
   ['scim failing', events.directoryFailing('scim', AT, 'the last was answered 401.', 7)],
   ['directory recovered', events.directoryRecovered('scim', AT, links.directory())],
+  [
+    'scan undeliverable',
+    events.scanUndeliverable(
+      { jobId: 'j3', destination: 'archive', receivedAt: AT, fileNames: ['a.pdf', 'b [x](y).pdf'], workflowName: 'Invoices' },
+      AT,
+    ),
+  ],
   ['test', events.test('ops', AT, 'jdoe@contoso.com', links.notifications())],
 ];
 
@@ -152,6 +160,22 @@ describe('channel options', () => {
     [{ kind: 'webhook', name: ' ', url: 'https://example.com/' }],
   ])('refuses %j', (raw) => {
     expect(channelSchema.safeParse(raw).success).toBe(false);
+  });
+});
+
+describe("a destination's notifyUser", () => {
+  const doc = (notifyUser: unknown) => ({
+    version: 1,
+    destinations: [{ id: 'a', type: 'httpForward', when: {}, options: { url: 'https://example.com/in' }, notifyUser }],
+  });
+  it('names a channel by its id, kept on the destination', () => {
+    expect(parseDestinations(doc('user-mail'), CONNECTORS)[0]!.notifyUser).toBe('user-mail');
+    expect(parseDestinations(doc(undefined), CONNECTORS)[0]!.notifyUser).toBeUndefined();
+  });
+  it.each([['Bad Id'], [''], [42], [['user-mail']]])('refuses %j, naming the field', (v) => {
+    expect(() => parseDestinations(doc(v), CONNECTORS)).toThrow(
+      /destinations\[0\]\.notifyUser must be the id of an e-mail notification channel/,
+    );
   });
 });
 

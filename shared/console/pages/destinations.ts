@@ -40,7 +40,7 @@ import { htmlResponse, redirect, type ConsoleResponse } from '../response';
 
 const TYPES = Object.keys(CONNECTORS).sort();
 /** The form's controls besides the options' (`opt.<key>`, shared/console/optionsForm.ts). */
-const FORM_KEYS = ['id', 'type', 'description', 'when'] as const;
+const FORM_KEYS = ['id', 'type', 'description', 'when', 'notifyUser'] as const;
 
 /** What a destination's rule selects, in words. */
 function selects(d: Pick<DestinationView, 'when' | 'enabled'>): SafeHtml | string {
@@ -91,6 +91,7 @@ function valuesOf(d?: DestinationView): Record<string, string> {
     type: d?.type ?? '',
     description: d?.description ?? '',
     when: json(d?.when),
+    notifyUser: d?.notifyUser ?? '',
     ...(d ? optionValues(d.type, d.options as Record<string, unknown> | undefined) : {}),
   };
 }
@@ -112,6 +113,7 @@ function readForm(form: URLSearchParams): { body?: Record<string, unknown>; stat
   if (Object.keys(errors).length) return { state };
   const body: Record<string, unknown> = { id: values.id!.trim(), type: values.type, when, options: options.options };
   if (values.description!.trim()) body.description = values.description!.trim();
+  if (values.notifyUser!.trim()) body.notifyUser = values.notifyUser!.trim();
   return { body, state };
 }
 
@@ -177,6 +179,10 @@ function destinationForm(ctx: PageContext, action: string, state: FormState, opt
       ${field('when', 'Routing rule (JSON)', textArea(values.when ?? '', 4), {
         hint: 'Scan fields the job must have: {} selects every job; {"workflowName": "Invoices"}, a list of values, or {"matches": "regex"}.',
         error: errors.when,
+      })}
+      ${field('notifyUser', 'Tell the scanning user (optional)', textInput(values.notifyUser), {
+        hint: "The id of an e-mail notification channel: when this destination fails a scan for good, the person who scanned it is told through it (at the scan's userEmail).",
+        error: errors.notifyUser,
       })}
       <fieldset>
         <legend>Options of ${type}</legend>
