@@ -14,14 +14,7 @@ import { ingestAlive, type IngestDeps, type SweepDeps } from '../ingest';
 import type { JobsDeps } from '../jobs';
 import type { MailboxDeps, SourcesDeps } from '../mailbox';
 import { silentLogger, type Logger } from '../log';
-import {
-  consoleLinks,
-  queueNotifier,
-  type NotificationsDeps,
-  type Notifier,
-  type WatchDeps,
-  type WorkerDeps,
-} from '../notifications';
+import { consoleLinks, queueNotifier, type NotificationsDeps, type Notifier, type WatchDeps, type WorkerDeps } from '../notifications';
 import { createOAuthDeps, getAccessToken, type OAuthDeps } from '../oauth';
 import { ScimActivity, type ScimDeps } from '../scim';
 import { createSecretStore, type SecretStore } from '../secrets';
