@@ -14,14 +14,7 @@ import { ingestAlive, type IngestDeps, type SweepDeps } from '../ingest';
 import type { JobsDeps } from '../jobs';
 import type { MailboxDeps, SourcesDeps } from '../mailbox';
 import { silentLogger, type Logger } from '../log';
-import {
-  consoleLinks,
-  queueNotifier,
-  type NotificationsDeps,
-  type Notifier,
-  type WatchDeps,
-  type WorkerDeps,
-} from '../notifications';
+import { consoleLinks, queueNotifier, type NotificationsDeps, type Notifier, type WatchDeps, type WorkerDeps } from '../notifications';
 import { createOAuthDeps, getAccessToken, type OAuthDeps } from '../oauth';
 import { ScimActivity, type ScimDeps } from '../scim';
 import { createSecretStore, type SecretStore } from '../secrets';
@@ -171,6 +164,14 @@ export function createServices(config: Config): Services {
     send: { connections: storage.connections, context: { ...deliveryContext(log), log } },
     log,
   });
+  const notificationsDeps = (log: Logger): NotificationsDeps => ({
+    channels: storage.notificationChannels,
+    cipher,
+    auditLog: storage.auditLog,
+    records: storage.notifications,
+    worker: notificationWorkerDeps(log),
+    links,
+  });
   const mailboxSourcesDeps = (): SourcesDeps => ({
     sources: storage.mailboxSources,
     state: storage.mailboxState,
@@ -209,6 +210,7 @@ export function createServices(config: Config): Services {
         browse: { context: deliveryContext(log), log },
       },
       mailboxes: mailboxSourcesDeps(),
+      notifications: notificationsDeps(log),
       log,
     }),
     destinations,
@@ -255,14 +257,7 @@ export function createServices(config: Config): Services {
     mailboxSourcesDeps,
     notifier,
     notificationWorkerDeps,
-    notificationsDeps: (log) => ({
-      channels: storage.notificationChannels,
-      cipher,
-      auditLog: storage.auditLog,
-      records: storage.notifications,
-      worker: notificationWorkerDeps(log),
-      links,
-    }),
+    notificationsDeps,
     notificationWatchDeps: (log) => ({
       oauth: config.oauth,
       secrets,
