@@ -75,6 +75,12 @@ form.inline { display: inline; }
 fieldset { display: grid; gap: .85rem; margin: 0; padding: .75rem 1rem 1rem; border: 1px solid var(--line); border-radius: 8px; min-width: 0; }
 legend { font-weight: 600; padding: 0 .35rem; }
 fieldset > .hint { margin: 0; color: var(--muted); font-size: .85rem; }
+.check { display: grid; grid-template-columns: auto 1fr; gap: .15rem .5rem; align-items: baseline; }
+.check label { font-weight: 600; font-size: .92rem; }
+.check .hint, .check .error { grid-column: 2; font-size: .85rem; }
+.check .hint { color: var(--muted); }
+.check .error { color: var(--bad); font-weight: 600; }
+ul.plain { list-style: none; margin: 0; padding: 0; display: grid; gap: .25rem; }
 input[type=text], input[type=search], input[type=email], input[type=url], input[type=number], input[type=datetime-local], select, textarea {
   font: inherit; padding: .4rem .55rem; border: 1px solid #8c959f; border-radius: 6px; background: #fff; color: var(--fg); min-width: 0; width: 100%;
 }
@@ -86,6 +92,7 @@ button.danger { background: #fff; color: var(--bad); border-color: var(--bad); }
 .actions { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; margin: .75rem 0; }
 .actions form.inline { display: inline-flex; flex-wrap: wrap; gap: .5rem; align-items: center; }
 .actions input { width: 18rem; max-width: 100%; }
+td .actions { margin: 0; flex-wrap: nowrap; white-space: nowrap; }
 .copy { display: flex; gap: .5rem; align-items: center; flex-wrap: wrap; }
 .copy code { background: var(--panel); border: 1px solid var(--line); padding: .25rem .5rem; border-radius: 6px; }
 .pager { display: flex; gap: 1rem; margin: .75rem 0; align-items: center; }

@@ -6,6 +6,7 @@ import type { JobsDeps } from '../jobs';
 import type { BrowseDeps, DestinationsSource, SendTestDeps, TryOutDeps } from '../destinations';
 import type { Logger } from '../log';
 import type { SourcesDeps } from '../mailbox';
+import type { NotificationsDeps } from '../notifications';
 import type { OAuthDeps } from '../oauth';
 import type { Storage } from '../storage';
 import type { Chrome, Flash, Section } from './layout';
@@ -25,6 +26,8 @@ export interface ConsoleDeps {
   destinations: { source: DestinationsSource; tryOut: TryOutDeps; sendTest: SendTestDeps; browse: BrowseDeps };
   /** The mailbox sources, as the JSON admin API manages them. */
   mailboxes: SourcesDeps;
+  /** The notification channels, their tests and the recent events, as the JSON admin API manages them. */
+  notifications: NotificationsDeps;
   log: Logger;
 }
 

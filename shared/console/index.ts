@@ -45,6 +45,14 @@ import {
   versionsPage,
 } from './pages/destinations';
 import { createMailboxAction, deleteMailboxAction, mailboxesPage, mailboxPage, updateMailboxAction } from './pages/mailboxes';
+import {
+  channelPage,
+  createChannelAction,
+  deleteChannelAction,
+  notificationsPage,
+  testChannelAction,
+  updateChannelAction,
+} from './pages/notifications';
 import { overviewPage } from './pages/overview';
 import { forbiddenPage, notFoundPage, refusedPage, signInFailedPage, signInPage } from './pages/signIn';
 import { htmlResponse, redirect, securityHeaders, type ConsoleRequest, type ConsoleResponse } from './response';
@@ -88,6 +96,12 @@ const ROUTES: Route[] = [
   { method: 'GET', pattern: new RegExp(`^/mailboxes/${ID}$`), access: 'read', handle: (ctx) => mailboxPage(ctx) },
   { method: 'POST', pattern: new RegExp(`^/mailboxes/${ID}$`), access: 'write', handle: updateMailboxAction },
   { method: 'POST', pattern: new RegExp(`^/mailboxes/${ID}/delete$`), access: 'write', handle: deleteMailboxAction },
+  { method: 'GET', pattern: /^\/notifications$/, access: 'read', handle: (ctx) => notificationsPage(ctx) },
+  { method: 'POST', pattern: /^\/notifications$/, access: 'write', handle: createChannelAction },
+  { method: 'GET', pattern: new RegExp(`^/notifications/${ID}$`), access: 'read', handle: (ctx) => channelPage(ctx) },
+  { method: 'POST', pattern: new RegExp(`^/notifications/${ID}$`), access: 'write', handle: updateChannelAction },
+  { method: 'POST', pattern: new RegExp(`^/notifications/${ID}/test$`), access: 'write', handle: testChannelAction },
+  { method: 'POST', pattern: new RegExp(`^/notifications/${ID}/delete$`), access: 'write', handle: deleteChannelAction },
   { method: 'GET', pattern: /^\/directory$/, access: 'read', handle: directoryPage },
   { method: 'POST', pattern: /^\/directory\/recount$/, access: 'write', handle: recountAction },
   { method: 'GET', pattern: /^\/jobs$/, access: 'read', handle: jobsPage },

@@ -4,13 +4,14 @@ import { CONSOLE_PATH } from '../access';
 import { SCRIPT, STYLESHEET } from './assets';
 import { html, type SafeHtml } from './html';
 
-export type Section = 'overview' | 'connections' | 'destinations' | 'mailboxes' | 'jobs' | 'directory' | 'audit';
+export type Section = 'overview' | 'connections' | 'destinations' | 'mailboxes' | 'notifications' | 'jobs' | 'directory' | 'audit';
 
 const SECTIONS: ReadonlyArray<[Section, string, string]> = [
   ['overview', 'Overview', ''],
   ['connections', 'Connections', '/connections'],
   ['destinations', 'Destinations', '/destinations'],
   ['mailboxes', 'Mailboxes', '/mailboxes'],
+  ['notifications', 'Notifications', '/notifications'],
   ['jobs', 'Jobs', '/jobs'],
   ['directory', 'Directory', '/directory'],
   ['audit', 'Audit log', '/audit'],

@@ -164,6 +164,14 @@ export function createServices(config: Config): Services {
     send: { connections: storage.connections, context: { ...deliveryContext(log), log } },
     log,
   });
+  const notificationsDeps = (log: Logger): NotificationsDeps => ({
+    channels: storage.notificationChannels,
+    cipher,
+    auditLog: storage.auditLog,
+    records: storage.notifications,
+    worker: notificationWorkerDeps(log),
+    links,
+  });
   const mailboxSourcesDeps = (): SourcesDeps => ({
     sources: storage.mailboxSources,
     state: storage.mailboxState,
@@ -202,6 +210,7 @@ export function createServices(config: Config): Services {
         browse: { context: deliveryContext(log), log },
       },
       mailboxes: mailboxSourcesDeps(),
+      notifications: notificationsDeps(log),
       log,
     }),
     destinations,
@@ -248,14 +257,7 @@ export function createServices(config: Config): Services {
     mailboxSourcesDeps,
     notifier,
     notificationWorkerDeps,
-    notificationsDeps: (log) => ({
-      channels: storage.notificationChannels,
-      cipher,
-      auditLog: storage.auditLog,
-      records: storage.notifications,
-      worker: notificationWorkerDeps(log),
-      links,
-    }),
+    notificationsDeps,
     notificationWatchDeps: (log) => ({
       oauth: config.oauth,
       secrets,
