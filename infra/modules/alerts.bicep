@@ -115,6 +115,19 @@ requests
 '''
   }
   {
+    name: 'notification-failed'
+    displayName: 'ScanRelay: a notification could not be sent'
+    description: 'A notification channel refused an event or kept failing through every retry (shared/notifications/worker.ts logs "notify: a channel failed for good"): administrators relying on that channel were not told. Check the channel in the console (Notifications, Send a test).'
+    severity: 2
+    evaluationFrequency: 'PT15M'
+    windowSize: 'PT15M'
+    query: '''
+traces
+| where message startswith "notify: a channel failed for good"
+| project timestamp, message, operation_Name
+'''
+  }
+  {
     name: 'refresh-failing'
     displayName: 'ScanRelay: token refreshes keep failing'
     description: 'The refreshTokens timer failed to refresh a connection three or more times in a row (shared/oauth/tokens.ts, not a reauthorization: the tokens are kept and retried with back-off).'

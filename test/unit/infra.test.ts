@@ -440,11 +440,12 @@ describe('azure monitor alerts', () => {
     expect(alerts().deployment.properties.parameters.appInsightsName.value).toContain("'monitoring'");
   });
 
-  it('the rules: reauthorization required, the app registration refused, final delivery failure, poisoned message, refreshes failing', () => {
+  it('the rules: reauthorization required, the app registration refused, final delivery failure, poisoned message, refreshes failing, a notification not sent', () => {
     const byName = Object.fromEntries(logAlerts().map((a) => [a.name, a]));
     expect(Object.keys(byName).sort()).toEqual([
       'connection-refused',
       'delivery-failed',
+      'notification-failed',
       'poisoned-job',
       'reauthorization-required',
       'refresh-failing',
@@ -453,6 +454,7 @@ describe('azure monitor alerts', () => {
     expect(byName['connection-refused']).toMatchObject({ severity: 1, evaluationFrequency: 'PT15M', windowSize: 'PT15M' });
     expect(byName['delivery-failed']).toMatchObject({ severity: 2, evaluationFrequency: 'PT5M', windowSize: 'PT5M' });
     expect(byName['poisoned-job']).toMatchObject({ severity: 2, evaluationFrequency: 'PT15M', windowSize: 'PT15M' });
+    expect(byName['notification-failed']).toMatchObject({ severity: 2, evaluationFrequency: 'PT15M', windowSize: 'PT15M' });
     expect(byName['refresh-failing']).toMatchObject({ severity: 2, evaluationFrequency: 'PT30M', windowSize: 'PT1H' });
     for (const a of logAlerts()) {
       expect(a.displayName).toMatch(/^ScanRelay: /);
@@ -506,6 +508,15 @@ describe('azure monitor alerts', () => {
       expect(kqlMatches(q, hostMessage(call, { failures: 3 }))).toBe(true);
       expect(kqlMatches(q, hostMessage(call, { failures: 12 }))).toBe(true);
       expect(kqlMatches(q, hostMessage(call, { failures: 2 }))).toBe(false);
+    });
+
+    it('notification failed: the line the worker logs when a channel fails for good', () => {
+      const q = query('notification-failed');
+      const call = logCall(messageOf(q));
+      expect(call.level).toBe('warn');
+      expect(call.file).toBe('shared/notifications/worker.ts');
+      expect(kqlMatches(q, hostMessage(call, { channel: 'it-teams', reason: 'answered 404' }))).toBe(true);
+      expect(kqlMatches(q, hostMessage(logCall('notify: an event could not be queued'), {}))).toBe(false);
     });
 
     it('poisoned job: each run of the function on the poison queue', () => {

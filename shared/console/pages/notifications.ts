@@ -343,6 +343,7 @@ function target(c: ChannelView): SafeHtml | string {
 
 const eventsCount = (c: ChannelView) => {
   const events = list(c.options.events);
+  if (events.length === 0) return "None (destinations' notifyUser only)";
   return CHANNEL_EVENTS.every((t) => events.includes(t)) ? 'All' : String(events.length);
 };
 
