@@ -322,14 +322,16 @@ describe('startTriggers with Azurite', () => {
         },
       ],
       queueClient,
-      { ...settings, processingVisibilitySeconds: 1 },
+      // 2 s, renewed every second: a renewal may come up to a second late on a busy machine (with
+      // 1 s, half a second late let the message come back on a loaded CI run).
+      { ...settings, processingVisibilitySeconds: 2 },
       log,
     );
     runners.push(runner);
     await send(queue, { job: 'long' });
     await waitFor(async () => started.length > 0, 'the first invocation');
     // Three times the visibility: without renewal the message would have come back twice by now.
-    await new Promise((r) => setTimeout(r, 3000));
+    await new Promise((r) => setTimeout(r, 6000));
     release.resolve();
     await waitFor(async () => (await count(queue)) === 0, 'the message to be deleted');
     await runner.stop();
