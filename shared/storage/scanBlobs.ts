@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { ContainerClient } from '@azure/storage-blob';
 import { once, unlessStatus } from './clients';
@@ -34,23 +34,40 @@ export class ScanBlobStore {
   /**
    * Streams `data` into a block blob; memory stays bounded whatever the file's size. Rejects
    * when `data` fails or is destroyed before its end (uploadStream alone would wait for ever
-   * for a stream destroyed without an error). The blob is committed only after the stream's
-   * end, so a stream that fails leaves none (staged blocks are discarded by the service).
+   * for a stream destroyed without an error). The blob is written only after the stream's end,
+   * so a stream that fails leaves none.
+   *
+   * A file no larger than one upload buffer (most scans) is one Put Blob: it is held whole anyway,
+   * and the SDK's uploadStream would stage it as a block and commit the block list, two round
+   * trips. A larger one is streamed by uploadStream, its first buffer included (staged blocks
+   * that are never committed are discarded by the service).
    */
   async upload(blobName: string, data: Readable, options: UploadOptions): Promise<void> {
     const ended = finished(data);
     ended.catch(() => undefined);
     await this.ready();
-    await Promise.all([
-      ended,
-      this.container.getBlockBlobClient(blobName).uploadStream(data, UPLOAD_BUFFER_BYTES, UPLOAD_CONCURRENCY, {
-        blobHTTPHeaders: {
-          blobContentType: options.contentType,
-          blobContentDisposition: attachmentDisposition(options.originalName),
-        },
-        metadata: { originalname: encodeURIComponent(options.originalName) },
-      }),
-    ]);
+    const blob = this.container.getBlockBlobClient(blobName);
+    const headers = {
+      blobHTTPHeaders: {
+        blobContentType: options.contentType,
+        blobContentDisposition: attachmentDisposition(options.originalName),
+      },
+      metadata: { originalname: encodeURIComponent(options.originalName) },
+    };
+    const head = await readHead(data, UPLOAD_BUFFER_BYTES);
+    if (head.ended) {
+      const body = Buffer.concat(head.chunks, head.size);
+      await blob.upload(body, body.length, headers);
+      return;
+    }
+    const rest = Readable.from(
+      (async function* () {
+        yield* head.chunks;
+        for await (const chunk of data) yield chunk as Buffer;
+      })(),
+      { objectMode: false },
+    );
+    await Promise.all([ended, blob.uploadStream(rest, UPLOAD_BUFFER_BYTES, UPLOAD_CONCURRENCY, headers)]);
   }
 
   /** Opens a stored file for streaming reads. */
@@ -72,6 +89,44 @@ export class ScanBlobStore {
       await unlessStatus(this.container.deleteBlob(blob.name, { deleteSnapshots: 'include' }), 404);
     }
   }
+}
+
+/**
+ * Reads `stream` until it ends or more than `limit` bytes came, leaving the rest unread: the
+ * chunks read, their size, and whether that was the whole stream. Rejects when the stream fails,
+ * or is destroyed before its end.
+ */
+function readHead(stream: Readable, limit: number): Promise<{ chunks: Buffer[]; size: number; ended: boolean }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = (settle: () => void) => {
+      stream.off('readable', onReadable);
+      stream.off('end', onEnd);
+      stream.off('error', onError);
+      stream.off('close', onClose);
+      settle();
+    };
+    const onReadable = () => {
+      let chunk: Buffer | null;
+      while (size <= limit && (chunk = stream.read() as Buffer | null) !== null) {
+        chunks.push(chunk);
+        size += chunk.length;
+      }
+      if (size > limit) done(() => resolve({ chunks, size, ended: false }));
+    };
+    const onEnd = () => done(() => resolve({ chunks, size, ended: true }));
+    const onError = (err: Error) => done(() => reject(err));
+    const onClose = () => {
+      if (!stream.readableEnded) done(() => reject(new Error('The file stream was closed before its end.')));
+    };
+    if (stream.readableEnded) return resolve({ chunks, size, ended: true });
+    if (stream.destroyed) return reject(stream.errored ?? new Error('The file stream was closed before its end.'));
+    stream.on('readable', onReadable);
+    stream.on('end', onEnd);
+    stream.on('error', onError);
+    stream.on('close', onClose);
+  });
 }
 
 /**
