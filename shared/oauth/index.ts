@@ -14,7 +14,7 @@ import { ApplicationTokens } from './applicationToken';
 import { MsalClients } from './msalClient';
 import { EnvelopeKeySource, KeyVaultWrappingKey } from './envelopeKeys';
 import { TOKEN_KEYS_SECRET, TokenCipher, keyRingSource, parseKeyRing, type KeyRing, type KeySource } from './tokenCipher';
-import type { TokenDeps } from './tokens';
+import { AccessTokenCache, type TokenDeps } from './tokens';
 
 export type OAuthDeps = AuthorizeDeps & TokenDeps & { secrets: Pick<SecretStore, 'expiresOn'>; applicationTokens: ApplicationTokens };
 
@@ -54,6 +54,7 @@ export function createOAuthDeps(
   const cipher = new TokenCipher(keys);
   const msal = new MsalClients(config, secrets, options.networkClient);
   const applicationTokens = new ApplicationTokens(msal, config.tenant);
+  const accessTokens = new AccessTokenCache();
   return (log) => ({
     config,
     auditLog: storage.auditLog,
@@ -64,6 +65,7 @@ export function createOAuthDeps(
     msal,
     secrets,
     applicationTokens,
+    accessTokens,
     log,
   });
 }

@@ -35,6 +35,34 @@ export interface TokenDeps {
   log: Logger;
   /** Tells administrators of the connection's changes of state (shared/notifications). */
   notifier?: Notifier;
+  /** Access tokens kept in this process (one per process; see AccessTokenCache). */
+  accessTokens?: AccessTokenCache;
+}
+
+/**
+ * The access tokens this process got, per connection, account and scopes, each kept until five
+ * minutes before it expires. A connector asks for a token on every delivery; without this each
+ * ask read and decrypted the connection's whole token cache from Table Storage and ran MSAL over
+ * it to find the same access token MSAL had cached. The connection's row is still read on every
+ * ask, so a connection deleted, or no longer authorized, gets no token from here; a forced
+ * refresh (the service refused the token) bypasses it and replaces the kept one.
+ */
+export class AccessTokenCache {
+  private readonly kept = new Map<string, AccessToken>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  get(key: string): AccessToken | undefined {
+    const token = this.kept.get(key);
+    if (token && token.expiresOn.getTime() - EXPIRY_MARGIN_MS > this.now()) return token;
+    if (token) this.kept.delete(key);
+    return undefined;
+  }
+
+  set(key: string, token: AccessToken): void {
+    if (this.kept.size >= 10_000) this.kept.clear();
+    this.kept.set(key, token);
+  }
 }
 
 export interface AccessToken {
@@ -76,7 +104,13 @@ export async function getAccessToken(
   options: { scopes?: string[]; forceRefresh?: boolean } = {},
 ): Promise<AccessToken> {
   const connection = await authorizedConnection(deps, connectionId);
-  const token = await useStoredTokens(deps, connection, options);
+  const { homeAccountId, oid, tid } = connection.account!;
+  const key = [connection.id, homeAccountId ?? `${oid}.${tid}`, ...scopesFor(connection, options.scopes)].join(' ');
+  let token = options.forceRefresh ? undefined : deps.accessTokens?.get(key);
+  if (!token) {
+    token = await useStoredTokens(deps, connection, options);
+    deps.accessTokens?.set(key, token);
+  }
   await recordUse(deps, connection);
   return token;
 }
@@ -121,7 +155,7 @@ async function useStoredTokens(
   options: { scopes?: string[]; forceRefresh?: boolean },
 ): Promise<AccessToken> {
   const type = connection.type as ConnectionType;
-  const scopes = options.scopes ?? requestedScopes(type).filter((s) => !OIDC_SCOPES.has(s));
+  const scopes = scopesFor(connection, options.scopes);
   let forceRefresh = options.forceRefresh ?? false;
   const result = await retryOnConflict(async (attempt) => {
     try {
@@ -168,6 +202,11 @@ async function acquire(
   const account: AccountInfo | null = await client.getTokenCache().getAccountByHomeId(homeAccountId ?? `${oid}.${tid}`);
   if (!account) throw new NoStoredTokensError();
   return client.acquireTokenSilent({ account, scopes, forceRefresh });
+}
+
+/** The scopes a token is asked for: the given ones, or the connection type's (without the OpenID Connect ones). */
+function scopesFor(connection: Connection, scopes: string[] | undefined): string[] {
+  return scopes ?? requestedScopes(connection.type as ConnectionType).filter((s) => !OIDC_SCOPES.has(s));
 }
 
 function reauthReason(err: unknown): string {

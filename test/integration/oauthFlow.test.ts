@@ -294,3 +294,68 @@ describe('key rotation', () => {
     await expect(getAccessToken(rotated, id)).resolves.toMatchObject({ accessToken: expect.any(String) });
   });
 });
+
+describe('access tokens kept in the process (issue 17)', () => {
+  async function authorized() {
+    const id = await newConnection();
+    expect((await completeAuthorization(deps, 'smtpMicrosoft', await signIn(id))).ok).toBe(true);
+    return id;
+  }
+  /** Counts the reads of connections' token caches (each one a table read and a decryption). */
+  function countingCacheReads() {
+    const repo = stack.services.storage.tokenCaches;
+    const read = repo.read.bind(repo);
+    const counter = { reads: 0, restore: () => void (repo.read = read) };
+    repo.read = async (id) => (counter.reads++, read(id));
+    return counter;
+  }
+
+  it('a second ask is answered without reading the token cache or asking the identity platform; a forced refresh does both', async () => {
+    const id = await authorized();
+    const counter = countingCacheReads();
+    try {
+      const requests = idp.tokenRequests.length;
+      const first = await getAccessToken(deps, id);
+      const reads = counter.reads;
+      const second = await getAccessToken(deps, id);
+      expect(second.accessToken).toBe(first.accessToken);
+      expect(counter.reads).toBe(reads);
+      expect(idp.tokenRequests.length).toBe(requests);
+
+      const forced = await getAccessToken(deps, id, { forceRefresh: true });
+      expect(forced.accessToken).not.toBe(first.accessToken);
+      expect(counter.reads).toBeGreaterThan(reads);
+      expect(idp.tokenRequests.length).toBe(requests + 1);
+      // The forced one replaced the kept one.
+      expect((await getAccessToken(deps, id)).accessToken).toBe(forced.accessToken);
+    } finally {
+      counter.restore();
+    }
+  });
+
+  it('other scopes are another token; a connection no longer authorized, or deleted, gets none from the process either', async () => {
+    const id = await authorized();
+    const kept = await getAccessToken(deps, id);
+    const other = await getAccessToken(deps, id, { scopes: ['https://graph.microsoft.com/User.Read'] });
+    expect(other.accessToken).not.toBe(kept.accessToken);
+
+    const c = (await stack.services.storage.connections.get(id))!;
+    await stack.services.storage.connections.update(c, { state: 'reauthorization_required', lastError: 'revoked.' });
+    await expect(getAccessToken(deps, id)).rejects.toMatchObject({ code: 'reauthorization_required' });
+
+    const id2 = await authorized();
+    await getAccessToken(deps, id2);
+    await stack.services.storage.connections.delete(id2);
+    await expect(getAccessToken(deps, id2)).rejects.toMatchObject({ code: 'connection_not_found' });
+  });
+
+  it('a token within five minutes of its expiry is not used: a new one is asked for', async () => {
+    idp.tokenLifetimeSeconds = 240; // under the five-minute margin from the start
+    const id = await authorized();
+    const requests = idp.tokenRequests.length;
+    const first = await getAccessToken(deps, id);
+    const second = await getAccessToken(deps, id);
+    expect(second.accessToken).not.toBe(first.accessToken);
+    expect(idp.tokenRequests.length).toBe(requests + 2);
+  });
+});
