@@ -3,7 +3,14 @@
  * - timers on NCRONTAB schedules (`sec min hour day month weekday`, local time as in Core Tools);
  * - storage queues polled, messages base64-decoded (JSON parsed when it is JSON), deleted on
  *   success, made visible again after `visibilityTimeout` on failure, and moved to
- *   `<queue>-poison` after `maxDequeueCount` attempts (values from host.json).
+ *   `<queue>-poison` after `maxDequeueCount` attempts (values from host.json);
+ * - batches as the host takes them (QueuesOptions, Microsoft.Azure.WebJobs.Extensions.Storage.Queues
+ *   5.x): up to `batchSize` messages per receive, another batch whenever the messages in flight are
+ *   down to `newBatchThreshold` (default batchSize / 2), so at most batchSize + newBatchThreshold
+ *   run at once and a slow message does not hold back the next batch;
+ * - an empty queue polled again after 100 ms, then twice as long each time up to
+ *   `maxPollingInterval` (the host's randomized exponential back-off, without the randomness),
+ *   and at once again after a batch.
  *
  * As the Functions host's queue listener does (Azure/azure-webjobs-sdk,
  * src/Microsoft.Azure.WebJobs.Extensions.Storage/Queues/Listeners/QueueListener.cs and
@@ -27,6 +34,9 @@ export interface QueueSettings {
   /** How long a failed message stays invisible before its next attempt (host.json). */
   visibilityTimeoutSeconds: number;
   batchSize: number;
+  /** Another batch is received once the messages in flight are down to this (host.json `newBatchThreshold`; default batchSize / 2). */
+  newBatchThreshold?: number;
+  /** The longest wait between polls of an empty queue (host.json `maxPollingInterval`; the host's default 1 minute). */
   pollIntervalMs: number;
   /**
    * How long a message being processed stays invisible, renewed halfway for as long as its
@@ -50,11 +60,15 @@ export function queueSettings(hostJsonPath = 'host.json'): QueueSettings {
     const m = typeof v === 'string' ? /^(\d+):(\d+):(\d+)$/.exec(v) : null;
     return m ? Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]) : 0;
   };
+  const batchSize = Math.min(32, Number(q.batchSize ?? 16));
+  // A TimeSpan string, or (as the host also accepts) a number of milliseconds.
+  const maxPolling = typeof q.maxPollingInterval === 'number' ? q.maxPollingInterval : timespan(q.maxPollingInterval) * 1000;
   return {
     maxDequeueCount: Number(q.maxDequeueCount ?? 5),
     visibilityTimeoutSeconds: timespan(q.visibilityTimeout),
-    batchSize: Math.min(32, Number(q.batchSize ?? 16)),
-    pollIntervalMs: 1000,
+    batchSize,
+    newBatchThreshold: Number(q.newBatchThreshold ?? Math.floor(batchSize / 2)),
+    pollIntervalMs: maxPolling > 0 ? maxPolling : 60_000,
   };
 }
 
@@ -164,28 +178,41 @@ function runQueue(
     if (m.dequeueCount >= settings.maxDequeueCount) await toPoison(m, popReceipt);
     else await queue.updateMessage(m.messageId, popReceipt, undefined, settings.visibilityTimeoutSeconds);
   };
+  const threshold = settings.newBatchThreshold ?? Math.floor(settings.batchSize / 2);
+  const inFlight = new Set<Promise<void>>();
   const loop = (async () => {
     await queue.createIfNotExists();
+    let delay = Math.min(MIN_POLLING_MS, settings.pollIntervalMs);
     while (!stopped) {
+      if (inFlight.size > threshold) {
+        await Promise.race(inFlight);
+        continue;
+      }
       let received = 0;
       try {
         const batch = await queue.receiveMessages({ numberOfMessages: settings.batchSize, visibilityTimeout: processing });
         received = batch.receivedMessageItems.length;
-        await Promise.all(
-          batch.receivedMessageItems.map((m) =>
-            processOne(m).catch((err: unknown) => log(`[${fn.name}] completing a message failed: ${(err as Error)?.message}`)),
-          ),
-        );
+        for (const m of batch.receivedMessageItems) {
+          const run: Promise<void> = processOne(m)
+            .catch((err: unknown) => log(`[${fn.name}] completing a message failed: ${(err as Error)?.message}`))
+            .finally(() => inFlight.delete(run));
+          inFlight.add(run);
+        }
       } catch (err) {
         log(`[${fn.name}] queue poll failed: ${(err as Error)?.message}`);
       }
-      if (received === 0 && !stopped) {
-        await new Promise<void>((r) => {
-          wake = r;
-          setTimeout(r, settings.pollIntervalMs);
-        });
+      if (received > 0) {
+        delay = Math.min(MIN_POLLING_MS, settings.pollIntervalMs);
+        continue;
       }
+      if (stopped) break;
+      await new Promise<void>((r) => {
+        wake = r;
+        setTimeout(r, delay);
+      });
+      delay = Math.min(delay * 2, settings.pollIntervalMs);
     }
+    await Promise.all(inFlight);
   })();
   return async () => {
     stopped = true;
@@ -193,6 +220,9 @@ function runQueue(
     await loop;
   };
 }
+
+/** The host's shortest wait between polls (QueuePollingIntervals.Minimum). */
+const MIN_POLLING_MS = 100;
 
 type ReceivedMessage = Awaited<ReturnType<QueueClient['receiveMessages']>>['receivedMessageItems'][number];
 

@@ -171,7 +171,8 @@ describe('queueSettings', () => {
       maxDequeueCount: 5,
       visibilityTimeoutSeconds: 30,
       batchSize: 8,
-      pollIntervalMs: 1000,
+      newBatchThreshold: 4,
+      pollIntervalMs: 2000,
     });
   });
 
@@ -180,11 +181,14 @@ describe('queueSettings', () => {
       queueSettings(
         hostJson({ version: '2.0', extensions: { queues: { maxDequeueCount: 2, visibilityTimeout: '01:02:03', batchSize: 64 } } }),
       ),
-    ).toEqual({ maxDequeueCount: 2, visibilityTimeoutSeconds: 3723, batchSize: 32, pollIntervalMs: 1000 });
+    ).toEqual({ maxDequeueCount: 2, visibilityTimeoutSeconds: 3723, batchSize: 32, newBatchThreshold: 16, pollIntervalMs: 60_000 });
+    expect(
+      queueSettings(hostJson({ version: '2.0', extensions: { queues: { batchSize: 4, newBatchThreshold: 0, maxPollingInterval: 500 } } })),
+    ).toMatchObject({ batchSize: 4, newBatchThreshold: 0, pollIntervalMs: 500 });
   });
 
   it("uses the Functions host's defaults when host.json has no queue settings, is missing or is broken", () => {
-    const defaults = { maxDequeueCount: 5, visibilityTimeoutSeconds: 0, batchSize: 16, pollIntervalMs: 1000 };
+    const defaults = { maxDequeueCount: 5, visibilityTimeoutSeconds: 0, batchSize: 16, newBatchThreshold: 8, pollIntervalMs: 60_000 };
     expect(queueSettings(hostJson({ version: '2.0' }))).toEqual(defaults);
     expect(queueSettings(join(dir, 'does-not-exist.json'))).toEqual(defaults);
     expect(queueSettings(hostJson('{ not json'))).toEqual(defaults);
@@ -305,6 +309,48 @@ describe('startTriggers with Azurite', () => {
     await runner.stop();
     expect(ran).toBe(0);
     expect(await count(queue)).toBe(0);
+  });
+
+  it('takes another batch once the messages in flight are down to newBatchThreshold: a slow message holds back no other, at most batchSize + newBatchThreshold at once', async () => {
+    const queue = queueClient('work-batches');
+    await queue.createIfNotExists();
+    const release = deferred();
+    let running = 0;
+    let most = 0;
+    const done: string[] = [];
+    const runner = startTriggers(
+      [
+        {
+          kind: 'queue',
+          name: 'batchWorker',
+          queueName: 'work-batches',
+          handler: async (m) => {
+            running++;
+            most = Math.max(most, running);
+            const { id } = m as { id: string };
+            if (id.startsWith('slow')) await release.promise;
+            else await new Promise((r) => setTimeout(r, 20));
+            running--;
+            done.push(id);
+          },
+        },
+      ],
+      queueClient,
+      { ...settings, batchSize: 2, newBatchThreshold: 1 },
+      log,
+    );
+    runners.push(runner);
+    await send(queue, { id: 'slow-1' });
+    for (let i = 0; i < 6; i++) await send(queue, { id: `quick-${i}` });
+    // The quick ones all get through while the slow one runs: the loop takes a batch whenever one
+    // message or none is in flight (waiting for the whole batch, they would wait for the slow one).
+    await waitFor(async () => done.length === 6, 'the quick messages');
+    expect(done).not.toContain('slow-1');
+    release.resolve();
+    await waitFor(async () => done.length === 7, 'the slow message');
+    await runner.stop();
+    expect(most).toBeLessThanOrEqual(3);
+    expect(done.sort()).toEqual(['quick-0', 'quick-1', 'quick-2', 'quick-3', 'quick-4', 'quick-5', 'slow-1']);
   });
 
   it('keeps a message invisible for as long as its function runs (renewed halfway), however long that is', async () => {
