@@ -92,6 +92,8 @@ export interface MailboxFigures {
   runs: MailboxRun[];
   /** The local host's queue batch size (host.json), as it ran. */
   batchSize: number;
+  /** host.json's newBatchThreshold: another batch once this many or fewer are in flight. */
+  newBatchThreshold: number;
   cores: number;
   cpu: string;
   node: string;
@@ -544,6 +546,7 @@ export async function runMailboxBench(log: (line: string) => void, reps: number)
     storage: AZURITE_MODE === 'shm' ? 'data on tmpfs, /dev/shm' : 'data in memory',
     runs,
     batchSize: queueSettings(HOST_JSON).batchSize,
+    newBatchThreshold: queueSettings(HOST_JSON).newBatchThreshold ?? Math.floor(queueSettings(HOST_JSON).batchSize / 2),
     cores: m.cores,
     cpu: m.cpu,
     node: m.node,
@@ -685,12 +688,11 @@ export function mailboxMarkdown(f: MailboxFigures): string {
     '4 Graph requests (the 1 MiB `$value` as a web stream), a sixth in socket reads and streams, a tenth in garbage collection,',
     "and about 5 % each in MSAL's token cache (since kept per resource until shortly before it expires), ScanRelay's own code,",
     'and SHA-256 of the files. The backstop',
-    `read queued all ${n(f.messages)} messages ${sr.readMs === undefined ? '(n/a)' : `${(sr.readMs / 1000).toFixed(1)} s`} after the clock started (up to 1 s of it the queue trigger's`,
-    "poll of an idle queue), and no message was taken in before: the local host's queue trigger receives its next batch only",
-    'when every message of the current one is done, and the read came alone (the Functions host fetches a new batch as soon',
-    'as fewer than its `newBatchThreshold` are running). Part of the RSS is the files in flight: `uploadStream` allocates a',
-    'whole buffer of the size passed (4 MiB, on both sides) even for a 1 MiB file, and ScanRelay has up to a queue batch of',
-    `messages (${f.batchSize}) in flight, the direct read ${IN_FLIGHT}. ScanRelay's requests per message:`,
+    `read queued all ${n(f.messages)} messages ${sr.readMs === undefined ? '(n/a)' : `${(sr.readMs / 1000).toFixed(1)} s`} after the clock started (part of it the queue trigger's`,
+    "poll of an idle queue, up to host.json's `maxPollingInterval`); meanwhile the queue trigger takes further batches, as the",
+    'Functions host does, whenever `newBatchThreshold` or fewer messages are in flight. Part of the RSS is the files in flight: a',
+    'file of up to one upload buffer (4 MiB) is held whole until its single Put Blob, and ScanRelay has up to',
+    `${f.batchSize + f.newBatchThreshold} messages (\`batchSize\` ${f.batchSize} + \`newBatchThreshold\` ${f.newBatchThreshold}) in flight, the direct read ${IN_FLIGHT}. ScanRelay's requests per message:`,
     '',
     '| ScanRelay request (per message) | Count |',
     '|---|---:|',
