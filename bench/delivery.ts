@@ -201,7 +201,8 @@ async function direct(sinks: Sinks, destination: string): Promise<number> {
 let hostOutput = '';
 
 function startHost(env: NodeJS.ProcessEnv, cwd: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [join(__dirname, '..', 'host', 'local', 'main.js')], {
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', resolve(process.env.BENCH_CPU_PROF)] : [];
+  const child = spawn(process.execPath, [...profile, join(__dirname, '..', 'host', 'local', 'main.js')], {
     cwd,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
