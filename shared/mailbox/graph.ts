@@ -15,13 +15,13 @@
  */
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { Semaphore } from '../concurrency';
+import type { Semaphore } from '../concurrency';
 import { ConfigError } from '../errors';
 import { GraphClient, GraphError, odataString, type GraphRequest } from '../graph';
+import { mailboxSlots } from '../graph/mailboxSlots';
 import type { MailboxSource } from './source';
 
-/** Outlook's limit of concurrent requests per app and mailbox. */
-export const MAILBOX_CONCURRENCY = 4;
+export { MAILBOX_CONCURRENCY } from '../graph/mailboxSlots';
 
 const IMMUTABLE = 'IdType="ImmutableId"';
 
@@ -86,14 +86,6 @@ interface GraphAttachment {
   isInline?: unknown;
 }
 
-const slotsByMailbox = new Map<string, Semaphore>();
-
-function slotsOf(mailbox: string): Semaphore {
-  let s = slotsByMailbox.get(mailbox);
-  if (!s) slotsByMailbox.set(mailbox, (s = new Semaphore(MAILBOX_CONCURRENCY)));
-  return s;
-}
-
 export class MailboxGraph {
   private readonly slots: Semaphore;
   private readonly base: string;
@@ -104,7 +96,7 @@ export class MailboxGraph {
     private readonly client: GraphClient,
     readonly mailbox: string,
   ) {
-    this.slots = slotsOf(mailbox.toLowerCase());
+    this.slots = mailboxSlots(mailbox);
     this.base = `/users/${encodeURIComponent(mailbox)}`;
   }
 

@@ -183,6 +183,12 @@ export interface MailboxOptions {
   mailboxConcurrency?: number | false;
   /** Retry-After of the MailboxConcurrency 429, seconds; default 1. */
   mailboxConcurrencyRetryAfter?: number;
+  /**
+   * Each admitted request to a mailbox's mail is answered this much later (default 0): a mailbox
+   * as slow as Exchange under load, so that a client's concurrent requests really overlap (test
+   * and server share one event loop, which otherwise serialises them).
+   */
+  mailAnswerDelayMs?: number;
   /** Largest subscription lifetime, minutes; default 10,070. */
   maxSubscriptionMinutes?: number;
   /** The app must answer a validation request within this; default 10 s. */
@@ -746,6 +752,7 @@ export function createMailboxes(deps: MailboxDeps, options: MailboxOptions = {})
   const opts = {
     concurrency: options.mailboxConcurrency === undefined ? 4 : options.mailboxConcurrency,
     retryAfter: options.mailboxConcurrencyRetryAfter ?? 1,
+    answerDelayMs: options.mailAnswerDelayMs ?? 0,
     maxSubscriptionMinutes: options.maxSubscriptionMinutes ?? 10_070,
     validationTimeoutMs: options.validationTimeoutMs ?? 10_000,
     notificationTimeoutMs: options.notificationTimeoutMs ?? 3_000,
@@ -1759,6 +1766,7 @@ export function createMailboxes(deps: MailboxDeps, options: MailboxOptions = {})
       }
       checkAccess(caller, mb);
       admit(mb, res);
+      if (opts.answerDelayMs > 0) await new Promise((r) => setTimeout(r, opts.answerDelayMs));
       // OData key syntax: mailFolders('x') → mailFolders, x
       const segs = m[3]!
         .split('/')

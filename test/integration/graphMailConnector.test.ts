@@ -371,6 +371,20 @@ describe('auth "application": as the scanning user, with the app registration\'s
   /** The messages in that user's Sent Items on the test server. */
   const sentItems = (srv: GraphServer, upn: string) => srv.mail.messages(upn, 'sentitems');
 
+  test("a burst of 16 scans from one person: at most 4 requests in that mailbox at once (Outlook's limit), no 429, all sent", async () => {
+    // The test server answers a fifth concurrent request to a mailbox with 429 ApplicationThrottled;
+    // each answer takes 50 ms, so that 16 sends really overlap.
+    const srv = await start({ mailAnswerDelayMs: 50 });
+    appOnly(srv);
+    const ctx = context(srv);
+    const files = Array.from({ length: 16 }, (_, i) => file(randomBytes(150_000 + i)));
+    await Promise.all(files.map((f) => graphMailConnector.deliver(job([f], { userEmail: ADA }), appOptions(), ctx)));
+    expect(srv.requests.filter((r) => r.status === 429)).toEqual([]);
+    expect(srv.mail.maxConcurrent(ADA)).toBeLessThanOrEqual(4);
+    expect(srv.mail.maxConcurrent(ADA)).toBeGreaterThan(1);
+    expect(srv.sentMail.map((m) => sha256(m.attachments[0]!.content)).sort()).toEqual(files.map((f) => f.sha256).sort());
+  });
+
   test("a small message: one sendMail to /users/{the user's address, encoded}, in that user's Sent Items, never /me", async () => {
     const srv = await start();
     appOnly(srv);

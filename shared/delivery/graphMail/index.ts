@@ -57,6 +57,7 @@ import {
   type DeliveryJob,
 } from '../types';
 import { graphMailOptionsSchema, type GraphMailOptions } from './options';
+import { withMailboxSlot } from '../../graph/mailboxSlots';
 
 export { DEFAULT_FROM, DEFAULT_MAX_MESSAGE_BYTES, graphMailOptionsSchema, MAX_MESSAGE_BYTES, type GraphMailOptions } from './options';
 
@@ -234,7 +235,7 @@ export const graphMailConnector: Connector<GraphMailOptions> = {
         ? graphFor(context, { kind: 'application' })
         : graphFor(context, { kind: 'delegated', connectionId: options.connectionId });
     const mailbox = sender === undefined ? '/me' : `/users/${encodeURIComponent(sender)}`;
-    try {
+    const send = async (): Promise<{ remoteId: string }> => {
       if (sendMailRequestBytes(message, job.files) <= SENDMAIL_REQUEST_BYTES) {
         const attachments: FileAttachment[] = [];
         for (const f of job.files) attachments.push(await fileAttachment(f));
@@ -245,7 +246,13 @@ export const graphMailConnector: Connector<GraphMailOptions> = {
         context.log.info('Graph mail sent with sendMail.', { jobId: job.jobId, files: job.files.length, bytes: total, auth: options.auth });
         return { remoteId: `sendMail:${job.jobId}` };
       }
-      return await sendLarge(graph, mailbox, job, message, context);
+      return sendLarge(graph, mailbox, job, message, context);
+    };
+    // One of the mailbox's 4 slots for the whole send (its requests go one after the other): a
+    // burst of scans from one person waits its turn instead of drawing 429s (shared/graph/mailboxSlots.ts).
+    const slot = options.auth === 'application' ? (sender ?? '') : `connection:${options.connectionId}`;
+    try {
+      return await withMailboxSlot(slot, send);
     } catch (err) {
       throw classify(err, sender);
     }
