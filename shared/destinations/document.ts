@@ -79,8 +79,9 @@ export function parseIfMatch(header: string | null | undefined): '*' | string[] 
   return header.split(',').map((t) => t.trim().replace(/^W\//, ''));
 }
 
+/** Whether If-Match names `etag`, a weak `W/` prefix ignored on either side (Table Storage's ETags are weak). */
 export function etagMatches(ifMatch: '*' | string[], etag: string): boolean {
-  return ifMatch === '*' || ifMatch.includes(etag);
+  return ifMatch === '*' || ifMatch.includes(etag.replace(/^W\//, ''));
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 import { audit, type Actor } from '../audit';
 import { AppError, ValidationError } from '../errors';
+import { etagMatches, parseIfMatch } from '../destinations/document';
 import { optionIssues } from '../delivery/options';
 import {
   CONFLICT,
@@ -148,20 +149,15 @@ function validate(raw: unknown): Record<string, unknown> {
   return mailboxSourceSchema.parse(raw);
 }
 
+/** The current ETag, if `ifMatch` (the If-Match header) names it or is `*`; shared/destinations' parser of the header. */
 function expectEtag(current: StoredMailboxSource, id: string, ifMatch: string | undefined): string {
-  if (!ifMatch)
+  const tags = parseIfMatch(ifMatch);
+  if (!tags)
     throw new AppError(
       'if_match_required',
       `Send If-Match with the ETag of mailbox source '${id}' (GET /api/mailboxes/${id}), or * to change it whatever it is now.`,
     );
-  if (ifMatch.trim() === '*') return current.etag;
-  if (
-    !ifMatch
-      .split(',')
-      .map((t) => t.trim())
-      .includes(current.etag)
-  )
-    throw changed(id);
+  if (!etagMatches(tags, current.etag)) throw changed(id);
   return current.etag;
 }
 

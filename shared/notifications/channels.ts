@@ -8,6 +8,7 @@
 import { audit, describeActor, type Actor } from '../audit';
 import { optionIssues } from '../delivery/options';
 import { AppError, ValidationError } from '../errors';
+import { etagMatches, parseIfMatch } from '../destinations/document';
 import { CONFLICT, type AuditLogRepository, type NotificationChannelRepository, type StoredChannel } from '../storage';
 import { CHANNEL_ID, channelSchema, type Channel, type ChannelOptions } from './channel';
 
@@ -158,20 +159,15 @@ function validate(raw: unknown): ChannelOptions {
   return channelSchema.parse(raw);
 }
 
+/** The current ETag, if `ifMatch` (the If-Match header) names it or is `*`; shared/destinations' parser of the header. */
 function expectEtag(current: StoredChannel, id: string, ifMatch: string | undefined): string {
-  if (!ifMatch)
+  const tags = parseIfMatch(ifMatch);
+  if (!tags)
     throw new AppError(
       'if_match_required',
       `Send If-Match with the ETag of notification channel '${id}' (GET /api/notifications/channels/${id}), or * to change it whatever it is now.`,
     );
-  if (ifMatch.trim() === '*') return current.etag;
-  if (
-    !ifMatch
-      .split(',')
-      .map((t) => t.trim())
-      .includes(current.etag)
-  )
-    throw changed(id);
+  if (!etagMatches(tags, current.etag)) throw changed(id);
   return current.etag;
 }
 

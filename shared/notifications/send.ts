@@ -12,9 +12,8 @@
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { LookupAddress } from 'node:dns';
 import { graphMailConnector } from '../delivery/graphMail';
-import { resolveTarget } from '../delivery/httpForward/ssrf';
+import { pinnedLookup, resolveTarget } from '../delivery/httpForward/ssrf';
 import { smtpConnector } from '../delivery/smtp';
 import { serverName } from '../delivery/tls';
 import { PermanentDeliveryError, TransientDeliveryError, type DeliveryContext } from '../delivery/types';
@@ -80,10 +79,7 @@ async function postJson(url: URL, body: unknown, channel: WebhookChannelOptions,
         'user-agent': 'ScanRelay',
       },
       timeout: timeoutMs,
-      lookup: (_host, opts, cb) =>
-        opts.all
-          ? (cb as unknown as (e: null, a: LookupAddress[]) => void)(null, [{ address: target.address, family: target.family }])
-          : (cb as (e: null, a: string, f: number) => void)(null, target.address, target.family),
+      lookup: pinnedLookup(target),
       servername: serverName(url.hostname),
     });
     req.once('response', resolve);

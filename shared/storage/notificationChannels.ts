@@ -5,8 +5,8 @@
  */
 import { odata, type TableClient } from '@azure/data-tables';
 import type { Actor } from './auditLog';
-import { hasStatus, once, unlessStatus } from './clients';
-import { CONFLICT, type Conflict } from './conditionalWrite';
+import { once, unlessStatus } from './clients';
+import { CONFLICT, deleteGuarded, writeGuarded, type Conflict } from './conditionalWrite';
 
 export const NOTIFICATION_CHANNELS_TABLE = 'notificationchannels';
 const PARTITION = 'channel';
@@ -63,26 +63,16 @@ export class NotificationChannelRepository {
       updatedAt: at,
       updatedBy: JSON.stringify(actor),
     };
-    try {
-      const res = etag ? await this.table.updateEntity(entity, 'Replace', { etag }) : await this.table.createEntity(entity);
-      return { id, options: channel.options, urlSealed: channel.urlSealed, updatedAt: at, updatedBy: actor, etag: res.etag! };
-    } catch (err) {
-      if (hasStatus(err, 409) || hasStatus(err, 412) || hasStatus(err, 404)) return CONFLICT;
-      throw err;
-    }
+    const written = await writeGuarded(this.table, entity, etag);
+    return written === CONFLICT
+      ? CONFLICT
+      : { id, options: channel.options, urlSealed: channel.urlSealed, updatedAt: at, updatedBy: actor, etag: written };
   }
 
   /** Deletes a channel if unchanged since `etag`; CONFLICT when it changed, false when it was gone. */
   async delete(id: string, etag: string): Promise<boolean | Conflict> {
     await this.ready();
-    try {
-      await this.table.deleteEntity(PARTITION, id, { etag });
-      return true;
-    } catch (err) {
-      if (hasStatus(err, 404)) return false;
-      if (hasStatus(err, 412)) return CONFLICT;
-      throw err;
-    }
+    return deleteGuarded(this.table, PARTITION, id, etag);
   }
 }
 

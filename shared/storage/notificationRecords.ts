@@ -8,7 +8,7 @@
  */
 import { odata, type TableClient } from '@azure/data-tables';
 import { hasStatus, once, unlessStatus } from './clients';
-import { CONFLICT, type Conflict } from './conditionalWrite';
+import { CONFLICT, writeGuarded, type Conflict } from './conditionalWrite';
 
 export const NOTIFICATIONS_TABLE = 'notifications';
 
@@ -128,14 +128,8 @@ export class NotificationRecordRepository implements WatchedStates {
   /** Writes a watched state: new when `etag` is undefined, else if unchanged since `etag`; CONFLICT otherwise. */
   async putState(id: string, state: Omit<WatchedState, 'etag'>, etag: string | undefined): Promise<WatchedState | Conflict> {
     await this.ready();
-    const entity = { partitionKey: 'state', rowKey: id, failing: state.failing, since: state.since };
-    try {
-      const res = etag ? await this.table.updateEntity(entity, 'Replace', { etag }) : await this.table.createEntity(entity);
-      return { ...state, etag: res.etag! };
-    } catch (err) {
-      if (hasStatus(err, 409) || hasStatus(err, 412) || hasStatus(err, 404)) return CONFLICT;
-      throw err;
-    }
+    const written = await writeGuarded(this.table, { partitionKey: 'state', rowKey: id, failing: state.failing, since: state.since }, etag);
+    return written === CONFLICT ? CONFLICT : { ...state, etag: written };
   }
 
   async group(id: string): Promise<NotificationGroup | undefined> {
@@ -148,13 +142,8 @@ export class NotificationRecordRepository implements WatchedStates {
   async putGroup(id: string, group: Omit<NotificationGroup, 'etag'>, etag: string | undefined): Promise<NotificationGroup | Conflict> {
     await this.ready();
     const entity = { partitionKey: 'group', rowKey: id, lastSentAt: group.lastSentAt, suppressed: group.suppressed };
-    try {
-      const res = etag ? await this.table.updateEntity(entity, 'Replace', { etag }) : await this.table.createEntity(entity);
-      return { ...group, etag: res.etag! };
-    } catch (err) {
-      if (hasStatus(err, 409) || hasStatus(err, 412) || hasStatus(err, 404)) return CONFLICT;
-      throw err;
-    }
+    const written = await writeGuarded(this.table, entity, etag);
+    return written === CONFLICT ? CONFLICT : { ...group, etag: written };
   }
 }
 

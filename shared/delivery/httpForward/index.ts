@@ -18,7 +18,6 @@
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { LookupAddress } from 'node:dns';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { optionPath, parseOptions } from '../options';
@@ -27,7 +26,7 @@ import { renderTemplate } from '../template';
 import { certificateRefused, pemCertificates, serverName } from '../tls';
 import { PermanentDeliveryError, TransientDeliveryError, type Connector, type DeliveryContext, type DeliveryJob } from '../types';
 import { httpForwardOptionsSchema, type HttpForwardOptions } from './options';
-import { resolveTarget } from './ssrf';
+import { pinnedLookup, resolveTarget } from './ssrf';
 
 export { httpForwardOptionsSchema, type HttpForwardOptions, type HttpForwardTls } from './options';
 
@@ -75,14 +74,8 @@ export const httpForwardConnector: Connector<HttpForwardOptions> = {
       method: 'POST',
       headers,
       timeout: options.timeoutMs,
-      // Connect to the address that was checked, whatever DNS says now. Node's connect asks with
-      // { all: true } when it may try several addresses (autoSelectFamily, on by default since
-      // Node 20: https://nodejs.org/api/net.html#socketconnectoptions-connectlistener) and then
-      // expects a list; a single address for it failed every host name URL with "Invalid IP address".
-      lookup: (_host, opts, cb) =>
-        opts.all
-          ? (cb as unknown as (e: null, a: LookupAddress[]) => void)(null, [{ address: target.address, family: target.family }])
-          : (cb as (e: null, a: string, f: number) => void)(null, target.address, target.family),
+      // Connect to the address that was checked, whatever DNS says now.
+      lookup: pinnedLookup(target),
       // The host name for SNI and the certificate check; none for an address (checked against the address).
       servername: serverName(options.url.hostname),
       ...(ca ? { ca } : {}),

@@ -3,8 +3,9 @@
  * the connection then goes to the checked address (no second lookup an attacker's DNS could
  * answer differently).
  */
+import type { LookupAddress } from 'node:dns';
 import { lookup } from 'node:dns/promises';
-import { BlockList, isIP } from 'node:net';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
 
 const blocked = new BlockList();
 for (const [net, prefix] of [
@@ -63,4 +64,17 @@ export async function resolveTarget(host: string, allowPrivate: boolean): Promis
     }
   }
   return { address: addresses[0]!.address, family: addresses[0]!.family as 4 | 6 };
+}
+
+/**
+ * A `lookup` for http(s).request that answers the checked address, whatever DNS says now. Node's
+ * connect asks with { all: true } when it may try several addresses (autoSelectFamily, on by
+ * default since Node 20: https://nodejs.org/api/net.html#socketconnectoptions-connectlistener)
+ * and then expects a list; a single address for it failed every host name URL with "Invalid IP address".
+ */
+export function pinnedLookup(target: ResolvedTarget): LookupFunction {
+  return (_host, opts, cb) =>
+    opts.all
+      ? (cb as unknown as (e: null, a: LookupAddress[]) => void)(null, [{ address: target.address, family: target.family }])
+      : (cb as (e: null, a: string, f: number) => void)(null, target.address, target.family);
 }
