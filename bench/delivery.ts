@@ -105,7 +105,7 @@ const BIG_BYTES = 200 * MiB;
 const BENCH_UPN = 'bench@contoso.example';
 const DONE_TIMEOUT_MS = 120_000;
 
-interface Sinks {
+export interface Sinks {
   child: ChildProcess;
   smtpPort: number;
   graphBaseUrl: string;
@@ -114,25 +114,29 @@ interface Sinks {
   clientSecret: string;
   tenant: string;
   count(): Promise<{ smtp: number; graph: number }>;
+  /** How many mails the SMTP sink accepted per Subject. */
+  subjects(): Promise<Record<string, number>>;
 }
 
-function forkSinks(): Promise<Sinks> {
+export function forkSinks(): Promise<Sinks> {
   const child = fork(join(__dirname, 'sinks.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`sinks exited with ${code}`)));
     child.once('message', (ready: Omit<Sinks, 'child' | 'count'>) => {
-      const count = () =>
-        new Promise<{ smtp: number; graph: number }>((res) => {
-          child.once('message', (m: { smtp: number; graph: number }) => res(m));
-          child.send({ type: 'count' });
+      const ask = <T>(type: string) =>
+        new Promise<T>((res) => {
+          child.once('message', (m: T) => res(m));
+          child.send({ type });
         });
-      resolve({ ...ready, child, count });
+      const count = () => ask<{ smtp: number; graph: number }>('count');
+      const subjects = async () => (await ask<{ subjects: Record<string, number> }>('subjects')).subjects;
+      resolve({ ...ready, child, count, subjects });
     });
   });
 }
 
-async function waitFor(what: string, done: () => Promise<boolean>): Promise<void> {
+export async function waitFor(what: string, done: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + DONE_TIMEOUT_MS;
   while (!(await done())) {
     if (Date.now() > deadline) throw new Error(`bench: timed out waiting for ${what}; the host said:\n${hostOutput}`);
@@ -140,7 +144,7 @@ async function waitFor(what: string, done: () => Promise<boolean>): Promise<void
   }
 }
 
-function destinations(sinks: Sinks, ids: string[]): string {
+export function destinations(sinks: Sinks, ids: string[]): string {
   const all: Record<string, unknown> = {
     mail: {
       id: 'mail',
@@ -200,12 +204,14 @@ async function direct(sinks: Sinks, destination: string): Promise<number> {
 /** The host's output, the last few KiB (shown when the bench fails). */
 let hostOutput = '';
 
-function startHost(env: NodeJS.ProcessEnv, cwd: string): Promise<{ child: ChildProcess; url: string }> {
+export function startHost(env: NodeJS.ProcessEnv, cwd: string): Promise<{ child: ChildProcess; url: string }> {
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', resolve(process.env.BENCH_CPU_PROF)] : [];
-  const child = spawn(process.execPath, [...profile, join(__dirname, '..', 'host', 'local', 'main.js')], {
+  // bench/requestCounter.ts counts the host's requests per service (BENCH_COUNT_PORTS; the load run asks over IPC).
+  const counter = env.BENCH_COUNT_PORTS ? ['--require', join(__dirname, 'requestCounter.js')] : [];
+  const child = spawn(process.execPath, [...counter, ...profile, join(__dirname, '..', 'host', 'local', 'main.js')], {
     cwd,
     env,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   return new Promise((done, reject) => {
     let ready = false;
@@ -218,8 +224,8 @@ function startHost(env: NodeJS.ProcessEnv, cwd: string): Promise<{ child: ChildP
         done({ child, url: m[1]! });
       }
     };
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
   });
 }
 

@@ -12,9 +12,12 @@
  *                         SCIM provisioning and userName lookup bench (bench/scim.ts), `console` the console pages
  *                         with 100,000 jobs (bench/console.ts), `mailbox` the mailbox ingest bench (bench/mailbox.ts:
  *                         messages from the Graph test server's mailbox through the local host, against a direct
- *                         Graph read); `console` and `mailbox`, run alone or together, replace only their own
- *                         sections of docs/benchmarks.md
+ *                         Graph read), `load` the load run (bench/load.ts: simulated printers, exactly-once
+ *                         checked; the figures of docs/scale.md); `console`, `mailbox` and `load`, run alone or
+ *                         together, replace only their own sections of docs/benchmarks.md
  *   BENCH_DELIVERY_JOBS=60   jobs per destination and run in the delivery bench
+ *   BENCH_LOAD_PRINTERS=16,64   the load run's levels of simulated printers
+ *   BENCH_LOAD_JOBS_PER_PRINTER=8   jobs each printer sends in the load run
  *   BENCH_REFRESH_CONNECTIONS=2000   connections in the token refresh bench
  *   BENCH_SCIM_USERS=10000   users provisioned through SCIM (and stored for the lookups) in the SCIM bench
  *   BENCH_MAILBOX_MESSAGES=1000   messages (one 1 MiB PDF each) taken in per side and run in the mailbox bench
@@ -30,6 +33,7 @@ import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { startAzurite, type RunningAzurite } from '../host/local/azurite';
 import { forkChild, type BenchChild } from './children';
 import { deliveryMarkdown, runDeliveryBench } from './delivery';
+import { loadMarkdown, runLoadBench } from './load';
 import { refreshMarkdown, runRefreshBench } from './refresh';
 import { runScimBench, scimMarkdown } from './scim';
 import { consoleMarkdown, runConsoleBench } from './console';
@@ -381,6 +385,13 @@ async function main(): Promise<number> {
     console.log('\n' + deliverySection);
   }
 
+  let loadSection = '';
+  if (!ONLY || ONLY.includes('load')) {
+    log('load run: simulated printers → one host → SMTP sink, exactly-once checked');
+    loadSection = loadMarkdown(await runLoadBench(log));
+    console.log('\n' + loadSection);
+  }
+
   let refreshSection = '';
   if (!ONLY || ONLY.includes('refresh')) {
     const f = await runRefreshBench(log, Number(process.env.BENCH_REFRESH_CONNECTIONS || 2000));
@@ -416,6 +427,7 @@ async function main(): Promise<number> {
   const report =
     markdown({ date: new Date(), machine: startMachine, reps: REPS, totalSeconds, storage: STORAGE, figures: all, targets, noisy }) +
     (deliverySection ? '\n' + deliverySection : '') +
+    (loadSection ? '\n' + loadSection : '') +
     (refreshSection ? '\n' + refreshSection : '') +
     (scimSection ? '\n' + scimSection : '') +
     (consoleSection ? '\n' + consoleSection : '') +
@@ -425,7 +437,7 @@ async function main(): Promise<number> {
   writeFileSync(RAW_FILE, JSON.stringify({ date: new Date(), machine: startMachine, storage: STORAGE, measurements }, null, 2) + '\n');
   console.log('\n' + consoleTable(all, targets) + '\n');
   if (noisy.length) log(`warning: other processes used much CPU during ${noisy.join(', ')}`);
-  const ownSections: Record<string, string> = { console: consoleSection, mailbox: mailboxSection };
+  const ownSections: Record<string, string> = { console: consoleSection, mailbox: mailboxSection, load: loadSection };
   if (ONLY?.length && ONLY.every((k) => Object.hasOwn(ownSections, k)) && existsSync(REPORT_FILE)) {
     // The console and mailbox benches alone: their sections of the report are replaced, the rest kept as measured before.
     writeFileSync(

@@ -4,7 +4,8 @@
  * the local Microsoft Graph server (test/helpers/graphServer.ts, one drive for the bench user)
  * and the test OIDC server (app-only tokens for OneDrive's application mode).
  * IPC: sends { type: 'ready', smtpPort, graphBaseUrl, idpBaseUrl, clientId, clientSecret, tenant }
- * once; answers { type: 'count' } with { type: 'count', smtp, smtpBytes, graph }.
+ * once; answers { type: 'count' } with { type: 'count', smtp, smtpBytes, graph }, and { type: 'subjects' } with
+ * { type: 'subjects', subjects } (accepted mails per Subject, for the load run's exactly-once check).
  */
 import { SMTPServer } from 'smtp-server';
 import { DEFAULT_CLIENT, DEFAULT_USER, startOidcServer } from '../test/helpers/oidcServer';
@@ -15,15 +16,22 @@ export const BENCH_UPN = 'bench@contoso.example';
 async function main(): Promise<void> {
   let smtp = 0;
   let smtpBytes = 0;
+  const subjects: Record<string, number> = {};
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS', 'AUTH'],
     logger: false,
     size: 512 * 1024 * 1024,
     onData(stream, _session, callback) {
-      stream.on('data', (c: Buffer) => (smtpBytes += c.length));
+      let head = '';
+      stream.on('data', (c: Buffer) => {
+        smtpBytes += c.length;
+        if (head.length < 4096) head += c.toString('latin1');
+      });
       stream.on('end', () => {
         smtp++;
+        const subject = /^Subject: (.*)$/im.exec(head)?.[1]?.trim() ?? '';
+        subjects[subject] = (subjects[subject] ?? 0) + 1;
         callback();
       });
     },
@@ -37,6 +45,7 @@ async function main(): Promise<void> {
 
   process.on('message', (m: { type: string }) => {
     if (m.type === 'count') process.send!({ type: 'count', smtp, smtpBytes, graph: uploads() });
+    if (m.type === 'subjects') process.send!({ type: 'subjects', subjects });
     if (m.type === 'stop') {
       server.close(() => undefined);
       void Promise.all([graph.stop(), idp.stop()]).then(() => process.exit(0));
