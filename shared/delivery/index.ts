@@ -223,13 +223,23 @@ function toDeliveryJob(job: ScanJob, deps: DelivererDeps): DeliveryJob {
  * out (its worker died) is taken over.
  */
 async function deliverTo(job: DeliveryJob, d: Destination, attempt: number, deps: DelivererDeps): Promise<Outcome> {
-  const row = await deps.deliveries.get(job.jobId, d.id);
-  if (row?.status === 'delivered') return { target: 'delivered', deliveredAt: row.updatedAt };
-  if (row?.status === 'failed') return { target: 'failed' };
-  if (leaseHeld(row)) return { target: { busyUntil: row!.leaseUntil! } };
-  const lease = { status: 'delivering' as const, leaseUntil: new Date(Date.now() + deps.leaseMs), attempts: (row?.attempts ?? 0) + 1 };
-  const held = row ? await deps.deliveries.update(row, lease) : await deps.deliveries.create(job.jobId, d.id, lease);
-  if (!held) return { target: { busyUntil: new Date(Date.now() + deps.leaseMs) } }; // another worker took it this instant
+  const leaseFor = (row?: Delivery) => ({
+    status: 'delivering' as const,
+    leaseUntil: new Date(Date.now() + deps.leaseMs),
+    attempts: (row?.attempts ?? 0) + 1,
+  });
+  // A message's first delivery finds no row as a rule: the insert comes first (one request, not a
+  // read and an insert). A row that is there (the insert's 409) is read and judged as below.
+  let held = attempt === 1 ? await deps.deliveries.create(job.jobId, d.id, leaseFor()) : undefined;
+  let row: Delivery | undefined;
+  if (!held) {
+    row = await deps.deliveries.get(job.jobId, d.id);
+    if (row?.status === 'delivered') return { target: 'delivered', deliveredAt: row.updatedAt };
+    if (row?.status === 'failed') return { target: 'failed' };
+    if (leaseHeld(row)) return { target: { busyUntil: row!.leaseUntil! } };
+    held = row ? await deps.deliveries.update(row, leaseFor(row)) : await deps.deliveries.create(job.jobId, d.id, leaseFor());
+    if (!held) return { target: { busyUntil: new Date(Date.now() + deps.leaseMs) } }; // another worker took it this instant
+  }
   const timeline: Array<Promise<void>> = [];
   if (row?.status === 'delivering') {
     deps.log.warn('deliver: took over a lease that ran out (its worker stopped)', { jobId: job.jobId, destination: d.id });
