@@ -29,6 +29,7 @@ import {
 } from '../storage';
 import { isDestinationsProblem, type Destination, type DestinationSet } from './destinations';
 import { noteAttempt, setJobState } from './jobState';
+import { sendPacer, type SendPacer } from './pacing';
 import { targetsOf } from './targets';
 import { PermanentDeliveryError, TransientDeliveryError, type DeliveryContext, type DeliveryJob } from './types';
 import type { FindUser } from './userFacts';
@@ -67,6 +68,8 @@ export interface DelivererDeps {
   log: Logger;
   /** Tells administrators of a delivery failed for good and of a job given up (shared/notifications). */
   notifier?: Notifier;
+  /** Sending mailboxes' messages a minute (default: the instance's, pacing.ts). */
+  pacer?: Pick<SendPacer, 'take' | 'giveBack'>;
 }
 
 export type JobOutcome = 'delivered' | 'partially_failed' | 'failed' | 'undeliverable' | 'blocked' | 'in_progress' | 'skipped';
@@ -223,6 +226,28 @@ function toDeliveryJob(job: ScanJob, deps: DelivererDeps): DeliveryJob {
  * out (its worker died) is taken over.
  */
 async function deliverTo(job: DeliveryJob, d: Destination, attempt: number, deps: DelivererDeps): Promise<Outcome> {
+  // A mailbox that sent its minute's messages: this delivery waits for a place, trying nothing.
+  const paceKey = d.connector.paceKey?.(job, d.options);
+  const pacer = deps.pacer ?? sendPacer;
+  const nextPlace = paceKey ? pacer.take(paceKey) : undefined;
+  if (nextPlace) {
+    deps.log.info('deliver: the sending mailbox sent its messages of the minute; the delivery waits', {
+      jobId: job.jobId,
+      destination: d.id,
+    });
+    return { target: { busyUntil: nextPlace } };
+  }
+  const outcome = await leaseAndDeliver(job, d, attempt, deps);
+  if (paceKey && outcome.sent === false) pacer.giveBack(paceKey);
+  return outcome;
+}
+
+async function leaseAndDeliver(
+  job: DeliveryJob,
+  d: Destination,
+  attempt: number,
+  deps: DelivererDeps,
+): Promise<Outcome & { sent?: false }> {
   const leaseFor = (row?: Delivery) => ({
     status: 'delivering' as const,
     leaseUntil: new Date(Date.now() + deps.leaseMs),
@@ -234,11 +259,12 @@ async function deliverTo(job: DeliveryJob, d: Destination, attempt: number, deps
   let row: Delivery | undefined;
   if (!held) {
     row = await deps.deliveries.get(job.jobId, d.id);
-    if (row?.status === 'delivered') return { target: 'delivered', deliveredAt: row.updatedAt };
-    if (row?.status === 'failed') return { target: 'failed' };
-    if (leaseHeld(row)) return { target: { busyUntil: row!.leaseUntil! } };
+    if (row?.status === 'delivered') return { target: 'delivered', deliveredAt: row.updatedAt, sent: false };
+    if (row?.status === 'failed') return { target: 'failed', sent: false };
+    if (leaseHeld(row)) return { target: { busyUntil: row!.leaseUntil! }, sent: false };
     held = row ? await deps.deliveries.update(row, leaseFor(row)) : await deps.deliveries.create(job.jobId, d.id, leaseFor());
-    if (!held) return { target: { busyUntil: new Date(Date.now() + deps.leaseMs) } }; // another worker took it this instant
+    // Another worker took it this instant.
+    if (!held) return { target: { busyUntil: new Date(Date.now() + deps.leaseMs) }, sent: false };
   }
   const timeline: Array<Promise<void>> = [];
   if (row?.status === 'delivering') {

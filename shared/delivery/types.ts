@@ -61,6 +61,12 @@ export interface Connector<Options = unknown> {
   deliver(job: DeliveryJob, options: Options, context: DeliveryContext): Promise<DeliveryResult>;
   /** Every template of the options rendered for the job, each as delivery would, sending nothing (see preview.ts). */
   preview?(job: DeliveryJob, options: Options): TemplatePreview[];
+  /**
+   * The Exchange Online mailbox the delivery sends from, whose messages a minute are paced
+   * (pacing.ts); undefined when no such limit applies (or the sender cannot be rendered: the
+   * delivery then fails saying why).
+   */
+  paceKey?(job: DeliveryJob, options: Options): string | undefined;
 }
 
 /**

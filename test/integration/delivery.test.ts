@@ -18,6 +18,7 @@ import {
   type DelivererDeps,
 } from '../../shared/delivery';
 import { isPrivateAddress } from '../../shared/delivery/httpForward/ssrf';
+import { SendPacer } from '../../shared/delivery/pacing';
 import { ingestScan } from '../../shared/ingest';
 import { silentLogger } from '../../shared/log';
 import { startStack, type TestStack } from '../helpers/env';
@@ -157,6 +158,72 @@ describe('routing and delivery', () => {
     expect(rows.refused).toMatchObject({ status: 'failed', lastError: expect.stringMatching(/answered 400/) });
     expect(rows.novar).toMatchObject({ status: 'failed', lastError: expect.stringMatching(/%faxNumber%/) });
     expect(rows.ssrf).toMatchObject({ status: 'failed', lastError: expect.stringMatching(/127\.0\.0\.1.*refused/) });
+  });
+});
+
+describe("a sending mailbox's messages a minute (Exchange Online: 30)", () => {
+  it('waits for a place without trying or spending an attempt, while the other destination is delivered', async () => {
+    let now = 0;
+    const pacer = new SendPacer(2, 60_000, () => now);
+    // HTTP forward standing in for a connector that sends from one Exchange mailbox.
+    const paced = { ...CONNECTORS.httpForward!, type: 'pacedForward', paceKey: () => 'exchange:scans@contoso.example' } as Connector;
+    const enqueued: Array<{ jobId: string; delaySeconds?: number }> = [];
+    const base = deps(
+      [
+        { id: 'paced', type: 'pacedForward', when: {}, options: forward(receiver.url) },
+        { id: 'plain', type: 'httpForward', when: {}, options: forward(other.url) },
+      ],
+      { ...CONNECTORS, pacedForward: paced },
+    );
+    const d: DelivererDeps = {
+      ...base,
+      pacer,
+      deliveryQueue: {
+        enqueue: (m, o) => {
+          enqueued.push({ jobId: m.jobId, delaySeconds: o?.delaySeconds });
+          return base.deliveryQueue.enqueue(m, o);
+        },
+      },
+    };
+    const jobs = [];
+    for (let i = 0; i < 3; i++) jobs.push((await storeJob({ workflowName: `Paced ${i}` })).jobId);
+    const paced0 = receiver.requests;
+    const plain0 = other.requests;
+
+    now = Date.now();
+    await expect(deliverJob({ jobId: jobs[0] }, 1, d)).resolves.toBe('delivered');
+    await expect(deliverJob({ jobId: jobs[1] }, 1, d)).resolves.toBe('delivered');
+    // The mailbox sent its two of the minute: the third job's paced delivery waits, the other goes.
+    await expect(deliverJob({ jobId: jobs[2] }, 1, d)).resolves.toBe('in_progress');
+    expect(receiver.requests - paced0).toBe(2);
+    expect(other.requests - plain0).toBe(3);
+    expect(await stack.services.storage.deliveries.get(jobs[2]!, 'paced')).toBeUndefined();
+    // Looked at again when the first place frees (a minute after the first send), not at once.
+    expect(enqueued).toEqual([{ jobId: jobs[2], delaySeconds: expect.any(Number) }]);
+    expect(enqueued[0]!.delaySeconds).toBeGreaterThan(30);
+    expect(enqueued[0]!.delaySeconds).toBeLessThanOrEqual(61);
+
+    // A minute after the first two: the message comes back and the delivery is its first attempt.
+    now += 60_001;
+    await expect(deliverJob({ jobId: jobs[2] }, 2, d)).resolves.toBe('delivered');
+    expect(receiver.requests - paced0).toBe(3);
+    expect(other.requests - plain0).toBe(3);
+    expect(await stack.services.storage.deliveries.get(jobs[2]!, 'paced')).toMatchObject({ status: 'delivered', attempts: 1 });
+  });
+
+  it('gives back the place of a delivery that sent nothing (already delivered), and paces each mailbox on its own', () => {
+    let now = 0;
+    const pacer = new SendPacer(2, 60_000, () => now);
+    expect(pacer.take('exchange:a@contoso.example')).toBeUndefined();
+    expect(pacer.take('exchange:a@contoso.example')).toBeUndefined();
+    expect(pacer.take('exchange:a@contoso.example')).toEqual(new Date(60_000));
+    expect(pacer.take('exchange:b@contoso.example')).toBeUndefined();
+    pacer.giveBack('exchange:a@contoso.example');
+    expect(pacer.take('exchange:a@contoso.example')).toBeUndefined();
+    now = 59_999;
+    expect(pacer.take('exchange:a@contoso.example')).toEqual(new Date(60_000));
+    now = 60_001;
+    expect(pacer.take('exchange:a@contoso.example')).toBeUndefined();
   });
 });
 

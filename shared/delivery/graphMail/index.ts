@@ -213,6 +213,16 @@ export const graphMailConnector: Connector<GraphMailOptions> = {
     ...previewTemplate('body', o.body, () => renderBody(o.body, job.fields, o.bodyType)),
   ],
 
+  // Sent from the connection's account (delegated) or from the mailbox `from` names (application).
+  paceKey(job, o) {
+    if (o.auth !== 'application') return `exchange:connection:${o.connectionId}`;
+    try {
+      return `exchange:${renderSender(o.from, job.fields).toLowerCase()}`;
+    } catch {
+      return undefined;
+    }
+  },
+
   async deliver(job, options, context) {
     // Everything is rendered and checked before the first request.
     const sender = options.auth === 'application' ? renderSender(options.from, job.fields) : undefined;

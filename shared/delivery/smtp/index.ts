@@ -156,6 +156,9 @@ export const smtpConnector: Connector<SmtpOptions> = {
     ...previewTemplate('body', o.body, () => renderTemplate(o.body, job.fields, 'text')),
   ],
 
+  // Office 365 SMTP submits as the connection's account: that mailbox's 30 messages a minute.
+  paceKey: (_job, o) => (o.auth.kind === 'microsoft365' ? `exchange:${o.auth.user.toLowerCase()}` : undefined),
+
   async deliver(job, options, context) {
     const total = job.files.reduce((sum, f) => sum + f.size, 0);
     if (total > options.maxMessageBytes) {
