@@ -368,16 +368,16 @@ describe('startTriggers with Azurite', () => {
         },
       ],
       queueClient,
-      // 2 s, renewed every second: a renewal may come up to a second late on a busy machine (with
-      // 1 s, half a second late let the message come back on a loaded CI run).
-      { ...settings, processingVisibilitySeconds: 2 },
+      // 6 s, renewed every 3 s: a renewal may come seconds late on a loaded two-core CI run (with 2 s
+      // renewed every second, one second late let the message come back, twice in about ten runs).
+      { ...settings, processingVisibilitySeconds: 6 },
       log,
     );
     runners.push(runner);
     await send(queue, { job: 'long' });
     await waitFor(async () => started.length > 0, 'the first invocation');
-    // Three times the visibility: without renewal the message would have come back twice by now.
-    await new Promise((r) => setTimeout(r, 6000));
+    // More than twice the visibility: without renewal the message would have come back twice by now.
+    await new Promise((r) => setTimeout(r, 13_000));
     release.resolve();
     await waitFor(async () => (await count(queue)) === 0, 'the message to be deleted');
     await runner.stop();
