@@ -93,3 +93,23 @@ export function forkChild(role: ChildRole, profileDir?: string): BenchChild {
     stop,
   };
 }
+
+/** Sends `message` and resolves with the child's first reply of `replyType` ('error' replies reject). */
+export function ask<T>(child: ChildProcess, message: { type: string } & Record<string, unknown>, replyType = message.type): Promise<T> {
+  return new Promise<T>((res, rej) => {
+    const onExit = (code: number | null) => {
+      child.off('message', onMessage);
+      rej(new Error(`bench: a child exited (${code}) before answering '${message.type}'`));
+    };
+    const onMessage = (m: { type?: string; message?: string }) => {
+      if (m?.type !== replyType && m?.type !== 'error') return;
+      child.off('message', onMessage);
+      child.off('exit', onExit);
+      if (m.type === 'error') rej(new Error(`bench: '${message.type}' failed: ${m.message}`));
+      else res(m as T);
+    };
+    child.on('message', onMessage);
+    child.once('exit', onExit);
+    child.send(message);
+  });
+}

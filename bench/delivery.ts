@@ -16,11 +16,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import nodemailer from 'nodemailer';
 import { TableClient } from '@azure/data-tables';
 import { QueueClient } from '@azure/storage-queue';
-import { startAzurite } from '../host/local/azurite';
+import { startAzurite, type RunningAzurite } from '../host/local/azurite';
 import { newKeyRingSecret } from '../shared/oauth';
 import { DELIVERIES_TABLE, DELIVERY_ATTEMPTS_TABLE, DELIVERY_QUEUE, SCAN_JOB_KEYS_TABLE, SCAN_JOBS_TABLE } from '../shared/storage';
+import { ask } from './children';
 import { postScan, sendScans, type ScanAnswer } from './client';
 import { fileStream, MiB } from './payload';
+import { percentiles } from './report';
 import { Agent } from 'node:http';
 
 export interface DeliveryFigures {
@@ -84,9 +86,8 @@ async function stagesOf(connectionString: string, destination: string, since: Da
     });
   }
   const pick = (k: keyof (typeof rows)[number]) => {
-    const s = rows.map((r) => r[k]).sort((a, b) => a - b);
-    const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? 0;
-    return { p50: at(0.5), p95: at(0.95) };
+    const { p50, p95 } = percentiles(rows.map((r) => r[k]));
+    return { p50, p95 };
   };
   return {
     jobs: rows.length,
@@ -124,13 +125,8 @@ export function forkSinks(): Promise<Sinks> {
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`sinks exited with ${code}`)));
     child.once('message', (ready: Omit<Sinks, 'child' | 'count'>) => {
-      const ask = <T>(type: string) =>
-        new Promise<T>((res) => {
-          child.once('message', (m: T) => res(m));
-          child.send({ type });
-        });
-      const count = () => ask<{ smtp: number; graph: number }>('count');
-      const subjects = async () => (await ask<{ subjects: Record<string, number> }>('subjects')).subjects;
+      const count = () => ask<{ smtp: number; graph: number }>(child, { type: 'count' });
+      const subjects = async () => (await ask<{ subjects: Record<string, number> }>(child, { type: 'subjects' })).subjects;
       resolve({ ...ready, child, count, subjects });
     });
   });
@@ -229,18 +225,30 @@ export function startHost(env: NodeJS.ProcessEnv, cwd: string): Promise<{ child:
   });
 }
 
-export async function runDeliveryBench(reps: number): Promise<DeliveryFigures> {
-  const dir = mkdtempSync(join(tmpdir(), 'scanrelay-bench-delivery-'));
+export interface BenchStack {
+  dir: string;
+  azurite: RunningAzurite;
+  sinks: Sinks;
+  /** The environment of ScanRelay's processes on this stack (Azurite, the secrets, the sinks' Graph and OIDC servers). */
+  env: NodeJS.ProcessEnv;
+  /** Starts the local host with `env` and `extra`; it is stopped with the stack. */
+  startHost: (extra: NodeJS.ProcessEnv) => Promise<{ child: ChildProcess; url: string }>;
+}
+
+/**
+ * Runs `work` on a fresh stack: Azurite, the sinks' process and a temporary folder holding the
+ * secrets; then stops every host it started, the sinks and Azurite, and removes the folder.
+ */
+export async function withBenchStack<T>(work: (stack: BenchStack) => Promise<T>): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), 'scanrelay-bench-'));
   const azurite = await startAzurite({});
   const sinks = await forkSinks();
-  let host: ChildProcess | undefined;
+  const hosts: ChildProcess[] = [];
   try {
     writeFileSync(
       join(dir, 'secrets.json'),
       JSON.stringify({ 'oauth-client-secret': sinks.clientSecret, 'token-encryption-keys': newKeyRingSecret('k1'), 'admin-key': 'bench' }),
     );
-    writeFileSync(join(dir, 'host-destinations.json'), destinations(sinks, ['mail', 'drive']));
-    writeFileSync(join(dir, 'big-destinations.json'), destinations(sinks, ['big']));
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       // The children run in a temporary folder: the test CA (HTTPS to the OIDC server) by absolute path.
@@ -251,14 +259,34 @@ export async function runDeliveryBench(reps: number): Promise<DeliveryFigures> {
       OAUTH_AUTHORITY_HOST: sinks.idpBaseUrl,
       OAUTH_TENANT: sinks.tenant,
       OAUTH_CLIENT_ID: sinks.clientId,
-      SCAN_MAX_REQUEST_BYTES: String(300 * MiB),
-      SCAN_MAX_FILE_BYTES: String(300 * MiB),
       PORT: '0',
-      // The host and the 200 MiB child each read their own file (one Azurite): pinned, as before destinations were stored.
+      // Each process reads its own destinations file (one Azurite): pinned, as before destinations were stored.
       DESTINATIONS_PINNED: 'true',
     };
-    const started = await startHost({ ...env, DESTINATIONS_FILE: join(dir, 'host-destinations.json') }, dir);
-    host = started.child;
+    const startHostHere = async (extra: NodeJS.ProcessEnv) => {
+      const started = await startHost({ ...env, ...extra }, dir);
+      hosts.push(started.child);
+      return started;
+    };
+    return await work({ dir, azurite, sinks, env, startHost: startHostHere });
+  } finally {
+    for (const host of hosts) {
+      host.kill('SIGINT');
+      if (host.exitCode === null) await new Promise((r) => host.once('exit', r));
+    }
+    sinks.child.send({ type: 'stop' });
+    await new Promise((r) => sinks.child.once('exit', r));
+    await azurite.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function runDeliveryBench(reps: number): Promise<DeliveryFigures> {
+  return withBenchStack(async ({ dir, azurite, sinks, env: stackEnv, startHost: start }) => {
+    writeFileSync(join(dir, 'host-destinations.json'), destinations(sinks, ['mail', 'drive']));
+    writeFileSync(join(dir, 'big-destinations.json'), destinations(sinks, ['big']));
+    const env: NodeJS.ProcessEnv = { ...stackEnv, SCAN_MAX_REQUEST_BYTES: String(300 * MiB), SCAN_MAX_FILE_BYTES: String(300 * MiB) };
+    const started = await start({ ...env, DESTINATIONS_FILE: join(dir, 'host-destinations.json') });
     const scanUrl = `${started.url}/api/scan`;
     const check = (a: ScanAnswer) => {
       if (a.status !== 200) throw new Error(`bench: ScanRelay answered ${a.status}: ${a.text.slice(0, 300)}`);
@@ -325,14 +353,7 @@ export async function runDeliveryBench(reps: number): Promise<DeliveryFigures> {
     });
     if (big.outcome !== 'delivered') throw new Error(`bench: the 200 MiB job was ${big.outcome}`);
     return { jobs: JOBS, fileBytes: FILE_BYTES, inFlight: IN_FLIGHT, reps, rows, big };
-  } finally {
-    host?.kill('SIGINT');
-    if (host && host.exitCode === null) await new Promise((r) => host!.once('exit', r));
-    sinks.child.send({ type: 'stop' });
-    await new Promise((r) => sinks.child.once('exit', r));
-    await azurite.stop();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 function median(values: number[]): number {

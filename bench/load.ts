@@ -10,18 +10,17 @@
  * was answered with its first job's id, and the delivery queue is empty.
  */
 import { Agent } from 'node:http';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TableClient } from '@azure/data-tables';
 import { QueueClient } from '@azure/storage-queue';
-import { startAzurite } from '../host/local/azurite';
-import { newKeyRingSecret } from '../shared/oauth';
 import { DELIVERIES_TABLE, DELIVERY_QUEUE, SCAN_JOBS_TABLE } from '../shared/storage';
+import { ask } from './children';
 import { postScan } from './client';
-import { destinations, forkSinks, startHost, waitFor } from './delivery';
+import { destinations, waitFor, withBenchStack } from './delivery';
 import { KiB } from './payload';
+import { percentiles } from './report';
 
 const LEVELS = (process.env.BENCH_LOAD_PRINTERS || '16,64').split(',').map(Number);
 const JOBS_PER_PRINTER = Number(process.env.BENCH_LOAD_JOBS_PER_PRINTER || 8);
@@ -40,11 +39,7 @@ export interface LoadLevel {
   duplicates: number;
 }
 
-interface Percentiles {
-  p50: number;
-  p95: number;
-  p99: number;
-}
+type Percentiles = ReturnType<typeof percentiles>;
 
 export interface LoadFigures {
   fileBytes: number;
@@ -54,52 +49,18 @@ export interface LoadFigures {
   requestsPerJob: Record<string, number>;
 }
 
-function percentiles(values: number[]): Percentiles {
-  const s = [...values].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? 0;
-  return { p50: at(0.5), p95: at(0.95), p99: at(0.99) };
-}
-
-export async function runLoadBench(log: (m: string) => void): Promise<LoadFigures> {
-  const dir = mkdtempSync(join(tmpdir(), 'scanrelay-bench-load-'));
-  const azurite = await startAzurite({});
-  const sinks = await forkSinks();
-  let host: Awaited<ReturnType<typeof startHost>>['child'] | undefined;
-  try {
-    writeFileSync(
-      join(dir, 'secrets.json'),
-      JSON.stringify({ 'oauth-client-secret': sinks.clientSecret, 'token-encryption-keys': newKeyRingSecret('k1'), 'admin-key': 'bench' }),
-    );
+export function runLoadBench(log: (m: string) => void): Promise<LoadFigures> {
+  return withBenchStack(async ({ dir, azurite, sinks, startHost }) => {
     writeFileSync(join(dir, 'destinations.json'), destinations(sinks, ['mail']));
-    const started = await startHost(
-      {
-        ...process.env,
-        ...(process.env.NODE_EXTRA_CA_CERTS ? { NODE_EXTRA_CA_CERTS: resolve(process.env.NODE_EXTRA_CA_CERTS) } : {}),
-        AzureWebJobsStorage: azurite.connectionString,
-        SECRETS_LOCAL_FILE: join(dir, 'secrets.json'),
-        DESTINATIONS_FILE: join(dir, 'destinations.json'),
-        DESTINATIONS_PINNED: 'true',
-        PORT: '0',
-        BENCH_COUNT_PORTS: JSON.stringify({ [azurite.blobPort]: 'blob', [azurite.queuePort]: 'queue', [azurite.tablePort]: 'table' }),
-      },
-      dir,
-    );
-    host = started.child;
-    const scanUrl = `${started.url}/api/scan`;
+    const { child: host, url } = await startHost({
+      DESTINATIONS_FILE: join(dir, 'destinations.json'),
+      BENCH_COUNT_PORTS: JSON.stringify({ [azurite.blobPort]: 'blob', [azurite.queuePort]: 'queue', [azurite.tablePort]: 'table' }),
+    });
+    const scanUrl = `${url}/api/scan`;
     const table = (name: string) => TableClient.fromConnectionString(azurite.connectionString, name, { allowInsecureConnection: true });
     const queue = new QueueClient(azurite.connectionString, DELIVERY_QUEUE);
 
-    const hostProcess = host;
-    const requestCounts = () =>
-      new Promise<Record<string, number>>((res) => {
-        const onMessage = (m: { type?: string; counts?: Record<string, number> }) => {
-          if (m?.type !== 'requestCounts') return;
-          hostProcess.off('message', onMessage);
-          res(m.counts ?? {});
-        };
-        hostProcess.on('message', onMessage);
-        hostProcess.send({ type: 'requestCounts' });
-      });
+    const requestCounts = async () => (await ask<{ counts: Record<string, number> }>(host, { type: 'requestCounts' })).counts;
     const levels: LoadLevel[] = [];
     let perJob: Record<string, number> = {};
     for (const [run, printers] of [[0, 4] as const, ...LEVELS.map((p, i) => [i + 1, p] as const)]) {
@@ -181,14 +142,7 @@ export async function runLoadBench(log: (m: string) => void): Promise<LoadFigure
       levels.push(level);
     }
     return { fileBytes: FILE_BYTES, jobsPerPrinter: JOBS_PER_PRINTER, levels, requestsPerJob: perJob };
-  } finally {
-    host?.kill('SIGINT');
-    if (host && host.exitCode === null) await new Promise((r) => host!.once('exit', r));
-    sinks.child.send({ type: 'stop' });
-    await new Promise((r) => sinks.child.once('exit', r));
-    await azurite.stop();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 export function loadMarkdown(f: LoadFigures): string {

@@ -38,6 +38,7 @@ import { queueSettings } from '../host/local/triggers';
 import { MAILBOX_KEY_PREFIX } from '../shared/ingest';
 import { newKeyRingSecret } from '../shared/oauth';
 import { MAILBOX_QUEUE, SCAN_CONTAINER, SCAN_JOBS_TABLE, unpackText, type StoredFile } from '../shared/storage';
+import { ask } from './children';
 import type { DirectSetup } from './mailDirect';
 import { MiB } from './payload';
 import { cpuMs, findChildPid, sampleRss, type RssWindow } from './procstat';
@@ -105,28 +106,6 @@ interface Delivered {
   internetMessageId: string;
   sha256: string;
   size: number;
-}
-
-// ---- IPC ------------------------------------------------------------------------------------
-
-/** Sends `message` and resolves with the child's first reply of `replyType` ('error' replies reject). */
-function ask<T>(child: ChildProcess, message: { type: string } & Record<string, unknown>, replyType = message.type): Promise<T> {
-  return new Promise<T>((res, rej) => {
-    const onExit = (code: number | null) => {
-      child.off('message', onMessage);
-      rej(new Error(`bench: a child exited (${code}) before answering '${message.type}'`));
-    };
-    const onMessage = (m: { type?: string; message?: string }) => {
-      if (m?.type !== replyType && m?.type !== 'error') return;
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-      if (m.type === 'error') rej(new Error(`bench: '${message.type}' failed: ${m.message}`));
-      else res(m as T);
-    };
-    child.on('message', onMessage);
-    child.once('exit', onExit);
-    child.send(message);
-  });
 }
 
 // ---- the Graph server's process --------------------------------------------------------------

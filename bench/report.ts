@@ -345,3 +345,10 @@ export function consoleTable(all: ScenarioFigures[], targets: Target[]): string 
   for (const t of targets) out.push(`${t.met ? 'MET   ' : 'MISSED'} ${t.label}: ${t.detail}`);
   return out.join('\n');
 }
+
+/** The 50th, 95th and 99th percentiles of `values` (nearest rank; 0 for none). */
+export function percentiles(values: readonly number[]): { p50: number; p95: number; p99: number } {
+  const s = [...values].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? 0;
+  return { p50: at(0.5), p95: at(0.95), p99: at(0.99) };
+}
