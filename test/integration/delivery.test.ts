@@ -210,21 +210,6 @@ describe("a sending mailbox's messages a minute (Exchange Online: 30)", () => {
     expect(other.requests - plain0).toBe(3);
     expect(await stack.services.storage.deliveries.get(jobs[2]!, 'paced')).toMatchObject({ status: 'delivered', attempts: 1 });
   });
-
-  it('gives back the place of a delivery that sent nothing (already delivered), and paces each mailbox on its own', () => {
-    let now = 0;
-    const pacer = new SendPacer(2, 60_000, () => now);
-    expect(pacer.take('exchange:a@contoso.example')).toBeUndefined();
-    expect(pacer.take('exchange:a@contoso.example')).toBeUndefined();
-    expect(pacer.take('exchange:a@contoso.example')).toEqual(new Date(60_000));
-    expect(pacer.take('exchange:b@contoso.example')).toBeUndefined();
-    pacer.giveBack('exchange:a@contoso.example');
-    expect(pacer.take('exchange:a@contoso.example')).toBeUndefined();
-    now = 59_999;
-    expect(pacer.take('exchange:a@contoso.example')).toEqual(new Date(60_000));
-    now = 60_001;
-    expect(pacer.take('exchange:a@contoso.example')).toBeUndefined();
-  });
 });
 
 describe('destinations file', () => {

@@ -1,5 +1,6 @@
-/** Which mailbox a delivery sends from, for Exchange Online's 30 messages a minute (shared/delivery/pacing.ts). */
+/** Pacing for Exchange Online's 30 messages a minute (shared/delivery/pacing.ts): the pacer's minute, and which mailbox each connector sends from. */
 import { graphMailConnector, type GraphMailOptions } from '../../shared/delivery/graphMail';
+import { SendPacer } from '../../shared/delivery/pacing';
 import { smtpConnector, type SmtpOptions } from '../../shared/delivery/smtp';
 import type { DeliveryJob } from '../../shared/delivery/types';
 
@@ -24,4 +25,19 @@ it("Graph mail: the connection's account (delegated), or the mailbox `from` rend
   expect(
     graphMailConnector.paceKey!(job({ userEmail: 'a@x.example, b@x.example' }), graph({ auth: 'application', from: '%userEmail%' })),
   ).toBeUndefined();
+});
+
+it('gives back the place of a delivery that sent nothing (already delivered), and paces each mailbox on its own', () => {
+  let now = 0;
+  const pacer = new SendPacer(2, 60_000, () => now);
+  expect(pacer.take('exchange:a@contoso.example')).toBeUndefined();
+  expect(pacer.take('exchange:a@contoso.example')).toBeUndefined();
+  expect(pacer.take('exchange:a@contoso.example')).toEqual(new Date(60_000));
+  expect(pacer.take('exchange:b@contoso.example')).toBeUndefined();
+  pacer.giveBack('exchange:a@contoso.example');
+  expect(pacer.take('exchange:a@contoso.example')).toBeUndefined();
+  now = 59_999;
+  expect(pacer.take('exchange:a@contoso.example')).toEqual(new Date(60_000));
+  now = 60_001;
+  expect(pacer.take('exchange:a@contoso.example')).toBeUndefined();
 });
