@@ -131,6 +131,8 @@ var appSettings = {
   DESTINATIONS_FILE: 'destinations.json'
   DESTINATIONS_PINNED: destinationsPinned ? 'true' : 'false'
   DELIVERY_LEASE_SECONDS: '60'
+  // The app's SharePoint resource units a minute in the tenant: 1,250 fits up to 1,000 licences.
+  SHAREPOINT_RESOURCE_UNITS_PER_MINUTE: '1250'
   // Empty: the code's default, the global Microsoft Graph (https://graph.microsoft.com/v1.0).
   GRAPH_BASE_URL: ''
   DIRECTORY_SOURCE: directorySource

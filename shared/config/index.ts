@@ -120,6 +120,12 @@ export interface Config {
     leaseMs: number;
     /** Microsoft Graph's endpoint with its version (national clouds differ). */
     graphBaseUrl: string;
+    /** Microsoft 365's budgets the deliverer paces to (shared/delivery/pacing.ts). */
+    pacing: {
+      sharePointUnitsPerMinute: number;
+      /** Multiplies every limit's window: 1 in production; benchmarks shorten them against a test server that does the same. */
+      windowScale: number;
+    };
   };
   directory: DirectoryConfig;
   mailbox: {
@@ -266,6 +272,19 @@ const schema = z.object({
   // At most 4 minutes: a message whose worker died comes back after 5 to 10 minutes (the
   // Functions host keeps it invisible 10 minutes, renewed halfway), when the lease must be over.
   DELIVERY_LEASE_SECONDS: wholeNumber(3, 240, 60),
+  // The app's SharePoint budget in the tenant, by its licences: 1,250 up to 1,000; 2,500 up to
+  // 5,000; 3,750 up to 15,000; 5,000 up to 50,000; 6,250 above (shared/delivery/pacing.ts).
+  SHAREPOINT_RESOURCE_UNITS_PER_MINUTE: wholeNumber(100, 100_000, 1_250),
+  RATE_LIMIT_WINDOW_SCALE: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .regex(/^(0(\.\d+)?|1(\.0+)?)$/, { error: 'must be a number above 0 and at most 1 (1 in production)' })
+      .transform(Number)
+      .pipe(z.number().gt(0, { error: 'must be above 0' }))
+      .optional()
+      .default(1),
+  ),
   GRAPH_BASE_URL: z.preprocess(
     blankToUndefined,
     z
@@ -374,6 +393,7 @@ export function loadConfig(env: Env): Config {
       destinationsPinned: s.DESTINATIONS_PINNED === 'true',
       graphBaseUrl: s.GRAPH_BASE_URL,
       leaseMs: s.DELIVERY_LEASE_SECONDS * 1000,
+      pacing: { sharePointUnitsPerMinute: s.SHAREPOINT_RESOURCE_UNITS_PER_MINUTE, windowScale: s.RATE_LIMIT_WINDOW_SCALE },
     },
     directory: directoryConfig(s),
   });

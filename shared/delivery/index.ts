@@ -29,7 +29,7 @@ import {
 } from '../storage';
 import { isDestinationsProblem, type Destination, type DestinationSet } from './destinations';
 import { noteAttempt, setJobState } from './jobState';
-import { sendPacer, type SendPacer } from './pacing';
+import { Pacer } from './pacing';
 import { targetsOf } from './targets';
 import { PermanentDeliveryError, TransientDeliveryError, type DeliveryContext, type DeliveryJob } from './types';
 import type { FindUser } from './userFacts';
@@ -68,8 +68,8 @@ export interface DelivererDeps {
   log: Logger;
   /** Tells administrators of a delivery failed for good and of a job given up (shared/notifications). */
   notifier?: Notifier;
-  /** Sending mailboxes' messages a minute (default: the instance's, pacing.ts). */
-  pacer?: Pick<SendPacer, 'take' | 'giveBack'>;
+  /** Microsoft 365's budgets, shared by the instance's deliverers (pacing.ts); default: Microsoft's limits, this deliverer's own. */
+  pacer?: Pick<Pacer, 'take' | 'giveBack' | 'hold'>;
 }
 
 export type JobOutcome = 'delivered' | 'partially_failed' | 'failed' | 'undeliverable' | 'blocked' | 'in_progress' | 'skipped';
@@ -225,20 +225,27 @@ function toDeliveryJob(job: ScanJob, deps: DelivererDeps): DeliveryJob {
  * Delivers to one destination unless it is done or another worker holds it. A lease that ran
  * out (its worker died) is taken over.
  */
+/** The deliverers' pacer when their deps bring none (the services bring the configured one). */
+const instancePacer = new Pacer();
+
 async function deliverTo(job: DeliveryJob, d: Destination, attempt: number, deps: DelivererDeps): Promise<Outcome> {
-  // A mailbox that sent its minute's messages: this delivery waits for a place, trying nothing.
-  const paceKey = d.connector.paceKey?.(job, d.options);
-  const pacer = deps.pacer ?? sendPacer;
-  const nextPlace = paceKey ? pacer.take(paceKey) : undefined;
-  if (nextPlace) {
-    deps.log.info('deliver: the sending mailbox sent its messages of the minute; the delivery waits', {
+  // A target whose budget is spent (a mailbox's messages of the minute, SharePoint's units) or
+  // that answered Retry-After: this delivery waits for room, trying nothing.
+  const charges = d.connector.pace?.(job, d.options) ?? [];
+  const pacer = deps.pacer ?? instancePacer;
+  const room = charges.length ? pacer.take(charges) : undefined;
+  if (room) {
+    deps.log.info('deliver: the target used its Microsoft 365 budget for now; the delivery waits', {
       jobId: job.jobId,
       destination: d.id,
+      until: room.toISOString(),
     });
-    return { target: { busyUntil: nextPlace } };
+    return { target: { busyUntil: room } };
   }
   const outcome = await leaseAndDeliver(job, d, attempt, deps);
-  if (paceKey && outcome.sent === false) pacer.giveBack(paceKey);
+  if (charges.length && outcome.sent === false) pacer.giveBack(charges);
+  // Throttled all the same (another app, another instance): the target only waits what it asked.
+  if (charges.length && outcome.throttledFor) pacer.hold(charges, outcome.throttledFor);
   return outcome;
 }
 
@@ -247,7 +254,7 @@ async function leaseAndDeliver(
   d: Destination,
   attempt: number,
   deps: DelivererDeps,
-): Promise<Outcome & { sent?: false }> {
+): Promise<Outcome & { sent?: false; throttledFor?: number }> {
   const leaseFor = (row?: Delivery) => ({
     status: 'delivering' as const,
     leaseUntil: new Date(Date.now() + deps.leaseMs),
@@ -355,7 +362,8 @@ async function leaseAndDeliver(
       );
     }
   }
-  return { target: permanent ? 'failed' : 'retry' };
+  const throttledFor = err instanceof TransientDeliveryError && err.code === 'destination_throttled' ? err.retryAfterSeconds : undefined;
+  return { target: permanent ? 'failed' : 'retry', throttledFor };
 }
 
 /** The catalog code of a connector's failure; an error of no known kind is an internal one. */

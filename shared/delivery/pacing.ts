@@ -1,57 +1,132 @@
 /**
- * Pacing of deliveries to a sending mailbox: Exchange Online accepts at most 30 messages a
- * minute from one mailbox, whichever client submits them (SMTP AUTH or Graph), and answers the
- * next with a temporary refusal ("Message rate limits", Exchange Online limits:
- * https://learn.microsoft.com/office365/servicedescriptions/exchange-online-service-description/exchange-online-limits#sending-limits).
- * A connector names the mailbox a delivery sends from (`paceKey`); before sending, the
- * deliverer takes a place in that mailbox's last minute. When there is none, the delivery is
- * not tried: its job's message comes back once a place frees (shared/delivery/index.ts, the
- * same path as a destination another worker holds), spending no attempt, and the other
- * destinations and mailboxes go on. Per instance: each instance keeps its own minute (see
- * docs/architecture.md, Delivery).
+ * The rate governor: deliveries to one Microsoft 365 target are paced within the service's
+ * documented budgets instead of colliding with its 429s.
+ *
+ * - `exchangeMessages`: Exchange Online accepts at most 30 messages a minute from one mailbox,
+ *   whichever client submits them (SMTP AUTH or Graph) ("Message rate limit", Exchange Online
+ *   limits: https://learn.microsoft.com/office365/servicedescriptions/exchange-online-service-description/exchange-online-limits#sending-limits).
+ * - `outlookUploadBytes`: Outlook (Graph mail) takes at most 150 MB uploaded (POST, PUT, PATCH)
+ *   per 5 minutes per app and mailbox (https://learn.microsoft.com/graph/throttling-limits#outlook-service-limits).
+ * - `sharePointUnits`: SharePoint budgets resource units per app and tenant a minute, by the
+ *   tenant's licences (1,250 for up to 1,000; every upload or create costs 2:
+ *   https://learn.microsoft.com/sharepoint/dev/general-development/how-to-avoid-getting-throttled-or-blocked-in-sharepoint-online).
+ *
+ * A connector names what one delivery spends (`Connector.pace`: budget, target key, amount).
+ * Before leasing, the deliverer takes all of it at once or none: when a budget has no room, the
+ * delivery is not tried and its job's message comes back when the room frees (shared/delivery/
+ * index.ts, the path of a destination another worker holds), spending no attempt, while other
+ * targets go on. A `Retry-After` the service answered anyway (`hold`) stops that target only,
+ * until then. Per instance: each instance keeps its own windows (docs/architecture.md, Delivery).
  */
 
-/** Exchange Online's message rate limit per sending mailbox. */
-export const EXCHANGE_MESSAGES_PER_MINUTE = 30;
+export type Budget = 'exchangeMessages' | 'outlookUploadBytes' | 'sharePointUnits';
 
-/** Keys kept before the pacer forgets the mailboxes whose minute is over (memory stays bounded). */
-const PRUNE_AT_KEYS = 10_000;
+export interface Limit {
+  perWindow: number;
+  windowMs: number;
+}
 
-export class SendPacer {
-  private readonly sent = new Map<string, number[]>();
+export type Limits = Record<Budget, Limit>;
+
+/** Microsoft's figures (see above); SharePoint's for a tenant of up to 1,000 licences. */
+export const M365_LIMITS: Limits = Object.freeze({
+  exchangeMessages: { perWindow: 30, windowMs: 60_000 },
+  outlookUploadBytes: { perWindow: 150_000_000, windowMs: 300_000 },
+  sharePointUnits: { perWindow: 1_250, windowMs: 60_000 },
+});
+
+/**
+ * The limits from the settings: SharePoint's units a minute for the tenant's size, and every
+ * window multiplied by `windowScale` (1 in production; benchmarks shorten the windows against a
+ * test server that shortens its own the same way).
+ */
+export function limitsFor(settings: { sharePointUnitsPerMinute: number; windowScale: number }): Limits {
+  const scaled = (l: Limit): Limit => ({ perWindow: l.perWindow, windowMs: Math.max(1, Math.round(l.windowMs * settings.windowScale)) });
+  return {
+    exchangeMessages: scaled(M365_LIMITS.exchangeMessages),
+    outlookUploadBytes: scaled(M365_LIMITS.outlookUploadBytes),
+    sharePointUnits: scaled({ ...M365_LIMITS.sharePointUnits, perWindow: settings.sharePointUnitsPerMinute }),
+  };
+}
+
+/** What one delivery spends of a target's budget: `key` names the target (a mailbox, the tenant). */
+export interface Charge {
+  budget: Budget;
+  key: string;
+  amount: number;
+}
+
+interface Spent {
+  at: number;
+  amount: number;
+}
+
+/** Windows kept before the pacer forgets those that are over (memory stays bounded). */
+const PRUNE_AT = 10_000;
+
+export class Pacer {
+  private readonly spent = new Map<string, Spent[]>();
+  private readonly held = new Map<string, number>();
 
   constructor(
-    private readonly perWindow = EXCHANGE_MESSAGES_PER_MINUTE,
-    private readonly windowMs = 60_000,
+    private readonly limits: Limits = M365_LIMITS,
     private readonly now: () => number = Date.now,
   ) {}
 
   /**
-   * Takes a place for one message from `key` now (undefined), or answers when the next place
-   * frees, taking none.
+   * Takes every charge now (undefined), or none, answering when the last of them will have
+   * room. A charge larger than its whole budget goes alone into an empty window.
    */
-  take(key: string): Date | undefined {
+  take(charges: readonly Charge[]): Date | undefined {
     const t = this.now();
-    const recent = (this.sent.get(key) ?? []).filter((at) => at > t - this.windowMs);
-    if (recent.length >= this.perWindow) {
-      this.sent.set(key, recent);
-      return new Date(recent[0]! + this.windowMs);
+    let until = 0;
+    for (const c of charges) {
+      until = Math.max(until, this.held.get(c.key) ?? 0);
+      const { perWindow, windowMs } = this.limits[c.budget];
+      const recent = this.recent(c, t);
+      let used = recent.reduce((sum, s) => sum + s.amount, 0);
+      for (const s of recent) {
+        if (used === 0 || used + c.amount <= perWindow) break;
+        used -= s.amount;
+        until = Math.max(until, s.at + windowMs);
+      }
     }
-    recent.push(t);
-    this.sent.set(key, recent);
-    if (this.sent.size > PRUNE_AT_KEYS) this.prune(t);
+    if (until > t) return new Date(until);
+    for (const c of charges) this.recent(c, t).push({ at: t, amount: c.amount });
+    if (this.spent.size > PRUNE_AT) this.prune(t);
     return undefined;
   }
 
-  /** Gives back the place taken last for `key` (the delivery sent nothing after all). */
-  giveBack(key: string): void {
-    this.sent.get(key)?.pop();
+  /** Gives back what `take` took for these charges (the delivery sent nothing after all). */
+  giveBack(charges: readonly Charge[]): void {
+    for (const c of charges) {
+      const list = this.spent.get(windowKey(c));
+      const i = list?.map((s) => s.amount).lastIndexOf(c.amount) ?? -1;
+      if (i >= 0) list!.splice(i, 1);
+    }
+  }
+
+  /** The service answered a target's request with Retry-After: nothing more goes to it for `seconds`. */
+  hold(charges: readonly Charge[], seconds: number): void {
+    const until = this.now() + seconds * 1000;
+    for (const c of charges) this.held.set(c.key, Math.max(this.held.get(c.key) ?? 0, until));
+  }
+
+  private recent(c: Charge, t: number): Spent[] {
+    const key = windowKey(c);
+    const from = t - this.limits[c.budget].windowMs;
+    const list = (this.spent.get(key) ?? []).filter((s) => s.at > from);
+    this.spent.set(key, list);
+    return list;
   }
 
   private prune(t: number): void {
-    for (const [key, times] of this.sent) if (!times.some((at) => at > t - this.windowMs)) this.sent.delete(key);
+    for (const [key, list] of this.spent) {
+      const budget = key.slice(0, key.indexOf('\n')) as Budget;
+      if (!list.some((s) => s.at > t - this.limits[budget].windowMs)) this.spent.delete(key);
+    }
+    for (const [key, until] of this.held) if (until <= t) this.held.delete(key);
   }
 }
 
-/** The instance's pacer: every deliverer of this process shares the mailboxes' minutes. */
-export const sendPacer = new SendPacer();
+const windowKey = (c: Charge) => `${c.budget}\n${c.key}`;

@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import type { z } from 'zod';
 import type { DeliveryErrorCode } from '../errors';
 import type { Logger } from '../log';
+import type { Charge } from './pacing';
 
 export interface DeliveryFile {
   /** The sender's file name (untrusted: escape it for where it lands). */
@@ -62,11 +63,11 @@ export interface Connector<Options = unknown> {
   /** Every template of the options rendered for the job, each as delivery would, sending nothing (see preview.ts). */
   preview?(job: DeliveryJob, options: Options): TemplatePreview[];
   /**
-   * The Exchange Online mailbox the delivery sends from, whose messages a minute are paced
-   * (pacing.ts); undefined when no such limit applies (or the sender cannot be rendered: the
-   * delivery then fails saying why).
+   * What the delivery spends of Microsoft 365's budgets (pacing.ts): the messages of the mailbox
+   * it sends from, the bytes it uploads to it, SharePoint's resource units. Empty when no such
+   * limit applies (or the target cannot be rendered: the delivery then fails saying why).
    */
-  paceKey?(job: DeliveryJob, options: Options): string | undefined;
+  pace?(job: DeliveryJob, options: Options): Charge[];
 }
 
 /**

@@ -2,6 +2,7 @@
  * The app's wiring: configuration, secret store and storage, created once per process on
  * first use and shared by every function.
  */
+import { limitsFor, Pacer } from '../delivery/pacing';
 import { Sessions, type AccessDeps, type SignInDeps } from '../access';
 import { getConfig, type Config } from '../config';
 import type { ConsoleDeps } from '../console';
@@ -95,6 +96,8 @@ export function createServices(config: Config): Services {
     getSecret: (name) => secrets.get(name),
   });
   const findUser = (userName: string) => storage.directory.users.findByUserName(userName);
+  // One rate governor per instance: every deliverer of this process shares Microsoft 365's windows.
+  const pacer = new Pacer(limitsFor(config.delivery.pacing));
   // The UPN of the directory's user with this address: by userName, else by e-mail address. Kept a
   // minute per address (found or not): a mailbox's messages come from a few printers and people.
   const userNames = new Map<string, { userName: string | undefined; until: number }>();
@@ -226,6 +229,7 @@ export function createServices(config: Config): Services {
       leaseMs: config.delivery.leaseMs,
       context: deliveryContext(log),
       findUser,
+      pacer,
       log,
       notifier: notifier(log),
     }),

@@ -30,7 +30,7 @@ export interface Receiver {
   received: Received[];
   /** Every request, accepted or not. */
   requests: number;
-  /** Answer the next requests with these statuses, in order (then 200). */
+  /** Answer the next requests with these statuses, in order (then 200); a 429 says `Retry-After: 120`. */
   failNext(...statuses: number[]): void;
   /** Resolves when `count` requests were accepted. */
   waitFor(count: number): Promise<void>;
@@ -61,7 +61,9 @@ export async function startReceiver(options: ReceiverOptions = {}): Promise<Rece
         received.push({ fields, files, headers: req.headers, ...(options.tls ? { servername } : {}) });
         for (const w of waiters.filter((w) => received.length >= w.count)) w.resolve();
       }
-      res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : `status ${status}`);
+      res
+        .writeHead(status, { 'content-type': 'text/plain', ...(status === 429 ? { 'retry-after': '120' } : {}) })
+        .end(status < 300 ? 'ok' : `status ${status}`);
     });
     bb.on('error', () => res.writeHead(400).end('bad multipart'));
     req.pipe(bb);

@@ -18,7 +18,7 @@ import {
   type DelivererDeps,
 } from '../../shared/delivery';
 import { isPrivateAddress } from '../../shared/delivery/httpForward/ssrf';
-import { SendPacer } from '../../shared/delivery/pacing';
+import { M365_LIMITS, Pacer } from '../../shared/delivery/pacing';
 import { ingestScan } from '../../shared/ingest';
 import { silentLogger } from '../../shared/log';
 import { startStack, type TestStack } from '../helpers/env';
@@ -164,9 +164,13 @@ describe('routing and delivery', () => {
 describe("a sending mailbox's messages a minute (Exchange Online: 30)", () => {
   it('waits for a place without trying or spending an attempt, while the other destination is delivered', async () => {
     let now = 0;
-    const pacer = new SendPacer(2, 60_000, () => now);
+    const pacer = new Pacer({ ...M365_LIMITS, exchangeMessages: { perWindow: 2, windowMs: 60_000 } }, () => now);
     // HTTP forward standing in for a connector that sends from one Exchange mailbox.
-    const paced = { ...CONNECTORS.httpForward!, type: 'pacedForward', paceKey: () => 'exchange:scans@contoso.example' } as Connector;
+    const paced = {
+      ...CONNECTORS.httpForward!,
+      type: 'pacedForward',
+      pace: () => [{ budget: 'exchangeMessages', key: 'mailbox:scans@contoso.example', amount: 1 }],
+    } as Connector;
     const enqueued: Array<{ jobId: string; delaySeconds?: number }> = [];
     const base = deps(
       [
@@ -209,6 +213,55 @@ describe("a sending mailbox's messages a minute (Exchange Online: 30)", () => {
     expect(receiver.requests - paced0).toBe(3);
     expect(other.requests - plain0).toBe(3);
     expect(await stack.services.storage.deliveries.get(jobs[2]!, 'paced')).toMatchObject({ status: 'delivered', attempts: 1 });
+  });
+});
+
+describe('a target that answers Retry-After', () => {
+  it('waits that long, trying nothing, while the other targets go on', async () => {
+    let now = Date.now();
+    const pacer = new Pacer(M365_LIMITS, () => now);
+    const paced = (key: string) =>
+      ({ ...CONNECTORS.httpForward!, type: key, pace: () => [{ budget: 'exchangeMessages', key, amount: 1 }] }) as Connector;
+    const enqueued: Array<{ jobId: string; delaySeconds?: number }> = [];
+    const base = deps(
+      [
+        { id: 'throttled', type: 'mailboxA', when: {}, options: forward(receiver.url) },
+        { id: 'other', type: 'mailboxB', when: {}, options: forward(other.url) },
+      ],
+      { ...CONNECTORS, mailboxA: paced('mailbox:a'), mailboxB: paced('mailbox:b') },
+    );
+    const d: DelivererDeps = {
+      ...base,
+      pacer,
+      deliveryQueue: {
+        enqueue: (m, o) => {
+          enqueued.push({ jobId: m.jobId, delaySeconds: o?.delaySeconds });
+          return base.deliveryQueue.enqueue(m, o);
+        },
+      },
+    };
+    const first = (await storeJob({ workflowName: 'Throttled' })).jobId;
+    const second = (await storeJob({ workflowName: 'Held' })).jobId;
+    const a0 = receiver.requests;
+    const b0 = other.requests;
+
+    receiver.failNext(429);
+    await expect(deliverJob({ jobId: first }, 1, d)).rejects.toThrow(/throttled will be retried/);
+    expect(receiver.requests - a0).toBe(1);
+    // The next job: mailbox a is not asked again before its 120 s are over, mailbox b is.
+    await expect(deliverJob({ jobId: second }, 1, d)).resolves.toBe('in_progress');
+    expect(receiver.requests - a0).toBe(1);
+    expect(other.requests - b0).toBe(2);
+    expect(await stack.services.storage.deliveries.get(second, 'throttled')).toBeUndefined();
+    expect(enqueued).toEqual([{ jobId: second, delaySeconds: expect.any(Number) }]);
+    expect(enqueued[0]!.delaySeconds).toBeGreaterThan(100);
+    expect(enqueued[0]!.delaySeconds).toBeLessThanOrEqual(122);
+
+    now += 120_000;
+    await expect(deliverJob({ jobId: second }, 1, d)).resolves.toBe('delivered');
+    await expect(deliverJob({ jobId: first }, 2, d)).resolves.toBe('delivered');
+    expect(receiver.requests - a0).toBe(3);
+    expect(other.requests - b0).toBe(2);
   });
 });
 

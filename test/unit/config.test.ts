@@ -404,3 +404,22 @@ describe('destinations', () => {
     expect(expectRejected({ ...DEV, DESTINATIONS_PINNED: 'yes' }, 'DESTINATIONS_PINNED').message).toMatch(/must be 'true'/);
   });
 });
+
+describe("Microsoft 365's budgets the deliverer paces to", () => {
+  it("defaults to the smallest tenant's SharePoint units and Microsoft's windows", () => {
+    expect(loadConfig(DEV).delivery.pacing).toEqual({ sharePointUnitsPerMinute: 1_250, windowScale: 1 });
+  });
+
+  it('reads the tenant size and a shortened window', () => {
+    const config = loadConfig({ ...DEV, SHAREPOINT_RESOURCE_UNITS_PER_MINUTE: '3750', RATE_LIMIT_WINDOW_SCALE: '0.05' });
+    expect(config.delivery.pacing).toEqual({ sharePointUnitsPerMinute: 3_750, windowScale: 0.05 });
+  });
+
+  it.each(['0', '0.0', '1.5', '2', '-0.5', 'fast', '1e-3'])('refuses RATE_LIMIT_WINDOW_SCALE %p', (value) => {
+    expect(expectRejected({ ...DEV, RATE_LIMIT_WINDOW_SCALE: value }, 'RATE_LIMIT_WINDOW_SCALE').message).toMatch(/above 0/);
+  });
+
+  it('refuses fewer SharePoint units than any tenant has', () => {
+    expectRejected({ ...DEV, SHAREPOINT_RESOURCE_UNITS_PER_MINUTE: '50' }, 'SHAREPOINT_RESOURCE_UNITS_PER_MINUTE');
+  });
+});

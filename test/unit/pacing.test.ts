@@ -1,43 +1,132 @@
-/** Pacing for Exchange Online's 30 messages a minute (shared/delivery/pacing.ts): the pacer's minute, and which mailbox each connector sends from. */
+/** The rate governor (shared/delivery/pacing.ts): its windows and holds, and what each connector charges. */
 import { graphMailConnector, type GraphMailOptions } from '../../shared/delivery/graphMail';
-import { SendPacer } from '../../shared/delivery/pacing';
+import { oneDriveConnector, type OneDriveOptions } from '../../shared/delivery/oneDrive';
+import { limitsFor, M365_LIMITS, Pacer, type Charge } from '../../shared/delivery/pacing';
+import { sharePointConnector, type SharePointOptions } from '../../shared/delivery/sharePoint';
 import { smtpConnector, type SmtpOptions } from '../../shared/delivery/smtp';
-import type { DeliveryJob } from '../../shared/delivery/types';
+import type { DeliveryFile, DeliveryJob } from '../../shared/delivery/types';
 
-const job = (fields: Record<string, string>): DeliveryJob => ({ jobId: 'j', receivedAt: new Date(), fields, files: [] });
+const MIB = 1024 * 1024;
+const file = (size: number): DeliveryFile => ({
+  name: 'a.pdf',
+  contentType: 'application/pdf',
+  size,
+  sha256: '',
+  open: () => Promise.reject(new Error('unused')),
+});
+const job = (fields: Record<string, string>, sizes: number[] = []): DeliveryJob => ({
+  jobId: 'j',
+  receivedAt: new Date(),
+  fields,
+  files: sizes.map(file),
+});
 const smtp = (auth: unknown) => ({ auth, from: 'scans@contoso.example' }) as unknown as SmtpOptions;
 const graph = (o: Record<string, unknown>) => o as unknown as GraphMailOptions;
+const messages = (key: string): Charge => ({ budget: 'exchangeMessages', key, amount: 1 });
 
-it('SMTP: Office 365 paces the connection account (case folded); any other server is not paced', () => {
-  expect(smtpConnector.paceKey!(job({}), smtp({ kind: 'microsoft365', connectionId: 'c1', user: 'Scans@Contoso.example' }))).toBe(
-    'exchange:scans@contoso.example',
-  );
-  expect(smtpConnector.paceKey!(job({}), smtp({ kind: 'system', host: 'relay.contoso.example', port: 25 }))).toBeUndefined();
+describe('what a delivery spends', () => {
+  it('SMTP: Office 365 spends a message of the connection account (case folded); any other server nothing', () => {
+    expect(smtpConnector.pace!(job({}), smtp({ kind: 'microsoft365', connectionId: 'c1', user: 'Scans@Contoso.example' }))).toEqual([
+      messages('mailbox:scans@contoso.example'),
+    ]);
+    expect(smtpConnector.pace!(job({}), smtp({ kind: 'system', host: 'relay.contoso.example', port: 25 }))).toEqual([]);
+  });
+
+  it("Graph mail: a message and its upload (files in base64 and the message's JSON) of the sending mailbox", () => {
+    const delegated = graphMailConnector.pace!(job({}, [3 * MIB]), graph({ auth: 'delegated', connectionId: 'c2' }));
+    expect(delegated).toEqual([
+      messages('connection:c2'),
+      { budget: 'outlookUploadBytes', key: 'connection:c2', amount: expect.any(Number) },
+    ]);
+    expect(delegated[1]!.amount).toBeGreaterThanOrEqual(4 * MIB);
+    expect(delegated[1]!.amount).toBeLessThan(4 * MIB + 128 * 1024);
+    expect(
+      graphMailConnector.pace!(job({ userEmail: 'Ada.Lovelace@Contoso.example' }), graph({ auth: 'application', from: '%userEmail%' }))[0],
+    ).toEqual(messages('mailbox:ada.lovelace@contoso.example'));
+    // No sender to render: nothing paced here; the delivery itself fails saying why.
+    expect(graphMailConnector.pace!(job({}), graph({ auth: 'application', from: '%userEmail%' }))).toEqual([]);
+    expect(
+      graphMailConnector.pace!(job({ userEmail: 'a@x.example, b@x.example' }), graph({ auth: 'application', from: '%userEmail%' })),
+    ).toEqual([]);
+  });
+
+  it("OneDrive and SharePoint: the tenant's resource units, 2 per upload request", () => {
+    const o = { conflictBehavior: 'keepBoth' } as unknown as OneDriveOptions;
+    // Two simple uploads; then a session for 20 MiB: the session and 2 chunks of 10 MiB.
+    expect(oneDriveConnector.pace!(job({}, [MIB, MIB]), o)).toEqual([{ budget: 'sharePointUnits', key: 'sharepoint:tenant', amount: 4 }]);
+    expect(oneDriveConnector.pace!(job({}, [20 * MIB]), o)[0]!.amount).toBeGreaterThanOrEqual(6);
+    const append = { conflictBehavior: 'append' } as unknown as SharePointOptions;
+    expect(sharePointConnector.pace!(job({}, [MIB]), append)).toEqual([{ budget: 'sharePointUnits', key: 'sharepoint:tenant', amount: 4 }]);
+  });
 });
 
-it("Graph mail: the connection's account (delegated), or the mailbox `from` renders to (application)", () => {
-  expect(graphMailConnector.paceKey!(job({}), graph({ auth: 'delegated', connectionId: 'c2' }))).toBe('exchange:connection:c2');
-  expect(
-    graphMailConnector.paceKey!(job({ userEmail: 'Ada.Lovelace@Contoso.example' }), graph({ auth: 'application', from: '%userEmail%' })),
-  ).toBe('exchange:ada.lovelace@contoso.example');
-  // No sender to render: not paced here; the delivery itself fails saying why.
-  expect(graphMailConnector.paceKey!(job({}), graph({ auth: 'application', from: '%userEmail%' }))).toBeUndefined();
-  expect(
-    graphMailConnector.paceKey!(job({ userEmail: 'a@x.example, b@x.example' }), graph({ auth: 'application', from: '%userEmail%' })),
-  ).toBeUndefined();
-});
-
-it('gives back the place of a delivery that sent nothing (already delivered), and paces each mailbox on its own', () => {
+describe('the pacer', () => {
   let now = 0;
-  const pacer = new SendPacer(2, 60_000, () => now);
-  expect(pacer.take('exchange:a@contoso.example')).toBeUndefined();
-  expect(pacer.take('exchange:a@contoso.example')).toBeUndefined();
-  expect(pacer.take('exchange:a@contoso.example')).toEqual(new Date(60_000));
-  expect(pacer.take('exchange:b@contoso.example')).toBeUndefined();
-  pacer.giveBack('exchange:a@contoso.example');
-  expect(pacer.take('exchange:a@contoso.example')).toBeUndefined();
-  now = 59_999;
-  expect(pacer.take('exchange:a@contoso.example')).toEqual(new Date(60_000));
-  now = 60_001;
-  expect(pacer.take('exchange:a@contoso.example')).toBeUndefined();
+  const pacer = (limits = M365_LIMITS) => new Pacer(limits, () => now);
+  beforeEach(() => (now = 1_000_000));
+
+  it("paces each mailbox's messages a minute on its own, and gives back the place of a delivery that sent nothing", () => {
+    const p = pacer({ ...M365_LIMITS, exchangeMessages: { perWindow: 2, windowMs: 60_000 } });
+    const a = [messages('mailbox:a')];
+    const start = now;
+    expect(p.take(a)).toBeUndefined();
+    expect(p.take(a)).toBeUndefined();
+    expect(p.take(a)).toEqual(new Date(start + 60_000));
+    expect(p.take([messages('mailbox:b')])).toBeUndefined();
+    p.giveBack(a);
+    expect(p.take(a)).toBeUndefined();
+    now = start + 59_999;
+    expect(p.take(a)).toEqual(new Date(start + 60_000));
+    now = start + 60_001;
+    expect(p.take(a)).toBeUndefined();
+  });
+
+  it('budgets bytes: room frees as the oldest uploads leave the window; one larger than the budget goes alone', () => {
+    const p = pacer({ ...M365_LIMITS, outlookUploadBytes: { perWindow: 100, windowMs: 300_000 } });
+    const bytes = (amount: number): Charge[] => [{ budget: 'outlookUploadBytes', key: 'mailbox:a', amount }];
+    const t0 = now;
+    expect(p.take(bytes(60))).toBeUndefined();
+    now = t0 + 1_000;
+    expect(p.take(bytes(30))).toBeUndefined();
+    // 90 used: 50 more needs the first 60 gone; 10 more fits.
+    expect(p.take(bytes(50))).toEqual(new Date(t0 + 300_000));
+    expect(p.take(bytes(10))).toBeUndefined();
+    expect(p.take(bytes(1))).toEqual(new Date(t0 + 300_000));
+    // 150 can never fit in 100: it waits for an empty window (both of the later uploads gone).
+    expect(p.take(bytes(150))).toEqual(new Date(t0 + 1_000 + 300_000));
+    now = t0 + 1_000 + 300_001;
+    expect(p.take(bytes(150))).toBeUndefined();
+    expect(p.take(bytes(1))).toEqual(new Date(now + 300_000));
+  });
+
+  it('takes all the charges of a delivery or none', () => {
+    const p = pacer({ ...M365_LIMITS, exchangeMessages: { perWindow: 1, windowMs: 60_000 } });
+    const upload: Charge = { budget: 'outlookUploadBytes', key: 'mailbox:a', amount: 100_000_000 };
+    expect(p.take([messages('mailbox:b')])).toBeUndefined();
+    // The messages of b are spent: the upload to a is not taken either.
+    expect(p.take([messages('mailbox:b'), upload])).toBeInstanceOf(Date);
+    expect(p.take([upload])).toBeUndefined();
+    expect(p.take([{ ...upload, amount: 60_000_000 }])).toBeInstanceOf(Date);
+  });
+
+  it('holds a target that answered Retry-After until then, and only that one', () => {
+    const p = pacer();
+    const t0 = now;
+    p.hold([messages('mailbox:a')], 30);
+    expect(p.take([messages('mailbox:a')])).toEqual(new Date(t0 + 30_000));
+    expect(p.take([{ budget: 'outlookUploadBytes', key: 'mailbox:a', amount: 1 }])).toEqual(new Date(t0 + 30_000));
+    expect(p.take([messages('mailbox:b')])).toBeUndefined();
+    now = t0 + 30_000;
+    expect(p.take([messages('mailbox:a')])).toBeUndefined();
+  });
+
+  it("scales every window by the setting, and takes SharePoint's units a minute from it", () => {
+    const limits = limitsFor({ sharePointUnitsPerMinute: 2_500, windowScale: 0.05 });
+    expect(limits).toEqual({
+      exchangeMessages: { perWindow: 30, windowMs: 3_000 },
+      outlookUploadBytes: { perWindow: 150_000_000, windowMs: 15_000 },
+      sharePointUnits: { perWindow: 2_500, windowMs: 3_000 },
+    });
+    expect(limitsFor({ sharePointUnitsPerMinute: 1_250, windowScale: 1 })).toEqual(M365_LIMITS);
+  });
 });

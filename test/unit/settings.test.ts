@@ -35,6 +35,7 @@ const NOT_LOCAL: Record<string, string> = {
   AZURE_CLIENT_ID: 'the managed identity exists only in Azure',
   WEBSITE_INSTANCE_ID: 'set by the platform in Azure; its presence means "running in Azure"',
   WEBSITE_HOSTNAME: 'set by the platform in Azure',
+  RATE_LIMIT_WINDOW_SCALE: 'benchmarks only (shortens the Microsoft 365 limit windows against test servers); 1 everywhere else',
 };
 
 /** ScanRelay settings that the Bicep app settings leave out, and why. */
@@ -44,6 +45,7 @@ const NOT_IN_AZURE: Record<string, string> = {
   SECRETS_LOCAL_FILE: 'the local secret store; in Azure secrets come from Key Vault',
   WEBSITE_INSTANCE_ID: 'set by the platform',
   WEBSITE_HOSTNAME: 'set by the platform',
+  RATE_LIMIT_WINDOW_SCALE: 'benchmarks only: production keeps the code default, 1',
 };
 
 /** Settings whose literal value differs between the two files on purpose, and why. */

@@ -15,6 +15,7 @@ import { PDFDocument } from 'pdf-lib';
 import { fileNames } from '../fileNames';
 import { renderTemplate } from '../template';
 import { PermanentDeliveryError, TransientDeliveryError, type DeliveryFile, type DeliveryJob } from '../types';
+import type { Charge } from '../pacing';
 import { graphStatus, type DeliveryGraph } from './client';
 import { DEFAULT_CHUNK_BYTES, uploadToSession } from './uploadSession';
 
@@ -83,6 +84,26 @@ export async function deliverToDrive(
   }
   return results;
 }
+
+/**
+ * SharePoint's resource units a drive delivery spends (pacing.ts), generously: 2 per upload
+ * request (a simple PUT, or the session and each chunk), 2 more per file to read and download
+ * the document `append` merges into ("2: create, update, delete, upload"; "1: download",
+ * https://learn.microsoft.com/sharepoint/dev/general-development/how-to-avoid-getting-throttled-or-blocked-in-sharepoint-online).
+ */
+export function driveResourceUnits(job: DeliveryJob, options: Pick<DriveFolderOptions, 'conflictBehavior'>): number {
+  let units = 0;
+  for (const f of job.files) {
+    units += f.size <= SIMPLE_UPLOAD_MAX_BYTES ? 2 : 2 + 2 * Math.ceil(f.size / DEFAULT_CHUNK_BYTES);
+    if (options.conflictBehavior === 'append') units += 2;
+  }
+  return units;
+}
+
+/** SharePoint's budget is the app's in the tenant: every drive delivery shares it. */
+export const drivePace = (job: DeliveryJob, options: Pick<DriveFolderOptions, 'conflictBehavior'>): Charge[] => [
+  { budget: 'sharePointUnits', key: 'sharepoint:tenant', amount: driveResourceUnits(job, options) },
+];
 
 /** One file into `itemPath` (`.../root:/a/b.pdf:`), simple or by session. */
 async function upload(

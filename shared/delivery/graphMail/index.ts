@@ -65,6 +65,8 @@ export { DEFAULT_FROM, DEFAULT_MAX_MESSAGE_BYTES, graphMailOptionsSchema, MAX_ME
 export const SENDMAIL_REQUEST_BYTES = 3.5 * 1024 * 1024;
 /** Attachments from this size go through an upload session ("If the file size is under 3 MB, do a single POST"). */
 export const SESSION_ATTACHMENT_BYTES = 3_000_000;
+/** What a message's JSON (subject, body, recipients, attachment metadata) adds to its files when paced: generously. */
+const UPLOAD_ALLOWANCE_BYTES = 64 * 1024;
 
 /** The body: a text template, or an HTML template whose rendered values are HTML-escaped one by one. */
 export function renderBody(template: string, fields: Readonly<Record<string, string>>, bodyType: 'text' | 'html'): string {
@@ -213,14 +215,23 @@ export const graphMailConnector: Connector<GraphMailOptions> = {
     ...previewTemplate('body', o.body, () => renderBody(o.body, job.fields, o.bodyType)),
   ],
 
-  // Sent from the connection's account (delegated) or from the mailbox `from` names (application).
-  paceKey(job, o) {
-    if (o.auth !== 'application') return `exchange:connection:${o.connectionId}`;
-    try {
-      return `exchange:${renderSender(o.from, job.fields).toLowerCase()}`;
-    } catch {
-      return undefined;
+  // Sent from the connection's account (delegated) or from the mailbox `from` names (application):
+  // one of its messages a minute, and what the requests upload to it (files in base64, at most).
+  pace(job, o) {
+    let key: string;
+    if (o.auth === 'delegated') key = `connection:${o.connectionId}`;
+    else {
+      try {
+        key = `mailbox:${renderSender(o.from, job.fields).toLowerCase()}`;
+      } catch {
+        return [];
+      }
     }
+    const bytes = job.files.reduce((n, f) => n + Math.ceil(f.size / 3) * 4, UPLOAD_ALLOWANCE_BYTES);
+    return [
+      { budget: 'exchangeMessages', key, amount: 1 },
+      { budget: 'outlookUploadBytes', key, amount: bytes },
+    ];
   },
 
   async deliver(job, options, context) {

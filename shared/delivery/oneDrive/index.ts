@@ -14,7 +14,7 @@ import { parseOptions } from '../options';
 import { previewFileNames, previewTemplate } from '../preview';
 import { renderTemplate } from '../template';
 import { PermanentDeliveryError, type Connector } from '../types';
-import { deliverToDrive, graphFor, renderFolder, type GraphAuth } from '../graph';
+import { deliverToDrive, drivePace, graphFor, renderFolder, type GraphAuth } from '../graph';
 import { oneDriveOptionsSchema, type OneDriveOptions } from './options';
 
 export { oneDriveOptionsSchema, type OneDriveOptions } from './options';
@@ -31,6 +31,8 @@ export const oneDriveConnector: Connector<OneDriveOptions> = {
     ...previewTemplate('folder', o.folder, () => renderFolder(o.folder, job.fields).join('/')),
     ...previewFileNames(job, o.fileName),
   ],
+
+  pace: drivePace,
 
   async deliver(job, options, context) {
     let drivePath = '/me/drive';

@@ -14,7 +14,7 @@
 import { parseOptions } from '../options';
 import { previewFileNames, previewTemplate } from '../preview';
 import { PermanentDeliveryError, type Connector } from '../types';
-import { deliverToDrive, graphFor, renderFolder, type DeliveryGraph } from '../graph';
+import { deliverToDrive, drivePace, graphFor, renderFolder, type DeliveryGraph } from '../graph';
 import { sharePointOptionsSchema, type SharePointOptions } from './options';
 
 export { sharePointOptionsSchema, type SharePointOptions } from './options';
@@ -31,6 +31,8 @@ export const sharePointConnector: Connector<SharePointOptions> = {
     ...previewTemplate('folder', o.folder, () => renderFolder(o.folder, job.fields).join('/')),
     ...previewFileNames(job, o.fileName),
   ],
+
+  pace: drivePace,
 
   async deliver(job, options, context) {
     const graph = graphFor(context, { kind: 'delegated', connectionId: options.connectionId });

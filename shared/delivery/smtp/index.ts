@@ -157,7 +157,8 @@ export const smtpConnector: Connector<SmtpOptions> = {
   ],
 
   // Office 365 SMTP submits as the connection's account: that mailbox's 30 messages a minute.
-  paceKey: (_job, o) => (o.auth.kind === 'microsoft365' ? `exchange:${o.auth.user.toLowerCase()}` : undefined),
+  pace: (_job, o) =>
+    o.auth.kind === 'microsoft365' ? [{ budget: 'exchangeMessages', key: `mailbox:${o.auth.user.toLowerCase()}`, amount: 1 }] : [],
 
   async deliver(job, options, context) {
     const total = job.files.reduce((sum, f) => sum + f.size, 0);
