@@ -590,6 +590,8 @@ export async function startGraphServer(options: GraphServerOptions = {}): Promis
     }
     const maxFragment = s.kind === 'drive' ? opts.maxFragmentBytes : opts.maxAttachmentFragmentBytes;
     if (length > maxFragment) throw new HttpError(413, 'requestTooLarge', `A fragment may carry at most ${maxFragment} bytes.`);
+    // An attachment's bytes are uploaded to its mailbox: Outlook's 150 MB per 5 minutes (graphMailboxes.ts).
+    if (s.kind === 'attachment') mail.chargeUpload(s.target, length);
     if (s.total !== undefined && total !== s.total) {
       throw new HttpError(400, 'invalidRange', `The total size ${total} differs from the session's ${s.total}.`);
     }

@@ -801,3 +801,76 @@ describe('streaming and the mailbox concurrency limit', () => {
     expect((await call(`${users(upn)}/mailFolders/inbox`)).status).toBe(200); // free again
   });
 });
+
+describe("Outlook's upload and request budgets per app and mailbox (lowered here)", () => {
+  let small: GraphServer;
+  beforeAll(async () => {
+    small = await startGraphServer({ meUpn: ALICE, mailboxUploadBytes: 3 * MIB, mailboxRequests: 6, mailboxRequestWindowMs: 60_000 });
+    small.acceptToken((t) => (t === 'app-token' ? { app: true } : false));
+  });
+  afterAll(() => small.stop());
+  const at = (path: string, init: RequestInit = {}) =>
+    fetch(`${small.baseUrl}${path}`, { ...init, headers: { authorization: 'Bearer app-token', 'content-type': 'application/json' } });
+  const sendMail = (upn: string, bytes: number) =>
+    at(`${users(upn)}/sendMail`, {
+      method: 'POST',
+      body: JSON.stringify({
+        message: {
+          subject: 'scan',
+          toRecipients: [{ emailAddress: { address: 'ada@contoso.example' } }],
+          attachments: [
+            { '@odata.type': '#microsoft.graph.fileAttachment', name: 'a.pdf', contentBytes: randomBytes(bytes).toString('base64') },
+          ],
+        },
+      }),
+    });
+
+  test('an upload over the bytes of the window → 429 IncomingBytes with Retry-After; other mailboxes and reads go on', async () => {
+    const upn = freshUpn();
+    expect((await sendMail(upn, MIB)).status).toBe(202);
+    expect((await sendMail(upn, MIB)).status).toBe(202);
+    const third = await sendMail(upn, MIB);
+    expect(third.status).toBe(429);
+    const wait = Number(third.headers.get('retry-after'));
+    expect(wait).toBeGreaterThanOrEqual(299);
+    expect(wait).toBeLessThanOrEqual(300);
+    expect((await json(third)).error).toMatchObject({
+      code: 'ApplicationThrottled',
+      message: 'Application is over its IncomingBytes limit.',
+    });
+    expect((await at(`${users(upn)}/mailFolders/inbox`)).status).toBe(200);
+    expect((await sendMail(freshUpn(), MIB)).status).toBe(202);
+    expect(small.mail.sentTimes(upn)).toHaveLength(2);
+    expect(small.mail.throttled(upn)).toEqual({ concurrency: 0, requests: 0, uploadBytes: 1 });
+  });
+
+  test("an attachment upload session's bytes count against its mailbox", async () => {
+    const upn = freshUpn();
+    const draft = await json(await at(`${users(upn)}/messages`, { method: 'POST', body: JSON.stringify({ subject: 'big scan' }) }));
+    const session = await json(
+      await at(`${users(upn)}/messages/${encodeURIComponent(draft.id)}/attachments/createUploadSession`, {
+        method: 'POST',
+        body: JSON.stringify({ AttachmentItem: { attachmentType: 'file', name: 'big.pdf', size: 3.5 * MIB } }),
+      }),
+    );
+    const bytes = randomBytes(3.5 * MIB);
+    const put = await fetch(session.uploadUrl, {
+      method: 'PUT',
+      headers: { 'content-range': `bytes 0-${bytes.length - 1}/${bytes.length}`, 'content-length': String(bytes.length) },
+      body: bytes,
+    });
+    expect(put.status).toBe(429);
+    expect(put.headers.get('retry-after')).toBeTruthy();
+    expect(small.mail.throttled(upn).uploadBytes).toBe(1);
+  });
+
+  test("a request over the window's count → 429 with Retry-After, counted per mailbox", async () => {
+    const upn = freshUpn();
+    for (let i = 0; i < 6; i++) expect((await at(`${users(upn)}/mailFolders/inbox`)).status).toBe(200);
+    const seventh = await at(`${users(upn)}/mailFolders/inbox`);
+    expect(seventh.status).toBe(429);
+    expect(Number(seventh.headers.get('retry-after'))).toBeLessThanOrEqual(60);
+    expect((await at(`${users(freshUpn())}/mailFolders/inbox`)).status).toBe(200);
+    expect(small.mail.throttled(upn)).toEqual({ concurrency: 0, requests: 1, uploadBytes: 0 });
+  });
+});
