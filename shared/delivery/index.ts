@@ -69,7 +69,7 @@ export interface DelivererDeps {
   /** Tells administrators of a delivery failed for good and of a job given up (shared/notifications). */
   notifier?: Notifier;
   /** Microsoft 365's budgets, shared by the instance's deliverers (pacing.ts); default: Microsoft's limits, this deliverer's own. */
-  pacer?: Pick<Pacer, 'take' | 'giveBack' | 'hold'>;
+  pacer?: Pick<Pacer, 'take' | 'giveBack' | 'settle' | 'hold'>;
 }
 
 export type JobOutcome = 'delivered' | 'partially_failed' | 'failed' | 'undeliverable' | 'blocked' | 'in_progress' | 'skipped';
@@ -243,7 +243,10 @@ async function deliverTo(job: DeliveryJob, d: Destination, attempt: number, deps
     return { target: { busyUntil: room } };
   }
   const outcome = await leaseAndDeliver(job, d, attempt, deps);
-  if (charges.length && outcome.sent === false) pacer.giveBack(charges);
+  if (charges.length) {
+    if (outcome.sent === false) pacer.giveBack(charges);
+    else pacer.settle(charges);
+  }
   // Throttled all the same (another app, another instance): the target only waits what it asked.
   if (charges.length && outcome.throttledFor) pacer.hold(charges, outcome.throttledFor);
   return outcome;

@@ -59,6 +59,8 @@ export interface Charge {
 interface Spent {
   at: number;
   amount: number;
+  /** Stamped again when the delivery ended (`settle`): the service saw it no later than that. */
+  settled?: boolean;
 }
 
 /** Windows kept before the pacer forgets those that are over (memory stays bounded). */
@@ -100,9 +102,28 @@ export class Pacer {
   /** Gives back what `take` took for these charges (the delivery sent nothing after all). */
   giveBack(charges: readonly Charge[]): void {
     for (const c of charges) {
-      const list = this.spent.get(windowKey(c));
-      const i = list?.map((s) => s.amount).lastIndexOf(c.amount) ?? -1;
-      if (i >= 0) list!.splice(i, 1);
+      const list = this.spent.get(windowKey(c)) ?? [];
+      for (let i = list.length - 1; i >= 0; i--) {
+        if (list[i]!.settled || list[i]!.amount !== c.amount) continue;
+        list.splice(i, 1);
+        break;
+      }
+    }
+  }
+
+  /**
+   * The delivery that took these charges ended: they count from now. The service counted them
+   * when its requests arrived, after `take`; from the end on, this window never closes before
+   * the service's does.
+   */
+  settle(charges: readonly Charge[]): void {
+    const t = this.now();
+    for (const c of charges) {
+      const list = this.spent.get(windowKey(c)) ?? [];
+      const i = list.findIndex((s) => !s.settled && s.amount === c.amount);
+      if (i < 0) continue;
+      list.splice(i, 1);
+      list.push({ at: t, amount: c.amount, settled: true });
     }
   }
 

@@ -99,6 +99,18 @@ describe('the pacer', () => {
     expect(p.take(bytes(1))).toEqual(new Date(now + 300_000));
   });
 
+  it('counts a delivery from its end once it ended (the service saw its requests later than the take)', () => {
+    const p = pacer({ ...M365_LIMITS, exchangeMessages: { perWindow: 1, windowMs: 60_000 } });
+    const t0 = now;
+    expect(p.take([messages('mailbox:a')])).toBeUndefined();
+    expect(p.take([messages('mailbox:a')])).toEqual(new Date(t0 + 60_000));
+    now = t0 + 10_000;
+    p.settle([messages('mailbox:a')]);
+    expect(p.take([messages('mailbox:a')])).toEqual(new Date(t0 + 70_000));
+    now = t0 + 70_001;
+    expect(p.take([messages('mailbox:a')])).toBeUndefined();
+  });
+
   it('takes all the charges of a delivery or none', () => {
     const p = pacer({ ...M365_LIMITS, exchangeMessages: { perWindow: 1, windowMs: 60_000 } });
     const upload: Charge = { budget: 'outlookUploadBytes', key: 'mailbox:a', amount: 100_000_000 };
