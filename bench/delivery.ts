@@ -110,6 +110,8 @@ export interface Sinks {
   child: ChildProcess;
   smtpPort: number;
   graphBaseUrl: string;
+  /** The Graph server with Outlook's limits on the paced run's clock (bench/pacedLimits.ts). */
+  pacedGraphBaseUrl: string;
   idpBaseUrl: string;
   clientId: string;
   clientSecret: string;

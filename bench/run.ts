@@ -13,11 +13,14 @@
  *                         with 100,000 jobs (bench/console.ts), `mailbox` the mailbox ingest bench (bench/mailbox.ts:
  *                         messages from the Graph test server's mailbox through the local host, against a direct
  *                         Graph read), `load` the load run (bench/load.ts: simulated printers, exactly-once
- *                         checked; the figures of docs/scale.md); `console`, `mailbox` and `load`, run alone or
- *                         together, replace only their own sections of docs/benchmarks.md
+ *                         checked; the figures of docs/scale.md), `paced` the paced mailbox (bench/paced.ts: a burst
+ *                         of 500 jobs from one mailbox against Outlook's limits, no 429 allowed); `console`,
+ *                         `mailbox`, `load` and `paced`, run alone or together, replace only their own sections of
+ *                         docs/benchmarks.md
  *   BENCH_DELIVERY_JOBS=60   jobs per destination and run in the delivery bench
  *   BENCH_LOAD_PRINTERS=16,64   the load run's levels of simulated printers
  *   BENCH_LOAD_JOBS_PER_PRINTER=8   jobs each printer sends in the load run
+ *   BENCH_PACED_JOBS=500   jobs in the paced mailbox's burst
  *   BENCH_REFRESH_CONNECTIONS=2000   connections in the token refresh bench
  *   BENCH_SCIM_USERS=10000   users provisioned through SCIM (and stored for the lookups) in the SCIM bench
  *   BENCH_MAILBOX_MESSAGES=1000   messages (one 1 MiB PDF each) taken in per side and run in the mailbox bench
@@ -34,6 +37,7 @@ import { startAzurite, type RunningAzurite } from '../host/local/azurite';
 import { forkChild, type BenchChild } from './children';
 import { deliveryMarkdown, runDeliveryBench } from './delivery';
 import { loadMarkdown, runLoadBench } from './load';
+import { pacedMarkdown, runPacedBench } from './paced';
 import { refreshMarkdown, runRefreshBench } from './refresh';
 import { runScimBench, scimMarkdown } from './scim';
 import { consoleMarkdown, runConsoleBench } from './console';
@@ -392,6 +396,13 @@ async function main(): Promise<number> {
     console.log('\n' + loadSection);
   }
 
+  let pacedSection = '';
+  if (!ONLY || ONLY.includes('paced')) {
+    log("paced mailbox: a burst of jobs from one mailbox → Graph test server with Outlook's limits, no 429 allowed");
+    pacedSection = pacedMarkdown(await runPacedBench(log));
+    console.log('\n' + pacedSection);
+  }
+
   let refreshSection = '';
   if (!ONLY || ONLY.includes('refresh')) {
     const f = await runRefreshBench(log, Number(process.env.BENCH_REFRESH_CONNECTIONS || 2000));
@@ -428,6 +439,7 @@ async function main(): Promise<number> {
     markdown({ date: new Date(), machine: startMachine, reps: REPS, totalSeconds, storage: STORAGE, figures: all, targets, noisy }) +
     (deliverySection ? '\n' + deliverySection : '') +
     (loadSection ? '\n' + loadSection : '') +
+    (pacedSection ? '\n' + pacedSection : '') +
     (refreshSection ? '\n' + refreshSection : '') +
     (scimSection ? '\n' + scimSection : '') +
     (consoleSection ? '\n' + consoleSection : '') +
@@ -437,7 +449,7 @@ async function main(): Promise<number> {
   writeFileSync(RAW_FILE, JSON.stringify({ date: new Date(), machine: startMachine, storage: STORAGE, measurements }, null, 2) + '\n');
   console.log('\n' + consoleTable(all, targets) + '\n');
   if (noisy.length) log(`warning: other processes used much CPU during ${noisy.join(', ')}`);
-  const ownSections: Record<string, string> = { console: consoleSection, mailbox: mailboxSection, load: loadSection };
+  const ownSections: Record<string, string> = { console: consoleSection, mailbox: mailboxSection, load: loadSection, paced: pacedSection };
   if (ONLY?.length && ONLY.every((k) => Object.hasOwn(ownSections, k)) && existsSync(REPORT_FILE)) {
     // The console and mailbox benches alone: their sections of the report are replaced, the rest kept as measured before.
     writeFileSync(

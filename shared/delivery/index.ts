@@ -242,7 +242,14 @@ async function deliverTo(job: DeliveryJob, d: Destination, attempt: number, deps
     });
     return { target: { busyUntil: room } };
   }
-  const outcome = await leaseAndDeliver(job, d, attempt, deps);
+  let outcome: Awaited<ReturnType<typeof leaseAndDeliver>>;
+  try {
+    outcome = await leaseAndDeliver(job, d, attempt, deps);
+  } catch (err) {
+    // Storage failed around the delivery: it may have sent, so its charges count from now.
+    if (charges.length) pacer.settle(charges);
+    throw err;
+  }
   if (charges.length) {
     if (outcome.sent === false) pacer.giveBack(charges);
     else pacer.settle(charges);

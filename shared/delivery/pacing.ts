@@ -77,7 +77,9 @@ export class Pacer {
 
   /**
    * Takes every charge now (undefined), or none, answering when the last of them will have
-   * room. A charge larger than its whole budget goes alone into an empty window.
+   * room. A charge larger than its whole budget goes alone into an empty window. What deliveries
+   * still running took counts until they end (a long upload does not leave the window while it
+   * is being sent); when only their end can make room, the answer is a window from now.
    */
   take(charges: readonly Charge[]): Date | undefined {
     const t = this.now();
@@ -87,11 +89,17 @@ export class Pacer {
       const { perWindow, windowMs } = this.limits[c.budget];
       const recent = this.recent(c, t);
       let used = recent.reduce((sum, s) => sum + s.amount, 0);
+      if (used === 0 || used + c.amount <= perWindow) continue;
+      let freeAt = t + windowMs;
       for (const s of recent) {
-        if (used === 0 || used + c.amount <= perWindow) break;
+        if (!s.settled) continue;
         used -= s.amount;
-        until = Math.max(until, s.at + windowMs);
+        if (used === 0 || used + c.amount <= perWindow) {
+          freeAt = s.at + windowMs;
+          break;
+        }
       }
+      until = Math.max(until, freeAt);
     }
     if (until > t) return new Date(until);
     for (const c of charges) this.recent(c, t).push({ at: t, amount: c.amount });
@@ -136,7 +144,7 @@ export class Pacer {
   private recent(c: Charge, t: number): Spent[] {
     const key = windowKey(c);
     const from = t - this.limits[c.budget].windowMs;
-    const list = (this.spent.get(key) ?? []).filter((s) => s.at > from);
+    const list = (this.spent.get(key) ?? []).filter((s) => !s.settled || s.at > from);
     this.spent.set(key, list);
     return list;
   }
@@ -144,7 +152,7 @@ export class Pacer {
   private prune(t: number): void {
     for (const [key, list] of this.spent) {
       const budget = key.slice(0, key.indexOf('\n')) as Budget;
-      if (!list.some((s) => s.at > t - this.limits[budget].windowMs)) this.spent.delete(key);
+      if (!list.some((s) => !s.settled || s.at > t - this.limits[budget].windowMs)) this.spent.delete(key);
     }
     for (const [key, until] of this.held) if (until <= t) this.held.delete(key);
   }

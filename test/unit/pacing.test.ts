@@ -64,39 +64,51 @@ describe('the pacer', () => {
   let now = 0;
   const pacer = (limits = M365_LIMITS) => new Pacer(limits, () => now);
   beforeEach(() => (now = 1_000_000));
+  /** A delivery that takes its charges and ends at once (the deliverer settles them): undefined, or when there is room. */
+  const send = (p: Pacer, charges: Charge[]) => {
+    const room = p.take(charges);
+    if (!room) p.settle(charges);
+    return room;
+  };
 
   it("paces each mailbox's messages a minute on its own, and gives back the place of a delivery that sent nothing", () => {
     const p = pacer({ ...M365_LIMITS, exchangeMessages: { perWindow: 2, windowMs: 60_000 } });
     const a = [messages('mailbox:a')];
     const start = now;
-    expect(p.take(a)).toBeUndefined();
-    expect(p.take(a)).toBeUndefined();
-    expect(p.take(a)).toEqual(new Date(start + 60_000));
-    expect(p.take([messages('mailbox:b')])).toBeUndefined();
-    p.giveBack(a);
-    expect(p.take(a)).toBeUndefined();
+    expect(send(p, a)).toBeUndefined();
+    expect(send(p, a)).toBeUndefined();
+    expect(send(p, a)).toEqual(new Date(start + 60_000));
+    expect(send(p, [messages('mailbox:b')])).toBeUndefined();
+    // A delivery that took its place and sent nothing gives it back.
+    const c = [messages('mailbox:c')];
+    expect(send(p, c)).toBeUndefined();
+    expect(p.take(c)).toBeUndefined();
+    expect(p.take(c)).toBeInstanceOf(Date);
+    p.giveBack(c);
+    expect(send(p, c)).toBeUndefined();
+    expect(p.take(c)).toBeInstanceOf(Date);
     now = start + 59_999;
-    expect(p.take(a)).toEqual(new Date(start + 60_000));
+    expect(send(p, a)).toEqual(new Date(start + 60_000));
     now = start + 60_001;
-    expect(p.take(a)).toBeUndefined();
+    expect(send(p, a)).toBeUndefined();
   });
 
   it('budgets bytes: room frees as the oldest uploads leave the window; one larger than the budget goes alone', () => {
     const p = pacer({ ...M365_LIMITS, outlookUploadBytes: { perWindow: 100, windowMs: 300_000 } });
     const bytes = (amount: number): Charge[] => [{ budget: 'outlookUploadBytes', key: 'mailbox:a', amount }];
     const t0 = now;
-    expect(p.take(bytes(60))).toBeUndefined();
+    expect(send(p, bytes(60))).toBeUndefined();
     now = t0 + 1_000;
-    expect(p.take(bytes(30))).toBeUndefined();
+    expect(send(p, bytes(30))).toBeUndefined();
     // 90 used: 50 more needs the first 60 gone; 10 more fits.
-    expect(p.take(bytes(50))).toEqual(new Date(t0 + 300_000));
-    expect(p.take(bytes(10))).toBeUndefined();
-    expect(p.take(bytes(1))).toEqual(new Date(t0 + 300_000));
+    expect(send(p, bytes(50))).toEqual(new Date(t0 + 300_000));
+    expect(send(p, bytes(10))).toBeUndefined();
+    expect(send(p, bytes(1))).toEqual(new Date(t0 + 300_000));
     // 150 can never fit in 100: it waits for an empty window (both of the later uploads gone).
-    expect(p.take(bytes(150))).toEqual(new Date(t0 + 1_000 + 300_000));
+    expect(send(p, bytes(150))).toEqual(new Date(t0 + 1_000 + 300_000));
     now = t0 + 1_000 + 300_001;
-    expect(p.take(bytes(150))).toBeUndefined();
-    expect(p.take(bytes(1))).toEqual(new Date(now + 300_000));
+    expect(send(p, bytes(150))).toBeUndefined();
+    expect(send(p, bytes(1))).toEqual(new Date(now + 300_000));
   });
 
   it('counts a delivery from its end once it ended (the service saw its requests later than the take)', () => {
@@ -109,6 +121,20 @@ describe('the pacer', () => {
     expect(p.take([messages('mailbox:a')])).toEqual(new Date(t0 + 70_000));
     now = t0 + 70_001;
     expect(p.take([messages('mailbox:a')])).toBeUndefined();
+  });
+
+  it('keeps what a delivery still running took in the window, however long it runs', () => {
+    const p = pacer({ ...M365_LIMITS, outlookUploadBytes: { perWindow: 100, windowMs: 300_000 } });
+    const upload: Charge[] = [{ budget: 'outlookUploadBytes', key: 'mailbox:a', amount: 80 }];
+    const t0 = now;
+    expect(p.take(upload)).toBeUndefined();
+    // Ten minutes into a slow upload: only its end can make room, so the answer is a window from now.
+    now = t0 + 600_000;
+    expect(p.take(upload)).toEqual(new Date(now + 300_000));
+    p.settle(upload);
+    expect(p.take(upload)).toEqual(new Date(now + 300_000));
+    now += 300_001;
+    expect(p.take(upload)).toBeUndefined();
   });
 
   it('takes all the charges of a delivery or none', () => {
