@@ -1,6 +1,14 @@
 /**
  * A recording SMTP server on loopback (smtp-server), STARTTLS with the test certificate: every
  * message with its envelope, the authentications tried, the connections made.
+ *
+ * `connectionsPerUser` makes it Exchange Online's SMTP AUTH submission: "Up to three concurrent
+ * connections are allowed to send email messages at the same time ... each connection will
+ * receive the following error message: 432 4.3.2 Concurrent connections limit exceeded."
+ * (https://learn.microsoft.com/exchange/troubleshoot/send-emails/smtp-submission-improvements):
+ * an authentication that would make one user's sessions more than that is refused so;
+ * `maxConnectionsPerUser` is the most one user had at once. `dataDelayMs` answers each message
+ * that much later (so that a client's connections really overlap).
  */
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -24,12 +32,32 @@ export interface TestSmtpServer {
   port: number;
   messages: ReceivedMessage[];
   connections: number;
+  /** The most sessions one authenticated user had open at once. */
+  maxConnectionsPerUser: number;
+  /** Authentications refused with 432 4.3.2 (connectionsPerUser). */
+  refusedConcurrent: number;
   auths: SMTPServerAuthentication[];
   stop(): Promise<void>;
 }
 
-export async function startSmtp(options: Partial<SMTPServerOptions> = {}): Promise<TestSmtpServer> {
-  const state: TestSmtpServer = { port: 0, messages: [], connections: 0, auths: [], stop: async () => {} };
+export interface SmtpLimits {
+  connectionsPerUser?: number;
+  dataDelayMs?: number;
+}
+
+export async function startSmtp(options: Partial<SMTPServerOptions> & SmtpLimits = {}): Promise<TestSmtpServer> {
+  const { connectionsPerUser, dataDelayMs = 0, ...serverOptions } = options;
+  const state: TestSmtpServer = {
+    port: 0,
+    messages: [],
+    connections: 0,
+    maxConnectionsPerUser: 0,
+    refusedConcurrent: 0,
+    auths: [],
+    stop: async () => {},
+  };
+  const open = new Map<string, number>(); // user → sessions authenticated as them, open now
+  const userOf = new Map<string, string>(); // session id → user
   const server = new SMTPServer({
     secure: false,
     key: KEY,
@@ -43,23 +71,42 @@ export async function startSmtp(options: Partial<SMTPServerOptions> = {}): Promi
     onData(stream, session: SMTPServerSession, callback) {
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        state.messages.push({
-          raw: Buffer.concat(chunks),
-          mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-          rcptTo: session.envelope.rcptTo.map((r) => r.address),
-          user: session.user,
-          secure: session.secure,
-        });
-        callback();
-      });
+      stream.on('end', () =>
+        setTimeout(() => {
+          state.messages.push({
+            raw: Buffer.concat(chunks),
+            mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+            rcptTo: session.envelope.rcptTo.map((r) => r.address),
+            user: session.user,
+            secure: session.secure,
+          });
+          callback();
+        }, dataDelayMs),
+      );
     },
-    ...options,
-    ...(options.onAuth
+    onClose(session) {
+      const user = userOf.get(session.id);
+      if (user === undefined) return;
+      userOf.delete(session.id);
+      open.set(user, open.get(user)! - 1);
+    },
+    ...serverOptions,
+    ...(serverOptions.onAuth
       ? {
           onAuth(auth, session, callback) {
             state.auths.push(auth);
-            options.onAuth!(auth, session, callback);
+            serverOptions.onAuth!(auth, session, (err, response) => {
+              const user = auth.username ?? '';
+              if (err || connectionsPerUser === undefined || !response?.user) return callback(err, response);
+              if ((open.get(user) ?? 0) >= connectionsPerUser) {
+                state.refusedConcurrent++;
+                return callback(Object.assign(new Error('4.3.2 Concurrent connections limit exceeded'), { responseCode: 432 }));
+              }
+              open.set(user, (open.get(user) ?? 0) + 1);
+              userOf.set(session.id, user);
+              state.maxConnectionsPerUser = Math.max(state.maxConnectionsPerUser, open.get(user)!);
+              callback(null, response);
+            });
           },
         }
       : {}),

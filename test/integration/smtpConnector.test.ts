@@ -529,6 +529,8 @@ describe('Microsoft 365 (XOAUTH2 with connection tokens)', () => {
     expect(await completeAuthorization(deps, 'smtpMicrosoft', query)).toMatchObject({ ok: true });
 
     smtp = await startSmtp({
+      connectionsPerUser: 3,
+      dataDelayMs: 50,
       authOptional: false,
       authMethods: ['XOAUTH2'],
       onAuth(auth, session, callback) {
@@ -594,6 +596,16 @@ describe('Microsoft 365 (XOAUTH2 with connection tokens)', () => {
     const parsed = await simpleParser(smtp.messages[before.messages]!.raw);
     expect(parsed.messageId).toBe(result.remoteId);
     expect(sha256(parsed.attachments[0]!.content)).toBe(file.sha256);
+  });
+
+  it("a burst from one account keeps to Exchange's 3 concurrent connections per mailbox: none refused with 432, all sent", async () => {
+    const before = { messages: smtp.messages.length, refused: smtp.refusedConcurrent };
+    const { ctx } = oauthContext();
+    const files = Array.from({ length: 8 }, (_, i) => memoryFile(`scan-${i}.pdf`, randomBytes(20_000)));
+    await Promise.all(files.map((f) => smtpConnector.deliver(job(FIELDS, [f]), m365Options(), ctx)));
+    expect(smtp.messages).toHaveLength(before.messages + 8);
+    expect(smtp.refusedConcurrent).toBe(before.refused);
+    expect(smtp.maxConnectionsPerUser).toBe(3);
   });
 
   it('535 on the first token: one fresh token, one retry, delivered once with the attachments reopened', async () => {

@@ -30,6 +30,7 @@ import type { Readable } from 'node:stream';
 import nodemailer from 'nodemailer';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport';
 import type Mail from 'nodemailer/lib/mailer';
+import { Semaphore } from '../../concurrency';
 import { renderAddresses } from '../addresses';
 import { parseOptions } from '../options';
 import { previewAddresses, previewTemplate } from '../preview';
@@ -180,7 +181,7 @@ export const smtpConnector: Connector<SmtpOptions> = {
       const info =
         a.kind === 'system'
           ? await sendOnce(job, options, mail, await systemAuth(a, context))
-          : await sendMicrosoft365(job, options, mail, a, context);
+          : await withSubmissionSlot(a.user, () => sendMicrosoft365(job, options, mail, a, context));
       return { remoteId: info.messageId };
     } catch (err) {
       // A certificate that fails verification is the configuration's to fix: permanent, naming it.
@@ -199,6 +200,28 @@ export const smtpConnector: Connector<SmtpOptions> = {
     }
   },
 };
+
+/**
+ * Exchange Online's SMTP AUTH submission takes at most 3 concurrent connections per mailbox and
+ * refuses the next with "432 4.3.2 Concurrent connections limit exceeded"
+ * (https://learn.microsoft.com/exchange/troubleshoot/send-emails/smtp-submission-improvements):
+ * a burst of scans from one account waits for one of its 3 here instead. Per instance, as
+ * Outlook's mailbox slots (docs/architecture.md, the rate governor).
+ */
+export const EXCHANGE_SMTP_CONNECTIONS = 3;
+const submissionSlots = new Map<string, Semaphore>();
+
+async function withSubmissionSlot<T>(user: string, send: () => Promise<T>): Promise<T> {
+  const key = user.toLowerCase();
+  let slots = submissionSlots.get(key);
+  if (!slots) submissionSlots.set(key, (slots = new Semaphore(EXCHANGE_SMTP_CONNECTIONS)));
+  await slots.take();
+  try {
+    return await send();
+  } finally {
+    slots.give();
+  }
+}
 
 /** The sender: the template must render to exactly one address. */
 function renderFrom(template: string, fields: Readonly<Record<string, string>>) {
