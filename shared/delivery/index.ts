@@ -82,7 +82,8 @@ export class RetryLaterError extends Error {
   }
 }
 
-type Target = 'delivered' | 'failed' | 'retry' | { busyUntil: Date };
+/** `busyUntil`: another worker holds the destination, or (`paced`) its target has no room in a Microsoft 365 limit until then. */
+type Target = 'delivered' | 'failed' | 'retry' | { busyUntil: Date; paced?: boolean };
 /** A destination's outcome; `deliveredAt`: when its row became delivered. */
 interface Outcome {
   target: Target;
@@ -148,6 +149,20 @@ export async function deliverJob(message: unknown, attempt: number, deps: Delive
   // worker that may be dead, whose own message may be this one.)
   if (busyUntil.length) {
     const delaySeconds = Math.max(1, Math.ceil((Math.max(...busyUntil) - Date.now()) / 1000) + 1);
+    // Waiting for a limit's room says so (once: not again on every look while it waits).
+    const paced = targets.filter((_, i) => {
+      const t = outcomes[i]!.target;
+      return typeof t === 'object' && t.paced === true;
+    });
+    if (paced.length && job.deliveryState !== 'paced') {
+      const until = new Date(Date.now() + delaySeconds * 1000).toISOString();
+      await setJobState(
+        deps,
+        job,
+        'paced',
+        `Waiting for room in the Microsoft 365 limits of ${paced.map((d) => d.id).join(', ')} (the sending mailbox's messages or uploads, SharePoint's units, or a Retry-After); next look at ${until}.`,
+      );
+    }
     await deps.deliveryQueue.enqueue({ jobId, recoveries: (message as DeliveryMessage).recoveries }, { delaySeconds });
     deps.log.info('deliver: another worker holds a destination; looking again later', { jobId, delaySeconds });
     return 'in_progress';
@@ -240,7 +255,7 @@ async function deliverTo(job: DeliveryJob, d: Destination, attempt: number, deps
       destination: d.id,
       until: room.toISOString(),
     });
-    return { target: { busyUntil: room } };
+    return { target: { busyUntil: room, paced: true } };
   }
   let outcome: Awaited<ReturnType<typeof leaseAndDeliver>>;
   try {

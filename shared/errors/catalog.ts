@@ -371,6 +371,13 @@ export const ERRORS = {
     meaning: 'An attempt failed for some destination and is retried; the reason says which.',
     action: 'None, unless it keeps failing.',
   },
+  paced: {
+    kinds: ['job'],
+    meaning:
+      "Waiting for room in a Microsoft 365 limit of a destination's target (a sending mailbox's 30 messages a minute or 150 MB per 5 minutes, the tenant's SharePoint resource units, or a Retry-After it answered); sent once there is room, spending no attempt.",
+    action:
+      'None. A mailbox that is often at its limit needs its load spread: send as the scanning user, or from more mailboxes (docs/scale.md).',
+  },
   redelivering: {
     kinds: ['job'],
     meaning: 'An administrator asked for the job to be delivered again.',

@@ -3,6 +3,7 @@
  * (job, destination), retries, giving up, SSRF, templates — and end to end through the local
  * host's queue trigger.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -202,6 +203,13 @@ describe("a sending mailbox's messages a minute (Exchange Online: 30)", () => {
     expect(receiver.requests - paced0).toBe(2);
     expect(other.requests - plain0).toBe(3);
     expect(await stack.services.storage.deliveries.get(jobs[2]!, 'paced')).toBeUndefined();
+    // The job says why it waits (once: looking again while it waits writes nothing more).
+    const waiting = await stack.services.storage.scanJobs.get(jobs[2]!);
+    expect(waiting).toMatchObject({ deliveryState: 'paced', deliveryReason: expect.stringMatching(/Microsoft 365 limits of paced\b/) });
+    await sleep(5);
+    await expect(deliverJob({ jobId: jobs[2] }, 1, d)).resolves.toBe('in_progress');
+    expect((await stack.services.storage.scanJobs.get(jobs[2]!))?.deliveryReason).toBe(waiting?.deliveryReason);
+    enqueued.shift();
     // Looked at again when the first place frees (a minute after the first send), not at once.
     expect(enqueued).toEqual([{ jobId: jobs[2], delaySeconds: expect.any(Number) }]);
     expect(enqueued[0]!.delaySeconds).toBeGreaterThan(30);
@@ -213,6 +221,7 @@ describe("a sending mailbox's messages a minute (Exchange Online: 30)", () => {
     expect(receiver.requests - paced0).toBe(3);
     expect(other.requests - plain0).toBe(3);
     expect(await stack.services.storage.deliveries.get(jobs[2]!, 'paced')).toMatchObject({ status: 'delivered', attempts: 1 });
+    expect(await stack.services.storage.scanJobs.get(jobs[2]!)).toMatchObject({ deliveryState: 'delivered' });
   });
 });
 

@@ -33,6 +33,7 @@ const STATE_TONE: Record<string, Tone> = {
   undeliverable: 'warn',
   blocked: 'warn',
   retrying: 'warn',
+  paced: 'neutral',
   abandoned: 'neutral',
   pending: 'neutral',
 };
