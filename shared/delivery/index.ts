@@ -236,13 +236,13 @@ function toDeliveryJob(job: ScanJob, deps: DelivererDeps): DeliveryJob {
   };
 }
 
-/**
- * Delivers to one destination unless it is done or another worker holds it. A lease that ran
- * out (its worker died) is taken over.
- */
 /** The deliverers' pacer when their deps bring none (the services bring the configured one). */
 const instancePacer = new Pacer();
 
+/**
+ * Delivers to one destination unless it is done, another worker holds it, or its target has no
+ * room in a Microsoft 365 limit (pacing.ts). A lease that ran out (its worker died) is taken over.
+ */
 async function deliverTo(job: DeliveryJob, d: Destination, attempt: number, deps: DelivererDeps): Promise<Outcome> {
   // A target whose budget is spent (a mailbox's messages of the minute, SharePoint's units) or
   // that answered Retry-After: this delivery waits for room, trying nothing.
