@@ -609,3 +609,18 @@ describe('options', () => {
     expect(CONNECTORS.graphMail).toBe(graphMailConnector);
   });
 });
+
+describe("Outlook's upload budget per mailbox", () => {
+  test("over 150 MB in 5 minutes: throttled with the service's Retry-After (too long to wait in place), for the deliverer to hold the mailbox", async () => {
+    const srv = await start({ mailboxUploadBytes: 3 * MIB });
+    const ctx = context(srv);
+    await graphMailConnector.deliver(job([file(randomBytes(MIB))]), options(), ctx);
+    await graphMailConnector.deliver(job([file(randomBytes(MIB))]), options(), ctx);
+    const err = await graphMailConnector.deliver(job([file(randomBytes(MIB))]), options(), ctx).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransientDeliveryError);
+    expect(err).toMatchObject({ code: 'destination_throttled' });
+    expect((err as TransientDeliveryError).retryAfterSeconds).toBeGreaterThan(250);
+    expect(srv.sentMail).toHaveLength(2);
+    expect(srv.mail.throttled(ME).uploadBytes).toBe(1);
+  });
+});
