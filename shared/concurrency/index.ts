@@ -85,6 +85,32 @@ export class Semaphore {
   }
 }
 
+/** A semaphore of `limit` per key (keys compared case-insensitively): at most `limit` works in flight for one key. */
+export class KeyedSlots {
+  private readonly slots = new Map<string, Semaphore>();
+
+  constructor(private readonly limit: number) {}
+
+  /** The key's semaphore. */
+  of(key: string): Semaphore {
+    const k = key.toLowerCase();
+    let s = this.slots.get(k);
+    if (!s) this.slots.set(k, (s = new Semaphore(this.limit)));
+    return s;
+  }
+
+  /** Runs `work` holding one of the key's slots. */
+  async run<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const s = this.of(key);
+    await s.take();
+    try {
+      return await work();
+    } finally {
+      s.give();
+    }
+  }
+}
+
 /**
  * A writer that runs one call at a time: items added while a call is in flight go together into
  * the next call. `add` resolves (or rejects) with the call that wrote its item, so a caller that

@@ -7,27 +7,18 @@
  * slots, so a burst of scans to one person neither collides with itself nor with the reading of
  * that mailbox. Per process: instances do not share them (docs/architecture.md).
  */
-import { Semaphore } from '../concurrency';
+import { KeyedSlots, type Semaphore } from '../concurrency';
 
 export const MAILBOX_CONCURRENCY = 4;
 
-const slots = new Map<string, Semaphore>();
+const slots = new KeyedSlots(MAILBOX_CONCURRENCY);
 
 /** The slots of a mailbox, by its address (any case) or another stable key of it. */
 export function mailboxSlots(mailbox: string): Semaphore {
-  const key = mailbox.toLowerCase();
-  let s = slots.get(key);
-  if (!s) slots.set(key, (s = new Semaphore(MAILBOX_CONCURRENCY)));
-  return s;
+  return slots.of(mailbox);
 }
 
 /** Runs `work` holding one of the mailbox's slots. */
-export async function withMailboxSlot<T>(mailbox: string, work: () => Promise<T>): Promise<T> {
-  const s = mailboxSlots(mailbox);
-  await s.take();
-  try {
-    return await work();
-  } finally {
-    s.give();
-  }
+export function withMailboxSlot<T>(mailbox: string, work: () => Promise<T>): Promise<T> {
+  return slots.run(mailbox, work);
 }

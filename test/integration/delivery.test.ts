@@ -162,6 +162,22 @@ describe('routing and delivery', () => {
   });
 });
 
+/** The deliverer's deps with `pacer`, recording the messages it sends again (and their delays). */
+function withPacer(base: DelivererDeps, pacer: Pacer) {
+  const enqueued: Array<{ jobId: string; delaySeconds?: number }> = [];
+  const d: DelivererDeps = {
+    ...base,
+    pacer,
+    deliveryQueue: {
+      enqueue: (m, o) => {
+        enqueued.push({ jobId: m.jobId, delaySeconds: o?.delaySeconds });
+        return base.deliveryQueue.enqueue(m, o);
+      },
+    },
+  };
+  return { d, enqueued };
+}
+
 describe("a sending mailbox's messages a minute (Exchange Online: 30)", () => {
   it('waits for a place without trying or spending an attempt, while the other destination is delivered', async () => {
     let now = 0;
@@ -172,7 +188,6 @@ describe("a sending mailbox's messages a minute (Exchange Online: 30)", () => {
       type: 'pacedForward',
       pace: () => [{ budget: 'exchangeMessages', key: 'mailbox:scans@contoso.example', amount: 1 }],
     } as Connector;
-    const enqueued: Array<{ jobId: string; delaySeconds?: number }> = [];
     const base = deps(
       [
         { id: 'paced', type: 'pacedForward', when: {}, options: forward(receiver.url) },
@@ -180,16 +195,7 @@ describe("a sending mailbox's messages a minute (Exchange Online: 30)", () => {
       ],
       { ...CONNECTORS, pacedForward: paced },
     );
-    const d: DelivererDeps = {
-      ...base,
-      pacer,
-      deliveryQueue: {
-        enqueue: (m, o) => {
-          enqueued.push({ jobId: m.jobId, delaySeconds: o?.delaySeconds });
-          return base.deliveryQueue.enqueue(m, o);
-        },
-      },
-    };
+    const { d, enqueued } = withPacer(base, pacer);
     const jobs = [];
     for (let i = 0; i < 3; i++) jobs.push((await storeJob({ workflowName: `Paced ${i}` })).jobId);
     const paced0 = receiver.requests;
@@ -231,7 +237,6 @@ describe('a target that answers Retry-After', () => {
     const pacer = new Pacer(M365_LIMITS, () => now);
     const paced = (key: string) =>
       ({ ...CONNECTORS.httpForward!, type: key, pace: () => [{ budget: 'exchangeMessages', key, amount: 1 }] }) as Connector;
-    const enqueued: Array<{ jobId: string; delaySeconds?: number }> = [];
     const base = deps(
       [
         { id: 'throttled', type: 'mailboxA', when: {}, options: forward(receiver.url) },
@@ -239,16 +244,7 @@ describe('a target that answers Retry-After', () => {
       ],
       { ...CONNECTORS, mailboxA: paced('mailbox:a'), mailboxB: paced('mailbox:b') },
     );
-    const d: DelivererDeps = {
-      ...base,
-      pacer,
-      deliveryQueue: {
-        enqueue: (m, o) => {
-          enqueued.push({ jobId: m.jobId, delaySeconds: o?.delaySeconds });
-          return base.deliveryQueue.enqueue(m, o);
-        },
-      },
-    };
+    const { d, enqueued } = withPacer(base, pacer);
     const first = (await storeJob({ workflowName: 'Throttled' })).jobId;
     const second = (await storeJob({ workflowName: 'Held' })).jobId;
     const a0 = receiver.requests;

@@ -30,7 +30,7 @@ import type { Readable } from 'node:stream';
 import nodemailer from 'nodemailer';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport';
 import type Mail from 'nodemailer/lib/mailer';
-import { Semaphore } from '../../concurrency';
+import { KeyedSlots } from '../../concurrency';
 import { renderAddresses } from '../addresses';
 import { parseOptions } from '../options';
 import { previewAddresses, previewTemplate } from '../preview';
@@ -181,7 +181,7 @@ export const smtpConnector: Connector<SmtpOptions> = {
       const info =
         a.kind === 'system'
           ? await sendOnce(job, options, mail, await systemAuth(a, context))
-          : await withSubmissionSlot(a.user, () => sendMicrosoft365(job, options, mail, a, context));
+          : await submissionSlots.run(a.user, () => sendMicrosoft365(job, options, mail, a, context));
       return { remoteId: info.messageId };
     } catch (err) {
       // A certificate that fails verification is the configuration's to fix: permanent, naming it.
@@ -209,19 +209,7 @@ export const smtpConnector: Connector<SmtpOptions> = {
  * Outlook's mailbox slots (docs/architecture.md, the rate governor).
  */
 export const EXCHANGE_SMTP_CONNECTIONS = 3;
-const submissionSlots = new Map<string, Semaphore>();
-
-async function withSubmissionSlot<T>(user: string, send: () => Promise<T>): Promise<T> {
-  const key = user.toLowerCase();
-  let slots = submissionSlots.get(key);
-  if (!slots) submissionSlots.set(key, (slots = new Semaphore(EXCHANGE_SMTP_CONNECTIONS)));
-  await slots.take();
-  try {
-    return await send();
-  } finally {
-    slots.give();
-  }
-}
+const submissionSlots = new KeyedSlots(EXCHANGE_SMTP_CONNECTIONS);
 
 /** The sender: the template must render to exactly one address. */
 function renderFrom(template: string, fields: Readonly<Record<string, string>>) {
