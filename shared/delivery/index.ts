@@ -150,10 +150,8 @@ export async function deliverJob(message: unknown, attempt: number, deps: Delive
   if (busyUntil.length) {
     const delaySeconds = Math.max(1, Math.ceil((Math.max(...busyUntil) - Date.now()) / 1000) + 1);
     // Waiting for a limit's room says so (once: not again on every look while it waits).
-    const paced = targets.filter((_, i) => {
-      const t = outcomes[i]!.target;
-      return typeof t === 'object' && t.paced === true;
-    });
+    const isPaced = (t: Target) => typeof t === 'object' && t.paced === true;
+    const paced = targets.filter((_, i) => isPaced(outcomes[i]!.target));
     if (paced.length && job.deliveryState !== 'paced') {
       const until = new Date(Date.now() + delaySeconds * 1000).toISOString();
       await setJobState(
@@ -164,7 +162,10 @@ export async function deliverJob(message: unknown, attempt: number, deps: Delive
       );
     }
     await deps.deliveryQueue.enqueue({ jobId, recoveries: (message as DeliveryMessage).recoveries }, { delaySeconds });
-    deps.log.info('deliver: another worker holds a destination; looking again later', { jobId, delaySeconds });
+    deps.log.info('deliver: a destination is held by another worker or waits for a limit; looking again later', {
+      jobId,
+      delaySeconds,
+    });
     return 'in_progress';
   }
   const state: JobOutcome = failed === 0 ? 'delivered' : delivered ? 'partially_failed' : 'failed';
@@ -247,8 +248,9 @@ async function deliverTo(job: DeliveryJob, d: Destination, attempt: number, deps
   // A target whose budget is spent (a mailbox's messages of the minute, SharePoint's units) or
   // that answered Retry-After: this delivery waits for room, trying nothing.
   const charges = d.connector.pace?.(job, d.options) ?? [];
+  if (charges.length === 0) return leaseAndDeliver(job, d, attempt, deps);
   const pacer = deps.pacer ?? instancePacer;
-  const room = charges.length ? pacer.take(charges) : undefined;
+  const room = pacer.take(charges);
   if (room) {
     deps.log.info('deliver: the target used its Microsoft 365 budget for now; the delivery waits', {
       jobId: job.jobId,
@@ -262,15 +264,13 @@ async function deliverTo(job: DeliveryJob, d: Destination, attempt: number, deps
     outcome = await leaseAndDeliver(job, d, attempt, deps);
   } catch (err) {
     // Storage failed around the delivery: it may have sent, so its charges count from now.
-    if (charges.length) pacer.settle(charges);
+    pacer.settle(charges);
     throw err;
   }
-  if (charges.length) {
-    if (outcome.sent === false) pacer.giveBack(charges);
-    else pacer.settle(charges);
-  }
+  if (outcome.sent === false) pacer.giveBack(charges);
+  else pacer.settle(charges);
   // Throttled all the same (another app, another instance): the target only waits what it asked.
-  if (charges.length && outcome.throttledFor) pacer.hold(charges, outcome.throttledFor);
+  if (outcome.throttledFor) pacer.hold(charges, outcome.throttledFor);
   return outcome;
 }
 

@@ -86,24 +86,20 @@ export async function deliverToDrive(
 }
 
 /**
- * SharePoint's resource units a drive delivery spends (pacing.ts), generously: 2 per upload
- * request (a simple PUT, or the session and each chunk), 2 more per file to read and download
- * the document `append` merges into ("2: create, update, delete, upload"; "1: download",
+ * What a drive delivery spends of SharePoint's budget, the app's in the tenant (pacing.ts), in
+ * resource units, generously: 2 per upload request (a simple PUT, or the session and each chunk),
+ * 2 more per file to read and download the document `append` merges into ("2: create, update,
+ * delete, upload"; "1: download",
  * https://learn.microsoft.com/sharepoint/dev/general-development/how-to-avoid-getting-throttled-or-blocked-in-sharepoint-online).
  */
-export function driveResourceUnits(job: DeliveryJob, options: Pick<DriveFolderOptions, 'conflictBehavior'>): number {
+export function drivePace(job: DeliveryJob, options: Pick<DriveFolderOptions, 'conflictBehavior'>): Charge[] {
   let units = 0;
   for (const f of job.files) {
     units += f.size <= SIMPLE_UPLOAD_MAX_BYTES ? 2 : 2 + 2 * Math.ceil(f.size / DEFAULT_CHUNK_BYTES);
     if (options.conflictBehavior === 'append') units += 2;
   }
-  return units;
+  return [{ budget: 'sharePointUnits', key: 'sharepoint:tenant', amount: units }];
 }
-
-/** SharePoint's budget is the app's in the tenant: every drive delivery shares it. */
-export const drivePace = (job: DeliveryJob, options: Pick<DriveFolderOptions, 'conflictBehavior'>): Charge[] => [
-  { budget: 'sharePointUnits', key: 'sharepoint:tenant', amount: driveResourceUnits(job, options) },
-];
 
 /** One file into `itemPath` (`.../root:/a/b.pdf:`), simple or by session. */
 async function upload(
