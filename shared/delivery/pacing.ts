@@ -63,6 +63,9 @@ interface Spent {
   settled?: boolean;
 }
 
+/** The longest a Retry-After holds a target here. */
+const MAX_HOLD_SECONDS = 3_600;
+
 /** Windows kept before the pacer forgets those that are over (memory stays bounded). */
 const PRUNE_AT = 10_000;
 
@@ -135,9 +138,12 @@ export class Pacer {
     }
   }
 
-  /** The service answered a target's request with Retry-After: nothing more goes to it for `seconds`. */
+  /**
+   * The service answered a target's request with Retry-After: nothing more goes to it for
+   * `seconds`, at most an hour (a broken answer must not silence a mailbox for the instance's life).
+   */
   hold(charges: readonly Charge[], seconds: number): void {
-    const until = this.now() + seconds * 1000;
+    const until = this.now() + Math.min(Math.max(0, seconds), MAX_HOLD_SECONDS) * 1000;
     for (const c of charges) this.held.set(c.key, Math.max(this.held.get(c.key) ?? 0, until));
   }
 

@@ -156,6 +156,11 @@ describe('the pacer', () => {
     expect(p.take([messages('mailbox:b')])).toBeUndefined();
     now = t0 + 30_000;
     expect(p.take([messages('mailbox:a')])).toBeUndefined();
+    // An absurd Retry-After holds an hour at most; a negative one not at all.
+    p.hold([messages('mailbox:c')], 1e12);
+    expect(p.take([messages('mailbox:c')])).toEqual(new Date(now + 3_600_000));
+    p.hold([messages('mailbox:d')], -5);
+    expect(p.take([messages('mailbox:d')])).toBeUndefined();
   });
 
   it("scales every window by the setting, and takes SharePoint's units a minute from it", () => {
