@@ -40,7 +40,7 @@ export const DELIVERY_MAX_ATTEMPTS = 5;
 export const DELIVERY_MAX_RECOVERIES = 3;
 /** A job held back by destinations that cannot be used is looked at again this much later. */
 export const BLOCKED_RETRY_SECONDS = 300;
-/** A job still pending when its message arrives: how long to wait for its request to mark it stored. */
+/** A job not stored yet when its message arrives: how long to wait for its request to write its record. */
 const PENDING_WAIT_MS = 5000;
 
 export interface DelivererDeps {
@@ -188,21 +188,22 @@ function jobIdOf(message: unknown): string | undefined {
 /** The job when it is stored; undefined when it is gone, abandoned, or its request died. */
 async function storedJob(jobId: string, deps: DelivererDeps): Promise<ScanJob | undefined> {
   const deadline = Date.now() + PENDING_WAIT_MS;
-  // Its request sends the message just before it marks the job stored, so a deliverer that takes
-  // the message at once usually finds the job pending for a few milliseconds: it looks again
-  // after 20 ms, then twice as long each time up to 250 ms (a fixed 250 ms cost every such job a
-  // quarter of a second: docs/benchmarks.md, "stored → connector starts"), and asks whether the
-  // request still lives once it has waited that long.
+  // Its request sends the message just before it writes the job's record, so a deliverer that
+  // takes the message at once may find no record for a few milliseconds: unless the request is
+  // gone (the job rolled back or removed), it looks again after 20 ms, then twice as long each
+  // time up to 250 ms (a fixed 250 ms cost every such job a quarter of a second:
+  // docs/benchmarks.md, "stored → connector starts"), and asks again whether the request still
+  // lives once it has waited that long.
   let pause = 20;
   let askedAt = Date.now();
-  for (;;) {
+  for (let first = true; ; first = false) {
     const job = await deps.scanJobs.get(jobId);
-    if (!job) {
+    if (!job && first && !(await deps.ingestAlive(jobId))) {
       deps.log.warn('deliver: no such job (rolled back or removed)', { jobId });
       return undefined;
     }
-    if (job.status === 'stored') return job;
-    if (job.status === 'abandoned') {
+    if (job?.status === 'stored') return job;
+    if (job?.status === 'abandoned') {
       deps.log.warn('deliver: the job was abandoned by its request', { jobId });
       return undefined;
     }

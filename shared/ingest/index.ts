@@ -56,7 +56,7 @@ export interface ScanRequest {
 
 export interface IngestDeps {
   scanBlobs: Pick<ScanBlobStore, 'upload' | 'deleteJob'>;
-  scanJobs: Pick<ScanJobRepository, 'create' | 'markStored' | 'get' | 'delete' | 'claim' | 'takeOver' | 'completeClaim' | 'releaseClaim'>;
+  scanJobs: Pick<ScanJobRepository, 'create' | 'get' | 'claim' | 'takeOver' | 'completeClaim' | 'releaseClaim'>;
   ingestLeases: Pick<IngestLeaseRepository, 'create' | 'get' | 'renew' | 'delete'>;
   /** The job index: a stored job's row is written once it is stored. */
   jobIndex: Pick<JobIndexRepository, 'insert'>;
@@ -146,7 +146,7 @@ export async function ingestScan(request: ScanRequest, deps: IngestDeps): Promis
       throw new UnauthorizedError(`The shared secret field '${deps.sharedSecretField}' is missing.`);
     }
     const scanJobId = fields['scanJobID']?.trim() || undefined;
-    const job = { jobId, status: 'pending' as const, scanJobId, receivedAt, senderAddress: request.senderAddress, fields, files };
+    const job = { jobId, status: 'stored' as const, scanJobId, receivedAt, senderAddress: request.senderAddress, fields, files };
     return commit(job, deps, owner, undo, log);
   });
   log.info(result.duplicate ? 'scan: duplicate of a stored job' : 'scan: job stored', {
@@ -200,7 +200,7 @@ export async function ingestFiles(input: JobInput, deps: IngestDeps): Promise<In
     }
     const job = {
       jobId,
-      status: 'pending' as const,
+      status: 'stored' as const,
       scanJobId: input.scanJobId,
       receivedAt: new Date(),
       fields: { ...input.fields },
@@ -211,24 +211,34 @@ export async function ingestFiles(input: JobInput, deps: IngestDeps): Promise<In
 }
 
 /**
+ * How far a failed commit got undone. `incomplete`: a step of the undo failed, so the lease stays
+ * and the sweeper finishes it. `unknown`: whether the job got stored cannot be told, so blobs,
+ * claim, message and lease all stay, and the sweeper decides from the record.
+ */
+interface Undo {
+  incomplete: boolean;
+  unknown: boolean;
+}
+
+/**
  * Runs the storing of one job. When it fails, this attempt's blobs go, then its lease, which goes
- * only once nothing is left (`undo.incomplete`: undoing a partial commit failed, and the sweeper
- * finishes it). A duplicate answers with the first job: this attempt's copy of the files goes too.
+ * only once nothing is left (see Undo). A duplicate answers with the first job: this attempt's
+ * copy of the files goes too.
  */
 async function storing(
   jobId: string,
   owner: OwnerLease,
   deps: IngestDeps,
   log: Logger,
-  work: (undo: { incomplete: boolean }) => Promise<IngestResult>,
+  work: (undo: Undo) => Promise<IngestResult>,
 ): Promise<IngestResult> {
-  const undo = { incomplete: false };
+  const undo: Undo = { incomplete: false, unknown: false };
   let result: IngestResult;
   try {
     result = await work(undo);
   } catch (err) {
     await owner.stopRenewing();
-    if ((await removeBlobs(jobId, deps, log)) && !undo.incomplete) await owner.release();
+    if (!undo.unknown && (await removeBlobs(jobId, deps, log)) && !undo.incomplete) await owner.release();
     throw err;
   }
   if (result.duplicate) {
@@ -314,19 +324,15 @@ async function storeFile(jobId: string, part: FilePart, deps: IngestDeps, leased
   };
 }
 
-type NewJob = Parameters<ScanJobRepository['create']>[0];
+/** The record of a job, written `stored` as its last write. */
+type NewJob = Parameters<ScanJobRepository['create']>[0] & { status: 'stored' };
 
 /**
- * Claims the scanJobID, writes the record and the queue message, then marks the job stored.
- * On failure undoes what it wrote (the caller removes the blobs).
+ * Claims the scanJobID, sends the queue message, then writes the job's record, `stored`: the
+ * record is the last write of a job, so a job is stored exactly when it has its blobs, its claim,
+ * its message and its record. On failure undoes what it wrote (the caller removes the blobs).
  */
-async function commit(
-  job: NewJob,
-  deps: IngestDeps,
-  owner: OwnerLease,
-  undone: { incomplete: boolean },
-  log: Logger,
-): Promise<IngestResult> {
+async function commit(job: NewJob, deps: IngestDeps, owner: OwnerLease, undone: Undo, log: Logger): Promise<IngestResult> {
   const { scanJobs, deliveryQueue } = deps;
   await owner.noteScanJobId(job.scanJobId);
   let claimEtag: string | undefined;
@@ -336,29 +342,36 @@ async function commit(
     claimEtag = claim.etag;
   }
 
-  let recordEtag: string | undefined;
   let receipt: EnqueueReceipt | undefined;
+  let writing = false;
   try {
     owner.assertHeld();
-    recordEtag = await scanJobs.create(job);
-    // Taken: the sweeper gave this job up as abandoned while we were stalled.
-    if (!recordEtag) throw interrupted();
+    // The message before the record: a deliverer that takes it at once finds no record yet and
+    // waits while this request's lease lives (shared/delivery, storedJob).
     receipt = await deliveryQueue.enqueue({ jobId: job.jobId });
     owner.assertHeld();
-    if (!(await scanJobs.markStored(job.jobId, recordEtag))) throw interrupted();
+    writing = true;
+    // Refused (no ETag) when the sweeper gave this job up as abandoned while we were stalled: its
+    // tombstone holds the job id.
+    if (!(await scanJobs.create(job))) throw interrupted();
   } catch (err) {
-    if (!(err instanceof AppError)) log.error('scan: storing the job failed; rolling back', { jobId: job.jobId, ...describeError(err) });
-    const undo: Array<Promise<unknown>> = [];
-    if (receipt) undo.push(deliveryQueue.remove(receipt));
-    if (recordEtag) undo.push(scanJobs.delete(job.jobId, recordEtag));
-    if (job.scanJobId) undo.push(scanJobs.releaseClaim(job.scanJobId, claimEtag!));
-    for (const r of await Promise.allSettled(undo)) {
-      if (r.status === 'rejected') {
-        undone.incomplete = true;
-        log.error('scan: rollback step failed; the ingest sweeper finishes it', { jobId: job.jobId, ...describeError(r.reason) });
-      }
+    // A record write that failed may have landed all the same (its answer lost): then the job is
+    // stored, and undoing its message would leave a stored job nobody delivers.
+    const landed = writing && !(err instanceof AppError) ? await recordLanded(job.jobId, deps) : false;
+    if (landed === undefined) {
+      // It cannot be read either: everything stays for the sweeper, which decides from the record.
+      undone.unknown = true;
+      log.error('scan: writing the record failed, and whether it landed cannot be read; the ingest sweeper decides', {
+        jobId: job.jobId,
+        ...describeError(err),
+      });
+      throw err;
     }
-    throw err;
+    if (!landed) {
+      await rollBack(job, { receipt, claimEtag }, err, deps, undone, log);
+      throw err;
+    }
+    log.warn('scan: the record was written although its write reported a failure; the job is stored', { jobId: job.jobId });
   }
   // Stored. The claim is completed and the job's index row written together: a claim left
   // pending by a crash here is completed by the next retry (it finds the owner gone and the job
@@ -371,7 +384,7 @@ async function commit(
         log.warn('scan: completing the scanJobID claim failed; a retry completes it', { jobId: job.jobId, ...describeError(e) });
       }),
     deps.jobIndex
-      .insert(indexEntryOf({ ...job, status: 'stored' }))
+      .insert(indexEntryOf(job))
       .then(
         () => true,
         (e: unknown) => {
@@ -385,6 +398,37 @@ async function commit(
       }),
   ]);
   return { jobId: job.jobId, files: job.files.map(publicFile), duplicate: false };
+}
+
+/** Undoes a commit that failed: its message and its claim go (the caller removes the blobs). */
+async function rollBack(
+  job: NewJob,
+  wrote: { receipt?: EnqueueReceipt; claimEtag?: string },
+  err: unknown,
+  deps: IngestDeps,
+  undone: Undo,
+  log: Logger,
+): Promise<void> {
+  const jobId = job.jobId;
+  if (!(err instanceof AppError)) log.error('scan: storing the job failed; rolling back', { jobId, ...describeError(err) });
+  const undo: Array<Promise<unknown>> = [];
+  if (wrote.receipt) undo.push(deps.deliveryQueue.remove(wrote.receipt));
+  if (job.scanJobId) undo.push(deps.scanJobs.releaseClaim(job.scanJobId, wrote.claimEtag!));
+  for (const r of await Promise.allSettled(undo)) {
+    if (r.status === 'rejected') {
+      undone.incomplete = true;
+      log.error('scan: rollback step failed; the ingest sweeper finishes it', { jobId, ...describeError(r.reason) });
+    }
+  }
+}
+
+/** Whether the job's record is there, stored (undefined: it cannot be read either). */
+async function recordLanded(jobId: string, deps: IngestDeps): Promise<boolean | undefined> {
+  try {
+    return (await deps.scanJobs.get(jobId))?.status === 'stored';
+  } catch {
+    return undefined;
+  }
 }
 
 function publicFile(f: StoredFile): IngestResult['files'][number] {

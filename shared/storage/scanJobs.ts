@@ -23,9 +23,11 @@ export interface StoredFile {
 }
 
 /**
- * `pending` while a job is being written; `stored` once blobs, record and queue message exist;
- * `abandoned` when its request died before that and the ingest sweeper removed what it left
- * (the record stays as a tombstone, so that a request that comes back late cannot store it).
+ * `stored`: a job's record is its last write, after its blobs, its claim and its queue message
+ * (shared/ingest). `abandoned` when its request died before that and the ingest sweeper removed
+ * what it left (the record stays as a tombstone, so that a request that comes back late cannot
+ * store it). `pending` is a claim's status while its job is being written, and the status of a
+ * record written first by earlier versions, which then marked it stored.
  */
 export type ScanJobStatus = 'pending' | 'stored' | 'abandoned';
 
@@ -103,16 +105,6 @@ export class ScanJobRepository {
       { partitionKey: jobId, rowKey: 'job', deliveryState: state, deliveryReason: reason ?? '', deliveredAt },
       'Merge',
     );
-  }
-
-  /** Marks a pending job stored, only if nobody changed it since `etag` (false when it changed). */
-  async markStored(jobId: string, etag: string): Promise<boolean> {
-    const res = await unlessStatus(
-      this.jobs.updateEntity({ partitionKey: jobId, rowKey: 'job', status: 'stored' }, 'Merge', { etag }),
-      412,
-      404,
-    );
-    return res !== undefined;
   }
 
   /**

@@ -190,8 +190,8 @@ it("a kill mid-upload: the retry stores the job, the dead request's blobs are sw
 it.each([
   ['before the queue message (held: the enqueue)', { method: /^POST$/, path: /\/scan-delivery\/messages/ }, queueProxyOf],
   [
-    'after the queue message (held: marking the job stored)',
-    { method: /^(PATCH|MERGE|PUT)$/, path: /\/scanjobs\(PartitionKey=/, body: /"status":"stored"/ },
+    "after the queue message (held: the job's record, written stored)",
+    { method: /^POST$/, path: /\/scanjobs(\?|$)/, body: /"status":"stored"/ },
     tableProxyOf,
   ],
 ] as const)(

@@ -22,6 +22,7 @@ import { isPrivateAddress } from '../../shared/delivery/httpForward/ssrf';
 import { M365_LIMITS, Pacer } from '../../shared/delivery/pacing';
 import { ingestScan } from '../../shared/ingest';
 import { silentLogger } from '../../shared/log';
+import { SCAN_JOBS_TABLE } from '../../shared/storage';
 import { startStack, type TestStack } from '../helpers/env';
 import { postMultipart } from '../helpers/http';
 import { multipart, pdfBytes } from '../helpers/multipart';
@@ -60,6 +61,46 @@ async function storeJob(fields: Record<string, string>, files = [pdfBytes(300 * 
   const res = await ingestScan({ contentType: mp.contentType, body: Readable.from([mp.body]) }, stack.services.ingestDeps(silentLogger));
   return { jobId: res.jobId, files };
 }
+
+describe('a message that comes before its record', () => {
+  // A request sends its job's message just before it writes the record (shared/ingest, commit).
+  async function jobWithoutRecord() {
+    const stored = await storeJob({ workflowName: 'Early' });
+    const record = (await stack.services.storage.scanJobs.get(stored.jobId))!;
+    await stack.services.storage.clients.table(SCAN_JOBS_TABLE).deleteEntity(stored.jobId, 'job');
+    return record;
+  }
+
+  it("waits while the job's request lives, and delivers once the record is there", async () => {
+    const record = await jobWithoutRecord();
+    const before = receiver.requests;
+    let asked = 0;
+    const d = {
+      ...deps([{ id: 'early', type: 'httpForward', when: {}, options: forward(receiver.url) }]),
+      ingestAlive: async () => {
+        // The record is written while the deliverer first asks: it must look again, not drop it.
+        if (++asked === 1) await stack.services.storage.scanJobs.create(record);
+        return true;
+      },
+    };
+    await expect(deliverJob({ jobId: record.jobId }, 1, d)).resolves.toBe('delivered');
+    expect(asked).toBe(1);
+    expect(receiver.requests - before).toBe(1);
+  });
+
+  it('drops it at once when no request is storing the job (rolled back or removed)', async () => {
+    const record = await jobWithoutRecord();
+    const before = receiver.requests;
+    let asked = 0;
+    const d = {
+      ...deps([{ id: 'early', type: 'httpForward', when: {}, options: forward(receiver.url) }]),
+      ingestAlive: async () => (++asked, false),
+    };
+    await expect(deliverJob({ jobId: record.jobId }, 1, d)).resolves.toBe('skipped');
+    expect(asked).toBe(1);
+    expect(receiver.requests - before).toBe(0);
+  });
+});
 
 describe('routing and delivery', () => {
   it('forwards a job to the destination its rule selects, with every field and byte-identical files', async () => {

@@ -12,7 +12,7 @@ import { createServices, setServices } from '../../shared/services';
 import { loadConfig } from '../../shared/config';
 import { startStack, type TestStack } from '../helpers/env';
 import { multipart, pdfBytes } from '../helpers/multipart';
-import { SCAN_CONTAINER, SCAN_JOBS_TABLE, DELIVERY_QUEUE } from '../../shared/storage';
+import { SCAN_CONTAINER, SCAN_JOBS_TABLE, DELIVERY_QUEUE, type ScanJob } from '../../shared/storage';
 
 let stack: TestStack;
 beforeAll(async () => {
@@ -69,7 +69,7 @@ describe('a failure part-way leaves nothing complete behind', () => {
     expect(await counts()).toEqual(before);
   });
 
-  it('a queue failure after the record was written: rolled back, and a retry then succeeds', async () => {
+  it('a queue failure: rolled back, and a retry then succeeds', async () => {
     const scanJobID = randomUUID();
     const before = await counts();
     const queue = { enqueue: async () => Promise.reject(new Error('injected: queue unavailable')), remove: async () => undefined };
@@ -83,14 +83,49 @@ describe('a failure part-way leaves nothing complete behind', () => {
     expect(after).toEqual({ blobs: before.blobs + 3, jobs: before.jobs + 1, messages: before.messages + 1 });
   });
 
-  it('a failure marking the job stored removes the queue message it had sent', async () => {
+  it('a failure writing the record removes the queue message it had sent', async () => {
     const before = await counts();
     const jobs = stack.services.storage.scanJobs;
     const failingJobs = Object.assign(Object.create(Object.getPrototypeOf(jobs)), jobs, {
-      markStored: async () => Promise.reject(new Error('injected: table unavailable')),
+      create: async () => Promise.reject(new Error('injected: table unavailable')),
     });
     await expect(ingestScan(request(), deps({ scanJobs: failingJobs }))).rejects.toThrow('injected');
     expect(await counts()).toEqual(before);
+  });
+
+  it('a record write that landed although it reported a failure: the job is stored, its message kept', async () => {
+    const before = await counts();
+    const jobs = stack.services.storage.scanJobs;
+    const lostAnswer = Object.assign(Object.create(Object.getPrototypeOf(jobs)), jobs, {
+      create: async (job: ScanJob) => {
+        await jobs.create(job);
+        throw new Error('injected: the answer was lost');
+      },
+    });
+    const res = await ingestScan(request(), deps({ scanJobs: lostAnswer }));
+    expect(res.duplicate).toBe(false);
+    expect((await jobs.get(res.jobId))?.status).toBe('stored');
+    expect(await counts()).toEqual({ blobs: before.blobs + 3, jobs: before.jobs + 1, messages: before.messages + 1 });
+    expect(await stack.services.storage.ingestLeases.get(res.jobId)).toBeUndefined();
+  });
+
+  it('a record write that may have landed, and no way to read it: everything stays for the sweeper', async () => {
+    const before = await counts();
+    const jobs = stack.services.storage.scanJobs;
+    let jobId = '';
+    const unreadable = Object.assign(Object.create(Object.getPrototypeOf(jobs)), jobs, {
+      create: async (job: ScanJob) => {
+        jobId = job.jobId;
+        await jobs.create(job);
+        throw new Error('injected: the answer was lost');
+      },
+      get: async () => Promise.reject(new Error('injected: table unreachable')),
+    });
+    await expect(ingestScan(request(), deps({ scanJobs: unreadable }))).rejects.toThrow('the answer was lost');
+    // Stored after all: nothing of it may go (the sweeper finds the record stored and keeps it).
+    expect((await jobs.get(jobId))?.status).toBe('stored');
+    expect(await counts()).toEqual({ blobs: before.blobs + 3, jobs: before.jobs + 1, messages: before.messages + 1 });
+    expect(await stack.services.storage.ingestLeases.get(jobId)).toBeDefined();
   });
 });
 

@@ -44,11 +44,9 @@ async function deadRequest(options: { record?: 'pending' | 'stored' | 'none'; le
   await storage().scanBlobs.upload(`${jobId}/0`, Readable.from([pdfBytes(500)]), { contentType: 'application/pdf', originalName: 'a.pdf' });
   await storage().scanBlobs.upload(`${jobId}/1`, Readable.from([pdfBytes(500)]), { contentType: 'application/pdf', originalName: 'b.pdf' });
   await storage().scanJobs.claim(scanJobId, jobId);
-  const job: ScanJob = { jobId, status: 'pending', scanJobId, receivedAt: new Date(), fields: { scanJobID: scanJobId }, files: [] };
-  if (options.record !== 'none') {
-    const etag = (await storage().scanJobs.create(job))!;
-    if (options.record === 'stored') await storage().scanJobs.markStored(jobId, etag);
-  }
+  const status = options.record === 'stored' ? 'stored' : 'pending';
+  const job: ScanJob = { jobId, status, scanJobId, receivedAt: new Date(), fields: { scanJobID: scanJobId }, files: [] };
+  if (options.record !== 'none') await storage().scanJobs.create(job);
   return { jobId, scanJobId };
 }
 
@@ -120,7 +118,7 @@ describe('a request that stalls past its lease', () => {
   }
 
   /** Ingest whose lease renewals hang (a stalled process), pausing at `pauseAt` until swept. */
-  async function stalledIngest(pauseAt: 'upload' | 'markStored') {
+  async function stalledIngest(pauseAt: 'upload' | 'the record') {
     const s = storage();
     let reached!: () => void;
     const atPause = new Promise<void>((r) => (reached = r));
@@ -148,9 +146,9 @@ describe('a request that stalls past its lease', () => {
         deleteJob: (id: string) => s.scanBlobs.deleteJob(id),
       },
       scanJobs: Object.assign(Object.create(Object.getPrototypeOf(s.scanJobs)), s.scanJobs, {
-        markStored: async (id: string, etag: string) => {
-          if (pauseAt === 'markStored') await pause();
-          return s.scanJobs.markStored(id, etag);
+        create: async (job: ScanJob) => {
+          if (pauseAt === 'the record') await pause();
+          return s.scanJobs.create(job);
         },
       }),
     };
@@ -165,7 +163,7 @@ describe('a request that stalls past its lease', () => {
     return { outcome, jobId };
   }
 
-  it.each(['upload', 'markStored'] as const)('stalled at %s: it comes back to a 503 and nothing of it is stored', async (pauseAt) => {
+  it.each(['upload', 'the record'] as const)('stalled at %s: it comes back to a 503 and nothing of it is stored', async (pauseAt) => {
     const { outcome, jobId } = await stalledIngest(pauseAt);
     await expect(outcome).rejects.toMatchObject({ status: 503, code: 'ingest_interrupted' });
     expect((await storage().scanJobs.get(jobId))?.status).toBe('abandoned');

@@ -94,30 +94,30 @@ describe('the ingest commit', () => {
     expect(await storage().ingestLeases.get(res.jobId)).toBeUndefined();
   });
 
-  it.each(['the queue', 'marking the job stored'] as const)(
-    'a failure at %s: rolled back, no row, and the job is not found',
-    async (what) => {
-      let jobId = '';
-      const real = storage().scanJobs;
-      const overrides: Partial<IngestDeps> =
-        what === 'the queue'
-          ? { deliveryQueue: { enqueue: () => Promise.reject(new Error('injected: queue down')), remove: async () => undefined } }
-          : {
-              scanJobs: Object.assign(Object.create(Object.getPrototypeOf(real)), real, {
-                markStored: () => Promise.reject(new Error('injected: table down')),
-              }),
-            };
-      const watched = overrides.scanJobs ?? real;
-      const scanJobID = randomUUID();
-      const watching = Object.assign(Object.create(Object.getPrototypeOf(real)), watched, {
-        create: (job: ScanJob) => ((jobId = job.jobId), real.create(job)),
-      });
-      await expect(ingestScan(request({}, scanJobID), ingestDeps({ ...overrides, scanJobs: watching }))).rejects.toThrow('injected');
-      expect(jobId).not.toBe('');
-      expect(await indexRows(jobId)).toEqual([]);
-      expect((await search({ scanJobID })).jobs).toEqual([]);
-    },
-  );
+  it.each(['the queue', 'writing the record'] as const)('a failure at %s: rolled back, no row, and the job is not found', async (what) => {
+    let jobId = '';
+    const real = storage().scanJobs;
+    const overrides: Partial<IngestDeps> =
+      what === 'the queue'
+        ? { deliveryQueue: { enqueue: () => Promise.reject(new Error('injected: queue down')), remove: async () => undefined } }
+        : {
+            scanJobs: Object.assign(Object.create(Object.getPrototypeOf(real)), real, {
+              create: () => Promise.reject(new Error('injected: table down')),
+            }),
+          };
+    const scanJobID = randomUUID();
+    const leases = storage().ingestLeases;
+    const watching: IngestDeps['ingestLeases'] = {
+      create: (id, until, key) => ((jobId = id), leases.create(id, until, key)),
+      get: (id) => leases.get(id),
+      renew: (l, u, k) => leases.renew(l, u, k),
+      delete: (l) => leases.delete(l),
+    };
+    await expect(ingestScan(request({}, scanJobID), ingestDeps({ ...overrides, ingestLeases: watching }))).rejects.toThrow('injected');
+    expect(jobId).not.toBe('');
+    expect(await indexRows(jobId)).toEqual([]);
+    expect((await search({ scanJobID })).jobs).toEqual([]);
+  });
 
   it('a failure writing the row: stored all the same, the lease stays, and the sweeper writes the row', async () => {
     const failing = { insert: () => Promise.reject(new Error('injected: index down')) };
@@ -138,8 +138,8 @@ describe('the ingest commit', () => {
     const scanJobId = randomUUID();
     await storage().ingestLeases.create(jobId, ago(2 * LEASE_MS), scanJobId);
     await storage().scanJobs.claim(scanJobId, jobId);
-    const job: ScanJob = { jobId, status: 'pending', scanJobId, receivedAt: new Date(), fields: { username: 'late' }, files: [] };
-    await storage().scanJobs.markStored(jobId, (await storage().scanJobs.create(job))!);
+    const job: ScanJob = { jobId, status: 'stored', scanJobId, receivedAt: new Date(), fields: { username: 'late' }, files: [] };
+    await storage().scanJobs.create(job);
     expect(await indexRows(jobId)).toEqual([]);
     // Meanwhile the job is found by its scanJobID (the claim and the record), as stored.
     expect((await search({ scanJobID: scanJobId })).jobs).toMatchObject([{ jobId, status: 'stored', username: 'late' }]);
