@@ -30,7 +30,7 @@ export interface DeliveryFigures {
   fileBytes: number;
   inFlight: number;
   reps: number;
-  rows: Array<{ destination: string; scanRelayJobsPerMinute: number; directJobsPerMinute: number; stages: Stages }>;
+  rows: Array<{ key: 'mail' | 'drive'; destination: string; scanRelayJobsPerMinute: number; directJobsPerMinute: number; stages: Stages }>;
   big: { bytes: number; startRss: number; peakRss: number; ms: number; outcome: string };
 }
 
@@ -306,7 +306,7 @@ export function runDeliveryBench(reps: number): Promise<DeliveryFigures> {
     }
 
     const rows: DeliveryFigures['rows'] = [];
-    for (const d of ['mail', 'drive']) {
+    for (const d of ['mail', 'drive'] as const) {
       const relayMs: number[] = [];
       const directMs: number[] = [];
       const measuredSince = new Date();
@@ -327,6 +327,7 @@ export function runDeliveryBench(reps: number): Promise<DeliveryFigures> {
       }
       const perMinute = (ms: number[]) => (JOBS / median(ms)) * 60_000;
       rows.push({
+        key: d,
         destination: d === 'mail' ? 'E-mail (SMTP sink)' : 'OneDrive (Graph test server)',
         scanRelayJobsPerMinute: perMinute(relayMs),
         directJobsPerMinute: perMinute(directMs),
