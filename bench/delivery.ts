@@ -10,7 +10,7 @@
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import nodemailer from 'nodemailer';
@@ -22,7 +22,8 @@ import { DELIVERIES_TABLE, DELIVERY_ATTEMPTS_TABLE, DELIVERY_QUEUE, SCAN_JOB_KEY
 import { ask } from './children';
 import { postScan, sendScans, type ScanAnswer } from './client';
 import { fileStream, MiB } from './payload';
-import { percentiles } from './report';
+import { cpuMs, findChildPid, machineBusyMs } from './procstat';
+import { ISSUE_TARGETS, percentiles } from './report';
 import { Agent } from 'node:http';
 
 export interface DeliveryFigures {
@@ -30,7 +31,15 @@ export interface DeliveryFigures {
   fileBytes: number;
   inFlight: number;
   reps: number;
-  rows: Array<{ key: 'mail' | 'drive'; destination: string; scanRelayJobsPerMinute: number; directJobsPerMinute: number; stages: Stages }>;
+  rows: Array<{
+    key: 'mail' | 'drive';
+    destination: string;
+    scanRelayJobsPerMinute: number;
+    directJobsPerMinute: number;
+    stages: Stages;
+    /** CPU per job (ms), median of the runs, by process: what each side costs the machine's cores. */
+    cpu: { scanRelay: CpuPerJob; direct: CpuPerJob };
+  }>;
   big: { bytes: number; startRss: number; peakRss: number; ms: number; outcome: string };
 }
 
@@ -41,6 +50,43 @@ export interface DeliveryFigures {
  * stored → the connector starts (the queue wait, the delivery lease, routing), the connector's
  * own time, and the connector's end → the destination recorded delivered.
  */
+export interface CpuPerJob {
+  /** ScanRelay's host (none on the direct side). */
+  host: number;
+  azurite: number;
+  /** The sinks' process: SMTP server, Graph and OIDC test servers. */
+  sinks: number;
+  /** The bench process: the printers' POSTs, or the direct sends. */
+  client: number;
+  /** Every process on the machine, from /proc/stat. */
+  machine: number;
+}
+
+/** Measures the CPU each process spends while `work` runs, per job. */
+async function cpuPerJob(
+  pids: { host?: number; azurite?: number; sinks?: number },
+  jobs: number,
+  work: () => Promise<void>,
+): Promise<CpuPerJob> {
+  const read = () => ({
+    host: cpuMs(pids.host) ?? 0,
+    azurite: cpuMs(pids.azurite) ?? 0,
+    sinks: cpuMs(pids.sinks) ?? 0,
+    client: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
+    machine: machineBusyMs() ?? 0,
+  });
+  const before = read();
+  await work();
+  const after = read();
+  const per = (k: keyof CpuPerJob) => (after[k] - before[k]) / jobs;
+  return { host: per('host'), azurite: per('azurite'), sinks: per('sinks'), client: per('client'), machine: per('machine') };
+}
+
+function medianCpu(runs: CpuPerJob[]): CpuPerJob {
+  const m = (k: keyof CpuPerJob) => median(runs.map((r) => r[k]));
+  return { host: m('host'), azurite: m('azurite'), sinks: m('sinks'), client: m('client'), machine: m('machine') };
+}
+
 export interface Stages {
   jobs: number;
   toStored: { p50: number; p95: number };
@@ -309,20 +355,31 @@ export function runDeliveryBench(reps: number): Promise<DeliveryFigures> {
     for (const d of ['mail', 'drive'] as const) {
       const relayMs: number[] = [];
       const directMs: number[] = [];
+      const relayCpu: CpuPerJob[] = [];
+      const directCpu: CpuPerJob[] = [];
+      const pids = { host: started.child.pid, azurite: findChildPid('azurite'), sinks: sinks.child.pid };
       const measuredSince = new Date();
       for (let rep = 0; rep < reps; rep++) {
         const before = await arrived(d);
-        const t0 = process.hrtime.bigint();
-        await sendScans(
-          scanUrl,
-          { key: d, title: d, requests: JOBS, filesPerRequest: 1, fileBytes: FILE_BYTES, inFlight: IN_FLIGHT },
-          check,
-          { workflowName: d, userEmail: BENCH_UPN },
+        relayCpu.push(
+          await cpuPerJob(pids, JOBS, async () => {
+            const t0 = process.hrtime.bigint();
+            await sendScans(
+              scanUrl,
+              { key: d, title: d, requests: JOBS, filesPerRequest: 1, fileBytes: FILE_BYTES, inFlight: IN_FLIGHT },
+              check,
+              { workflowName: d, userEmail: BENCH_UPN },
+            );
+            await waitFor(`${d} deliveries`, async () => (await arrived(d)) >= before + JOBS);
+            relayMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
+          }),
         );
-        await waitFor(`${d} deliveries`, async () => (await arrived(d)) >= before + JOBS);
-        relayMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
         const beforeDirect = await arrived(d);
-        directMs.push(await direct(sinks, d));
+        directCpu.push(
+          await cpuPerJob({ sinks: sinks.child.pid }, JOBS, async () => {
+            directMs.push(await direct(sinks, d));
+          }),
+        );
         if ((await arrived(d)) < beforeDirect + JOBS) throw new Error('bench: the direct sends did not all arrive');
       }
       const perMinute = (ms: number[]) => (JOBS / median(ms)) * 60_000;
@@ -332,6 +389,7 @@ export function runDeliveryBench(reps: number): Promise<DeliveryFigures> {
         scanRelayJobsPerMinute: perMinute(relayMs),
         directJobsPerMinute: perMinute(directMs),
         stages: await stagesOf(azurite.connectionString, d, measuredSince),
+        cpu: { scanRelay: medianCpu(relayCpu), direct: medianCpu(directCpu) },
       });
     }
 
@@ -366,6 +424,7 @@ function median(values: number[]): number {
 }
 
 export function deliveryMarkdown(f: DeliveryFigures): string {
+  const cores = cpus().length;
   const mib = (b: number) => `${(b / MiB).toFixed(0)} MiB`;
   const lines = [
     '## End-to-end delivery',
@@ -387,6 +446,18 @@ export function deliveryMarkdown(f: DeliveryFigures): string {
       const s = r.stages;
       const c = (x: { p50: number; p95: number }) => `${x.p50.toFixed(0)} / ${x.p95.toFixed(0)}`;
       return `| ${r.destination} | ${s.jobs} | ${c(s.toStored)} | ${c(s.toConnector)} | ${c(s.connector)} | ${c(s.toRecorded)} | ${c(s.total)} |`;
+    }),
+    '',
+    `CPU per job (ms of CPU time, median of the runs), by process, from /proc; "machine" is every process's, so it includes what the bench does not name. Both sides share the same ${cores} cores, so a side that keeps them busy goes no faster than ${cores} cores ÷ its machine CPU per job ("limit on these cores"). ScanRelay's side receives each file, stores it in Azurite, reads it back and sends it; the direct side only sends. The last column is the machine CPU per job at which ScanRelay, if it kept the cores busy, would reach its target ratio of the direct sends measured here.`,
+    '',
+    '| Destination | ScanRelay: host / Azurite / sinks / printers (bench) | ScanRelay: machine | ScanRelay: limit on these cores (jobs/min) | Direct: sender (bench) / sinks | Direct: machine | Target | Machine CPU per job the target allows |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    ...f.rows.map((r) => {
+      const { scanRelay: a, direct: b } = r.cpu;
+      const n = (x: number) => x.toFixed(1);
+      const target = ISSUE_TARGETS[r.key];
+      const allowed = (cores * 60_000) / (target * r.directJobsPerMinute);
+      return `| ${r.destination} | ${n(a.host)} / ${n(a.azurite)} / ${n(a.sinks)} / ${n(a.client)} | ${n(a.machine)} | ${((cores * 60_000) / a.machine).toFixed(0)} | ${n(b.client)} / ${n(b.sinks)} | ${n(b.machine)} | ${(target * 100).toFixed(0)} % | ${n(allowed)} |`;
     }),
     '',
     `**Deliverer memory.** One ${mib(f.big.bytes)} scan delivered to OneDrive through an upload session (3.125 MiB chunks) by a process doing only that delivery (\`bench/deliverOnce.ts\`: the queue function's \`deliverJob\` with the app's services): RSS ${mib(f.big.startRss)} before, peak ${mib(f.big.peakRss)}, growth **${mib(f.big.peakRss - f.big.startRss)}** for a ${mib(f.big.bytes)} file; ${(f.big.ms / 1000).toFixed(1)} s (${(f.big.bytes / MiB / (f.big.ms / 1000)).toFixed(0)} MiB/s).`,

@@ -57,6 +57,7 @@ import {
   type ScenarioFigures,
   type Side,
   type Target,
+  ISSUE_TARGETS,
 } from './report';
 
 const ALL_SCENARIOS: Scenario[] = [
@@ -77,16 +78,6 @@ const WARMUP: Scenario = { key: 'warmup', title: 'warm-up', requests: 8, filesPe
 
 const REPS = Math.max(1, Number(process.env.BENCH_REPS || 5));
 const STRICT = process.env.BENCH_STRICT === '1';
-/** The targets of issue 17 (throughput and latency): each a ratio against a baseline measured in the same run. */
-const TARGETS = {
-  /** (a) of the direct upload, or of the reference relay where the machine's cores make the direct one unreachable. */
-  a: { direct: 0.85, relay: 0.95 },
-  b: 0.95,
-  c: 0.8,
-  /** End to end, POST → delivered, against direct sends to the same sink. */
-  mail: 0.75,
-  drive: 0.6,
-} as const;
 const RSS_GROWTH_TARGET = 64 * MiB;
 const LOAD_TIMEOUT_MS = 180_000;
 /** A repetition during which the rest of the machine used more CPU than this is flagged. */
@@ -328,7 +319,7 @@ function checkTargets(all: ScenarioFigures[], delivery?: DeliveryFigures, paced?
   for (const fig of all) {
     const key = fig.scenario.key;
     if (key === 'a') {
-      const { direct, relay } = TARGETS.a;
+      const { direct, relay } = ISSUE_TARGETS.a;
       targets.push({
         label: `(a) ScanRelay throughput >= ${pct(direct)} of the direct upload, or >= ${pct(relay)} of the reference relay`,
         met: fig.ratio >= direct || fig.relayRatio >= relay,
@@ -341,7 +332,7 @@ function checkTargets(all: ScenarioFigures[], delivery?: DeliveryFigures, paced?
         detail: `${(growth / MiB).toFixed(1)} MiB (largest of ${fig.sides.scanrelay.runs.length} repetitions)`,
       });
     } else if (key === 'b' || key === 'c') {
-      const target = TARGETS[key];
+      const target = ISSUE_TARGETS[key];
       targets.push({
         label: `(${key}) ScanRelay throughput >= ${pct(target)} of the direct upload`,
         met: fig.ratio >= target,
@@ -350,7 +341,7 @@ function checkTargets(all: ScenarioFigures[], delivery?: DeliveryFigures, paced?
     }
   }
   for (const row of delivery?.rows ?? []) {
-    const target = TARGETS[row.key];
+    const target = ISSUE_TARGETS[row.key];
     const ratio = row.scanRelayJobsPerMinute / row.directJobsPerMinute;
     targets.push({
       label: `End to end, ${row.destination}: ScanRelay >= ${pct(target)} of direct sends`,
