@@ -137,8 +137,17 @@ function matches(e: JobIndexEntry, q: JobQuery): boolean {
 /** A scanJobID: its claim names the job (two point reads, three with the index row). */
 async function byScanJobId(deps: JobsDeps, q: JobQuery): Promise<JobList> {
   const claim = await deps.scanJobs.getClaim(q.scanJobId!);
-  const job = claim && (await deps.scanJobs.get(claim.jobId));
-  if (!job) return { jobs: [] };
+  if (!claim) return { jobs: [] };
+  // A claim without a record: its request is storing the job (the record is its last write), or
+  // died before that and the sweeper has not been by yet. It is shown pending, as in pendingJobs.
+  const job = (await deps.scanJobs.get(claim.jobId)) ?? {
+    jobId: claim.jobId,
+    status: 'pending' as const,
+    scanJobId: q.scanJobId,
+    receivedAt: claim.claimedAt,
+    fields: {},
+    files: [],
+  };
   const entry = job.status === 'pending' ? indexEntryOf(job) : ((await deps.jobIndex.get(job.receivedAt, job.jobId)) ?? indexEntryOf(job));
   return { jobs: matches(entry, q) ? [summaryOf(entry)] : [] };
 }

@@ -183,6 +183,14 @@ describe('requests that died', () => {
     expect((await search({ status: 'pending' })).jobs.map((j) => j.jobId)).not.toContain(jobId);
   });
 
+  it('a request with its claim and no record yet (the record is its last write) is found by its scanJobID, pending', async () => {
+    const jobId = await dead('none');
+    const scanJobID = (await storage().ingestLeases.get(jobId))!.scanJobId!;
+    expect((await search({ scanJobID })).jobs).toMatchObject([{ jobId, status: 'pending', scanJobId: scanJobID }]);
+    await sweepIngests(stack.services.sweepDeps(silentLogger));
+    expect((await search({ scanJobID })).jobs).toEqual([]); // the claim is released with the leftovers
+  });
+
   it('a live request is listed as pending and alive, and is not in the index', async () => {
     const jobId = randomUUID();
     await storage().ingestLeases.create(jobId, new Date(Date.now() + 60_000));
