@@ -69,10 +69,10 @@ async function cpuPerJob(
   work: () => Promise<void>,
 ): Promise<CpuPerJob> {
   const read = () => ({
+    client: ((usage) => (usage.user + usage.system) / 1000)(process.cpuUsage()),
     host: cpuMs(pids.host) ?? 0,
     azurite: cpuMs(pids.azurite) ?? 0,
     sinks: cpuMs(pids.sinks) ?? 0,
-    client: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
     machine: machineBusyMs() ?? 0,
   });
   const before = read();

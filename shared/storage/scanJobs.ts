@@ -167,11 +167,6 @@ export class ScanJobRepository {
     }
   }
 
-  /** Deletes a job record we wrote, only if unchanged since `etag`. */
-  async delete(jobId: string, etag: string): Promise<void> {
-    await unlessStatus(this.jobs.deleteEntity(jobId, 'job', { etag }), 404, 412);
-  }
-
   /** Claims a scanJobID for a job; fails (returning the holder) when another job holds it. */
   async claim(scanJobId: string, jobId: string): Promise<ClaimResult> {
     await this.ready();

@@ -70,19 +70,20 @@ describe('a message that comes before its record', () => {
     await stack.services.storage.clients.table(SCAN_JOBS_TABLE).deleteEntity(stored.jobId, 'job');
     return record;
   }
+  const early = (ingestAlive: DelivererDeps['ingestAlive']): DelivererDeps => ({
+    ...deps([{ id: 'early', type: 'httpForward', when: {}, options: forward(receiver.url) }]),
+    ingestAlive,
+  });
 
   it("waits while the job's request lives, and delivers once the record is there", async () => {
     const record = await jobWithoutRecord();
     const before = receiver.requests;
     let asked = 0;
-    const d = {
-      ...deps([{ id: 'early', type: 'httpForward', when: {}, options: forward(receiver.url) }]),
-      ingestAlive: async () => {
-        // The record is written while the deliverer first asks: it must look again, not drop it.
-        if (++asked === 1) await stack.services.storage.scanJobs.create(record);
-        return true;
-      },
-    };
+    const d = early(async () => {
+      // The record is written while the deliverer first asks: it must look again, not drop it.
+      if (++asked === 1) await stack.services.storage.scanJobs.create(record);
+      return true;
+    });
     await expect(deliverJob({ jobId: record.jobId }, 1, d)).resolves.toBe('delivered');
     expect(asked).toBe(1);
     expect(receiver.requests - before).toBe(1);
@@ -92,10 +93,7 @@ describe('a message that comes before its record', () => {
     const record = await jobWithoutRecord();
     const before = receiver.requests;
     let asked = 0;
-    const d = {
-      ...deps([{ id: 'early', type: 'httpForward', when: {}, options: forward(receiver.url) }]),
-      ingestAlive: async () => (++asked, false),
-    };
+    const d = early(async () => (++asked, false));
     await expect(deliverJob({ jobId: record.jobId }, 1, d)).resolves.toBe('skipped');
     expect(asked).toBe(1);
     expect(receiver.requests - before).toBe(0);
